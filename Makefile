@@ -1,0 +1,219 @@
+# libcontrastive - GNU Makefile (GNU conventions: PREFIX, DESTDIR, LIBDIR...)
+#
+#   make                  build lib/libcontrastive.a and lib/libcontrastive.so.*
+#   make check            build and run the Check test suites (+ ABI checks)
+#   make check SANITIZE=1 the same under AddressSanitizer + UBSan
+#   make check-valgrind   the suites under valgrind memcheck
+#   make demo             the main demo
+#   make bench            the benchmarks (bench/results.json)
+#   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
+#
+# Options: BLAS=openblas|blis  CC=gcc|clang  SANITIZE=1  WERROR=0  NO_DEPS=1
+#
+# One build tree (build/) holds one configuration at a time: when the flags
+# change (CC, BLAS, SANITIZE...) everything is rebuilt.
+
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+# ---- version: read from the public header, the single source --------------
+HEADER := include/contrastive.h
+version_part = $(shell sed -n 's/^\#define CTR_VERSION_$(1)[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' $(HEADER))
+VERSION_MAJOR := $(call version_part,MAJOR)
+VERSION_MINOR := $(call version_part,MINOR)
+VERSION_PATCH := $(call version_part,PATCH)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+# ---- installation directories ---------------------------------------------
+PREFIX ?= /usr/local
+EXEC_PREFIX ?= $(PREFIX)
+BINDIR ?= $(EXEC_PREFIX)/bin
+LIBDIR ?= $(EXEC_PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+
+# ---- toolchain and flags ----------------------------------------------------
+CC ?= cc
+ifeq ($(origin CXX),default)
+  CXX := $(if $(findstring clang,$(CC)),clang++,g++)
+endif
+CFLAGS ?= -O2 -g
+WERROR ?= 1
+WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wvla $(if $(filter 1,$(WERROR)),-Werror)
+SANITIZE ?=
+comma := ,
+SAN_FLAGS := $(if $(SANITIZE),-fsanitize=address$(comma)undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+
+# ---- BLAS backend (pkg-config; BLIS falls back to Debian's layout) ---------
+BLAS ?= openblas
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+ifeq ($(BLAS),openblas)
+  BLAS_DEFINE := -DCTR_BLAS_OPENBLAS
+  BLAS_PC := openblas
+  BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
+  BLAS_LIBS = $(shell pkg-config --libs openblas)
+  BLAS_LIBS_PRIVATE :=
+else ifeq ($(BLAS),blis)
+  BLAS_DEFINE := -DCTR_BLAS_BLIS
+  BLAS_PC = $(shell pkg-config --exists blis && echo blis)
+  BLIS_DIR = $(firstword $(wildcard $(foreach t,openmp pthread serial,/usr/include/$(MULTIARCH)/blis-$(t))))
+  BLIS_LIBDIR = $(subst /include/,/lib/,$(BLIS_DIR))
+  BLAS_CFLAGS = $(if $(BLAS_PC),$(shell pkg-config --cflags blis),-I$(BLIS_DIR))
+  BLAS_LIBS = $(if $(BLAS_PC),$(shell pkg-config --libs blis),-L$(BLIS_LIBDIR) -Wl,-rpath,$(BLIS_LIBDIR) -lblis)
+  BLAS_LIBS_PRIVATE = $(if $(BLAS_PC),,-L$(BLIS_LIBDIR) -lblis)
+else
+  $(error BLAS must be openblas or blis (got '$(BLAS)'))
+endif
+
+BUILD := build
+CPPFLAGS_LIB = -Iinclude -Isrc $(BLAS_DEFINE) $(BLAS_CFLAGS)
+CFLAGS_ALL = -std=c11 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(SAN_FLAGS)
+LDFLAGS_ALL = $(LDFLAGS) $(SAN_FLAGS) -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
+LIBS_ALL = $(BLAS_LIBS) -lm -lpthread
+
+# ---- sources ------------------------------------------------------------------
+LIB_SRCS := $(wildcard src/*.c)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
+LIB_HDRS := $(wildcard include/*.h include/contrastive/*.h src/*.h)
+STATIC := lib/libcontrastive.a
+SHARED_REAL := lib/libcontrastive.so.$(VERSION)
+SHARED_SONAME := libcontrastive.so.$(VERSION_MAJOR)
+SHARED := lib/$(SHARED_SONAME) lib/libcontrastive.so
+SYMBOL_MAP := lib/libcontrastive.map
+
+# Every tests/check_<name>.c defines Suite *ctr_test_<name>_suite(void); the
+# runner's list is generated from the file names.
+SUITE_NAMES := $(filter-out main,$(patsubst tests/check_%.c,%,$(wildcard tests/check_*.c)))
+TEST_SRCS := $(wildcard tests/check_*.c) tests/test_util.c
+TEST_OBJS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o) \
+             $(BUILD)/tests/header_c99.o $(BUILD)/tests/header_c11.o \
+             $(BUILD)/tests/header_cxx.o
+TEST_RUNNER := $(BUILD)/tests/check_all
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS = $(shell pkg-config --libs check)
+
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+# ---- system packages ----------------------------------------------------------
+# scripts/install-deps.sh checks (and as root installs) what the goals need.
+NO_DEPS ?=
+DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))
+
+.PHONY: all deps check check-valgrind check-symbols \
+        examples demo bench install uninstall clean FORCE
+
+all: $(STATIC) $(SHARED)
+
+deps:
+	@$(if $(NO_DEPS),true,BLAS=$(BLAS) CC=$(CC) sh scripts/install-deps.sh $(DEPS_LEVEL))
+
+# Rebuild everything when the configuration changes.
+$(BUILD)/flags: FORCE | deps
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CXX) $(BLAS) $(CFLAGS_ALL) $(CPPFLAGS_LIB) $(LDFLAGS_ALL) $(LIBS_ALL)' > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+
+$(BUILD)/src/%.o: src/%.c $(LIB_HDRS) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_LIB) $(CPPFLAGS) $(CFLAGS_ALL) -c $< -o $@
+
+$(STATIC): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# AddressSanitizer's runtime is not linked into clang shared objects, so the
+# no-undefined guard is left out of sanitizer builds.
+NO_UNDEFINED := $(if $(SANITIZE),,-Wl,--no-undefined)
+
+$(SHARED_REAL): $(LIB_OBJS) $(SYMBOL_MAP)
+	@mkdir -p $(@D)
+	$(CC) -shared $(CFLAGS_ALL) $(LDFLAGS_ALL) $(NO_UNDEFINED) \
+	    -Wl,-soname,$(SHARED_SONAME) -Wl,--version-script=$(SYMBOL_MAP) \
+	    -o $@ $(LIB_OBJS) $(LIBS_ALL)
+
+$(SHARED): $(SHARED_REAL)
+	ln -sf $(notdir $(SHARED_REAL)) $@
+
+# ---- tests ----------------------------------------------------------------------
+$(BUILD)/tests/%.o: tests/%.c tests/test_util.h $(LIB_HDRS) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_LIB) -Itests -I$(BUILD)/tests $(CHECK_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/tests/suites.h: $(BUILD)/flags
+	@mkdir -p $(@D)
+	@printf 'CTR_TEST_SUITE(%s)\n' $(SUITE_NAMES) > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+$(BUILD)/tests/check_main.o: $(BUILD)/tests/suites.h
+
+# The public header must compile cleanly as C99, C11 and C++.
+HEADER_STRICT := -Wall -Wextra -Wpedantic -Werror -Iinclude
+$(BUILD)/tests/header_c99.o: tests/header_compile.c $(LIB_HDRS) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(HEADER_STRICT) $(SAN_FLAGS) -DHEADER_TEST_NAME=ctr_header_test_c99 -c $< -o $@
+$(BUILD)/tests/header_c11.o: tests/header_compile.c $(LIB_HDRS) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(HEADER_STRICT) $(SAN_FLAGS) -DHEADER_TEST_NAME=ctr_header_test_c11 -c $< -o $@
+$(BUILD)/tests/header_cxx.o: tests/header_compile.cpp $(LIB_HDRS) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CXX) -std=c++11 $(HEADER_STRICT) $(SAN_FLAGS) -fno-exceptions -fno-rtti -c $< -o $@
+
+$(TEST_RUNNER): $(TEST_OBJS) $(STATIC)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(STATIC) $(CHECK_LIBS) $(LIBS_ALL)
+
+check-symbols: $(STATIC) $(SHARED)
+	sh scripts/check-symbols.sh lib/$(SHARED_SONAME) $(STATIC) $(SYMBOL_MAP) include
+
+# The symbol check needs the real shared object, which sanitizer builds
+# do not link strictly; they run the suites only.
+check: $(if $(SANITIZE),,check-symbols) $(TEST_RUNNER) | deps
+	CTR_TEST_DATA=tests/data $(TEST_RUNNER)
+
+VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+            --track-origins=yes
+check-valgrind: $(TEST_RUNNER) | deps
+	@test -z "$(SANITIZE)" || { echo "check-valgrind: build without SANITIZE"; exit 2; }
+	CTR_TEST_DATA=tests/data CTR_TEST_VALGRIND=1 $(VALGRIND) $(TEST_RUNNER)
+
+# ---- examples and demo ----------------------------------------------------------
+$(BUILD)/examples/%: examples/%.c $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(STATIC) $(LIBS_ALL)
+
+examples: $(EXAMPLES)
+
+demo: $(BUILD)/examples/hello | deps
+	$(BUILD)/examples/hello
+
+# ---- install ---------------------------------------------------------------------
+contrastive.pc: contrastive.pc.in $(HEADER) $(BUILD)/flags
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@BLAS_REQUIRES@|$(BLAS_PC)|' \
+	    -e 's|@BLAS_LIBS_PRIVATE@|$(BLAS_LIBS_PRIVATE)|' $< > $@
+
+install: all contrastive.pc
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/contrastive $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
+	ln -sf $(SHARED_SONAME) $(DESTDIR)$(LIBDIR)/libcontrastive.so
+	$(INSTALL) -m 644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 include/contrastive/*.h $(DESTDIR)$(INCLUDEDIR)/contrastive/
+	$(INSTALL) -m 644 contrastive.pc $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libcontrastive.a $(DESTDIR)$(LIBDIR)/$(notdir $(SHARED_REAL))
+	rm -f $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME) $(DESTDIR)$(LIBDIR)/libcontrastive.so
+	rm -f $(DESTDIR)$(INCLUDEDIR)/contrastive.h $(DESTDIR)$(PKGCONFIGDIR)/contrastive.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/contrastive
+
+clean:
+	rm -rf $(BUILD) contrastive.pc lib/libcontrastive.a lib/libcontrastive.so*
+
+FORCE:

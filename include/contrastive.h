@@ -1,0 +1,162 @@
+/*
+ * contrastive.h - the public interface of libcontrastive.
+ *
+ * libcontrastive is an embeddable C library for contrastive self-supervised
+ * representation learning. This header is the reference manual: every
+ * declaration documents its parameters, ownership, errors and thread rule.
+ * It is the only header a user includes; it pulls in the sub-headers under
+ * contrastive/ itself.
+ *
+ * Conventions that hold for every function unless its comment says otherwise
+ * (docs/conventions.md explains them at length):
+ *   - Functions return int: CTR_OK (0) on success or a negative CTR_E_* code.
+ *     Out-parameters come first and are written only on success.
+ *   - Objects are opaque handles created by ctr_<object>_create() and freed by
+ *     ctr_<object>_destroy(), which accepts NULL.
+ *   - Each handle keeps a message describing its most recent error, read with
+ *     ctr_<object>_last_error().
+ *   - One handle is used by one thread at a time; distinct handles are
+ *     independent. The library has no global mutable state, never prints,
+ *     aborts or exits, and never changes the BLAS thread count.
+ *   - Sizes and indices are int64_t, tensors are float32, row-major.
+ *
+ * The header compiles as C99, C11 and C++ (checked by the test suite).
+ */
+#ifndef CONTRASTIVE_H
+#define CONTRASTIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------ */
+/* Version: the single source. The Makefile reads these lines for the SONAME */
+/* and for contrastive.pc; keep their shape ("#define NAME number").          */
+/* ------------------------------------------------------------------------ */
+#define CTR_VERSION_MAJOR 0
+#define CTR_VERSION_MINOR 1
+#define CTR_VERSION_PATCH 0
+
+#define CTR_VERSION_NUMBER \
+    (CTR_VERSION_MAJOR * 10000 + CTR_VERSION_MINOR * 100 + CTR_VERSION_PATCH)
+#define CTR__STRINGIFY_(x) #x
+#define CTR__STRINGIFY(x) CTR__STRINGIFY_(x)
+#define CTR_VERSION_STRING                                                 \
+    CTR__STRINGIFY(CTR_VERSION_MAJOR) "." CTR__STRINGIFY(CTR_VERSION_MINOR) \
+    "." CTR__STRINGIFY(CTR_VERSION_PATCH)
+
+/* ------------------------------------------------------------------------ */
+/* Export macro                                                             */
+/* ------------------------------------------------------------------------ */
+#ifndef CTR_API
+#  if defined(_WIN32) && defined(CTR_BUILDING_DLL)
+#    define CTR_API __declspec(dllexport)
+#  elif defined(_WIN32) && defined(CTR_USING_DLL)
+#    define CTR_API __declspec(dllimport)
+#  elif defined(__GNUC__) && __GNUC__ >= 4
+#    define CTR_API __attribute__((visibility("default")))
+#  else
+#    define CTR_API
+#  endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Status codes. The values are pinned forever: a code is never renumbered  */
+/* or reused. New codes take the next free negative value.                  */
+/* ------------------------------------------------------------------------ */
+#define CTR_OK 0
+/* An argument is NULL, out of range, or otherwise not acceptable. */
+#define CTR_E_INVALID_ARG -1
+/* The allocator returned NULL. The object is unchanged. */
+#define CTR_E_NOMEM -2
+/* A size computed from the arguments does not fit in size_t / int64_t. */
+#define CTR_E_OVERFLOW -3
+/* An input holds NaN or Inf, or a result would not be finite. */
+#define CTR_E_NUMERIC -4
+/* The operating system refused a file operation (open, read, write, rename). */
+#define CTR_E_IO -5
+/* A file or buffer is truncated, fails a checksum, or is malformed. */
+#define CTR_E_CORRUPT -6
+/* A well-formed file of another format version or another object kind. */
+#define CTR_E_INCOMPATIBLE -7
+/* The call is not valid in the object's current state (e.g. backward
+ * before forward). */
+#define CTR_E_STAGE -8
+/* The request is valid but this build does not support it. */
+#define CTR_E_UNSUPPORTED -9
+/* Array shapes do not agree with each other or with the object. */
+#define CTR_E_SHAPE -10
+/* A caller buffer is smaller than the size the call needs. */
+#define CTR_E_BUFFER_TOO_SMALL -11
+
+/* A static, never-NULL English description of a status code. Unknown codes
+ * give "unknown error". Thread-safe. Since 0.1.0. */
+CTR_API const char *ctr_strerror(int code);
+
+/* ------------------------------------------------------------------------ */
+/* Version and build information                                            */
+/* ------------------------------------------------------------------------ */
+
+/* The version of the library actually linked, as CTR_VERSION_NUMBER and
+ * CTR_VERSION_STRING give the version compiled against. Since 0.1.0. */
+CTR_API uint32_t ctr_version_number(void);
+CTR_API const char *ctr_version_string(void);
+
+/* Writes a one-line, NUL-terminated description of the build into buf:
+ * library version, BLAS backend and its own version/configuration string,
+ * the SIMD level the CPU offers and the kernels in use, and the threading
+ * model. Example:
+ *   "libcontrastive 0.1.0; blas=openblas (OpenBLAS 0.3.21 ...); blas_threads=2;
+ *    cpu_simd=avx2; kernels=portable; threads=blas"
+ * Like snprintf it writes at most cap bytes (truncating, always terminated
+ * when cap > 0) and stores in *needed the length of the whole string without
+ * the terminator (needed may be NULL). buf may be NULL when cap is 0, to ask
+ * for the size. Errors: CTR_E_INVALID_ARG for buf == NULL with cap > 0.
+ * Thread-safe. Since 0.1.0. */
+CTR_API int ctr_build_info(char *buf, size_t cap, size_t *needed);
+
+/* ------------------------------------------------------------------------ */
+/* Allocator                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* A caller-supplied allocator. Every create function takes an optional
+ * const ctr_allocator *; NULL means the C library's aligned allocation.
+ * The object copies the struct, so it need not outlive the call, but `user`
+ * and the functions must stay valid until the object is destroyed.
+ *
+ *   alloc(user, size, alignment): return size bytes aligned to `alignment`
+ *       (a power of two, at most 4096; the library asks for 64) or NULL.
+ *       size is never 0.
+ *   free(user, ptr, size): release a block from alloc; size is the size
+ *       that was asked for. ptr is never NULL.
+ *
+ * Both functions must be set, or both NULL (system allocator). Initialise
+ * with ctr_allocator_init() so that struct_size is right: fields may be added
+ * at the end in later versions, and struct_size tells the library which of
+ * them the caller knows. Since 0.1.0. */
+typedef struct ctr_allocator {
+    uint32_t struct_size; /* sizeof(ctr_allocator) as the caller knows it */
+    uint32_t reserved;    /* must be 0 */
+    void *user;
+    void *(*alloc)(void *user, size_t size, size_t alignment);
+    void (*free)(void *user, void *ptr, size_t size);
+} ctr_allocator;
+
+/* Sets struct_size and clears every other field (system allocator).
+ * Errors: CTR_E_INVALID_ARG if a is NULL. Since 0.1.0. */
+CTR_API int ctr_allocator_init(ctr_allocator *a);
+
+/* sizeof(ctr_allocator) in this library, for FFI users who build the struct
+ * by hand. Since 0.1.0. */
+CTR_API size_t ctr_allocator_struct_size(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "contrastive/rng.h"
+
+#endif /* CONTRASTIVE_H */

@@ -1,0 +1,65 @@
+#!/bin/sh
+# install-deps.sh LEVEL - make sure the system packages for LEVEL are present.
+#
+#   build  compiler, make, pkg-config, the BLAS backend (BLAS=openblas|blis)
+#   check  build + the Check unit-test framework
+#   demo   build + zlib and Debian's Fashion-MNIST data set package
+#   ci     check + demo + clang, valgrind, abigail-tools (the CI script)
+#   bench  check + PyTorch and NumPy for the comparison runs
+#
+# Missing packages are installed with apt-get when run as root; otherwise the
+# script prints the exact command to run and fails. On a system without
+# dpkg it only checks the tools it can see and trusts the rest.
+set -eu
+
+level=${1:-build}
+blas=${BLAS:-openblas}
+
+case "$blas" in
+    openblas) blas_pkg=libopenblas-dev ;;
+    blis) blas_pkg=libblis-dev ;;
+    *) echo "install-deps: BLAS must be openblas or blis (got '$blas')" >&2; exit 2 ;;
+esac
+
+build_pkgs="make gcc pkg-config $blas_pkg"
+case "${CC:-cc}" in *clang*) build_pkgs="$build_pkgs clang" ;; esac
+check_pkgs="check"
+demo_pkgs="zlib1g-dev dataset-fashion-mnist"
+case "$level" in
+    build) want="$build_pkgs" ;;
+    check) want="$build_pkgs $check_pkgs" ;;
+    demo) want="$build_pkgs $demo_pkgs" ;;
+    ci) want="$build_pkgs $check_pkgs $demo_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev" ;;
+    bench) want="$build_pkgs $check_pkgs $demo_pkgs python3-torch python3-numpy" ;;
+    *) echo "install-deps: unknown level '$level' (build|check|demo|ci|bench)" >&2; exit 2 ;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    for tool in make pkg-config; do
+        command -v "$tool" >/dev/null 2>&1 ||
+            { echo "install-deps: '$tool' not found; install it" >&2; exit 1; }
+    done
+    exit 0
+fi
+
+missing=""
+for pkg in $want; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [ "$status" = "installed" ] || missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages:$missing" >&2
+    echo "install-deps: run as root:  apt-get update && $cmd" >&2
+    exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists; refresh them once if the install
+# cannot find a package.
+if ! $cmd >/dev/null 2>&1; then
+    apt-get update -qq >&2
+    $cmd >&2
+fi

@@ -1,0 +1,90 @@
+/*
+ * core.h - the internal runtime every object uses: allocation through the
+ * object's allocator, overflow-checked sizes, the per-handle error message
+ * and input validation. Nothing here is exported from the shared library
+ * (internal non-static symbols are named ctr__*).
+ */
+#ifndef CTR_CORE_H
+#define CTR_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contrastive.h"
+
+#if defined(__GNUC__)
+#  define CTR__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#  define CTR__PRINTF(fmt, args)
+#endif
+
+/* Every block the library allocates is aligned to this (a cache line and
+ * the widest SIMD register, as BLAS kernels like). */
+#define CTR__ALIGN 64
+
+/* ---- allocation --------------------------------------------------------- */
+
+/* A validated copy of the caller's allocator (system allocator if none). */
+typedef struct ctr__alloc {
+    void *user;
+    void *(*alloc)(void *user, size_t size, size_t alignment);
+    void (*free)(void *user, void *ptr, size_t size);
+} ctr__alloc;
+
+/* Copies *user (NULL = system allocator) into *out after checking
+ * struct_size, reserved == 0 and that alloc/free are both set or both NULL.
+ * Returns CTR_OK or CTR_E_INVALID_ARG. */
+int ctr__alloc_init(ctr__alloc *out, const ctr_allocator *user);
+
+/* size bytes aligned to CTR__ALIGN, or NULL. size 0 returns NULL. */
+void *ctr__malloc(const ctr__alloc *a, size_t size);
+/* As ctr__malloc, zero-filled. */
+void *ctr__calloc(const ctr__alloc *a, size_t size);
+/* Frees a block of the given (requested) size. ptr may be NULL. */
+void ctr__free(const ctr__alloc *a, void *ptr, size_t size);
+
+/* ---- overflow-checked sizes --------------------------------------------- */
+
+/* *out = a * b; returns CTR_OK or CTR_E_OVERFLOW (out untouched). */
+int ctr__mul_size(size_t *out, size_t a, size_t b);
+/* *out = a + b; returns CTR_OK or CTR_E_OVERFLOW (out untouched). */
+int ctr__add_size(size_t *out, size_t a, size_t b);
+/* Bytes of a rows x cols matrix of elem-byte elements. rows and cols must
+ * be >= 0 (CTR_E_INVALID_ARG otherwise); CTR_E_OVERFLOW if the product
+ * does not fit in size_t or int64_t. */
+int ctr__matrix_bytes(size_t *out, int64_t rows, int64_t cols, size_t elem);
+
+/* ---- the per-handle error message --------------------------------------- */
+
+#define CTR__ERRMSG_CAP 256
+
+typedef struct ctr__error {
+    char msg[CTR__ERRMSG_CAP];
+} ctr__error;
+
+/* Records "<message>" in e (truncated to fit) and returns code, so that a
+ * failing function can `return ctr__fail(&h->err, CTR_E_X, "...", ...);`.
+ * e may be NULL (nothing recorded). */
+int ctr__fail(ctr__error *e, int code, const char *fmt, ...) CTR__PRINTF(3, 4);
+/* Clears the message (called at the start of each public call). */
+void ctr__error_clear(ctr__error *e);
+/* The message, "" if none; for NULL handles a static text. */
+const char *ctr__error_message(const ctr__error *e);
+
+/* ---- input validation ---------------------------------------------------- */
+
+/* CTR_OK if every element of x[0..n) is finite, else CTR_E_NUMERIC with a
+ * message naming `what` and the first bad index. x may be NULL when n == 0. */
+int ctr__check_finite(ctr__error *e, const float *x, size_t n,
+                      const char *what);
+/* Strided variant for a rows x cols view with leading dimension ld. */
+int ctr__check_finite_matrix(ctr__error *e, const float *x, int64_t rows,
+                             int64_t cols, int64_t ld, const char *what);
+/* CTR_E_INVALID_ARG with "<what> is NULL" if p is NULL. */
+int ctr__check_ptr(ctr__error *e, const void *p, const char *what);
+/* CTR_E_INVALID_ARG unless v >= 1. */
+int ctr__check_positive(ctr__error *e, int64_t v, const char *what);
+/* CTR_E_INVALID_ARG unless v >= 0. */
+int ctr__check_nonnegative(ctr__error *e, int64_t v, const char *what);
+
+#endif /* CTR_CORE_H */

@@ -1,0 +1,105 @@
+/*
+ * test_util.c - the counting / failing allocator and small helpers.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Each block carries a header (64 bytes, so the payload keeps 64-byte
+ * alignment) recording its size and a magic word. */
+#define HDR 64
+#define MAGIC 0x43545241u
+
+typedef struct block_header {
+    size_t size;
+    uint32_t magic;
+} block_header;
+
+static void *test_alloc(void *user, size_t size, size_t alignment)
+{
+    test_alloc_state *s = (test_alloc_state *)user;
+    int64_t call = s->calls++;
+    void *raw = NULL;
+    block_header *h;
+    if (s->fail_at >= 0 && (call == s->fail_at || (s->sticky && call > s->fail_at)))
+        return NULL;
+    if (alignment > HDR || (alignment & (alignment - 1)) != 0)
+        return NULL;
+    if (posix_memalign(&raw, HDR, HDR + size) != 0)
+        return NULL;
+    h = (block_header *)raw;
+    h->size = size;
+    h->magic = MAGIC;
+    s->live_blocks++;
+    s->live_bytes += (int64_t)size;
+    if (s->live_bytes > s->peak_bytes)
+        s->peak_bytes = s->live_bytes;
+    return (char *)raw + HDR;
+}
+
+static void test_free(void *user, void *ptr, size_t size)
+{
+    test_alloc_state *s = (test_alloc_state *)user;
+    block_header *h = (block_header *)((char *)ptr - HDR);
+    if (h->magic != MAGIC || h->size != size) {
+        s->bad_frees++;
+        return;
+    }
+    h->magic = 0;
+    s->live_blocks--;
+    s->live_bytes -= (int64_t)size;
+    free(h);
+}
+
+void test_alloc_setup(ctr_allocator *a, test_alloc_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->fail_at = -1;
+    ctr_allocator_init(a);
+    a->user = s;
+    a->alloc = test_alloc;
+    a->free = test_free;
+}
+
+void test_alloc_fail_at(test_alloc_state *s, int64_t fail_at, int sticky)
+{
+    s->calls = 0;
+    s->fail_at = fail_at;
+    s->sticky = sticky;
+}
+
+int64_t test_every_alloc_failure(test_attempt_fn attempt, void *ctx)
+{
+    test_alloc_state s;
+    ctr_allocator a;
+    int64_t k;
+    test_alloc_setup(&a, &s);
+    for (k = 0; k < 100000; k++) {
+        int rc;
+        test_alloc_fail_at(&s, k, 0);
+        rc = attempt(&a, ctx);
+        ck_assert_int_eq(s.live_blocks, 0);
+        ck_assert_int_eq(s.bad_frees, 0);
+        if (rc == CTR_OK)
+            return k;
+        ck_assert_msg(rc == CTR_E_NOMEM,
+                      "allocation %lld failed, call returned %d (%s)",
+                      (long long)k, rc, ctr_strerror(rc));
+    }
+    ck_abort_msg("the call never succeeded");
+    return -1;
+}
+
+const char *test_temp_path(char *buf, size_t cap, const char *name)
+{
+    static unsigned counter; /* test code only: one thread */
+    const char *dir = getenv("TMPDIR");
+    snprintf(buf, cap, "%s/ctr-test-%ld-%u-%s", dir != NULL ? dir : "/tmp",
+             (long)getpid(), counter++, name);
+    return buf;
+}
