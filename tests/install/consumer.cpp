@@ -1,5 +1,6 @@
 // consumer.cpp - the installed library used from C++ via pkg-config.
 #include <contrastive.h>
+#include <cstdint>
 #include <cstdio>
 #include <vector>
 
