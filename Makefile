@@ -144,7 +144,7 @@ $(BUILD)/tests/%.o: tests/%.c tests/test_util.h $(LIB_HDRS) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_LIB) -Itests -I$(BUILD)/tests $(CHECK_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/tests/suites.h: $(BUILD)/flags
+$(BUILD)/tests/suites.h: FORCE $(BUILD)/flags
 	@mkdir -p $(@D)
 	@printf 'CTR_TEST_SUITE(%s)\n' $(SUITE_NAMES) > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi

@@ -14,8 +14,12 @@
  * crc32_combine uses, written from its mathematical description). No second
  * pass over the data is needed, for any sink.
  */
+#ifndef _POSIX_C_SOURCE /* the Makefile may pass it too */
 #define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fileno, fseeko, strerror_r */
-#define _FILE_OFFSET_BITS 64    /* off_t is 64 bits on 32-bit hosts too */
+#endif
+#ifndef _FILE_OFFSET_BITS
+#define _FILE_OFFSET_BITS 64 /* off_t is 64 bits on 32-bit hosts too */
+#endif
 
 #include "checkpoint.h"
 
@@ -340,10 +344,14 @@ static const char *fourcc_text(char *out, uint32_t v)
     return out;
 }
 
-/* errno as text, thread-safely (XSI strerror_r). */
+/* errno as text, thread-safely (strerror is not). This is the XSI
+ * strerror_r, returning int, that _POSIX_C_SOURCE selects; should the file
+ * ever be built with _GNU_SOURCE, glibc's variant returns a non-NULL char *
+ * and the comparison below then safely falls back to the number. */
 static const char *errno_text(char *buf, size_t cap, int e)
 {
-    if (strerror_r(e, buf, cap) != 0)
+    buf[0] = '\0';
+    if (strerror_r(e, buf, cap) != 0 || buf[0] == '\0')
         snprintf(buf, cap, "error %d", e);
     return buf;
 }
@@ -488,13 +496,12 @@ static void ckw_close_section(ctr__ckw *w)
     ckw_emit(w, tail, 4);
 }
 
-/* Common start of every sink: clear, then the 24-byte file header. */
-static void ckw_init(ctr__ckw *w, int sink, uint32_t kind, ctr__error *err)
+/* Common start of every sink (then the sink's setup, then the header). */
+static void ckw_init(ctr__ckw *w, int sink, ctr__error *err)
 {
     memset(w, 0, sizeof(*w));
     w->sink = sink;
     w->err = err;
-    (void)kind;
 }
 
 static void ckw_file_header(ctr__ckw *w, uint32_t kind)
@@ -515,7 +522,7 @@ int ctr__ckw_to_path(ctr__ckw *w, const char *path, uint32_t kind,
     int fd;
     if (w == NULL)
         return CTR_E_INVALID_ARG;
-    ckw_init(w, SINK_PATH, kind, err);
+    ckw_init(w, SINK_PATH, err);
     w->path = path;
     w->alloc = alloc;
     if (path == NULL || path[0] == '\0' || alloc == NULL)
@@ -558,7 +565,7 @@ int ctr__ckw_to_buffer(ctr__ckw *w, void *buf, size_t cap, uint32_t kind,
 {
     if (w == NULL)
         return CTR_E_INVALID_ARG;
-    ckw_init(w, SINK_BUFFER, kind, err);
+    ckw_init(w, SINK_BUFFER, err);
     if (buf == NULL && cap > 0)
         return ckw_fail(w, CTR_E_INVALID_ARG,
                         "checkpoint: buffer is NULL but cap > 0");
@@ -572,7 +579,7 @@ int ctr__ckw_to_size(ctr__ckw *w, uint32_t kind, ctr__error *err)
 {
     if (w == NULL)
         return CTR_E_INVALID_ARG;
-    ckw_init(w, SINK_SIZE, kind, err);
+    ckw_init(w, SINK_SIZE, err);
     ckw_file_header(w, kind);
     return w->status;
 }
