@@ -1,7 +1,7 @@
 /*
  * knn.c - weighted kNN classification (include/contrastive/knn.h documents
- * the protocol): blocked GEMM similarities, a bounded heap per test row,
- * exp(s / sigma) class votes.
+ * the protocol): blocked GEMM similarities, a bounded candidate buffer per
+ * test row reduced by selection to the k best, exp(s / sigma) class votes.
  */
 #include <math.h>
 #include <string.h>
@@ -40,7 +40,8 @@ typedef struct knn_problem {
 /* Workspace carving: byte offsets of each array (64-byte aligned). */
 typedef struct knn_layout {
     int64_t block, tile, k;
-    size_t sims, xhat, col_scale, heap_sim, heap_idx, heap_size, votes, total;
+    size_t sims, xhat, col_scale, cand_sim, cand_idx, cand_count, cand_thr;
+    size_t votes, total;
 } knn_layout;
 
 static ctr__error *knn_err(const ctr_knn *knn)
@@ -215,11 +216,12 @@ static int plan(const ctr_knn *knn, int64_t n_train, int64_t n_test,
         return CTR_E_OVERFLOW;
     rc |= reserve(&l->total, &l->xhat, (int64_t)cells, sizeof(float));
     rc |= reserve(&l->total, &l->col_scale, l->tile, sizeof(float));
-    if (ctr__mul_size(&cells, (size_t)l->block, (size_t)l->k) != CTR_OK)
+    if (ctr__mul_size(&cells, (size_t)l->block, 2 * (size_t)l->k) != CTR_OK)
         return CTR_E_OVERFLOW;
-    rc |= reserve(&l->total, &l->heap_sim, (int64_t)cells, sizeof(float));
-    rc |= reserve(&l->total, &l->heap_idx, (int64_t)cells, sizeof(int64_t));
-    rc |= reserve(&l->total, &l->heap_size, l->block, sizeof(int64_t));
+    rc |= reserve(&l->total, &l->cand_sim, (int64_t)cells, sizeof(float));
+    rc |= reserve(&l->total, &l->cand_idx, (int64_t)cells, sizeof(int64_t));
+    rc |= reserve(&l->total, &l->cand_count, l->block, sizeof(int64_t));
+    rc |= reserve(&l->total, &l->cand_thr, l->block, sizeof(float));
     rc |= reserve(&l->total, &l->votes, n_classes, sizeof(double));
     return rc != CTR_OK ? CTR_E_OVERFLOW : CTR_OK;
 }
@@ -314,13 +316,22 @@ static int check_problem(ctr_knn *knn, const knn_problem *p)
 
 /* ---- the computation --------------------------------------------------------- */
 
-/* 1 / ||x|| in double (0 for a zero row). */
+/* 1 / ||x|| in double (0 for a zero row), with four independent partial
+ * sums in a fixed order (reproducible, and free of one long latency
+ * chain: this runs over every training row once per test block). */
 static double inv_norm(const float *x, int64_t dim)
 {
-    double sq = 0.0;
-    int64_t j;
-    for (j = 0; j < dim; j++)
-        sq += (double)x[j] * x[j];
+    double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0, sq;
+    int64_t j = 0;
+    for (; j + 4 <= dim; j += 4) {
+        p0 += (double)x[j] * x[j];
+        p1 += (double)x[j + 1] * x[j + 1];
+        p2 += (double)x[j + 2] * x[j + 2];
+        p3 += (double)x[j + 3] * x[j + 3];
+    }
+    for (; j < dim; j++)
+        p0 += (double)x[j] * x[j];
+    sq = (p0 + p1) + (p2 + p3);
     return sq > 0.0 ? 1.0 / sqrt(sq) : 0.0;
 }
 
@@ -338,105 +349,141 @@ static void prepare_block(float *xhat, const float *test, int64_t ld,
     }
 }
 
-/* a is a worse neighbour than b: lower similarity, or equal similarity
- * and higher training index. */
-static int worse(float sa, int64_t ia, float sb, int64_t ib)
+/* Candidate buffers. Each test row keeps up to 2k (similarity, index)
+ * candidates above a threshold; when the buffer is full, a selection keeps
+ * the k best and the threshold rises to the k-th best similarity. The order
+ * is total (higher similarity first, then lower training index), so the
+ * kept set is unique whatever the visiting order; training indices arrive
+ * in increasing order, so a candidate equal to the threshold loses its tie
+ * and is never needed. Amortised O(1) per candidate, unlike a heap's
+ * O(log k) sift per replacement. */
+
+/* a ranks before b. */
+static int better(float sa, int64_t ia, float sb, int64_t ib)
 {
-    return sa < sb || (sa == sb && ia > ib);
+    return sa > sb || (sa == sb && ia < ib);
 }
 
-static void swap_entries(float *hs, int64_t *hi, int64_t a, int64_t b)
+static void swap_entries(float *cs, int64_t *ci, int64_t a, int64_t b)
 {
-    float s = hs[a];
-    int64_t i = hi[a];
-    hs[a] = hs[b];
-    hi[a] = hi[b];
-    hs[b] = s;
-    hi[b] = i;
+    float s = cs[a];
+    int64_t i = ci[a];
+    cs[a] = cs[b];
+    ci[a] = ci[b];
+    cs[b] = s;
+    ci[b] = i;
 }
 
-/* Min-heap on "worse": the root is the worst neighbour kept. */
-static void sift_up(float *hs, int64_t *hi, int64_t pos)
+/* Moves the median of positions a, b, c (by rank) to position hi. */
+static void pivot_to_end(float *cs, int64_t *ci, int64_t a, int64_t b,
+                         int64_t c, int64_t hi)
 {
-    while (pos > 0) {
-        int64_t parent = (pos - 1) / 2;
-        if (!worse(hs[pos], hi[pos], hs[parent], hi[parent]))
-            break;
-        swap_entries(hs, hi, pos, parent);
-        pos = parent;
-    }
+    int64_t m;
+    if (better(cs[a], ci[a], cs[b], ci[b]))
+        m = better(cs[b], ci[b], cs[c], ci[c])   ? b
+            : better(cs[a], ci[a], cs[c], ci[c]) ? c
+                                                 : a;
+    else
+        m = better(cs[a], ci[a], cs[c], ci[c])   ? a
+            : better(cs[b], ci[b], cs[c], ci[c]) ? c
+                                                 : b;
+    swap_entries(cs, ci, m, hi);
 }
 
-static void sift_down(float *hs, int64_t *hi, int64_t size, int64_t pos)
+/* Reorders cs/ci[0..n) so that the k best (k < n) come first, the k-th
+ * best at position k - 1 (quickselect, median-of-three pivots). */
+static void select_best(float *cs, int64_t *ci, int64_t n, int64_t k)
 {
-    for (;;) {
-        int64_t l = 2 * pos + 1, r = l + 1, m = pos;
-        if (l < size && worse(hs[l], hi[l], hs[m], hi[m]))
-            m = l;
-        if (r < size && worse(hs[r], hi[r], hs[m], hi[m]))
-            m = r;
-        if (m == pos)
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int64_t j, store = lo;
+        pivot_to_end(cs, ci, lo, lo + (hi - lo) / 2, hi, hi);
+        for (j = lo; j < hi; j++)
+            if (better(cs[j], ci[j], cs[hi], ci[hi]))
+                swap_entries(cs, ci, j, store++);
+        swap_entries(cs, ci, store, hi);
+        if (store == k - 1)
             return;
-        swap_entries(hs, hi, pos, m);
-        pos = m;
+        if (store > k - 1)
+            hi = store - 1;
+        else
+            lo = store + 1;
     }
 }
 
-/* Offers similarities row[0..t) of training rows first..first+t-1 to one
- * test row's heap. Training indices arrive in increasing order, so a
- * candidate equal to the worst kept one loses the tie and is skipped. */
-static void scan_row(float *hs, int64_t *hi, int64_t *size, int64_t k,
-                     const float *row, const float *scale, int64_t t,
-                     int64_t first)
+/* One test row's candidates: cs/ci hold 2k entries, *count of them used,
+ * *thr the acceptance threshold. */
+typedef struct candidates {
+    float *cs;
+    int64_t *ci;
+    int64_t *count;
+    float *thr;
+    int64_t k;
+} candidates;
+
+static void accept(const candidates *cd, int64_t *n, float *th, float s,
+                   int64_t index)
 {
-    int64_t c = 0, n = *size;
-    float thr;
-    for (; c < t && n < k; c++, n++) {
-        hs[n] = scale != NULL ? row[c] * scale[c] : row[c];
-        hi[n] = first + c;
-        sift_up(hs, hi, n);
+    cd->cs[*n] = s;
+    cd->ci[*n] = index;
+    if (++*n == 2 * cd->k) {
+        select_best(cd->cs, cd->ci, *n, cd->k);
+        *n = cd->k;
+        *th = cd->cs[cd->k - 1];
     }
-    *size = n;
-    if (c == t)
-        return;
-    thr = hs[0];
-    if (scale != NULL) {
-        for (; c < t; c++) {
-            float s = row[c] * scale[c];
-            if (s > thr) {
-                hs[0] = s;
-                hi[0] = first + c;
-                sift_down(hs, hi, k, 0);
-                thr = hs[0];
-            }
-        }
-    } else {
-        for (; c < t; c++) {
-            if (row[c] > thr) {
-                hs[0] = row[c];
-                hi[0] = first + c;
-                sift_down(hs, hi, k, 0);
-                thr = hs[0];
-            }
+}
+
+#define CHUNK 16
+
+/* Offers similarities row[c] * scale[c] (scale NULL: 1) of training rows
+ * first..first+t-1. Chunks with no value above the threshold, the common
+ * case once it has risen, are skipped by a branch-free test. */
+static void scan_row(const candidates *cd, const float *row,
+                     const float *scale, int64_t t, int64_t first)
+{
+    int64_t c = 0, n = *cd->count;
+    float th = *cd->thr;
+    int u;
+    for (; c + CHUNK <= t; c += CHUNK) {
+        int hit = 0;
+        if (scale != NULL)
+            for (u = 0; u < CHUNK; u++)
+                hit |= row[c + u] * scale[c + u] > th;
+        else
+            for (u = 0; u < CHUNK; u++)
+                hit |= row[c + u] > th;
+        if (!hit)
+            continue;
+        for (u = 0; u < CHUNK; u++) {
+            float s = scale != NULL ? row[c + u] * scale[c + u] : row[c + u];
+            if (s > th)
+                accept(cd, &n, &th, s, first + c + u);
         }
     }
+    for (; c < t; c++) {
+        float s = scale != NULL ? row[c] * scale[c] : row[c];
+        if (s > th)
+            accept(cd, &n, &th, s, first + c);
+    }
+    *cd->count = n;
+    *cd->thr = th;
 }
 
 /* Weighted vote of one test row's n neighbours; returns the predicted
  * class and writes the vote shares if scores is not NULL. */
-static int64_t vote(const float *hs, const int64_t *hi, int64_t n,
+static int64_t vote(const float *cs, const int64_t *ci, int64_t n,
                     const knn_problem *p, double sigma, double *votes,
                     float *scores)
 {
-    double top = hs[0], total = 0.0;
+    double top = cs[0], total = 0.0;
     int64_t i, c, best = 0;
     for (i = 1; i < n; i++)
-        if (hs[i] > top)
-            top = hs[i];
+        if (cs[i] > top)
+            top = cs[i];
     memset(votes, 0, (size_t)p->n_classes * sizeof(double));
     for (i = 0; i < n; i++) {
-        double w = exp(((double)hs[i] - top) / sigma);
-        votes[p->train_labels[hi[i]]] += w;
+        double w = exp(((double)cs[i] - top) / sigma);
+        votes[p->train_labels[ci[i]]] += w;
         total += w;
     }
     for (c = 1; c < p->n_classes; c++)
@@ -448,7 +495,21 @@ static int64_t vote(const float *hs, const int64_t *hi, int64_t n,
     return best;
 }
 
-/* Top-k of test rows [i0, i0 + b) against every training tile. */
+/* The candidates of row r of the current block. */
+static candidates row_candidates(const ctr_knn *knn, const knn_layout *l,
+                                 int64_t r)
+{
+    candidates cd;
+    cd.cs = (float *)(knn->ws + l->cand_sim) + r * 2 * l->k;
+    cd.ci = (int64_t *)(knn->ws + l->cand_idx) + r * 2 * l->k;
+    cd.count = (int64_t *)(knn->ws + l->cand_count) + r;
+    cd.thr = (float *)(knn->ws + l->cand_thr) + r;
+    cd.k = l->k;
+    return cd;
+}
+
+/* The k nearest training rows of test rows [i0, i0 + b): afterwards each
+ * row's candidates hold exactly its k best first. */
 static void block_neighbours(ctr_knn *knn, const knn_problem *p,
                              const knn_layout *l, int64_t i0, int64_t b)
 {
@@ -456,13 +517,14 @@ static void block_neighbours(ctr_knn *knn, const knn_problem *p,
     float *sims = (float *)(knn->ws + l->sims);
     float *xhat = (float *)(knn->ws + l->xhat);
     float *scale = (float *)(knn->ws + l->col_scale);
-    float *hs = (float *)(knn->ws + l->heap_sim);
-    int64_t *hi = (int64_t *)(knn->ws + l->heap_idx);
-    int64_t *hsize = (int64_t *)(knn->ws + l->heap_size);
     int64_t j0, r, c;
     prepare_block(xhat, p->test + i0 * p->ld_test, p->ld_test, b, p->dim,
                   cosine);
-    memset(hsize, 0, (size_t)b * sizeof(int64_t));
+    for (r = 0; r < b; r++) {
+        candidates cd = row_candidates(knn, l, r);
+        *cd.count = 0;
+        *cd.thr = -INFINITY;
+    }
     for (j0 = 0; j0 < p->n_train; j0 += l->tile) {
         const int64_t t = p->n_train - j0 < l->tile ? p->n_train - j0 : l->tile;
         const float *tile = p->train + j0 * p->ld_train;
@@ -472,9 +534,15 @@ static void block_neighbours(ctr_knn *knn, const knn_problem *p,
         if (cosine)
             for (c = 0; c < t; c++)
                 scale[c] = (float)inv_norm(tile + c * p->ld_train, p->dim);
-        for (r = 0; r < b; r++)
-            scan_row(hs + r * l->k, hi + r * l->k, &hsize[r], l->k,
-                     sims + r * t, cosine ? scale : NULL, t, j0);
+        for (r = 0; r < b; r++) {
+            candidates cd = row_candidates(knn, l, r);
+            scan_row(&cd, sims + r * t, cosine ? scale : NULL, t, j0);
+        }
+    }
+    for (r = 0; r < b; r++) {
+        candidates cd = row_candidates(knn, l, r);
+        if (*cd.count > l->k)
+            select_best(cd.cs, cd.ci, *cd.count, l->k);
     }
 }
 
@@ -484,17 +552,15 @@ static void run(ctr_knn *knn, const knn_problem *p, const knn_layout *l,
                 int64_t *pred, float *scores, const int64_t *test_labels,
                 int64_t *correct)
 {
-    const float *hs = (const float *)(knn->ws + l->heap_sim);
-    const int64_t *hi = (const int64_t *)(knn->ws + l->heap_idx);
     double *votes = (double *)(knn->ws + l->votes);
     int64_t i0, r, hits = 0;
     for (i0 = 0; i0 < p->n_test; i0 += l->block) {
         const int64_t b = p->n_test - i0 < l->block ? p->n_test - i0 : l->block;
         block_neighbours(knn, p, l, i0, b);
         for (r = 0; r < b; r++) {
+            candidates cd = row_candidates(knn, l, r);
             int64_t i = i0 + r;
-            int64_t y = vote(hs + r * l->k, hi + r * l->k, l->k, p,
-                             knn->sigma, votes,
+            int64_t y = vote(cd.cs, cd.ci, l->k, p, knn->sigma, votes,
                              scores != NULL ? scores + i * p->n_classes : NULL);
             if (pred != NULL)
                 pred[i] = y;

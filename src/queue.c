@@ -166,9 +166,13 @@ static void write_rows(ctr_queue *q, int64_t slot, const float *keys,
                        int64_t rows)
 {
     int64_t i;
-    for (i = 0; i < rows; i++)
-        memcpy(q->keys + (slot + i) * q->dim, keys + (first + i) * ld,
-               (size_t)q->dim * sizeof(float));
+    if (ld == q->dim && rows > 0) /* contiguous batch: one copy */
+        memcpy(q->keys + slot * q->dim, keys + first * ld,
+               (size_t)(rows * q->dim) * sizeof(float));
+    else
+        for (i = 0; i < rows; i++)
+            memcpy(q->keys + (slot + i) * q->dim, keys + (first + i) * ld,
+                   (size_t)q->dim * sizeof(float));
     if (ids != NULL)
         memcpy(q->ids + slot, ids + first, (size_t)rows * sizeof(int64_t));
 }

@@ -370,8 +370,8 @@ START_TEST(test_workspace_is_bounded_and_reused)
     ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_TILE_ROWS, 512), CTR_OK);
     ck_assert_int_eq(ctr_knn_workspace_size(knn, NTR, NTE, D, C, &bytes), CTR_OK);
     /* O(block x tile + block x k + classes), far below NTE x NTR floats */
-    ck_assert_uint_le(bytes, 64 * 512 * 4 + 64 * D * 4 + 512 * 4 + 64 * 200 * 12 +
-                                 64 * 8 + C * 8 + 7 * 64);
+    ck_assert_uint_le(bytes, 64 * 512 * 4 + 64 * D * 4 + 512 * 4 + 64 * 400 * 12 +
+                                 64 * 8 + 64 * 4 + C * 8 + 8 * 64);
     ck_assert_uint_lt(bytes, (size_t)NTE * NTR * 4 / 10);
     ck_assert_int_eq(ctr_knn_classify(knn, train, NTR, D, labels, test, NTE, D, D, C,
                                       pred, NULL), CTR_OK);
