@@ -15,6 +15,9 @@
 #define DEFAULT_BLOCK_ROWS 256
 #define DEFAULT_TILE_ROWS 4096
 
+/* Candidate buffer per test row, in multiples of k (see scan_row). */
+#define CAND_FACTOR 2
+
 struct ctr_knn {
     ctr__alloc alloc;
     ctr__error err;
@@ -216,7 +219,7 @@ static int plan(const ctr_knn *knn, int64_t n_train, int64_t n_test,
         return CTR_E_OVERFLOW;
     rc |= reserve(&l->total, &l->xhat, (int64_t)cells, sizeof(float));
     rc |= reserve(&l->total, &l->col_scale, l->tile, sizeof(float));
-    if (ctr__mul_size(&cells, (size_t)l->block, 2 * (size_t)l->k) != CTR_OK)
+    if (ctr__mul_size(&cells, (size_t)l->block, CAND_FACTOR * (size_t)l->k) != CTR_OK)
         return CTR_E_OVERFLOW;
     rc |= reserve(&l->total, &l->cand_sim, (int64_t)cells, sizeof(float));
     rc |= reserve(&l->total, &l->cand_idx, (int64_t)cells, sizeof(int64_t));
@@ -349,14 +352,14 @@ static void prepare_block(float *xhat, const float *test, int64_t ld,
     }
 }
 
-/* Candidate buffers. Each test row keeps up to 2k (similarity, index)
- * candidates above a threshold; when the buffer is full, a selection keeps
- * the k best and the threshold rises to the k-th best similarity. The order
- * is total (higher similarity first, then lower training index), so the
- * kept set is unique whatever the visiting order; training indices arrive
- * in increasing order, so a candidate equal to the threshold loses its tie
- * and is never needed. Amortised O(1) per candidate, unlike a heap's
- * O(log k) sift per replacement. */
+/* Candidate buffers. Each test row keeps up to CAND_FACTOR x k
+ * (similarity, index) candidates above a threshold; when the buffer is
+ * full, a selection keeps the k best and the threshold rises to the k-th
+ * best similarity. The order is total (higher similarity first, then lower
+ * training index), so the kept set is unique whatever the visiting order;
+ * training indices arrive in increasing order, so a candidate equal to the
+ * threshold loses its tie and is never needed. Amortised O(1) per
+ * candidate, unlike a heap's O(log k) sift per replacement. */
 
 /* a ranks before b. */
 static int better(float sa, int64_t ia, float sb, int64_t ib)
@@ -411,8 +414,8 @@ static void select_best(float *cs, int64_t *ci, int64_t n, int64_t k)
     }
 }
 
-/* One test row's candidates: cs/ci hold 2k entries, *count of them used,
- * *thr the acceptance threshold. */
+/* One test row's candidates: cs/ci hold CAND_FACTOR x k entries, *count
+ * of them used, *thr the acceptance threshold. */
 typedef struct candidates {
     float *cs;
     int64_t *ci;
@@ -426,7 +429,7 @@ static void accept(const candidates *cd, int64_t *n, float *th, float s,
 {
     cd->cs[*n] = s;
     cd->ci[*n] = index;
-    if (++*n == 2 * cd->k) {
+    if (++*n == CAND_FACTOR * cd->k) {
         select_best(cd->cs, cd->ci, *n, cd->k);
         *n = cd->k;
         *th = cd->cs[cd->k - 1];
@@ -500,8 +503,8 @@ static candidates row_candidates(const ctr_knn *knn, const knn_layout *l,
                                  int64_t r)
 {
     candidates cd;
-    cd.cs = (float *)(knn->ws + l->cand_sim) + r * 2 * l->k;
-    cd.ci = (int64_t *)(knn->ws + l->cand_idx) + r * 2 * l->k;
+    cd.cs = (float *)(knn->ws + l->cand_sim) + r * CAND_FACTOR * l->k;
+    cd.ci = (int64_t *)(knn->ws + l->cand_idx) + r * CAND_FACTOR * l->k;
     cd.count = (int64_t *)(knn->ws + l->cand_count) + r;
     cd.thr = (float *)(knn->ws + l->cand_thr) + r;
     cd.k = l->k;

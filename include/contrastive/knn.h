@@ -18,7 +18,9 @@
  *     overflow); they sum to 1. The prediction is the class of highest
  *     score, the lowest class index on a tie.
  *   - Work: similarities by blocked cblas_sgemm (a block of test rows
- *     against tiles of training rows), top-k by a small heap per test row.
+ *     against tiles of training rows); per test row a buffer of 2k
+ *     candidates above a rising threshold, cut back to the k best by
+ *     selection when full (amortised O(1) per candidate).
  *     Memory: O(block x tile + block x k + classes), never N_test x N; see
  *     ctr_knn_workspace_size. The training matrix is only read (a bank's
  *     rows can be passed directly, see ctr_bank_rows).
