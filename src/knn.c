@@ -12,8 +12,8 @@
 
 #define DEFAULT_K 200
 #define DEFAULT_SIGMA 0.07
-#define DEFAULT_BLOCK_ROWS 256
-#define DEFAULT_TILE_ROWS 4096
+#define DEFAULT_BLOCK_ROWS 512
+#define DEFAULT_TILE_ROWS 1024
 
 /* Candidate buffer per test row, in multiples of k (see scan_row). */
 #define CAND_FACTOR 2

@@ -46,8 +46,8 @@ typedef struct ctr_knn ctr_knn;
 #define CTR_KNN_P_K 300          /* i64, neighbours, default 200, 1..2^31-1 */
 #define CTR_KNN_P_SIGMA 301      /* f64, temperature, default 0.07, 1e-6..1e6 */
 #define CTR_KNN_P_METRIC 302     /* i64, CTR_KNN_COSINE or CTR_KNN_DOT */
-#define CTR_KNN_P_BLOCK_ROWS 303 /* i64, test rows per block, default 256 */
-#define CTR_KNN_P_TILE_ROWS 304  /* i64, train rows per tile, default 4096 */
+#define CTR_KNN_P_BLOCK_ROWS 303 /* i64, test rows per block, default 512 */
+#define CTR_KNN_P_TILE_ROWS 304  /* i64, train rows per tile, default 1024 */
 /* Read-only: bytes of workspace the handle holds now. */
 #define CTR_KNN_P_WORKSPACE_BYTES 305
 
