@@ -361,10 +361,11 @@ static void prepare_block(float *xhat, const float *test, int64_t ld,
  * threshold loses its tie and is never needed. Amortised O(1) per
  * candidate, unlike a heap's O(log k) sift per replacement. */
 
-/* a ranks before b. */
+/* a ranks before b (written without branches: it runs in the partition
+ * loop, where a branch would be mispredicted half the time). */
 static int better(float sa, int64_t ia, float sb, int64_t ib)
 {
-    return sa > sb || (sa == sb && ia < ib);
+    return (sa > sb) | ((sa == sb) & (ia < ib));
 }
 
 static void swap_entries(float *cs, int64_t *ci, int64_t a, int64_t b)
@@ -394,16 +395,29 @@ static void pivot_to_end(float *cs, int64_t *ci, int64_t a, int64_t b,
 }
 
 /* Reorders cs/ci[0..n) so that the k best (k < n) come first, the k-th
- * best at position k - 1 (quickselect, median-of-three pivots). */
+ * best at position k - 1 (quickselect, median-of-three pivots, branch-free
+ * Lomuto partition: every element is swapped, the store index advances by
+ * the comparison's result). */
 static void select_best(float *cs, int64_t *ci, int64_t n, int64_t k)
 {
     int64_t lo = 0, hi = n - 1;
     while (lo < hi) {
         int64_t j, store = lo;
+        float ps;
+        int64_t pi;
         pivot_to_end(cs, ci, lo, lo + (hi - lo) / 2, hi, hi);
-        for (j = lo; j < hi; j++)
-            if (better(cs[j], ci[j], cs[hi], ci[hi]))
-                swap_entries(cs, ci, j, store++);
+        ps = cs[hi];
+        pi = ci[hi];
+        for (j = lo; j < hi; j++) {
+            float s = cs[j];
+            int64_t i = ci[j];
+            int b = better(s, i, ps, pi);
+            cs[j] = cs[store];
+            ci[j] = ci[store];
+            cs[store] = s;
+            ci[store] = i;
+            store += b;
+        }
         swap_entries(cs, ci, store, hi);
         if (store == k - 1)
             return;
