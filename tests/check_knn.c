@@ -26,12 +26,14 @@ static int by_sim_then_index(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* Brute force in double: all similarities, full sort, vote. */
+/* Brute force in double: all similarities, full sort, vote. fragile[i]
+ * is set when row i's answer could change with float rounding (the k-th
+ * and (k+1)-th similarities, or the two best class votes, nearly tie). */
 static void reference(const float *train, int64_t n_train, int64_t ld_train,
                       const int64_t *labels, const float *test, int64_t n_test,
                       int64_t ld_test, int64_t dim, int64_t n_classes,
                       int64_t k, double sigma, int cosine, int64_t *pred,
-                      double *scores)
+                      double *scores, int *fragile)
 {
     ref_pair *pairs = (ref_pair *)malloc(sizeof(ref_pair) * (size_t)n_train);
     int64_t i, j, c;
@@ -68,6 +70,10 @@ static void reference(const float *train, int64_t n_train, int64_t ld_train,
             if (v[c] > v[pred[i]])
                 pred[i] = c;
         }
+        fragile[i] = k < n_train && pairs[k - 1].s - pairs[k].s < 1e-5;
+        for (c = 0; c < n_classes; c++)
+            if (c != pred[i] && v[pred[i]] - v[c] < 1e-5)
+                fragile[i] = 1;
     }
     free(pairs);
 }
@@ -104,8 +110,9 @@ static void check_against_reference(const knn_case *tc)
     int64_t *ref_pred = (int64_t *)malloc(sizeof(int64_t) * (size_t)tc->n_test);
     float *scores = (float *)malloc(sizeof(float) * (size_t)(tc->n_test * tc->n_classes));
     double *ref_scores = (double *)malloc(sizeof(double) * (size_t)(tc->n_test * tc->n_classes));
+    int *fragile = (int *)malloc(sizeof(int) * (size_t)tc->n_test);
     double acc = -1;
-    int64_t i, hits = 0;
+    int64_t i, hits = 0, skipped = 0;
     ctr_knn *knn = NULL;
 
     make_data(train, labels, tc->n_train, ld_train, tc->dim, tc->n_classes, 11);
@@ -121,19 +128,24 @@ static void check_against_reference(const knn_case *tc)
                                       tc->n_classes, pred, scores), CTR_OK);
     reference(train, tc->n_train, ld_train, labels, test, tc->n_test, ld_test,
               tc->dim, tc->n_classes, tc->k, tc->sigma,
-              tc->metric == CTR_KNN_COSINE, ref_pred, ref_scores);
+              tc->metric == CTR_KNN_COSINE, ref_pred, ref_scores, fragile);
     for (i = 0; i < tc->n_test; i++) {
         int64_t c;
         double sum = 0;
+        hits += pred[i] == test_labels[i];
+        for (c = 0; c < tc->n_classes; c++)
+            sum += scores[i * tc->n_classes + c];
+        ck_assert_close(sum, 1.0, 0, 1e-5);
+        if (fragile[i]) { /* a near tie: float rounding may decide it */
+            skipped++;
+            continue;
+        }
         ck_assert_int_eq(pred[i], ref_pred[i]);
-        for (c = 0; c < tc->n_classes; c++) {
+        for (c = 0; c < tc->n_classes; c++)
             ck_assert_close(scores[i * tc->n_classes + c],
                             ref_scores[i * tc->n_classes + c], 0, 2e-5);
-            sum += scores[i * tc->n_classes + c];
-        }
-        ck_assert_close(sum, 1.0, 0, 1e-5);
-        hits += pred[i] == test_labels[i];
     }
+    ck_assert_int_le(skipped, tc->n_test / 10);
     ck_assert_int_eq(ctr_knn_accuracy(knn, train, tc->n_train, ld_train, labels,
                                       test, tc->n_test, ld_test, tc->dim,
                                       tc->n_classes, test_labels, &acc), CTR_OK);
@@ -147,6 +159,7 @@ static void check_against_reference(const knn_case *tc)
     free(ref_pred);
     free(scores);
     free(ref_scores);
+    free(fragile);
 }
 
 START_TEST(test_matches_brute_force)
