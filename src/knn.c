@@ -3,6 +3,7 @@
  * the protocol): blocked GEMM similarities, a bounded candidate buffer per
  * test row reduced by selection to the k best, exp(s / sigma) class votes.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ typedef struct knn_problem {
 /* Workspace carving: byte offsets of each array (64-byte aligned). */
 typedef struct knn_layout {
     int64_t block, tile, k;
-    size_t sims, xhat, col_scale, cand_sim, cand_idx, cand_count, cand_thr;
+    size_t sims, xhat, yhat, cand_sim, cand_idx, cand_count, cand_thr;
     size_t votes, total;
 } knn_layout;
 
@@ -218,7 +219,9 @@ static int plan(const ctr_knn *knn, int64_t n_train, int64_t n_test,
     if (ctr__mul_size(&cells, (size_t)l->block, (size_t)dim) != CTR_OK)
         return CTR_E_OVERFLOW;
     rc |= reserve(&l->total, &l->xhat, (int64_t)cells, sizeof(float));
-    rc |= reserve(&l->total, &l->col_scale, l->tile, sizeof(float));
+    if (ctr__mul_size(&cells, (size_t)l->tile, (size_t)dim) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    rc |= reserve(&l->total, &l->yhat, (int64_t)cells, sizeof(float));
     if (ctr__mul_size(&cells, (size_t)l->block, CAND_FACTOR * (size_t)l->k) != CTR_OK)
         return CTR_E_OVERFLOW;
     rc |= reserve(&l->total, &l->cand_sim, (int64_t)cells, sizeof(float));
@@ -264,6 +267,31 @@ static int ensure_workspace(ctr_knn *knn, size_t bytes)
     return CTR_OK;
 }
 
+/* ||x||^2 in double, with four independent partial sums in a fixed order
+ * (reproducible, and free of one long latency chain: this runs over every
+ * training row once per test block). */
+static double sq_norm(const float *x, int64_t dim)
+{
+    double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0;
+    int64_t j = 0;
+    for (; j + 4 <= dim; j += 4) {
+        p0 += (double)x[j] * x[j];
+        p1 += (double)x[j + 1] * x[j + 1];
+        p2 += (double)x[j + 2] * x[j + 2];
+        p3 += (double)x[j + 3] * x[j + 3];
+    }
+    for (; j < dim; j++)
+        p0 += (double)x[j] * x[j];
+    return (p0 + p1) + (p2 + p3);
+}
+
+/* 1 / ||x|| in double (0 for a zero row). */
+static double inv_norm(const float *x, int64_t dim)
+{
+    double sq = sq_norm(x, dim);
+    return sq > 0.0 ? 1.0 / sqrt(sq) : 0.0;
+}
+
 /* ---- validation ------------------------------------------------------------ */
 
 static int check_labels(ctr__error *e, const int64_t *labels, int64_t n,
@@ -296,6 +324,34 @@ static int check_matrix(ctr__error *e, const float *x, int64_t rows,
     return CTR_OK;
 }
 
+/* The largest row norm of a rows x dim view, in double. */
+static double max_norm(const float *x, int64_t rows, int64_t ld, int64_t dim)
+{
+    double best = 0.0;
+    int64_t i;
+    for (i = 0; i < rows; i++) {
+        double sq = sq_norm(x + i * ld, dim);
+        if (sq > best)
+            best = sq;
+    }
+    return sqrt(best);
+}
+
+/* Dot products are bounded by the product of the norms (Cauchy-Schwarz,
+ * for every partial sum too): refuse inputs whose similarities could
+ * overflow float, which would make the neighbour order meaningless. */
+static int check_dot_range(ctr_knn *knn, const knn_problem *p)
+{
+    double bound = max_norm(p->train, p->n_train, p->ld_train, p->dim) *
+                   max_norm(p->test, p->n_test, p->ld_test, p->dim);
+    if (bound > FLT_MAX / 4)
+        return ctr__fail(&knn->err, CTR_E_NUMERIC,
+                         "dot products may reach %g, beyond float range "
+                         "(use the cosine metric or scale the features)",
+                         bound);
+    return CTR_OK;
+}
+
 static int check_problem(ctr_knn *knn, const knn_problem *p)
 {
     ctr__error *e = &knn->err;
@@ -314,41 +370,31 @@ static int check_problem(ctr_knn *knn, const knn_problem *p)
     if (rc == CTR_OK)
         rc = check_labels(e, p->train_labels, p->n_train, p->n_classes,
                           "train_labels");
+    if (rc == CTR_OK && knn->metric == CTR_KNN_DOT)
+        rc = check_dot_range(knn, p);
     return rc;
 }
 
 /* ---- the computation --------------------------------------------------------- */
 
-/* 1 / ||x|| in double (0 for a zero row), with four independent partial
- * sums in a fixed order (reproducible, and free of one long latency
- * chain: this runs over every training row once per test block). */
-static double inv_norm(const float *x, int64_t dim)
-{
-    double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0, sq;
-    int64_t j = 0;
-    for (; j + 4 <= dim; j += 4) {
-        p0 += (double)x[j] * x[j];
-        p1 += (double)x[j + 1] * x[j + 1];
-        p2 += (double)x[j + 2] * x[j + 2];
-        p3 += (double)x[j + 3] * x[j + 3];
-    }
-    for (; j < dim; j++)
-        p0 += (double)x[j] * x[j];
-    sq = (p0 + p1) + (p2 + p3);
-    return sq > 0.0 ? 1.0 / sqrt(sq) : 0.0;
-}
-
-/* Copies b test rows into xhat (row stride dim), normalised for cosine. */
-static void prepare_block(float *xhat, const float *test, int64_t ld,
-                          int64_t b, int64_t dim, int cosine)
+/* Copies n rows of x (leading dimension ld) into y (row stride dim),
+ * L2-normalised if `normalise`. The scaling is done in double precision,
+ * so that a tiny row (whose inverse norm is not a float) still becomes a
+ * unit vector and every similarity stays within [-1, 1] up to rounding. */
+static void copy_rows(float *y, const float *x, int64_t ld, int64_t n,
+                      int64_t dim, int normalise)
 {
     int64_t i, j;
-    for (i = 0; i < b; i++) {
-        const float *x = test + i * ld;
-        float *y = xhat + i * dim;
-        float s = cosine ? (float)inv_norm(x, dim) : 1.0f;
-        for (j = 0; j < dim; j++)
-            y[j] = x[j] * s;
+    for (i = 0; i < n; i++) {
+        const float *xi = x + i * ld;
+        float *yi = y + i * dim;
+        if (normalise) {
+            double s = inv_norm(xi, dim);
+            for (j = 0; j < dim; j++)
+                yi[j] = (float)((double)xi[j] * s);
+        } else {
+            memcpy(yi, xi, (size_t)dim * sizeof(float));
+        }
     }
 }
 
@@ -452,36 +498,28 @@ static void accept(const candidates *cd, int64_t *n, float *th, float s,
 
 #define CHUNK 16
 
-/* Offers similarities row[c] * scale[c] (scale NULL: 1) of training rows
- * first..first+t-1. Chunks with no value above the threshold, the common
- * case once it has risen, are skipped by a branch-free test. */
-static void scan_row(const candidates *cd, const float *row,
-                     const float *scale, int64_t t, int64_t first)
+/* Offers similarities row[0..t) of training rows first..first+t-1. Chunks
+ * with no value above the threshold, the common case once it has risen,
+ * are skipped by a branch-free (vectorised) test. */
+static void scan_row(const candidates *cd, const float *row, int64_t t,
+                     int64_t first)
 {
     int64_t c = 0, n = *cd->count;
     float th = *cd->thr;
     int u;
     for (; c + CHUNK <= t; c += CHUNK) {
         int hit = 0;
-        if (scale != NULL)
-            for (u = 0; u < CHUNK; u++)
-                hit |= row[c + u] * scale[c + u] > th;
-        else
-            for (u = 0; u < CHUNK; u++)
-                hit |= row[c + u] > th;
+        for (u = 0; u < CHUNK; u++)
+            hit |= row[c + u] > th;
         if (!hit)
             continue;
-        for (u = 0; u < CHUNK; u++) {
-            float s = scale != NULL ? row[c + u] * scale[c + u] : row[c + u];
-            if (s > th)
-                accept(cd, &n, &th, s, first + c + u);
-        }
+        for (u = 0; u < CHUNK; u++)
+            if (row[c + u] > th)
+                accept(cd, &n, &th, row[c + u], first + c + u);
     }
-    for (; c < t; c++) {
-        float s = scale != NULL ? row[c] * scale[c] : row[c];
-        if (s > th)
-            accept(cd, &n, &th, s, first + c);
-    }
+    for (; c < t; c++)
+        if (row[c] > th)
+            accept(cd, &n, &th, row[c], first + c);
     *cd->count = n;
     *cd->thr = th;
 }
@@ -492,7 +530,7 @@ static int64_t vote(const float *cs, const int64_t *ci, int64_t n,
                     const knn_problem *p, double sigma, double *votes,
                     float *scores)
 {
-    double top = cs[0], total = 0.0;
+    double top = n > 0 ? cs[0] : 0.0, total = 0.0;
     int64_t i, c, best = 0;
     for (i = 1; i < n; i++)
         if (cs[i] > top)
@@ -508,7 +546,7 @@ static int64_t vote(const float *cs, const int64_t *ci, int64_t n,
             best = c;
     if (scores != NULL)
         for (c = 0; c < p->n_classes; c++)
-            scores[c] = (float)(votes[c] / total);
+            scores[c] = total > 0.0 ? (float)(votes[c] / total) : 0.0f;
     return best;
 }
 
@@ -526,17 +564,17 @@ static candidates row_candidates(const ctr_knn *knn, const knn_layout *l,
 }
 
 /* The k nearest training rows of test rows [i0, i0 + b): afterwards each
- * row's candidates hold exactly its k best first. */
+ * row's candidates hold its k best first. For cosine, each training tile
+ * is normalised into a copy (which the GEMM then reads from cache). */
 static void block_neighbours(ctr_knn *knn, const knn_problem *p,
                              const knn_layout *l, int64_t i0, int64_t b)
 {
     const int cosine = knn->metric == CTR_KNN_COSINE;
     float *sims = (float *)(knn->ws + l->sims);
     float *xhat = (float *)(knn->ws + l->xhat);
-    float *scale = (float *)(knn->ws + l->col_scale);
-    int64_t j0, r, c;
-    prepare_block(xhat, p->test + i0 * p->ld_test, p->ld_test, b, p->dim,
-                  cosine);
+    float *yhat = (float *)(knn->ws + l->yhat);
+    int64_t j0, r;
+    copy_rows(xhat, p->test + i0 * p->ld_test, p->ld_test, b, p->dim, cosine);
     for (r = 0; r < b; r++) {
         candidates cd = row_candidates(knn, l, r);
         *cd.count = 0;
@@ -545,15 +583,18 @@ static void block_neighbours(ctr_knn *knn, const knn_problem *p,
     for (j0 = 0; j0 < p->n_train; j0 += l->tile) {
         const int64_t t = p->n_train - j0 < l->tile ? p->n_train - j0 : l->tile;
         const float *tile = p->train + j0 * p->ld_train;
+        int64_t ld_tile = p->ld_train;
+        if (cosine) {
+            copy_rows(yhat, tile, p->ld_train, t, p->dim, 1);
+            tile = yhat;
+            ld_tile = p->dim;
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)t,
-                    (int)p->dim, 1.0f, xhat, (int)p->dim, tile,
-                    (int)p->ld_train, 0.0f, sims, (int)t);
-        if (cosine)
-            for (c = 0; c < t; c++)
-                scale[c] = (float)inv_norm(tile + c * p->ld_train, p->dim);
+                    (int)p->dim, 1.0f, xhat, (int)p->dim, tile, (int)ld_tile,
+                    0.0f, sims, (int)t);
         for (r = 0; r < b; r++) {
             candidates cd = row_candidates(knn, l, r);
-            scan_row(&cd, sims + r * t, cosine ? scale : NULL, t, j0);
+            scan_row(&cd, sims + r * t, t, j0);
         }
     }
     for (r = 0; r < b; r++) {
@@ -577,7 +618,8 @@ static void run(ctr_knn *knn, const knn_problem *p, const knn_layout *l,
         for (r = 0; r < b; r++) {
             candidates cd = row_candidates(knn, l, r);
             int64_t i = i0 + r;
-            int64_t y = vote(cd.cs, cd.ci, l->k, p, knn->sigma, votes,
+            int64_t n = *cd.count < l->k ? *cd.count : l->k;
+            int64_t y = vote(cd.cs, cd.ci, n, p, knn->sigma, votes,
                              scores != NULL ? scores + i * p->n_classes : NULL);
             if (pred != NULL)
                 pred[i] = y;

@@ -240,6 +240,39 @@ START_TEST(test_zero_rows_have_zero_cosine)
 }
 END_TEST
 
+START_TEST(test_extreme_magnitudes)
+{
+    /* Cosine: a subnormal row is still a direction (its inverse norm is
+     * not a float, the normalisation is done in double). */
+    static const float train[3 * 2] = {1e-42f, 0, 0, 1, -1, 0};
+    static const int64_t labels[3] = {1, 0, 2};
+    static const float test[2] = {3e30f, 0};
+    static const float huge[2 * 2] = {3e30f, 0, 0, 3e30f};
+    int64_t pred = -1;
+    float scores[3];
+    ctr_knn *knn = NULL;
+    ck_assert_int_eq(ctr_knn_create(&knn, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_K, 1), CTR_OK);
+    ck_assert_int_eq(ctr_knn_classify(knn, train, 3, 2, labels, test, 1, 2, 2, 3,
+                                      &pred, scores), CTR_OK);
+    ck_assert_int_eq(pred, 1);
+    ck_assert(scores[1] == 1.0f);
+    ck_assert_int_eq(ctr_knn_classify(knn, huge, 2, 2, labels, test, 1, 2, 2, 3,
+                                      &pred, scores), CTR_OK);
+    ck_assert_int_eq(pred, 1);
+    /* Dot: similarities that could overflow float are refused. */
+    ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_METRIC, CTR_KNN_DOT), CTR_OK);
+    pred = -1;
+    ck_assert_int_eq(ctr_knn_classify(knn, huge, 2, 2, labels, test, 1, 2, 2, 3,
+                                      &pred, scores), CTR_E_NUMERIC);
+    ck_assert_int_eq(pred, -1);
+    ck_assert_int_eq(ctr_knn_classify(knn, train, 3, 2, labels, test, 1, 2, 2, 3,
+                                      &pred, scores), CTR_OK);
+    ck_assert_int_eq(pred, 1); /* dot 3e-12 beats 0 and -3e30 */
+    ctr_knn_destroy(knn);
+}
+END_TEST
+
 START_TEST(test_bank_as_training_set)
 {
     enum { N = 500, D = 16, Q = 40 };
@@ -383,7 +416,7 @@ START_TEST(test_workspace_is_bounded_and_reused)
     ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_TILE_ROWS, 512), CTR_OK);
     ck_assert_int_eq(ctr_knn_workspace_size(knn, NTR, NTE, D, C, &bytes), CTR_OK);
     /* O(block x tile + block x k + classes), far below NTE x NTR floats */
-    ck_assert_uint_le(bytes, 64 * 512 * 4 + 64 * D * 4 + 512 * 4 + 64 * 400 * 12 +
+    ck_assert_uint_le(bytes, 64 * 512 * 4 + 64 * D * 4 + 512 * D * 4 + 64 * 400 * 12 +
                                  64 * 8 + 64 * 4 + C * 8 + 8 * 64);
     ck_assert_uint_lt(bytes, (size_t)NTE * NTR * 4 / 10);
     ck_assert_int_eq(ctr_knn_classify(knn, train, NTR, D, labels, test, NTE, D, D, C,
@@ -441,6 +474,7 @@ Suite *ctr_test_knn_suite(void)
     tcase_add_test(num, test_matches_brute_force);
     tcase_add_test(num, test_ties_prefer_lower_index_then_lower_class);
     tcase_add_test(num, test_zero_rows_have_zero_cosine);
+    tcase_add_test(num, test_extreme_magnitudes);
     tcase_add_test(num, test_bank_as_training_set);
     tcase_add_test(num, test_workspace_is_bounded_and_reused);
     tcase_add_test(errors, test_bad_input_writes_nothing);

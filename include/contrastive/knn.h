@@ -6,8 +6,10 @@
  * Included by contrastive.h; do not include it on its own.
  *
  * Protocol (docs/memories.md has the long form):
- *   - Similarity s: cosine (default; rows are L2-normalised inside, a zero
- *     row has similarity 0 to everything) or the plain dot product.
+ *   - Similarity s: cosine (default; rows are L2-normalised inside, in
+ *     double precision, so any non-zero row is a direction; a zero row has
+ *     similarity 0 to everything) or the plain dot product (inputs whose
+ *     dot products could overflow float are refused with CTR_E_NUMERIC).
  *   - The k (default 200) training rows of highest s are the neighbours;
  *     on equal s the lower training index wins, so results do not depend
  *     on the order in which blocks are visited. If k exceeds the training
@@ -90,7 +92,8 @@ CTR_API int ctr_knn_workspace_size(const ctr_knn *knn, int64_t n_train,
  * if scores is not NULL, the vote shares scores[i * n_classes + c].
  * All inputs are validated before anything is written.
  * Errors: CTR_E_INVALID_ARG (NULL, sizes < 1, ld < dim, a label outside
- * 0..n_classes-1), CTR_E_NUMERIC (NaN/Inf in train or test),
+ * 0..n_classes-1), CTR_E_NUMERIC (NaN/Inf in train or test; with the dot
+ * metric, max ||train row|| x max ||test row|| above FLT_MAX / 4),
  * CTR_E_OVERFLOW, CTR_E_NOMEM (workspace; outputs untouched).
  * Since 0.1.0. */
 CTR_API int ctr_knn_classify(ctr_knn *knn, const float *train,
