@@ -311,9 +311,12 @@ CTR_API int ctr_bank_set_weights(ctr_bank *b, const double *weights,
     if (n > CTR_BANK_MAX_WEIGHTED_ROWS)
         return ctr__fail(&b->err, CTR_E_INVALID_ARG,
                          "weighted sampling needs N <= 2^31 - 1");
-    table_bytes = (size_t)n * 2 * sizeof(uint32_t);
-    u_bytes = (size_t)n * sizeof(uint64_t);
-    idx_bytes = (size_t)n * sizeof(uint32_t);
+    if (ctr__matrix_bytes(&table_bytes, n, 2, sizeof(uint32_t)) != CTR_OK ||
+        ctr__matrix_bytes(&u_bytes, n, 1, sizeof(uint64_t)) != CTR_OK ||
+        ctr__matrix_bytes(&idx_bytes, n, 1, sizeof(uint32_t)) != CTR_OK)
+        return ctr__fail(&b->err, CTR_E_OVERFLOW,
+                         "the alias table for %lld rows overflows",
+                         (long long)n);
     table = (uint32_t *)ctr__malloc(&b->alloc, table_bytes);
     work_u = (uint64_t *)ctr__malloc(&b->alloc, u_bytes);
     work_idx = (uint32_t *)ctr__malloc(&b->alloc, idx_bytes);
