@@ -597,13 +597,14 @@ static int read_rows(ctr__ckr *r, ctr_bank *b)
 
 static int read_alias(ctr__ckr *r, ctr_bank *b)
 {
-    size_t bytes = (size_t)b->n * 2 * sizeof(uint32_t);
+    size_t bytes;
     uint64_t len;
     int64_t i;
     int rc = ctr__ckr_begin_section(r, BANK_ALIAS, &len);
     if (rc != CTR_OK)
         return rc;
-    if (len != bytes)
+    if (ctr__matrix_bytes(&bytes, b->n, 2, sizeof(uint32_t)) != CTR_OK ||
+        len != bytes)
         return CTR_E_CORRUPT;
     b->alias = (uint32_t *)ctr__malloc(&b->alloc, bytes);
     if (b->alias == NULL)

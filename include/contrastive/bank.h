@@ -108,8 +108,8 @@ CTR_API int ctr_bank_update(ctr_bank *b, const int64_t *idx, int64_t count,
  * may round to zero (never drawn). weights NULL with n 0 returns to
  * uniform sampling and frees the table.
  * Errors: CTR_E_INVALID_ARG (NULL, n != N, negative weight, zero sum),
- * CTR_E_NUMERIC (NaN/Inf weight or sum), CTR_E_NOMEM. Bank unchanged on
- * error. Since 0.1.0. */
+ * CTR_E_NUMERIC (NaN/Inf weight or sum), CTR_E_OVERFLOW, CTR_E_NOMEM.
+ * Bank unchanged on error. Since 0.1.0. */
 CTR_API int ctr_bank_set_weights(ctr_bank *b, const double *weights,
                                  int64_t n);
 
