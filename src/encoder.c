@@ -10,6 +10,7 @@
 #include "checkpoint.h"
 #include "encoder_internal.h"
 #include "encoder_layer.h"
+#include "vec.h"
 
 #define SECTION_ARCH CTR__FOURCC('A', 'R', 'C', 'H')
 #define SECTION_PARAMS CTR__FOURCC('P', 'A', 'R', 'M')
@@ -478,7 +479,7 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
     if (ctr__matrix_bytes(&in_floats, n, ctr__shape_size(&enc->input), sizeof(float)) != CTR_OK)
         return ctr__fail(&enc->err, CTR_E_OVERFLOW, "n = %lld is too large", (long long)n);
     in_floats /= sizeof(float);
-    if ((rc = ctr__check_finite(&enc->err, x, in_floats, "x")) != CTR_OK)
+    if ((rc = ctr__check_finite_fast(&enc->err, x, in_floats, "x")) != CTR_OK)
         return rc;
     if (mode == CTR_ENCODER_TRAIN && (rc = check_train_batch(enc, n)) != CTR_OK)
         return rc;
@@ -526,7 +527,7 @@ CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
     if (enc->stage != CTR_ENCODER_TRAIN)
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "backward after an eval-mode forward (nothing cached)");
-    rc = ctr__check_finite(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
+    rc = ctr__check_finite_fast(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
     if (rc != CTR_OK)
         return rc;
     g = dy;

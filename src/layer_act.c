@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "encoder_layer.h"
+#include "vec.h"
 
 #define SQRT1_2 0.70710678118654752440
 
@@ -24,20 +25,30 @@ static int64_t elements(const ctr__layer *l, int64_t n)
     return n * ctr__shape_size(&l->in);
 }
 
+/* The loops sit in helpers with restrict parameters (the buffers never
+ * overlap), which gcc needs to vectorise them (vec.h). */
+static void relu_loop(float *restrict y, const float *restrict x, int64_t k)
+{
+    int64_t i;
+    CTR__VEC_FOR(i, k, y[i] = x[i] > 0.0f ? x[i] : 0.0f);
+}
+
+static void relu_grad_loop(float *restrict dx, const float *restrict y,
+                           const float *restrict dy, int64_t k)
+{
+    int64_t i;
+    CTR__VEC_FOR(i, k, float d = dy[i]; dx[i] = y[i] > 0.0f ? d : 0.0f);
+}
+
 static void relu_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t i, k = elements(l, r->n);
-    for (i = 0; i < k; i++)
-        r->y[i] = r->x[i] > 0.0f ? r->x[i] : 0.0f;
+    relu_loop(r->y, r->x, elements(l, r->n));
 }
 
 static void relu_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t i, k = elements(l, r->n);
-    if (r->dx == NULL)
-        return;
-    for (i = 0; i < k; i++)
-        r->dx[i] = r->y[i] > 0.0f ? r->dy[i] : 0.0f;
+    if (r->dx != NULL)
+        relu_grad_loop(r->dx, r->y, r->dy, elements(l, r->n));
 }
 
 const ctr__layer_ops ctr__layer_relu_ops = {
@@ -78,13 +89,17 @@ static void tanh_forward(const ctr__layer *l, const ctr__layer_run *r)
         r->y[i] = tanhf(r->x[i]);
 }
 
+static void tanh_grad_loop(float *restrict dx, const float *restrict y,
+                           const float *restrict dy, int64_t k)
+{
+    int64_t i;
+    CTR__VEC_FOR(i, k, dx[i] = dy[i] * (1.0f - y[i] * y[i]));
+}
+
 static void tanh_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t i, k = elements(l, r->n);
-    if (r->dx == NULL)
-        return;
-    for (i = 0; i < k; i++)
-        r->dx[i] = r->dy[i] * (1.0f - r->y[i] * r->y[i]);
+    if (r->dx != NULL)
+        tanh_grad_loop(r->dx, r->y, r->dy, elements(l, r->n));
 }
 
 const ctr__layer_ops ctr__layer_tanh_ops = {

@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "encoder_layer.h"
+#include "vec.h"
 
 static int l2_configure(ctr__layer *l, ctr__error *err)
 {
@@ -27,6 +28,20 @@ static int l2_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_
     return ctr__matrix_bytes(out, n, rows, 1);
 }
 
+static void scale_loop(float *restrict y, const float *restrict x, float s, int64_t n)
+{
+    int64_t j;
+    CTR__VEC_FOR(j, n, y[j] = x[j] * s);
+}
+
+/* dx = (dy - y * dot) / norm */
+static void project_loop(float *restrict dx, const float *restrict dy,
+                         const float *restrict y, float dot, float norm, int64_t n)
+{
+    int64_t j;
+    CTR__VEC_FOR(j, n, dx[j] = (dy[j] - y[j] * dot) / norm);
+}
+
 static void l2_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     int64_t rows, len, i, j;
@@ -34,8 +49,8 @@ static void l2_forward(const ctr__layer *l, const ctr__layer_run *r)
     ctr__shape_rows(&l->in, &rows, &len);
     rows *= r->n;
     for (i = 0; i < rows; i++) {
-        const float *x = r->x + i * len;
-        float *y = r->y + i * len;
+        const float *restrict x = r->x + i * len;
+        float *restrict y = r->y + i * len;
         double sq = 0.0;
         float norm, inv;
         for (j = 0; j < len; j++)
@@ -43,8 +58,7 @@ static void l2_forward(const ctr__layer *l, const ctr__layer_run *r)
         norm = (float)sqrt(sq);
         r->cache[i] = norm;
         inv = 1.0f / (norm > eps ? norm : eps);
-        for (j = 0; j < len; j++)
-            y[j] = x[j] * inv;
+        scale_loop(y, x, inv, len);
     }
 }
 
@@ -59,8 +73,8 @@ static void l2_backward(const ctr__layer *l, const ctr__layer_run *r)
     ctr__shape_rows(&l->in, &rows, &len);
     rows *= r->n;
     for (i = 0; i < rows; i++) {
-        const float *y = r->y + i * len, *dy = r->dy + i * len;
-        float *dx = r->dx + i * len;
+        const float *restrict y = r->y + i * len, *restrict dy = r->dy + i * len;
+        float *restrict dx = r->dx + i * len;
         float norm = r->cache[i], dot = 0.0f;
         if (!(norm > eps)) {
             for (j = 0; j < len; j++)
@@ -69,8 +83,7 @@ static void l2_backward(const ctr__layer *l, const ctr__layer_run *r)
         }
         for (j = 0; j < len; j++)
             dot += y[j] * dy[j];
-        for (j = 0; j < len; j++)
-            dx[j] = (dy[j] - y[j] * dot) / norm;
+        project_loop(dx, dy, y, dot, norm, len);
     }
 }
 

@@ -9,6 +9,7 @@
 
 #include "blas.h"
 #include "encoder_layer.h"
+#include "vec.h"
 
 static int linear_configure(ctr__layer *l, ctr__error *err)
 {
@@ -98,22 +99,25 @@ static void linear_forward(const ctr__layer *l, const ctr__layer_run *r)
                 (int)in, 1.0f, r->x, (int)in, r->w, (int)in, beta, r->y, (int)out);
 }
 
+/* acc[j] += sum over rows of d[i][j]. */
+static void add_rows(float *restrict acc, const float *restrict d, int64_t rows,
+                     int64_t cols)
+{
+    int64_t i, j;
+    for (i = 0; i < rows; i++)
+        CTR__VEC_FOR(j, cols, acc[j] += d[i * cols + j]);
+}
+
 static void linear_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t rows, in, i, j, out = l->hi[0];
+    int64_t rows, in, out = l->hi[0];
     ctr__shape_rows(&l->in, &rows, &in);
     rows *= r->n;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in,
                 (int)rows, 1.0f, r->dy, (int)out, r->x, (int)in, 1.0f, r->gw,
                 (int)in);
-    if (l->hi[1]) {
-        float *gb = r->gw + out * in;
-        for (i = 0; i < rows; i++) {
-            const float *d = r->dy + i * out;
-            for (j = 0; j < out; j++)
-                gb[j] += d[j];
-        }
-    }
+    if (l->hi[1])
+        add_rows(r->gw + out * in, r->dy, rows, out);
     if (r->dx != NULL)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
                     (int)in, (int)out, 1.0f, r->dy, (int)out, r->w, (int)in,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "encoder_layer.h"
+#include "vec.h"
 
 static int check_norm_args(const ctr__layer *l, ctr__error *err)
 {
@@ -81,13 +82,15 @@ static void bn_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g)
     }
 }
 
-/* Cache: xhat (n x size), then per group and channel: mean, invstd and two
- * backward sums. */
+/* Per-channel arrays kept per group in the cache after xhat. */
+enum { BN_MEAN, BN_INVSTD, BN_SUM_DY, BN_SUM_DYH, BN_SCALE, BN_SHIFT, BN_ARRAYS };
+
+/* Cache: xhat (n x size), then BN_ARRAYS per-channel arrays per group. */
 static int bn_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
 {
     size_t a, b;
     if (ctr__matrix_bytes(&a, n, ctr__shape_size(&l->in), 1) != CTR_OK ||
-        ctr__matrix_bytes(&b, groups, 4 * bn_channels(l), 1) != CTR_OK ||
+        ctr__matrix_bytes(&b, groups, BN_ARRAYS * bn_channels(l), 1) != CTR_OK ||
         ctr__add_size(out, a, b) != CTR_OK)
         return CTR_E_OVERFLOW;
     return CTR_OK;
@@ -120,105 +123,134 @@ static int bn_check_batch(const ctr__layer *l, int64_t n, int64_t groups,
     return CTR_OK;
 }
 
-/* acc[c] += sum over inner of (x[c][b] - center[c])^p, p = 1 or 2, for
- * one outer slice; center NULL means 0. */
-static void bn_accumulate(float *acc, const float *x, const float *center,
-                          int64_t c, int64_t inner, int square)
+/* The geometry of one call: `rows` slices of c channels x inner values per
+ * group, `groups` groups. */
+typedef struct bn_geom {
+    int64_t c, inner, slice, rows, groups;
+    int64_t size; /* values per sample */
+    float count;  /* values per channel and group */
+} bn_geom;
+
+static bn_geom bn_geometry(const ctr__layer *l, int64_t n, int64_t groups)
+{
+    bn_geom g;
+    int64_t outer;
+    ctr__shape_channels(&l->in, &outer, &g.c, &g.inner);
+    g.slice = g.c * g.inner;
+    g.size = outer * g.slice;
+    g.groups = groups;
+    g.rows = n / groups * outer;
+    g.count = (float)(g.rows * g.inner);
+    return g;
+}
+
+static float *bn_array(const ctr__layer_run *r, const bn_geom *g, int which, int64_t group)
+{
+    return r->cache + r->n * g->size + (group * BN_ARRAYS + which) * g->c;
+}
+
+/* acc[j] += sum over the slice's inner values of (x - center[j])^p, p = 1
+ * (center NULL) or 2. */
+static void bn_accumulate(float *restrict acc, const float *restrict x,
+                          const float *restrict center, const bn_geom *g)
 {
     int64_t j, b;
-    if (inner == 1) {
-        for (j = 0; j < c; j++) {
-            float v = x[j] - (center != NULL ? center[j] : 0.0f);
-            acc[j] += square ? v * v : v;
+    if (g->inner == 1 && center == NULL) {
+        CTR__VEC_FOR(j, g->c, acc[j] += x[j]);
+    } else if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, acc[j] += (x[j] - center[j]) * (x[j] - center[j]));
+    } else {
+        for (j = 0; j < g->c; j++) {
+            const float *xj = x + j * g->inner;
+            float m = center != NULL ? center[j] : 0.0f, s = 0.0f;
+            for (b = 0; b < g->inner; b++)
+                s += center != NULL ? (xj[b] - m) * (xj[b] - m) : xj[b];
+            acc[j] += s;
         }
-        return;
-    }
-    for (j = 0; j < c; j++) {
-        const float *xj = x + j * inner;
-        float m = center != NULL ? center[j] : 0.0f, s = 0.0f;
-        for (b = 0; b < inner; b++) {
-            float v = xj[b] - m;
-            s += square ? v * v : v;
-        }
-        acc[j] += s;
     }
 }
 
-/* y = xhat * gamma + beta with xhat = (x - mean) * invstd, per channel. */
-static void bn_normalise(float *xhat, float *y, const float *x, const float *mean,
-                         const float *invstd, const float *w, int64_t c,
-                         int64_t inner)
+/* y = x * scale + shift per channel; with xhat, also xhat = (x - mean) *
+ * invstd (then y = xhat * scale + shift with scale = gamma). */
+static void bn_apply(float *restrict y, float *restrict xhat, const float *restrict x,
+                     const float *restrict mean, const float *restrict invstd,
+                     const float *restrict scale, const float *restrict shift,
+                     const bn_geom *g)
 {
     int64_t j, b;
-    for (j = 0; j < c; j++) {
-        float m = mean[j], is = invstd[j];
-        float ga = w != NULL ? w[j] : 1.0f, be = w != NULL ? w[c + j] : 0.0f;
-        for (b = 0; b < inner; b++) {
-            float h = (x[j * inner + b] - m) * is;
-            if (xhat != NULL)
-                xhat[j * inner + b] = h;
-            y[j * inner + b] = h * ga + be;
+    if (g->inner == 1 && xhat != NULL) {
+        CTR__VEC_FOR(j, g->c, xhat[j] = (x[j] - mean[j]) * invstd[j];
+                     y[j] = xhat[j] * scale[j] + shift[j]);
+        return;
+    }
+    if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, y[j] = x[j] * scale[j] + shift[j]);
+        return;
+    }
+    for (j = 0; j < g->c; j++) {
+        const float *restrict xj = x + j * g->inner;
+        float *restrict yj = y + j * g->inner;
+        float sc = scale[j], sh = shift[j];
+        if (xhat != NULL) {
+            float *restrict hj = xhat + j * g->inner;
+            float m = mean[j], is = invstd[j];
+            CTR__VEC_FOR(b, g->inner, hj[b] = (xj[b] - m) * is; yj[b] = hj[b] * sc + sh);
+        } else {
+            CTR__VEC_FOR(b, g->inner, yj[b] = xj[b] * sc + sh);
         }
     }
 }
 
 static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t outer, c, inner, g, j, s, per, rows_per_group;
-    int64_t size = ctr__shape_size(&l->in), slice;
-    float *xhat = r->cache, *mean, *invstd;
-    const float *w = l->hi[0] ? r->w : NULL;
-    float mom = (float)l->hf[1];
-    ctr__shape_channels(&l->in, &outer, &c, &inner);
-    mean = xhat + r->n * size;
-    invstd = mean + r->groups * c;
-    slice = c * inner;
-    per = r->n / r->groups;
-    rows_per_group = per * outer;
-    for (g = 0; g < r->groups; g++) {
-        const float *xg = r->x + g * per * size;
-        float *mg = mean + g * c, *ig = invstd + g * c;
-        float count = (float)(rows_per_group * inner);
-        memset(mg, 0, (size_t)c * sizeof(float));
-        memset(ig, 0, (size_t)c * sizeof(float));
-        for (s = 0; s < rows_per_group; s++)
-            bn_accumulate(mg, xg + s * slice, NULL, c, inner, 0);
-        for (j = 0; j < c; j++)
-            mg[j] /= count;
-        for (s = 0; s < rows_per_group; s++)
-            bn_accumulate(ig, xg + s * slice, mg, c, inner, 1);
-        for (j = 0; j < c; j++) {
-            float var = ig[j] / count;
-            float unbiased = ig[j] / (count - 1.0f);
-            ig[j] = 1.0f / sqrtf(var + (float)l->hf[0]);
-            /* running statistics: mean over groups of the group statistics */
-            if (g == 0) {
+    bn_geom g = bn_geometry(l, r->n, r->groups);
+    float mom = (float)l->hf[1], eps = (float)l->hf[0];
+    int64_t k, j, s;
+    for (k = 0; k < g.groups; k++) {
+        const float *x = r->x + k * g.rows * g.slice;
+        float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
+        float *scale = bn_array(r, &g, BN_SCALE, k), *shift = bn_array(r, &g, BN_SHIFT, k);
+        memset(mean, 0, (size_t)g.c * sizeof(float));
+        memset(is, 0, (size_t)g.c * sizeof(float));
+        for (s = 0; s < g.rows; s++)
+            bn_accumulate(mean, x + s * g.slice, NULL, &g);
+        for (j = 0; j < g.c; j++)
+            mean[j] /= g.count;
+        for (s = 0; s < g.rows; s++)
+            bn_accumulate(is, x + s * g.slice, mean, &g);
+        for (j = 0; j < g.c; j++) {
+            float sq = is[j];
+            is[j] = 1.0f / sqrtf(sq / g.count + eps);
+            scale[j] = l->hi[0] ? r->w[j] : 1.0f;
+            shift[j] = l->hi[0] ? r->w[g.c + j] : 0.0f;
+            /* running statistics move towards the mean over groups */
+            if (k == 0) {
                 r->stat[j] *= 1.0f - mom;
-                r->stat[c + j] *= 1.0f - mom;
+                r->stat[g.c + j] *= 1.0f - mom;
             }
-            r->stat[j] += mom * mg[j] / (float)r->groups;
-            r->stat[c + j] += mom * unbiased / (float)r->groups;
+            r->stat[j] += mom * mean[j] / (float)g.groups;
+            r->stat[g.c + j] += mom * (sq / (g.count - 1.0f)) / (float)g.groups;
         }
-        for (s = 0; s < rows_per_group; s++)
-            bn_normalise(xhat + (g * rows_per_group + s) * slice,
-                         r->y + (g * rows_per_group + s) * slice, xg + s * slice,
-                         mg, ig, w, c, inner);
+        for (s = 0; s < g.rows; s++) {
+            int64_t at = (k * g.rows + s) * g.slice;
+            bn_apply(r->y + at, r->cache + at, r->x + at, mean, is, scale, shift, &g);
+        }
     }
 }
 
 static void bn_forward_eval(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t outer, c, inner, j, s, rows;
-    float *invstd;
-    const float *w = l->hi[0] ? r->w : NULL;
-    ctr__shape_channels(&l->in, &outer, &c, &inner);
-    invstd = r->cache + r->n * ctr__shape_size(&l->in);
-    for (j = 0; j < c; j++)
-        invstd[j] = 1.0f / sqrtf(r->stat[c + j] + (float)l->hf[0]);
-    rows = r->n * outer;
-    for (s = 0; s < rows; s++)
-        bn_normalise(NULL, r->y + s * c * inner, r->x + s * c * inner, r->stat,
-                     invstd, w, c, inner);
+    bn_geom g = bn_geometry(l, r->n, 1);
+    float *scale = bn_array(r, &g, BN_SCALE, 0), *shift = bn_array(r, &g, BN_SHIFT, 0);
+    int64_t j, s;
+    for (j = 0; j < g.c; j++) {
+        float is = 1.0f / sqrtf(r->stat[g.c + j] + (float)l->hf[0]);
+        float ga = l->hi[0] ? r->w[j] : 1.0f, be = l->hi[0] ? r->w[g.c + j] : 0.0f;
+        scale[j] = ga * is;
+        shift[j] = be - r->stat[j] * ga * is;
+    }
+    for (s = 0; s < g.rows; s++)
+        bn_apply(r->y + s * g.slice, NULL, r->x + s * g.slice, NULL, NULL, scale, shift, &g);
 }
 
 static void bn_forward(const ctr__layer *l, const ctr__layer_run *r)
@@ -229,66 +261,73 @@ static void bn_forward(const ctr__layer *l, const ctr__layer_run *r)
         bn_forward_eval(l, r);
 }
 
-/* sdy[c] += sum dy, sdx[c] += sum dy * xhat over one outer slice. */
-static void bn_backward_sums(float *sdy, float *sdx, const float *dy,
-                             const float *xhat, int64_t c, int64_t inner)
+/* sdy[j] += sum dy, sdh[j] += sum dy * xhat over one slice. */
+static void bn_backward_sums(float *restrict sdy, float *restrict sdh,
+                             const float *restrict dy, const float *restrict h,
+                             const bn_geom *g)
 {
     int64_t j, b;
-    for (j = 0; j < c; j++) {
+    if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, sdy[j] += dy[j]; sdh[j] += dy[j] * h[j]);
+        return;
+    }
+    for (j = 0; j < g->c; j++) {
         float a = 0.0f, e = 0.0f;
-        for (b = 0; b < inner; b++) {
-            a += dy[j * inner + b];
-            e += dy[j * inner + b] * xhat[j * inner + b];
+        for (b = 0; b < g->inner; b++) {
+            a += dy[j * g->inner + b];
+            e += dy[j * g->inner + b] * h[j * g->inner + b];
         }
         sdy[j] += a;
-        sdx[j] += e;
+        sdh[j] += e;
+    }
+}
+
+/* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count. */
+static void bn_input_grad(float *restrict dx, const float *restrict dy,
+                          const float *restrict h, const float *restrict k,
+                          const float *restrict sdy, const float *restrict sdh,
+                          const bn_geom *g)
+{
+    int64_t j, b;
+    if (g->inner == 1) {
+        float count = g->count;
+        CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] - h[j] * sdh[j]));
+        return;
+    }
+    for (j = 0; j < g->c; j++) {
+        float kj = k[j], a = sdy[j], e = sdh[j], count = g->count;
+        float *restrict dxj = dx + j * g->inner;
+        const float *restrict dyj = dy + j * g->inner, *restrict hj = h + j * g->inner;
+        CTR__VEC_FOR(b, g->inner, dxj[b] = kj * (count * dyj[b] - a - hj[b] * e));
     }
 }
 
 static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t outer, c, inner, g, j, b, s, per, rows_per_group, slice;
-    int64_t size = ctr__shape_size(&l->in);
-    const float *xhat = r->cache;
-    const float *invstd;
-    float *sdy, *sdx;
-    ctr__shape_channels(&l->in, &outer, &c, &inner);
-    invstd = xhat + r->n * size + r->groups * c;
-    sdy = (float *)invstd + r->groups * c;
-    sdx = sdy + r->groups * c;
-    slice = c * inner;
-    per = r->n / r->groups;
-    rows_per_group = per * outer;
-    for (g = 0; g < r->groups; g++) {
-        int64_t first = g * rows_per_group;
-        float *sg = sdy + g * c, *eg = sdx + g * c;
-        float m = (float)(rows_per_group * inner);
-        memset(sg, 0, (size_t)c * sizeof(float));
-        memset(eg, 0, (size_t)c * sizeof(float));
-        for (s = 0; s < rows_per_group; s++)
-            bn_backward_sums(sg, eg, r->dy + (first + s) * slice,
-                             xhat + (first + s) * slice, c, inner);
+    bn_geom g = bn_geometry(l, r->n, r->groups);
+    int64_t k, j, s;
+    for (k = 0; k < g.groups; k++) {
+        int64_t first = k * g.rows * g.slice;
+        float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
+        float *is = bn_array(r, &g, BN_INVSTD, k), *kk = bn_array(r, &g, BN_SCALE, k);
+        memset(sdy, 0, (size_t)g.c * sizeof(float));
+        memset(sdh, 0, (size_t)g.c * sizeof(float));
+        for (s = 0; s < g.rows; s++)
+            bn_backward_sums(sdy, sdh, r->dy + first + s * g.slice,
+                             r->cache + first + s * g.slice, &g);
         if (l->hi[0]) {
-            for (j = 0; j < c; j++) {
-                r->gw[j] += eg[j];
-                r->gw[c + j] += sg[j];
+            for (j = 0; j < g.c; j++) {
+                r->gw[j] += sdh[j];
+                r->gw[g.c + j] += sdy[j];
             }
         }
         if (r->dx == NULL)
             continue;
-        for (s = 0; s < rows_per_group; s++) {
-            const float *dy = r->dy + (first + s) * slice;
-            const float *h = xhat + (first + s) * slice;
-            float *dx = r->dx + (first + s) * slice;
-            for (j = 0; j < c; j++) {
-                float ga = l->hi[0] ? r->w[j] : 1.0f;
-                float k = ga * invstd[g * c + j] / m;
-                float mean_dy = sg[j], mean_dyh = eg[j];
-                for (b = 0; b < inner; b++)
-                    dx[j * inner + b] = k * (m * dy[j * inner + b] - mean_dy -
-                                             h[j * inner + b] * mean_dyh);
-            }
-        }
+        for (j = 0; j < g.c; j++) /* the scale array is free in backward */
+            kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
+        for (s = 0; s < g.rows; s++)
+            bn_input_grad(r->dx + first + s * g.slice, r->dy + first + s * g.slice,
+                          r->cache + first + s * g.slice, kk, sdy, sdh, &g);
     }
 }
 
