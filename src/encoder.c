@@ -76,9 +76,23 @@ float ctr__uniform_sym(ctr__prng *g, double bound)
     return (float)((2.0 * ctr__prng_uniform_f64(g) - 1.0) * bound);
 }
 
+int64_t ctr__window_count(int64_t len, int64_t kernel, int64_t stride, int64_t pad)
+{
+    if (len + 2 * pad < kernel)
+        return 0;
+    return (len + 2 * pad - kernel) / stride + 1;
+}
+
 const ctr__layer_ops *ctr__layer_ops_for(int32_t kind)
 {
     switch (kind) {
+    case CTR_LAYER_CONV2D: return &ctr__layer_conv2d_ops;
+    case CTR_LAYER_CONV1D: return &ctr__layer_conv1d_ops;
+    case CTR_LAYER_MAXPOOL2D: return &ctr__layer_maxpool2d_ops;
+    case CTR_LAYER_AVGPOOL2D: return &ctr__layer_avgpool2d_ops;
+    case CTR_LAYER_GLOBAL_AVGPOOL: return &ctr__layer_global_avgpool_ops;
+    case CTR_LAYER_DROPOUT: return &ctr__layer_dropout_ops;
+    case CTR_LAYER_GRU: return &ctr__layer_gru_ops;
     case CTR_LAYER_LINEAR: return &ctr__layer_linear_ops;
     case CTR_LAYER_BATCHNORM: return &ctr__layer_batchnorm_ops;
     case CTR_LAYER_LAYERNORM: return &ctr__layer_layernorm_ops;
@@ -345,6 +359,81 @@ CTR_API int ctr_encoder_add_flatten(ctr_encoder *enc)
     return append_layer(enc, layer_template(CTR_LAYER_FLATTEN));
 }
 
+CTR_API int ctr_encoder_add_conv2d(ctr_encoder *enc, int64_t out_channels, int64_t kernel,
+                                   int64_t stride, int64_t padding, int32_t bias)
+{
+    ctr__layer l = layer_template(CTR_LAYER_CONV2D);
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    l.hi[0] = out_channels;
+    l.hi[1] = kernel;
+    l.hi[2] = stride;
+    l.hi[3] = padding;
+    l.hi[4] = bias;
+    return append_layer(enc, l);
+}
+
+CTR_API int ctr_encoder_add_conv1d(ctr_encoder *enc, int64_t out_channels, int64_t kernel,
+                                   int64_t stride, int64_t padding, int32_t bias)
+{
+    ctr__layer l = layer_template(CTR_LAYER_CONV1D);
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    l.hi[0] = out_channels;
+    l.hi[1] = kernel;
+    l.hi[2] = stride;
+    l.hi[3] = padding;
+    l.hi[4] = bias;
+    return append_layer(enc, l);
+}
+
+CTR_API int ctr_encoder_add_pool2d(ctr_encoder *enc, int32_t kind, int64_t kernel,
+                                   int64_t stride, int64_t padding)
+{
+    ctr__layer l = layer_template(kind);
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    if (kind != CTR_LAYER_MAXPOOL2D && kind != CTR_LAYER_AVGPOOL2D)
+        return ctr__fail(&enc->err, CTR_E_INVALID_ARG,
+                         "pool kind must be CTR_LAYER_MAXPOOL2D or _AVGPOOL2D (got %d)",
+                         (int)kind);
+    l.hi[0] = kernel;
+    l.hi[1] = stride;
+    l.hi[2] = padding;
+    return append_layer(enc, l);
+}
+
+CTR_API int ctr_encoder_add_global_avgpool(ctr_encoder *enc)
+{
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    return append_layer(enc, layer_template(CTR_LAYER_GLOBAL_AVGPOOL));
+}
+
+CTR_API int ctr_encoder_add_dropout(ctr_encoder *enc, double p)
+{
+    ctr__layer l = layer_template(CTR_LAYER_DROPOUT);
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    l.hf[0] = p;
+    return append_layer(enc, l);
+}
+
+CTR_API int ctr_encoder_add_gru(ctr_encoder *enc, int64_t hidden)
+{
+    ctr__layer l = layer_template(CTR_LAYER_GRU);
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    l.hi[0] = hidden;
+    return append_layer(enc, l);
+}
+
 /* ---- workspace ------------------------------------------------------------------- */
 
 /* Reserves `floats` at *pos (rounded up to WORK_ALIGN), returning the offset. */
@@ -455,6 +544,7 @@ static ctr__layer_run layer_run(ctr_encoder *enc, const ctr__layer *l)
     r.gw = enc->grads == NULL ? NULL : enc->grads + l->param_offset;
     r.stat = enc->stats == NULL ? NULL : enc->stats + l->stat_offset;
     r.cache = enc->work + l->cache_offset;
+    r.rng = &enc->gen;
     return r;
 }
 

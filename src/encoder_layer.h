@@ -14,9 +14,9 @@
 #include "core.h"
 #include "prng.h"
 
-#define CTR__LAYER_NI 4 /* integer hyper-parameters per layer */
+#define CTR__LAYER_NI 6 /* integer hyper-parameters per layer */
 #define CTR__LAYER_NF 2 /* real hyper-parameters per layer */
-#define CTR__LAYER_MAX_TENSORS 2
+#define CTR__LAYER_MAX_TENSORS 4
 
 /* A per-sample shape: ndims 1 (F), 2 (T x F) or 3 (C x H x W); unused
  * dimensions are 1. */
@@ -48,6 +48,7 @@ typedef struct ctr__layer_run {
     float *gw;       /* this layer's gradients (accumulated) */
     float *stat;     /* this layer's running statistics */
     float *cache;    /* this layer's train cache */
+    ctr__prng *rng;  /* the encoder's generator (dropout) */
 } ctr__layer_run;
 
 typedef struct ctr__tensor_desc {
@@ -88,6 +89,13 @@ extern const ctr__layer_ops ctr__layer_gelu_ops;
 extern const ctr__layer_ops ctr__layer_tanh_ops;
 extern const ctr__layer_ops ctr__layer_flatten_ops;
 extern const ctr__layer_ops ctr__layer_l2norm_ops;
+extern const ctr__layer_ops ctr__layer_conv2d_ops;
+extern const ctr__layer_ops ctr__layer_conv1d_ops;
+extern const ctr__layer_ops ctr__layer_maxpool2d_ops;
+extern const ctr__layer_ops ctr__layer_avgpool2d_ops;
+extern const ctr__layer_ops ctr__layer_global_avgpool_ops;
+extern const ctr__layer_ops ctr__layer_dropout_ops;
+extern const ctr__layer_ops ctr__layer_gru_ops;
 
 /* ---- shape helpers ------------------------------------------------------ */
 
@@ -103,5 +111,8 @@ void ctr__shape_channels(const ctr__shape *s, int64_t *outer,
                          int64_t *channels, int64_t *inner);
 /* Uniform in [-bound, bound) from g (double precision, rounded once). */
 float ctr__uniform_sym(ctr__prng *g, double bound);
+/* Output length of a window of `kernel` sliding with `stride` over `len`
+ * values padded by `pad` on both sides; 0 if the window does not fit. */
+int64_t ctr__window_count(int64_t len, int64_t kernel, int64_t stride, int64_t pad);
 
 #endif /* CTR_ENCODER_LAYER_H */

@@ -21,8 +21,12 @@ typedef struct spec {
     int32_t ndims;
     int64_t dims[3];
     int64_t n;
-    int64_t hi0;    /* linear: out features; norms: affine */
-    int64_t hi1;    /* linear: bias */
+    int64_t hi0;    /* linear/conv: out features; norms: affine; pool: kernel */
+    int64_t hi1;    /* linear: bias; conv: kernel; pool: stride */
+    int64_t hi2;    /* conv: stride; pool: padding */
+    int64_t hi3;    /* conv: padding */
+    int64_t hi4;    /* conv: bias */
+    int64_t out_sz; /* per-sample output size (filled from the encoder) */
     double hf0;     /* eps */
     double hf1;     /* batch norm momentum */
     int64_t groups; /* batch norm groups */
@@ -52,11 +56,113 @@ static void channels_of(const spec *s, int64_t *outer, int64_t *c, int64_t *inne
 
 static int64_t out_size(const spec *s)
 {
-    int64_t rows, len;
-    rows_of(s, &rows, &len);
-    if (s->kind == CTR_LAYER_LINEAR)
-        return rows * s->hi0;
-    return shape_size(s->ndims, s->dims);
+    return s->out_sz;
+}
+
+static int64_t windows(int64_t len, int64_t k, int64_t st, int64_t p)
+{
+    return (len + 2 * p - k) / st + 1;
+}
+
+static void ref_conv2d(const spec *s, const double *x, const double *w, double *y)
+{
+    int64_t C = s->dims[0], H = s->dims[1], W = s->dims[2], O = s->hi0, k = s->hi1;
+    int64_t st = s->hi2, p = s->hi3, OH = windows(H, k, st, p), OW = windows(W, k, st, p);
+    int64_t n, o, c, i, j, a, b;
+    for (n = 0; n < s->n; n++)
+        for (o = 0; o < O; o++)
+            for (i = 0; i < OH; i++)
+                for (j = 0; j < OW; j++) {
+                    double acc = s->hi4 ? w[O * C * k * k + o] : 0.0;
+                    for (c = 0; c < C; c++)
+                        for (a = 0; a < k; a++)
+                            for (b = 0; b < k; b++) {
+                                int64_t ih = i * st - p + a, iw = j * st - p + b;
+                                if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                                    acc += w[((o * C + c) * k + a) * k + b] *
+                                           x[((n * C + c) * H + ih) * W + iw];
+                            }
+                    y[((n * O + o) * OH + i) * OW + j] = acc;
+                }
+}
+
+static void ref_conv1d(const spec *s, const double *x, const double *w, double *y)
+{
+    int64_t T = s->dims[0], F = s->dims[1], O = s->hi0, k = s->hi1, st = s->hi2, p = s->hi3;
+    int64_t OT = windows(T, k, st, p), n, t, o, f, a;
+    for (n = 0; n < s->n; n++)
+        for (t = 0; t < OT; t++)
+            for (o = 0; o < O; o++) {
+                double acc = s->hi4 ? w[O * F * k + o] : 0.0;
+                for (f = 0; f < F; f++)
+                    for (a = 0; a < k; a++) {
+                        int64_t it = t * st - p + a;
+                        if (it >= 0 && it < T)
+                            acc += w[(o * F + f) * k + a] * x[(n * T + it) * F + f];
+                    }
+                y[(n * OT + t) * O + o] = acc;
+            }
+}
+
+static void ref_pool(const spec *s, const double *x, double *y)
+{
+    int64_t C = s->dims[0], H = s->dims[1], W = s->dims[2], k = s->hi0, st = s->hi1;
+    int64_t p = s->hi2, OH = windows(H, k, st, p), OW = windows(W, k, st, p);
+    int64_t n, c, i, j, a, b;
+    for (n = 0; n < s->n; n++)
+        for (c = 0; c < C; c++)
+            for (i = 0; i < OH; i++)
+                for (j = 0; j < OW; j++) {
+                    double acc = 0.0, m = -INFINITY;
+                    for (a = 0; a < k; a++)
+                        for (b = 0; b < k; b++) {
+                            int64_t ih = i * st - p + a, iw = j * st - p + b;
+                            double v;
+                            if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                continue;
+                            v = x[((n * C + c) * H + ih) * W + iw];
+                            acc += v;
+                            m = v > m ? v : m;
+                        }
+                    y[((n * C + c) * OH + i) * OW + j] =
+                        s->kind == CTR_LAYER_MAXPOOL2D ? m : acc / (double)(k * k);
+                }
+}
+
+static double sigmoid_d(double v)
+{
+    return 1.0 / (1.0 + exp(-v));
+}
+
+/* torch.nn.GRU (batch_first), h0 = 0, all hidden states. */
+static void ref_gru(const spec *s, const double *x, const double *w, double *y)
+{
+    int64_t T = s->dims[0], F = s->dims[1], H = s->hi0, n, t, j, f;
+    const double *wih = w, *whh = w + 3 * H * F, *bih = whh + 3 * H * H, *bhh = bih + 3 * H;
+    for (n = 0; n < s->n; n++)
+        for (t = 0; t < T; t++) {
+            const double *xt = x + (n * T + t) * F;
+            const double *hp = t > 0 ? y + (n * T + t - 1) * H : NULL;
+            double *h = y + (n * T + t) * H;
+            for (j = 0; j < H; j++) {
+                double g[3], q[3];
+                int k;
+                for (k = 0; k < 3; k++) {
+                    int64_t i;
+                    g[k] = bih[k * H + j];
+                    q[k] = bhh[k * H + j];
+                    for (f = 0; f < F; f++)
+                        g[k] += wih[(k * H + j) * F + f] * xt[f];
+                    for (i = 0; hp != NULL && i < H; i++)
+                        q[k] += whh[(k * H + j) * H + i] * hp[i];
+                }
+                {
+                    double r = sigmoid_d(g[0] + q[0]), z = sigmoid_d(g[1] + q[1]);
+                    double nn = tanh(g[2] + r * q[2]);
+                    h[j] = (1 - z) * nn + z * (hp != NULL ? hp[j] : 0.0);
+                }
+            }
+        }
 }
 
 static void ref_linear(const spec *s, const double *x, const double *w, double *y)
@@ -155,6 +261,20 @@ static void ref_forward(const spec *s, const double *x, const double *w, const d
 {
     int64_t i, k = s->n * shape_size(s->ndims, s->dims);
     switch (s->kind) {
+    case CTR_LAYER_CONV2D: ref_conv2d(s, x, w, y); return;
+    case CTR_LAYER_CONV1D: ref_conv1d(s, x, w, y); return;
+    case CTR_LAYER_MAXPOOL2D:
+    case CTR_LAYER_AVGPOOL2D: ref_pool(s, x, y); return;
+    case CTR_LAYER_GRU: ref_gru(s, x, w, y); return;
+    case CTR_LAYER_GLOBAL_AVGPOOL: {
+        int64_t hw = s->dims[1] * s->dims[2], c, j;
+        for (c = 0; c < s->n * s->dims[0]; c++) {
+            y[c] = 0;
+            for (j = 0; j < hw; j++)
+                y[c] += x[c * hw + j] / (double)hw;
+        }
+        return;
+    }
     case CTR_LAYER_LINEAR: ref_linear(s, x, w, y); return;
     case CTR_LAYER_BATCHNORM: ref_batchnorm(s, x, w, stat, train, y, NULL); return;
     case CTR_LAYER_LAYERNORM:
@@ -187,6 +307,16 @@ static ctr_encoder *build(const spec *s, uint64_t seed)
     case CTR_LAYER_LAYERNORM: rc = ctr_encoder_add_layernorm(enc, s->hf0, (int32_t)s->hi0); break;
     case CTR_LAYER_L2NORM: rc = ctr_encoder_add_l2norm(enc, s->hf0); break;
     case CTR_LAYER_FLATTEN: rc = ctr_encoder_add_flatten(enc); break;
+    case CTR_LAYER_CONV2D:
+        rc = ctr_encoder_add_conv2d(enc, s->hi0, s->hi1, s->hi2, s->hi3, (int32_t)s->hi4);
+        break;
+    case CTR_LAYER_CONV1D:
+        rc = ctr_encoder_add_conv1d(enc, s->hi0, s->hi1, s->hi2, s->hi3, (int32_t)s->hi4);
+        break;
+    case CTR_LAYER_MAXPOOL2D:
+    case CTR_LAYER_AVGPOOL2D: rc = ctr_encoder_add_pool2d(enc, s->kind, s->hi0, s->hi1, s->hi2); break;
+    case CTR_LAYER_GLOBAL_AVGPOOL: rc = ctr_encoder_add_global_avgpool(enc); break;
+    case CTR_LAYER_GRU: rc = ctr_encoder_add_gru(enc, s->hi0); break;
     default: rc = ctr_encoder_add_activation(enc, s->kind); break;
     }
     ck_assert_msg(rc == CTR_OK, "add: %s", ctr_encoder_last_error(enc));
@@ -197,6 +327,14 @@ static ctr_encoder *build(const spec *s, uint64_t seed)
 static void fill_normal(ctr_rng *rng, float *v, int64_t n, float std)
 {
     ck_assert_int_eq(ctr_rng_normal(rng, v, n, 0.0f, std), CTR_OK);
+}
+
+static void random_batch(float *x, int64_t n, uint64_t seed)
+{
+    ctr_rng *rng = NULL;
+    ck_assert_int_eq(ctr_rng_create(&rng, seed, NULL), CTR_OK);
+    fill_normal(rng, x, n, 1.0f);
+    ctr_rng_destroy(rng);
 }
 
 static double *to_double(const float *v, int64_t n)
@@ -234,11 +372,14 @@ static double central_difference(const spec *s, double *x, double *w, const doub
 }
 
 /* Forward against the reference, backward against finite differences. */
-static void check_layer(const spec *s)
+static void check_layer_spec(spec *s)
 {
     ctr_encoder *enc = build(s, 7);
     ctr_rng *rng = NULL;
-    int64_t np, i, nin = s->n * shape_size(s->ndims, s->dims), nout = s->n * out_size(s);
+    int64_t np, i, nin = s->n * shape_size(s->ndims, s->dims), nout, dims[3];
+    int32_t nd;
+    ck_assert_int_eq(ctr_encoder_shape(enc, dims, &nd, &s->out_sz, 0), CTR_OK);
+    nout = s->n * s->out_sz;
     float *x, *y, *r, *dx, *w, *gw;
     double *xd, *wd, *rd, *yd;
     ck_assert_int_eq(ctr_rng_create(&rng, (uint64_t)(s->kind * 100 + s->n), NULL), CTR_OK);
@@ -278,6 +419,12 @@ static void check_layer(const spec *s)
     free(xd), free(wd), free(rd), free(yd);
     ctr_rng_destroy(rng);
     ctr_encoder_destroy(enc);
+}
+
+static void check_layer(const spec *s0)
+{
+    spec s = *s0;
+    check_layer_spec(&s);
 }
 
 static spec make_spec(int32_t kind, int64_t n, int32_t ndims, int64_t d0, int64_t d1, int64_t d2)
@@ -372,6 +519,87 @@ START_TEST(test_l2norm_and_flatten_gradients)
     check_layer(&s);
     s = make_spec(CTR_LAYER_FLATTEN, 2, 3, 2, 3, 1);
     check_layer(&s);
+}
+END_TEST
+
+START_TEST(test_conv_gradients)
+{
+    spec s = make_spec(CTR_LAYER_CONV2D, 1, 3, 2, 5, 7);
+    s.hi0 = 3, s.hi1 = 3, s.hi2 = 2, s.hi3 = 1, s.hi4 = 1;
+    check_layer(&s); /* 3x3, stride 2, padding 1, batch 1, odd sizes */
+    s = make_spec(CTR_LAYER_CONV2D, 2, 3, 3, 4, 4);
+    s.hi0 = 2, s.hi1 = 2, s.hi2 = 1, s.hi3 = 0, s.hi4 = 0;
+    check_layer(&s); /* 2x2, no padding, no bias */
+    s = make_spec(CTR_LAYER_CONV1D, 2, 2, 7, 3, 0);
+    s.hi0 = 4, s.hi1 = 3, s.hi2 = 2, s.hi3 = 1, s.hi4 = 1;
+    check_layer(&s); /* strided 1-D convolution over a sequence */
+    s = make_spec(CTR_LAYER_CONV1D, 3, 2, 1, 2, 0);
+    s.hi0 = 2, s.hi1 = 1, s.hi2 = 1, s.hi3 = 0, s.hi4 = 0;
+    check_layer(&s); /* sequence length 1 */
+}
+END_TEST
+
+START_TEST(test_pool_gradients)
+{
+    spec s = make_spec(CTR_LAYER_MAXPOOL2D, 2, 3, 2, 5, 5);
+    s.hi0 = 3, s.hi1 = 2, s.hi2 = 1;
+    check_layer(&s);
+    s = make_spec(CTR_LAYER_AVGPOOL2D, 1, 3, 3, 5, 4);
+    s.hi0 = 2, s.hi1 = 2, s.hi2 = 1;
+    check_layer(&s);
+    s = make_spec(CTR_LAYER_AVGPOOL2D, 2, 3, 1, 3, 3);
+    s.hi0 = 3, s.hi1 = 1, s.hi2 = 0;
+    check_layer(&s);
+    s = make_spec(CTR_LAYER_GLOBAL_AVGPOOL, 3, 3, 4, 3, 5);
+    check_layer(&s);
+}
+END_TEST
+
+START_TEST(test_gru_gradients)
+{
+    spec s = make_spec(CTR_LAYER_GRU, 3, 2, 4, 3, 0);
+    s.hi0 = 5;
+    check_layer(&s);
+    s = make_spec(CTR_LAYER_GRU, 1, 2, 1, 2, 0);
+    s.hi0 = 3;
+    check_layer(&s); /* sequence length 1, batch 1 */
+}
+END_TEST
+
+START_TEST(test_dropout)
+{
+    enum { N = 4, F = 500 };
+    int64_t in = F;
+    ctr_encoder *a = NULL, *b = NULL;
+    float *x = (float *)malloc(N * F * sizeof(float)), *y = (float *)malloc(N * F * sizeof(float));
+    float *y2 = (float *)malloc(N * F * sizeof(float)), *dx = (float *)malloc(N * F * sizeof(float));
+    int64_t i, zeros = 0;
+    ck_assert_int_eq(ctr_encoder_create(&a, &in, 1, 3, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_dropout(a, 0.25), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_dropout(a, 1.0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_clone(&b, a), CTR_OK);
+    random_batch(x, N * F, 9);
+    ck_assert_int_eq(ctr_encoder_forward(a, y, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(b, y2, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(memcmp(y, y2, N * F * sizeof(float)), 0); /* same seed, same mask */
+    ck_assert_int_eq(ctr_encoder_backward(a, dx, x), CTR_OK);
+    for (i = 0; i < N * F; i++) {
+        if (y[i] == 0.0f) {
+            zeros++;
+            ck_assert(dx[i] == 0.0f);
+        } else {
+            ck_assert_close(y[i], x[i] / 0.75, 1e-6, 0);
+            ck_assert_close(dx[i], x[i] / 0.75, 1e-6, 0);
+        }
+    }
+    ck_assert_close((double)zeros / (N * F), 0.25, 0, 0.04);
+    ck_assert_int_eq(ctr_encoder_forward(a, y2, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_ne(memcmp(y, y2, N * F * sizeof(float)), 0); /* a fresh mask */
+    ck_assert_int_eq(ctr_encoder_forward(a, y, x, N, CTR_ENCODER_EVAL), CTR_OK);
+    ck_assert_int_eq(memcmp(y, x, N * F * sizeof(float)), 0);
+    free(x), free(y), free(y2), free(dx);
+    ctr_encoder_destroy(a);
+    ctr_encoder_destroy(b);
 }
 END_TEST
 
@@ -476,6 +704,73 @@ START_TEST(test_golden_mlp)
 }
 END_TEST
 
+START_TEST(test_golden_cnn)
+{
+    long k, np;
+    float *x = golden_read(GOLDEN, "cnn_x", &k), *dy = golden_read(GOLDEN, "cnn_dy", &k);
+    float *p = golden_read(GOLDEN, "cnn_params", &np);
+    float *want_y = golden_read(GOLDEN, "cnn_y_train", &k);
+    float *want_dx = golden_read(GOLDEN, "cnn_dx", &k);
+    float *want_g = golden_read(GOLDEN, "cnn_grads", &k);
+    float *want_e = golden_read(GOLDEN, "cnn_y_eval", &k);
+    float y[15], dx[294], g[341];
+    int64_t dims[3] = {2, 7, 7}, n;
+    ctr_encoder *enc = NULL;
+    ck_assert_int_eq(ctr_encoder_create(&enc, dims, 3, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(enc, 4, 3, 2, 1, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_batchnorm(enc, 1e-5, 0.1, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_activation(enc, CTR_LAYER_RELU), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(enc, 6, 3, 1, 1, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_pool2d(enc, CTR_LAYER_MAXPOOL2D, 2, 2, 0), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_global_avgpool(enc), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_linear(enc, 5, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_num_params(enc, &n), CTR_OK);
+    ck_assert_int_eq(n, np);
+    ck_assert_int_eq(ctr_encoder_set_params(enc, p, np), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(enc, y, x, 3, CTR_ENCODER_TRAIN), CTR_OK);
+    assert_all_close(y, want_y, 15, 1e-4, 1e-5);
+    ck_assert_int_eq(ctr_encoder_backward(enc, dx, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(enc, g, np), CTR_OK);
+    assert_all_close(g, want_g, np, 1e-3, 1e-5);
+    assert_all_close(dx, want_dx, 294, 1e-3, 1e-5);
+    ck_assert_int_eq(ctr_encoder_forward(enc, y, x, 3, CTR_ENCODER_EVAL), CTR_OK);
+    assert_all_close(y, want_e, 15, 1e-4, 1e-5);
+    free(x), free(dy), free(p), free(want_y), free(want_dx), free(want_g), free(want_e);
+    ctr_encoder_destroy(enc);
+}
+END_TEST
+
+START_TEST(test_golden_conv1d_gru)
+{
+    long k, np;
+    float *x = golden_read(GOLDEN, "seq_x", &k), *dy = golden_read(GOLDEN, "seq_dy", &k);
+    float *p = golden_read(GOLDEN, "seq_params", &np);
+    float *want_y = golden_read(GOLDEN, "seq_y", &k);
+    float *want_dx = golden_read(GOLDEN, "seq_dx", &k);
+    float *want_g = golden_read(GOLDEN, "seq_grads", &k);
+    float y[90], dx[54], g[244];
+    int64_t dims[2] = {9, 2}, n, out[3];
+    int32_t nd;
+    ctr_encoder *enc = NULL;
+    ck_assert_int_eq(ctr_encoder_create(&enc, dims, 2, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_conv1d(enc, 4, 3, 2, 1, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_gru(enc, 6), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_shape(enc, out, &nd, NULL, 1), CTR_OK);
+    ck_assert(nd == 2 && out[0] == 5 && out[1] == 6);
+    ck_assert_int_eq(ctr_encoder_num_params(enc, &n), CTR_OK);
+    ck_assert_int_eq(n, np);
+    ck_assert_int_eq(ctr_encoder_set_params(enc, p, np), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(enc, y, x, 3, CTR_ENCODER_TRAIN), CTR_OK);
+    assert_all_close(y, want_y, 90, 1e-4, 1e-5);
+    ck_assert_int_eq(ctr_encoder_backward(enc, dx, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(enc, g, np), CTR_OK);
+    assert_all_close(g, want_g, np, 1e-3, 1e-5);
+    assert_all_close(dx, want_dx, 54, 1e-3, 1e-5);
+    free(x), free(dy), free(p), free(want_y), free(want_dx), free(want_g);
+    ctr_encoder_destroy(enc);
+}
+END_TEST
+
 /* ---- structure -------------------------------------------------------------------- */
 
 START_TEST(test_shapes_and_tensors)
@@ -533,14 +828,6 @@ START_TEST(test_init_matches_pytorch_defaults)
     ctr_encoder_destroy(c);
 }
 END_TEST
-
-static void random_batch(float *x, int64_t n, uint64_t seed)
-{
-    ctr_rng *rng = NULL;
-    ck_assert_int_eq(ctr_rng_create(&rng, seed, NULL), CTR_OK);
-    fill_normal(rng, x, n, 1.0f);
-    ctr_rng_destroy(rng);
-}
 
 START_TEST(test_layer_output_and_chaining)
 {
@@ -696,6 +983,140 @@ START_TEST(test_save_load_bit_identical)
     free(buf);
     remove(path);
     ctr_encoder_destroy(enc);
+}
+END_TEST
+
+/* Every layer kind in two encoders: a CNN and a sequence model. */
+static int build_zoo(ctr_encoder **cnn, ctr_encoder **seq, const ctr_allocator *a)
+{
+    int64_t img[3] = {3, 9, 8}, sq[2] = {12, 3};
+    int rc;
+    *cnn = *seq = NULL;
+    if ((rc = ctr_encoder_create(cnn, img, 3, 21, a)) != CTR_OK ||
+        (rc = ctr_encoder_add_conv2d(*cnn, 4, 3, 2, 1, 1)) != CTR_OK ||
+        (rc = ctr_encoder_add_batchnorm(*cnn, 1e-5, 0.1, 1)) != CTR_OK ||
+        (rc = ctr_encoder_add_activation(*cnn, CTR_LAYER_GELU)) != CTR_OK ||
+        (rc = ctr_encoder_add_pool2d(*cnn, CTR_LAYER_MAXPOOL2D, 2, 1, 0)) != CTR_OK ||
+        (rc = ctr_encoder_add_pool2d(*cnn, CTR_LAYER_AVGPOOL2D, 2, 1, 1)) != CTR_OK ||
+        (rc = ctr_encoder_add_dropout(*cnn, 0.3)) != CTR_OK ||
+        (rc = ctr_encoder_add_flatten(*cnn)) != CTR_OK ||
+        (rc = ctr_encoder_add_linear(*cnn, 6, 1)) != CTR_OK ||
+        (rc = ctr_encoder_add_l2norm(*cnn, 1e-12)) != CTR_OK)
+        return rc;
+    if ((rc = ctr_encoder_create(seq, sq, 2, 22, a)) != CTR_OK ||
+        (rc = ctr_encoder_add_conv1d(*seq, 5, 4, 2, 1, 0)) != CTR_OK ||
+        (rc = ctr_encoder_add_layernorm(*seq, 1e-5, 1)) != CTR_OK ||
+        (rc = ctr_encoder_add_gru(*seq, 7)) != CTR_OK ||
+        (rc = ctr_encoder_add_activation(*seq, CTR_LAYER_TANH)) != CTR_OK ||
+        (rc = ctr_encoder_add_linear(*seq, 3, 0)) != CTR_OK)
+        return rc;
+    return CTR_OK;
+}
+
+/* Saves, reloads, and checks that train-mode forwards (dropout masks
+ * included) and backward agree bit for bit. */
+static int round_trip(ctr_encoder *enc, int64_t n, const ctr_allocator *a, int check_bits)
+{
+    ctr_encoder *loaded = NULL;
+    unsigned char *buf;
+    size_t size = 0;
+    int64_t in, out, layers, dims[3];
+    int32_t nd;
+    float *x, *y1, *y2, *d1, *d2;
+    int rc;
+    ck_assert_int_eq(ctr_encoder_num_layers(enc, &layers), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_shape(enc, dims, &nd, &in, -1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_shape(enc, dims, &nd, &out, layers - 1), CTR_OK);
+    x = (float *)malloc((size_t)(n * in) * sizeof(float));
+    d1 = (float *)malloc((size_t)(n * in) * sizeof(float));
+    d2 = (float *)malloc((size_t)(n * in) * sizeof(float));
+    y1 = (float *)malloc((size_t)(n * out) * sizeof(float));
+    y2 = (float *)malloc((size_t)(n * out) * sizeof(float));
+    random_batch(x, n * in, 31);
+    ctr_encoder_save_buffer(enc, NULL, 0, &size);
+    buf = (unsigned char *)malloc(size);
+    rc = ctr_encoder_save_buffer(enc, buf, size, &size);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_load_buffer(&loaded, buf, size, a);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_forward(enc, y1, x, n, CTR_ENCODER_TRAIN);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_forward(loaded, y2, x, n, CTR_ENCODER_TRAIN);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_backward(enc, d1, y1);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_backward(loaded, d2, y2);
+    if (rc == CTR_OK && check_bits) {
+        ck_assert_int_eq(memcmp(y1, y2, (size_t)(n * out) * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(d1, d2, (size_t)(n * in) * sizeof(float)), 0);
+    }
+    ctr_encoder_destroy(loaded);
+    free(buf), free(x), free(y1), free(y2), free(d1), free(d2);
+    return rc;
+}
+
+START_TEST(test_zoo_round_trip)
+{
+    ctr_encoder *cnn, *seq;
+    ck_assert_int_eq(build_zoo(&cnn, &seq, NULL), CTR_OK);
+    ck_assert_int_eq(round_trip(cnn, 3, NULL, 1), CTR_OK);
+    ck_assert_int_eq(round_trip(seq, 2, NULL, 1), CTR_OK);
+    ctr_encoder_destroy(cnn);
+    ctr_encoder_destroy(seq);
+}
+END_TEST
+
+static int attempt_zoo(const ctr_allocator *a, void *ctx)
+{
+    ctr_encoder *cnn, *seq;
+    int rc = build_zoo(&cnn, &seq, a);
+    (void)ctx;
+    if (rc == CTR_OK)
+        rc = round_trip(cnn, 2, a, 0);
+    if (rc == CTR_OK)
+        rc = round_trip(seq, 2, a, 0);
+    ctr_encoder_destroy(cnn);
+    ctr_encoder_destroy(seq);
+    return rc;
+}
+
+START_TEST(test_zoo_allocation_failure)
+{
+    ck_assert_int_gt(test_every_alloc_failure(attempt_zoo, NULL), 30);
+}
+END_TEST
+
+START_TEST(test_bad_layer_arguments)
+{
+    int64_t img[3] = {2, 5, 5}, sq[2] = {4, 3}, vec = 6;
+    ctr_encoder *i = NULL, *q = NULL, *v = NULL;
+    ck_assert_int_eq(ctr_encoder_create(&i, img, 3, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_create(&q, sq, 2, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_create(&v, &vec, 1, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(i, 0, 3, 1, 0, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(i, 2, 0, 1, 0, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(i, 2, 3, 0, 0, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(i, 2, 3, 1, -1, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(i, 2, 3, 1, 0, 3), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(i, 2, 7, 1, 0, 1), CTR_E_SHAPE);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(q, 2, 3, 1, 0, 1), CTR_E_SHAPE);
+    ck_assert_int_eq(ctr_encoder_add_conv1d(i, 2, 3, 1, 0, 1), CTR_E_SHAPE);
+    ck_assert_int_eq(ctr_encoder_add_conv1d(q, 2, 5, 1, 0, 1), CTR_E_SHAPE);
+    ck_assert_int_eq(ctr_encoder_add_pool2d(i, CTR_LAYER_RELU, 2, 2, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_pool2d(i, CTR_LAYER_MAXPOOL2D, 2, 2, 2), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_pool2d(v, CTR_LAYER_MAXPOOL2D, 2, 2, 0), CTR_E_SHAPE);
+    ck_assert_int_eq(ctr_encoder_add_global_avgpool(q), CTR_E_SHAPE);
+    ck_assert_int_eq(ctr_encoder_add_gru(v, 3), CTR_E_SHAPE);
+    ck_assert_int_eq(ctr_encoder_add_gru(q, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_dropout(v, -0.1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_dropout(v, NAN), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(NULL, 2, 3, 1, 0, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_gru(NULL, 2), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_num_layers(i, &vec), CTR_OK);
+    ck_assert_int_eq(vec, 0);
+    ctr_encoder_destroy(i);
+    ctr_encoder_destroy(q);
+    ctr_encoder_destroy(v);
 }
 END_TEST
 
@@ -897,16 +1318,25 @@ Suite *ctr_test_encoder_suite(void)
     tcase_add_test(grad, test_activation_gradients);
     tcase_add_test(grad, test_l2norm_and_flatten_gradients);
     tcase_add_test(grad, test_batchnorm_running_stats_and_eval);
+    tcase_add_test(grad, test_conv_gradients);
+    tcase_add_test(grad, test_pool_gradients);
+    tcase_add_test(grad, test_gru_gradients);
+    tcase_add_test(grad, test_dropout);
     tcase_add_test(golden, test_golden_mlp);
+    tcase_add_test(golden, test_golden_cnn);
+    tcase_add_test(golden, test_golden_conv1d_gru);
     tcase_add_test(golden, test_shapes_and_tensors);
     tcase_add_test(golden, test_init_matches_pytorch_defaults);
     tcase_add_test(golden, test_layer_output_and_chaining);
     tcase_add_test(life, test_clone_copy_and_momentum);
     tcase_add_test(life, test_save_load_bit_identical);
     tcase_add_test(life, test_no_allocation_after_first_call);
+    tcase_add_test(life, test_zoo_round_trip);
     tcase_add_test(err, test_bad_input);
     tcase_add_test(err, test_every_allocation_failure);
     tcase_add_test(err, test_save_to_path_allocation_failure);
+    tcase_add_test(err, test_zoo_allocation_failure);
+    tcase_add_test(err, test_bad_layer_arguments);
     tcase_set_timeout(grad, 60);
     tcase_set_timeout(life, 120);
     tcase_set_timeout(err, 120);

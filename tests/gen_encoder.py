@@ -7,6 +7,7 @@ Writes tests/data/encoder_golden.txt, one array per line: "name count v0 v1 ..."
 Network (batch 6): Linear(20,16) BN(16) ReLU Linear(16,16) BN(16) GELU
 Linear(16,8) L2-normalise; BN eps 1e-5 momentum 0.1. Parameters are listed in
 libcontrastive's flat order (weight, bias per layer; BN gamma, beta).
+Also a small CNN (cnn_*) and a Conv1d + GRU sequence encoder (seq_*).
 """
 import os
 import torch
@@ -114,6 +115,56 @@ def lars(lr=0.5, momentum=0.9, wd=1e-4, eta=0.001):
 
 
 emit("lars", lars())
+
+# ---- a small CNN (batch 3): Conv2d(2,4,3,s2,p1) BN2d ReLU Conv2d(4,6,3,s1,p1)
+# MaxPool2d(2,2) global average pool Linear(6,5) --------------------------
+cnn_conv1 = nn.Conv2d(2, 4, 3, stride=2, padding=1)
+cnn_bn = nn.BatchNorm2d(4)
+cnn_conv2 = nn.Conv2d(4, 6, 3, stride=1, padding=1)
+cnn_fc = nn.Linear(6, 5)
+with torch.no_grad():
+    cnn_bn.weight.uniform_(0.5, 1.5)
+    cnn_bn.bias.uniform_(-0.3, 0.3)
+cnn_params = [cnn_conv1.weight, cnn_conv1.bias, cnn_bn.weight, cnn_bn.bias,
+              cnn_conv2.weight, cnn_conv2.bias, cnn_fc.weight, cnn_fc.bias]
+
+
+def cnn(x):
+    h = F.relu(cnn_bn(cnn_conv1(x)))
+    h = F.max_pool2d(cnn_conv2(h), 2, 2)
+    return cnn_fc(h.mean(dim=(2, 3)))
+
+
+cx = torch.randn(3, 2, 7, 7, requires_grad=True)
+cdy = torch.randn(3, 5)
+emit("cnn_x", cx)
+emit("cnn_dy", cdy)
+emit("cnn_params", torch.cat([p.detach().reshape(-1) for p in cnn_params]))
+cy = cnn(cx)
+cy.backward(cdy)
+emit("cnn_y_train", cy)
+emit("cnn_dx", cx.grad)
+emit("cnn_grads", torch.cat([p.grad.reshape(-1) for p in cnn_params]))
+cnn_bn.eval()
+with torch.no_grad():
+    emit("cnn_y_eval", cnn(cx))
+
+# ---- CPC-style sequence encoder (batch 3): Conv1d(2,4,3,s2,p1) over a 9-step
+# sequence of 2 features, then GRU(4,6), all hidden states ---------------
+seq_conv = nn.Conv1d(2, 4, 3, stride=2, padding=1)
+seq_gru = nn.GRU(4, 6, batch_first=True)
+seq_params = [seq_conv.weight, seq_conv.bias, seq_gru.weight_ih_l0, seq_gru.weight_hh_l0,
+              seq_gru.bias_ih_l0, seq_gru.bias_hh_l0]
+sx = torch.randn(3, 9, 2, requires_grad=True)  # N x T x F
+sy, _ = seq_gru(seq_conv(sx.transpose(1, 2)).transpose(1, 2))
+sdy = torch.randn_like(sy)
+sy.backward(sdy)
+emit("seq_x", sx)
+emit("seq_dy", sdy)
+emit("seq_params", torch.cat([p.detach().reshape(-1) for p in seq_params]))
+emit("seq_y", sy)
+emit("seq_dx", sx.grad)
+emit("seq_grads", torch.cat([p.grad.reshape(-1) for p in seq_params]))
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
                     "encoder_golden.txt")

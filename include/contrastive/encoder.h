@@ -51,6 +51,13 @@ typedef struct ctr_encoder ctr_encoder;
 #define CTR_LAYER_TANH 42
 #define CTR_LAYER_L2NORM 50
 #define CTR_LAYER_FLATTEN 60
+#define CTR_LAYER_CONV2D 70
+#define CTR_LAYER_CONV1D 71
+#define CTR_LAYER_MAXPOOL2D 80
+#define CTR_LAYER_AVGPOOL2D 81
+#define CTR_LAYER_GLOBAL_AVGPOOL 82
+#define CTR_LAYER_DROPOUT 90
+#define CTR_LAYER_GRU 100
 
 /* Forward modes. */
 #define CTR_ENCODER_TRAIN 1 /* batch statistics, caches for backward */
@@ -125,6 +132,45 @@ CTR_API int ctr_encoder_add_l2norm(ctr_encoder *enc, double eps);
 /* Reshapes a sequence or image into a vector of all its elements (no-op
  * on a vector shape is CTR_E_SHAPE). Since 0.1.0. */
 CTR_API int ctr_encoder_add_flatten(ctr_encoder *enc);
+
+/* 2-D convolution of an image C x H x W -> out_channels x H' x W' with a
+ * square kernel, one stride and zero padding for both axes (H' = (H + 2p -
+ * k) / s + 1); weight out x C x k x k, as torch.nn.Conv2d; bias 0 or 1.
+ * kernel, stride in [1, 4096], padding in [0, 4096]. Since 0.1.0. */
+CTR_API int ctr_encoder_add_conv2d(ctr_encoder *enc, int64_t out_channels,
+                                   int64_t kernel, int64_t stride,
+                                   int64_t padding, int32_t bias);
+
+/* 1-D convolution over the time axis of a sequence T x F (F input
+ * channels) -> T' x out_channels (time-major, ready for a GRU); weight
+ * out x F x k, as torch.nn.Conv1d applied to the transposed (F x T)
+ * sequence. Same argument rules as conv2d. Since 0.1.0. */
+CTR_API int ctr_encoder_add_conv1d(ctr_encoder *enc, int64_t out_channels,
+                                   int64_t kernel, int64_t stride,
+                                   int64_t padding, int32_t bias);
+
+/* Max (kind CTR_LAYER_MAXPOOL2D) or average (CTR_LAYER_AVGPOOL2D) pooling
+ * of an image over square windows, floor mode; padding in [0, kernel/2]
+ * (ignored by max, counted as zeros by average: count_include_pad=True).
+ * Since 0.1.0. */
+CTR_API int ctr_encoder_add_pool2d(ctr_encoder *enc, int32_t kind,
+                                   int64_t kernel, int64_t stride,
+                                   int64_t padding);
+
+/* Global average pooling: image C x H x W -> vector of C. Since 0.1.0. */
+CTR_API int ctr_encoder_add_global_avgpool(ctr_encoder *enc);
+
+/* Dropout with probability p in [0, 1): in train mode each element is
+ * zeroed with probability p and the others scaled by 1/(1-p), drawing from
+ * the encoder's seeded generator; eval mode passes the input through.
+ * Since 0.1.0. */
+CTR_API int ctr_encoder_add_dropout(ctr_encoder *enc, double p);
+
+/* A one-layer GRU over a sequence T x F returning every hidden state,
+ * T x hidden, starting from h = 0 (torch.nn.GRU, batch_first, its gate
+ * order r|z|n and parameter order weight_ih, weight_hh, bias_ih, bias_hh;
+ * all initialised uniform in +-1/sqrt(hidden)). Since 0.1.0. */
+CTR_API int ctr_encoder_add_gru(ctr_encoder *enc, int64_t hidden);
 
 /* ---- running ----------------------------------------------------------- */
 
