@@ -17,7 +17,19 @@
  * that only the encoder and the optimizer are timed. The floor is the eight
  * GEMMs of that step: three forward, three weight gradients, two input
  * gradients (the first layer's input gradient is not needed).
- * bench/torch_encoder.py times the same step in PyTorch.
+ *
+ * Case cnn_step: 1 x 28 x 28 images, conv 32 (3x3, pad 1) + BN + ReLU,
+ * conv 64 (3x3, stride 2, pad 1) + BN + ReLU, global average pool, linear
+ * 128; batch 256; forward, backward (dL/dy = (y - target) / 256, the mean
+ * squared error's), SGD step. Floor:
+ * the convolutions' GEMMs over the whole batch at once (im2col shapes) and
+ * the linear layer's.
+ *
+ * Case gru_step: GRU 64 -> 128 over 32 steps, batch 64, forward + backward
+ * (dL/dh_t given for every step). Floor: the input projection, one
+ * recurrent GEMM per step, and their backward GEMMs.
+ *
+ * bench/torch_encoder.py times the same steps in PyTorch.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -232,6 +244,180 @@ static void mlp_case(int threads, int reps)
         free(c.w[l]), free(c.gw[l]), free(c.dact[l]), free(c.act[l + 1]);
 }
 
+/* ---- the small CNN step ---------------------------------------------------------- */
+
+#define CNN_BATCH 256
+
+typedef struct cnn_ctx {
+    ctr_encoder *enc;
+    ctr_optimizer *opt;
+    float *x, *y, *target, *dy;
+    float *a[12]; /* floor operands */
+} cnn_ctx;
+
+static void cnn_step(void *p)
+{
+    cnn_ctx *c = (cnn_ctx *)p;
+    int64_t i;
+    check(ctr_encoder_zero_grad(c->enc), "zero_grad", "");
+    check(ctr_encoder_forward(c->enc, c->y, c->x, CNN_BATCH, CTR_ENCODER_TRAIN), "forward",
+          ctr_encoder_last_error(c->enc));
+    for (i = 0; i < (int64_t)CNN_BATCH * 128; i++)
+        c->dy[i] = (c->y[i] - c->target[i]) * (1.0f / CNN_BATCH);
+    check(ctr_encoder_backward(c->enc, NULL, c->dy), "backward", ctr_encoder_last_error(c->enc));
+    check(ctr_optimizer_step(c->opt), "step", ctr_optimizer_last_error(c->opt));
+}
+
+/* C = A(m x k) B(k x n) with the given transpositions, row-major. */
+static void gemm(int ta, int tb, int m, int n, int k, const float *a, const float *b, float *c)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, 0.0f, c, n);
+}
+
+static void cnn_floor(void *p)
+{
+    cnn_ctx *c = (cnn_ctx *)p;
+    const int n1 = CNN_BATCH * 784, n2 = CNN_BATCH * 196;
+    /* forward: conv1 (32 x 9)(9 x n1), conv2 (64 x 288)(288 x n2), linear */
+    gemm(0, 0, 32, n1, 9, c->a[0], c->a[1], c->a[2]);
+    gemm(0, 0, 64, n2, 288, c->a[3], c->a[4], c->a[5]);
+    gemm(0, 1, CNN_BATCH, 128, 64, c->a[6], c->a[7], c->a[8]);
+    /* backward: weight gradients, the columns' gradient of conv2, linear dx */
+    gemm(1, 0, 128, 64, CNN_BATCH, c->a[8], c->a[6], c->a[9]);
+    gemm(0, 1, 64, 288, n2, c->a[5], c->a[4], c->a[10]);
+    gemm(1, 0, 288, n2, 64, c->a[3], c->a[5], c->a[4]);
+    gemm(0, 1, 32, 9, n1, c->a[2], c->a[1], c->a[11]);
+    gemm(0, 0, CNN_BATCH, 64, 128, c->a[8], c->a[7], c->a[6]);
+}
+
+static void cnn_case(int threads, int reps)
+{
+    static const int64_t sizes[12] = {32 * 9,        9 * CNN_BATCH * 784, 32 * CNN_BATCH * 784,
+                                      64 * 288,      288 * CNN_BATCH * 196, 64 * CNN_BATCH * 196,
+                                      CNN_BATCH * 64, 128 * 64,             CNN_BATCH * 128,
+                                      128 * 64,      64 * 288,              32 * 9};
+    int64_t dims[3] = {1, 28, 28};
+    cnn_ctx c;
+    counter cnt = {0, 0};
+    ctr_allocator a;
+    ctr_rng *rng = NULL;
+    double ours, floor;
+    int k;
+    memset(&c, 0, sizeof(c));
+    ctr_allocator_init(&a);
+    a.user = &cnt;
+    a.alloc = count_alloc;
+    a.free = count_free;
+    check(ctr_rng_create(&rng, 8, NULL), "rng", "");
+    check(ctr_encoder_create(&c.enc, dims, 3, 1, &a), "create", "");
+    check(ctr_encoder_add_conv2d(c.enc, 32, 3, 1, 1, 1), "conv", "");
+    check(ctr_encoder_add_batchnorm(c.enc, 1e-5, 0.1, 1), "bn", "");
+    check(ctr_encoder_add_activation(c.enc, CTR_LAYER_RELU), "relu", "");
+    check(ctr_encoder_add_conv2d(c.enc, 64, 3, 2, 1, 1), "conv", "");
+    check(ctr_encoder_add_batchnorm(c.enc, 1e-5, 0.1, 1), "bn", "");
+    check(ctr_encoder_add_activation(c.enc, CTR_LAYER_RELU), "relu", "");
+    check(ctr_encoder_add_global_avgpool(c.enc), "gap", "");
+    check(ctr_encoder_add_linear(c.enc, 128, 1), "linear", "");
+    check(ctr_optimizer_create_for_encoder(&c.opt, CTR_OPTIMIZER_SGD, c.enc, &a), "opt", "");
+    check(ctr_optimizer_set_f64(c.opt, CTR_OPTIMIZER_P_LR, 0.05), "lr", "");
+    check(ctr_optimizer_set_f64(c.opt, CTR_OPTIMIZER_P_MOMENTUM, 0.9), "mu", "");
+    c.x = random_floats(rng, (int64_t)CNN_BATCH * 784, 1.0f);
+    c.target = random_floats(rng, (int64_t)CNN_BATCH * 128, 1.0f);
+    c.y = random_floats(rng, (int64_t)CNN_BATCH * 128, 0.0f);
+    c.dy = random_floats(rng, (int64_t)CNN_BATCH * 128, 0.0f);
+    for (k = 0; k < 12; k++)
+        c.a[k] = random_floats(rng, sizes[k], 0.1f);
+    ours = median_ms(cnn_step, &c, reps);
+    floor = median_ms(cnn_floor, &c, reps);
+    printf("{\"case\":\"cnn_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
+           "\"ours_extra_mib\":%.3f}\n",
+           threads, ours, floor, (double)cnt.peak / (1024.0 * 1024.0));
+    fflush(stdout);
+    ctr_optimizer_destroy(c.opt);
+    ctr_encoder_destroy(c.enc);
+    ctr_rng_destroy(rng);
+    free(c.x), free(c.target), free(c.y), free(c.dy);
+    for (k = 0; k < 12; k++)
+        free(c.a[k]);
+}
+
+/* ---- the GRU step ------------------------------------------------------------------- */
+
+#define GRU_BATCH 64
+#define GRU_T 32
+#define GRU_IN 64
+#define GRU_H 128
+
+typedef struct gru_ctx {
+    ctr_encoder *enc;
+    float *x, *y, *dy;
+    float *a[8]; /* floor operands */
+} gru_ctx;
+
+static void gru_step(void *p)
+{
+    gru_ctx *c = (gru_ctx *)p;
+    check(ctr_encoder_zero_grad(c->enc), "zero_grad", "");
+    check(ctr_encoder_forward(c->enc, c->y, c->x, GRU_BATCH, CTR_ENCODER_TRAIN), "forward",
+          ctr_encoder_last_error(c->enc));
+    check(ctr_encoder_backward(c->enc, NULL, c->dy), "backward", ctr_encoder_last_error(c->enc));
+}
+
+static void gru_floor(void *p)
+{
+    gru_ctx *c = (gru_ctx *)p;
+    const int rows = GRU_BATCH * GRU_T, g3 = 3 * GRU_H;
+    int t;
+    gemm(0, 1, rows, g3, GRU_IN, c->a[0], c->a[1], c->a[2]);
+    for (t = 1; t < GRU_T; t++)
+        gemm(0, 1, GRU_BATCH, g3, GRU_H, c->a[3], c->a[4], c->a[5]);
+    for (t = 1; t < GRU_T; t++) {
+        gemm(1, 0, g3, GRU_H, GRU_BATCH, c->a[5], c->a[3], c->a[6]);
+        gemm(0, 0, GRU_BATCH, GRU_H, g3, c->a[5], c->a[4], c->a[3]);
+    }
+    gemm(1, 0, g3, GRU_IN, rows, c->a[2], c->a[0], c->a[7]);
+}
+
+static void gru_case(int threads, int reps)
+{
+    static const int64_t sizes[8] = {GRU_BATCH * GRU_T * GRU_IN, 3 * GRU_H * GRU_IN,
+                                     GRU_BATCH * GRU_T * 3 * GRU_H, GRU_BATCH * GRU_H,
+                                     3 * GRU_H * GRU_H, GRU_BATCH * 3 * GRU_H,
+                                     3 * GRU_H * GRU_H, 3 * GRU_H * GRU_IN};
+    int64_t dims[2] = {GRU_T, GRU_IN};
+    gru_ctx c;
+    counter cnt = {0, 0};
+    ctr_allocator a;
+    ctr_rng *rng = NULL;
+    double ours, floor;
+    int k;
+    memset(&c, 0, sizeof(c));
+    ctr_allocator_init(&a);
+    a.user = &cnt;
+    a.alloc = count_alloc;
+    a.free = count_free;
+    check(ctr_rng_create(&rng, 9, NULL), "rng", "");
+    check(ctr_encoder_create(&c.enc, dims, 2, 1, &a), "create", "");
+    check(ctr_encoder_add_gru(c.enc, GRU_H), "gru", "");
+    c.x = random_floats(rng, (int64_t)GRU_BATCH * GRU_T * GRU_IN, 1.0f);
+    c.y = random_floats(rng, (int64_t)GRU_BATCH * GRU_T * GRU_H, 0.0f);
+    c.dy = random_floats(rng, (int64_t)GRU_BATCH * GRU_T * GRU_H, 0.1f);
+    for (k = 0; k < 8; k++)
+        c.a[k] = random_floats(rng, sizes[k], 0.1f);
+    ours = median_ms(gru_step, &c, reps);
+    floor = median_ms(gru_floor, &c, reps);
+    printf("{\"case\":\"gru_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
+           "\"ours_extra_mib\":%.3f}\n",
+           threads, ours, floor, (double)cnt.peak / (1024.0 * 1024.0));
+    fflush(stdout);
+    ctr_encoder_destroy(c.enc);
+    ctr_rng_destroy(rng);
+    free(c.x), free(c.y), free(c.dy);
+    for (k = 0; k < 8; k++)
+        free(c.a[k]);
+}
+
 /* ---- driver ---------------------------------------------------------------------- */
 
 typedef struct bench_case {
@@ -241,6 +427,8 @@ typedef struct bench_case {
 
 static const bench_case CASES[] = {
     {"mlp_simclr_step", mlp_case},
+    {"cnn_step", cnn_case},
+    {"gru_step", gru_case},
 };
 
 static int selected(const char *list, const char *name)

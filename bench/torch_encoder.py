@@ -16,6 +16,9 @@ mlp_simclr_step: the same step as the C program: MLP 784-512-512-128 with
 BatchNorm1d + ReLU, L2-normalised output, the two views of a batch of 256 as
 one batch of 512, backward from dL/dz = z - target (a fixed unit-norm
 target), SGD with momentum 0.9 and weight decay 1e-6.
+cnn_step: conv32-BN-ReLU, conv64/2-BN-ReLU, global pool, linear 128 on 1x28x28,
+batch 256, backward from (y - target)/256, SGD step. gru_step: GRU 64 -> 128
+over 32 steps, batch 64, forward + backward from a fixed dL/dh for all steps.
 """
 import argparse
 import json
@@ -71,7 +74,40 @@ def time_steps(step, reps):
     return statistics.median(times)
 
 
-CASES = {"mlp_simclr_step": mlp_simclr_step}
+def cnn_step(reps):
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 128)).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x = torch.randn(256, 1, 28, 28)
+    target = torch.randn(256, 128)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        y = model(x)
+        y.backward((y.detach() - target) / 256)
+        opt.step()
+
+    return time_steps(step, reps)
+
+
+def gru_step(reps):
+    torch.manual_seed(0)
+    gru = nn.GRU(64, 128, batch_first=True)
+    x = torch.randn(64, 32, 64)
+    dy = 0.1 * torch.randn(64, 32, 128)
+
+    def step():
+        gru.zero_grad(set_to_none=False)
+        y, _ = gru(x)
+        y.backward(dy)
+
+    return time_steps(step, reps)
+
+
+CASES = {"mlp_simclr_step": mlp_simclr_step, "cnn_step": cnn_step, "gru_step": gru_step}
 
 
 def main():

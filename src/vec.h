@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core.h"
 
@@ -46,6 +47,43 @@ static inline int ctr__all_finite(const float *x, size_t n)
         if (lane[j] != 0.0f)
             return 0;
     return 1;
+}
+
+/* exp(x) within about 2 ulp for x in [-87, 88] (clamped outside), written
+ * so that loops calling it vectorise: round-to-nearest by the 1.5 * 2^23
+ * trick, a two-part ln 2, a degree-6 polynomial, and 2^k built from bits. */
+static inline float ctr__exp_approx(float x)
+{
+    const float log2e = 1.44269504088896341f, magic = 12582912.0f;
+    const float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187045e-06f;
+    float k, r, p, scale;
+    int32_t bits;
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    k = (x * log2e + magic) - magic;
+    r = x - k * ln2_hi - k * ln2_lo;
+    p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6.0f + r * (1.0f / 24.0f +
+        r * (1.0f / 120.0f + r * (1.0f / 720.0f))))));
+    bits = ((int32_t)k + 127) << 23; /* k in [-126, 127]: no overflow */
+    memcpy(&scale, &bits, sizeof(scale));
+    return p * scale;
+}
+
+static inline float ctr__sigmoid_approx(float v)
+{
+    return 1.0f / (1.0f + ctr__exp_approx(-v));
+}
+
+/* tanh within a few ulp: a Taylor polynomial near 0 (no cancellation),
+ * (1 - e) / (1 + e) with e = exp(-2|v|) elsewhere; branch-free. */
+static inline float ctr__tanh_approx(float v)
+{
+    float a = v < 0.0f ? -v : v, q = v * v;
+    float e = ctr__exp_approx(-2.0f * a);
+    float big = (1.0f - e) / (1.0f + e);
+    float small = a * (1.0f + q * (-1.0f / 3.0f + q * (2.0f / 15.0f + q * (-17.0f / 315.0f))));
+    float t = a < 0.0625f ? small : big;
+    return v < 0.0f ? -t : t;
 }
 
 /* ctr__check_finite with a vectorised fast path for the common case. */
