@@ -14,14 +14,17 @@
  *
  * Parameters. All trainable parameters live in one flat float array, layer
  * by layer in the order the layers were added and, within a layer, in
- * PyTorch's order: linear weight (out x in, row-major) then bias; norm
- * weight (gamma) then bias (beta). Gradients have the same layout. Batch
- * norm running statistics (mean then variance per layer) are a separate
- * "stats" array that is not trained.
+ * PyTorch's order: linear weight (out x in, row-major) then bias; conv2d
+ * weight (out x C x k x k) then bias; conv1d weight (out x F x k) then
+ * bias; norm weight (gamma) then bias (beta); GRU weight_ih (3H x F),
+ * weight_hh (3H x H), bias_ih (3H), bias_hh (3H). Gradients have the same
+ * layout. Batch norm running statistics (mean then variance per layer) are
+ * a separate "stats" array that is not trained.
  *
  * Initialisation follows PyTorch's defaults, drawn from the encoder's own
- * seeded generator: linear weights and biases uniform in +-1/sqrt(fan_in)
- * (Kaiming-uniform with a = sqrt(5)); norm gamma 1, beta 0; running mean 0,
+ * seeded generator: linear and convolution weights and biases uniform in
+ * +-1/sqrt(fan_in) (Kaiming-uniform with a = sqrt(5)); GRU parameters
+ * uniform in +-1/sqrt(hidden); norm gamma 1, beta 0; running mean 0,
  * running variance 1.
  *
  * Memory: the first forward with a batch of n samples allocates the
