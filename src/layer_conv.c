@@ -157,24 +157,62 @@ static int conv2d_tensors(const ctr__layer *l, ctr__tensor_desc *d)
     return conv_tensors(l, d, 4, l->in.d[0]);
 }
 
+/* The output columns [*lo, *hi) whose input column ow*s - p + kj lies in
+ * [0, w). */
+static void valid_columns(const conv_geom *g, int64_t kj, int64_t *lo, int64_t *hi)
+{
+    int64_t first = g->p - kj, last = g->w - 1 + g->p - kj; /* ow*s in [first, last] */
+    *lo = first <= 0 ? 0 : (first + g->s - 1) / g->s;
+    *hi = last < 0 ? 0 : last / g->s + 1;
+    if (*hi > g->ow)
+        *hi = g->ow;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+static void strided_copy(float *restrict dst, const float *restrict src, int64_t n,
+                         int64_t stride)
+{
+    int64_t i;
+    if (stride == 1)
+        memcpy(dst, src, (size_t)n * sizeof(float));
+    else
+        for (i = 0; i < n; i++)
+            dst[i] = src[i * stride];
+}
+
+static void strided_add(float *restrict dst, const float *restrict src, int64_t n,
+                        int64_t stride)
+{
+    int64_t i;
+    if (stride == 1)
+        CTR__VEC_FOR(i, n, dst[i] += src[i]);
+    else
+        for (i = 0; i < n; i++)
+            dst[i * stride] += src[i];
+}
+
+/* cols[(c, ki, kj)][(oh, ow)] = x[c][oh*s - p + ki][ow*s - p + kj] (0 in
+ * the padding). */
 static void im2col(float *restrict cols, const float *restrict x, const conv_geom *g)
 {
-    int64_t c, ki, kj, oh, ow;
+    int64_t c, ki, kj, oh, lo, hi;
     for (c = 0; c < g->c; c++)
         for (ki = 0; ki < g->k; ki++)
             for (kj = 0; kj < g->k; kj++) {
                 float *row = cols + ((c * g->k + ki) * g->k + kj) * g->ohw;
+                valid_columns(g, kj, &lo, &hi);
                 for (oh = 0; oh < g->oh; oh++) {
                     int64_t ih = oh * g->s - g->p + ki;
                     float *dst = row + oh * g->ow;
-                    if (ih < 0 || ih >= g->h) {
+                    if (ih < 0 || ih >= g->h || lo == hi) {
                         memset(dst, 0, (size_t)g->ow * sizeof(float));
                         continue;
                     }
-                    for (ow = 0; ow < g->ow; ow++) {
-                        int64_t iw = ow * g->s - g->p + kj;
-                        dst[ow] = iw >= 0 && iw < g->w ? x[(c * g->h + ih) * g->w + iw] : 0.0f;
-                    }
+                    memset(dst, 0, (size_t)lo * sizeof(float));
+                    strided_copy(dst + lo, x + (c * g->h + ih) * g->w + lo * g->s - g->p + kj,
+                                 hi - lo, g->s);
+                    memset(dst + hi, 0, (size_t)(g->ow - hi) * sizeof(float));
                 }
             }
 }
@@ -182,20 +220,18 @@ static void im2col(float *restrict cols, const float *restrict x, const conv_geo
 /* dx += the columns' gradient scattered back (dx zeroed by the caller). */
 static void col2im(float *restrict dx, const float *restrict dcols, const conv_geom *g)
 {
-    int64_t c, ki, kj, oh, ow;
+    int64_t c, ki, kj, oh, lo, hi;
     for (c = 0; c < g->c; c++)
         for (ki = 0; ki < g->k; ki++)
             for (kj = 0; kj < g->k; kj++) {
                 const float *row = dcols + ((c * g->k + ki) * g->k + kj) * g->ohw;
-                for (oh = 0; oh < g->oh; oh++) {
+                valid_columns(g, kj, &lo, &hi);
+                for (oh = 0; oh < g->oh && lo < hi; oh++) {
                     int64_t ih = oh * g->s - g->p + ki;
                     if (ih < 0 || ih >= g->h)
                         continue;
-                    for (ow = 0; ow < g->ow; ow++) {
-                        int64_t iw = ow * g->s - g->p + kj;
-                        if (iw >= 0 && iw < g->w)
-                            dx[(c * g->h + ih) * g->w + iw] += row[oh * g->ow + ow];
-                    }
+                    strided_add(dx + (c * g->h + ih) * g->w + lo * g->s - g->p + kj,
+                                row + oh * g->ow + lo, hi - lo, g->s);
                 }
             }
 }

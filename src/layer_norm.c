@@ -154,19 +154,15 @@ static float *bn_array(const ctr__layer_run *r, const bn_geom *g, int which, int
 static void bn_accumulate(float *restrict acc, const float *restrict x,
                           const float *restrict center, const bn_geom *g)
 {
-    int64_t j, b;
+    int64_t j;
     if (g->inner == 1 && center == NULL) {
         CTR__VEC_FOR(j, g->c, acc[j] += x[j]);
     } else if (g->inner == 1) {
         CTR__VEC_FOR(j, g->c, acc[j] += (x[j] - center[j]) * (x[j] - center[j]));
     } else {
-        for (j = 0; j < g->c; j++) {
-            const float *xj = x + j * g->inner;
-            float m = center != NULL ? center[j] : 0.0f, s = 0.0f;
-            for (b = 0; b < g->inner; b++)
-                s += center != NULL ? (xj[b] - m) * (xj[b] - m) : xj[b];
-            acc[j] += s;
-        }
+        for (j = 0; j < g->c; j++)
+            acc[j] += center == NULL ? ctr__sum(x + j * g->inner, g->inner)
+                                     : ctr__sum_sq_dev(x + j * g->inner, center[j], g->inner);
     }
 }
 
@@ -266,19 +262,14 @@ static void bn_backward_sums(float *restrict sdy, float *restrict sdh,
                              const float *restrict dy, const float *restrict h,
                              const bn_geom *g)
 {
-    int64_t j, b;
+    int64_t j;
     if (g->inner == 1) {
         CTR__VEC_FOR(j, g->c, sdy[j] += dy[j]; sdh[j] += dy[j] * h[j]);
         return;
     }
     for (j = 0; j < g->c; j++) {
-        float a = 0.0f, e = 0.0f;
-        for (b = 0; b < g->inner; b++) {
-            a += dy[j * g->inner + b];
-            e += dy[j * g->inner + b] * h[j * g->inner + b];
-        }
-        sdy[j] += a;
-        sdh[j] += e;
+        sdy[j] += ctr__sum(dy + j * g->inner, g->inner);
+        sdh[j] += ctr__dot(dy + j * g->inner, h + j * g->inner, g->inner);
     }
 }
 

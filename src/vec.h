@@ -49,6 +49,52 @@ static inline int ctr__all_finite(const float *x, size_t n)
     return 1;
 }
 
+/* Sums of x[0..n) and of x[i] * w[i] (w may be NULL: plain sum of
+ * (x[i] - c)^2 is computed by ctr__sum_sq_dev). Partial sums run in
+ * CTR__VEC_BLOCK independent lanes so that the loops vectorise; the order
+ * of additions is fixed, so results are deterministic. */
+static inline float ctr__sum(const float *restrict x, int64_t n)
+{
+    float lane[CTR__VEC_BLOCK] = {0}, s = 0.0f;
+    int64_t b, j;
+    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
+        for (j = 0; j < CTR__VEC_BLOCK; j++)
+            lane[j] += x[b + j];
+    for (j = 0; b + j < n; j++)
+        lane[j] += x[b + j];
+    for (j = 0; j < CTR__VEC_BLOCK; j++)
+        s += lane[j];
+    return s;
+}
+
+static inline float ctr__dot(const float *restrict x, const float *restrict w, int64_t n)
+{
+    float lane[CTR__VEC_BLOCK] = {0}, s = 0.0f;
+    int64_t b, j;
+    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
+        for (j = 0; j < CTR__VEC_BLOCK; j++)
+            lane[j] += x[b + j] * w[b + j];
+    for (j = 0; b + j < n; j++)
+        lane[j] += x[b + j] * w[b + j];
+    for (j = 0; j < CTR__VEC_BLOCK; j++)
+        s += lane[j];
+    return s;
+}
+
+static inline float ctr__sum_sq_dev(const float *restrict x, float c, int64_t n)
+{
+    float lane[CTR__VEC_BLOCK] = {0}, s = 0.0f;
+    int64_t b, j;
+    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
+        for (j = 0; j < CTR__VEC_BLOCK; j++)
+            lane[j] += (x[b + j] - c) * (x[b + j] - c);
+    for (j = 0; b + j < n; j++)
+        lane[j] += (x[b + j] - c) * (x[b + j] - c);
+    for (j = 0; j < CTR__VEC_BLOCK; j++)
+        s += lane[j];
+    return s;
+}
+
 /* exp(x) within about 2 ulp for x in [-87, 88] (clamped outside), written
  * so that loops calling it vectorise: round-to-nearest by the 1.5 * 2^23
  * trick, a two-part ln 2, a degree-6 polynomial, and 2^k built from bits. */
