@@ -133,7 +133,7 @@ static int check_shape(const ctr__shape *s)
     return CTR_OK;
 }
 
-/* ---- lifecycle -------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static void release_workspace(ctr_encoder *enc)
 {
@@ -191,7 +191,7 @@ CTR_API void ctr_encoder_destroy(ctr_encoder *enc)
     ctr__free(&a, enc, sizeof(*enc));
 }
 
-/* ---- building ------------------------------------------------------------------ */
+/* ---- building ------------------------------------------------------------ */
 
 /* A copy of `old` (old_n floats) grown to new_n floats, the new part zero.
  * *out is NULL when new_n is 0. */
@@ -434,7 +434,7 @@ CTR_API int ctr_encoder_add_gru(ctr_encoder *enc, int64_t hidden)
     return append_layer(enc, l);
 }
 
-/* ---- workspace ------------------------------------------------------------------- */
+/* ---- workspace ----------------------------------------------------------- */
 
 /* Reserves `floats` at *pos (rounded up to WORK_ALIGN), returning the offset. */
 static int reserve(size_t *pos, size_t *offset, size_t floats)
@@ -517,16 +517,17 @@ static int ensure_workspace(ctr_encoder *enc, int64_t n)
     return CTR_OK;
 }
 
-/* ---- forward / backward ------------------------------------------------------------ */
+/* ---- forward / backward -------------------------------------------------- */
 
-static int check_train_batch(ctr_encoder *enc, int64_t n)
+static int check_batch(ctr_encoder *enc, int64_t n, int train)
 {
     int64_t i;
     for (i = 0; i < enc->n_layers; i++) {
         const ctr__layer *l = &enc->layers[i];
         const ctr__layer_ops *ops = ctr__layer_ops_for(l->kind);
-        int rc = ops->check_batch == NULL ? CTR_OK
-                                          : ops->check_batch(l, n, enc->bn_groups, &enc->err);
+        int rc = CTR_OK;
+        if (ops->check_batch != NULL)
+            rc = ops->check_batch(l, n, enc->bn_groups, train, &enc->err);
         if (rc != CTR_OK)
             return rc;
     }
@@ -571,7 +572,7 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
     in_floats /= sizeof(float);
     if ((rc = ctr__check_finite_fast(&enc->err, x, in_floats, "x")) != CTR_OK)
         return rc;
-    if (mode == CTR_ENCODER_TRAIN && (rc = check_train_batch(enc, n)) != CTR_OK)
+    if ((rc = check_batch(enc, n, mode == CTR_ENCODER_TRAIN)) != CTR_OK)
         return rc;
     if ((rc = ensure_workspace(enc, n)) != CTR_OK)
         return rc;
@@ -667,7 +668,7 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
     return CTR_OK;
 }
 
-/* ---- shapes and parameters ---------------------------------------------------------- */
+/* ---- shapes and parameters ----------------------------------------------- */
 
 CTR_API int ctr_encoder_num_layers(const ctr_encoder *enc, int64_t *out)
 {
@@ -924,7 +925,7 @@ CTR_API int ctr_encoder_set_stats(ctr_encoder *enc, const float *in, int64_t n)
     return rc;
 }
 
-/* ---- tunables ------------------------------------------------------------------------ */
+/* ---- tunables ------------------------------------------------------------ */
 
 CTR_API int ctr_encoder_param_bounds(int32_t param, double *lo, double *hi)
 {
@@ -984,7 +985,7 @@ CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes, int64_t ba
     return CTR_OK;
 }
 
-/* ---- copies ------------------------------------------------------------------------------ */
+/* ---- copies -------------------------------------------------------------- */
 
 static int same_shape(const ctr__shape *a, const ctr__shape *b)
 {
@@ -1098,7 +1099,7 @@ CTR_API int ctr_encoder_momentum_update(ctr_encoder *dst, const ctr_encoder *src
     return CTR_OK;
 }
 
-/* ---- checkpoints ---------------------------------------------------------------------------- */
+/* ---- checkpoints --------------------------------------------------------- */
 
 static void write_encoder(ctr__ckw *w, const ctr_encoder *enc)
 {

@@ -70,8 +70,8 @@ typedef struct ctr__layer_ops {
                         size_t *out);
     /* Fills desc[0..k) and returns k <= CTR__LAYER_MAX_TENSORS (NULL: 0). */
     int (*tensors)(const ctr__layer *l, ctr__tensor_desc *desc);
-    /* Checks a train-mode forward's batch (NULL: always fine). */
-    int (*check_batch)(const ctr__layer *l, int64_t n, int64_t groups,
+    /* Checks a forward's batch (NULL: always fine). */
+    int (*check_batch)(const ctr__layer *l, int64_t n, int64_t groups, int train,
                        ctr__error *err);
     void (*forward)(const ctr__layer *l, const ctr__layer_run *r);
     void (*backward)(const ctr__layer *l, const ctr__layer_run *r);

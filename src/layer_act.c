@@ -106,7 +106,7 @@ const ctr__layer_ops ctr__layer_tanh_ops = {
     same_shape_configure, NULL, NULL, NULL, NULL, tanh_forward, tanh_backward,
 };
 
-/* ---- flatten ---------------------------------------------------------------- */
+/* ---- flatten ------------------------------------------------------------- */
 
 static int flatten_configure(ctr__layer *l, ctr__error *err)
 {
@@ -135,7 +135,7 @@ const ctr__layer_ops ctr__layer_flatten_ops = {
     flatten_configure, NULL, NULL, NULL, NULL, flatten_forward, flatten_backward,
 };
 
-/* ---- dropout ---------------------------------------------------------------- */
+/* ---- dropout ------------------------------------------------------------- */
 /* Train mode zeroes each element with probability p (hf[0]) and scales the
  * others by 1/(1-p), drawing from the encoder's generator in element order;
  * eval mode is the identity. The cache holds the mask (0 or 1/(1-p)). */

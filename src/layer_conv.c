@@ -88,7 +88,7 @@ static void add_row_sums(float *acc, const float *d, int64_t rows, int64_t cols)
     }
 }
 
-/* ---- conv2d ----------------------------------------------------------------- */
+/* ---- conv2d -------------------------------------------------------------- */
 
 typedef struct conv_geom {
     int64_t c, h, w, o, k, s, p, oh, ow, ckk, ohw;
@@ -283,7 +283,7 @@ const ctr__layer_ops ctr__layer_conv2d_ops = {
     conv2d_forward, conv2d_backward,
 };
 
-/* ---- conv1d ----------------------------------------------------------------- */
+/* ---- conv1d -------------------------------------------------------------- */
 
 typedef struct conv1_geom {
     int64_t t, f, o, k, s, p, ot, fk;
@@ -347,8 +347,10 @@ static int conv1d_tensors(const ctr__layer *l, ctr__tensor_desc *d)
     return conv_tensors(l, d, 3, l->in.d[1]);
 }
 
-static int conv1d_check_batch(const ctr__layer *l, int64_t n, int64_t groups, ctr__error *err)
+static int conv1d_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
+                              ctr__error *err)
 {
+    (void)train;
     conv1_geom g = conv1d_geom(l);
     (void)groups;
     if (n > INT_MAX / g.ot)

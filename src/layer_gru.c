@@ -97,8 +97,10 @@ static int gru_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size
     return CTR_OK;
 }
 
-static int gru_check_batch(const ctr__layer *l, int64_t n, int64_t groups, ctr__error *err)
+static int gru_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
+                           ctr__error *err)
 {
+    (void)train;
     gru_geom g = gru_geometry(l);
     (void)groups;
     if (n > INT_MAX / g.t)
@@ -195,7 +197,8 @@ static __m128 tanh4(__m128 v)
     __m128 a = _mm_andnot_ps(sign, v), q = _mm_mul_ps(v, v);
     __m128 e = exp4(_mm_mul_ps(_mm_set1_ps(-2.0f), a));
     __m128 big = _mm_div_ps(_mm_sub_ps(one, e), _mm_add_ps(one, e));
-    __m128 small = _mm_add_ps(_mm_set1_ps(2.0f / 15.0f), _mm_mul_ps(q, _mm_set1_ps(-17.0f / 315.0f)));
+    __m128 small = _mm_add_ps(_mm_set1_ps(2.0f / 15.0f),
+                              _mm_mul_ps(q, _mm_set1_ps(-17.0f / 315.0f)));
     __m128 use_small = _mm_cmplt_ps(a, _mm_set1_ps(0.0625f)), t;
     small = _mm_add_ps(_mm_set1_ps(-1.0f / 3.0f), _mm_mul_ps(q, small));
     small = _mm_mul_ps(a, _mm_add_ps(one, _mm_mul_ps(q, small)));

@@ -71,9 +71,10 @@ static int linear_tensors(const ctr__layer *l, ctr__tensor_desc *d)
     return 2;
 }
 
-static int linear_check_batch(const ctr__layer *l, int64_t n, int64_t groups,
+static int linear_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
                               ctr__error *err)
 {
+    (void)train;
     int64_t rows, in;
     (void)groups;
     ctr__shape_rows(&l->in, &rows, &in);

@@ -46,7 +46,7 @@ static void init_affine(int64_t count, float *w)
     }
 }
 
-/* ---- batch norm ------------------------------------------------------------- */
+/* ---- batch norm ---------------------------------------------------------- */
 
 static int64_t bn_channels(const ctr__layer *l)
 {
@@ -106,9 +106,11 @@ static int bn_tensors(const ctr__layer *l, ctr__tensor_desc *d)
     return 2;
 }
 
-static int bn_check_batch(const ctr__layer *l, int64_t n, int64_t groups,
+static int bn_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
                           ctr__error *err)
 {
+    if (!train) /* eval mode uses the running statistics */
+        return CTR_OK;
     int64_t outer, c, inner;
     ctr__shape_channels(&l->in, &outer, &c, &inner);
     if (n % groups != 0)
@@ -327,7 +329,7 @@ const ctr__layer_ops ctr__layer_batchnorm_ops = {
     bn_forward, bn_backward,
 };
 
-/* ---- layer norm ------------------------------------------------------------- */
+/* ---- layer norm ---------------------------------------------------------- */
 
 static int ln_configure(ctr__layer *l, ctr__error *err)
 {

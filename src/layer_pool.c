@@ -54,7 +54,7 @@ static int pool_configure(ctr__layer *l, ctr__error *err)
     return CTR_OK;
 }
 
-/* ---- max ---------------------------------------------------------------------- */
+/* ---- max ----------------------------------------------------------------- */
 
 static int maxpool_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
 {
@@ -109,7 +109,7 @@ const ctr__layer_ops ctr__layer_maxpool2d_ops = {
     maxpool_backward,
 };
 
-/* ---- average -------------------------------------------------------------------- */
+/* ---- average ------------------------------------------------------------- */
 
 /* Forward (dir 0): y = window mean of x. Backward (dir 1): dx += dy / k^2
  * over each window. Padding counts as zeros in the divisor. */
@@ -156,7 +156,7 @@ const ctr__layer_ops ctr__layer_avgpool2d_ops = {
     pool_configure, NULL, NULL, NULL, NULL, avgpool_forward, avgpool_backward,
 };
 
-/* ---- global average ----------------------------------------------------------------- */
+/* ---- global average ------------------------------------------------------ */
 
 static int gap_configure(ctr__layer *l, ctr__error *err)
 {

@@ -40,7 +40,7 @@ struct ctr_optimizer {
     int64_t nesterov, exclude;
 };
 
-/* ---- tunables -------------------------------------------------------------------- */
+/* ---- tunables ------------------------------------------------------------ */
 
 typedef struct tunable {
     int32_t param;
@@ -182,7 +182,7 @@ CTR_API int ctr_optimizer_get_i64(const ctr_optimizer *opt, int32_t param, int64
     return CTR_OK;
 }
 
-/* ---- lifecycle ------------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static int64_t state_floats_for(int32_t kind, int64_t n)
 {
@@ -345,7 +345,7 @@ CTR_API int ctr_optimizer_reset(ctr_optimizer *opt)
     return CTR_OK;
 }
 
-/* ---- the update rules ------------------------------------------------------------------ */
+/* ---- the update rules ---------------------------------------------------- */
 
 static int decays(const ctr_optimizer *opt, const segment *s)
 {
@@ -498,7 +498,7 @@ CTR_API int ctr_optimizer_step_buffer(ctr_optimizer *opt, float *params,
     return CTR_OK;
 }
 
-/* ---- schedule ------------------------------------------------------------------------------ */
+/* ---- schedule ------------------------------------------------------------ */
 
 CTR_API int ctr_optimizer_cosine_lr(double *lr, int64_t step, int64_t warmup_steps,
                                     int64_t total_steps, double base_lr, double final_lr)
@@ -519,7 +519,7 @@ CTR_API int ctr_optimizer_cosine_lr(double *lr, int64_t step, int64_t warmup_ste
     return CTR_OK;
 }
 
-/* ---- checkpoints ------------------------------------------------------------------------------ */
+/* ---- checkpoints --------------------------------------------------------- */
 
 static void write_optimizer(ctr__ckw *w, const ctr_optimizer *opt)
 {

@@ -14,7 +14,7 @@
 
 #define GOLDEN "encoder_golden.txt"
 
-/* ---- a one-layer network and its double-precision reference ---------------- */
+/* ---- a one-layer network and its double-precision reference -------------- */
 
 typedef struct spec {
     int32_t kind;
@@ -314,7 +314,9 @@ static ctr_encoder *build(const spec *s, uint64_t seed)
         rc = ctr_encoder_add_conv1d(enc, s->hi0, s->hi1, s->hi2, s->hi3, (int32_t)s->hi4);
         break;
     case CTR_LAYER_MAXPOOL2D:
-    case CTR_LAYER_AVGPOOL2D: rc = ctr_encoder_add_pool2d(enc, s->kind, s->hi0, s->hi1, s->hi2); break;
+    case CTR_LAYER_AVGPOOL2D:
+        rc = ctr_encoder_add_pool2d(enc, s->kind, s->hi0, s->hi1, s->hi2);
+        break;
     case CTR_LAYER_GLOBAL_AVGPOOL: rc = ctr_encoder_add_global_avgpool(enc); break;
     case CTR_LAYER_GRU: rc = ctr_encoder_add_gru(enc, s->hi0); break;
     default: rc = ctr_encoder_add_activation(enc, s->kind); break;
@@ -572,7 +574,8 @@ START_TEST(test_dropout)
     int64_t in = F;
     ctr_encoder *a = NULL, *b = NULL;
     float *x = (float *)malloc(N * F * sizeof(float)), *y = (float *)malloc(N * F * sizeof(float));
-    float *y2 = (float *)malloc(N * F * sizeof(float)), *dx = (float *)malloc(N * F * sizeof(float));
+    float *y2 = (float *)malloc(N * F * sizeof(float));
+    float *dx = (float *)malloc(N * F * sizeof(float));
     int64_t i, zeros = 0;
     ck_assert_int_eq(ctr_encoder_create(&a, &in, 1, 3, NULL), CTR_OK);
     ck_assert_int_eq(ctr_encoder_add_dropout(a, 0.25), CTR_OK);
@@ -642,7 +645,7 @@ START_TEST(test_batchnorm_running_stats_and_eval)
 }
 END_TEST
 
-/* ---- the golden MLP ------------------------------------------------------------- */
+/* ---- the golden MLP ------------------------------------------------------ */
 
 /* Linear(20,16) BN ReLU Linear(16,16) BN GELU Linear(16,8) L2-normalise. */
 static ctr_encoder *golden_mlp(uint64_t seed, const ctr_allocator *a)
@@ -771,7 +774,7 @@ START_TEST(test_golden_conv1d_gru)
 }
 END_TEST
 
-/* ---- structure -------------------------------------------------------------------- */
+/* ---- structure ----------------------------------------------------------- */
 
 START_TEST(test_shapes_and_tensors)
 {
@@ -880,7 +883,7 @@ START_TEST(test_layer_output_and_chaining)
 }
 END_TEST
 
-/* ---- copies, momentum, checkpoints ------------------------------------------------- */
+/* ---- copies, momentum, checkpoints --------------------------------------- */
 
 START_TEST(test_clone_copy_and_momentum)
 {
@@ -1120,7 +1123,7 @@ START_TEST(test_bad_layer_arguments)
 }
 END_TEST
 
-/* ---- errors ------------------------------------------------------------------------------ */
+/* ---- errors -------------------------------------------------------------- */
 
 START_TEST(test_bad_input)
 {
@@ -1209,7 +1212,7 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
-/* ---- memory ----------------------------------------------------------------------------- */
+/* ---- memory -------------------------------------------------------------- */
 
 START_TEST(test_no_allocation_after_first_call)
 {

@@ -146,7 +146,7 @@ START_TEST(test_bound_equals_buffer)
 }
 END_TEST
 
-/* ---- a double-precision reference over random data ------------------------------- */
+/* ---- a double-precision reference over random data ----------------------- */
 
 typedef struct ref_cfg {
     int32_t kind;
