@@ -570,9 +570,8 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
     if (ctr__matrix_bytes(&in_floats, n, ctr__shape_size(&enc->input), sizeof(float)) != CTR_OK)
         return ctr__fail(&enc->err, CTR_E_OVERFLOW, "n = %lld is too large", (long long)n);
     in_floats /= sizeof(float);
-    if ((rc = ctr__check_finite_fast(&enc->err, x, in_floats, "x")) != CTR_OK)
-        return rc;
-    if ((rc = check_batch(enc, n, mode == CTR_ENCODER_TRAIN)) != CTR_OK)
+    if ((rc = check_batch(enc, n, mode == CTR_ENCODER_TRAIN)) != CTR_OK ||
+        (rc = ctr__check_finite_fast(&enc->err, x, in_floats, "x")) != CTR_OK)
         return rc;
     if ((rc = ensure_workspace(enc, n)) != CTR_OK)
         return rc;

@@ -1212,6 +1212,85 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+START_TEST(test_null_pointers)
+{
+    ctr_encoder *enc = golden_mlp(1, NULL), *out = NULL;
+    float f[808];
+    int64_t v, dims[4];
+    int32_t k, nd;
+    double lo, hi;
+    size_t sz;
+    /* every pointer argument NULL in turn */
+    ck_assert_int_eq(ctr_encoder_forward(NULL, f, f, 1, CTR_ENCODER_EVAL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_backward(NULL, f, f), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_backward(enc, f, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_zero_grad(NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_layer_output(NULL, f, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_layer_output(enc, NULL, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_num_layers(NULL, &v), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_num_layers(enc, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_layer_kind(NULL, &k, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_layer_kind(enc, NULL, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_layer_kind(enc, &k, 8), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_layer_kind(enc, &k, -1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_shape(NULL, dims, &nd, NULL, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_shape(enc, NULL, &nd, NULL, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_shape(enc, dims, NULL, NULL, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_shape(enc, dims, &nd, NULL, -2), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_num_params(enc, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_num_stats(NULL, &v), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_num_stats(enc, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_num_tensors(NULL, &v), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_num_tensors(enc, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_tensor_info(NULL, NULL, NULL, NULL, NULL, NULL, 0),
+                     CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_tensor_info(enc, NULL, NULL, NULL, NULL, NULL, -1),
+                     CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_get_params(NULL, f, 808), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_set_params(NULL, f, 808), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_set_params(enc, NULL, 808), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_get_grads(NULL, f, 808), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_get_grads(enc, NULL, 808), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_get_stats(NULL, f, 64), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_set_stats(NULL, f, 64), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_set_stats(enc, NULL, 64), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_set_i64(NULL, CTR_ENCODER_P_BN_GROUPS, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_get_i64(NULL, CTR_ENCODER_P_BN_GROUPS, &v), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_get_i64(enc, CTR_ENCODER_P_BN_GROUPS, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_get_i64(enc, 77, &v), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_param_bounds(CTR_ENCODER_P_BN_GROUPS, NULL, &hi),
+                     CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_param_bounds(CTR_ENCODER_P_BN_GROUPS, &lo, NULL),
+                     CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_memory(NULL, &sz, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_memory(enc, &sz, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_memory(enc, &sz, INT64_MAX / 4), CTR_E_OVERFLOW);
+    ck_assert_int_eq(ctr_encoder_clone(&out, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_copy_params(NULL, enc, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_copy_params(enc, NULL, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_momentum_update(NULL, enc, 0.5, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_save(NULL, "x"), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_save_buffer(NULL, f, 4, &sz), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_save_buffer(enc, f, 4, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_load_buffer(&out, NULL, 10, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_batchnorm(NULL, 1e-5, 0.1, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_layernorm(NULL, 1e-5, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_activation(NULL, CTR_LAYER_RELU), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_l2norm(NULL, 1e-12), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_flatten(NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_conv1d(NULL, 2, 3, 1, 0, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_pool2d(NULL, CTR_LAYER_MAXPOOL2D, 2, 2, 0),
+                     CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_global_avgpool(NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_add_dropout(NULL, 0.1), CTR_E_INVALID_ARG);
+    /* an eval forward too large for BLAS is refused before any work */
+    ck_assert_int_eq(ctr_encoder_forward(enc, f, f, (int64_t)1 << 31, CTR_ENCODER_EVAL),
+                     CTR_E_SHAPE);
+    ck_assert_ptr_null(out);
+    ctr_encoder_destroy(enc);
+}
+END_TEST
+
 /* ---- memory -------------------------------------------------------------- */
 
 START_TEST(test_no_allocation_after_first_call)
@@ -1336,6 +1415,7 @@ Suite *ctr_test_encoder_suite(void)
     tcase_add_test(life, test_no_allocation_after_first_call);
     tcase_add_test(life, test_zoo_round_trip);
     tcase_add_test(err, test_bad_input);
+    tcase_add_test(err, test_null_pointers);
     tcase_add_test(err, test_every_allocation_failure);
     tcase_add_test(err, test_save_to_path_allocation_failure);
     tcase_add_test(err, test_zoo_allocation_failure);

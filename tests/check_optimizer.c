@@ -384,6 +384,7 @@ START_TEST(test_bad_input)
     int64_t sizes[2] = {3, 1}, in = 4, v;
     int32_t excl[2] = {0, 1}, bad_flag[2] = {0, 2};
     double lo, hi, d;
+    size_t sz;
     ck_assert_int_eq(ctr_optimizer_create(NULL, CTR_OPTIMIZER_SGD, 4, NULL), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_optimizer_create(&opt, 99, 4, NULL), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_optimizer_create(&opt, CTR_OPTIMIZER_SGD, 0, NULL), CTR_E_INVALID_ARG);
@@ -447,6 +448,25 @@ START_TEST(test_bad_input)
     ck_assert_uint_gt(strlen(ctr_optimizer_last_error(opt)), 0);
     ck_assert_int_eq(ctr_optimizer_load(&opt, NULL, NULL, NULL), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_optimizer_reset(NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_step(NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_step_buffer(NULL, p, g, 4), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_set_f64(NULL, CTR_OPTIMIZER_P_LR, 0.1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_get_f64(NULL, CTR_OPTIMIZER_P_LR, &d), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_set_i64(NULL, CTR_OPTIMIZER_P_NESTEROV, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_get_i64(NULL, CTR_OPTIMIZER_P_STEP, &v), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_get_i64(opt, CTR_OPTIMIZER_P_STEP, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_get_i64(opt, CTR_OPTIMIZER_P_LR, &v), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_param_bounds(CTR_OPTIMIZER_P_LR, NULL, &hi), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_set_segments(NULL, sizes, excl, 2), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_set_segments(opt, sizes, NULL, 2), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_set_segments(opt, sizes, excl, 0), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_save(NULL, "x"), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_save_buffer(NULL, NULL, 0, &sz), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_save_buffer(opt, NULL, 0, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_save_buffer(opt, NULL, 8, &sz), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_load_buffer(NULL, p, 16, NULL, NULL), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_optimizer_load_buffer(&opt, NULL, 16, NULL, NULL), CTR_E_INVALID_ARG);
+    ck_assert_str_eq(ctr_optimizer_last_error(NULL), ctr_optimizer_last_error(NULL));
     ctr_optimizer_destroy(opt);
     ctr_optimizer_destroy(NULL);
     ctr_encoder_destroy(empty);
@@ -458,6 +478,7 @@ static int attempt_optimizer(const ctr_allocator *a, void *ctx)
     ctr_encoder *enc = (ctr_encoder *)ctx;
     ctr_optimizer *bound = NULL, *raw = NULL, *loaded = NULL;
     unsigned char buf[16384];
+    char path[256];
     size_t size;
     float p[NP] = {0}, g[NP] = {0};
     int rc;
@@ -476,6 +497,17 @@ static int attempt_optimizer(const ctr_allocator *a, void *ctx)
     }
     ctr_optimizer_destroy(loaded);
     loaded = NULL;
+    test_temp_path(path, sizeof(path), "opt-oom.ckpt");
+    if ((rc = ctr_optimizer_save(raw, path)) == CTR_OK)
+        rc = ctr_optimizer_load(&loaded, path, NULL, a);
+    remove(path);
+    ctr_optimizer_destroy(loaded);
+    loaded = NULL;
+    if (rc != CTR_OK) {
+        ctr_optimizer_destroy(bound);
+        ctr_optimizer_destroy(raw);
+        return rc;
+    }
     if ((rc = ctr_optimizer_save_buffer(bound, buf, sizeof(buf), &size)) == CTR_OK)
         rc = ctr_optimizer_load_buffer(&loaded, buf, size, enc, a);
     ctr_optimizer_destroy(loaded);
