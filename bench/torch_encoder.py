@@ -6,9 +6,9 @@
 Prints one JSON object per case and line:
     {"case":..., "threads":T, "torch_ms":x, "torch_extra_mib":y,
      "torch_peak_mib":z, "torch_intra_threads":k}
-torch_ms is the median of N steps after two warm-up steps, at the fastest
-intra-op thread count k in 1..T ("PyTorch at its fastest setting for the same
-cores"). torch_extra_mib is the growth of the process's peak RSS during the
+torch_ms is the median of N steps after two warm-up steps, with OpenBLAS
+(PyTorch's CPU BLAS in this build) at T threads and the fastest intra-op
+thread count k in 1..T ("PyTorch at its fastest setting for the same cores"). torch_extra_mib is the growth of the process's peak RSS during the
 case (model, optimizer state, autograd buffers, allocator caches);
 torch_peak_mib is the process's peak RSS (interpreter and libraries included).
 
@@ -22,13 +22,29 @@ over 32 steps, batch 64, forward + backward from a fixed dL/dh for all steps.
 """
 import argparse
 import json
+import os
 import resource
 import statistics
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+def parse_args():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cases", default="")
+    ap.add_argument("--reps", type=int, default=11)
+    return ap.parse_args()
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:
+    # PyTorch's CPU BLAS here is OpenBLAS, whose own thread pool ignores
+    # torch.set_num_threads: give it the same T cores before torch loads.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.threads)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 def peak_rss_mib():
@@ -111,11 +127,7 @@ CASES = {"mlp_simclr_step": mlp_simclr_step, "cnn_step": cnn_step, "gru_step": g
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--cases", default="")
-    ap.add_argument("--reps", type=int, default=11)
-    args = ap.parse_args()
+    args = ARGS
     wanted = [c for c in args.cases.split(",") if c] or list(CASES)
     for name in wanted:
         if name not in CASES:

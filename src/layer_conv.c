@@ -3,9 +3,12 @@
  *
  * conv2d: image C x H x W -> O x H' x W', square kernel k, one stride and
  *   one zero padding for both axes; weight O x C x k x k (PyTorch layout).
- *   Per sample: cols (C*k*k x H'*W') = im2col(x), y = W . cols (+ b). The
- *   cache holds one sample's cols and its gradient; backward recomputes
- *   im2col instead of keeping every sample's columns.
+ *   The batch is processed in chunks of samples whose columns, their
+ *   gradient and output block fill about CHUNK_FLOATS: cols (C*k*k x chunk*H'*W') = im2col of the chunk, then one
+ *   GEMM Y = W . cols (O x chunk*H'*W'), scattered to the samples (+ b).
+ *   Big GEMMs let the BLAS threads help; the cache holds one chunk's
+ *   columns, their gradient and Y, and backward recomputes im2col instead
+ *   of keeping every sample's columns.
  * conv1d: sequence T x F (F input channels over T steps) -> T' x O,
  *   weight O x F x k (PyTorch layout, as Conv1d on the transposed N x F x T
  *   input). The whole batch is one GEMM: cols (n*T' x F*k), y = cols . W^T.
@@ -20,6 +23,8 @@
 #include "blas.h"
 #include "encoder_layer.h"
 #include "vec.h"
+
+#define CHUNK_FLOATS ((int64_t)1 << 21)
 
 static int check_conv_args(const ctr__layer *l, ctr__error *err)
 {
@@ -67,25 +72,19 @@ static void init_uniform(float *w, int64_t count, int64_t fan_in, ctr__prng *g)
         w[i] = ctr__uniform_sym(g, bound);
 }
 
-/* rows x cols, each row set to b[row]. */
-static void fill_rows(float *y, const float *b, int64_t rows, int64_t cols)
-{
-    int64_t i, j;
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < cols; j++)
-            y[i * cols + j] = b[i];
-}
-
 /* acc[i] += sum of row i of d (rows x cols). */
 static void add_row_sums(float *acc, const float *d, int64_t rows, int64_t cols)
 {
-    int64_t i, j;
-    for (i = 0; i < rows; i++) {
-        float s = 0.0f;
-        for (j = 0; j < cols; j++)
-            s += d[i * cols + j];
-        acc[i] += s;
-    }
+    int64_t i;
+    for (i = 0; i < rows; i++)
+        acc[i] += ctr__sum(d + i * cols, cols);
+}
+
+/* y = x + b */
+static void add_scalar(float *restrict y, const float *restrict x, float b, int64_t n)
+{
+    int64_t i;
+    CTR__VEC_FOR(i, n, y[i] = x[i] + b);
 }
 
 /* ---- conv2d -------------------------------------------------------------- */
@@ -144,12 +143,32 @@ static void conv2d_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g
 }
 
 /* Cache: one sample's columns and their gradient (independent of n). */
+/* Samples per chunk for a batch of n. */
+static int64_t conv2d_chunk(const conv_geom *g, int64_t n)
+{
+    int64_t chunk = CHUNK_FLOATS / ((2 * g->ckk + g->o) * g->ohw);
+    if (chunk < 1)
+        chunk = 1;
+    return chunk < n ? chunk : n;
+}
+
+/* Cache: one chunk's columns, their gradient, and its output block. */
 static int conv2d_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
 {
     conv_geom g = conv2d_geom(l);
-    (void)n;
     (void)groups;
-    return ctr__matrix_bytes(out, 2 * g.ckk, g.ohw, 1);
+    return ctr__matrix_bytes(out, 2 * g.ckk + g.o, conv2d_chunk(&g, n) * g.ohw, 1);
+}
+
+static int conv2d_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
+                              ctr__error *err)
+{
+    conv_geom g = conv2d_geom(l);
+    (void)groups;
+    (void)train;
+    if (conv2d_chunk(&g, n) > INT_MAX / g.ohw)
+        return ctr__fail(err, CTR_E_SHAPE, "conv2d chunk too large for BLAS");
+    return CTR_OK;
 }
 
 static int conv2d_tensors(const ctr__layer *l, ctr__tensor_desc *d)
@@ -193,14 +212,15 @@ static void strided_add(float *restrict dst, const float *restrict src, int64_t 
 }
 
 /* cols[(c, ki, kj)][(oh, ow)] = x[c][oh*s - p + ki][ow*s - p + kj] (0 in
- * the padding). */
-static void im2col(float *restrict cols, const float *restrict x, const conv_geom *g)
+ * the padding); rows of cols are ld floats apart. */
+static void im2col(float *restrict cols, int64_t ld, const float *restrict x,
+                   const conv_geom *g)
 {
     int64_t c, ki, kj, oh, lo, hi;
     for (c = 0; c < g->c; c++)
         for (ki = 0; ki < g->k; ki++)
             for (kj = 0; kj < g->k; kj++) {
-                float *row = cols + ((c * g->k + ki) * g->k + kj) * g->ohw;
+                float *row = cols + ((c * g->k + ki) * g->k + kj) * ld;
                 valid_columns(g, kj, &lo, &hi);
                 for (oh = 0; oh < g->oh; oh++) {
                     int64_t ih = oh * g->s - g->p + ki;
@@ -217,14 +237,16 @@ static void im2col(float *restrict cols, const float *restrict x, const conv_geo
             }
 }
 
-/* dx += the columns' gradient scattered back (dx zeroed by the caller). */
-static void col2im(float *restrict dx, const float *restrict dcols, const conv_geom *g)
+/* dx += the columns' gradient scattered back (dx zeroed by the caller);
+ * rows of dcols are ld floats apart. */
+static void col2im(float *restrict dx, const float *restrict dcols, int64_t ld,
+                   const conv_geom *g)
 {
     int64_t c, ki, kj, oh, lo, hi;
     for (c = 0; c < g->c; c++)
         for (ki = 0; ki < g->k; ki++)
             for (kj = 0; kj < g->k; kj++) {
-                const float *row = dcols + ((c * g->k + ki) * g->k + kj) * g->ohw;
+                const float *row = dcols + ((c * g->k + ki) * g->k + kj) * ld;
                 valid_columns(g, kj, &lo, &hi);
                 for (oh = 0; oh < g->oh && lo < hi; oh++) {
                     int64_t ih = oh * g->s - g->p + ki;
@@ -236,50 +258,64 @@ static void col2im(float *restrict dx, const float *restrict dcols, const conv_g
             }
 }
 
+/* im2col of samples [s0, s0 + nb) side by side in cols (ld = nb * ohw). */
+static void chunk_columns(float *cols, const float *x, int64_t s0, int64_t nb,
+                          const conv_geom *g)
+{
+    int64_t i, in_size = g->c * g->h * g->w;
+    for (i = 0; i < nb; i++)
+        im2col(cols + i * g->ohw, nb * g->ohw, x + (s0 + i) * in_size, g);
+}
+
 static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
-    int64_t s, in_size = g.c * g.h * g.w, out_size = g.o * g.ohw;
-    float *cols = r->cache;
-    for (s = 0; s < r->n; s++) {
-        float *y = r->y + s * out_size;
-        float beta = 0.0f;
-        im2col(cols, r->x + s * in_size, &g);
-        if (l->hi[4]) {
-            fill_rows(y, r->w + g.o * g.ckk, g.o, g.ohw);
-            beta = 1.0f;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)g.ohw,
-                    (int)g.ckk, 1.0f, r->w, (int)g.ckk, cols, (int)g.ohw, beta, y,
-                    (int)g.ohw);
+    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc;
+    float *cols = r->cache, *block = cols + 2 * g.ckk * chunk * g.ohw;
+    for (s0 = 0; s0 < r->n; s0 += chunk) {
+        int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
+        chunk_columns(cols, r->x, s0, nb, &g);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)ld, (int)g.ckk,
+                    1.0f, r->w, (int)g.ckk, cols, (int)ld, 0.0f, block, (int)ld);
+        for (i = 0; i < nb; i++)
+            for (oc = 0; oc < g.o; oc++) {
+                float *y = r->y + ((s0 + i) * g.o + oc) * g.ohw;
+                const float *src = block + oc * ld + i * g.ohw;
+                float b = l->hi[4] ? r->w[g.o * g.ckk + oc] : 0.0f;
+                add_scalar(y, src, b, g.ohw);
+            }
     }
 }
 
 static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
-    int64_t s, in_size = g.c * g.h * g.w, out_size = g.o * g.ohw;
-    float *cols = r->cache, *dcols = cols + g.ckk * g.ohw;
-    for (s = 0; s < r->n; s++) {
-        const float *dy = r->dy + s * out_size;
-        im2col(cols, r->x + s * in_size, &g);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk,
-                    (int)g.ohw, 1.0f, dy, (int)g.ohw, cols, (int)g.ohw, 1.0f, r->gw,
-                    (int)g.ckk);
+    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc, in_size = g.c * g.h * g.w;
+    float *cols = r->cache, *dcols = cols + g.ckk * chunk * g.ohw;
+    float *block = dcols + g.ckk * chunk * g.ohw;
+    for (s0 = 0; s0 < r->n; s0 += chunk) {
+        int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
+        for (i = 0; i < nb; i++) /* dY of the chunk, channel-major like Y */
+            for (oc = 0; oc < g.o; oc++)
+                memcpy(block + oc * ld + i * g.ohw, r->dy + ((s0 + i) * g.o + oc) * g.ohw,
+                       (size_t)g.ohw * sizeof(float));
+        chunk_columns(cols, r->x, s0, nb, &g);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
+                    1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
         if (l->hi[4])
-            add_row_sums(r->gw + g.o * g.ckk, dy, g.o, g.ohw);
+            add_row_sums(r->gw + g.o * g.ckk, block, g.o, ld);
         if (r->dx == NULL)
             continue;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.ckk, (int)g.ohw,
-                    (int)g.o, 1.0f, r->w, (int)g.ckk, dy, (int)g.ohw, 0.0f, dcols,
-                    (int)g.ohw);
-        memset(r->dx + s * in_size, 0, (size_t)in_size * sizeof(float));
-        col2im(r->dx + s * in_size, dcols, &g);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.ckk, (int)ld, (int)g.o,
+                    1.0f, r->w, (int)g.ckk, block, (int)ld, 0.0f, dcols, (int)ld);
+        memset(r->dx + s0 * in_size, 0, (size_t)(nb * in_size) * sizeof(float));
+        for (i = 0; i < nb; i++)
+            col2im(r->dx + (s0 + i) * in_size, dcols + i * g.ohw, ld, &g);
     }
 }
 
 const ctr__layer_ops ctr__layer_conv2d_ops = {
-    conv2d_configure, conv2d_init, conv2d_cache_floats, conv2d_tensors, NULL,
+    conv2d_configure, conv2d_init, conv2d_cache_floats, conv2d_tensors, conv2d_check_batch,
     conv2d_forward, conv2d_backward,
 };
 
