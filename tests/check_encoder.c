@@ -774,6 +774,46 @@ START_TEST(test_golden_conv1d_gru)
 }
 END_TEST
 
+START_TEST(test_conv_chunks_match_single_samples)
+{
+    /* a batch processed in several chunks (5 + 2 samples here) equals the
+     * samples run one by one */
+    enum { N = 7 };
+    int64_t dims[3] = {8, 48, 48}, in = 8 * 48 * 48, out = 8 * 48 * 48, np, i;
+    ctr_encoder *batch = NULL, *single = NULL;
+    float *x = (float *)malloc(N * in * sizeof(float));
+    float *dy = (float *)malloc(N * out * sizeof(float));
+    float *y1 = (float *)malloc(N * out * sizeof(float));
+    float *y2 = (float *)malloc(N * out * sizeof(float));
+    float *dx1 = (float *)malloc(N * in * sizeof(float));
+    float *dx2 = (float *)malloc(N * in * sizeof(float));
+    float *g1 = (float *)malloc(8 * 73 * sizeof(float));
+    float *g2 = (float *)malloc(8 * 73 * sizeof(float));
+    ck_assert_int_eq(ctr_encoder_create(&batch, dims, 3, 5, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(batch, 8, 3, 1, 1, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_clone(&single, batch), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_num_params(batch, &np), CTR_OK);
+    ck_assert_int_eq(np, 8 * 73);
+    random_batch(x, N * in, 41);
+    random_batch(dy, N * out, 42);
+    ck_assert_int_eq(ctr_encoder_forward(batch, y1, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(batch, dx1, dy), CTR_OK);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(ctr_encoder_forward(single, y2 + i * out, x + i * in, 1,
+                                             CTR_ENCODER_TRAIN), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_backward(single, dx2 + i * in, dy + i * out), CTR_OK);
+    }
+    assert_all_close(y1, y2, N * out, 1e-5, 1e-5);
+    assert_all_close(dx1, dx2, N * in, 1e-5, 1e-5);
+    ck_assert_int_eq(ctr_encoder_get_grads(batch, g1, np), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(single, g2, np), CTR_OK);
+    assert_all_close(g1, g2, np, 1e-4, 1e-3);
+    free(x), free(dy), free(y1), free(y2), free(dx1), free(dx2), free(g1), free(g2);
+    ctr_encoder_destroy(batch);
+    ctr_encoder_destroy(single);
+}
+END_TEST
+
 /* ---- structure ----------------------------------------------------------- */
 
 START_TEST(test_shapes_and_tensors)
@@ -1407,6 +1447,7 @@ Suite *ctr_test_encoder_suite(void)
     tcase_add_test(golden, test_golden_mlp);
     tcase_add_test(golden, test_golden_cnn);
     tcase_add_test(golden, test_golden_conv1d_gru);
+    tcase_add_test(golden, test_conv_chunks_match_single_samples);
     tcase_add_test(golden, test_shapes_and_tensors);
     tcase_add_test(golden, test_init_matches_pytorch_defaults);
     tcase_add_test(golden, test_layer_output_and_chaining);
