@@ -1109,6 +1109,36 @@ START_TEST(test_zoo_round_trip)
 }
 END_TEST
 
+START_TEST(test_zoo_no_allocation_after_first_call)
+{
+    test_alloc_state st;
+    ctr_allocator a;
+    ctr_encoder *cnn, *seq;
+    float x[3 * 3 * 9 * 8], y[3 * 12 * 3], dx[3 * 3 * 9 * 8];
+    size_t need;
+    int64_t calls, k;
+    test_alloc_setup(&a, &st);
+    ck_assert_int_eq(build_zoo(&cnn, &seq, &a), CTR_OK);
+    random_batch(x, 3 * 3 * 9 * 8, 3);
+    ck_assert_int_eq(ctr_encoder_forward(cnn, y, x, 3, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(seq, y, x, 3, CTR_ENCODER_TRAIN), CTR_OK);
+    calls = st.calls;
+    for (k = 0; k < 2; k++) {
+        ck_assert_int_eq(ctr_encoder_backward(cnn, dx, y), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_backward(seq, dx, y), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(cnn, y, x, 2, CTR_ENCODER_TRAIN), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(seq, y, x, 3, CTR_ENCODER_EVAL), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(seq, y, x, 3, CTR_ENCODER_TRAIN), CTR_OK);
+    }
+    ck_assert_int_eq(st.calls, calls);
+    ck_assert_int_eq(ctr_encoder_memory(seq, &need, 3), CTR_OK);
+    ctr_encoder_destroy(cnn);
+    ck_assert_int_eq((int64_t)need, st.live_bytes);
+    ctr_encoder_destroy(seq);
+    ck_assert_int_eq(st.live_blocks, 0);
+}
+END_TEST
+
 static int attempt_zoo(const ctr_allocator *a, void *ctx)
 {
     ctr_encoder *cnn, *seq;
@@ -1455,6 +1485,7 @@ Suite *ctr_test_encoder_suite(void)
     tcase_add_test(life, test_save_load_bit_identical);
     tcase_add_test(life, test_no_allocation_after_first_call);
     tcase_add_test(life, test_zoo_round_trip);
+    tcase_add_test(life, test_zoo_no_allocation_after_first_call);
     tcase_add_test(err, test_bad_input);
     tcase_add_test(err, test_null_pointers);
     tcase_add_test(err, test_every_allocation_failure);
