@@ -214,6 +214,26 @@ static int grow_floats(const ctr__alloc *a, float **out, const float *old,
     return CTR_OK;
 }
 
+/* Configures `l` on input shape `in` (output shape, parameter and
+ * statistics counts), given the totals so far. Allocates nothing. */
+static int configure_layer(ctr__layer *l, const ctr__shape *in, int64_t n_params,
+                           int64_t n_stats, ctr__error *err)
+{
+    const ctr__layer_ops *ops = ctr__layer_ops_for(l->kind);
+    int rc;
+    if (ops == NULL)
+        return ctr__fail(err, CTR_E_INVALID_ARG, "unknown layer kind %d", (int)l->kind);
+    l->in = *in;
+    l->out = *in;
+    rc = ops->configure(l, err);
+    if (rc == CTR_OK && check_shape(&l->out) != CTR_OK)
+        rc = ctr__fail(err, CTR_E_OVERFLOW, "layer output too large");
+    if (rc == CTR_OK && (l->param_count > INT64_MAX / 4 - n_params ||
+                         l->stat_count > INT64_MAX / 4 - n_stats))
+        rc = ctr__fail(err, CTR_E_OVERFLOW, "too many parameters");
+    return rc;
+}
+
 /* Configures `tmpl` on the current output shape and appends it, drawing its
  * initial values from the encoder's generator. All-or-nothing. */
 static int append_layer(ctr_encoder *enc, ctr__layer tmpl)
@@ -223,20 +243,10 @@ static int append_layer(ctr_encoder *enc, ctr__layer tmpl)
     float *params = NULL, *grads = NULL, *stats = NULL;
     int64_t cap = enc->cap_layers, np, ns;
     int rc;
-    if (ops == NULL)
-        return ctr__fail(&enc->err, CTR_E_INVALID_ARG, "unknown layer kind %d",
-                         (int)tmpl.kind);
     if (enc->n_layers >= MAX_LAYERS)
         return ctr__fail(&enc->err, CTR_E_INVALID_ARG, "too many layers (max %d)",
                          MAX_LAYERS);
-    tmpl.in = *current_shape(enc);
-    tmpl.out = tmpl.in;
-    rc = ops->configure(&tmpl, &enc->err);
-    if (rc == CTR_OK && check_shape(&tmpl.out) != CTR_OK)
-        rc = ctr__fail(&enc->err, CTR_E_OVERFLOW, "layer output too large");
-    if (rc == CTR_OK && (tmpl.param_count > INT64_MAX / 4 - enc->n_params ||
-                         tmpl.stat_count > INT64_MAX / 4 - enc->n_stats))
-        rc = ctr__fail(&enc->err, CTR_E_OVERFLOW, "too many parameters");
+    rc = configure_layer(&tmpl, current_shape(enc), enc->n_params, enc->n_stats, &enc->err);
     if (rc != CTR_OK)
         return rc;
     np = enc->n_params + tmpl.param_count;
@@ -1167,50 +1177,73 @@ CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t ca
     return ctr__ckw_finish(&w, size_out);
 }
 
-/* Reads the ARCH section and builds the (freshly initialised) encoder. Any
- * failure other than memory is a corrupt file. */
-static int read_arch(ctr__ckr *r, ctr_encoder **out, const ctr__alloc *a)
+/* What a checkpoint declares, read and checked before the encoder is
+ * built: every allocation made while loading is bounded by the bytes the
+ * sections really hold, so a hostile file cannot ask for gigabytes. */
+typedef struct saved_encoder {
+    ctr__shape input;
+    int64_t groups, n_layers, n_params, n_stats;
+    ctr__layer *layers; /* n_layers templates */
+    float *params, *stats;
+    ctr__prng gen;
+} saved_encoder;
+
+static void saved_release(saved_encoder *sv, const ctr__alloc *a)
 {
-    ctr__shape input = {0, {1, 1, 1}};
-    ctr_encoder *enc = NULL;
-    int64_t groups, n_layers, i;
+    ctr__free(a, sv->layers, (size_t)sv->n_layers * sizeof(ctr__layer));
+    ctr__free(a, sv->params, (size_t)sv->n_params * sizeof(float));
+    ctr__free(a, sv->stats, (size_t)sv->n_stats * sizeof(float));
+}
+
+/* The ARCH section: input shape, groups, layer templates (configured here,
+ * without allocating, to learn the parameter and statistics counts). */
+static int read_arch(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
+{
+    ctr__shape shape;
+    int64_t i;
     int k, rc = ctr__ckr_begin_section(r, SECTION_ARCH, NULL);
     if (rc != CTR_OK)
         return rc;
-    input.ndims = (int32_t)ctr__ckr_get_u32(r);
+    sv->input.ndims = (int32_t)ctr__ckr_get_u32(r);
     for (k = 0; k < 3; k++)
-        input.d[k] = ctr__ckr_get_i64(r);
-    groups = ctr__ckr_get_i64(r);
-    n_layers = ctr__ckr_get_i64(r);
-    if (r->status != CTR_OK || check_shape(&input) != CTR_OK || groups < 1 ||
-        groups > MAX_DIM || n_layers < 0 || n_layers > MAX_LAYERS ||
-        (uint64_t)n_layers * LAYER_RECORD_BYTES != ctr__ckr_remaining(r))
+        sv->input.d[k] = ctr__ckr_get_i64(r);
+    sv->groups = ctr__ckr_get_i64(r);
+    sv->n_layers = ctr__ckr_get_i64(r);
+    if (r->status != CTR_OK || check_shape(&sv->input) != CTR_OK || sv->groups < 1 ||
+        sv->groups > MAX_DIM || sv->n_layers < 0 || sv->n_layers > MAX_LAYERS ||
+        (uint64_t)sv->n_layers * LAYER_RECORD_BYTES != ctr__ckr_remaining(r)) {
+        sv->n_layers = 0;
         return CTR_E_CORRUPT;
-    rc = encoder_new(&enc, &input, 0, a);
-    for (i = 0; rc == CTR_OK && i < n_layers; i++) {
-        ctr__layer l = layer_template((int32_t)ctr__ckr_get_u32(r));
+    }
+    if (sv->n_layers > 0) {
+        sv->layers = (ctr__layer *)ctr__calloc(a, (size_t)sv->n_layers * sizeof(ctr__layer));
+        if (sv->layers == NULL) {
+            sv->n_layers = 0;
+            return CTR_E_NOMEM;
+        }
+    }
+    shape = sv->input;
+    for (i = 0; i < sv->n_layers; i++) {
+        ctr__layer *l = &sv->layers[i];
+        l->kind = (int32_t)ctr__ckr_get_u32(r);
         for (k = 0; k < CTR__LAYER_NI; k++)
-            l.hi[k] = ctr__ckr_get_i64(r);
+            l->hi[k] = ctr__ckr_get_i64(r);
         for (k = 0; k < CTR__LAYER_NF; k++)
-            l.hf[k] = ctr__ckr_get_f64(r);
-        rc = append_layer(enc, l);
-        if (rc != CTR_OK && rc != CTR_E_NOMEM)
-            rc = CTR_E_CORRUPT;
+            l->hf[k] = ctr__ckr_get_f64(r);
+        if (configure_layer(l, &shape, sv->n_params, sv->n_stats, NULL) != CTR_OK)
+            return CTR_E_CORRUPT;
+        sv->n_params += l->param_count;
+        sv->n_stats += l->stat_count;
+        shape = l->out;
     }
-    if (rc == CTR_OK)
-        rc = ctr__ckr_end_section(r);
-    if (rc != CTR_OK) {
-        ctr_encoder_destroy(enc);
-        return rc;
-    }
-    enc->bn_groups = groups;
-    *out = enc;
-    return CTR_OK;
+    return ctr__ckr_end_section(r);
 }
 
-/* Reads a section holding a count then that many floats into dst (which
- * holds `expected`), all finite. */
-static int read_floats(ctr__ckr *r, uint32_t tag, float *dst, int64_t expected)
+/* A section holding a count then that many floats; the count must be
+ * `expected` and fill the section exactly, the values finite. *out is
+ * allocated (NULL when the count is 0). */
+static int read_floats(ctr__ckr *r, uint32_t tag, float **out, int64_t expected,
+                       const ctr__alloc *a)
 {
     int64_t count;
     int rc = ctr__ckr_begin_section(r, tag, NULL);
@@ -1220,39 +1253,69 @@ static int read_floats(ctr__ckr *r, uint32_t tag, float *dst, int64_t expected)
     if (r->status != CTR_OK || count != expected ||
         ctr__ckr_remaining(r) != (uint64_t)count * 4)
         return CTR_E_CORRUPT;
-    ctr__ckr_get_f32_array(r, dst, (size_t)count);
+    if (count > 0 && (*out = (float *)ctr__malloc(a, (size_t)count * sizeof(float))) == NULL)
+        return CTR_E_NOMEM;
+    ctr__ckr_get_f32_array(r, *out, (size_t)count);
     rc = ctr__ckr_end_section(r);
-    if (rc == CTR_OK && ctr__check_finite(NULL, dst, (size_t)count, "") != CTR_OK)
+    if (rc == CTR_OK && ctr__check_finite(NULL, *out, (size_t)count, "") != CTR_OK)
         rc = CTR_E_CORRUPT;
     return rc;
 }
 
-static int read_encoder(ctr__ckr *r, ctr_encoder **out, const ctr__alloc *a)
+static int read_sections(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
 {
-    ctr_encoder *enc = NULL;
-    int k, rc = read_arch(r, &enc, a);
+    int k, rc = read_arch(r, sv, a);
     if (rc == CTR_OK)
-        rc = read_floats(r, SECTION_PARAMS, enc->params, enc->n_params);
+        rc = read_floats(r, SECTION_PARAMS, &sv->params, sv->n_params, a);
     if (rc == CTR_OK)
-        rc = read_floats(r, SECTION_STATS, enc->stats, enc->n_stats);
-    if (rc == CTR_OK && check_stats_values(enc, enc->stats, NULL) != CTR_OK)
-        rc = CTR_E_CORRUPT;
+        rc = read_floats(r, SECTION_STATS, &sv->stats, sv->n_stats, a);
     if (rc == CTR_OK)
         rc = ctr__ckr_begin_section(r, SECTION_PRNG, NULL);
     for (k = 0; k < 4 && rc == CTR_OK; k++)
-        enc->gen.s[k] = ctr__ckr_get_u64(r);
+        sv->gen.s[k] = ctr__ckr_get_u64(r);
     if (rc == CTR_OK)
         rc = ctr__ckr_end_section(r);
-    if (rc == CTR_OK && (enc->gen.s[0] | enc->gen.s[1] | enc->gen.s[2] | enc->gen.s[3]) == 0)
-        rc = CTR_E_CORRUPT;
+    if (rc == CTR_OK && (sv->gen.s[0] | sv->gen.s[1] | sv->gen.s[2] | sv->gen.s[3]) == 0)
+        rc = CTR_E_CORRUPT; /* the all-zero state is a fixed point */
     if (rc == CTR_OK)
         rc = ctr__ckr_finish(r);
+    return rc;
+}
+
+/* Builds the encoder a checked checkpoint describes. */
+static int build_saved(ctr_encoder **out, const saved_encoder *sv, const ctr__alloc *a)
+{
+    ctr_encoder *enc = NULL;
+    int64_t i;
+    int rc = encoder_new(&enc, &sv->input, 0, a);
+    for (i = 0; rc == CTR_OK && i < sv->n_layers; i++)
+        rc = append_layer(enc, sv->layers[i]);
+    if (rc == CTR_OK && check_stats_values(enc, sv->stats, NULL) != CTR_OK)
+        rc = CTR_E_CORRUPT;
     if (rc != CTR_OK) {
         ctr_encoder_destroy(enc);
-        return rc;
+        return rc == CTR_E_NOMEM ? rc : CTR_E_CORRUPT;
     }
+    if (sv->n_params > 0)
+        memcpy(enc->params, sv->params, (size_t)sv->n_params * sizeof(float));
+    if (sv->n_stats > 0)
+        memcpy(enc->stats, sv->stats, (size_t)sv->n_stats * sizeof(float));
+    enc->gen = sv->gen;
+    enc->bn_groups = sv->groups;
     *out = enc;
     return CTR_OK;
+}
+
+static int read_encoder(ctr__ckr *r, ctr_encoder **out, const ctr__alloc *a)
+{
+    saved_encoder sv;
+    int rc;
+    memset(&sv, 0, sizeof(sv));
+    rc = read_sections(r, &sv, a);
+    if (rc == CTR_OK)
+        rc = build_saved(out, &sv, a);
+    saved_release(&sv, a);
+    return rc;
 }
 
 CTR_API int ctr_encoder_load(ctr_encoder **out, const char *path,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "golden_util.h"
 #include "test_util.h"
 
@@ -1193,6 +1194,47 @@ START_TEST(test_bad_layer_arguments)
 }
 END_TEST
 
+/* A well-formed checkpoint (valid CRCs) whose architecture declares a
+ * batch norm over 2^31 features: the loader must refuse it without trying
+ * to allocate the statistics it declares. */
+START_TEST(test_load_refuses_huge_declarations)
+{
+    test_alloc_state st;
+    ctr_allocator a;
+    ctr_encoder *enc = NULL;
+    unsigned char buf[512];
+    size_t size = 0;
+    ctr__ckw w;
+    int k;
+    test_alloc_setup(&a, &st);
+    ctr__ckw_to_buffer(&w, buf, sizeof(buf), CTR__CKPT_KIND_ENCODER, NULL);
+    ctr__ckw_begin_section(&w, CTR__FOURCC('A', 'R', 'C', 'H'));
+    ctr__ckw_put_u32(&w, 1);
+    ctr__ckw_put_i64(&w, (int64_t)1 << 31);
+    ctr__ckw_put_i64(&w, 1);
+    ctr__ckw_put_i64(&w, 1);
+    ctr__ckw_put_i64(&w, 1); /* groups */
+    ctr__ckw_put_i64(&w, 1); /* one layer */
+    ctr__ckw_put_u32(&w, CTR_LAYER_BATCHNORM);
+    for (k = 0; k < 6; k++)
+        ctr__ckw_put_i64(&w, 0); /* affine 0 */
+    ctr__ckw_put_f64(&w, 1e-5);
+    ctr__ckw_put_f64(&w, 0.1);
+    ctr__ckw_end_section(&w);
+    ctr__ckw_begin_section(&w, CTR__FOURCC('P', 'A', 'R', 'M'));
+    ctr__ckw_put_i64(&w, 0);
+    ctr__ckw_end_section(&w);
+    ctr__ckw_begin_section(&w, CTR__FOURCC('S', 'T', 'A', 'T'));
+    ctr__ckw_put_i64(&w, (int64_t)1 << 32);
+    ctr__ckw_end_section(&w);
+    ck_assert_int_eq(ctr__ckw_finish(&w, &size), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_load_buffer(&enc, buf, size, &a), CTR_E_CORRUPT);
+    ck_assert_ptr_null(enc);
+    ck_assert_int_lt(st.peak_bytes, 1 << 20);
+    ck_assert_int_eq(st.live_blocks, 0);
+}
+END_TEST
+
 /* ---- errors -------------------------------------------------------------- */
 
 START_TEST(test_bad_input)
@@ -1483,6 +1525,7 @@ Suite *ctr_test_encoder_suite(void)
     tcase_add_test(golden, test_layer_output_and_chaining);
     tcase_add_test(life, test_clone_copy_and_momentum);
     tcase_add_test(life, test_save_load_bit_identical);
+    tcase_add_test(life, test_load_refuses_huge_declarations);
     tcase_add_test(life, test_no_allocation_after_first_call);
     tcase_add_test(life, test_zoo_round_trip);
     tcase_add_test(life, test_zoo_no_allocation_after_first_call);
