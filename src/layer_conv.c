@@ -194,7 +194,7 @@ static void strided_copy(float *restrict dst, const float *restrict src, int64_t
 {
     int64_t i;
     if (stride == 1)
-        memcpy(dst, src, (size_t)n * sizeof(float));
+        CTR__VEC_FOR(i, n, dst[i] = src[i]);
     else
         for (i = 0; i < n; i++)
             dst[i] = src[i * stride];
@@ -216,7 +216,7 @@ static void strided_add(float *restrict dst, const float *restrict src, int64_t 
 static void im2col(float *restrict cols, int64_t ld, const float *restrict x,
                    const conv_geom *g)
 {
-    int64_t c, ki, kj, oh, lo, hi;
+    int64_t c, ki, kj, oh, lo, hi, j;
     for (c = 0; c < g->c; c++)
         for (ki = 0; ki < g->k; ki++)
             for (kj = 0; kj < g->k; kj++) {
@@ -229,10 +229,12 @@ static void im2col(float *restrict cols, int64_t ld, const float *restrict x,
                         memset(dst, 0, (size_t)g->ow * sizeof(float));
                         continue;
                     }
-                    memset(dst, 0, (size_t)lo * sizeof(float));
+                    for (j = 0; j < lo; j++) /* a few padding columns */
+                        dst[j] = 0.0f;
                     strided_copy(dst + lo, x + (c * g->h + ih) * g->w + lo * g->s - g->p + kj,
                                  hi - lo, g->s);
-                    memset(dst + hi, 0, (size_t)(g->ow - hi) * sizeof(float));
+                    for (j = hi; j < g->ow; j++)
+                        dst[j] = 0.0f;
                 }
             }
 }
