@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "encoder_layer.h"
+#include "vec.h"
 
 typedef struct pool_geom {
     int64_t c, h, w, k, s, p, oh, ow;
@@ -172,14 +173,9 @@ static int gap_configure(ctr__layer *l, ctr__error *err)
 
 static void gap_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t c = l->in.d[0], hw = l->in.d[1] * l->in.d[2], i, j;
-    for (i = 0; i < r->n * c; i++) {
-        const float *x = r->x + i * hw;
-        float acc = 0.0f;
-        for (j = 0; j < hw; j++)
-            acc += x[j];
-        r->y[i] = acc / (float)hw;
-    }
+    int64_t c = l->in.d[0], hw = l->in.d[1] * l->in.d[2], i;
+    for (i = 0; i < r->n * c; i++)
+        r->y[i] = ctr__sum(r->x + i * hw, hw) / (float)hw;
 }
 
 static void gap_backward(const ctr__layer *l, const ctr__layer_run *r)
