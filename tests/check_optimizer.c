@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "golden_util.h"
 #include "test_util.h"
 
@@ -376,6 +377,43 @@ START_TEST(test_load_bound)
 }
 END_TEST
 
+/* A well-formed checkpoint (valid CRCs) declaring 2^40 parameters with a
+ * tiny state section: refused before anything of that size is allocated. */
+START_TEST(test_load_refuses_huge_declarations)
+{
+    test_alloc_state st;
+    ctr_allocator a;
+    ctr_optimizer *opt = NULL;
+    unsigned char buf[512];
+    size_t size = 0;
+    ctr__ckw w;
+    int k;
+    test_alloc_setup(&a, &st);
+    ctr__ckw_to_buffer(&w, buf, sizeof(buf), CTR__CKPT_KIND_OPTIMIZER, NULL);
+    ctr__ckw_begin_section(&w, CTR__FOURCC('O', 'P', 'T', 'H'));
+    ctr__ckw_put_u32(&w, CTR_OPTIMIZER_SGD);
+    ctr__ckw_put_i64(&w, (int64_t)1 << 40); /* n */
+    ctr__ckw_put_i64(&w, 0);                /* step */
+    ctr__ckw_put_i64(&w, 0);                /* buffer flag */
+    for (k = 0; k < 8; k++)
+        ctr__ckw_put_f64(&w, 0.01);
+    ctr__ckw_put_i64(&w, 0);
+    ctr__ckw_put_i64(&w, 0);
+    ctr__ckw_put_i64(&w, 1); /* one segment */
+    ctr__ckw_put_i64(&w, (int64_t)1 << 40);
+    ctr__ckw_put_i64(&w, 0);
+    ctr__ckw_end_section(&w);
+    ctr__ckw_begin_section(&w, CTR__FOURCC('O', 'P', 'T', 'S'));
+    ctr__ckw_put_i64(&w, (int64_t)1 << 40);
+    ctr__ckw_end_section(&w);
+    ck_assert_int_eq(ctr__ckw_finish(&w, &size), CTR_OK);
+    ck_assert_int_eq(ctr_optimizer_load_buffer(&opt, buf, size, NULL, &a), CTR_E_CORRUPT);
+    ck_assert_ptr_null(opt);
+    ck_assert_int_lt(st.peak_bytes, 1 << 20);
+    ck_assert_int_eq(st.live_blocks, 0);
+}
+END_TEST
+
 START_TEST(test_bad_input)
 {
     ctr_optimizer *opt = NULL;
@@ -538,6 +576,7 @@ Suite *ctr_test_optimizer_suite(void)
     tcase_add_test(rules, test_cosine_schedule);
     tcase_add_test(life, test_save_load_resumes_exactly);
     tcase_add_test(life, test_load_bound);
+    tcase_add_test(life, test_load_refuses_huge_declarations);
     tcase_add_test(err, test_bad_input);
     tcase_add_test(err, test_every_allocation_failure);
     tcase_set_timeout(life, 120);
