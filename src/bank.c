@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "alias.h"
-#include "checkpoint.h"
+#include "persist.h"
 #include "core.h"
 #include "finite.h"
 #include "prng.h"
@@ -478,8 +478,9 @@ static int64_t rows_per_section(int64_t dim)
     return r > 0 ? r : 1;
 }
 
-static void write_bank(ctr__ckw *w, const ctr_bank *b)
+static void write_bank(ctr__ckw *w, const void *obj)
 {
+    const ctr_bank *b = (const ctr_bank *)obj;
     const int64_t step = rows_per_section(b->dim);
     int64_t i;
     ctr__ckw_begin_section(w, BANK_HEADER);
@@ -506,36 +507,19 @@ static void write_bank(ctr__ckw *w, const ctr_bank *b)
 
 CTR_API int ctr_bank_save(const ctr_bank *b, const char *path)
 {
-    ctr__ckw w;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(bank_err(b));
-    if (path == NULL)
-        return ctr__fail(bank_err(b), CTR_E_INVALID_ARG, "path is NULL");
-    ctr__ckw_to_path(&w, path, CTR__CKPT_KIND_BANK, &b->alloc, bank_err(b));
-    write_bank(&w, b);
-    return ctr__ckw_finish(&w, NULL);
+    return ctr__persist_save(b, write_bank, CTR__CKPT_KIND_BANK, path,
+                             &b->alloc, bank_err(b));
 }
 
 CTR_API int ctr_bank_save_buffer(const ctr_bank *b, void *buf, size_t cap,
                                  size_t *size_out)
 {
-    ctr__ckw w;
-    ctr__error *e;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    e = bank_err(b);
-    ctr__error_clear(e);
-    if (size_out == NULL)
-        return ctr__fail(e, CTR_E_INVALID_ARG, "size_out is NULL");
-    if (buf == NULL && cap > 0)
-        return ctr__fail(e, CTR_E_INVALID_ARG, "buf is NULL but cap > 0");
-    if (buf == NULL)
-        ctr__ckw_to_size(&w, CTR__CKPT_KIND_BANK, e);
-    else
-        ctr__ckw_to_buffer(&w, buf, cap, CTR__CKPT_KIND_BANK, e);
-    write_bank(&w, b);
-    return ctr__ckw_finish(&w, size_out);
+    return ctr__persist_save_buffer(b, write_bank, CTR__CKPT_KIND_BANK, buf,
+                                    cap, size_out, bank_err(b));
 }
 
 typedef struct bank_header {
@@ -620,8 +604,10 @@ static int read_alias(ctr__ckr *r, ctr_bank *b)
     return rc;
 }
 
-static int read_bank(ctr__ckr *r, ctr_bank **out, const ctr__alloc *a)
+static int read_bank(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *ctx)
 {
+    ctr_bank **out = (ctr_bank **)out_ptr;
+    (void)ctx;
     bank_header h;
     ctr_bank *b = NULL;
     int rc = read_header(r, &h);
@@ -647,31 +633,15 @@ static int read_bank(ctr__ckr *r, ctr_bank **out, const ctr__alloc *a)
 CTR_API int ctr_bank_load(ctr_bank **out, const char *path,
                           const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || path == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_path(&r, path, CTR__CKPT_KIND_BANK, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_bank(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load(out, read_bank, NULL, CTR__CKPT_KIND_BANK, path,
+                             alloc);
 }
 
 CTR_API int ctr_bank_load_buffer(ctr_bank **out, const void *buf, size_t len,
                                  const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || buf == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_buffer(&r, buf, len, CTR__CKPT_KIND_BANK, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_bank(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load_buffer(out, read_bank, NULL, CTR__CKPT_KIND_BANK,
+                                    buf, len, alloc);
 }
 
 CTR_API const char *ctr_bank_last_error(const ctr_bank *b)

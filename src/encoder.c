@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "persist.h"
 #include "encoder_internal.h"
 #include "encoder_layer.h"
 #include "vec.h"
@@ -1110,8 +1110,9 @@ CTR_API int ctr_encoder_momentum_update(ctr_encoder *dst, const ctr_encoder *src
 
 /* ---- checkpoints --------------------------------------------------------- */
 
-static void write_encoder(ctr__ckw *w, const ctr_encoder *enc)
+static void write_encoder(ctr__ckw *w, const void *obj)
 {
+    const ctr_encoder *enc = (const ctr_encoder *)obj;
     int64_t i;
     int k;
     ctr__ckw_begin_section(w, SECTION_ARCH);
@@ -1145,36 +1146,19 @@ static void write_encoder(ctr__ckw *w, const ctr_encoder *enc)
 
 CTR_API int ctr_encoder_save(const ctr_encoder *enc, const char *path)
 {
-    ctr__ckw w;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(mutable_err(enc));
-    if (path == NULL)
-        return ctr__fail(mutable_err(enc), CTR_E_INVALID_ARG, "path is NULL");
-    ctr__ckw_to_path(&w, path, CTR__CKPT_KIND_ENCODER, &enc->alloc, mutable_err(enc));
-    write_encoder(&w, enc);
-    return ctr__ckw_finish(&w, NULL);
+    return ctr__persist_save(enc, write_encoder, CTR__CKPT_KIND_ENCODER, path,
+                             &enc->alloc, mutable_err(enc));
 }
 
 CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t cap,
                                     size_t *size_out)
 {
-    ctr__ckw w;
-    ctr__error *err;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    err = mutable_err(enc);
-    ctr__error_clear(err);
-    if (size_out == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "size_out is NULL");
-    if (buf == NULL && cap > 0)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "buf is NULL but cap > 0");
-    if (buf == NULL)
-        ctr__ckw_to_size(&w, CTR__CKPT_KIND_ENCODER, err);
-    else
-        ctr__ckw_to_buffer(&w, buf, cap, CTR__CKPT_KIND_ENCODER, err);
-    write_encoder(&w, enc);
-    return ctr__ckw_finish(&w, size_out);
+    return ctr__persist_save_buffer(enc, write_encoder, CTR__CKPT_KIND_ENCODER,
+                                    buf, cap, size_out, mutable_err(enc));
 }
 
 /* What a checkpoint declares, read and checked before the encoder is
@@ -1306,8 +1290,10 @@ static int build_saved(ctr_encoder **out, const saved_encoder *sv, const ctr__al
     return CTR_OK;
 }
 
-static int read_encoder(ctr__ckr *r, ctr_encoder **out, const ctr__alloc *a)
+static int read_encoder(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *ctx)
 {
+    ctr_encoder **out = (ctr_encoder **)out_ptr;
+    (void)ctx;
     saved_encoder sv;
     int rc;
     memset(&sv, 0, sizeof(sv));
@@ -1321,31 +1307,15 @@ static int read_encoder(ctr__ckr *r, ctr_encoder **out, const ctr__alloc *a)
 CTR_API int ctr_encoder_load(ctr_encoder **out, const char *path,
                              const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || path == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_path(&r, path, CTR__CKPT_KIND_ENCODER, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_encoder(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load(out, read_encoder, NULL, CTR__CKPT_KIND_ENCODER,
+                             path, alloc);
 }
 
 CTR_API int ctr_encoder_load_buffer(ctr_encoder **out, const void *buf, size_t len,
                                     const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || buf == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_buffer(&r, buf, len, CTR__CKPT_KIND_ENCODER, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_encoder(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load_buffer(out, read_encoder, NULL,
+                                    CTR__CKPT_KIND_ENCODER, buf, len, alloc);
 }
 
 CTR_API const char *ctr_encoder_last_error(const ctr_encoder *enc)

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "persist.h"
 #include "encoder_internal.h"
 #include "vec.h"
 
@@ -521,8 +521,9 @@ CTR_API int ctr_optimizer_cosine_lr(double *lr, int64_t step, int64_t warmup_ste
 
 /* ---- checkpoints --------------------------------------------------------- */
 
-static void write_optimizer(ctr__ckw *w, const ctr_optimizer *opt)
+static void write_optimizer(ctr__ckw *w, const void *obj)
 {
+    const ctr_optimizer *opt = (const ctr_optimizer *)obj;
     const double reals[N_REAL] = {opt->lr, opt->momentum, opt->dampening, opt->wd,
                                   opt->beta1, opt->beta2, opt->eps, opt->trust};
     int64_t i;
@@ -550,38 +551,22 @@ static void write_optimizer(ctr__ckw *w, const ctr_optimizer *opt)
 
 CTR_API int ctr_optimizer_save(const ctr_optimizer *opt, const char *path)
 {
-    ctr__ckw w;
-    ctr__error *err;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    err = (ctr__error *)&((ctr_optimizer *)opt)->err;
-    ctr__error_clear(err);
-    if (path == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "path is NULL");
-    ctr__ckw_to_path(&w, path, CTR__CKPT_KIND_OPTIMIZER, &opt->alloc, err);
-    write_optimizer(&w, opt);
-    return ctr__ckw_finish(&w, NULL);
+    return ctr__persist_save(opt, write_optimizer, CTR__CKPT_KIND_OPTIMIZER,
+                             path, &opt->alloc,
+                             (ctr__error *)&((ctr_optimizer *)opt)->err);
 }
 
 CTR_API int ctr_optimizer_save_buffer(const ctr_optimizer *opt, void *buf, size_t cap,
                                       size_t *size_out)
 {
-    ctr__ckw w;
-    ctr__error *err;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    err = (ctr__error *)&((ctr_optimizer *)opt)->err;
-    ctr__error_clear(err);
-    if (size_out == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "size_out is NULL");
-    if (buf == NULL && cap > 0)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "buf is NULL but cap > 0");
-    if (buf == NULL)
-        ctr__ckw_to_size(&w, CTR__CKPT_KIND_OPTIMIZER, err);
-    else
-        ctr__ckw_to_buffer(&w, buf, cap, CTR__CKPT_KIND_OPTIMIZER, err);
-    write_optimizer(&w, opt);
-    return ctr__ckw_finish(&w, size_out);
+    return ctr__persist_save_buffer(opt, write_optimizer,
+                                    CTR__CKPT_KIND_OPTIMIZER, buf, cap,
+                                    size_out,
+                                    (ctr__error *)&((ctr_optimizer *)opt)->err);
 }
 
 /* Applies the saved tunables through the setters' bounds. */
@@ -674,9 +659,10 @@ static int build_from_head(ctr_optimizer **out, const saved_head *h, ctr_encoder
     return CTR_OK;
 }
 
-static int read_optimizer(ctr__ckr *r, ctr_optimizer **out, ctr_encoder *enc,
-                          const ctr__alloc *a)
+static int read_optimizer(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *ctx)
 {
+    ctr_optimizer **out = (ctr_optimizer **)out_ptr;
+    ctr_encoder *enc = (ctr_encoder *)ctx;
     ctr_optimizer *opt = NULL;
     saved_head h;
     int64_t count = 0;
@@ -717,31 +703,16 @@ static int read_optimizer(ctr__ckr *r, ctr_optimizer **out, ctr_encoder *enc,
 CTR_API int ctr_optimizer_load(ctr_optimizer **out, const char *path, ctr_encoder *enc,
                                const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || path == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_path(&r, path, CTR__CKPT_KIND_OPTIMIZER, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_optimizer(&r, out, enc, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load(out, read_optimizer, enc, CTR__CKPT_KIND_OPTIMIZER,
+                             path, alloc);
 }
 
-CTR_API int ctr_optimizer_load_buffer(ctr_optimizer **out, const void *buf, size_t len,
-                                      ctr_encoder *enc, const ctr_allocator *alloc)
+CTR_API int ctr_optimizer_load_buffer(ctr_optimizer **out, const void *buf,
+                                      size_t len, ctr_encoder *enc,
+                                      const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || buf == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_buffer(&r, buf, len, CTR__CKPT_KIND_OPTIMIZER, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_optimizer(&r, out, enc, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load_buffer(out, read_optimizer, enc,
+                                    CTR__CKPT_KIND_OPTIMIZER, buf, len, alloc);
 }
 
 CTR_API const char *ctr_optimizer_last_error(const ctr_optimizer *opt)

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "persist.h"
 #include "core.h"
 #include "finite.h"
 #include "prng.h"
@@ -298,8 +298,9 @@ CTR_API int ctr_queue_get_i64(const ctr_queue *q, int32_t param,
 
 /* ---- checkpoints ---------------------------------------------------------- */
 
-static void write_queue(ctr__ckw *w, const ctr_queue *q)
+static void write_queue(ctr__ckw *w, const void *obj)
 {
+    const ctr_queue *q = (const ctr_queue *)obj;
     int i;
     ctr__ckw_begin_section(w, QUEUE_HEADER);
     ctr__ckw_put_i64(w, q->capacity);
@@ -323,36 +324,19 @@ static void write_queue(ctr__ckw *w, const ctr_queue *q)
 
 CTR_API int ctr_queue_save(const ctr_queue *q, const char *path)
 {
-    ctr__ckw w;
     if (q == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(queue_err(q));
-    if (path == NULL)
-        return ctr__fail(queue_err(q), CTR_E_INVALID_ARG, "path is NULL");
-    ctr__ckw_to_path(&w, path, CTR__CKPT_KIND_QUEUE, &q->alloc, queue_err(q));
-    write_queue(&w, q);
-    return ctr__ckw_finish(&w, NULL);
+    return ctr__persist_save(q, write_queue, CTR__CKPT_KIND_QUEUE, path,
+                             &q->alloc, queue_err(q));
 }
 
 CTR_API int ctr_queue_save_buffer(const ctr_queue *q, void *buf, size_t cap,
                                   size_t *size_out)
 {
-    ctr__ckw w;
-    ctr__error *e;
     if (q == NULL)
         return CTR_E_INVALID_ARG;
-    e = queue_err(q);
-    ctr__error_clear(e);
-    if (size_out == NULL)
-        return ctr__fail(e, CTR_E_INVALID_ARG, "size_out is NULL");
-    if (buf == NULL && cap > 0)
-        return ctr__fail(e, CTR_E_INVALID_ARG, "buf is NULL but cap > 0");
-    if (buf == NULL)
-        ctr__ckw_to_size(&w, CTR__CKPT_KIND_QUEUE, e);
-    else
-        ctr__ckw_to_buffer(&w, buf, cap, CTR__CKPT_KIND_QUEUE, e);
-    write_queue(&w, q);
-    return ctr__ckw_finish(&w, size_out);
+    return ctr__persist_save_buffer(q, write_queue, CTR__CKPT_KIND_QUEUE, buf,
+                                    cap, size_out, queue_err(q));
 }
 
 /* The header fields, validated against each other. */
@@ -434,8 +418,10 @@ static int read_content(ctr__ckr *r, const queue_header *h, ctr_queue **out,
     return CTR_OK;
 }
 
-static int read_queue(ctr__ckr *r, ctr_queue **out, const ctr__alloc *a)
+static int read_queue(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *ctx)
 {
+    ctr_queue **out = (ctr_queue **)out_ptr;
+    (void)ctx;
     queue_header h;
     int rc = read_header(r, &h);
     if (rc == CTR_OK)
@@ -446,31 +432,15 @@ static int read_queue(ctr__ckr *r, ctr_queue **out, const ctr__alloc *a)
 CTR_API int ctr_queue_load(ctr_queue **out, const char *path,
                            const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || path == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_path(&r, path, CTR__CKPT_KIND_QUEUE, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_queue(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load(out, read_queue, NULL, CTR__CKPT_KIND_QUEUE, path,
+                             alloc);
 }
 
-CTR_API int ctr_queue_load_buffer(ctr_queue **out, const void *buf,
-                                  size_t len, const ctr_allocator *alloc)
+CTR_API int ctr_queue_load_buffer(ctr_queue **out, const void *buf, size_t len,
+                                  const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || buf == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_buffer(&r, buf, len, CTR__CKPT_KIND_QUEUE, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_queue(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load_buffer(out, read_queue, NULL, CTR__CKPT_KIND_QUEUE,
+                                    buf, len, alloc);
 }
 
 CTR_API const char *ctr_queue_last_error(const ctr_queue *q)
