@@ -8,7 +8,6 @@
 #include "alias.h"
 #include "persist.h"
 #include "core.h"
-#include "finite.h"
 #include "prng.h"
 
 #define BANK_HEADER CTR__FOURCC('B', 'H', 'D', 'R')
@@ -267,8 +266,7 @@ CTR_API int ctr_bank_update(ctr_bank *b, const int64_t *idx, int64_t count,
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&b->err);
     rc = check_batch(b, idx, count, feat, ld, "feat");
-    if (rc == CTR_OK && count > 0 &&
-        !ctr__rows_finite(feat, count, b->dim, ld))
+    if (rc == CTR_OK)
         rc = ctr__check_finite_matrix(&b->err, feat, count, b->dim, ld, "feat");
     if (rc != CTR_OK)
         return rc;

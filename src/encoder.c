@@ -581,7 +581,7 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
         return ctr__fail(&enc->err, CTR_E_OVERFLOW, "n = %lld is too large", (long long)n);
     in_floats /= sizeof(float);
     if ((rc = check_batch(enc, n, mode == CTR_ENCODER_TRAIN)) != CTR_OK ||
-        (rc = ctr__check_finite_fast(&enc->err, x, in_floats, "x")) != CTR_OK)
+        (rc = ctr__check_finite(&enc->err, x, in_floats, "x")) != CTR_OK)
         return rc;
     if ((rc = ensure_workspace(enc, n)) != CTR_OK)
         return rc;
@@ -627,7 +627,7 @@ CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
     if (enc->stage != CTR_ENCODER_TRAIN)
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "backward after an eval-mode forward (nothing cached)");
-    rc = ctr__check_finite_fast(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
+    rc = ctr__check_finite(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
     if (rc != CTR_OK)
         return rc;
     g = dy;

@@ -9,7 +9,6 @@
 
 #include "blas.h"
 #include "core.h"
-#include "finite.h"
 
 #define DEFAULT_K 200
 #define DEFAULT_SIGMA 0.07
@@ -319,9 +318,7 @@ static int check_matrix(ctr__error *e, const float *x, int64_t rows,
                          (long long)dim, (long long)ld);
     if (ctr__matrix_bytes(&bytes, rows, ld, sizeof(float)) != CTR_OK)
         return ctr__fail(e, CTR_E_OVERFLOW, "%s: rows x ld overflows", what);
-    if (!ctr__rows_finite(x, rows, dim, ld))
-        return ctr__check_finite_matrix(e, x, rows, dim, ld, what);
-    return CTR_OK;
+    return ctr__check_finite_matrix(e, x, rows, dim, ld, what);
 }
 
 /* The largest row norm of a rows x dim view, in double. */

@@ -471,7 +471,7 @@ CTR_API int ctr_optimizer_step(ctr_optimizer *opt)
                          "the encoder now has %lld parameters, the optimizer %lld",
                          (long long)n, (long long)opt->n);
     if ((rc = check_combination(opt)) != CTR_OK ||
-        (rc = ctr__check_finite_fast(&opt->err, g, (size_t)n, "gradient")) != CTR_OK)
+        (rc = ctr__check_finite(&opt->err, g, (size_t)n, "gradient")) != CTR_OK)
         return rc;
     apply_step(opt, p, g);
     return CTR_OK;
@@ -491,8 +491,8 @@ CTR_API int ctr_optimizer_step_buffer(ctr_optimizer *opt, float *params,
         return ctr__fail(&opt->err, CTR_E_SHAPE, "n must be %lld (got %lld)",
                          (long long)opt->n, (long long)n);
     if ((rc = check_combination(opt)) != CTR_OK ||
-        (rc = ctr__check_finite_fast(&opt->err, params, (size_t)n, "params")) != CTR_OK ||
-        (rc = ctr__check_finite_fast(&opt->err, grads, (size_t)n, "grads")) != CTR_OK)
+        (rc = ctr__check_finite(&opt->err, params, (size_t)n, "params")) != CTR_OK ||
+        (rc = ctr__check_finite(&opt->err, grads, (size_t)n, "grads")) != CTR_OK)
         return rc;
     apply_step(opt, params, grads);
     return CTR_OK;

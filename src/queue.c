@@ -7,7 +7,6 @@
 
 #include "persist.h"
 #include "core.h"
-#include "finite.h"
 #include "prng.h"
 
 #define QUEUE_HEADER CTR__FOURCC('Q', 'H', 'D', 'R')
@@ -154,8 +153,6 @@ static int check_enqueue(ctr_queue *q, const float *keys, int64_t n,
                          q->ids != NULL ? "the queue stores ids: ids is NULL"
                                         : "the queue has no ids: ids must "
                                           "be NULL");
-    if (ctr__rows_finite(keys, n, q->dim, ld))
-        return CTR_OK;
     return ctr__check_finite_matrix(e, keys, n, q->dim, ld, "keys");
 }
 

@@ -32,23 +32,6 @@
         }                                                                     \
     } while (0)
 
-/* 1 if every x[0..n) is finite: x - x is 0 for finite values and NaN for
- * NaN and Inf, summed in independent lanes so that the loop vectorises. */
-static inline int ctr__all_finite(const float *x, size_t n)
-{
-    float lane[CTR__VEC_BLOCK] = {0};
-    size_t b, j;
-    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
-        for (j = 0; j < CTR__VEC_BLOCK; j++)
-            lane[j] += x[b + j] - x[b + j];
-    for (j = 0; b + j < n; j++)
-        lane[j] += x[b + j] - x[b + j];
-    for (j = 0; j < CTR__VEC_BLOCK; j++)
-        if (lane[j] != 0.0f)
-            return 0;
-    return 1;
-}
-
 /* Sums of x[0..n) and of x[i] * w[i] (w may be NULL: plain sum of
  * (x[i] - c)^2 is computed by ctr__sum_sq_dev). Partial sums run in
  * CTR__VEC_BLOCK independent lanes so that the loops vectorise; the order
@@ -130,13 +113,6 @@ static inline float ctr__tanh_approx(float v)
     float small = a * (1.0f + q * (-1.0f / 3.0f + q * (2.0f / 15.0f + q * (-17.0f / 315.0f))));
     float t = a < 0.0625f ? small : big;
     return v < 0.0f ? -t : t;
-}
-
-/* ctr__check_finite with a vectorised fast path for the common case. */
-static inline int ctr__check_finite_fast(ctr__error *e, const float *x, size_t n,
-                                         const char *what)
-{
-    return ctr__all_finite(x, n) ? CTR_OK : ctr__check_finite(e, x, n, what);
 }
 
 #endif /* CTR_VEC_H */
