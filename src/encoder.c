@@ -274,9 +274,11 @@ static int append_layer(ctr_encoder *enc, ctr__layer tmpl)
     }
     tmpl.param_offset = enc->n_params;
     tmpl.stat_offset = enc->n_stats;
+    /* A network without parameters or statistics so far has NULL arrays,
+     * and NULL + 0 is undefined behaviour. */
     if (ops->init != NULL)
-        ops->init(&tmpl, params + tmpl.param_offset, stats + tmpl.stat_offset,
-                  &enc->gen);
+        ops->init(&tmpl, params != NULL ? params + tmpl.param_offset : NULL,
+                  stats != NULL ? stats + tmpl.stat_offset : NULL, &enc->gen);
     if (layers != enc->layers)
         ctr__free(&enc->alloc, enc->layers, (size_t)enc->cap_layers * sizeof(ctr__layer));
     ctr__free(&enc->alloc, enc->params, (size_t)enc->n_params * sizeof(float));
