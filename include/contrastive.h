@@ -158,5 +158,6 @@ CTR_API size_t ctr_allocator_struct_size(void);
 #endif
 
 #include "contrastive/rng.h"
+#include "contrastive/objective.h"
 
 #endif /* CONTRASTIVE_H */
