@@ -26,9 +26,11 @@ int ctr__nce_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
         if (rc == CTR_OK)
             rc = ctr__add_size(&n, n, shared);
     } else if (rc == CTR_OK) {
-        rc = ctr__obj_ws_add(&n, b * d);
+        rc = ctr__obj_ws_add(&n, b * d); /* scaled z */
         if (rc == CTR_OK)
             rc = ctr__obj_ws_add(&n, b);
+        if (rc == CTR_OK)
+            rc = ctr__obj_ws_add(&n, b * d); /* gradient accumulator */
     }
     if (rc == CTR_OK)
         *bytes = n;
@@ -238,6 +240,96 @@ static int nce_log_z(ctr_objective *obj, const nce_args *a, ctr__carve *c,
     return CTR_OK;
 }
 
+/* softplus(u) = log(1 + e^u), returned, and sigmoid(u) in *sig, from one
+ * exp and one log1p. */
+static double softplus_sigmoid(double u, double *sig)
+{
+    double e = exp(-fabs(u));
+    *sig = u >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+    return (u > 0 ? u : 0.0) + log1p(e);
+}
+
+/* Rows ahead of the one in use whose cache lines are requested early: the
+ * gathered bank rows are random, so hardware prefetchers cannot guess. */
+#define NCE_PREFETCH 8
+
+static void prefetch_row(const float *row, int64_t d)
+{
+    int64_t j;
+    for (j = 0; j < d; j += 16)
+        __builtin_prefetch(row + j);
+}
+
+/* One pass for a known, fixed Z: each gathered row's logit gives its loss
+ * term and gradient coefficient at once, so every bank row is read once
+ * while it is in L1. The gradient accumulates in the workspace and is
+ * copied out only when every logit was finite. */
+static int nce_fused(ctr_objective *obj, const nce_args *a, const float *zs,
+                     float *acc, double lz, ctr__obj_stats *st)
+{
+    const int64_t w = a->kn + 1, d = a->d;
+    const double log_c = log((double)a->kn) - log((double)a->n);
+    const float inv_btau = (float)(1.0 / ((double)a->b * obj->temperature));
+    double loss = 0, correct = 0, pos = 0, neg = 0;
+    int64_t i, k;
+    for (i = 0; i < a->b; i++) {
+        const float *zi = zs + i * d;
+        float *g = acc + i * d, s0 = 0, negmax = -INFINITY;
+        double negrow = 0;
+        memset(g, 0, (size_t)d * sizeof(float));
+        for (k = 0; k < w; k++) {
+            const float *v = bank_row(a, i, k);
+            float s, coef;
+            double lx, sig;
+            if (k + NCE_PREFETCH < w)
+                prefetch_row(bank_row(a, i, k + NCE_PREFETCH), d);
+            s = ctr__vdot(zi, v, d);
+            lx = (double)s - lz;
+            if (k == 0) {
+                s0 = s;
+                loss += softplus_sigmoid(log_c - lx, &sig);
+                coef = (float)-sig;
+            } else {
+                negmax = s > negmax ? s : negmax;
+                negrow += s;
+                loss += softplus_sigmoid(lx - log_c, &sig);
+                coef = (float)sig;
+            }
+            ctr__vaxpy(g, v, coef * inv_btau, d);
+        }
+        correct += s0 > negmax;
+        pos += s0;
+        neg += negrow;
+    }
+    if (!isfinite(loss) || !isfinite(pos) || !isfinite(neg))
+        return ctr__fail(&obj->err, CTR_E_NUMERIC,
+                         "logits overflow float (inputs too large for tau)");
+    st->loss = loss / (double)a->b;
+    st->accuracy = correct / (double)a->b;
+    st->pos_sim = pos / (double)a->b * obj->temperature;
+    st->neg_sim = neg / ((double)a->b * (double)a->kn) * obj->temperature;
+    st->chance_loss = log((double)a->kn + 1.0);
+    return CTR_OK;
+}
+
+/* The fused path's wrapper: gradient out through the normalisation. */
+static int nce_fixed(ctr_objective *obj, const nce_args *a, ctr__carve *c,
+                     const float *zs, const float *inv_z, ctr__obj_stats *st,
+                     double *state)
+{
+    float *acc = ctr__carve_floats(c, (size_t)(a->b * a->d));
+    int rc = nce_fused(obj, a, zs, acc, obj->log_z, st);
+    *state = obj->log_z;
+    if (rc != CTR_OK || a->grad_z == NULL)
+        return rc;
+    memcpy(a->grad_z, acc, (size_t)(a->b * a->d) * sizeof(float));
+    if (obj->normalize)
+        ctr__normalize_backward(a->grad_z, zs, a->d,
+                                (float)(1.0 / obj->temperature), inv_z, a->b,
+                                a->d);
+    return CTR_OK;
+}
+
 static int nce_run(ctr_objective *obj, const nce_args *a, ctr__obj_stats *st,
                    double *state)
 {
@@ -255,6 +347,8 @@ static int nce_run(ctr_objective *obj, const nce_args *a, ctr__obj_stats *st,
         ctr__normalize_rows(zs, a->z, b, d, a->ldz, inv_tau, inv_z);
     else
         ctr__copy_scaled(zs, a->z, b, d, a->ldz, inv_tau);
+    if (obj->nce_z_mode == CTR_NCE_Z_FIXED && obj->has_log_z)
+        return nce_fixed(obj, a, &c, zs, inv_z, st, state);
     for (i = 0; i < b; i++)
         for (k = 0; k < w; k++)
             l[i * w + k] = ctr__vdot(zs + i * d, bank_row(a, i, k), d);

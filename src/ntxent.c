@@ -1,7 +1,8 @@
 /*
  * ntxent.c - NT-Xent (SimCLR): 2B views, each against the 2B-2 others,
  * self similarity masked, mean over both directions. The logits are one
- * SYRK (S = Z Z^T is symmetric), the gradient one GEMM per view.
+ * GEMM, the gradient one GEMM per view: since S = Z Z^T is symmetric, the
+ * transposed half of dS + dS^T is built row by row without a transpose.
  */
 #include <math.h>
 #include <string.h>
@@ -20,6 +21,10 @@ int ctr__ntxent_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
         rc = ctr__obj_ws_add(&n, 2 * b);     /* inverse norms */
     if (rc == CTR_OK)
         rc = ctr__obj_ws_add(&n, 4 * b);     /* 2b int64 group labels */
+    if (rc == CTR_OK)
+        rc = ctr__obj_ws_add(&n, 2 * b);     /* log-sum-exp per row */
+    if (rc == CTR_OK)
+        rc = ctr__obj_ws_add(&n, 2 * b);     /* positives per row */
     if (rc == CTR_OK && b > INT64_MAX / b / 4)
         rc = CTR_E_OVERFLOW;
     if (rc == CTR_OK)
@@ -48,26 +53,63 @@ static int ntxent_check(ctr_objective *obj, const float *z1, int64_t ld1,
     return rc;
 }
 
-/* dS -> dS + dS^T in place (n x n). */
-static void symmetrize(float *s, int64_t n)
+/* Pass 1 over row r of S: statistics, the row's log-sum-exp over c != r,
+ * and its number of positives. S is left as it was, but for S_rr = -inf. */
+static double row_lse(float *row, int64_t r, int64_t n, int64_t b,
+                      const int64_t *labels, ctr__ce_acc *acc, float *np_out)
 {
-    int64_t i, j;
-    for (i = 0; i < n; i++) {
-        s[i * n + i] *= 2.0f;
-        for (j = i + 1; j < n; j++) {
-            float v = s[i * n + j] + s[j * n + i];
-            s[i * n + j] = v;
-            s[j * n + i] = v;
+    double pos_sum = 0.0, row_sum = ctr__vsum(row, n) - row[r], lse;
+    float pos_max = -INFINITY, neg_max = -INFINITY, m, keep;
+    int64_t np = 0, c, pj = (r + b) % n;
+    row[r] = -INFINITY;
+    if (labels != NULL) {
+        for (c = 0; c < n; c++) {
+            if (c == r)
+                continue;
+            if (labels[c] == labels[r]) {
+                pos_sum += row[c];
+                np++;
+                pos_max = row[c] > pos_max ? row[c] : pos_max;
+            } else {
+                neg_max = row[c] > neg_max ? row[c] : neg_max;
+            }
         }
+    } else {
+        pos_sum = pos_max = keep = row[pj];
+        np = 1;
+        row[pj] = -INFINITY;
+        neg_max = ctr__vmax(row, n);
+        row[pj] = keep;
     }
+    m = pos_max > neg_max ? pos_max : neg_max;
+    lse = m + log(ctr__vexp_sum(row, n, m));
+    acc->loss += lse - pos_sum / (double)np;
+    acc->correct += pos_max > neg_max;
+    acc->pos_sum += pos_sum;
+    acc->pos_cnt += (double)np;
+    acc->neg_sum += row_sum - pos_sum;
+    acc->neg_cnt += (double)(n - 1 - np);
+    *np_out = (float)np;
+    return lse;
 }
 
-static void mirror_upper(float *s, int64_t n)
+/* Pass 2: row r of M = dS + dS^T. S is symmetric, so column r of the
+ * softmax of S^T is exp(S_rc - lse_c): no transpose is formed. The
+ * targets are symmetric too (same group, same count of positives). */
+static void row_grad(float *row, int64_t r, int64_t n, int64_t b,
+                     const int64_t *labels, const float *lse, float np,
+                     float scale)
 {
-    int64_t i, j;
-    for (i = 0; i < n; i++)
-        for (j = i + 1; j < n; j++)
-            s[j * n + i] = s[i * n + j];
+    const float y = 2.0f * scale / np;
+    int64_t c;
+    ctr__vexp_pair(row, row, lse, lse[r], scale, n);
+    if (labels == NULL) {
+        row[(r + b) % n] -= y;
+        return;
+    }
+    for (c = 0; c < n; c++)
+        if (c != r && labels[c] == labels[r])
+            row[c] -= y;
 }
 
 static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
@@ -77,11 +119,15 @@ static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
 {
     const int64_t n = 2 * b;
     const float inv_tau = (float)(1.0 / obj->temperature);
+    const float scale = 1.0f / (float)n;
     ctr__carve c = {(char *)obj->ws, 0};
     float *z = ctr__carve_floats(&c, (size_t)(n * d));
     float *inv = ctr__carve_floats(&c, (size_t)n);
     int64_t *labels = (int64_t *)(void *)ctr__carve_floats(&c, (size_t)n * 2);
+    float *lse = ctr__carve_floats(&c, (size_t)n);
+    float *np = ctr__carve_floats(&c, (size_t)n);
     float *s = ctr__carve_floats(&c, (size_t)(n * n));
+    const int64_t *lab = groups != NULL ? labels : NULL;
     ctr__ce_acc acc;
     int64_t i;
     if (obj->normalize) {
@@ -94,16 +140,16 @@ static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
     if (groups != NULL)
         for (i = 0; i < n; i++)
             labels[i] = groups[i % b];
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d,
-                inv_tau, z, (int)d, 0.0f, s, (int)n);
-    mirror_upper(s, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n,
+                (int)d, inv_tau, z, (int)d, z, (int)d, 0.0f, s, (int)n);
     if (!ctr__all_finite(s, n, n, n))
         return ctr__fail(&obj->err, CTR_E_NUMERIC,
                          "logits overflow float (inputs too large for tau)");
     memset(&acc, 0, sizeof(acc));
-    ctr__ce_rows(s, n, n, n, b, 1, groups ? labels : NULL,
-                 groups ? labels : NULL, 1.0f / (float)n, &acc);
-    symmetrize(s, n);
+    for (i = 0; i < n; i++)
+        lse[i] = (float)row_lse(s + i * n, i, n, b, lab, &acc, &np[i]);
+    for (i = 0; i < n; i++)
+        row_grad(s + i * n, i, n, b, lab, lse, np[i], scale);
     if (g1 != NULL) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, (int)d,
                     (int)n, inv_tau, s, (int)n, z, (int)d, 0.0f, g1, (int)d);

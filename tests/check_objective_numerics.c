@@ -437,6 +437,7 @@ START_TEST(test_ntxent_against_reference)
     run_ntxent_case(5, 4, 0.2, 1, groups);
     run_ntxent_case(1, 3, 0.1, 1, NULL);
     run_ntxent_case(3, 1, 0.5, 0, NULL);
+    run_ntxent_case(21, 3, 0.3, 1, NULL);
 }
 END_TEST
 
