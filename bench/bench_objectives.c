@@ -256,6 +256,9 @@ static void run_case(const bench_case *c, int threads, int reps)
     check(ctr_objective_create(&r.obj, c->kind, &a), NULL, "create");
     ctr_objective_set_f64(r.obj, CTR_OBJECTIVE_P_TEMPERATURE, c->tau);
     ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_NORMALIZE, c->normalize);
+    if (getenv("CTR_BENCH_TILE") != NULL) /* for tuning the default */
+        ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_TILE,
+                              atoll(getenv("CTR_BENCH_TILE")));
     r.x = unit_matrix(r.rng, c->b, c->d);
     r.y = unit_matrix(r.rng, c->b, c->d);
     r.gx = (float *)malloc((size_t)(c->b * c->d) * sizeof(float));

@@ -25,6 +25,10 @@ int ctr__ntxent_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
         rc = ctr__obj_ws_add(&n, 2 * b);     /* log-sum-exp per row */
     if (rc == CTR_OK)
         rc = ctr__obj_ws_add(&n, 2 * b);     /* positives per row */
+    if (rc == CTR_OK)
+        rc = ctr__obj_ws_add(&n, 2 * b);     /* exp(L0 - lse) per row */
+    if (rc == CTR_OK)
+        rc = ctr__obj_ws_add(&n, 4 * b);     /* exp sums (double) */
     if (rc == CTR_OK && b > INT64_MAX / b / 4)
         rc = CTR_E_OVERFLOW;
     if (rc == CTR_OK)
@@ -54,9 +58,10 @@ static int ntxent_check(ctr_objective *obj, const float *z1, int64_t ld1,
 }
 
 /* Pass 1 over row r of S: statistics, the row's log-sum-exp over c != r,
- * and its number of positives. S is left as it was, but for S_rr = -inf. */
+ * its number of positives, and exp(S_rc - max_r) in place of S_rc. */
 static double row_lse(float *row, int64_t r, int64_t n, int64_t b,
-                      const int64_t *labels, ctr__ce_acc *acc, float *np_out)
+                      const int64_t *labels, ctr__ce_acc *acc, float *np_out,
+                      double *sum_out)
 {
     double pos_sum = 0.0, row_sum = ctr__vsum(row, n) - row[r], lse;
     float pos_max = -INFINITY, neg_max = -INFINITY, m, keep;
@@ -82,7 +87,8 @@ static double row_lse(float *row, int64_t r, int64_t n, int64_t b,
         row[pj] = keep;
     }
     m = pos_max > neg_max ? pos_max : neg_max;
-    lse = m + log(ctr__vexp_sum(row, n, m));
+    *sum_out = ctr__vexp_shift_sum(row, n, m);
+    lse = m + log(*sum_out);
     acc->loss += lse - pos_sum / (double)np;
     acc->correct += pos_max > neg_max;
     acc->pos_sum += pos_sum;
@@ -96,13 +102,10 @@ static double row_lse(float *row, int64_t r, int64_t n, int64_t b,
 /* Pass 2: row r of M = dS + dS^T. S is symmetric, so column r of the
  * softmax of S^T is exp(S_rc - lse_c): no transpose is formed. The
  * targets are symmetric too (same group, same count of positives). */
-static void row_grad(float *row, int64_t r, int64_t n, int64_t b,
-                     const int64_t *labels, const float *lse, float np,
-                     float scale)
+static void subtract_targets(float *row, int64_t r, int64_t n, int64_t b,
+                             const int64_t *labels, float y)
 {
-    const float y = 2.0f * scale / np;
     int64_t c;
-    ctr__vexp_pair(row, row, lse, lse[r], scale, n);
     if (labels == NULL) {
         row[(r + b) % n] -= y;
         return;
@@ -110,6 +113,49 @@ static void row_grad(float *row, int64_t r, int64_t n, int64_t b,
     for (c = 0; c < n; c++)
         if (c != r && labels[c] == labels[r])
             row[c] -= y;
+}
+
+/* Largest spread of the row log-sum-exps for which the one-exp form below
+ * stays exact in float (factors up to e^60, terms it flushes < e^-27). */
+#define LSE_SPREAD_MAX 60.0f
+
+/* The row holds e_rc = exp(S_rc - max_r) = P_rc * sum_r. Then
+ * exp(S_rc - lse_r) + exp(S_rc - lse_c) = P_rc (1 + exp(lse_r - lse_c))
+ * = e_rc / sum_r * (1 + v_c / v_r) with v = exp(L0 - lse): one multiply
+ * per entry instead of two more exps. */
+static void grad_rows_fast(float *s, int64_t n, int64_t b,
+                           const int64_t *labels, const float *lse,
+                           const double *sum, const float *np, float *v,
+                           float scale)
+{
+    float l0 = -INFINITY;
+    int64_t r;
+    for (r = 0; r < n; r++)
+        l0 = lse[r] > l0 ? lse[r] : l0;
+    for (r = 0; r < n; r++)
+        v[r] = (float)exp((double)l0 - lse[r]);
+    for (r = 0; r < n; r++) {
+        float *row = s + r * n;
+        double alpha = scale / sum[r];
+        ctr__vmul_affine(row, v, (float)alpha, (float)(alpha / v[r]), n);
+        subtract_targets(row, r, n, b, labels, 2.0f * scale / np[r]);
+    }
+}
+
+/* Exact for any spread: S is recomputed and both exps are taken. */
+static void grad_rows_slow(float *s, const float *z, int64_t n, int64_t d,
+                           int64_t b, const int64_t *labels, const float *lse,
+                           const float *np, float inv_tau, float scale)
+{
+    int64_t r;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n,
+                (int)d, inv_tau, z, (int)d, z, (int)d, 0.0f, s, (int)n);
+    for (r = 0; r < n; r++) {
+        float *row = s + r * n;
+        row[r] = -INFINITY;
+        ctr__vexp_pair(row, row, lse, lse[r], scale, n);
+        subtract_targets(row, r, n, b, labels, 2.0f * scale / np[r]);
+    }
 }
 
 static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
@@ -126,7 +172,10 @@ static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
     int64_t *labels = (int64_t *)(void *)ctr__carve_floats(&c, (size_t)n * 2);
     float *lse = ctr__carve_floats(&c, (size_t)n);
     float *np = ctr__carve_floats(&c, (size_t)n);
+    float *v = ctr__carve_floats(&c, (size_t)n);
+    double *sum = (double *)(void *)ctr__carve_floats(&c, (size_t)(2 * n));
     float *s = ctr__carve_floats(&c, (size_t)(n * n));
+    float lo = INFINITY, hi = -INFINITY;
     const int64_t *lab = groups != NULL ? labels : NULL;
     ctr__ce_acc acc;
     int64_t i;
@@ -146,10 +195,16 @@ static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
         return ctr__fail(&obj->err, CTR_E_NUMERIC,
                          "logits overflow float (inputs too large for tau)");
     memset(&acc, 0, sizeof(acc));
-    for (i = 0; i < n; i++)
-        lse[i] = (float)row_lse(s + i * n, i, n, b, lab, &acc, &np[i]);
-    for (i = 0; i < n; i++)
-        row_grad(s + i * n, i, n, b, lab, lse, np[i], scale);
+    for (i = 0; i < n; i++) {
+        lse[i] = (float)row_lse(s + i * n, i, n, b, lab, &acc, &np[i],
+                                &sum[i]);
+        lo = lse[i] < lo ? lse[i] : lo;
+        hi = lse[i] > hi ? lse[i] : hi;
+    }
+    if (hi - lo <= LSE_SPREAD_MAX)
+        grad_rows_fast(s, n, b, lab, lse, sum, np, v, scale);
+    else
+        grad_rows_slow(s, z, n, d, b, lab, lse, np, inv_tau, scale);
     if (g1 != NULL) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, (int)d,
                     (int)n, inv_tau, s, (int)n, z, (int)d, 0.0f, g1, (int)d);

@@ -90,23 +90,6 @@ float ctr__vexp_shift_sum(float *x, int64_t n, float shift)
 }
 
 CTR__CLONES
-float ctr__vexp_sum(const float *x, int64_t n, float shift)
-{
-    v8f acc = SPLAT(0.0f), s = SPLAT(shift), v;
-    float tail = 0.0f;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(v, x + i);
-        v -= s;
-        EXP8(v, v);
-        acc += v;
-    }
-    for (; i < n; i++)
-        tail += exp1(x[i] - shift);
-    return HSUM8(acc) + tail;
-}
-
-CTR__CLONES
 void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
                     float shift, float scale, int64_t n)
 {
@@ -124,6 +107,22 @@ void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
     }
     for (; i < n; i++)
         out[i] = scale * (exp1(x[i] - shift) + exp1(x[i] - shift_vec[i]));
+}
+
+CTR__CLONES
+void ctr__vmul_affine(float *x, const float *v, float alpha, float beta,
+                      int64_t n)
+{
+    v8f a = SPLAT(alpha), b = SPLAT(beta), u, w;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        LOAD8(u, x + i);
+        LOAD8(w, v + i);
+        u *= a + b * w;
+        STORE8(x + i, u);
+    }
+    for (; i < n; i++)
+        x[i] *= alpha + beta * v[i];
 }
 
 CTR__CLONES

@@ -17,12 +17,13 @@
 /* x[i] = exp(x[i] - shift) in place; returns the sum of the results
  * (float, summed in 8 lanes). -inf entries give 0. */
 float ctr__vexp_shift_sum(float *x, int64_t n, float shift);
-/* sum of exp(x[i] - shift), x unchanged. */
-float ctr__vexp_sum(const float *x, int64_t n, float shift);
 /* out[i] = scale * (exp(x[i] - shift) + exp(x[i] - shift_vec[i])), the
  * row of a softmax plus the matching column of its transpose. */
 void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
                     float shift, float scale, int64_t n);
+/* x[i] *= alpha + beta * v[i]. */
+void ctr__vmul_affine(float *x, const float *v, float alpha, float beta,
+                      int64_t n);
 /* max of x[0..n), -inf for n == 0. */
 float ctr__vmax(const float *x, int64_t n);
 /* sum of x[0..n). */

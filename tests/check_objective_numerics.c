@@ -518,6 +518,12 @@ START_TEST(test_shared_temperature_extremes)
     run_shared_case(4, 5, 13, 0.05, 1, 1, 8, 1000.0f);
     run_infonce_case(CTR_OBJECTIVE_INFONCE, 5, 4, 0.01, 1, 1, NULL, 1000.0f);
     run_ntxent_case(4, 5, 0.01, 1, NULL);
+    /* row log-sum-exps hundreds apart: NT-Xent's exact slow path */
+    run_ntxent_case(4, 5, 0.001, 1, NULL);
+    {
+        static const int64_t g[4] = {1, 0, 1, 2};
+        run_ntxent_case(4, 5, 0.001, 1, g);
+    }
 }
 END_TEST
 
