@@ -557,6 +557,39 @@ START_TEST(test_shared_tiles_agree)
 }
 END_TEST
 
+
+START_TEST(test_identical_inputs_and_full_masking)
+{
+    enum { B = 3, D = 4, K = 5 };
+    float x[K * D], g[B * D], g2[B * D];
+    int64_t q_ids[B] = {7, 8, 9}, n_ids[K] = {7, 7, 7, 7, 7};
+    ctr_objective *sh = make(CTR_OBJECTIVE_INFONCE_SHARED, 0.1, 1);
+    ctr_objective *nt = make(CTR_OBJECTIVE_NTXENT, 0.5, 1);
+    double loss;
+    int i;
+    for (i = 0; i < K * D; i++)
+        x[i] = 0.25f;
+    /* every logit equal: chance loss, zero gradients */
+    ck_assert_int_eq(ctr_objective_infonce_shared(sh, &loss, x, D, x, D, B, D, x, D, K,
+                                                  NULL, NULL, g, NULL, NULL), CTR_OK);
+    ck_assert_close(loss, log(K + 1.0), 1e-6, 1e-6);
+    for (i = 0; i < B * D; i++)
+        ck_assert_close(g[i], 0.0, 0, 1e-5);
+    ck_assert_int_eq(ctr_objective_ntxent(nt, &loss, x, D, x, D, B, D, NULL, g, g2), CTR_OK);
+    ck_assert_close(loss, log(2.0 * B - 1), 1e-6, 1e-6);
+    for (i = 0; i < B * D; i++)
+        ck_assert_close(g2[i], 0.0, 0, 1e-5);
+    /* row 0's negatives all carry its own id: only its positive is left,
+     * its loss is 0; rows 1 and 2 keep all five */
+    ck_assert_int_eq(ctr_objective_infonce_shared(sh, &loss, x, D, x, D, B, D, x, D, K,
+                                                  q_ids, n_ids, g, NULL, NULL), CTR_OK);
+    ck_assert_close(loss, 2.0 * log(K + 1.0) / 3.0, 1e-6, 1e-6);
+    ck_assert_close(stat(sh, CTR_OBJECTIVE_S_ACCURACY), 1.0 / 3.0, 1e-12, 0);
+    ctr_objective_destroy(sh);
+    ctr_objective_destroy(nt);
+}
+END_TEST
+
 /* ---- bank softmax and NCE ---------------------------------------------------- */
 
 typedef struct bank_case {
@@ -718,6 +751,7 @@ Suite *ctr_test_objective_numerics_suite(void)
     tcase_add_test(shared, test_shared_against_reference);
     tcase_add_test(shared, test_shared_temperature_extremes);
     tcase_add_test(shared, test_shared_tiles_agree);
+    tcase_add_test(shared, test_identical_inputs_and_full_masking);
     tcase_add_test(bank, test_bank_softmax_against_reference);
     tcase_add_test(bank, test_nce_against_reference);
     tcase_add_test(bank, test_nce_fixed_z_is_n_mean_exp);
