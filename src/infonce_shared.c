@@ -336,7 +336,7 @@ static int check_keys(ctr_objective *obj, const float *keys, int64_t n,
                          "leading dimension of %s (%lld) is < %lld", what,
                          (long long)ld, (long long)d);
     if (ctr__matrix_bytes(&bytes, n, ld, sizeof(float)) != CTR_OK ||
-        n > INT32_MAX)
+        n > INT32_MAX || ld > INT32_MAX) /* BLAS takes int dimensions */
         return ctr__fail(&obj->err, CTR_E_OVERFLOW, "%s is too large", what);
     return CTR_OK;
 }

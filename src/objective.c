@@ -355,7 +355,8 @@ int ctr__obj_check_sizes(ctr_objective *obj, int64_t b, int64_t d)
     int rc = ctr__check_positive(&obj->err, b, "b");
     if (rc == CTR_OK)
         rc = ctr__check_positive(&obj->err, d, "d");
-    if (rc == CTR_OK && ctr__matrix_bytes(&bytes, b, d, sizeof(float) * 4))
+    if (rc == CTR_OK && (ctr__matrix_bytes(&bytes, b, d, sizeof(float) * 4) ||
+                         b > INT32_MAX || d > INT32_MAX))
         rc = ctr__fail(&obj->err, CTR_E_OVERFLOW,
                        "b x d = %lld x %lld is too large", (long long)b,
                        (long long)d);
@@ -373,7 +374,8 @@ int ctr__obj_check_matrix(ctr_objective *obj, const float *x, int64_t rows,
         return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
                          "leading dimension of %s (%lld) is < %lld", what,
                          (long long)ld, (long long)cols);
-    if (ctr__matrix_bytes(&bytes, rows, ld, sizeof(float)) != CTR_OK)
+    if (ctr__matrix_bytes(&bytes, rows, ld, sizeof(float)) != CTR_OK ||
+        ld > INT32_MAX) /* BLAS takes int dimensions */
         return ctr__fail(&obj->err, CTR_E_OVERFLOW, "%s is too large", what);
     if (!ctr__all_finite(x, rows, cols, ld))
         return ctr__check_finite_matrix(&obj->err, x, rows, cols, ld, what);
