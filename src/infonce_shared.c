@@ -26,31 +26,115 @@ static void key_inv_norms(float *out, const float *kt, int64_t rows,
     }
 }
 
-/* Sets masked logits of row i (tile starting at j0, width w) to -inf and
- * returns how many were masked, subtracting their logits from *raw_sum. */
-static int64_t mask_row(const ctr__tiled *t, int64_t i, int64_t j0,
-                        int64_t w, float *row, double *raw_sum)
+/* ---- masking by instance id ------------------------------------------------ */
+
+static int64_t slot_count(int64_t b)
 {
-    int64_t c, masked = 0;
+    int64_t p = 16;
+    while (p < 2 * b)
+        p *= 2;
+    return p;
+}
+
+int64_t ctr__tiled_scratch_floats(int64_t b)
+{
+    /* slots + next (int32) + raw, masked_sum, masked_cnt (8 bytes each),
+     * plus the 64-byte rounding of its five blocks */
+    return slot_count(b) + b + 6 * b + 5 * 16;
+}
+
+static uint64_t mix_id(int64_t id)
+{
+    uint64_t z = (uint64_t)id + 0x9e3779b97f4a7c15u;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* The first query whose id is `id`, or -1. */
+static int32_t find_query(const ctr__tiled *t, int64_t id)
+{
+    uint64_t h = mix_id(id) & (uint64_t)t->slot_mask;
+    while (t->slot[h] >= 0) {
+        if (t->q_ids[t->slot[h]] == id)
+            return t->slot[h];
+        h = (h + 1) & (uint64_t)t->slot_mask;
+    }
+    return -1;
+}
+
+static void build_index(ctr__tiled *t)
+{
+    int64_t i, n = t->slot_mask + 1;
+    for (i = 0; i < n; i++)
+        t->slot[i] = -1;
+    for (i = t->b - 1; i >= 0; i--) {
+        uint64_t h = mix_id(t->q_ids[i]) & (uint64_t)t->slot_mask;
+        while (t->slot[h] >= 0 && t->q_ids[t->slot[h]] != t->q_ids[i])
+            h = (h + 1) & (uint64_t)t->slot_mask;
+        t->next[i] = t->slot[h]; /* -1 or the next query of this id */
+        t->slot[h] = (int32_t)i;
+    }
+}
+
+void ctr__tiled_carve(ctr__tiled *t, ctr__carve *c)
+{
+    const int64_t p = slot_count(t->b);
+    t->slot = (int32_t *)(void *)ctr__carve_floats(c, (size_t)p);
+    t->next = (int32_t *)(void *)ctr__carve_floats(c, (size_t)t->b);
+    t->raw = (double *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
+    t->masked_sum = (double *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
+    t->masked_cnt = (int64_t *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
+    t->slot_mask = p - 1;
+    if (t->q_ids != NULL)
+        build_index(t);
+}
+
+static void mask_entry(ctr__tiled *t, int64_t i, int64_t c, int64_t w)
+{
+    float *e = t->s + i * w + c;
+    t->masked_sum[i] += *e;
+    t->masked_cnt[i]++;
+    *e = -INFINITY;
+}
+
+/* Sets the masked logits of the tile [j0, j0 + w) to -inf, recording
+ * their sums and counts per row: one hash look-up per key. */
+static void mask_tile(ctr__tiled *t, int64_t j0, int64_t w)
+{
+    int64_t i, c;
+    for (i = 0; i < t->b; i++) {
+        t->masked_sum[i] = 0.0;
+        t->masked_cnt[i] = 0;
+    }
     if (t->q_ids != NULL) {
-        const int64_t id = t->q_ids[i], *kid = t->key_ids + j0;
         for (c = 0; c < w; c++) {
-            if (kid[c] == id) {
-                *raw_sum -= row[c];
-                row[c] = -INFINITY;
-                masked++;
-            }
+            int32_t q = find_query(t, t->key_ids[j0 + c]);
+            for (; q >= 0; q = t->next[q])
+                mask_entry(t, q, c, w);
         }
     }
     if (t->self_idx != NULL) {
-        c = t->self_idx[i] - j0;
-        if (c >= 0 && c < w) {
-            *raw_sum -= row[c];
-            row[c] = -INFINITY;
-            masked++;
+        for (i = 0; i < t->b; i++) {
+            c = t->self_idx[i] - j0;
+            if (c >= 0 && c < w)
+                mask_entry(t, i, c, w);
         }
     }
-    return masked;
+}
+
+/* Column scaling, raw sums and masks of a freshly computed tile. */
+static void prepare_tile(ctr__tiled *t, int64_t j0, int64_t w, int want_raw)
+{
+    int64_t i;
+    for (i = 0; i < t->b; i++) {
+        float *row = t->s + i * w;
+        if (t->normalize_keys)
+            ctr__vmul(row, t->colscale, w);
+        if (want_raw)
+            t->raw[i] = ctr__vsum(row, w);
+    }
+    mask_tile(t, j0, w);
 }
 
 /* Logits of the tile [j0, j0 + w), column-scaled and masked. */
@@ -64,20 +148,13 @@ static void tile_logits(ctr__tiled *t, int64_t j0, int64_t w)
                 (int)w);
 }
 
-static void online_row(ctr__tiled *t, int64_t i, int64_t j0, int64_t w)
+static void online_row(ctr__tiled *t, int64_t i, int64_t w)
 {
     float *row = t->s + i * w;
-    double raw;
-    int64_t masked;
-    float tmax, mnew;
-    if (t->normalize_keys)
-        ctr__vmul(row, t->colscale, w);
-    raw = ctr__vsum(row, w);
-    masked = mask_row(t, i, j0, w, row, &raw);
-    tmax = ctr__vmax(row, w);
+    float tmax = ctr__vmax(row, w), mnew;
     t->negmax[i] = tmax > t->negmax[i] ? tmax : t->negmax[i];
-    t->negsum[i] += raw;
-    t->negcnt[i] += w - masked;
+    t->negsum[i] += t->raw[i] - t->masked_sum[i];
+    t->negcnt[i] += w - t->masked_cnt[i];
     mnew = tmax > t->m[i] ? tmax : t->m[i];
     t->alpha[i] = (float)exp((double)t->m[i] - (double)mnew);
     t->sum[i] = t->sum[i] * t->alpha[i] + ctr__vexp_shift_sum(row, w, mnew);
@@ -97,8 +174,9 @@ int ctr__tiled_forward(ctr_objective *obj, ctr__tiled *t)
                              "a row in [%lld, %lld) of the negatives holds "
                              "NaN or Inf", (long long)j0, (long long)(j0 + w));
         tile_logits(t, j0, w);
+        prepare_tile(t, j0, w, 1);
         for (i = 0; i < t->b; i++)
-            online_row(t, i, j0, w);
+            online_row(t, i, w);
         if (t->g == NULL)
             continue;
         for (i = 0; i < t->b; i++)
@@ -133,14 +211,9 @@ void ctr__tiled_key_grad(ctr__tiled *t, const float *lse, float *grad_keys,
         const float *kt = t->keys + j0 * t->ld;
         float *gk = grad_keys + j0 * t->d;
         tile_logits(t, j0, w);
-        for (i = 0; i < t->b; i++) {
-            float *row = t->s + i * w;
-            double raw = 0.0;
-            if (t->normalize_keys)
-                ctr__vmul(row, t->colscale, w);
-            mask_row(t, i, j0, w, row, &raw);
-            ctr__vexp_shift_sum(row, w, lse[i]);
-        }
+        prepare_tile(t, j0, w, 0);
+        for (i = 0; i < t->b; i++)
+            ctr__vexp_shift_sum(t->s + i * w, w, lse[i]);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)w,
                     (int)t->d, (int)t->b, scale, t->s, (int)w, t->qs,
                     (int)t->d, 0.0f, gk, (int)t->d);
@@ -164,6 +237,8 @@ int ctr__shared_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
         rc = ctr__obj_ws_add(&n, b);
     if (rc == CTR_OK)
         rc = ctr__obj_ws_add(&n, obj->tile);
+    if (rc == CTR_OK) /* id index and masking sums */
+        rc = ctr__obj_ws_add(&n, ctr__tiled_scratch_floats(b));
     if (rc == CTR_OK && b > INT64_MAX / obj->tile)
         rc = CTR_E_OVERFLOW;
     if (rc == CTR_OK)
@@ -242,6 +317,7 @@ static void shared_setup(ctr_objective *obj, const shared_args *a,
     t->key_ids = a->neg_ids;
     t->self_idx = a->self_idx;
     t->tile = obj->tile;
+    ctr__tiled_carve(t, &c);
 }
 
 static int shared_run(ctr_objective *obj, const shared_args *a,

@@ -130,6 +130,7 @@ static int exact_log_z(ctr_objective *obj, const nce_args *a,
         t.g = NULL;
     t.qs = zs, t.b = a->b, t.d = a->d;
     t.keys = a->bank, t.n = a->n, t.ld = a->ldb, t.tile = obj->tile;
+    ctr__tiled_carve(&t, c);
     rc = ctr__tiled_forward(obj, &t);
     if (rc != CTR_OK)
         return rc;

@@ -108,7 +108,20 @@ typedef struct ctr__tiled {
     float *s;       /* b x tile */
     float *alpha;   /* b */
     float *colscale; /* tile */
+    double *raw;    /* b: sum of the tile row's logits before masking */
+    double *masked_sum; /* b: sum of the tile row's masked logits */
+    int64_t *masked_cnt; /* b */
+    /* q_ids as a hash index (when q_ids is set): slot[h] = first query of
+     * an id, next[i] = the next query with the same id, or -1 */
+    int32_t *slot, *next;
+    int64_t slot_mask;
 } ctr__tiled;
+
+/* Floats of scratch ctr__tiled_carve takes for b queries (beside the tile
+ * buffers): the hash index and the per-row masking sums. */
+int64_t ctr__tiled_scratch_floats(int64_t b);
+/* Carves that scratch from c and, if t->q_ids is set, builds the index. */
+void ctr__tiled_carve(ctr__tiled *t, ctr__carve *c);
 
 /* Runs the forward pass over all key tiles. Returns CTR_E_NUMERIC (with a
  * message) if a key tile holds NaN/Inf. */
