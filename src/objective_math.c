@@ -9,15 +9,44 @@
 
 #include "objective_math.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#  define CTR__CLONES __attribute__((target_clones("avx2", "default")))
+/* Each kernel body is compiled twice, for AVX2 and for the baseline, and
+ * a small dispatcher picks one per call from the CPU's feature bits (a
+ * cached read; no global state of ours, no ifunc). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#  define AVX2_PATH 1
+#  define AVX2_TARGET __attribute__((target("avx2")))
 #else
-#  define CTR__CLONES
+#  define AVX2_PATH 0
+#  define AVX2_TARGET
 #endif
+#define BODY static inline __attribute__((always_inline))
 
-/* clang 14 does not resolve target_clones functions called from other
- * translation units, so its builds use the baseline (SSE2) code. */
+static int use_avx2(void)
+{
+#if AVX2_PATH
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+#define DISPATCH(ret, name, params, args)                                   \
+    AVX2_TARGET static ret name##_avx2 params { return name##_body args; }  \
+    static ret name##_base params { return name##_body args; }              \
+    ret ctr__##name params                                                  \
+    {                                                                       \
+        return use_avx2() ? name##_avx2 args : name##_base args;            \
+    }
+#define DISPATCH_VOID(name, params, args)                                   \
+    AVX2_TARGET static void name##_avx2 params { name##_body args; }        \
+    static void name##_base params { name##_body args; }                    \
+    void ctr__##name params                                                 \
+    {                                                                       \
+        if (use_avx2())                                                     \
+            name##_avx2 args;                                               \
+        else                                                                \
+            name##_base args;                                               \
+    }
 
 /* 8-lane vectors. The helpers are macros, not functions: a vector passed
  * or returned by value changes the calling convention between the AVX2
@@ -69,8 +98,7 @@ static float exp1(float x)
     return buf[0];
 }
 
-CTR__CLONES
-float ctr__vexp_shift_sum(float *x, int64_t n, float shift)
+BODY float vexp_shift_sum_body(float *x, int64_t n, float shift)
 {
     v8f acc = SPLAT(0.0f), s = SPLAT(shift), v;
     float tail = 0.0f;
@@ -89,9 +117,12 @@ float ctr__vexp_shift_sum(float *x, int64_t n, float shift)
     return HSUM8(acc) + tail;
 }
 
-CTR__CLONES
-void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
-                    float shift, float scale, int64_t n)
+DISPATCH(float, vexp_shift_sum,
+         (float *x, int64_t n, float shift),
+         (x, n, shift))
+
+BODY void vexp_pair_body(float *out, const float *x, const float *shift_vec,
+                         float shift, float scale, int64_t n)
 {
     v8f s = SPLAT(shift), c = SPLAT(scale), v, u, w;
     int64_t i = 0;
@@ -109,9 +140,13 @@ void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
         out[i] = scale * (exp1(x[i] - shift) + exp1(x[i] - shift_vec[i]));
 }
 
-CTR__CLONES
-void ctr__vmul_affine(float *x, const float *v, float alpha, float beta,
-                      int64_t n)
+DISPATCH_VOID(vexp_pair,
+         (float *out, const float *x, const float *shift_vec, float shift,
+          float scale, int64_t n),
+         (out, x, shift_vec, shift, scale, n))
+
+BODY void vmul_affine_body(float *x, const float *v, float alpha, float beta,
+                           int64_t n)
 {
     v8f a = SPLAT(alpha), b = SPLAT(beta), u, w;
     int64_t i = 0;
@@ -125,8 +160,11 @@ void ctr__vmul_affine(float *x, const float *v, float alpha, float beta,
         x[i] *= alpha + beta * v[i];
 }
 
-CTR__CLONES
-float ctr__vmax(const float *x, int64_t n)
+DISPATCH_VOID(vmul_affine,
+         (float *x, const float *v, float alpha, float beta, int64_t n),
+         (x, v, alpha, beta, n))
+
+BODY float vmax_body(const float *x, int64_t n)
 {
     v8f m = SPLAT(-INFINITY), v;
     float best = -INFINITY;
@@ -142,8 +180,9 @@ float ctr__vmax(const float *x, int64_t n)
     return best;
 }
 
-CTR__CLONES
-float ctr__vsum(const float *x, int64_t n)
+DISPATCH(float, vmax, (const float *x, int64_t n), (x, n))
+
+BODY float vsum_body(const float *x, int64_t n)
 {
     v8f acc = SPLAT(0.0f), v;
     float tail = 0.0f;
@@ -157,8 +196,9 @@ float ctr__vsum(const float *x, int64_t n)
     return HSUM8(acc) + tail;
 }
 
-CTR__CLONES
-float ctr__vdot(const float *a, const float *b, int64_t n)
+DISPATCH(float, vsum, (const float *x, int64_t n), (x, n))
+
+BODY float vdot_body(const float *a, const float *b, int64_t n)
 {
     v8f acc0 = SPLAT(0.0f), acc1 = SPLAT(0.0f), u, v;
     float tail = 0.0f;
@@ -182,8 +222,9 @@ float ctr__vdot(const float *a, const float *b, int64_t n)
     return HSUM8(acc0) + tail;
 }
 
-CTR__CLONES
-void ctr__vaxpy(float *y, const float *x, float alpha, int64_t n)
+DISPATCH(float, vdot, (const float *a, const float *b, int64_t n), (a, b, n))
+
+BODY void vaxpy_body(float *y, const float *x, float alpha, int64_t n)
 {
     v8f a = SPLAT(alpha), u, v;
     int64_t i = 0;
@@ -197,8 +238,11 @@ void ctr__vaxpy(float *y, const float *x, float alpha, int64_t n)
         y[i] += alpha * x[i];
 }
 
-CTR__CLONES
-void ctr__vscale(float *x, float alpha, int64_t n)
+DISPATCH_VOID(vaxpy,
+         (float *y, const float *x, float alpha, int64_t n),
+         (y, x, alpha, n))
+
+BODY void vscale_body(float *x, float alpha, int64_t n)
 {
     v8f a = SPLAT(alpha), v;
     int64_t i = 0;
@@ -211,8 +255,9 @@ void ctr__vscale(float *x, float alpha, int64_t n)
         x[i] *= alpha;
 }
 
-CTR__CLONES
-void ctr__vmul(float *x, const float *s, int64_t n)
+DISPATCH_VOID(vscale, (float *x, float alpha, int64_t n), (x, alpha, n))
+
+BODY void vmul_body(float *x, const float *s, int64_t n)
 {
     v8f u, v;
     int64_t i = 0;
@@ -226,9 +271,10 @@ void ctr__vmul(float *x, const float *s, int64_t n)
         x[i] *= s[i];
 }
 
+DISPATCH_VOID(vmul, (float *x, const float *s, int64_t n), (x, s, n))
+
 /* x * 0 is 0 for finite x and NaN for Inf or NaN; NaN survives the sums. */
-CTR__CLONES
-static int row_finite(const float *x, int64_t n)
+BODY int row_finite_body(const float *x, int64_t n)
 {
     v8f acc = SPLAT(0.0f), v;
     float tail = 0.0f;
@@ -240,6 +286,21 @@ static int row_finite(const float *x, int64_t n)
     for (; i < n; i++)
         tail += x[i] * 0.0f;
     return HSUM8(acc) + tail == 0.0f;
+}
+
+AVX2_TARGET static int row_finite_avx2(const float *x, int64_t n)
+{
+    return row_finite_body(x, n);
+}
+
+static int row_finite_base(const float *x, int64_t n)
+{
+    return row_finite_body(x, n);
+}
+
+static int row_finite(const float *x, int64_t n)
+{
+    return use_avx2() ? row_finite_avx2(x, n) : row_finite_base(x, n);
 }
 
 int ctr__all_finite(const float *x, int64_t rows, int64_t cols, int64_t ld)
