@@ -6,7 +6,8 @@
  *
  * Prints one JSON object per case and line:
  *   {"case":..., "threads":T, "ours_ms":x, "floor_ms":y, "ours_extra_mib":z}
- * Times are medians of N runs after two warm-up runs. The program is the
+ * Times are medians of at least N runs (and 0.5 s of runs) after two
+ * warm-up runs. The program is the
  * host: it sets the BLAS thread count itself (the library never does).
  */
 #ifndef _POSIX_C_SOURCE
@@ -75,19 +76,24 @@ static int cmp_double(const void *a, const void *b)
 
 typedef void (*bench_fn)(void *ctx);
 
+/* Median of at least `reps` timed runs after two warm-up runs; short
+ * cases keep going until 0.5 s of samples (at most 4000) so that a burst of
+ * load from other processes moves the median less. */
 static double median_ms(bench_fn f, void *ctx, int reps)
 {
-    double *t = (double *)malloc((size_t)reps * sizeof(double)), m;
-    int i;
+    const int cap = reps > 4000 ? reps : 4000;
+    double *t = (double *)malloc((size_t)cap * sizeof(double)), m, total = 0;
+    int i = 0;
     f(ctx);
     f(ctx);
-    for (i = 0; i < reps; i++) {
+    while (i < cap && (i < reps || total < 500.0)) {
         double t0 = now_ms();
         f(ctx);
         t[i] = now_ms() - t0;
+        total += t[i++];
     }
-    qsort(t, (size_t)reps, sizeof(double), cmp_double);
-    m = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    qsort(t, (size_t)i, sizeof(double), cmp_double);
+    m = i % 2 ? t[i / 2] : 0.5 * (t[i / 2 - 1] + t[i / 2]);
     free(t);
     return m;
 }

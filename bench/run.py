@@ -10,7 +10,10 @@ into bench/results.json, a list of
 (torch fields null without torch), and prints them as a table.
 
   run.py --bin-dir build/bench [--out bench/results.json] [--cases a,b]
-         [--threads 1,2] [--reps N]
+         [--threads 1,2] [--reps N] [--wait-idle SECONDS]
+
+The machine may be shared: before each program it waits (20 s at most by
+default) until other processes leave both cores free.
 """
 import argparse
 import glob
@@ -18,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -34,7 +38,36 @@ def json_lines(text):
     return rows
 
 
-def run(cmd):
+def busy_cores(interval=0.5):
+    """CPU cores' worth of non-idle time over `interval` seconds."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    try:
+        t0, i0 = sample()
+        time.sleep(interval)
+        t1, i1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    ncpu = os.cpu_count() or 1
+    return ncpu * (1.0 - (i1 - i0) / max(t1 - t0, 1))
+
+
+def wait_quiet(limit):
+    """The machine is shared: wait (at most `limit` s) until other processes
+    use less than a fifth of a core, so that 2-thread runs get two cores."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if busy_cores() < 0.2:
+            return True
+    sys.stderr.write("run.py: machine still busy after %ds, measuring anyway\n" % limit)
+    return False
+
+
+def run(cmd, quiet_wait=0):
+    if quiet_wait:
+        wait_quiet(quiet_wait)
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.stderr.write("run.py: %s failed (%d)\n%s" % (" ".join(cmd), out.returncode,
@@ -71,7 +104,7 @@ def collect(args):
         for prog in programs:
             if not os.access(prog, os.X_OK) or prog.endswith(".c"):
                 continue
-            for row in run([prog, "--threads", str(t)] + extra_args(args)):
+            for row in run([prog, "--threads", str(t)] + extra_args(args), args.wait_idle):
                 key = (row["case"], row["threads"])
                 entry = results.setdefault(key, {"case": row["case"], "threads": row["threads"],
                                                  "ours_ms": None, "floor_ms": None,
@@ -80,7 +113,8 @@ def collect(args):
                 for field in ("ours_ms", "floor_ms", "ours_extra_mib"):
                     entry[field] = row.get(field)
         for script in scripts:
-            for row in run([sys.executable, script, "--threads", str(t)] + extra_args(args)):
+            for row in run([sys.executable, script, "--threads", str(t)] + extra_args(args),
+                           args.wait_idle):
                 entry = results.get((row["case"], row["threads"]))
                 if entry is not None:
                     entry["torch_ms"] = row.get("torch_ms")
@@ -114,6 +148,8 @@ def main():
     ap.add_argument("--cases", default="")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=0)
+    ap.add_argument("--wait-idle", type=int, default=20,
+                    help="wait up to this many seconds for an idle machine before each program")
     args = ap.parse_args()
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if os.environ.get(var):
