@@ -155,15 +155,18 @@ int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)b,
                 (int)d, inv_tau, v.a, (int)v.lda, v.p, (int)v.ldp, 0.0f, s,
                 (int)b);
-    if (!ctr__all_finite(s, b, b, b))
-        return ctr__fail(&obj->err, CTR_E_NUMERIC,
-                         "logits overflow float (inputs too large for tau)");
     memset(&acc, 0, sizeof(acc));
     if (sym)
         transpose(s2, s, b);
     ctr__ce_rows(s, b, b, b, 0, 0, groups, groups, scale, &acc);
-    if (sym) {
+    if (sym)
         ctr__ce_rows(s2, b, b, b, 0, 0, groups, groups, scale, &acc);
+    /* finite inputs give a non-finite loss only through overflowing
+     * logits (+inf in a row makes its softmax NaN) */
+    if (!isfinite(acc.loss))
+        return ctr__fail(&obj->err, CTR_E_NUMERIC,
+                         "logits overflow float (inputs too large for tau)");
+    if (sym) {
         for (i = 0; i < b; i++)
             for (j = 0; j < b; j++)
                 s[i * b + j] += s2[j * b + i];

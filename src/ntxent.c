@@ -191,9 +191,6 @@ static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
             labels[i] = groups[i % b];
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n,
                 (int)d, inv_tau, z, (int)d, z, (int)d, 0.0f, s, (int)n);
-    if (!ctr__all_finite(s, n, n, n))
-        return ctr__fail(&obj->err, CTR_E_NUMERIC,
-                         "logits overflow float (inputs too large for tau)");
     memset(&acc, 0, sizeof(acc));
     for (i = 0; i < n; i++) {
         lse[i] = (float)row_lse(s + i * n, i, n, b, lab, &acc, &np[i],
@@ -201,6 +198,11 @@ static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
         lo = lse[i] < lo ? lse[i] : lo;
         hi = lse[i] > hi ? lse[i] : hi;
     }
+    /* finite inputs give a non-finite loss only through overflowing
+     * logits (+inf in a row makes its softmax NaN) */
+    if (!isfinite(acc.loss))
+        return ctr__fail(&obj->err, CTR_E_NUMERIC,
+                         "logits overflow float (inputs too large for tau)");
     if (hi - lo <= LSE_SPREAD_MAX)
         grad_rows_fast(s, n, b, lab, lse, sum, np, v, scale);
     else
