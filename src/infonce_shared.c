@@ -347,7 +347,7 @@ static int shared_run(ctr_objective *obj, const shared_args *a,
         neg += t.negsum[i];
         negcnt += (double)t.negcnt[i];
         lse[i] = (float)l;
-        if (!isfinite(l))
+        if (!isfinite(l) || !isfinite(l - s_pos)) /* +inf or -inf logits */
             return ctr__fail(&obj->err, CTR_E_NUMERIC,
                              "logits overflow float (inputs too large for tau)");
     }

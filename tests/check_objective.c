@@ -365,6 +365,35 @@ START_TEST(test_overflowing_logits)
     ck_assert_int_eq(compute(obj, &in, &loss), CTR_OK);
     ck_assert_close(loss, log((double)B), 1e-6, 1e-6);
     ctr_objective_destroy(obj);
+    /* the in-batch and shared kinds, unnormalised: logits of +inf, and
+     * positives of -inf */
+    {
+        static const int32_t kinds[4] = {CTR_OBJECTIVE_NTXENT, CTR_OBJECTIVE_NPAIR,
+                                         CTR_OBJECTIVE_INFONCE_SHARED,
+                                         CTR_OBJECTIVE_INFONCE};
+        int k, sign;
+        for (i = 0; i < K * D; i++)
+            in.neg[i] = 1.5e19f;
+        for (k = 0; k < 8; k++) {
+            sign = k < 4 ? 1 : -1;
+            for (i = 0; i < B * D; i++) {
+                in.a[i] = 1.5e19f;
+                in.p[i] = 1.5e19f * (float)sign;
+            }
+            ck_assert_int_eq(ctr_objective_create(&obj, kinds[k % 4], NULL), CTR_OK);
+            ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NORMALIZE, 0),
+                             CTR_OK);
+            poison_outputs(&in);
+            loss = 42.0;
+            if (sign < 0) /* finite negatives: only the positive overflows */
+                for (i = 0; i < K * D; i++)
+                    in.neg[i] = 1.0f;
+            ck_assert_int_eq(compute(obj, &in, &loss), CTR_E_NUMERIC);
+            expect_untouched(&in);
+            ck_assert_double_eq(loss, 42.0);
+            ctr_objective_destroy(obj);
+        }
+    }
 }
 END_TEST
 
