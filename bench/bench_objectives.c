@@ -3,6 +3,7 @@
  * their math needs ("floor") and reports the library's extra memory.
  *
  *   bench_objectives --threads T [--cases a,b] [--reps N]
+ *   bench_objectives --list          (the case names, one a line)
  *
  * Prints one JSON object per case and line:
  *   {"case":..., "threads":T, "ours_ms":x, "floor_ms":y, "ours_extra_mib":z}
@@ -321,6 +322,11 @@ int main(int argc, char **argv)
             cases = argv[++i];
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--list") == 0) {
+            for (c = 0; c < sizeof(CASES) / sizeof(CASES[0]); c++)
+                printf("%s\n", CASES[c].name);
+            return 0;
+        }
         else {
             fprintf(stderr, "usage: %s --threads T [--cases a,b] [--reps N]\n",
                     argv[0]);

@@ -10,10 +10,13 @@ into bench/results.json, a list of
 (torch fields null without torch), and prints them as a table.
 
   run.py --bin-dir build/bench [--out bench/results.json] [--cases a,b]
-         [--threads 1,2] [--reps N] [--wait-idle SECONDS]
+         [--threads 1,2] [--reps N] [--rounds R] [--wait-idle SECONDS]
 
-The machine may be shared: before each program it waits (20 s at most by
-default) until other processes leave both cores free.
+Each case runs on its own (bench programs list their cases with --list),
+at each thread count, C program then PyTorch. The machine may be shared:
+before each run the driver waits (10 s at most by default) until other
+processes leave both cores free. With --rounds R everything is repeated R
+times and each number is the median over the rounds.
 """
 import argparse
 import glob
@@ -84,42 +87,75 @@ def have_torch():
         return False
 
 
-def extra_args(args):
-    extra = []
-    if args.cases:
-        extra += ["--cases", args.cases]
-    if args.reps:
-        extra += ["--reps", str(args.reps)]
-    return extra
+def reps_args(args):
+    return ["--reps", str(args.reps)] if args.reps else []
+
+
+def case_names(prog, wanted):
+    """The cases of a bench program (its --list), filtered by --cases;
+    [None] (all at once) if the program cannot list them."""
+    names = []
+    try:
+        out = subprocess.run([prog, "--list"], capture_output=True, text=True)
+        if out.returncode == 0:
+            names = [l.strip() for l in out.stdout.splitlines() if l.strip()]
+    except OSError:
+        pass
+    if not names:
+        return [None]
+    return [n for n in names if not wanted or n in wanted]
+
+
+def merge(results, row, fields):
+    key = (row["case"], row["threads"])
+    entry = results.setdefault(key, {"case": row["case"], "threads": row["threads"]})
+    for field in fields:
+        entry.setdefault(field, []).append(row.get(field))
+
+
+def one_round(args, programs, scripts, threads, wanted, results):
+    for prog in programs:
+        for name in case_names(prog, wanted):
+            only = ["--cases", name] if name else (["--cases", args.cases] if args.cases else [])
+            for t in threads:
+                for row in run([prog, "--threads", str(t)] + only + reps_args(args),
+                               args.wait_idle):
+                    merge(results, row, ("ours_ms", "floor_ms", "ours_extra_mib"))
+                for script in scripts:
+                    for row in run([sys.executable, script, "--threads", str(t)] + only +
+                                   reps_args(args), args.wait_idle):
+                        merge(results, row, ("torch_ms", "torch_extra_mib"))
+
+
+def median(values):
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    k = len(v)
+    return v[k // 2] if k % 2 else 0.5 * (v[k // 2 - 1] + v[k // 2])
 
 
 def collect(args):
     results = {}
     threads = [int(t) for t in args.threads.split(",") if t]
-    programs = sorted(glob.glob(os.path.join(args.bin_dir, "bench_*")))
+    wanted = [c for c in args.cases.split(",") if c]
+    programs = [p for p in sorted(glob.glob(os.path.join(args.bin_dir, "bench_*")))
+                if os.access(p, os.X_OK) and not p.endswith(".c")]
     scripts = sorted(glob.glob(os.path.join(HERE, "torch_*.py"))) if have_torch() else []
     if not scripts:
         sys.stderr.write("run.py: torch not importable, torch_ms will be null\n")
-    for t in threads:
-        for prog in programs:
-            if not os.access(prog, os.X_OK) or prog.endswith(".c"):
-                continue
-            for row in run([prog, "--threads", str(t)] + extra_args(args), args.wait_idle):
-                key = (row["case"], row["threads"])
-                entry = results.setdefault(key, {"case": row["case"], "threads": row["threads"],
-                                                 "ours_ms": None, "floor_ms": None,
-                                                 "torch_ms": None, "ours_extra_mib": None,
-                                                 "torch_extra_mib": None})
-                for field in ("ours_ms", "floor_ms", "ours_extra_mib"):
-                    entry[field] = row.get(field)
-        for script in scripts:
-            for row in run([sys.executable, script, "--threads", str(t)] + extra_args(args),
-                           args.wait_idle):
-                entry = results.get((row["case"], row["threads"]))
-                if entry is not None:
-                    entry["torch_ms"] = row.get("torch_ms")
-                    entry["torch_extra_mib"] = row.get("torch_extra_mib")
-    return sorted(results.values(), key=lambda e: (e["case"], e["threads"]))
+    for _ in range(max(args.rounds, 1)):
+        one_round(args, programs, scripts, threads, wanted, results)
+    fields = ("ours_ms", "floor_ms", "torch_ms", "ours_extra_mib", "torch_extra_mib")
+    rows = []
+    for entry in results.values():
+        if "ours_ms" not in entry:
+            continue  # a torch case without a C program
+        row = {"case": entry["case"], "threads": entry["threads"]}
+        for field in fields:
+            row[field] = median(entry.get(field, []))
+        rows.append(row)
+    return sorted(rows, key=lambda e: (e["case"], e["threads"]))
 
 
 def fmt(v, spec="%.2f"):
@@ -148,7 +184,9 @@ def main():
     ap.add_argument("--cases", default="")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=0)
-    ap.add_argument("--wait-idle", type=int, default=20,
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat everything; each number is the median over rounds")
+    ap.add_argument("--wait-idle", type=int, default=10,
                     help="wait up to this many seconds for an idle machine before each program")
     args = ap.parse_args()
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
