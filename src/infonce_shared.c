@@ -16,12 +16,27 @@
 
 /* ---- the tiled online softmax ---------------------------------------------- */
 
+/* |k|^2 in double, for the rows whose float sum of squares overflows or
+ * loses its digits to underflow. */
+static double sum_squares(const float *k, int64_t d)
+{
+    double s = 0.0;
+    int64_t j;
+    for (j = 0; j < d; j++)
+        s += (double)k[j] * k[j];
+    return s;
+}
+
 static void key_inv_norms(float *out, const float *kt, int64_t rows,
                           int64_t d, int64_t ld)
 {
     int64_t t;
     for (t = 0; t < rows; t++) {
-        double nrm = sqrt((double)ctr__vdot(kt + t * ld, kt + t * ld, d));
+        const float *k = kt + t * ld;
+        double ss = ctr__vdot(k, k, d), nrm;
+        if (!(ss < 1e38 && ss > 1e-30))
+            ss = sum_squares(k, d);
+        nrm = sqrt(ss);
         out[t] = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
     }
 }
@@ -189,17 +204,14 @@ int ctr__tiled_forward(ctr_objective *obj, ctr__tiled *t)
     return CTR_OK;
 }
 
-/* g <- c g - c^3 (k . g) k: the backward of k_hat = c k, c = 1/|k|. */
+/* g <- c (g - c^2 (k . g) k): the backward of k_hat = c k, c = 1/|k|.
+ * The factors are applied in an order that keeps every intermediate in
+ * float's normal range for keys of any norm. */
 static void key_norm_backward(float *g, const float *k, float c, int64_t d)
 {
-    float dot;
-    if (c >= 0.999999e12f) {
-        ctr__vscale(g, c, d);
-        return;
-    }
-    dot = ctr__vdot(k, g, d);
+    if (c < 0.999999e12f) /* else the norm was clamped: g * c */
+        ctr__vaxpy(g, k, -(c * (c * ctr__vdot(k, g, d))), d);
     ctr__vscale(g, c, d);
-    ctr__vaxpy(g, k, -c * c * c * dot, d);
 }
 
 void ctr__tiled_key_grad(ctr__tiled *t, const float *lse, float *grad_keys,

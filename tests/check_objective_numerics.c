@@ -249,10 +249,13 @@ typedef double (*ref_fn)(const ref_ctx *);
 /* Central differences of f with respect to x[0..n). */
 static void ref_grad(ref_fn f, ref_ctx *c, double *x, int64_t n, double *g)
 {
-    const double h = 1e-5;
+    double unit = 0; /* the inputs' scale, at most 1: steps are relative */
     int64_t i;
+    for (i = 0; i < n; i++)
+        unit = fmax(unit, fabs(x[i]));
+    unit = fmin(unit, 1.0);
     for (i = 0; i < n; i++) {
-        double keep = x[i], up, down;
+        double keep = x[i], up, down, h = 1e-5 * fmax(unit, fabs(keep));
         x[i] = keep + h;
         up = f(c);
         x[i] = keep - h;
@@ -267,14 +270,20 @@ static void check_grad(const char *what, const float *got, ref_fn f,
                        ref_ctx *c, double *x, int64_t n)
 {
     double *want = (double *)malloc((size_t)n * sizeof(double));
-    double scale = 0;
+    double scale = 0, unit = 0;
     int64_t i;
     ref_grad(f, c, x, n, want);
+    /* gradients all ~0 (e.g. K = 0) are compared against 1e-9 of the
+     * scale of 1 / |x|, not against an absolute floor that tiny
+     * gradients of huge inputs would slip under */
+    for (i = 0; i < n; i++)
+        unit = fmax(unit, fabs(x[i]));
+    unit = unit > 0 ? 1.0 / unit : 1.0;
     for (i = 0; i < n; i++)
         scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
     for (i = 0; i < n; i++)
         ck_assert_msg(fabs(got[i] - want[i]) <= 2e-3 * fabs(want[i]) +
-                                                     1e-4 * scale + 1e-6,
+                                                     1e-4 * scale + 1e-9 * unit,
                       "%s[%lld] = %.8g, finite differences %.8g", what,
                       (long long)i, (double)got[i], want[i]);
     free(want);
@@ -514,8 +523,12 @@ START_TEST(test_shared_temperature_extremes)
     run_shared_case(4, 5, 13, 0.01, 1, 0, 8, 1.0f);
     run_shared_case(4, 5, 13, 0.001, 1, 0, 8, 1.0f);
     run_shared_case(4, 5, 13, 1000.0, 1, 0, 8, 1.0f);
-    /* unnormalised inputs of norm ~ 1000 with the normalise option */
+    /* unnormalised inputs of norm ~ 1000 and ~ 1e15 with the normalise
+     * option (the key normalisation's backward must not underflow) */
     run_shared_case(4, 5, 13, 0.05, 1, 1, 8, 1000.0f);
+    run_shared_case(4, 5, 13, 0.05, 1, 1, 8, 1e15f);
+    run_shared_case(4, 5, 13, 0.05, 1, 1, 8, 1e25f);
+    run_shared_case(4, 5, 13, 0.05, 1, 0, 8, 1e-15f);
     run_infonce_case(CTR_OBJECTIVE_INFONCE, 5, 4, 0.01, 1, 1, NULL, 1000.0f);
     run_ntxent_case(4, 5, 0.01, 1, NULL);
     /* row log-sum-exps hundreds apart: NT-Xent's exact slow path */
