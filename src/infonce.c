@@ -79,15 +79,18 @@ void ctr__ce_rows(float *s, int64_t rows, int64_t cols, int64_t ld,
     }
 }
 
-static void transpose(float *out, const float *in, int64_t n)
+/* out = in^T (accumulate 0) or out += in^T (accumulate 1), n x n, by
+ * 16 x 16 blocks so that the strided side stays in cache. */
+static void transpose(float *out, const float *in, int64_t n, int accumulate)
 {
     int64_t i, j, i0, j0;
-    const int64_t blk = 32;
+    const int64_t blk = 16;
     for (i0 = 0; i0 < n; i0 += blk)
         for (j0 = 0; j0 < n; j0 += blk)
             for (i = i0; i < i0 + blk && i < n; i++)
                 for (j = j0; j < j0 + blk && j < n; j++)
-                    out[j * n + i] = in[i * n + j];
+                    out[j * n + i] = in[i * n + j] +
+                                     (accumulate ? out[j * n + i] : 0.0f);
 }
 
 int ctr__infonce_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
@@ -147,7 +150,6 @@ int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
     ctr__ce_acc acc;
     pair_views v;
     float *s, *s2 = NULL;
-    int64_t i, j;
     prepare_views(obj, &c, a, lda, p, ldp, b, d, &v);
     s = ctr__carve_floats(&c, (size_t)(b * b));
     if (sym)
@@ -157,7 +159,7 @@ int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
                 (int)b);
     memset(&acc, 0, sizeof(acc));
     if (sym)
-        transpose(s2, s, b);
+        transpose(s2, s, b, 0);
     ctr__ce_rows(s, b, b, b, 0, 0, groups, groups, scale, &acc);
     if (sym)
         ctr__ce_rows(s2, b, b, b, 0, 0, groups, groups, scale, &acc);
@@ -166,11 +168,8 @@ int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
     if (!isfinite(acc.loss))
         return ctr__fail(&obj->err, CTR_E_NUMERIC,
                          "logits overflow float (inputs too large for tau)");
-    if (sym) {
-        for (i = 0; i < b; i++)
-            for (j = 0; j < b; j++)
-                s[i * b + j] += s2[j * b + i];
-    }
+    if (sym)
+        transpose(s, s2, b, 1);
     if (grad_a != NULL) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, (int)d,
                     (int)b, inv_tau, s, (int)b, v.p, (int)v.ldp, 0.0f, grad_a,

@@ -362,6 +362,7 @@ START_TEST(test_infonce_against_reference)
     run_infonce_case(CTR_OBJECTIVE_INFONCE, 1, 4, 0.1, 1, 0, NULL, 1.0f);
     run_infonce_case(CTR_OBJECTIVE_INFONCE, 4, 1, 0.2, 0, 1, NULL, 1.0f);
     run_infonce_case(CTR_OBJECTIVE_INFONCE, 9, 17, 0.07, 1, 0, NULL, 1.0f);
+    run_infonce_case(CTR_OBJECTIVE_INFONCE, 37, 3, 0.2, 1, 1, NULL, 1.0f);
 }
 END_TEST
 
