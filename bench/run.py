@@ -2,7 +2,7 @@
 """The benchmark driver behind `make bench`.
 
 Runs every bench program (build/bench/bench_<group>) at 1 and 2 BLAS
-threads, and, when this Python can import torch, the PyTorch counterparts
+threads, and, when this Python can import torch, its PyTorch counterpart
 bench/torch_<group>.py at the same thread counts; merges their JSON lines
 into bench/results.json, a list of
   {"case", "threads", "ours_ms", "floor_ms", "torch_ms", "ours_extra_mib",
@@ -101,6 +101,8 @@ def case_names(prog, wanted):
             names = [l.strip() for l in out.stdout.splitlines() if l.strip()]
     except OSError:
         pass
+    if not all(n.replace("_", "").isalnum() for n in names):
+        names = []  # not a list of case names: the program has no --list
     if not names:
         return [None]
     return [n for n in names if not wanted or n in wanted]
@@ -113,6 +115,12 @@ def merge(results, row, fields):
         entry.setdefault(field, []).append(row.get(field))
 
 
+def torch_script(prog, scripts):
+    """bench_<group> pairs with torch_<group>.py."""
+    group = os.path.basename(prog)[len("bench_"):]
+    return [s for s in scripts if os.path.basename(s) == "torch_%s.py" % group]
+
+
 def one_round(args, programs, scripts, threads, wanted, results):
     for prog in programs:
         for name in case_names(prog, wanted):
@@ -121,7 +129,7 @@ def one_round(args, programs, scripts, threads, wanted, results):
                 for row in run([prog, "--threads", str(t)] + only + reps_args(args),
                                args.wait_idle):
                     merge(results, row, ("ours_ms", "floor_ms", "ours_extra_mib"))
-                for script in scripts:
+                for script in torch_script(prog, scripts):
                     for row in run([sys.executable, script, "--threads", str(t)] + only +
                                    reps_args(args), args.wait_idle):
                         merge(results, row, ("torch_ms", "torch_extra_mib"))
