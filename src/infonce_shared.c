@@ -53,9 +53,9 @@ static int64_t slot_count(int64_t b)
 
 int64_t ctr__tiled_scratch_floats(int64_t b)
 {
-    /* slots + next (int32) + raw, masked_sum, masked_cnt (8 bytes each),
-     * plus the 64-byte rounding of its five blocks */
-    return slot_count(b) + b + 6 * b + 5 * 16;
+    /* slots + next (int32) + tmax + raw, masked_sum, masked_cnt (8 bytes
+     * each), plus the 64-byte rounding of its six blocks */
+    return slot_count(b) + 2 * b + 6 * b + 6 * 16;
 }
 
 static uint64_t mix_id(int64_t id)
@@ -97,6 +97,7 @@ void ctr__tiled_carve(ctr__tiled *t, ctr__carve *c)
     const int64_t p = slot_count(t->b);
     t->slot = (int32_t *)(void *)ctr__carve_floats(c, (size_t)p);
     t->next = (int32_t *)(void *)ctr__carve_floats(c, (size_t)t->b);
+    t->tmax = ctr__carve_floats(c, (size_t)t->b);
     t->raw = (double *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
     t->masked_sum = (double *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
     t->masked_cnt = (int64_t *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
@@ -146,8 +147,11 @@ static void prepare_tile(ctr__tiled *t, int64_t j0, int64_t w, int want_raw)
         float *row = t->s + i * w;
         if (t->normalize_keys)
             ctr__vmul(row, t->colscale, w);
-        if (want_raw)
-            t->raw[i] = ctr__vsum(row, w);
+        if (want_raw) {
+            float raw;
+            t->tmax[i] = ctr__vmax_sum(row, w, &raw);
+            t->raw[i] = raw;
+        }
     }
     mask_tile(t, j0, w);
 }
@@ -166,7 +170,8 @@ static void tile_logits(ctr__tiled *t, int64_t j0, int64_t w)
 static void online_row(ctr__tiled *t, int64_t i, int64_t w)
 {
     float *row = t->s + i * w;
-    float tmax = ctr__vmax(row, w), mnew;
+    /* the pre-mask max stands unless this row lost entries to the mask */
+    float tmax = t->masked_cnt[i] ? ctr__vmax(row, w) : t->tmax[i], mnew;
     t->negmax[i] = tmax > t->negmax[i] ? tmax : t->negmax[i];
     t->negsum[i] += t->raw[i] - t->masked_sum[i];
     t->negcnt[i] += w - t->masked_cnt[i];

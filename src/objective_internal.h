@@ -109,6 +109,7 @@ typedef struct ctr__tiled {
     float *alpha;   /* b */
     float *colscale; /* tile */
     double *raw;    /* b: sum of the tile row's logits before masking */
+    float *tmax;    /* b: max of the tile row (before masking) */
     double *masked_sum; /* b: sum of the tile row's masked logits */
     int64_t *masked_cnt; /* b */
     /* q_ids as a hash index (when q_ids is set): slot[h] = first query of

@@ -164,6 +164,30 @@ DISPATCH_VOID(vmul_affine,
          (float *x, const float *v, float alpha, float beta, int64_t n),
          (x, v, alpha, beta, n))
 
+BODY float vmax_sum_body(const float *x, int64_t n, float *sum)
+{
+    v8f m = SPLAT(-INFINITY), acc = SPLAT(0.0f), v;
+    float best = -INFINITY, tail = 0.0f;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        LOAD8(v, x + i);
+        m = SELECT8(v > m, v, m);
+        acc += v;
+    }
+    for (; i < n; i++) {
+        best = x[i] > best ? x[i] : best;
+        tail += x[i];
+    }
+    for (i = 0; i < 8; i++)
+        best = m[i] > best ? m[i] : best;
+    *sum = HSUM8(acc) + tail;
+    return best;
+}
+
+DISPATCH(float, vmax_sum,
+         (const float *x, int64_t n, float *sum),
+         (x, n, sum))
+
 BODY float vmax_body(const float *x, int64_t n)
 {
     v8f m = SPLAT(-INFINITY), v;

@@ -24,6 +24,8 @@ void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
 /* x[i] *= alpha + beta * v[i]. */
 void ctr__vmul_affine(float *x, const float *v, float alpha, float beta,
                       int64_t n);
+/* max of x[0..n) (-inf for n == 0), and in *sum their sum: one pass. */
+float ctr__vmax_sum(const float *x, int64_t n, float *sum);
 /* max of x[0..n), -inf for n == 0. */
 float ctr__vmax(const float *x, int64_t n);
 /* sum of x[0..n). */
