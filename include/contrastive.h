@@ -158,6 +158,12 @@ CTR_API size_t ctr_allocator_struct_size(void);
 #endif
 
 #include "contrastive/rng.h"
+#include "contrastive/probe.h"
+#include "contrastive/queue.h"
+#include "contrastive/bank.h"
+#include "contrastive/knn.h"
+#include "contrastive/encoder.h"
+#include "contrastive/optimizer.h"
 #include "contrastive/objective.h"
 
 #endif /* CONTRASTIVE_H */

@@ -51,6 +51,10 @@
 /* Object kinds: pinned values, never reused. */
 #define CTR__CKPT_KIND_TEST CTR__FOURCC('T', 'E', 'S', 'T')
 #define CTR__CKPT_KIND_RNG CTR__FOURCC('R', 'N', 'G', '_')
+#define CTR__CKPT_KIND_QUEUE CTR__FOURCC('Q', 'U', 'E', 'U')
+#define CTR__CKPT_KIND_BANK CTR__FOURCC('B', 'A', 'N', 'K')
+#define CTR__CKPT_KIND_ENCODER CTR__FOURCC('E', 'N', 'C', 'O')
+#define CTR__CKPT_KIND_OPTIMIZER CTR__FOURCC('O', 'P', 'T', 'M')
 #define CTR__CKPT_KIND_OBJECTIVE CTR__FOURCC('O', 'B', 'J', '_')
 
 /* CRC-32 (reflected polynomial 0xEDB88320, init and final xor 0xFFFFFFFF).

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "persist.h"
 #include "core.h"
 #include "prng.h"
 
@@ -145,8 +145,9 @@ CTR_API int ctr_rng_permutation(ctr_rng *rng, int64_t *out, int64_t n)
 
 /* ---- checkpoints ---------------------------------------------------------- */
 
-static void write_state(ctr__ckw *w, const ctr_rng *rng)
+static void write_state(ctr__ckw *w, const void *obj)
 {
+    const ctr_rng *rng = (const ctr_rng *)obj;
     int i;
     ctr__ckw_begin_section(w, RNG_SECTION);
     for (i = 0; i < 4; i++)
@@ -156,45 +157,27 @@ static void write_state(ctr__ckw *w, const ctr_rng *rng)
 
 CTR_API int ctr_rng_save(const ctr_rng *rng, const char *path)
 {
-    ctr__ckw w;
-    ctr__error *err;
     if (rng == NULL)
         return CTR_E_INVALID_ARG;
-    err = (ctr__error *)&((ctr_rng *)rng)->err;
-    ctr__error_clear(err);
-    if (path == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "path is NULL");
-    ctr__ckw_to_path(&w, path, CTR__CKPT_KIND_RNG, &rng->alloc, err);
-    write_state(&w, rng);
-    return ctr__ckw_finish(&w, NULL);
+    return ctr__persist_save(rng, write_state, CTR__CKPT_KIND_RNG, path,
+                             &rng->alloc, (ctr__error *)&((ctr_rng *)rng)->err);
 }
 
 CTR_API int ctr_rng_save_buffer(const ctr_rng *rng, void *buf, size_t cap,
                                 size_t *size_out)
 {
-    ctr__ckw w;
-    ctr__error *err;
     if (rng == NULL)
         return CTR_E_INVALID_ARG;
-    err = (ctr__error *)&((ctr_rng *)rng)->err;
-    ctr__error_clear(err);
-    if (size_out == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "size_out is NULL");
-    if (buf == NULL && cap > 0)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "buf is NULL but cap > 0");
-    if (buf == NULL) {
-        ctr__ckw_to_size(&w, CTR__CKPT_KIND_RNG, err);
-        write_state(&w, rng);
-        return ctr__ckw_finish(&w, size_out);
-    }
-    ctr__ckw_to_buffer(&w, buf, cap, CTR__CKPT_KIND_RNG, err);
-    write_state(&w, rng);
-    return ctr__ckw_finish(&w, size_out);
+    return ctr__persist_save_buffer(rng, write_state, CTR__CKPT_KIND_RNG, buf,
+                                    cap, size_out,
+                                    (ctr__error *)&((ctr_rng *)rng)->err);
 }
 
 /* Reads the state section from an opened reader into a new handle. */
-static int read_rng(ctr__ckr *r, ctr_rng **out, const ctr__alloc *a)
+static int read_rng(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *ctx)
 {
+    ctr_rng **out = (ctr_rng **)out_ptr;
+    (void)ctx;
     ctr__prng gen;
     ctr_rng *rng;
     int i, rc;
@@ -219,31 +202,15 @@ static int read_rng(ctr__ckr *r, ctr_rng **out, const ctr__alloc *a)
 CTR_API int ctr_rng_load(ctr_rng **out, const char *path,
                          const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || path == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_path(&r, path, CTR__CKPT_KIND_RNG, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_rng(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load(out, read_rng, NULL, CTR__CKPT_KIND_RNG, path,
+                             alloc);
 }
 
 CTR_API int ctr_rng_load_buffer(ctr_rng **out, const void *buf, size_t len,
                                 const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || buf == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_buffer(&r, buf, len, CTR__CKPT_KIND_RNG, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_rng(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load_buffer(out, read_rng, NULL, CTR__CKPT_KIND_RNG,
+                                    buf, len, alloc);
 }
 
 CTR_API const char *ctr_rng_last_error(const ctr_rng *rng)
