@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "persist.h"
 #include "objective_internal.h"
 #include "objective_math.h"
 
@@ -400,8 +401,9 @@ int ctr__obj_ws_add(size_t *total, int64_t n_floats)
 
 /* ---- checkpoints -------------------------------------------------------------- */
 
-static void write_state(ctr__ckw *w, const ctr_objective *obj)
+static void write_state(ctr__ckw *w, const void *p)
 {
+    const ctr_objective *obj = (const ctr_objective *)p;
     ctr__ckw_begin_section(w, OBJ_SECTION);
     ctr__ckw_put_u32(w, (uint32_t)obj->kind);
     ctr__ckw_put_f64(w, obj->temperature);
@@ -425,38 +427,20 @@ static void write_state(ctr__ckw *w, const ctr_objective *obj)
 
 CTR_API int ctr_objective_save(const ctr_objective *obj, const char *path)
 {
-    ctr__ckw w;
-    ctr__error *err;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    err = (ctr__error *)&((ctr_objective *)obj)->err;
-    ctr__error_clear(err);
-    if (path == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "path is NULL");
-    ctr__ckw_to_path(&w, path, CTR__CKPT_KIND_OBJECTIVE, &obj->alloc, err);
-    write_state(&w, obj);
-    return ctr__ckw_finish(&w, NULL);
+    return ctr__persist_save(obj, write_state, CTR__CKPT_KIND_OBJECTIVE, path,
+                             &obj->alloc, (ctr__error *)&obj->err);
 }
 
 CTR_API int ctr_objective_save_buffer(const ctr_objective *obj, void *buf,
                                       size_t cap, size_t *size_out)
 {
-    ctr__ckw w;
-    ctr__error *err;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    err = (ctr__error *)&((ctr_objective *)obj)->err;
-    ctr__error_clear(err);
-    if (size_out == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "size_out is NULL");
-    if (buf == NULL && cap > 0)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "buf is NULL but cap > 0");
-    if (buf == NULL)
-        ctr__ckw_to_size(&w, CTR__CKPT_KIND_OBJECTIVE, err);
-    else
-        ctr__ckw_to_buffer(&w, buf, cap, CTR__CKPT_KIND_OBJECTIVE, err);
-    write_state(&w, obj);
-    return ctr__ckw_finish(&w, size_out);
+    return ctr__persist_save_buffer(obj, write_state,
+                                    CTR__CKPT_KIND_OBJECTIVE, buf, cap,
+                                    size_out, (ctr__error *)&obj->err);
 }
 
 /* Reads every field into *o (a stack copy), validating as it goes. */
@@ -505,11 +489,12 @@ static int read_fields(ctr__ckr *r, ctr_objective *o)
     return CTR_OK;
 }
 
-static int read_objective(ctr__ckr *r, ctr_objective **out,
-                          const ctr__alloc *a)
+static int read_objective(ctr__ckr *r, void *out_ptr, const ctr__alloc *a,
+                          void *ctx)
 {
     ctr_objective tmp, *obj;
     int rc;
+    (void)ctx;
     memset(&tmp, 0, sizeof(tmp));
     rc = read_fields(r, &tmp);
     if (rc == CTR_OK)
@@ -518,37 +503,21 @@ static int read_objective(ctr__ckr *r, ctr_objective **out,
         return rc;
     tmp.alloc = obj->alloc;
     *obj = tmp;
-    *out = obj;
+    *(ctr_objective **)out_ptr = obj;
     return CTR_OK;
 }
 
 CTR_API int ctr_objective_load(ctr_objective **out, const char *path,
                                const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || path == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_path(&r, path, CTR__CKPT_KIND_OBJECTIVE, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read_objective(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load(out, read_objective, NULL,
+                             CTR__CKPT_KIND_OBJECTIVE, path, alloc);
 }
 
 CTR_API int ctr_objective_load_buffer(ctr_objective **out, const void *buf,
                                       size_t len, const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || buf == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_buffer(&r, buf, len, CTR__CKPT_KIND_OBJECTIVE, &a,
-                              NULL);
-    if (rc == CTR_OK)
-        rc = read_objective(&r, out, &a);
-    ctr__ckr_close(&r);
-    return rc;
+    return ctr__persist_load_buffer(out, read_objective, NULL,
+                                    CTR__CKPT_KIND_OBJECTIVE, buf, len,
+                                    alloc);
 }
