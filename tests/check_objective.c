@@ -488,6 +488,140 @@ START_TEST(test_bad_arguments_shared_and_bank)
 }
 END_TEST
 
+
+/* ---- wiring with the momentum queue --------------------------------------- */
+
+/* MoCo's loss for query i in double: positive k_i, negatives the queue
+ * rows whose id differs from the query's. */
+static double moco_reference(const float *q, const float *k, const float *keys,
+                             const int64_t *key_ids, int64_t count,
+                             const int64_t *q_ids, int64_t b, int64_t d,
+                             double tau)
+{
+    double total = 0;
+    int64_t i, j, c;
+    for (i = 0; i < b; i++) {
+        double pos = 0, m, s = 0;
+        for (c = 0; c < d; c++)
+            pos += (double)q[i * d + c] * k[i * d + c];
+        pos /= tau;
+        m = pos;
+        s = 1.0;
+        for (j = 0; j < count; j++) {
+            double l = 0;
+            if (key_ids[j] == q_ids[i])
+                continue;
+            for (c = 0; c < d; c++)
+                l += (double)q[i * d + c] * keys[j * d + c];
+            l /= tau;
+            if (l > m) {
+                s = s * exp(m - l) + 1.0;
+                m = l;
+            } else {
+                s += exp(l - m);
+            }
+        }
+        total += m + log(s) - pos;
+    }
+    return total / (double)b;
+}
+
+START_TEST(test_moco_queue_wiring)
+{
+    enum { CAP = 12, DIM = 4, NB = 5 };
+    ctr_queue *queue = NULL;
+    ctr_objective *obj = NULL;
+    float q[NB * DIM], k[NB * DIM], gq[NB * DIM];
+    int64_t ids[NB];
+    int step, i;
+    ck_assert_int_eq(ctr_queue_create(&queue, CAP, DIM, CTR_QUEUE_IDS, 3, NULL),
+                     CTR_OK);
+    ck_assert_int_eq(ctr_objective_create(&obj, CTR_OBJECTIVE_INFONCE_SHARED,
+                                          NULL), CTR_OK);
+    ck_assert_int_eq(ctr_objective_set_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, 0.2),
+                     CTR_OK);
+    ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_TILE, 8), CTR_OK);
+    /* steps with 0, 5, 10 and 12 (wrapped) keys in the queue; instance ids
+     * repeat every 7 so queued copies of a query's own instance occur */
+    for (step = 0; step < 4; step++) {
+        const float *keys;
+        const int64_t *key_ids;
+        int64_t count, ld;
+        double loss;
+        for (i = 0; i < NB * DIM; i++) {
+            q[i] = (float)sin(0.37 * (i + 1) + step);
+            k[i] = (float)cos(0.23 * (i + 2) * (step + 1));
+        }
+        for (i = 0; i < NB; i++)
+            ids[i] = (step * NB + i) % 7;
+        ck_assert_int_eq(ctr_queue_keys(queue, &keys, &count, &ld), CTR_OK);
+        ck_assert_int_eq(ctr_queue_ids(queue, &key_ids, NULL), CTR_OK);
+        ck_assert_int_eq(ld, DIM);
+        /* the loss of step t uses the queue before step t's keys */
+        ck_assert_int_eq(ctr_objective_infonce_shared(obj, &loss, q, DIM, k, DIM, NB,
+                                                      DIM, keys, ld, count, ids,
+                                                      key_ids, gq, NULL, NULL),
+                         CTR_OK);
+        ck_assert_close(loss, moco_reference(q, k, keys, key_ids, count, ids, NB,
+                                             DIM, 0.2), 1e-5, 1e-6);
+        ck_assert_int_eq(ctr_queue_enqueue(queue, k, NB, DIM, ids), CTR_OK);
+    }
+    ctr_objective_destroy(obj);
+    ctr_queue_destroy(queue);
+}
+END_TEST
+
+
+/* Wu et al.'s step through the memory bank: noise drawn by the bank, NCE
+ * on its rows (zero-copy), then the bank update; the objective's Z is set
+ * by the first step and kept. */
+START_TEST(test_nce_bank_wiring)
+{
+    enum { NROWS = 40, DIM = 6, NB = 4, NOISE = 9 };
+    ctr_bank *bank = NULL;
+    ctr_objective *obj = NULL;
+    float z[NB * DIM], gz[NB * DIM];
+    int64_t self_idx[NB], noise[NB * NOISE];
+    double z_first = 0, z_now;
+    int step, i;
+    ck_assert_int_eq(ctr_bank_create(&bank, NROWS, DIM, 11, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_objective_create(&obj, CTR_OBJECTIVE_NCE, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NORMALIZE, 1),
+                     CTR_OK);
+    for (step = 0; step < 3; step++) {
+        const float *rows;
+        int64_t n, ld;
+        double loss;
+        for (i = 0; i < NB * DIM; i++)
+            z[i] = (float)sin(0.41 * (i + 1) + step);
+        for (i = 0; i < NB; i++)
+            self_idx[i] = (step * NB + i * 3) % NROWS;
+        ck_assert_int_eq(ctr_bank_sample(bank, noise, NB, NOISE, self_idx), CTR_OK);
+        ck_assert_int_eq(ctr_bank_rows(bank, &rows, &n, &ld), CTR_OK);
+        ck_assert_int_eq(ctr_objective_nce(obj, &loss, z, DIM, NB, DIM, rows, ld, n,
+                                           self_idx, noise, NOISE, gz), CTR_OK);
+        ck_assert(isfinite(loss) && loss > 0);
+        ck_assert_int_eq(ctr_objective_stat(obj, CTR_OBJECTIVE_S_NCE_Z, &z_now),
+                         CTR_OK);
+        if (step == 0)
+            z_first = z_now;
+        ck_assert_double_eq(z_now, z_first);
+        /* the bank's rows are unit vectors: feed it the normalised z */
+        for (i = 0; i < NB; i++) {
+            double s = 0;
+            int c;
+            for (c = 0; c < DIM; c++)
+                s += (double)z[i * DIM + c] * z[i * DIM + c];
+            for (c = 0; c < DIM; c++)
+                z[i * DIM + c] = (float)(z[i * DIM + c] / sqrt(s));
+        }
+        ck_assert_int_eq(ctr_bank_update(bank, self_idx, NB, z, DIM), CTR_OK);
+    }
+    ctr_objective_destroy(obj);
+    ctr_bank_destroy(bank);
+}
+END_TEST
+
 /* ---- checkpoints ----------------------------------------------------------------- */
 
 START_TEST(test_checkpoint_round_trip)
@@ -603,6 +737,8 @@ Suite *ctr_test_objective_suite(void)
     tcase_add_test(args, test_overflowing_logits);
     tcase_add_test(args, test_bad_arguments_infonce_family);
     tcase_add_test(args, test_bad_arguments_shared_and_bank);
+    tcase_add_test(args, test_moco_queue_wiring);
+    tcase_add_test(args, test_nce_bank_wiring);
     tcase_add_test(ckpt, test_checkpoint_round_trip);
     tcase_add_test(ckpt, test_load_out_of_memory);
     suite_add_tcase(s, life);
