@@ -164,5 +164,6 @@ CTR_API size_t ctr_allocator_struct_size(void);
 #include "contrastive/knn.h"
 #include "contrastive/encoder.h"
 #include "contrastive/optimizer.h"
+#include "contrastive/objective.h"
 
 #endif /* CONTRASTIVE_H */

@@ -55,6 +55,7 @@
 #define CTR__CKPT_KIND_BANK CTR__FOURCC('B', 'A', 'N', 'K')
 #define CTR__CKPT_KIND_ENCODER CTR__FOURCC('E', 'N', 'C', 'O')
 #define CTR__CKPT_KIND_OPTIMIZER CTR__FOURCC('O', 'P', 'T', 'M')
+#define CTR__CKPT_KIND_OBJECTIVE CTR__FOURCC('O', 'B', 'J', '_')
 
 /* CRC-32 (reflected polynomial 0xEDB88320, init and final xor 0xFFFFFFFF).
  * Continue a running crc by passing the previous result; start with 0. */
