@@ -192,6 +192,24 @@ examples: $(EXAMPLES)
 demo: $(BUILD)/examples/hello | deps
 	$(BUILD)/examples/hello
 
+# ---- benchmarks ------------------------------------------------------------------
+# Each bench/bench_<group>.c is a standalone program linked against the
+# static library; bench/run.py runs each at 1 and 2 BLAS threads, runs the
+# PyTorch counterparts bench/torch_<group>.py when /usr/bin/python3 has
+# torch, and writes bench/results.json. `make bench CASES=a,b` runs a subset.
+BENCH_SRCS := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+BENCH_PYTHON ?= /usr/bin/python3
+CASES ?=
+
+$(BUILD)/bench/%: bench/%.c $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_LIB) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(STATIC) $(LIBS_ALL)
+
+bench: $(BENCH_BINS) | deps
+	$(BENCH_PYTHON) bench/run.py --bin-dir $(BUILD)/bench --out bench/results.json \
+	    $(if $(CASES),--cases $(CASES))
+
 # ---- install ---------------------------------------------------------------------
 contrastive.pc: contrastive.pc.in $(HEADER) $(BUILD)/flags
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \

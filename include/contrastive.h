@@ -159,5 +159,6 @@ CTR_API size_t ctr_allocator_struct_size(void);
 
 #include "contrastive/rng.h"
 #include "contrastive/probe.h"
+#include "contrastive/objective.h"
 
 #endif /* CONTRASTIVE_H */

@@ -51,6 +51,7 @@
 /* Object kinds: pinned values, never reused. */
 #define CTR__CKPT_KIND_TEST CTR__FOURCC('T', 'E', 'S', 'T')
 #define CTR__CKPT_KIND_RNG CTR__FOURCC('R', 'N', 'G', '_')
+#define CTR__CKPT_KIND_OBJECTIVE CTR__FOURCC('O', 'B', 'J', '_')
 
 /* CRC-32 (reflected polynomial 0xEDB88320, init and final xor 0xFFFFFFFF).
  * Continue a running crc by passing the previous result; start with 0. */

@@ -1,0 +1,328 @@
+/*
+ * bench_objectives.c - times the objectives against the bare cBLAS GEMMs
+ * their math needs ("floor") and reports the library's extra memory.
+ *
+ *   bench_objectives --threads T [--cases a,b] [--reps N]
+ *
+ * Prints one JSON object per case and line:
+ *   {"case":..., "threads":T, "ours_ms":x, "floor_ms":y, "ours_extra_mib":z}
+ * Times are medians of N runs after two warm-up runs. The program is the
+ * host: it sets the BLAS thread count itself (the library never does).
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "contrastive.h"
+
+#if defined(CTR_BLAS_OPENBLAS)
+void openblas_set_num_threads(int);
+static void set_blas_threads(int t) { openblas_set_num_threads(t); }
+#elif defined(CTR_BLAS_BLIS)
+void bli_thread_set_num_threads(long);
+static void set_blas_threads(int t) { bli_thread_set_num_threads(t); }
+#else
+static void set_blas_threads(int t) { (void)t; }
+#endif
+
+/* ---- a counting allocator: peak bytes the library holds ---------------- */
+
+typedef struct counter {
+    size_t live, peak;
+} counter;
+
+static void *count_alloc(void *user, size_t size, size_t align)
+{
+    counter *c = (counter *)user;
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align,
+                       size) != 0)
+        return NULL;
+    c->live += size;
+    if (c->live > c->peak)
+        c->peak = c->live;
+    return p;
+}
+
+static void count_free(void *user, void *ptr, size_t size)
+{
+    counter *c = (counter *)user;
+    c->live -= size;
+    free(ptr);
+}
+
+/* ---- timing ---------------------------------------------------------------- */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef void (*bench_fn)(void *ctx);
+
+static double median_ms(bench_fn f, void *ctx, int reps)
+{
+    double *t = (double *)malloc((size_t)reps * sizeof(double)), m;
+    int i;
+    f(ctx);
+    f(ctx);
+    for (i = 0; i < reps; i++) {
+        double t0 = now_ms();
+        f(ctx);
+        t[i] = now_ms() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof(double), cmp_double);
+    m = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    free(t);
+    return m;
+}
+
+static float *unit_matrix(ctr_rng *rng, int64_t rows, int64_t d)
+{
+    float *x = (float *)malloc((size_t)(rows * d) * sizeof(float));
+    int64_t i, j;
+    ctr_rng_normal(rng, x, rows * d, 0.0f, 1.0f);
+    for (i = 0; i < rows; i++) {
+        double s = 0;
+        for (j = 0; j < d; j++)
+            s += (double)x[i * d + j] * x[i * d + j];
+        for (j = 0; j < d; j++)
+            x[i * d + j] = (float)(x[i * d + j] / sqrt(s));
+    }
+    return x;
+}
+
+static void check(int rc, const ctr_objective *obj, const char *what)
+{
+    if (rc != CTR_OK) {
+        fprintf(stderr, "%s: %s (%s)\n", what, ctr_strerror(rc),
+                ctr_objective_last_error(obj));
+        exit(1);
+    }
+}
+
+/* ---- the cases --------------------------------------------------------------- */
+
+typedef struct bench_case {
+    const char *name;
+    int32_t kind;
+    int64_t b, d, k;   /* k: negatives (queue), bank rows (nce) */
+    int64_t kn;        /* nce noise per anchor */
+    double tau;
+    int normalize;
+} bench_case;
+
+static const bench_case CASES[] = {
+    {"infonce_queue_k65536", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 65536, 0, 0.07, 0},
+    {"infonce_queue_k16384", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 16384, 0, 0.07, 0},
+    {"ntxent_b1024", CTR_OBJECTIVE_NTXENT, 1024, 128, 0, 0, 0.5, 1},
+    {"ntxent_b256", CTR_OBJECTIVE_NTXENT, 256, 128, 0, 0, 0.5, 1},
+    {"npair_b256", CTR_OBJECTIVE_NPAIR, 256, 128, 0, 0, 1.0, 0},
+    {"nce_bank_k4096", CTR_OBJECTIVE_NCE, 256, 128, 60000, 4096, 0.07, 0},
+};
+
+typedef struct run_ctx {
+    const bench_case *c;
+    ctr_objective *obj;
+    ctr_rng *rng;
+    float *x, *y, *keys, *gx, *gy, *scratch;
+    int64_t *self_idx, *noise_idx;
+} run_ctx;
+
+/* NCE step as a host runs it: draw noise, loss + gradient, bank update
+ * v_y <- normalize(0.5 v_y + 0.5 z) (Wu et al., m = 0.5). */
+static void nce_step(run_ctx *r)
+{
+    const bench_case *c = r->c;
+    int64_t i, j;
+    double loss;
+    ctr_rng_below(r->rng, r->noise_idx, c->b * c->kn, c->k);
+    check(ctr_objective_nce(r->obj, &loss, r->x, c->d, c->b, c->d, r->keys,
+                            c->d, c->k, r->self_idx, r->noise_idx, c->kn,
+                            r->gx), r->obj, "nce");
+    for (i = 0; i < c->b; i++) {
+        float *v = r->keys + r->self_idx[i] * c->d;
+        double s = 0;
+        for (j = 0; j < c->d; j++) {
+            v[j] = 0.5f * v[j] + 0.5f * r->x[i * c->d + j];
+            s += (double)v[j] * v[j];
+        }
+        for (j = 0; j < c->d; j++)
+            v[j] = (float)(v[j] / sqrt(s));
+    }
+}
+
+static void ours(void *p)
+{
+    run_ctx *r = (run_ctx *)p;
+    const bench_case *c = r->c;
+    double loss;
+    switch (c->kind) {
+    case CTR_OBJECTIVE_INFONCE_SHARED:
+        check(ctr_objective_infonce_shared(r->obj, &loss, r->x, c->d, r->y,
+                                           c->d, c->b, c->d, r->keys, c->d,
+                                           c->k, NULL, NULL, r->gx, NULL,
+                                           NULL), r->obj, "infonce_shared");
+        break;
+    case CTR_OBJECTIVE_NTXENT:
+        check(ctr_objective_ntxent(r->obj, &loss, r->x, c->d, r->y, c->d,
+                                   c->b, c->d, NULL, r->gx, r->gy),
+              r->obj, "ntxent");
+        break;
+    case CTR_OBJECTIVE_NPAIR:
+        check(ctr_objective_npair(r->obj, &loss, r->x, c->d, r->y, c->d, c->b,
+                                  c->d, r->gx, r->gy), r->obj, "npair");
+        break;
+    default:
+        nce_step(r);
+        break;
+    }
+}
+
+/* The GEMMs of the math, on contiguous buffers, nothing else:
+ * queue: logits B x K (B.d.K) and dQ = P K (B.K.d);
+ * NT-Xent: S = Z Z^T (2B.d.2B) and dZ = M Z (2B.2B.d);
+ * N-pair: S = A P^T, dA = S P, dP = S^T A;
+ * NCE: the same flops as the two GEMMs B x (K+1) x d on contiguous rows
+ * (a lower bound: the real work gathers rows from the bank). */
+static void floor_gemms(void *p)
+{
+    run_ctx *r = (run_ctx *)p;
+    const bench_case *c = r->c;
+    const int b = (int)c->b, d = (int)c->d;
+    int n;
+    switch (c->kind) {
+    case CTR_OBJECTIVE_INFONCE_SHARED:
+        n = (int)c->k;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, n, d, 1.0f,
+                    r->x, d, r->keys, d, 0.0f, r->scratch, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, d, n, 1.0f,
+                    r->scratch, n, r->keys, d, 0.0f, r->gx, d);
+        break;
+    case CTR_OBJECTIVE_NTXENT:
+        n = 2 * b;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, 1.0f,
+                    r->keys, d, r->keys, d, 0.0f, r->scratch, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1.0f,
+                    r->scratch, n, r->keys, d, 0.0f, r->keys + n * d, d);
+        break;
+    case CTR_OBJECTIVE_NPAIR:
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, b, d, 1.0f,
+                    r->x, d, r->y, d, 0.0f, r->scratch, b);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, d, b, 1.0f,
+                    r->scratch, b, r->y, d, 0.0f, r->gx, d);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b, d, b, 1.0f,
+                    r->scratch, b, r->x, d, 0.0f, r->gy, d);
+        break;
+    default:
+        n = (int)c->kn + 1;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, n, d, 1.0f,
+                    r->x, d, r->keys, d, 0.0f, r->scratch, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, d, n, 1.0f,
+                    r->scratch, n, r->keys, d, 0.0f, r->gx, d);
+        break;
+    }
+}
+
+static void run_case(const bench_case *c, int threads, int reps)
+{
+    run_ctx r;
+    counter cnt = {0, 0};
+    ctr_allocator a;
+    int64_t i, scratch;
+    double ours_ms, floor_ms;
+    memset(&r, 0, sizeof(r));
+    r.c = c;
+    ctr_rng_create(&r.rng, 12345, NULL);
+    ctr_allocator_init(&a);
+    a.user = &cnt;
+    a.alloc = count_alloc;
+    a.free = count_free;
+    check(ctr_objective_create(&r.obj, c->kind, &a), NULL, "create");
+    ctr_objective_set_f64(r.obj, CTR_OBJECTIVE_P_TEMPERATURE, c->tau);
+    ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_NORMALIZE, c->normalize);
+    r.x = unit_matrix(r.rng, c->b, c->d);
+    r.y = unit_matrix(r.rng, c->b, c->d);
+    r.gx = (float *)malloc((size_t)(c->b * c->d) * sizeof(float));
+    r.gy = (float *)malloc((size_t)(c->b * c->d) * sizeof(float));
+    if (c->kind == CTR_OBJECTIVE_NTXENT)
+        r.keys = unit_matrix(r.rng, 4 * c->b, c->d);
+    else
+        r.keys = unit_matrix(r.rng, c->k > 0 ? c->k : 1, c->d);
+    scratch = c->kind == CTR_OBJECTIVE_INFONCE_SHARED ? c->b * c->k
+              : c->kind == CTR_OBJECTIVE_NTXENT      ? 4 * c->b * c->b
+              : c->kind == CTR_OBJECTIVE_NPAIR       ? c->b * c->b
+                                                     : c->b * (c->kn + 1);
+    r.scratch = (float *)malloc((size_t)scratch * sizeof(float));
+    r.self_idx = (int64_t *)malloc((size_t)c->b * sizeof(int64_t));
+    r.noise_idx = (int64_t *)malloc((size_t)(c->b * (c->kn + 1)) * sizeof(int64_t));
+    for (i = 0; i < c->b; i++)
+        r.self_idx[i] = (i * 7919) % (c->k > 0 ? c->k : 1);
+    ours_ms = median_ms(ours, &r, reps);
+    floor_ms = median_ms(floor_gemms, &r, reps);
+    printf("{\"case\":\"%s\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
+           "\"ours_extra_mib\":%.3f}\n",
+           c->name, threads, ours_ms, floor_ms,
+           (double)cnt.peak / (1024.0 * 1024.0));
+    fflush(stdout);
+    ctr_objective_destroy(r.obj);
+    ctr_rng_destroy(r.rng);
+    free(r.x), free(r.y), free(r.gx), free(r.gy), free(r.keys);
+    free(r.scratch), free(r.self_idx), free(r.noise_idx);
+}
+
+static int selected(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = list;
+    if (list == NULL || *list == '\0')
+        return 1;
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 1, reps = 11, i;
+    const char *cases = NULL;
+    size_t c;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc)
+            cases = argv[++i];
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s --threads T [--cases a,b] [--reps N]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (threads < 1 || reps < 1)
+        return 2;
+    set_blas_threads(threads);
+    for (c = 0; c < sizeof(CASES) / sizeof(CASES[0]); c++)
+        if (selected(cases, CASES[c].name))
+            run_case(&CASES[c], threads, reps);
+    return 0;
+}

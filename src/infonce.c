@@ -1,0 +1,239 @@
+/*
+ * infonce.c - InfoNCE with in-batch negatives (CPC / CURL form, optional
+ * symmetric loss and group labels), and the row-wise cross-entropy that
+ * the in-batch forms share.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "blas.h"
+#include "objective_internal.h"
+#include "objective_math.h"
+
+/* Sums and maxima of one row's positives and negatives (before masking). */
+static void row_groups_scan(const float *row, int64_t i, int64_t cols,
+                            int exclude_self, int64_t label,
+                            const int64_t *col_groups, double *pos_sum,
+                            int64_t *np, float *pos_max, float *neg_max)
+{
+    int64_t j;
+    for (j = 0; j < cols; j++) {
+        if (exclude_self && j == i)
+            continue;
+        if (col_groups[j] == label) {
+            *pos_sum += row[j];
+            (*np)++;
+            *pos_max = row[j] > *pos_max ? row[j] : *pos_max;
+        } else {
+            *neg_max = row[j] > *neg_max ? row[j] : *neg_max;
+        }
+    }
+}
+
+void ctr__ce_rows(float *s, int64_t rows, int64_t cols, int64_t ld,
+                  int64_t pos_offset, int exclude_self,
+                  const int64_t *row_groups, const int64_t *col_groups,
+                  float scale, ctr__ce_acc *acc)
+{
+    int64_t i, j;
+    for (i = 0; i < rows; i++) {
+        float *row = s + i * ld;
+        double pos_sum = 0.0, row_sum = ctr__vsum(row, cols);
+        int64_t np = 0, pos_j = (i + pos_offset) % cols;
+        float pos_max = -INFINITY, neg_max = -INFINITY, m, saved;
+        double sum, lse;
+        if (exclude_self)
+            row_sum -= row[i];
+        if (row_groups != NULL) {
+            row_groups_scan(row, i, cols, exclude_self, row_groups[i],
+                            col_groups, &pos_sum, &np, &pos_max, &neg_max);
+            if (exclude_self)
+                row[i] = -INFINITY;
+        } else {
+            if (exclude_self)
+                row[i] = -INFINITY;
+            pos_sum = pos_max = row[pos_j];
+            np = 1;
+            saved = row[pos_j];
+            row[pos_j] = -INFINITY;
+            neg_max = ctr__vmax(row, cols);
+            row[pos_j] = saved;
+        }
+        m = pos_max > neg_max ? pos_max : neg_max;
+        sum = ctr__vexp_shift_sum(row, cols, m);
+        lse = m + log(sum);
+        acc->loss += lse - pos_sum / (double)np;
+        acc->correct += pos_max > neg_max;
+        acc->pos_sum += pos_sum;
+        acc->pos_cnt += (double)np;
+        acc->neg_sum += row_sum - pos_sum;
+        acc->neg_cnt += (double)(cols - np - (exclude_self != 0));
+        ctr__vscale(row, (float)(scale / sum), cols);
+        if (row_groups == NULL) {
+            row[pos_j] -= scale;
+            continue;
+        }
+        for (j = 0; j < cols; j++)
+            if (col_groups[j] == row_groups[i] && !(exclude_self && j == i))
+                row[j] -= scale / (float)np;
+    }
+}
+
+static void transpose(float *out, const float *in, int64_t n)
+{
+    int64_t i, j, i0, j0;
+    const int64_t blk = 32;
+    for (i0 = 0; i0 < n; i0 += blk)
+        for (j0 = 0; j0 < n; j0 += blk)
+            for (i = i0; i < i0 + blk && i < n; i++)
+                for (j = j0; j < j0 + blk && j < n; j++)
+                    out[j * n + i] = in[i * n + j];
+}
+
+int ctr__infonce_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
+                    int64_t d)
+{
+    size_t n = 0;
+    int rc = ctr__obj_ws_add(&n, b * d);
+    if (rc == CTR_OK)
+        rc = ctr__obj_ws_add(&n, b * d);
+    if (rc == CTR_OK)
+        rc = ctr__obj_ws_add(&n, 2 * b);
+    if (rc == CTR_OK && (b > INT64_MAX / b / 2))
+        rc = CTR_E_OVERFLOW;
+    if (rc == CTR_OK)
+        rc = ctr__obj_ws_add(&n, b * b);
+    if (rc == CTR_OK && obj->symmetric)
+        rc = ctr__obj_ws_add(&n, b * b);
+    if (rc == CTR_OK)
+        *bytes = n;
+    return rc;
+}
+
+/* Normalised copies of a and p (or the inputs themselves). */
+typedef struct pair_views {
+    const float *a, *p;
+    int64_t lda, ldp;
+    float *inv_a, *inv_p;
+} pair_views;
+
+static void prepare_views(const ctr_objective *obj, ctr__carve *c,
+                          const float *a, int64_t lda, const float *p,
+                          int64_t ldp, int64_t b, int64_t d, pair_views *v)
+{
+    float *an = ctr__carve_floats(c, (size_t)(b * d));
+    float *pn = ctr__carve_floats(c, (size_t)(b * d));
+    float *inv = ctr__carve_floats(c, (size_t)(2 * b));
+    v->inv_a = inv;
+    v->inv_p = inv + b;
+    if (!obj->normalize) {
+        v->a = a, v->lda = lda, v->p = p, v->ldp = ldp;
+        return;
+    }
+    ctr__normalize_rows(an, a, b, d, lda, 1.0f, v->inv_a);
+    ctr__normalize_rows(pn, p, b, d, ldp, 1.0f, v->inv_p);
+    v->a = an, v->lda = d, v->p = pn, v->ldp = d;
+}
+
+int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
+                     const float *p, int64_t ldp, int64_t b, int64_t d,
+                     const int64_t *groups, float *grad_a, float *grad_p,
+                     ctr__obj_stats *st)
+{
+    const float inv_tau = (float)(1.0 / obj->temperature);
+    const int sym = obj->symmetric != 0;
+    const float scale = (sym ? 0.5f : 1.0f) / (float)b;
+    ctr__carve c = {(char *)obj->ws, 0};
+    ctr__ce_acc acc;
+    pair_views v;
+    float *s, *s2 = NULL;
+    int64_t i, j;
+    prepare_views(obj, &c, a, lda, p, ldp, b, d, &v);
+    s = ctr__carve_floats(&c, (size_t)(b * b));
+    if (sym)
+        s2 = ctr__carve_floats(&c, (size_t)(b * b));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)b,
+                (int)d, inv_tau, v.a, (int)v.lda, v.p, (int)v.ldp, 0.0f, s,
+                (int)b);
+    if (!ctr__all_finite(s, b, b, b))
+        return ctr__fail(&obj->err, CTR_E_NUMERIC,
+                         "logits overflow float (inputs too large for tau)");
+    memset(&acc, 0, sizeof(acc));
+    if (sym)
+        transpose(s2, s, b);
+    ctr__ce_rows(s, b, b, b, 0, 0, groups, groups, scale, &acc);
+    if (sym) {
+        ctr__ce_rows(s2, b, b, b, 0, 0, groups, groups, scale, &acc);
+        for (i = 0; i < b; i++)
+            for (j = 0; j < b; j++)
+                s[i * b + j] += s2[j * b + i];
+    }
+    if (grad_a != NULL) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, (int)d,
+                    (int)b, inv_tau, s, (int)b, v.p, (int)v.ldp, 0.0f, grad_a,
+                    (int)d);
+        if (obj->normalize)
+            ctr__normalize_backward(grad_a, v.a, v.lda, 1.0f, v.inv_a, b, d);
+    }
+    if (grad_p != NULL) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)b, (int)d,
+                    (int)b, inv_tau, s, (int)b, v.a, (int)v.lda, 0.0f, grad_p,
+                    (int)d);
+        if (obj->normalize)
+            ctr__normalize_backward(grad_p, v.p, v.ldp, 1.0f, v.inv_p, b, d);
+    }
+    st->loss = acc.loss * scale;
+    st->accuracy = acc.correct / (double)(sym ? 2 * b : b);
+    st->pos_sim = acc.pos_sum / acc.pos_cnt * obj->temperature;
+    st->neg_sim = acc.neg_cnt > 0 ? acc.neg_sum / acc.neg_cnt * obj->temperature
+                                  : 0.0;
+    st->chance_loss = log((double)b);
+    return CTR_OK;
+}
+
+int ctr__pair_check(ctr_objective *obj, const float *a, int64_t lda,
+                    const float *p, int64_t ldp, int64_t b, int64_t d)
+{
+    size_t bytes;
+    int rc = ctr__obj_check_sizes(obj, b, d);
+    if (rc == CTR_OK && b > 46340) /* b*b must fit an int for BLAS */
+        rc = ctr__fail(&obj->err, CTR_E_INVALID_ARG,
+                       "b must be <= 46340 for in-batch logits (got %lld)",
+                       (long long)b);
+    if (rc == CTR_OK)
+        rc = ctr__obj_check_matrix(obj, a, b, d, lda, "a");
+    if (rc == CTR_OK)
+        rc = ctr__obj_check_matrix(obj, p, b, d, ldp, "p");
+    if (rc == CTR_OK) {
+        rc = ctr__infonce_ws(obj, &bytes, b, d);
+        if (rc != CTR_OK)
+            rc = ctr__fail(&obj->err, rc, "workspace size overflows");
+    }
+    if (rc == CTR_OK)
+        rc = ctr__obj_reserve(obj, bytes);
+    return rc;
+}
+
+CTR_API int ctr_objective_infonce(ctr_objective *obj, double *loss,
+                                  const float *a, int64_t lda, const float *p,
+                                  int64_t ldp, int64_t b, int64_t d,
+                                  const int64_t *groups, float *grad_a,
+                                  float *grad_p)
+{
+    ctr__obj_stats st;
+    int rc;
+    if (obj == NULL)
+        return CTR_E_INVALID_ARG;
+    rc = ctr__obj_begin(obj, CTR_OBJECTIVE_INFONCE, "ctr_objective_infonce");
+    if (rc == CTR_OK)
+        rc = ctr__pair_check(obj, a, lda, p, ldp, b, d);
+    if (rc == CTR_OK)
+        rc = ctr__infonce_run(obj, a, lda, p, ldp, b, d, groups, grad_a,
+                              grad_p, &st);
+    if (rc != CTR_OK)
+        return rc;
+    ctr__obj_publish(obj, &st);
+    if (loss != NULL)
+        *loss = st.loss;
+    return CTR_OK;
+}

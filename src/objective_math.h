@@ -1,0 +1,62 @@
+/*
+ * objective_math.h - the vector kernels the objectives share: an exp that
+ * vectorises (Cephes-style polynomial, about 2 ulp on the range used),
+ * reductions, row normalisation and its backward, and a finite scan.
+ * They run on GCC/clang vector extensions, with an AVX2 clone chosen at
+ * load time on x86-64.
+ */
+#ifndef CTR_OBJECTIVE_MATH_H
+#define CTR_OBJECTIVE_MATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Below this a shifted logit's exp is flushed to 0 (exp(-87.3) ~ FLT_MIN). */
+#define CTR__EXP_LO (-87.3f)
+
+/* x[i] = exp(x[i] - shift) in place; returns the sum of the results
+ * (float, summed in 8 lanes). -inf entries give 0. */
+float ctr__vexp_shift_sum(float *x, int64_t n, float shift);
+/* sum of exp(x[i] - shift), x unchanged. */
+float ctr__vexp_sum(const float *x, int64_t n, float shift);
+/* out[i] = scale * (exp(x[i] - shift) + exp(x[i] - shift_vec[i])), the
+ * row of a softmax plus the matching column of its transpose. */
+void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
+                    float shift, float scale, int64_t n);
+/* max of x[0..n), -inf for n == 0. */
+float ctr__vmax(const float *x, int64_t n);
+/* sum of x[0..n). */
+float ctr__vsum(const float *x, int64_t n);
+/* sum of a[i] * b[i]. */
+float ctr__vdot(const float *a, const float *b, int64_t n);
+/* y[i] += alpha * x[i]. */
+void ctr__vaxpy(float *y, const float *x, float alpha, int64_t n);
+/* x[i] *= alpha. */
+void ctr__vscale(float *x, float alpha, int64_t n);
+/* x[i] *= s[i]. */
+void ctr__vmul(float *x, const float *s, int64_t n);
+/* 1 if every element of the rows x cols view is finite, else 0. */
+int ctr__all_finite(const float *x, int64_t rows, int64_t cols, int64_t ld);
+
+/* out = rows of x scaled by scale / max(|x_r|, 1e-12) (out contiguous,
+ * leading dimension cols; out may equal x only when ld == cols);
+ * inv_norm[r] (may be NULL) receives 1 / max(|x_r|, 1e-12). */
+void ctr__normalize_rows(float *out, const float *x, int64_t rows,
+                         int64_t cols, int64_t ld, float scale,
+                         float *inv_norm);
+/* Backward of y = x / max(|x|, eps) for each row, in place on g (contiguous
+ * rows x cols): g <- (g - y (y . g)) * inv_norm, or g * inv_norm where the
+ * norm was clamped to eps. y is the normalised row (leading dimension
+ * ldy), y_scale the factor it was stored with (y_stored = y_scale * y). */
+void ctr__normalize_backward(float *g, const float *y_stored, int64_t ldy,
+                             float y_scale, const float *inv_norm,
+                             int64_t rows, int64_t cols);
+
+/* Copies a rows x cols view into a contiguous block, times scale. */
+void ctr__copy_scaled(float *out, const float *x, int64_t rows, int64_t cols,
+                      int64_t ld, float scale);
+
+/* log(1 + exp(x)) without overflow. */
+double ctr__softplus(double x);
+
+#endif /* CTR_OBJECTIVE_MATH_H */

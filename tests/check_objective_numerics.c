@@ -1,0 +1,722 @@
+/*
+ * check_objective_numerics.c - every objective against a naive
+ * double-precision reference written here, every gradient against central
+ * finite differences of that reference, edge cases (B = 1, K = 0/1, d = 1,
+ * duplicate ids, tiny and huge temperatures, identical and unnormalised
+ * inputs), and the tiled kernels against themselves at other tile sizes.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prng.h"
+#include "test_util.h"
+
+/* ---- inputs ----------------------------------------------------------------- */
+
+static float *rand_matrix(uint64_t seed, int64_t rows, int64_t ld, float scale)
+{
+    ctr__prng g;
+    float *x = (float *)malloc((size_t)(rows * ld) * sizeof(float));
+    int64_t i;
+    ctr__prng_seed(&g, seed);
+    for (i = 0; i < rows * ld; i++)
+        x[i] = (float)(scale * ctr__prng_normal(&g));
+    return x;
+}
+
+static void to_double(double *out, const float *x, int64_t rows, int64_t d,
+                      int64_t ld)
+{
+    int64_t i, j;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < d; j++)
+            out[i * d + j] = x[i * ld + j];
+}
+
+static void unit_rows(float *x, int64_t rows, int64_t d)
+{
+    int64_t i, j;
+    for (i = 0; i < rows; i++) {
+        double s = 0;
+        for (j = 0; j < d; j++)
+            s += (double)x[i * d + j] * x[i * d + j];
+        for (j = 0; j < d; j++)
+            x[i * d + j] = (float)(x[i * d + j] / sqrt(s));
+    }
+}
+
+/* ---- the double-precision reference ---------------------------------------- */
+
+typedef struct ref_ctx {
+    double *a, *p, *neg, *bank; /* contiguous rows of d */
+    int64_t b, d, k, n, kn;
+    double tau, lambda;
+    int normalize, symmetric;
+    const int64_t *groups, *q_ids, *neg_ids, *self_idx, *noise_idx;
+    double log_z; /* NCE: fixed normaliser; NAN means exact per anchor */
+} ref_ctx;
+
+static void ref_unit(double *out, const double *x, int64_t d, int normalize)
+{
+    double s = 0;
+    int64_t j;
+    for (j = 0; j < d; j++)
+        s += x[j] * x[j];
+    s = sqrt(s);
+    if (s < 1e-12)
+        s = 1e-12;
+    for (j = 0; j < d; j++)
+        out[j] = normalize ? x[j] / s : x[j];
+}
+
+static double ref_dot(const double *x, const double *y, int64_t d, int norm)
+{
+    double u[64], v[64], s = 0;
+    int64_t j;
+    ref_unit(u, x, d, norm);
+    ref_unit(v, y, d, norm);
+    for (j = 0; j < d; j++)
+        s += u[j] * v[j];
+    return s;
+}
+
+static double ref_lse(const double *l, const int *use, int64_t n)
+{
+    double m = -INFINITY, s = 0;
+    int64_t j;
+    for (j = 0; j < n; j++)
+        if (use[j] && l[j] > m)
+            m = l[j];
+    for (j = 0; j < n; j++)
+        if (use[j])
+            s += exp(l[j] - m);
+    return m + log(s);
+}
+
+/* One direction of in-batch InfoNCE: anchors x against candidates y. */
+static double ref_inbatch_dir(const ref_ctx *c, const double *x,
+                              const double *y)
+{
+    double l[64], total = 0;
+    int use[64];
+    int64_t i, j;
+    for (i = 0; i < c->b; i++) {
+        double pos = 0;
+        int np = 0;
+        for (j = 0; j < c->b; j++) {
+            int is_pos = c->groups ? c->groups[j] == c->groups[i] : j == i;
+            l[j] = ref_dot(x + i * c->d, y + j * c->d, c->d, c->normalize) /
+                   c->tau;
+            use[j] = 1;
+            if (is_pos) {
+                pos += l[j];
+                np++;
+            }
+        }
+        total += ref_lse(l, use, c->b) - pos / np;
+    }
+    return total / c->b;
+}
+
+static double ref_infonce(const ref_ctx *c)
+{
+    double l = ref_inbatch_dir(c, c->a, c->p);
+    if (c->symmetric)
+        l = 0.5 * (l + ref_inbatch_dir(c, c->p, c->a));
+    return l;
+}
+
+static double ref_npair(const ref_ctx *c)
+{
+    double l = ref_infonce(c), ss = 0;
+    int64_t i;
+    if (c->normalize)
+        return l;
+    for (i = 0; i < c->b * c->d; i++)
+        ss += c->a[i] * c->a[i] + c->p[i] * c->p[i];
+    return l + c->lambda * ss / (2.0 * c->b);
+}
+
+static double ref_ntxent(const ref_ctx *c)
+{
+    const int64_t n = 2 * c->b;
+    double l[128], total = 0;
+    int use[128];
+    int64_t r, q;
+    for (r = 0; r < n; r++) {
+        const double *zr = r < c->b ? c->a + r * c->d : c->p + (r - c->b) * c->d;
+        double pos = 0;
+        int np = 0;
+        for (q = 0; q < n; q++) {
+            const double *zq =
+                q < c->b ? c->a + q * c->d : c->p + (q - c->b) * c->d;
+            int is_pos = c->groups ? q != r && c->groups[q % c->b] ==
+                                                   c->groups[r % c->b]
+                                   : q == (r + c->b) % n;
+            l[q] = ref_dot(zr, zq, c->d, c->normalize) / c->tau;
+            use[q] = q != r;
+            if (is_pos) {
+                pos += l[q];
+                np++;
+            }
+        }
+        total += ref_lse(l, use, n) - pos / np;
+    }
+    return total / n;
+}
+
+/* Shared negatives: a = queries, p = positive keys, neg = k rows. */
+static double ref_shared(const ref_ctx *c)
+{
+    double *l = (double *)malloc((size_t)(c->k + 1) * sizeof(double));
+    int *use = (int *)malloc((size_t)(c->k + 1) * sizeof(int));
+    double total = 0;
+    int64_t i, j;
+    for (i = 0; i < c->b; i++) {
+        l[0] = ref_dot(c->a + i * c->d, c->p + i * c->d, c->d, c->normalize) /
+               c->tau;
+        use[0] = 1;
+        for (j = 0; j < c->k; j++) {
+            l[j + 1] = ref_dot(c->a + i * c->d, c->neg + j * c->d, c->d,
+                               c->normalize) / c->tau;
+            use[j + 1] = !(c->q_ids && c->neg_ids[j] == c->q_ids[i]);
+        }
+        total += ref_lse(l, use, c->k + 1) - l[0];
+    }
+    free(l);
+    free(use);
+    return total / c->b;
+}
+
+/* Full softmax over the bank, target self_idx. */
+static double ref_bank_softmax(const ref_ctx *c)
+{
+    double *l = (double *)malloc((size_t)c->n * sizeof(double));
+    int *use = (int *)malloc((size_t)c->n * sizeof(int));
+    double total = 0;
+    int64_t i, j;
+    for (i = 0; i < c->b; i++) {
+        for (j = 0; j < c->n; j++) {
+            l[j] = ref_dot(c->a + i * c->d, c->bank + j * c->d, c->d,
+                           c->normalize) / c->tau;
+            use[j] = 1;
+        }
+        total += ref_lse(l, use, c->n) - l[c->self_idx[i]];
+    }
+    free(l);
+    free(use);
+    return total / c->b;
+}
+
+static double softplus(double x)
+{
+    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
+/* NCE: bank rows are used as given (the memory bank stores unit rows);
+ * only z is normalised when the option is on. */
+static double ref_nce(const ref_ctx *c)
+{
+    const double log_c = log((double)c->kn / (double)c->n);
+    double total = 0, zi[64];
+    int64_t i, k, j;
+    for (i = 0; i < c->b; i++) {
+        double lz = c->log_z;
+        ref_unit(zi, c->a + i * c->d, c->d, c->normalize);
+        if (isnan(lz)) {
+            double *l = (double *)malloc((size_t)c->n * sizeof(double));
+            int *use = (int *)malloc((size_t)c->n * sizeof(int));
+            for (j = 0; j < c->n; j++) {
+                l[j] = ref_dot(zi, c->bank + j * c->d, c->d, 0) / c->tau;
+                use[j] = 1;
+            }
+            lz = ref_lse(l, use, c->n);
+            free(l);
+            free(use);
+        }
+        for (k = 0; k <= c->kn; k++) {
+            int64_t r = k == 0 ? c->self_idx[i] : c->noise_idx[i * c->kn + k - 1];
+            double lx = ref_dot(zi, c->bank + r * c->d, c->d, 0) / c->tau - lz;
+            total += k == 0 ? softplus(log_c - lx) : softplus(lx - log_c);
+        }
+    }
+    return total / c->b;
+}
+
+typedef double (*ref_fn)(const ref_ctx *);
+
+/* Central differences of f with respect to x[0..n). */
+static void ref_grad(ref_fn f, ref_ctx *c, double *x, int64_t n, double *g)
+{
+    const double h = 1e-5;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        double keep = x[i], up, down;
+        x[i] = keep + h;
+        up = f(c);
+        x[i] = keep - h;
+        down = f(c);
+        x[i] = keep;
+        g[i] = (up - down) / (2 * h);
+    }
+}
+
+/* A float gradient (rows x d contiguous) against finite differences. */
+static void check_grad(const char *what, const float *got, ref_fn f,
+                       ref_ctx *c, double *x, int64_t n)
+{
+    double *want = (double *)malloc((size_t)n * sizeof(double));
+    double scale = 0;
+    int64_t i;
+    ref_grad(f, c, x, n, want);
+    for (i = 0; i < n; i++)
+        scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+    for (i = 0; i < n; i++)
+        ck_assert_msg(fabs(got[i] - want[i]) <= 2e-3 * fabs(want[i]) +
+                                                     1e-4 * scale + 1e-6,
+                      "%s[%lld] = %.8g, finite differences %.8g", what,
+                      (long long)i, (double)got[i], want[i]);
+    free(want);
+}
+
+static ctr_objective *make(int32_t kind, double tau, int normalize)
+{
+    ctr_objective *obj = NULL;
+    ck_assert_int_eq(ctr_objective_create(&obj, kind, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_objective_set_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE,
+                                           tau), CTR_OK);
+    ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NORMALIZE,
+                                           normalize), CTR_OK);
+    return obj;
+}
+
+static double stat(const ctr_objective *obj, int32_t s)
+{
+    double v = NAN;
+    ck_assert_int_eq(ctr_objective_stat(obj, s, &v), CTR_OK);
+    return v;
+}
+
+/* ---- in-batch InfoNCE and N-pair --------------------------------------------- */
+
+static void run_infonce_case(int32_t kind, int64_t b, int64_t d, double tau,
+                             int normalize, int symmetric,
+                             const int64_t *groups, float input_scale)
+{
+    const int64_t lda = d + 3, ldp = d + 1;
+    float *a = rand_matrix(11 + (uint64_t)b, b, lda, input_scale);
+    float *p = rand_matrix(22 + (uint64_t)d, b, ldp, input_scale);
+    float *ga = (float *)malloc((size_t)(b * d) * sizeof(float));
+    float *gp = (float *)malloc((size_t)(b * d) * sizeof(float));
+    double *da = (double *)malloc((size_t)(b * d) * sizeof(double));
+    double *dp = (double *)malloc((size_t)(b * d) * sizeof(double));
+    ctr_objective *obj = make(kind, tau, normalize);
+    ref_fn f = kind == CTR_OBJECTIVE_NPAIR ? ref_npair : ref_infonce;
+    ref_ctx c;
+    double loss = NAN, want;
+    int rc;
+    memset(&c, 0, sizeof(c));
+    to_double(da, a, b, d, lda);
+    to_double(dp, p, b, d, ldp);
+    c.a = da, c.p = dp, c.b = b, c.d = d, c.tau = tau, c.lambda = 0.002;
+    c.normalize = normalize, c.symmetric = symmetric, c.groups = groups;
+    ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_SYMMETRIC,
+                                           symmetric), CTR_OK);
+    if (kind == CTR_OBJECTIVE_NPAIR)
+        rc = ctr_objective_npair(obj, &loss, a, lda, p, ldp, b, d, ga, gp);
+    else
+        rc = ctr_objective_infonce(obj, &loss, a, lda, p, ldp, b, d, groups,
+                                   ga, gp);
+    ck_assert_msg(rc == CTR_OK, "%s", ctr_objective_last_error(obj));
+    want = f(&c);
+    ck_assert_close(loss, want, 1e-5, 1e-5);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_LOSS), loss, 0, 0);
+    check_grad("grad_a", ga, f, &c, da, b * d);
+    check_grad("grad_p", gp, f, &c, dp, b * d);
+    ctr_objective_destroy(obj);
+    free(a), free(p), free(ga), free(gp), free(da), free(dp);
+}
+
+START_TEST(test_infonce_against_reference)
+{
+    static const int64_t groups[6] = {3, 1, 3, 2, 1, 3};
+    int norm, sym;
+    for (norm = 0; norm < 2; norm++) {
+        for (sym = 0; sym < 2; sym++) {
+            run_infonce_case(CTR_OBJECTIVE_INFONCE, 6, 5, 0.5, norm, sym,
+                             NULL, 0.5f);
+            run_infonce_case(CTR_OBJECTIVE_INFONCE, 6, 5, 0.3, norm, sym,
+                             groups, 0.5f);
+        }
+    }
+    run_infonce_case(CTR_OBJECTIVE_INFONCE, 1, 4, 0.1, 1, 0, NULL, 1.0f);
+    run_infonce_case(CTR_OBJECTIVE_INFONCE, 4, 1, 0.2, 0, 1, NULL, 1.0f);
+    run_infonce_case(CTR_OBJECTIVE_INFONCE, 9, 17, 0.07, 1, 0, NULL, 1.0f);
+}
+END_TEST
+
+START_TEST(test_npair_against_reference)
+{
+    run_infonce_case(CTR_OBJECTIVE_NPAIR, 7, 6, 1.0, 0, 0, NULL, 0.7f);
+    run_infonce_case(CTR_OBJECTIVE_NPAIR, 7, 6, 0.1, 1, 0, NULL, 0.7f);
+    run_infonce_case(CTR_OBJECTIVE_NPAIR, 5, 3, 1.0, 0, 1, NULL, 0.7f);
+}
+END_TEST
+
+START_TEST(test_infonce_statistics)
+{
+    /* identical rows: every logit equal, loss = log b, nothing correct */
+    enum { B = 4, D = 3 };
+    float a[B * D], ga[B * D], gp[B * D];
+    ctr_objective *obj = make(CTR_OBJECTIVE_INFONCE, 0.1, 1);
+    double loss;
+    int i;
+    for (i = 0; i < B * D; i++)
+        a[i] = 1.0f;
+    ck_assert_int_eq(ctr_objective_infonce(obj, &loss, a, D, a, D, B, D, NULL,
+                                           ga, gp), CTR_OK);
+    ck_assert_close(loss, log(4.0), 1e-6, 1e-6);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_CHANCE_LOSS), log(4.0), 0, 1e-12);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_ACCURACY), 0.0, 0, 0);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_POS_SIM), 1.0, 1e-6, 1e-6);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_NEG_SIM), 1.0, 1e-6, 1e-6);
+    for (i = 0; i < B * D; i++) {
+        ck_assert_close(ga[i], 0.0, 0, 1e-5);
+        ck_assert_close(gp[i], 0.0, 0, 1e-5);
+    }
+    /* orthogonal unit rows: perfect accuracy */
+    memset(a, 0, sizeof(a));
+    a[0] = a[4] = a[8] = 1.0f;
+    ck_assert_int_eq(ctr_objective_infonce(obj, &loss, a, D, a, D, 3, D, NULL,
+                                           NULL, NULL), CTR_OK);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_ACCURACY), 1.0, 0, 0);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_NEG_SIM), 0.0, 0, 1e-7);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_CALLS), 2.0, 0, 0);
+    ctr_objective_destroy(obj);
+}
+END_TEST
+
+/* ---- NT-Xent -------------------------------------------------------------------- */
+
+static void run_ntxent_case(int64_t b, int64_t d, double tau, int normalize,
+                            const int64_t *groups)
+{
+    float *z1 = rand_matrix(5, b, d + 2, 1.0f);
+    float *z2 = rand_matrix(6, b, d, 1.0f);
+    float *g1 = (float *)malloc((size_t)(b * d) * sizeof(float));
+    float *g2 = (float *)malloc((size_t)(b * d) * sizeof(float));
+    double *d1 = (double *)malloc((size_t)(b * d) * sizeof(double));
+    double *d2 = (double *)malloc((size_t)(b * d) * sizeof(double));
+    ctr_objective *obj = make(CTR_OBJECTIVE_NTXENT, tau, normalize);
+    ref_ctx c;
+    double loss;
+    int rc;
+    memset(&c, 0, sizeof(c));
+    to_double(d1, z1, b, d, d + 2);
+    to_double(d2, z2, b, d, d);
+    c.a = d1, c.p = d2, c.b = b, c.d = d, c.tau = tau;
+    c.normalize = normalize, c.groups = groups;
+    rc = ctr_objective_ntxent(obj, &loss, z1, d + 2, z2, d, b, d, groups, g1,
+                              g2);
+    ck_assert_msg(rc == CTR_OK, "%s", ctr_objective_last_error(obj));
+    ck_assert_close(loss, ref_ntxent(&c), 1e-5, 1e-5);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_CHANCE_LOSS), log(2.0 * b - 1),
+                    0, 1e-12);
+    check_grad("grad_z1", g1, ref_ntxent, &c, d1, b * d);
+    check_grad("grad_z2", g2, ref_ntxent, &c, d2, b * d);
+    ctr_objective_destroy(obj);
+    free(z1), free(z2), free(g1), free(g2), free(d1), free(d2);
+}
+
+START_TEST(test_ntxent_against_reference)
+{
+    static const int64_t groups[5] = {0, 1, 0, 2, 1};
+    run_ntxent_case(5, 4, 0.5, 1, NULL);
+    run_ntxent_case(5, 4, 0.5, 0, NULL);
+    run_ntxent_case(5, 4, 0.2, 1, groups);
+    run_ntxent_case(1, 3, 0.1, 1, NULL);
+    run_ntxent_case(3, 1, 0.5, 0, NULL);
+    run_ntxent_case(21, 3, 0.3, 1, NULL);
+}
+END_TEST
+
+/* ---- shared negatives ----------------------------------------------------------- */
+
+static void run_shared_case(int64_t b, int64_t d, int64_t k, double tau,
+                            int normalize, int with_ids, int64_t tile,
+                            float scale)
+{
+    const int64_t ldn = d + 2;
+    float *q = rand_matrix(71, b, d, scale);
+    float *kp = rand_matrix(72, b, d, scale);
+    float *neg = rand_matrix(73, k > 0 ? k : 1, ldn, scale);
+    float *gq = (float *)malloc((size_t)(b * d) * sizeof(float));
+    float *gk = (float *)malloc((size_t)(b * d) * sizeof(float));
+    float *gn = (float *)malloc((size_t)((k > 0 ? k : 1) * d) * sizeof(float));
+    double *dq = (double *)malloc((size_t)(b * d) * sizeof(double));
+    double *dk = (double *)malloc((size_t)(b * d) * sizeof(double));
+    double *dn = (double *)malloc((size_t)((k > 0 ? k : 1) * d) * sizeof(double));
+    int64_t *q_ids = (int64_t *)malloc((size_t)b * sizeof(int64_t));
+    int64_t *n_ids = (int64_t *)malloc((size_t)(k > 0 ? k : 1) * sizeof(int64_t));
+    ctr_objective *obj = make(CTR_OBJECTIVE_INFONCE_SHARED, tau, normalize);
+    ref_ctx c;
+    double loss;
+    int64_t i;
+    int rc;
+    for (i = 0; i < b; i++)
+        q_ids[i] = i % 3;
+    for (i = 0; i < k; i++)
+        n_ids[i] = i % 5; /* duplicates of the queries' ids */
+    memset(&c, 0, sizeof(c));
+    to_double(dq, q, b, d, d);
+    to_double(dk, kp, b, d, d);
+    to_double(dn, neg, k, d, ldn);
+    c.a = dq, c.p = dk, c.neg = dn, c.b = b, c.d = d, c.k = k, c.tau = tau;
+    c.normalize = normalize;
+    if (with_ids)
+        c.q_ids = q_ids, c.neg_ids = n_ids;
+    ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_TILE, tile),
+                     CTR_OK);
+    rc = ctr_objective_infonce_shared(obj, &loss, q, d, kp, d, b, d,
+                                      k > 0 ? neg : NULL, ldn, k, c.q_ids,
+                                      c.neg_ids, gq, gk, gn);
+    ck_assert_msg(rc == CTR_OK, "%s", ctr_objective_last_error(obj));
+    ck_assert_close(loss, ref_shared(&c), 1e-5, 1e-5);
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_CHANCE_LOSS), log(k + 1.0), 0,
+                    1e-12);
+    check_grad("grad_q", gq, ref_shared, &c, dq, b * d);
+    check_grad("grad_k", gk, ref_shared, &c, dk, b * d);
+    if (k > 0)
+        check_grad("grad_neg", gn, ref_shared, &c, dn, k * d);
+    ctr_objective_destroy(obj);
+    free(q), free(kp), free(neg), free(gq), free(gk), free(gn);
+    free(dq), free(dk), free(dn), free(q_ids), free(n_ids);
+}
+
+START_TEST(test_shared_against_reference)
+{
+    int norm, ids;
+    for (norm = 0; norm < 2; norm++)
+        for (ids = 0; ids < 2; ids++)
+            run_shared_case(5, 6, 19, 0.2, norm, ids, 8, 0.5f);
+    run_shared_case(1, 3, 1, 0.1, 1, 0, 8, 1.0f);  /* B = 1, K = 1 */
+    run_shared_case(4, 1, 9, 0.5, 0, 0, 8, 1.0f);  /* d = 1 */
+    run_shared_case(3, 4, 0, 0.1, 1, 1, 8, 1.0f);  /* empty queue */
+    run_shared_case(6, 5, 40, 0.07, 1, 1, 16, 1.0f);
+}
+END_TEST
+
+START_TEST(test_shared_temperature_extremes)
+{
+    /* unit inputs at tau = 0.01 and 0.001: logits up to 1000, finite and
+     * equal to the reference; tau = 1000: nearly uniform */
+    run_shared_case(4, 5, 13, 0.01, 1, 0, 8, 1.0f);
+    run_shared_case(4, 5, 13, 0.001, 1, 0, 8, 1.0f);
+    run_shared_case(4, 5, 13, 1000.0, 1, 0, 8, 1.0f);
+    /* unnormalised inputs of norm ~ 1000 with the normalise option */
+    run_shared_case(4, 5, 13, 0.05, 1, 1, 8, 1000.0f);
+    run_infonce_case(CTR_OBJECTIVE_INFONCE, 5, 4, 0.01, 1, 1, NULL, 1000.0f);
+    run_ntxent_case(4, 5, 0.01, 1, NULL);
+}
+END_TEST
+
+START_TEST(test_shared_tiles_agree)
+{
+    /* the same call at several tile sizes, a queue view with ld > d */
+    enum { B = 16, D = 32, K = 3001, LD = 40 };
+    float *q = rand_matrix(1, B, D, 1.0f), *kp = rand_matrix(2, B, D, 1.0f);
+    float *neg = rand_matrix(3, K, LD, 1.0f);
+    float *g0 = (float *)malloc(B * D * sizeof(float));
+    float *g1 = (float *)malloc(B * D * sizeof(float));
+    static const int64_t tiles[3] = {8, 1000, 4096};
+    double l0 = 0, l1;
+    int t, i;
+    for (t = 0; t < 3; t++) {
+        ctr_objective *obj = make(CTR_OBJECTIVE_INFONCE_SHARED, 0.07, 1);
+        ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_TILE,
+                                               tiles[t]), CTR_OK);
+        ck_assert_int_eq(ctr_objective_infonce_shared(
+                             obj, t == 0 ? &l0 : &l1, q, D, kp, D, B, D, neg,
+                             LD, K, NULL, NULL, t == 0 ? g0 : g1, NULL, NULL),
+                         CTR_OK);
+        if (t > 0) {
+            ck_assert_close(l1, l0, 1e-5, 1e-6);
+            for (i = 0; i < B * D; i++)
+                ck_assert_close(g1[i], g0[i], 1e-3, 1e-6);
+        }
+        ctr_objective_destroy(obj);
+    }
+    free(q), free(kp), free(neg), free(g0), free(g1);
+}
+END_TEST
+
+/* ---- bank softmax and NCE ---------------------------------------------------- */
+
+typedef struct bank_case {
+    int64_t b, d, n, kn;
+    float *z, *bank;
+    double *dz, *dbank;
+    int64_t *self_idx, *noise_idx;
+} bank_case;
+
+static void bank_case_init(bank_case *bc, int64_t b, int64_t d, int64_t n,
+                           int64_t kn)
+{
+    ctr__prng g;
+    int64_t i;
+    bc->b = b, bc->d = d, bc->n = n, bc->kn = kn;
+    bc->z = rand_matrix(91, b, d, 1.0f);
+    bc->bank = rand_matrix(92, n, d, 1.0f);
+    unit_rows(bc->bank, n, d);
+    bc->dz = (double *)malloc((size_t)(b * d) * sizeof(double));
+    bc->dbank = (double *)malloc((size_t)(n * d) * sizeof(double));
+    to_double(bc->dz, bc->z, b, d, d);
+    to_double(bc->dbank, bc->bank, n, d, d);
+    bc->self_idx = (int64_t *)malloc((size_t)b * sizeof(int64_t));
+    bc->noise_idx = (int64_t *)malloc((size_t)(b * kn + 1) * sizeof(int64_t));
+    ctr__prng_seed(&g, 93);
+    for (i = 0; i < b; i++)
+        bc->self_idx[i] = (int64_t)ctr__prng_below(&g, (uint64_t)n);
+    for (i = 0; i < b * kn; i++)
+        bc->noise_idx[i] = (int64_t)ctr__prng_below(&g, (uint64_t)n);
+}
+
+static void bank_case_free(bank_case *bc)
+{
+    free(bc->z), free(bc->bank), free(bc->dz), free(bc->dbank);
+    free(bc->self_idx), free(bc->noise_idx);
+}
+
+static void bank_ctx(ref_ctx *c, const bank_case *bc, double tau, int norm)
+{
+    memset(c, 0, sizeof(*c));
+    c->a = bc->dz, c->bank = bc->dbank, c->b = bc->b, c->d = bc->d;
+    c->n = bc->n, c->kn = bc->kn, c->tau = tau, c->normalize = norm;
+    c->self_idx = bc->self_idx, c->noise_idx = bc->noise_idx;
+}
+
+START_TEST(test_bank_softmax_against_reference)
+{
+    bank_case bc;
+    int norm;
+    bank_case_init(&bc, 5, 6, 37, 0);
+    for (norm = 0; norm < 2; norm++) {
+        ctr_objective *obj = make(CTR_OBJECTIVE_BANK_SOFTMAX, 0.1, norm);
+        float gz[30];
+        double loss;
+        ref_ctx c;
+        bank_ctx(&c, &bc, 0.1, norm);
+        ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_TILE, 8),
+                         CTR_OK);
+        ck_assert_int_eq(ctr_objective_bank_softmax(obj, &loss, bc.z, 6, 5, 6,
+                                                    bc.bank, 6, 37,
+                                                    bc.self_idx, gz), CTR_OK);
+        ck_assert_close(loss, ref_bank_softmax(&c), 1e-5, 1e-5);
+        ck_assert_close(stat(obj, CTR_OBJECTIVE_S_CHANCE_LOSS), log(37.0), 0,
+                        1e-12);
+        check_grad("grad_z", gz, ref_bank_softmax, &c, bc.dz, 30);
+        ctr_objective_destroy(obj);
+    }
+    bank_case_free(&bc);
+}
+END_TEST
+
+static void run_nce_case(int64_t mode, int norm, double tau)
+{
+    bank_case bc;
+    ctr_objective *obj = make(CTR_OBJECTIVE_NCE, tau, norm);
+    float gz[4 * 6];
+    double loss, log_z, first_log_z = 0;
+    ref_ctx c;
+    int call;
+    bank_case_init(&bc, 4, 6, 29, 7);
+    ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NCE_Z_MODE,
+                                           mode), CTR_OK);
+    ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_TILE, 8),
+                     CTR_OK);
+    ck_assert_int_eq(ctr_objective_stat(obj, CTR_OBJECTIVE_S_NCE_Z, &log_z),
+                     CTR_E_STAGE);
+    for (call = 0; call < 2; call++) {
+        int rc = ctr_objective_nce(obj, &loss, bc.z, 6, 4, 6, bc.bank, 6, 29,
+                                   bc.self_idx, bc.noise_idx, 7, gz);
+        ck_assert_msg(rc == CTR_OK, "%s", ctr_objective_last_error(obj));
+        log_z = stat(obj, CTR_OBJECTIVE_S_NCE_LOG_Z);
+        ck_assert_close(stat(obj, CTR_OBJECTIVE_S_NCE_Z), exp(log_z), 1e-12, 0);
+        bank_ctx(&c, &bc, tau, norm);
+        c.log_z = mode == CTR_NCE_Z_EXACT ? NAN : log_z;
+        ck_assert_close(loss, ref_nce(&c), 1e-5, 1e-5);
+        check_grad("grad_z", gz, ref_nce, &c, bc.dz, 4 * 6);
+        if (call == 0)
+            first_log_z = log_z;
+        else if (mode == CTR_NCE_Z_FIXED)
+            ck_assert_close(log_z, first_log_z, 0, 0);
+        /* move z so that an EMA would change */
+        bc.z[0] += 0.5f;
+        bc.dz[0] += 0.5;
+    }
+    ctr_objective_destroy(obj);
+    bank_case_free(&bc);
+}
+
+START_TEST(test_nce_against_reference)
+{
+    run_nce_case(CTR_NCE_Z_FIXED, 1, 0.07);
+    run_nce_case(CTR_NCE_Z_FIXED, 0, 0.5);
+    run_nce_case(CTR_NCE_Z_EMA, 1, 0.1);
+    run_nce_case(CTR_NCE_Z_EXACT, 1, 0.1);
+    run_nce_case(CTR_NCE_Z_EXACT, 0, 0.3);
+}
+END_TEST
+
+START_TEST(test_nce_fixed_z_is_n_mean_exp)
+{
+    /* the first batch sets Z = n * mean(exp(logits)) over b (kn+1) entries */
+    bank_case bc;
+    ctr_objective *obj = make(CTR_OBJECTIVE_NCE, 0.1, 1);
+    double s = 0, zi[6], loss;
+    int64_t i, k;
+    bank_case_init(&bc, 3, 6, 20, 5);
+    ck_assert_int_eq(ctr_objective_nce(obj, &loss, bc.z, 6, 3, 6, bc.bank, 6,
+                                       20, bc.self_idx, bc.noise_idx, 5, NULL),
+                     CTR_OK);
+    for (i = 0; i < 3; i++) {
+        ref_unit(zi, bc.dz + i * 6, 6, 1);
+        for (k = 0; k <= 5; k++) {
+            int64_t r = k == 0 ? bc.self_idx[i] : bc.noise_idx[i * 5 + k - 1];
+            s += exp(ref_dot(zi, bc.dbank + r * 6, 6, 0) / 0.1);
+        }
+    }
+    ck_assert_close(stat(obj, CTR_OBJECTIVE_S_NCE_Z), 20.0 * s / 18.0, 1e-5, 0);
+    ck_assert_int_eq(ctr_objective_reset(obj), CTR_OK);
+    ck_assert_int_eq(ctr_objective_stat(obj, CTR_OBJECTIVE_S_NCE_Z, &s),
+                     CTR_E_STAGE);
+    ctr_objective_destroy(obj);
+    bank_case_free(&bc);
+}
+END_TEST
+
+Suite *ctr_test_objective_numerics_suite(void);
+
+Suite *ctr_test_objective_numerics_suite(void)
+{
+    Suite *s = suite_create("objective_numerics");
+    TCase *inbatch = tcase_create("inbatch");
+    TCase *shared = tcase_create("shared");
+    TCase *bank = tcase_create("bank");
+    tcase_set_timeout(shared, 60);
+    tcase_add_test(inbatch, test_infonce_against_reference);
+    tcase_add_test(inbatch, test_npair_against_reference);
+    tcase_add_test(inbatch, test_infonce_statistics);
+    tcase_add_test(inbatch, test_ntxent_against_reference);
+    tcase_add_test(shared, test_shared_against_reference);
+    tcase_add_test(shared, test_shared_temperature_extremes);
+    tcase_add_test(shared, test_shared_tiles_agree);
+    tcase_add_test(bank, test_bank_softmax_against_reference);
+    tcase_add_test(bank, test_nce_against_reference);
+    tcase_add_test(bank, test_nce_fixed_z_is_n_mean_exp);
+    suite_add_tcase(s, inbatch);
+    suite_add_tcase(s, shared);
+    suite_add_tcase(s, bank);
+    return s;
+}
