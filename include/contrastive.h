@@ -160,5 +160,8 @@ CTR_API size_t ctr_allocator_struct_size(void);
 #include "contrastive/rng.h"
 #include "contrastive/probe.h"
 #include "contrastive/objective.h"
+#include "contrastive/queue.h"
+#include "contrastive/bank.h"
+#include "contrastive/knn.h"
 
 #endif /* CONTRASTIVE_H */

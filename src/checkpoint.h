@@ -52,6 +52,8 @@
 #define CTR__CKPT_KIND_TEST CTR__FOURCC('T', 'E', 'S', 'T')
 #define CTR__CKPT_KIND_RNG CTR__FOURCC('R', 'N', 'G', '_')
 #define CTR__CKPT_KIND_OBJECTIVE CTR__FOURCC('O', 'B', 'J', '_')
+#define CTR__CKPT_KIND_QUEUE CTR__FOURCC('Q', 'U', 'E', 'U')
+#define CTR__CKPT_KIND_BANK CTR__FOURCC('B', 'A', 'N', 'K')
 
 /* CRC-32 (reflected polynomial 0xEDB88320, init and final xor 0xFFFFFFFF).
  * Continue a running crc by passing the previous result; start with 0. */
