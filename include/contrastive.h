@@ -163,5 +163,7 @@ CTR_API size_t ctr_allocator_struct_size(void);
 #include "contrastive/queue.h"
 #include "contrastive/bank.h"
 #include "contrastive/knn.h"
+#include "contrastive/encoder.h"
+#include "contrastive/optimizer.h"
 
 #endif /* CONTRASTIVE_H */

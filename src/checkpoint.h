@@ -54,6 +54,8 @@
 #define CTR__CKPT_KIND_OBJECTIVE CTR__FOURCC('O', 'B', 'J', '_')
 #define CTR__CKPT_KIND_QUEUE CTR__FOURCC('Q', 'U', 'E', 'U')
 #define CTR__CKPT_KIND_BANK CTR__FOURCC('B', 'A', 'N', 'K')
+#define CTR__CKPT_KIND_ENCODER CTR__FOURCC('E', 'N', 'C', 'O')
+#define CTR__CKPT_KIND_OPTIMIZER CTR__FOURCC('O', 'P', 'T', 'M')
 
 /* CRC-32 (reflected polynomial 0xEDB88320, init and final xor 0xFFFFFFFF).
  * Continue a running crc by passing the previous result; start with 0. */

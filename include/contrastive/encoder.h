@@ -1,0 +1,293 @@
+/*
+ * contrastive/encoder.h - small networks with exact backward passes.
+ * Included by contrastive.h; do not include it on its own.
+ *
+ * An encoder is built layer by layer from an input shape, then run forward
+ * (train or eval mode) and backward. docs/encoder.md is the guide; this
+ * header is the reference.
+ *
+ * Shapes. Every sample has one of three shapes (ndims = 1, 2 or 3):
+ *   vector    F         (ndims 1)
+ *   sequence  T x F     (ndims 2; time-major, features last)
+ *   image     C x H x W (ndims 3; channels first, as PyTorch)
+ * A batch of n samples is n contiguous samples, float32, row-major.
+ *
+ * Parameters. All trainable parameters live in one flat float array, layer
+ * by layer in the order the layers were added and, within a layer, in
+ * PyTorch's order: linear weight (out x in, row-major) then bias; norm
+ * weight (gamma) then bias (beta). Gradients have the same layout. Batch
+ * norm running statistics (mean then variance per layer) are a separate
+ * "stats" array that is not trained.
+ *
+ * Initialisation follows PyTorch's defaults, drawn from the encoder's own
+ * seeded generator: linear weights and biases uniform in +-1/sqrt(fan_in)
+ * (Kaiming-uniform with a = sqrt(5)); norm gamma 1, beta 0; running mean 0,
+ * running variance 1.
+ *
+ * Memory: the first forward with a batch of n samples allocates the
+ * workspace for n; later forward/backward calls with n or fewer samples do
+ * not allocate. Adding a layer or changing CTR_ENCODER_P_BN_GROUPS releases
+ * the workspace. ctr_encoder_memory() tells the bytes needed for a batch.
+ *
+ * Thread rule: one thread at a time per handle. Different handles are
+ * independent; ctr_encoder_copy_params and ctr_encoder_momentum_update read
+ * the source handle, which must not be written concurrently.
+ */
+#ifndef CONTRASTIVE_ENCODER_H
+#define CONTRASTIVE_ENCODER_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ctr_encoder ctr_encoder;
+
+/* Layer kinds (ctr_encoder_layer_kind, ctr_encoder_add_activation). */
+#define CTR_LAYER_LINEAR 10
+#define CTR_LAYER_BATCHNORM 20
+#define CTR_LAYER_LAYERNORM 30
+#define CTR_LAYER_RELU 40
+#define CTR_LAYER_GELU 41 /* exact (erf) form, PyTorch's default */
+#define CTR_LAYER_TANH 42
+#define CTR_LAYER_L2NORM 50
+#define CTR_LAYER_FLATTEN 60
+
+/* Forward modes. */
+#define CTR_ENCODER_TRAIN 1 /* batch statistics, caches for backward */
+#define CTR_ENCODER_EVAL 2  /* running statistics, no backward possible */
+
+/* Roles of parameter tensors (ctr_encoder_tensor_info). */
+#define CTR_TENSOR_WEIGHT 1      /* linear weight: adapted and decayed */
+#define CTR_TENSOR_BIAS 2        /* linear bias */
+#define CTR_TENSOR_NORM_WEIGHT 3 /* batch/layer norm gamma */
+#define CTR_TENSOR_NORM_BIAS 4   /* batch/layer norm beta */
+
+/* Tunables (ctr_encoder_set_i64 / get_i64 / param_bounds). */
+/* Batch norm statistics are computed in G equal, contiguous groups of the
+ * batch (the batch size must be a multiple of G): G = 1 is ordinary batch
+ * norm; G > 1 emulates MoCo's shuffle BN on one process. The running
+ * statistics move towards the mean over groups of each group's mean and
+ * unbiased variance. Default 1. Saved with the encoder. */
+#define CTR_ENCODER_P_BN_GROUPS 10
+
+/* Creates an empty encoder (no layers: forward copies its input) for
+ * samples of shape dims[0..ndims), ndims in 1..3 (see Shapes above), each
+ * dimension >= 1. seed drives every random choice (initialisation).
+ * alloc may be NULL (system allocator).
+ * Errors: CTR_E_INVALID_ARG (out or dims NULL, ndims or a dimension out
+ * of range, bad allocator), CTR_E_OVERFLOW, CTR_E_NOMEM. Since 0.1.0. */
+CTR_API int ctr_encoder_create(ctr_encoder **out, const int64_t *dims,
+                               int32_t ndims, uint64_t seed,
+                               const ctr_allocator *alloc);
+
+/* Frees the encoder. NULL is accepted. Since 0.1.0. */
+CTR_API void ctr_encoder_destroy(ctr_encoder *enc);
+
+/* ---- building ------------------------------------------------------------ */
+/* Each add appends one layer to the current output shape. On error the
+ * encoder is unchanged. Common errors: CTR_E_INVALID_ARG (NULL handle,
+ * bad hyper-parameter), CTR_E_SHAPE (the layer cannot take the current
+ * shape), CTR_E_OVERFLOW, CTR_E_NOMEM. */
+
+/* Linear layer y = x W^T + b on the last dimension (vector F -> out;
+ * sequence T x F -> T x out, the same weights at every step). bias is 0
+ * or 1. Images must be flattened first (CTR_E_SHAPE). Since 0.1.0. */
+CTR_API int ctr_encoder_add_linear(ctr_encoder *enc, int64_t out_features,
+                                   int32_t bias);
+
+/* Batch normalisation per channel: the features of a vector (BatchNorm1d),
+ * the channels of an image over H x W (BatchNorm2d), the features of a
+ * sequence over all time steps. Train mode normalises with the batch's
+ * biased variance and updates running_stat = (1 - momentum) *
+ * running_stat + momentum * batch_stat (unbiased variance), as PyTorch;
+ * eval mode uses the running statistics. eps > 0, momentum in [0, 1],
+ * affine 0 or 1 (gamma/beta parameters). Since 0.1.0. */
+CTR_API int ctr_encoder_add_batchnorm(ctr_encoder *enc, double eps,
+                                      double momentum, int32_t affine);
+
+/* Layer normalisation over the last dimension (vector, sequence) or over
+ * the whole C x H x W sample (image), biased variance, eps inside the
+ * square root; affine 0 or 1 adds elementwise gamma and beta of the
+ * normalised size. eps > 0. Since 0.1.0. */
+CTR_API int ctr_encoder_add_layernorm(ctr_encoder *enc, double eps,
+                                      int32_t affine);
+
+/* Elementwise activation: kind is CTR_LAYER_RELU, CTR_LAYER_GELU or
+ * CTR_LAYER_TANH (CTR_E_INVALID_ARG otherwise). Since 0.1.0. */
+CTR_API int ctr_encoder_add_activation(ctr_encoder *enc, int32_t kind);
+
+/* L2 normalisation y = x / max(||x||, eps) over the last dimension
+ * (vector, sequence) or the whole sample (image), as
+ * torch.nn.functional.normalize. eps > 0 (PyTorch uses 1e-12).
+ * Since 0.1.0. */
+CTR_API int ctr_encoder_add_l2norm(ctr_encoder *enc, double eps);
+
+/* Reshapes a sequence or image into a vector of all its elements (no-op
+ * on a vector shape is CTR_E_SHAPE). Since 0.1.0. */
+CTR_API int ctr_encoder_add_flatten(ctr_encoder *enc);
+
+/* ---- running ----------------------------------------------------------- */
+
+/* Runs the network on n samples x (n x input size floats) and writes the
+ * n x output size result to y. mode is CTR_ENCODER_TRAIN (batch
+ * statistics, running statistics updated, activations cached for backward;
+ * the input is copied, so x may change afterwards) or CTR_ENCODER_EVAL
+ * (running statistics, no cache). x and y must not overlap.
+ * Errors: CTR_E_INVALID_ARG (NULL, n < 1, bad mode), CTR_E_NUMERIC (x holds
+ * NaN/Inf; nothing written, running statistics unchanged), CTR_E_SHAPE
+ * (batch norm in train mode needs n a multiple of the group count and more
+ * than one value per channel and group), CTR_E_OVERFLOW, CTR_E_NOMEM (first
+ * call with this batch size). Since 0.1.0. */
+CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
+                                int64_t n, int32_t mode);
+
+/* Back-propagates dy = dL/dy (n x output size, n of the last forward)
+ * through the last train-mode forward: parameter gradients are ADDED to the
+ * gradient array (call ctr_encoder_zero_grad between steps) and, if dx is
+ * not NULL, dL/dx (n x input size) is written to dx. Calling it again
+ * adds the same gradients again.
+ * Errors: CTR_E_INVALID_ARG (NULL enc or dy), CTR_E_STAGE (no forward yet,
+ * or the last forward was in eval mode), CTR_E_NUMERIC (dy holds NaN/Inf;
+ * nothing changed). Never allocates. Since 0.1.0. */
+CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx,
+                                 const float *dy);
+
+/* Sets every parameter gradient to zero. Errors: CTR_E_INVALID_ARG.
+ * Since 0.1.0. */
+CTR_API int ctr_encoder_zero_grad(ctr_encoder *enc);
+
+/* Copies the output of layer `layer` (0-based; the last forward, either
+ * mode) into out: n x that layer's output size floats, n of the last
+ * forward. Use it to read backbone features under a projection head.
+ * Errors: CTR_E_INVALID_ARG (NULL, layer out of range), CTR_E_STAGE (no
+ * forward yet). Since 0.1.0. */
+CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out,
+                                     int64_t layer);
+
+/* ---- shapes and parameters ---------------------------------------------- */
+
+/* Number of layers added so far. Errors: CTR_E_INVALID_ARG. Since 0.1.0. */
+CTR_API int ctr_encoder_num_layers(const ctr_encoder *enc, int64_t *out);
+
+/* The kind (CTR_LAYER_*) of layer `layer`.
+ * Errors: CTR_E_INVALID_ARG (NULL, out of range). Since 0.1.0. */
+CTR_API int ctr_encoder_layer_kind(const ctr_encoder *enc, int32_t *kind,
+                                   int64_t layer);
+
+/* The per-sample shape after layer `layer` (-1: the input shape; the last
+ * layer's is the output shape): dims[0..3) receives the dimensions (unused
+ * ones set to 1), *ndims their count; *size (may be NULL) their product.
+ * Errors: CTR_E_INVALID_ARG (NULL, out of range). Since 0.1.0. */
+CTR_API int ctr_encoder_shape(const ctr_encoder *enc, int64_t *dims,
+                              int32_t *ndims, int64_t *size, int64_t layer);
+
+/* Number of floats in the flat parameter (and gradient) array.
+ * Errors: CTR_E_INVALID_ARG. Since 0.1.0. */
+CTR_API int ctr_encoder_num_params(const ctr_encoder *enc, int64_t *out);
+
+/* Number of parameter tensors (a linear layer with bias has two).
+ * Errors: CTR_E_INVALID_ARG. Since 0.1.0. */
+CTR_API int ctr_encoder_num_tensors(const ctr_encoder *enc, int64_t *out);
+
+/* Describes parameter tensor `tensor`: the layer it belongs to, its role
+ * (CTR_TENSOR_*), its offset in the flat array, its dimensions (dims[0..4),
+ * unused ones 1; a linear weight is out x in) and their count. Any out
+ * pointer may be NULL. Errors: CTR_E_INVALID_ARG (NULL enc, out of range).
+ * Since 0.1.0. */
+CTR_API int ctr_encoder_tensor_info(const ctr_encoder *enc, int64_t *layer,
+                                    int32_t *role, int64_t *offset,
+                                    int64_t *dims, int32_t *ndims,
+                                    int64_t tensor);
+
+/* Copies all parameters (get) or all gradients (get_grads) into out, n
+ * floats, n == ctr_encoder_num_params(). set_params copies n floats in.
+ * Errors: CTR_E_INVALID_ARG (NULL), CTR_E_SHAPE (n differs), CTR_E_NUMERIC
+ * (set: NaN/Inf, nothing changed). Since 0.1.0. */
+CTR_API int ctr_encoder_get_params(const ctr_encoder *enc, float *out,
+                                   int64_t n);
+CTR_API int ctr_encoder_set_params(ctr_encoder *enc, const float *in,
+                                   int64_t n);
+CTR_API int ctr_encoder_get_grads(const ctr_encoder *enc, float *out,
+                                  int64_t n);
+
+/* The batch norm running statistics: per batch norm layer, in layer order,
+ * the running mean then the running variance of each channel. Same rules
+ * as the parameter calls; set also requires every variance >= 0.
+ * Since 0.1.0. */
+CTR_API int ctr_encoder_num_stats(const ctr_encoder *enc, int64_t *out);
+CTR_API int ctr_encoder_get_stats(const ctr_encoder *enc, float *out,
+                                  int64_t n);
+CTR_API int ctr_encoder_set_stats(ctr_encoder *enc, const float *in,
+                                  int64_t n);
+
+/* Tunables: param is CTR_ENCODER_P_*. An unknown param or a value outside
+ * the bounds is CTR_E_INVALID_ARG (old value kept). param_bounds writes the
+ * inclusive range. Since 0.1.0. */
+CTR_API int ctr_encoder_set_i64(ctr_encoder *enc, int32_t param,
+                                int64_t value);
+CTR_API int ctr_encoder_get_i64(const ctr_encoder *enc, int32_t param,
+                                int64_t *value);
+CTR_API int ctr_encoder_param_bounds(int32_t param, double *lo, double *hi);
+
+/* Bytes the encoder needs for a batch of `batch` samples: parameters,
+ * gradients, statistics and the forward/backward workspace.
+ * Errors: CTR_E_INVALID_ARG, CTR_E_OVERFLOW. Since 0.1.0. */
+CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes,
+                               int64_t batch);
+
+/* ---- copies and momentum (EMA) encoders --------------------------------- */
+
+/* Creates in *out a deep copy of src: architecture, parameters, running
+ * statistics, tunables and generator state (gradients zero, no cached
+ * forward). Uses src's allocator.
+ * Errors: CTR_E_INVALID_ARG, CTR_E_NOMEM. Since 0.1.0. */
+CTR_API int ctr_encoder_clone(ctr_encoder **out, const ctr_encoder *src);
+
+/* Copies src's parameters into dst (and its running statistics if
+ * copy_stats is 1). The architectures must be identical (CTR_E_SHAPE).
+ * Since 0.1.0. */
+CTR_API int ctr_encoder_copy_params(ctr_encoder *dst, const ctr_encoder *src,
+                                    int32_t copy_stats);
+
+/* The momentum ("EMA") update of a key encoder:
+ *   theta_dst <- m * theta_dst + (1 - m) * theta_src
+ * over the parameters only; with copy_stats 1 the running statistics are
+ * copied from src (MoCo leaves them alone: pass 0). m in [0, 1].
+ * Errors: CTR_E_INVALID_ARG (NULL, m out of range or NaN), CTR_E_SHAPE
+ * (architectures differ). Since 0.1.0. */
+CTR_API int ctr_encoder_momentum_update(ctr_encoder *dst,
+                                        const ctr_encoder *src, double m,
+                                        int32_t copy_stats);
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+/* Saves the architecture, tunables, parameters, running statistics and
+ * generator state (not gradients or caches) to path (atomically: temporary
+ * file, flush, rename) or into a caller buffer (*size_out always receives
+ * the size needed; buf NULL with cap 0 is a size query). A loaded encoder
+ * computes bit-identical outputs.
+ * Errors: CTR_E_INVALID_ARG, CTR_E_IO, CTR_E_BUFFER_TOO_SMALL.
+ * Since 0.1.0. */
+CTR_API int ctr_encoder_save(const ctr_encoder *enc, const char *path);
+CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf,
+                                    size_t cap, size_t *size_out);
+
+/* Creates an encoder from a checkpoint. Every section is validated (sizes,
+ * checksums, every layer's hyper-parameters as the add calls would) before
+ * it is used. Errors: CTR_E_INVALID_ARG, CTR_E_IO, CTR_E_CORRUPT,
+ * CTR_E_INCOMPATIBLE, CTR_E_NOMEM. Since 0.1.0. */
+CTR_API int ctr_encoder_load(ctr_encoder **out, const char *path,
+                             const ctr_allocator *alloc);
+CTR_API int ctr_encoder_load_buffer(ctr_encoder **out, const void *buf,
+                                    size_t len, const ctr_allocator *alloc);
+
+/* The message of the handle's most recent error ("" if none); owned by the
+ * handle, valid until its next call. NULL gives a static text.
+ * Since 0.1.0. */
+CTR_API const char *ctr_encoder_last_error(const ctr_encoder *enc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CONTRASTIVE_ENCODER_H */
