@@ -286,10 +286,11 @@ static int run_training(trainer *t, const demo_options *o, const fmnist_split *t
 {
     int64_t steps = train->count / o->batch;
     int64_t *order = malloc((size_t)train->count * sizeof(int64_t));
+    int64_t stop = o->stop_after > 0 ? rs->epochs_done + o->stop_after : o->epochs;
     char err[512];
     if (order == NULL)
         return die("training", "out of memory");
-    while (rs->epochs_done < o->epochs &&
+    while (rs->epochs_done < o->epochs && rs->epochs_done < stop &&
            (o->time_budget <= 0 || rs->train_seconds < o->time_budget)) {
         epoch_metrics *m = &rs->history[rs->epochs_done];
         if (train_epoch(t, o, train, order, steps, rs, m) != 0 ||
@@ -298,9 +299,9 @@ static int run_training(trainer *t, const demo_options *o, const fmnist_split *t
             return 1;
         }
         rs->epochs_done++;
-        fprintf(stderr, "%sepoch %lld: loss %.4f, pretext acc %.3f, kNN@%d %.4f, "
+        fprintf(stderr, "%sepoch %lld: loss %.4f, pretext acc %.3f, kNN (monitor) %.4f, "
                 "align %.3f, unif %.3f, %.0fs\n", isatty(fileno(stderr)) ? "\r" : "",
-                (long long)m->epoch, m->loss, m->pretext_acc, MONITOR_TEST, m->knn_acc,
+                (long long)m->epoch, m->loss, m->pretext_acc, m->knn_acc,
                 m->alignment, m->uniformity, m->seconds);
         if (trainer_save(t, o->out_dir, err, sizeof(err)) != 0 ||
             write_report(o, rs->history, rs->epochs_done) != 0) {

@@ -24,6 +24,8 @@ static const char usage[] =
     "  --threads N                    BLAS threads (default: BLAS's own setting)\n"
     "  --out DIR                      report and checkpoint directory (default demo-out)\n"
     "  --resume                       continue from the checkpoint in --out\n"
+    "  --stop-after N                 train at most N epochs in this run, then\n"
+    "                                 evaluate (simulates an interruption)\n"
     "  --data DIR                     Fashion-MNIST .gz files (default " FMNIST_DEFAULT_DIR ")\n"
     "  --train-subset N               train on the first N images (default all)\n"
     "  --test-subset N                evaluate on the first N test images (default all)\n"
@@ -118,6 +120,7 @@ static int parse_pair(demo_options *o, const char *flag, const char *v)
     if (strcmp(flag, "--batch") == 0) return parse_int(flag, v, 2, &o->batch);
     if (strcmp(flag, "--train-subset") == 0) return parse_int(flag, v, 0, &o->train_subset);
     if (strcmp(flag, "--test-subset") == 0) return parse_int(flag, v, 0, &o->test_subset);
+    if (strcmp(flag, "--stop-after") == 0) return parse_int(flag, v, 1, &o->stop_after);
     if (strcmp(flag, "--hidden") == 0) return parse_int(flag, v, 8, &o->hidden);
     if (strcmp(flag, "--proj-dim") == 0) return parse_int(flag, v, 2, &o->proj_dim);
     if (strcmp(flag, "--seed") == 0) {

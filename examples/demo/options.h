@@ -21,6 +21,8 @@ typedef struct demo_options {
     const char *out_dir;
     const char *data_dir;
     int resume;
+    int64_t stop_after;    /* train at most this many epochs in this run
+                              (0 = no limit): an interruption, for resume */
     int64_t train_subset;  /* use the first N training images (0 = all) */
     int64_t test_subset;   /* evaluate on the first N test images (0 = all) */
     uint64_t label_seed;   /* 0: labels as given; else permute the training
