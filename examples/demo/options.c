@@ -33,6 +33,9 @@ static const char usage[] =
     "  --temperature X                softmax temperature (default per method)\n"
     "  --hidden N                     backbone width (default 1024)\n"
     "  --proj-dim N                   embedding size (default 128)\n"
+    "  --crop-min X                   smallest random-crop area fraction (default 0.35)\n"
+    "  --noise X                      Gaussian pixel noise std (default 0.03)\n"
+    "  --erase X                      random erasing probability (default 0.2)\n"
     "  --label-seed N                 permute training labels first (a test that\n"
     "                                 training never reads them)\n"
     "  --help                         this text\n"
@@ -98,6 +101,9 @@ static void set_defaults(demo_options *o)
     o->data_dir = FMNIST_DEFAULT_DIR;
     o->hidden = 1024;
     o->proj_dim = 128;
+    o->crop_min = 0.35;
+    o->noise_std = 0.03;
+    o->erase_prob = 0.2;
 }
 
 /* One "--flag value" pair; returns 0, or -1 on a bad value or flag. */
@@ -116,6 +122,9 @@ static int parse_pair(demo_options *o, const char *flag, const char *v)
     if (strcmp(flag, "--time-budget") == 0) return parse_real(flag, v, &o->time_budget);
     if (strcmp(flag, "--lr") == 0) return parse_real(flag, v, &o->lr);
     if (strcmp(flag, "--temperature") == 0) return parse_real(flag, v, &o->temperature);
+    if (strcmp(flag, "--crop-min") == 0) return parse_real(flag, v, &o->crop_min);
+    if (strcmp(flag, "--noise") == 0) return parse_real(flag, v, &o->noise_std);
+    if (strcmp(flag, "--erase") == 0) return parse_real(flag, v, &o->erase_prob);
     if (strcmp(flag, "--epochs") == 0) return parse_int(flag, v, 1, &o->epochs);
     if (strcmp(flag, "--batch") == 0) return parse_int(flag, v, 2, &o->batch);
     if (strcmp(flag, "--train-subset") == 0) return parse_int(flag, v, 0, &o->train_subset);

@@ -31,6 +31,9 @@ typedef struct demo_options {
     double temperature;    /* 0 = the method's default */
     int64_t hidden;        /* backbone width */
     int64_t proj_dim;      /* projection / embedding size */
+    double crop_min;       /* smallest crop area fraction */
+    double noise_std;      /* Gaussian pixel noise */
+    double erase_prob;     /* random erasing probability */
 } demo_options;
 
 /* Parses argv into *o (defaults first). Returns 0 to run, 1 when --help

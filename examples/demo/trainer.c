@@ -156,6 +156,9 @@ int trainer_create(trainer **out, const demo_options *opt, int64_t n_train,
     t->n_train = n_train;
     t->total_steps = total_steps;
     t->aug = augment_default();
+    t->aug.crop_min_scale = (float)opt->crop_min;
+    t->aug.noise_std = (float)opt->noise_std;
+    t->aug.erase_prob = (float)opt->erase_prob;
     if ((rc = build_mlp(&t->enc, opt, opt->seed)) != CTR_OK) {
         trainer_destroy(t);
         return lib_fail(err, cap, "encoder", rc, "building the MLP");
