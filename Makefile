@@ -189,8 +189,18 @@ $(BUILD)/examples/%: examples/%.c $(STATIC) $(LIB_HDRS)
 
 examples: $(EXAMPLES)
 
-demo: $(BUILD)/examples/hello | deps
-	$(BUILD)/examples/hello
+# The main demo, contrastive-demo (examples/demo/), written against the
+# public header only; it reads the data set's .gz files with zlib.
+DEMO_SRCS := $(wildcard examples/demo/*.c)
+DEMO_BIN := $(BUILD)/examples/contrastive-demo
+DEMO_ARGS ?=
+
+$(DEMO_BIN): $(DEMO_SRCS) $(wildcard examples/demo/*.h) $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(DEMO_SRCS) $(STATIC) $(LIBS_ALL) -lz
+
+demo: $(DEMO_BIN) | deps
+	$(DEMO_BIN) $(DEMO_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the
@@ -219,8 +229,9 @@ contrastive.pc: contrastive.pc.in $(HEADER) $(BUILD)/flags
 	    -e 's|@BLAS_REQUIRES@|$(BLAS_PC)|' \
 	    -e 's|@BLAS_LIBS_PRIVATE@|$(BLAS_LIBS_PRIVATE)|' $< > $@
 
-install: all contrastive.pc
-	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/contrastive $(DESTDIR)$(PKGCONFIGDIR)
+install: all contrastive.pc $(DEMO_BIN)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/contrastive $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 755 $(DEMO_BIN) $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	$(INSTALL) -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
@@ -233,6 +244,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libcontrastive.a $(DESTDIR)$(LIBDIR)/$(notdir $(SHARED_REAL))
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME) $(DESTDIR)$(LIBDIR)/libcontrastive.so
 	rm -f $(DESTDIR)$(INCLUDEDIR)/contrastive.h $(DESTDIR)$(PKGCONFIGDIR)/contrastive.pc
+	rm -f $(DESTDIR)$(BINDIR)/contrastive-demo
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/contrastive
 
 clean:

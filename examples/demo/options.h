@@ -1,0 +1,44 @@
+/*
+ * options.h - the demo's command line.
+ */
+#ifndef DEMO_OPTIONS_H
+#define DEMO_OPTIONS_H
+
+#include <stdint.h>
+
+#define METHOD_SIMCLR 0
+#define METHOD_MOCO 1
+#define METHOD_INSTDISC 2
+
+typedef struct demo_options {
+    int method;            /* METHOD_* */
+    const char *encoder;   /* "mlp" (or "cnn" when the library has conv) */
+    int64_t epochs;
+    int64_t batch;
+    uint64_t seed;
+    int threads;           /* BLAS threads, 0 = leave as is */
+    double time_budget;    /* seconds of training, 0 = no limit */
+    const char *out_dir;
+    const char *data_dir;
+    int resume;
+    int64_t stop_after;    /* train at most this many epochs in this run
+                              (0 = no limit): an interruption, for resume */
+    int64_t train_subset;  /* use the first N training images (0 = all) */
+    int64_t test_subset;   /* evaluate on the first N test images (0 = all) */
+    uint64_t label_seed;   /* 0: labels as given; else permute the training
+                              labels (proves training never reads them) */
+    double lr;             /* 0 = the method's default */
+    double temperature;    /* 0 = the method's default */
+    int64_t hidden;        /* backbone width */
+    int64_t proj_dim;      /* projection / embedding size */
+    double crop_min;       /* smallest crop area fraction */
+    double noise_std;      /* Gaussian pixel noise */
+    double erase_prob;     /* random erasing probability */
+} demo_options;
+
+/* Parses argv into *o (defaults first). Returns 0 to run, 1 when --help
+ * was printed, -1 after printing an error. */
+int options_parse(demo_options *o, int argc, char **argv);
+const char *method_name(int method);
+
+#endif /* DEMO_OPTIONS_H */

@@ -1,0 +1,473 @@
+/*
+ * trainer.c - SimCLR, MoCo v2 and instance discrimination on an MLP, as a
+ * host program writes them with libcontrastive: it owns the data, the
+ * augmentations and the loop; the library gives the encoder, optimizer,
+ * objective, queue and bank.
+ */
+#include "trainer.h"
+
+#include <contrastive.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment.h"
+
+/* Layers of the MLP: [linear, bn, relu] x 2 is the backbone (its output,
+ * layer BACKBONE_LAYER, is what kNN and the linear probe see), then the
+ * projection head linear-bn-relu-linear and an L2 normalisation. */
+#define BACKBONE_LAYER 5
+#define MOCO_BN_GROUPS 4   /* shuffle-BN emulation: statistics per group */
+#define MOCO_QUEUE 4096    /* ~7% of the 60k training images */
+#define MOCO_MOMENTUM 0.99
+#define NCE_NOISE 4096
+#define EVAL_CHUNK 500
+
+struct trainer {
+    demo_options opt;
+    int64_t n_train, total_steps, step;
+    ctr_encoder *enc, *key_enc;
+    ctr_optimizer *optim;
+    ctr_objective *obj;
+    ctr_queue *queue;
+    ctr_bank *bank;
+    ctr_rng *rng;
+    augment_config aug;
+    double base_lr;
+    float *views, *shuffled, *z, *grad, *keys, *chunk_out;
+    int64_t *idx, *noise, *perm;
+};
+
+#define FAIL(...) (snprintf(err, cap, __VA_ARGS__), -1)
+
+static int lib_fail(char *err, size_t cap, const char *what, int rc,
+                    const char *detail)
+{
+    snprintf(err, cap, "%s: %s (%s)", what, ctr_strerror(rc), detail);
+    return -1;
+}
+
+/* ---- construction ------------------------------------------------------------ */
+
+static int build_mlp(ctr_encoder **out, const demo_options *o, uint64_t seed)
+{
+    int64_t dims[1] = {FMNIST_PIXELS};
+    ctr_encoder *e = NULL;
+    int rc = ctr_encoder_create(&e, dims, 1, seed, NULL);
+    int i;
+    for (i = 0; i < 2 && rc == CTR_OK; i++) {
+        rc = ctr_encoder_add_linear(e, o->hidden, 1);
+        if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
+        if (rc == CTR_OK) rc = ctr_encoder_add_activation(e, CTR_LAYER_RELU);
+    }
+    if (rc == CTR_OK) rc = ctr_encoder_add_linear(e, o->hidden, 1);
+    if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
+    if (rc == CTR_OK) rc = ctr_encoder_add_activation(e, CTR_LAYER_RELU);
+    if (rc == CTR_OK) rc = ctr_encoder_add_linear(e, o->proj_dim, 1);
+    if (rc == CTR_OK) rc = ctr_encoder_add_l2norm(e, 1e-12);
+    if (rc != CTR_OK) {
+        ctr_encoder_destroy(e);
+        return rc;
+    }
+    *out = e;
+    return CTR_OK;
+}
+
+static double default_temperature(int method)
+{
+    return method == METHOD_SIMCLR ? 0.5 : method == METHOD_MOCO ? 0.2 : 0.1;
+}
+
+static int create_objective(trainer *t, char *err, size_t cap)
+{
+    static const int32_t kinds[] = {CTR_OBJECTIVE_NTXENT, CTR_OBJECTIVE_INFONCE_SHARED,
+                                    CTR_OBJECTIVE_NCE};
+    double tau = t->opt.temperature > 0 ? t->opt.temperature
+                                        : default_temperature(t->opt.method);
+    int rc = ctr_objective_create(&t->obj, kinds[t->opt.method], NULL);
+    if (rc == CTR_OK)
+        rc = ctr_objective_set_f64(t->obj, CTR_OBJECTIVE_P_TEMPERATURE, tau);
+    if (rc == CTR_OK && t->opt.method == METHOD_INSTDISC)
+        rc = ctr_objective_set_i64(t->obj, CTR_OBJECTIVE_P_NCE_Z_MODE, CTR_NCE_Z_EMA);
+    if (rc != CTR_OK)
+        return lib_fail(err, cap, "objective", rc, ctr_objective_last_error(t->obj));
+    return 0;
+}
+
+static int create_memories(trainer *t, char *err, size_t cap)
+{
+    int rc = CTR_OK;
+    if (t->opt.method == METHOD_MOCO) {
+        rc = ctr_encoder_clone(&t->key_enc, t->enc);
+        if (rc == CTR_OK)
+            rc = ctr_queue_create(&t->queue, MOCO_QUEUE, t->opt.proj_dim,
+                                  CTR_QUEUE_INIT_RANDOM, t->opt.seed + 2, NULL);
+        if (rc == CTR_OK)
+            rc = ctr_encoder_set_i64(t->enc, CTR_ENCODER_P_BN_GROUPS, MOCO_BN_GROUPS);
+        if (rc == CTR_OK)
+            rc = ctr_encoder_set_i64(t->key_enc, CTR_ENCODER_P_BN_GROUPS, MOCO_BN_GROUPS);
+    } else if (t->opt.method == METHOD_INSTDISC) {
+        rc = ctr_bank_create(&t->bank, t->n_train, t->opt.proj_dim, t->opt.seed + 3, NULL);
+    }
+    if (rc != CTR_OK)
+        return lib_fail(err, cap, "memory", rc, "creating the key encoder, queue or bank");
+    return 0;
+}
+
+static int create_optimizer(trainer *t, char *err, size_t cap)
+{
+    int rc = ctr_optimizer_create_for_encoder(&t->optim, CTR_OPTIMIZER_ADAMW, t->enc, NULL);
+    t->base_lr = t->opt.lr > 0 ? t->opt.lr : 2e-3;
+    if (rc == CTR_OK)
+        rc = ctr_optimizer_set_f64(t->optim, CTR_OPTIMIZER_P_WEIGHT_DECAY, 1e-5);
+    if (rc != CTR_OK)
+        return lib_fail(err, cap, "optimizer", rc, ctr_optimizer_last_error(t->optim));
+    return 0;
+}
+
+static int allocate_buffers(trainer *t, char *err, size_t cap)
+{
+    size_t b = (size_t)t->opt.batch, p = (size_t)t->opt.proj_dim;
+    size_t widest = (size_t)(t->opt.hidden > t->opt.proj_dim ? t->opt.hidden : t->opt.proj_dim);
+    t->views = malloc(2 * b * FMNIST_PIXELS * sizeof(float));
+    t->z = malloc(2 * b * p * sizeof(float));
+    t->grad = malloc(2 * b * p * sizeof(float));
+    t->keys = malloc(b * p * sizeof(float));
+    t->chunk_out = malloc(EVAL_CHUNK * widest * sizeof(float));
+    t->idx = malloc(b * sizeof(int64_t));
+    t->noise = malloc(b * NCE_NOISE * sizeof(int64_t));
+    t->perm = malloc(b * sizeof(int64_t));
+    t->shuffled = malloc(b * FMNIST_PIXELS * sizeof(float));
+    if (!t->views || !t->z || !t->grad || !t->keys || !t->chunk_out || !t->idx ||
+        !t->noise || !t->perm || !t->shuffled)
+        return FAIL("out of memory for the training buffers");
+    return 0;
+}
+
+int trainer_create(trainer **out, const demo_options *opt, int64_t n_train,
+                   int64_t total_steps, char *err, size_t cap)
+{
+    trainer *t = calloc(1, sizeof(*t));
+    int rc;
+    if (t == NULL)
+        return FAIL("out of memory");
+    t->opt = *opt;
+    t->n_train = n_train;
+    t->total_steps = total_steps;
+    t->aug = augment_default();
+    t->aug.crop_min_scale = (float)opt->crop_min;
+    t->aug.noise_std = (float)opt->noise_std;
+    t->aug.erase_prob = (float)opt->erase_prob;
+    if ((rc = build_mlp(&t->enc, opt, opt->seed)) != CTR_OK) {
+        trainer_destroy(t);
+        return lib_fail(err, cap, "encoder", rc, "building the MLP");
+    }
+    if ((rc = ctr_rng_create(&t->rng, opt->seed + 1, NULL)) != CTR_OK ||
+        create_objective(t, err, cap) != 0 || create_memories(t, err, cap) != 0 ||
+        create_optimizer(t, err, cap) != 0 || allocate_buffers(t, err, cap) != 0) {
+        if (rc != CTR_OK)
+            snprintf(err, cap, "rng: %s", ctr_strerror(rc));
+        trainer_destroy(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+void trainer_destroy(trainer *t)
+{
+    if (t == NULL)
+        return;
+    ctr_optimizer_destroy(t->optim);
+    ctr_encoder_destroy(t->enc);
+    ctr_encoder_destroy(t->key_enc);
+    ctr_objective_destroy(t->obj);
+    ctr_queue_destroy(t->queue);
+    ctr_bank_destroy(t->bank);
+    ctr_rng_destroy(t->rng);
+    free(t->views);
+    free(t->z);
+    free(t->grad);
+    free(t->keys);
+    free(t->chunk_out);
+    free(t->idx);
+    free(t->noise);
+    free(t->perm);
+    free(t->shuffled);
+    free(t);
+}
+
+int trainer_shuffle(trainer *t, int64_t *order, int64_t n)
+{
+    return ctr_rng_permutation(t->rng, order, n) == CTR_OK ? 0 : -1;
+}
+
+/* ---- one step per method ------------------------------------------------------------ */
+
+/* Writes `views` augmented copies of each image order[0..b) into
+ * t->views: view v of image i at row v*b + i. */
+static int make_views(trainer *t, const fmnist_split *train, const int64_t *order,
+                      int views)
+{
+    int64_t b = t->opt.batch, i;
+    int v;
+    for (v = 0; v < views; v++)
+        for (i = 0; i < b; i++)
+            if (augment_image(train->images + order[i] * FMNIST_PIXELS,
+                              t->views + (v * b + i) * FMNIST_PIXELS, &t->aug,
+                              t->rng) != CTR_OK)
+                return -1;
+    return 0;
+}
+
+static int simclr_step(trainer *t, double *loss)
+{
+    int64_t b = t->opt.batch, p = t->opt.proj_dim;
+    int rc = ctr_encoder_forward(t->enc, t->z, t->views, 2 * b, CTR_ENCODER_TRAIN);
+    if (rc == CTR_OK)
+        rc = ctr_objective_ntxent(t->obj, loss, t->z, p, t->z + b * p, p, b, p,
+                                  NULL, t->grad, t->grad + b * p);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_backward(t->enc, NULL, t->grad);
+    return rc;
+}
+
+/* Keys from the momentum encoder with shuffled BN groups: the key batch is
+ * permuted before the forward and put back in order after it, so a query
+ * and its key never share batch statistics. */
+static int moco_keys(trainer *t)
+{
+    int64_t b = t->opt.batch, p = t->opt.proj_dim, i;
+    const float *view2 = t->views + b * FMNIST_PIXELS;
+    float *out = t->z + b * p; /* scratch: the second half of z */
+    int rc = ctr_rng_permutation(t->rng, t->perm, b);
+    for (i = 0; rc == CTR_OK && i < b; i++)
+        memcpy(t->shuffled + i * FMNIST_PIXELS, view2 + t->perm[i] * FMNIST_PIXELS,
+               FMNIST_PIXELS * sizeof(float));
+    if (rc == CTR_OK)
+        rc = ctr_encoder_forward(t->key_enc, out, t->shuffled, b, CTR_ENCODER_TRAIN);
+    for (i = 0; rc == CTR_OK && i < b; i++)
+        memcpy(t->keys + t->perm[i] * p, out + i * p, (size_t)p * sizeof(float));
+    return rc;
+}
+
+static int moco_step(trainer *t, double *loss)
+{
+    int64_t b = t->opt.batch, p = t->opt.proj_dim, count, ld;
+    const float *negatives;
+    int rc = ctr_encoder_momentum_update(t->key_enc, t->enc, MOCO_MOMENTUM, 0);
+    if (rc == CTR_OK) rc = moco_keys(t);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_forward(t->enc, t->z, t->views, b, CTR_ENCODER_TRAIN);
+    if (rc == CTR_OK) rc = ctr_queue_keys(t->queue, &negatives, &count, &ld);
+    if (rc == CTR_OK)
+        rc = ctr_objective_infonce_shared(t->obj, loss, t->z, p, t->keys, p, b, p,
+                                          negatives, ld, count, NULL, NULL,
+                                          t->grad, NULL, NULL);
+    if (rc == CTR_OK) rc = ctr_encoder_backward(t->enc, NULL, t->grad);
+    if (rc == CTR_OK) rc = ctr_queue_enqueue(t->queue, t->keys, b, p, NULL);
+    return rc;
+}
+
+static int instdisc_step(trainer *t, const int64_t *order, double *loss)
+{
+    int64_t b = t->opt.batch, p = t->opt.proj_dim, n, ld;
+    const float *rows;
+    int rc = ctr_encoder_forward(t->enc, t->z, t->views, b, CTR_ENCODER_TRAIN);
+    memcpy(t->idx, order, (size_t)b * sizeof(int64_t));
+    if (rc == CTR_OK) rc = ctr_bank_sample(t->bank, t->noise, b, NCE_NOISE, t->idx);
+    if (rc == CTR_OK) rc = ctr_bank_rows(t->bank, &rows, &n, &ld);
+    if (rc == CTR_OK)
+        rc = ctr_objective_nce(t->obj, loss, t->z, p, b, p, rows, ld, n, t->idx,
+                               t->noise, NCE_NOISE, t->grad);
+    if (rc == CTR_OK) rc = ctr_encoder_backward(t->enc, NULL, t->grad);
+    if (rc == CTR_OK) rc = ctr_bank_update(t->bank, t->idx, b, t->z, p);
+    return rc;
+}
+
+int trainer_step(trainer *t, const fmnist_split *train, const int64_t *order,
+                 step_stats *stats, char *err, size_t cap)
+{
+    double lr, loss = 0.0;
+    int rc;
+    if (make_views(t, train, order, t->opt.method == METHOD_INSTDISC ? 1 : 2) != 0)
+        return FAIL("augmentation failed");
+    rc = ctr_optimizer_cosine_lr(&lr, t->step, t->total_steps / 50, t->total_steps,
+                                 t->base_lr, 0.0);
+    if (rc == CTR_OK) rc = ctr_optimizer_set_f64(t->optim, CTR_OPTIMIZER_P_LR, lr);
+    if (rc == CTR_OK) rc = ctr_encoder_zero_grad(t->enc);
+    if (rc == CTR_OK) {
+        if (t->opt.method == METHOD_SIMCLR)
+            rc = simclr_step(t, &loss);
+        else if (t->opt.method == METHOD_MOCO)
+            rc = moco_step(t, &loss);
+        else
+            rc = instdisc_step(t, order, &loss);
+    }
+    if (rc == CTR_OK) rc = ctr_optimizer_step(t->optim);
+    if (rc != CTR_OK)
+        return FAIL("step %lld: %s (%s; %s)", (long long)t->step, ctr_strerror(rc),
+                    ctr_encoder_last_error(t->enc), ctr_objective_last_error(t->obj));
+    stats->loss = loss;
+    if (ctr_objective_stat(t->obj, CTR_OBJECTIVE_S_ACCURACY, &stats->pretext_acc) != CTR_OK)
+        stats->pretext_acc = NAN;
+    t->step++;
+    return 0;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------ */
+
+int64_t trainer_feature_dim(const trainer *t) { return t->opt.hidden; }
+int64_t trainer_embedding_dim(const trainer *t) { return t->opt.proj_dim; }
+int64_t trainer_steps_done(const trainer *t) { return t->step; }
+
+int trainer_features(trainer *t, const float *images, int64_t n, float *feat,
+                     char *err, size_t cap)
+{
+    int64_t i0;
+    for (i0 = 0; i0 < n; i0 += EVAL_CHUNK) {
+        int64_t m = n - i0 < EVAL_CHUNK ? n - i0 : EVAL_CHUNK;
+        int rc = ctr_encoder_forward(t->enc, t->chunk_out, images + i0 * FMNIST_PIXELS,
+                                     m, CTR_ENCODER_EVAL);
+        if (rc == CTR_OK)
+            rc = ctr_encoder_layer_output(t->enc, feat + i0 * t->opt.hidden, BACKBONE_LAYER);
+        if (rc != CTR_OK)
+            return lib_fail(err, cap, "features", rc, ctr_encoder_last_error(t->enc));
+    }
+    return 0;
+}
+
+int trainer_embeddings(trainer *t, const float *images, int64_t n, float *emb,
+                       int augmented, char *err, size_t cap)
+{
+    /* Evaluation draws from its own generator, so the training stream is
+     * the same whether or not (and how often) the run is evaluated. */
+    float *view = malloc(FMNIST_PIXELS * sizeof(float) * EVAL_CHUNK);
+    ctr_rng *rng = NULL;
+    int64_t i0, i;
+    if (view == NULL || ctr_rng_create(&rng, t->opt.seed + 7, NULL) != CTR_OK) {
+        free(view);
+        return FAIL("out of memory");
+    }
+    for (i0 = 0; i0 < n; i0 += EVAL_CHUNK) {
+        int64_t m = n - i0 < EVAL_CHUNK ? n - i0 : EVAL_CHUNK;
+        int rc = CTR_OK;
+        for (i = 0; i < m; i++) {
+            const float *src = images + (i0 + i) * FMNIST_PIXELS;
+            if (augmented)
+                rc = augment_image(src, view + i * FMNIST_PIXELS, &t->aug, rng);
+            else
+                memcpy(view + i * FMNIST_PIXELS, src, FMNIST_PIXELS * sizeof(float));
+        }
+        if (rc == CTR_OK)
+            rc = ctr_encoder_forward(t->enc, emb + i0 * t->opt.proj_dim, view, m,
+                                     CTR_ENCODER_EVAL);
+        if (rc != CTR_OK) {
+            free(view);
+            ctr_rng_destroy(rng);
+            return lib_fail(err, cap, "embeddings", rc, ctr_encoder_last_error(t->enc));
+        }
+    }
+    free(view);
+    ctr_rng_destroy(rng);
+    return 0;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+static const char *path_in(char *buf, size_t cap, const char *dir, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", dir, name);
+    return buf;
+}
+
+int trainer_save(const trainer *t, const char *dir, char *err, size_t cap)
+{
+    char path[4096];
+    FILE *f;
+    int rc = ctr_encoder_save(t->enc, path_in(path, sizeof(path), dir, "encoder.ckpt"));
+    if (rc == CTR_OK)
+        rc = ctr_optimizer_save(t->optim, path_in(path, sizeof(path), dir, "optimizer.ckpt"));
+    if (rc == CTR_OK)
+        rc = ctr_objective_save(t->obj, path_in(path, sizeof(path), dir, "objective.ckpt"));
+    if (rc == CTR_OK)
+        rc = ctr_rng_save(t->rng, path_in(path, sizeof(path), dir, "rng.ckpt"));
+    if (rc == CTR_OK && t->key_enc != NULL)
+        rc = ctr_encoder_save(t->key_enc, path_in(path, sizeof(path), dir, "key_encoder.ckpt"));
+    if (rc == CTR_OK && t->queue != NULL)
+        rc = ctr_queue_save(t->queue, path_in(path, sizeof(path), dir, "queue.ckpt"));
+    if (rc == CTR_OK && t->bank != NULL)
+        rc = ctr_bank_save(t->bank, path_in(path, sizeof(path), dir, "bank.ckpt"));
+    if (rc != CTR_OK)
+        return lib_fail(err, cap, "saving the checkpoint", rc, path);
+    f = fopen(path_in(path, sizeof(path), dir, "steps.txt"), "w");
+    if (f == NULL || fprintf(f, "%lld\n", (long long)t->step) < 0 || fclose(f) != 0)
+        return FAIL("cannot write %s", path);
+    return 0;
+}
+
+int trainer_load(trainer *t, const char *dir, char *err, size_t cap)
+{
+    char path[4096];
+    ctr_encoder *enc = NULL, *key_enc = NULL;
+    ctr_optimizer *optim = NULL;
+    ctr_objective *obj = NULL;
+    ctr_queue *queue = NULL;
+    ctr_bank *bank = NULL;
+    ctr_rng *rng = NULL;
+    long long step = -1;
+    FILE *f;
+    int rc = ctr_encoder_load(&enc, path_in(path, sizeof(path), dir, "encoder.ckpt"), NULL);
+    if (rc == CTR_OK)
+        rc = ctr_optimizer_load(&optim, path_in(path, sizeof(path), dir, "optimizer.ckpt"), enc, NULL);
+    if (rc == CTR_OK)
+        rc = ctr_objective_load(&obj, path_in(path, sizeof(path), dir, "objective.ckpt"), NULL);
+    if (rc == CTR_OK)
+        rc = ctr_rng_load(&rng, path_in(path, sizeof(path), dir, "rng.ckpt"), NULL);
+    if (rc == CTR_OK && t->key_enc != NULL)
+        rc = ctr_encoder_load(&key_enc, path_in(path, sizeof(path), dir, "key_encoder.ckpt"), NULL);
+    if (rc == CTR_OK && t->queue != NULL)
+        rc = ctr_queue_load(&queue, path_in(path, sizeof(path), dir, "queue.ckpt"), NULL);
+    if (rc == CTR_OK && t->bank != NULL)
+        rc = ctr_bank_load(&bank, path_in(path, sizeof(path), dir, "bank.ckpt"), NULL);
+    if (rc == CTR_OK && t->key_enc != NULL) {
+        rc = ctr_encoder_set_i64(enc, CTR_ENCODER_P_BN_GROUPS, MOCO_BN_GROUPS);
+        if (rc == CTR_OK)
+            rc = ctr_encoder_set_i64(key_enc, CTR_ENCODER_P_BN_GROUPS, MOCO_BN_GROUPS);
+    }
+    f = rc == CTR_OK ? fopen(path_in(path, sizeof(path), dir, "steps.txt"), "r") : NULL;
+    if (f != NULL) {
+        if (fscanf(f, "%lld", &step) != 1)
+            step = -1;
+        fclose(f);
+    }
+    if (rc != CTR_OK || step < 0) {
+        ctr_optimizer_destroy(optim);
+        ctr_encoder_destroy(enc);
+        ctr_encoder_destroy(key_enc);
+        ctr_objective_destroy(obj);
+        ctr_queue_destroy(queue);
+        ctr_bank_destroy(bank);
+        ctr_rng_destroy(rng);
+        if (rc != CTR_OK)
+            return lib_fail(err, cap, "loading the checkpoint", rc, path);
+        return FAIL("%s is missing or malformed", path);
+    }
+    ctr_optimizer_destroy(t->optim);
+    ctr_encoder_destroy(t->enc);
+    ctr_encoder_destroy(t->key_enc);
+    ctr_objective_destroy(t->obj);
+    ctr_queue_destroy(t->queue);
+    ctr_bank_destroy(t->bank);
+    ctr_rng_destroy(t->rng);
+    t->enc = enc;
+    t->key_enc = key_enc;
+    t->optim = optim;
+    t->obj = obj;
+    t->queue = queue;
+    t->bank = bank;
+    t->rng = rng;
+    t->step = step;
+    return 0;
+}
