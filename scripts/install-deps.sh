@@ -1,9 +1,9 @@
 #!/bin/sh
 # install-deps.sh LEVEL - make sure the system packages for LEVEL are present.
 #
-#   build  compiler, make, pkg-config, the BLAS backend (BLAS=openblas|blis)
+#   build  compiler, make, pkg-config, zlib, the BLAS backend (BLAS=openblas|blis)
 #   check  build + the Check unit-test framework
-#   demo   build + zlib and Debian's Fashion-MNIST data set package
+#   demo   build + Debian's Fashion-MNIST data set package
 #   ci     check + demo + clang, valgrind, abigail-tools (the CI script)
 #   bench  check + PyTorch and NumPy for the comparison runs
 #
@@ -21,10 +21,10 @@ case "$blas" in
     *) echo "install-deps: BLAS must be openblas or blis (got '$blas')" >&2; exit 2 ;;
 esac
 
-build_pkgs="make gcc pkg-config $blas_pkg"
+build_pkgs="make gcc pkg-config zlib1g-dev $blas_pkg"
 case "${CC:-cc}" in *clang*) build_pkgs="$build_pkgs clang" ;; esac
 check_pkgs="check"
-demo_pkgs="zlib1g-dev dataset-fashion-mnist"
+demo_pkgs="dataset-fashion-mnist"
 case "$level" in
     build) want="$build_pkgs" ;;
     check) want="$build_pkgs $check_pkgs" ;;
