@@ -7,7 +7,7 @@ set -eu
 demo=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-small="--train-subset 2048 --test-subset 500 --batch 128 --hidden 128 --proj-dim 32 --epochs 2 --seed 5"
+small="--train-subset 2048 --test-subset 500 --batch 128 --hidden 128 --head 64 --proj-dim 32 --epochs 2 --seed 5"
 
 for method in simclr moco instdisc; do
     "$demo" --method "$method" $small --out "$tmp/$method" > "$tmp/$method.out"

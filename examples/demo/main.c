@@ -133,8 +133,8 @@ static int linear_probe_accuracy(const features *f, const int64_t *train_labels,
 {
     ctr_probe *p = NULL;
     int rc = ctr_probe_create(&p, f->dim, FMNIST_CLASSES, NULL);
-    if (rc == CTR_OK) rc = ctr_probe_set_f64(p, CTR_PROBE_P_L2, 1e-3);
-    if (rc == CTR_OK) rc = ctr_probe_set_i64(p, CTR_PROBE_P_MAX_ITER, 150);
+    if (rc == CTR_OK) rc = ctr_probe_set_f64(p, CTR_PROBE_P_L2, 1e-4);
+    if (rc == CTR_OK) rc = ctr_probe_set_i64(p, CTR_PROBE_P_MAX_ITER, 300);
     if (rc == CTR_OK) rc = ctr_probe_fit(p, f->train, f->n_train, f->dim, train_labels);
     if (rc == CTR_OK)
         rc = ctr_probe_accuracy(p, f->test, f->n_test, f->dim, test_labels, acc);

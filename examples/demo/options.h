@@ -30,6 +30,8 @@ typedef struct demo_options {
     double lr;             /* 0 = the method's default */
     double temperature;    /* 0 = the method's default */
     int64_t hidden;        /* backbone width */
+    int64_t depth;         /* hidden layers in the backbone */
+    int64_t head;          /* hidden width of the projection head */
     int64_t proj_dim;      /* projection / embedding size */
     double crop_min;       /* smallest crop area fraction */
     double noise_std;      /* Gaussian pixel noise */

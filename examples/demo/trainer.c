@@ -14,10 +14,9 @@
 
 #include "augment.h"
 
-/* Layers of the MLP: [linear, bn, relu] x 2 is the backbone (its output,
- * layer BACKBONE_LAYER, is what kNN and the linear probe see), then the
- * projection head linear-bn-relu-linear and an L2 normalisation. */
-#define BACKBONE_LAYER 5
+/* Layers of the MLP: [linear, bn, relu] x depth is the backbone (its
+ * output, layer backbone_layer(), is what kNN and the linear probe see),
+ * then the projection head linear-bn-relu-linear and an L2 normalisation. */
 #define MOCO_BN_GROUPS 4   /* shuffle-BN emulation: statistics per group */
 #define MOCO_QUEUE 4096    /* ~7% of the 60k training images */
 #define MOCO_MOMENTUM 0.99
@@ -56,12 +55,12 @@ static int build_mlp(ctr_encoder **out, const demo_options *o, uint64_t seed)
     ctr_encoder *e = NULL;
     int rc = ctr_encoder_create(&e, dims, 1, seed, NULL);
     int i;
-    for (i = 0; i < 2 && rc == CTR_OK; i++) {
+    for (i = 0; i < o->depth && rc == CTR_OK; i++) {
         rc = ctr_encoder_add_linear(e, o->hidden, 1);
         if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
         if (rc == CTR_OK) rc = ctr_encoder_add_activation(e, CTR_LAYER_RELU);
     }
-    if (rc == CTR_OK) rc = ctr_encoder_add_linear(e, o->hidden, 1);
+    if (rc == CTR_OK) rc = ctr_encoder_add_linear(e, o->head, 1);
     if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
     if (rc == CTR_OK) rc = ctr_encoder_add_activation(e, CTR_LAYER_RELU);
     if (rc == CTR_OK) rc = ctr_encoder_add_linear(e, o->proj_dim, 1);
@@ -76,7 +75,7 @@ static int build_mlp(ctr_encoder **out, const demo_options *o, uint64_t seed)
 
 static double default_temperature(int method)
 {
-    return method == METHOD_SIMCLR ? 0.5 : method == METHOD_MOCO ? 0.2 : 0.1;
+    return method == METHOD_MOCO ? 0.2 : 0.1;
 }
 
 static int create_objective(trainer *t, char *err, size_t cap)
@@ -331,7 +330,8 @@ int trainer_features(trainer *t, const float *images, int64_t n, float *feat,
         int rc = ctr_encoder_forward(t->enc, t->chunk_out, images + i0 * FMNIST_PIXELS,
                                      m, CTR_ENCODER_EVAL);
         if (rc == CTR_OK)
-            rc = ctr_encoder_layer_output(t->enc, feat + i0 * t->opt.hidden, BACKBONE_LAYER);
+            rc = ctr_encoder_layer_output(t->enc, feat + i0 * t->opt.hidden,
+                                          3 * t->opt.depth - 1);
         if (rc != CTR_OK)
             return lib_fail(err, cap, "features", rc, ctr_encoder_last_error(t->enc));
     }
