@@ -533,6 +533,12 @@ START_TEST(test_conv_gradients)
     s = make_spec(CTR_LAYER_CONV2D, 2, 3, 3, 4, 4);
     s.hi0 = 2, s.hi1 = 2, s.hi2 = 1, s.hi3 = 0, s.hi4 = 0;
     check_layer(&s); /* 2x2, no padding, no bias */
+    s = make_spec(CTR_LAYER_CONV2D, 2, 3, 2, 5, 21);
+    s.hi0 = 2, s.hi1 = 3, s.hi2 = 2, s.hi3 = 1, s.hi4 = 1;
+    check_layer(&s); /* stride 2 over rows long enough for the vector blocks */
+    s = make_spec(CTR_LAYER_CONV2D, 1, 3, 1, 4, 20);
+    s.hi0 = 2, s.hi1 = 2, s.hi2 = 2, s.hi3 = 0, s.hi4 = 0;
+    check_layer(&s); /* stride 2, even kernel, no padding */
     s = make_spec(CTR_LAYER_CONV1D, 2, 2, 7, 3, 0);
     s.hi0 = 4, s.hi1 = 3, s.hi2 = 2, s.hi3 = 1, s.hi4 = 1;
     check_layer(&s); /* strided 1-D convolution over a sequence */
