@@ -4,11 +4,13 @@
  * conv2d: image C x H x W -> O x H' x W', square kernel k, one stride and
  *   one zero padding for both axes; weight O x C x k x k (PyTorch layout).
  *   The batch is processed in chunks of samples whose columns, their
- *   gradient and output block fill about CHUNK_FLOATS: cols (C*k*k x chunk*H'*W') = im2col of the chunk, then one
- *   GEMM Y = W . cols (O x chunk*H'*W'), scattered to the samples (+ b).
- *   Big GEMMs let the BLAS threads help; the cache holds one chunk's
- *   columns, their gradient and Y, and backward recomputes im2col instead
- *   of keeping every sample's columns.
+ *   gradient and output block fill about CHUNK_FLOATS: cols (C*k*k x
+ *   chunk*H'*W') = im2col of the chunk, then one GEMM Y = W . cols
+ *   (O x chunk*H'*W'), scattered to the samples (+ b). Big GEMMs let the
+ *   BLAS threads help. The cache keeps every chunk's columns (one after
+ *   the other) for backward, which would otherwise redo im2col (a pass as
+ *   costly as the layer's non-GEMM work; the memory is C*k*k*H'*W' floats
+ *   per sample), then one chunk's column gradient and output block.
  * conv1d: sequence T x F (F input channels over T steps) -> T' x O,
  *   weight O x F x k (PyTorch layout, as Conv1d on the transposed N x F x T
  *   input). The whole batch is one GEMM: cols (n*T' x F*k), y = cols . W^T.
@@ -142,7 +144,6 @@ static void conv2d_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g
     init_uniform(w, c.o * c.ckk + l->hi[4] * c.o, c.ckk, g);
 }
 
-/* Cache: one sample's columns and their gradient (independent of n). */
 /* Samples per chunk for a batch of n. */
 static int64_t conv2d_chunk(const conv_geom *g, int64_t n)
 {
@@ -152,12 +153,17 @@ static int64_t conv2d_chunk(const conv_geom *g, int64_t n)
     return chunk < n ? chunk : n;
 }
 
-/* Cache: one chunk's columns, their gradient, and its output block. */
+/* Cache: the batch's columns, then one chunk's column gradient and output
+ * block. */
 static int conv2d_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
 {
     conv_geom g = conv2d_geom(l);
+    size_t all, chunk;
     (void)groups;
-    return ctr__matrix_bytes(out, 2 * g.ckk + g.o, conv2d_chunk(&g, n) * g.ohw, 1);
+    if (ctr__matrix_bytes(&all, n, g.ckk * g.ohw, 1) != CTR_OK ||
+        ctr__matrix_bytes(&chunk, g.ckk + g.o, conv2d_chunk(&g, n) * g.ohw, 1) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    return ctr__add_size(out, all, chunk);
 }
 
 static int conv2d_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
@@ -325,9 +331,10 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
     int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc;
-    float *cols = r->cache, *block = cols + 2 * g.ckk * chunk * g.ohw;
+    float *block = r->cache + r->n * g.ckk * g.ohw + g.ckk * chunk * g.ohw;
     for (s0 = 0; s0 < r->n; s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
+        float *cols = r->cache + s0 * g.ckk * g.ohw;
         chunk_columns(cols, r->x, s0, nb, &g);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)ld, (int)g.ckk,
                     1.0f, r->w, (int)g.ckk, cols, (int)ld, 0.0f, block, (int)ld);
@@ -345,15 +352,15 @@ static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
     int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc, in_size = g.c * g.h * g.w;
-    float *cols = r->cache, *dcols = cols + g.ckk * chunk * g.ohw;
+    float *dcols = r->cache + r->n * g.ckk * g.ohw;
     float *block = dcols + g.ckk * chunk * g.ohw;
     for (s0 = 0; s0 < r->n; s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
+        const float *cols = r->cache + s0 * g.ckk * g.ohw; /* from forward */
         for (i = 0; i < nb; i++) /* dY of the chunk, channel-major like Y */
             for (oc = 0; oc < g.o; oc++)
                 memcpy(block + oc * ld + i * g.ohw, r->dy + ((s0 + i) * g.o + oc) * g.ohw,
                        (size_t)g.ohw * sizeof(float));
-        chunk_columns(cols, r->x, s0, nb, &g);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
                     1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
         if (l->hi[4])
