@@ -196,6 +196,57 @@ static void bn_apply(float *restrict y, const float *restrict x,
     }
 }
 
+/* mean[j] and sq[j] = sum of (x - mean[j])^2 over a group: a pass for the
+ * sums, then one for the squared deviations. */
+static void bn_moments_two_pass(float *restrict mean, float *restrict sq,
+                                const float *restrict x, const bn_geom *g)
+{
+    int64_t j, s;
+    memset(mean, 0, (size_t)g->c * sizeof(float));
+    memset(sq, 0, (size_t)g->c * sizeof(float));
+    for (s = 0; s < g->rows; s++)
+        bn_accumulate(mean, x + s * g->slice, NULL, g);
+    for (j = 0; j < g->c; j++)
+        mean[j] /= g->count;
+    for (s = 0; s < g->rows; s++)
+        bn_accumulate(sq, x + s * g->slice, mean, g);
+}
+
+/* The same in one pass over memory when a channel's values come in slices
+ * of `inner` (images): each slice's sum, then its squared deviations from
+ * its own mean m_s while it is in L1; the slices merge exactly as
+ * sq = sum_s sq_s + inner * sum_s (m_s - mean)^2, the last term taken about
+ * the first slice's mean (shift) so that it does not cancel. d1, d2 and
+ * shift are scratch arrays of c floats. */
+static void bn_moments_by_slice(float *restrict mean, float *restrict sq,
+                                float *restrict d1, float *restrict d2,
+                                float *restrict shift, const float *restrict x,
+                                const bn_geom *g)
+{
+    float inner = (float)g->inner, rows = (float)g->rows;
+    int64_t j, s;
+    for (j = 0; j < g->c; j++)
+        shift[j] = ctr__sum(x + j * g->inner, g->inner) / inner;
+    memset(mean, 0, (size_t)g->c * sizeof(float));
+    memset(sq, 0, (size_t)g->c * sizeof(float));
+    memset(d1, 0, (size_t)g->c * sizeof(float));
+    memset(d2, 0, (size_t)g->c * sizeof(float));
+    for (s = 0; s < g->rows; s++)
+        for (j = 0; j < g->c; j++) {
+            const float *xj = x + s * g->slice + j * g->inner;
+            float sum = ctr__sum(xj, g->inner), m = sum / inner, d = m - shift[j];
+            mean[j] += sum;
+            sq[j] += ctr__sum_sq_dev(xj, m, g->inner);
+            d1[j] += d;
+            d2[j] += d * d;
+        }
+    for (j = 0; j < g->c; j++) {
+        float between = d2[j] - d1[j] * d1[j] / rows;
+        mean[j] /= g->count;
+        sq[j] += inner * (between > 0.0f ? between : 0.0f);
+    }
+}
+
 static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
 {
     bn_geom g = bn_geometry(l, r->n, r->groups);
@@ -205,14 +256,11 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
         const float *x = r->x + k * g.rows * g.slice;
         float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
         float *scale = bn_array(r, &g, BN_SCALE, k), *shift = bn_array(r, &g, BN_SHIFT, k);
-        memset(mean, 0, (size_t)g.c * sizeof(float));
-        memset(is, 0, (size_t)g.c * sizeof(float));
-        for (s = 0; s < g.rows; s++)
-            bn_accumulate(mean, x + s * g.slice, NULL, &g);
-        for (j = 0; j < g.c; j++)
-            mean[j] /= g.count;
-        for (s = 0; s < g.rows; s++)
-            bn_accumulate(is, x + s * g.slice, mean, &g);
+        if (g.inner == 1)
+            bn_moments_two_pass(mean, is, x, &g);
+        else /* the backward sums' arrays are free in forward */
+            bn_moments_by_slice(mean, is, bn_array(r, &g, BN_SUM_DY, k),
+                                bn_array(r, &g, BN_SUM_DYH, k), shift, x, &g);
         for (j = 0; j < g.c; j++) {
             float sq = is[j];
             is[j] = 1.0f / sqrtf(sq / g.count + eps);
