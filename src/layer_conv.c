@@ -74,14 +74,6 @@ static void init_uniform(float *w, int64_t count, int64_t fan_in, ctr__prng *g)
         w[i] = ctr__uniform_sym(g, bound);
 }
 
-/* acc[i] += sum of row i of d (rows x cols). */
-static void add_row_sums(float *acc, const float *d, int64_t rows, int64_t cols)
-{
-    int64_t i;
-    for (i = 0; i < rows; i++)
-        acc[i] += ctr__sum(d + i * cols, cols);
-}
-
 /* y = x + b */
 static void add_scalar(float *restrict y, const float *restrict x, float b, int64_t n)
 {
@@ -348,23 +340,50 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
     }
 }
 
+/* Copies one sample's dY (O x ohw) into the chunk's channel-major block
+ * (rows ld apart), adding each channel's sum to gb (the bias gradient) on
+ * the way when gb is not NULL. */
+static void gather_output_grad(float *restrict block, int64_t ld, const float *restrict dy,
+                               const conv_geom *g, float *restrict gb)
+{
+    int64_t oc, b, j;
+    for (oc = 0; oc < g->o; oc++) {
+        float *restrict dst = block + oc * ld;
+        const float *restrict src = dy + oc * g->ohw;
+        float lane[CTR__VEC_BLOCK] = {0}, sum = 0.0f;
+        if (gb == NULL) {
+            memcpy(dst, src, (size_t)g->ohw * sizeof(float));
+            continue;
+        }
+        for (b = 0; b + CTR__VEC_BLOCK <= g->ohw; b += CTR__VEC_BLOCK)
+            for (j = 0; j < CTR__VEC_BLOCK; j++) {
+                dst[b + j] = src[b + j];
+                lane[j] += src[b + j];
+            }
+        for (j = 0; b + j < g->ohw; j++) {
+            dst[b + j] = src[b + j];
+            lane[j] += src[b + j];
+        }
+        for (j = 0; j < CTR__VEC_BLOCK; j++)
+            sum += lane[j];
+        gb[oc] += sum;
+    }
+}
+
 static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
-    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc, in_size = g.c * g.h * g.w;
+    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, in_size = g.c * g.h * g.w;
     float *dcols = r->cache + r->n * g.ckk * g.ohw;
     float *block = dcols + g.ckk * chunk * g.ohw;
     for (s0 = 0; s0 < r->n; s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
         const float *cols = r->cache + s0 * g.ckk * g.ohw; /* from forward */
         for (i = 0; i < nb; i++) /* dY of the chunk, channel-major like Y */
-            for (oc = 0; oc < g.o; oc++)
-                memcpy(block + oc * ld + i * g.ohw, r->dy + ((s0 + i) * g.o + oc) * g.ohw,
-                       (size_t)g.ohw * sizeof(float));
+            gather_output_grad(block + i * g.ohw, ld, r->dy + (s0 + i) * g.o * g.ohw, &g,
+                               l->hi[4] ? r->gw + g.o * g.ckk : NULL);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
                     1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
-        if (l->hi[4])
-            add_row_sums(r->gw + g.o * g.ckk, block, g.o, ld);
         if (r->dx == NULL)
             continue;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.ckk, (int)ld, (int)g.o,
