@@ -4,11 +4,13 @@
  * conv2d: image C x H x W -> O x H' x W', square kernel k, one stride and
  *   one zero padding for both axes; weight O x C x k x k (PyTorch layout).
  *   The batch is processed in chunks of samples whose columns, their
- *   gradient and output block fill about CHUNK_FLOATS: cols (C*k*k x chunk*H'*W') = im2col of the chunk, then one
- *   GEMM Y = W . cols (O x chunk*H'*W'), scattered to the samples (+ b).
- *   Big GEMMs let the BLAS threads help; the cache holds one chunk's
- *   columns, their gradient and Y, and backward recomputes im2col instead
- *   of keeping every sample's columns.
+ *   gradient and output block fill about CHUNK_FLOATS: cols (C*k*k x
+ *   chunk*H'*W') = im2col of the chunk, then one GEMM Y = W . cols
+ *   (O x chunk*H'*W'), scattered to the samples (+ b). Big GEMMs let the
+ *   BLAS threads help. The cache keeps every chunk's columns (one after
+ *   the other) for backward, which would otherwise redo im2col (a pass as
+ *   costly as the layer's non-GEMM work; the memory is C*k*k*H'*W' floats
+ *   per sample), then one chunk's column gradient and output block.
  * conv1d: sequence T x F (F input channels over T steps) -> T' x O,
  *   weight O x F x k (PyTorch layout, as Conv1d on the transposed N x F x T
  *   input). The whole batch is one GEMM: cols (n*T' x F*k), y = cols . W^T.
@@ -70,14 +72,6 @@ static void init_uniform(float *w, int64_t count, int64_t fan_in, ctr__prng *g)
     int64_t i;
     for (i = 0; i < count; i++)
         w[i] = ctr__uniform_sym(g, bound);
-}
-
-/* acc[i] += sum of row i of d (rows x cols). */
-static void add_row_sums(float *acc, const float *d, int64_t rows, int64_t cols)
-{
-    int64_t i;
-    for (i = 0; i < rows; i++)
-        acc[i] += ctr__sum(d + i * cols, cols);
 }
 
 /* y = x + b */
@@ -142,7 +136,6 @@ static void conv2d_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g
     init_uniform(w, c.o * c.ckk + l->hi[4] * c.o, c.ckk, g);
 }
 
-/* Cache: one sample's columns and their gradient (independent of n). */
 /* Samples per chunk for a batch of n. */
 static int64_t conv2d_chunk(const conv_geom *g, int64_t n)
 {
@@ -152,12 +145,17 @@ static int64_t conv2d_chunk(const conv_geom *g, int64_t n)
     return chunk < n ? chunk : n;
 }
 
-/* Cache: one chunk's columns, their gradient, and its output block. */
+/* Cache: the batch's columns, then one chunk's column gradient and output
+ * block. */
 static int conv2d_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
 {
     conv_geom g = conv2d_geom(l);
+    size_t all, chunk;
     (void)groups;
-    return ctr__matrix_bytes(out, 2 * g.ckk + g.o, conv2d_chunk(&g, n) * g.ohw, 1);
+    if (ctr__matrix_bytes(&all, n, g.ckk * g.ohw, 1) != CTR_OK ||
+        ctr__matrix_bytes(&chunk, g.ckk + g.o, conv2d_chunk(&g, n) * g.ohw, 1) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    return ctr__add_size(out, all, chunk);
 }
 
 static int conv2d_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
@@ -189,26 +187,78 @@ static void valid_columns(const conv_geom *g, int64_t kj, int64_t *lo, int64_t *
         *lo = *hi;
 }
 
+/* Stride 2 (the common down-sampling convolution) with SSE2 shuffles:
+ * gcc's cheap vectoriser leaves strided loops scalar. Both helpers do the
+ * same float operations as the scalar loops, element by element, and only
+ * touch src/dst elements the scalar loop touches or the odd elements between
+ * them (read and written back unchanged), so the block loops stop one vector
+ * before the end. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+static int64_t gather_stride2(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i + 4 < n; i += 4) {
+        __m128 a = _mm_loadu_ps(src + 2 * i), b = _mm_loadu_ps(src + 2 * i + 4);
+        _mm_storeu_ps(dst + i, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+    }
+    return i;
+}
+
+static int64_t scatter_add_stride2(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i + 4 < n; i += 4) {
+        __m128 a = _mm_loadu_ps(dst + 2 * i), b = _mm_loadu_ps(dst + 2 * i + 4);
+        __m128 even = _mm_add_ps(_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm_loadu_ps(src + i));
+        __m128 odd = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+        _mm_storeu_ps(dst + 2 * i, _mm_unpacklo_ps(even, odd));
+        _mm_storeu_ps(dst + 2 * i + 4, _mm_unpackhi_ps(even, odd));
+    }
+    return i;
+}
+#else
+static int64_t gather_stride2(float *restrict dst, const float *restrict src, int64_t n)
+{
+    (void)dst, (void)src, (void)n;
+    return 0;
+}
+
+static int64_t scatter_add_stride2(float *restrict dst, const float *restrict src, int64_t n)
+{
+    (void)dst, (void)src, (void)n;
+    return 0;
+}
+#endif
+
 static void strided_copy(float *restrict dst, const float *restrict src, int64_t n,
                          int64_t stride)
 {
-    int64_t i;
-    if (stride == 1)
-        CTR__VEC_FOR(i, n, dst[i] = src[i]);
-    else
-        for (i = 0; i < n; i++)
-            dst[i] = src[i * stride];
+    int64_t i = 0;
+    if (stride == 1) {
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return;
+    }
+    if (stride == 2)
+        i = gather_stride2(dst, src, n);
+    for (; i < n; i++)
+        dst[i] = src[i * stride];
 }
 
 static void strided_add(float *restrict dst, const float *restrict src, int64_t n,
                         int64_t stride)
 {
-    int64_t i;
-    if (stride == 1)
+    int64_t i = 0;
+    if (stride == 1) {
         CTR__VEC_FOR(i, n, dst[i] += src[i]);
-    else
-        for (i = 0; i < n; i++)
-            dst[i * stride] += src[i];
+        return;
+    }
+    if (stride == 2)
+        i = scatter_add_stride2(dst, src, n);
+    for (; i < n; i++)
+        dst[i * stride] += src[i];
 }
 
 /* cols[(c, ki, kj)][(oh, ow)] = x[c][oh*s - p + ki][ow*s - p + kj] (0 in
@@ -273,9 +323,10 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
     int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc;
-    float *cols = r->cache, *block = cols + 2 * g.ckk * chunk * g.ohw;
+    float *block = r->cache + r->n * g.ckk * g.ohw + g.ckk * chunk * g.ohw;
     for (s0 = 0; s0 < r->n; s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
+        float *cols = r->cache + s0 * g.ckk * g.ohw;
         chunk_columns(cols, r->x, s0, nb, &g);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)ld, (int)g.ckk,
                     1.0f, r->w, (int)g.ckk, cols, (int)ld, 0.0f, block, (int)ld);
@@ -289,23 +340,50 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
     }
 }
 
+/* Copies one sample's dY (O x ohw) into the chunk's channel-major block
+ * (rows ld apart), adding each channel's sum to gb (the bias gradient) on
+ * the way when gb is not NULL. */
+static void gather_output_grad(float *restrict block, int64_t ld, const float *restrict dy,
+                               const conv_geom *g, float *restrict gb)
+{
+    int64_t oc, b, j;
+    for (oc = 0; oc < g->o; oc++) {
+        float *restrict dst = block + oc * ld;
+        const float *restrict src = dy + oc * g->ohw;
+        float lane[CTR__VEC_BLOCK] = {0}, sum = 0.0f;
+        if (gb == NULL) {
+            memcpy(dst, src, (size_t)g->ohw * sizeof(float));
+            continue;
+        }
+        for (b = 0; b + CTR__VEC_BLOCK <= g->ohw; b += CTR__VEC_BLOCK)
+            for (j = 0; j < CTR__VEC_BLOCK; j++) {
+                dst[b + j] = src[b + j];
+                lane[j] += src[b + j];
+            }
+        for (j = 0; b + j < g->ohw; j++) {
+            dst[b + j] = src[b + j];
+            lane[j] += src[b + j];
+        }
+        for (j = 0; j < CTR__VEC_BLOCK; j++)
+            sum += lane[j];
+        gb[oc] += sum;
+    }
+}
+
 static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
-    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc, in_size = g.c * g.h * g.w;
-    float *cols = r->cache, *dcols = cols + g.ckk * chunk * g.ohw;
+    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, in_size = g.c * g.h * g.w;
+    float *dcols = r->cache + r->n * g.ckk * g.ohw;
     float *block = dcols + g.ckk * chunk * g.ohw;
     for (s0 = 0; s0 < r->n; s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
+        const float *cols = r->cache + s0 * g.ckk * g.ohw; /* from forward */
         for (i = 0; i < nb; i++) /* dY of the chunk, channel-major like Y */
-            for (oc = 0; oc < g.o; oc++)
-                memcpy(block + oc * ld + i * g.ohw, r->dy + ((s0 + i) * g.o + oc) * g.ohw,
-                       (size_t)g.ohw * sizeof(float));
-        chunk_columns(cols, r->x, s0, nb, &g);
+            gather_output_grad(block + i * g.ohw, ld, r->dy + (s0 + i) * g.o * g.ohw, &g,
+                               l->hi[4] ? r->gw + g.o * g.ckk : NULL);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
                     1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
-        if (l->hi[4])
-            add_row_sums(r->gw + g.o * g.ckk, block, g.o, ld);
         if (r->dx == NULL)
             continue;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.ckk, (int)ld, (int)g.o,

@@ -82,18 +82,17 @@ static void bn_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g)
     }
 }
 
-/* Per-channel arrays kept per group in the cache after xhat. */
+/* Per-channel arrays kept per group in the cache. */
 enum { BN_MEAN, BN_INVSTD, BN_SUM_DY, BN_SUM_DYH, BN_SCALE, BN_SHIFT, BN_ARRAYS };
 
-/* Cache: xhat (n x size), then BN_ARRAYS per-channel arrays per group. */
+/* Cache: BN_ARRAYS per-channel arrays per group. The normalised input
+ * xhat = (x - mean) * invstd is not stored: backward recomputes it from the
+ * layer's input, which the encoder keeps (a pass of writes and the memory
+ * of a whole activation saved for two subtractions and products). */
 static int bn_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
 {
-    size_t a, b;
-    if (ctr__matrix_bytes(&a, n, ctr__shape_size(&l->in), 1) != CTR_OK ||
-        ctr__matrix_bytes(&b, groups, BN_ARRAYS * bn_channels(l), 1) != CTR_OK ||
-        ctr__add_size(out, a, b) != CTR_OK)
-        return CTR_E_OVERFLOW;
-    return CTR_OK;
+    (void)n;
+    return ctr__matrix_bytes(out, groups, BN_ARRAYS * bn_channels(l), 1);
 }
 
 static int bn_tensors(const ctr__layer *l, ctr__tensor_desc *d)
@@ -148,7 +147,7 @@ static bn_geom bn_geometry(const ctr__layer *l, int64_t n, int64_t groups)
 
 static float *bn_array(const ctr__layer_run *r, const bn_geom *g, int which, int64_t group)
 {
-    return r->cache + r->n * g->size + (group * BN_ARRAYS + which) * g->c;
+    return r->cache + (group * BN_ARRAYS + which) * g->c;
 }
 
 /* acc[j] += sum over the slice's inner values of (x - center[j])^p, p = 1
@@ -168,17 +167,16 @@ static void bn_accumulate(float *restrict acc, const float *restrict x,
     }
 }
 
-/* y = x * scale + shift per channel; with xhat, also xhat = (x - mean) *
- * invstd (then y = xhat * scale + shift with scale = gamma). */
-static void bn_apply(float *restrict y, float *restrict xhat, const float *restrict x,
+/* y = x * scale + shift per channel; with mean and invstd (train mode),
+ * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma. */
+static void bn_apply(float *restrict y, const float *restrict x,
                      const float *restrict mean, const float *restrict invstd,
                      const float *restrict scale, const float *restrict shift,
                      const bn_geom *g)
 {
     int64_t j, b;
-    if (g->inner == 1 && xhat != NULL) {
-        CTR__VEC_FOR(j, g->c, xhat[j] = (x[j] - mean[j]) * invstd[j];
-                     y[j] = xhat[j] * scale[j] + shift[j]);
+    if (g->inner == 1 && mean != NULL) {
+        CTR__VEC_FOR(j, g->c, y[j] = ((x[j] - mean[j]) * invstd[j]) * scale[j] + shift[j]);
         return;
     }
     if (g->inner == 1) {
@@ -189,13 +187,63 @@ static void bn_apply(float *restrict y, float *restrict xhat, const float *restr
         const float *restrict xj = x + j * g->inner;
         float *restrict yj = y + j * g->inner;
         float sc = scale[j], sh = shift[j];
-        if (xhat != NULL) {
-            float *restrict hj = xhat + j * g->inner;
+        if (mean != NULL) {
             float m = mean[j], is = invstd[j];
-            CTR__VEC_FOR(b, g->inner, hj[b] = (xj[b] - m) * is; yj[b] = hj[b] * sc + sh);
+            CTR__VEC_FOR(b, g->inner, yj[b] = ((xj[b] - m) * is) * sc + sh);
         } else {
             CTR__VEC_FOR(b, g->inner, yj[b] = xj[b] * sc + sh);
         }
+    }
+}
+
+/* mean[j] and sq[j] = sum of (x - mean[j])^2 over a group: a pass for the
+ * sums, then one for the squared deviations. */
+static void bn_moments_two_pass(float *restrict mean, float *restrict sq,
+                                const float *restrict x, const bn_geom *g)
+{
+    int64_t j, s;
+    memset(mean, 0, (size_t)g->c * sizeof(float));
+    memset(sq, 0, (size_t)g->c * sizeof(float));
+    for (s = 0; s < g->rows; s++)
+        bn_accumulate(mean, x + s * g->slice, NULL, g);
+    for (j = 0; j < g->c; j++)
+        mean[j] /= g->count;
+    for (s = 0; s < g->rows; s++)
+        bn_accumulate(sq, x + s * g->slice, mean, g);
+}
+
+/* The same in one pass over memory when a channel's values come in slices
+ * of `inner` (images): each slice's sum, then its squared deviations from
+ * its own mean m_s while it is in L1; the slices merge exactly as
+ * sq = sum_s sq_s + inner * sum_s (m_s - mean)^2, the last term taken about
+ * the first slice's mean (shift) so that it does not cancel. d1, d2 and
+ * shift are scratch arrays of c floats. */
+static void bn_moments_by_slice(float *restrict mean, float *restrict sq,
+                                float *restrict d1, float *restrict d2,
+                                float *restrict shift, const float *restrict x,
+                                const bn_geom *g)
+{
+    float inner = (float)g->inner, rows = (float)g->rows;
+    int64_t j, s;
+    for (j = 0; j < g->c; j++)
+        shift[j] = ctr__sum(x + j * g->inner, g->inner) / inner;
+    memset(mean, 0, (size_t)g->c * sizeof(float));
+    memset(sq, 0, (size_t)g->c * sizeof(float));
+    memset(d1, 0, (size_t)g->c * sizeof(float));
+    memset(d2, 0, (size_t)g->c * sizeof(float));
+    for (s = 0; s < g->rows; s++)
+        for (j = 0; j < g->c; j++) {
+            const float *xj = x + s * g->slice + j * g->inner;
+            float sum = ctr__sum(xj, g->inner), m = sum / inner, d = m - shift[j];
+            mean[j] += sum;
+            sq[j] += ctr__sum_sq_dev(xj, m, g->inner);
+            d1[j] += d;
+            d2[j] += d * d;
+        }
+    for (j = 0; j < g->c; j++) {
+        float between = d2[j] - d1[j] * d1[j] / rows;
+        mean[j] /= g->count;
+        sq[j] += inner * (between > 0.0f ? between : 0.0f);
     }
 }
 
@@ -208,14 +256,11 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
         const float *x = r->x + k * g.rows * g.slice;
         float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
         float *scale = bn_array(r, &g, BN_SCALE, k), *shift = bn_array(r, &g, BN_SHIFT, k);
-        memset(mean, 0, (size_t)g.c * sizeof(float));
-        memset(is, 0, (size_t)g.c * sizeof(float));
-        for (s = 0; s < g.rows; s++)
-            bn_accumulate(mean, x + s * g.slice, NULL, &g);
-        for (j = 0; j < g.c; j++)
-            mean[j] /= g.count;
-        for (s = 0; s < g.rows; s++)
-            bn_accumulate(is, x + s * g.slice, mean, &g);
+        if (g.inner == 1)
+            bn_moments_two_pass(mean, is, x, &g);
+        else /* the backward sums' arrays are free in forward */
+            bn_moments_by_slice(mean, is, bn_array(r, &g, BN_SUM_DY, k),
+                                bn_array(r, &g, BN_SUM_DYH, k), shift, x, &g);
         for (j = 0; j < g.c; j++) {
             float sq = is[j];
             is[j] = 1.0f / sqrtf(sq / g.count + eps);
@@ -231,7 +276,7 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
         }
         for (s = 0; s < g.rows; s++) {
             int64_t at = (k * g.rows + s) * g.slice;
-            bn_apply(r->y + at, r->cache + at, r->x + at, mean, is, scale, shift, &g);
+            bn_apply(r->y + at, r->x + at, mean, is, scale, shift, &g);
         }
     }
 }
@@ -248,7 +293,7 @@ static void bn_forward_eval(const ctr__layer *l, const ctr__layer_run *r)
         shift[j] = be - r->stat[j] * ga * is;
     }
     for (s = 0; s < g.rows; s++)
-        bn_apply(r->y + s * g.slice, NULL, r->x + s * g.slice, NULL, NULL, scale, shift, &g);
+        bn_apply(r->y + s * g.slice, r->x + s * g.slice, NULL, NULL, scale, shift, &g);
 }
 
 static void bn_forward(const ctr__layer *l, const ctr__layer_run *r)
@@ -259,39 +304,61 @@ static void bn_forward(const ctr__layer *l, const ctr__layer_run *r)
         bn_forward_eval(l, r);
 }
 
-/* sdy[j] += sum dy, sdh[j] += sum dy * xhat over one slice. */
+/* sum of dy[b] * xhat[b], xhat = (x - m) * is, in CTR__VEC_BLOCK lanes. */
+static float dot_normalised(const float *restrict dy, const float *restrict x, float m,
+                            float is, int64_t n)
+{
+    float lane[CTR__VEC_BLOCK] = {0}, s = 0.0f;
+    int64_t b, j;
+    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
+        for (j = 0; j < CTR__VEC_BLOCK; j++)
+            lane[j] += dy[b + j] * ((x[b + j] - m) * is);
+    for (j = 0; b + j < n; j++)
+        lane[j] += dy[b + j] * ((x[b + j] - m) * is);
+    for (j = 0; j < CTR__VEC_BLOCK; j++)
+        s += lane[j];
+    return s;
+}
+
+/* sdy[j] += sum dy, sdh[j] += sum dy * xhat over one slice of x. */
 static void bn_backward_sums(float *restrict sdy, float *restrict sdh,
-                             const float *restrict dy, const float *restrict h,
+                             const float *restrict dy, const float *restrict x,
+                             const float *restrict mean, const float *restrict is,
                              const bn_geom *g)
 {
     int64_t j;
     if (g->inner == 1) {
-        CTR__VEC_FOR(j, g->c, sdy[j] += dy[j]; sdh[j] += dy[j] * h[j]);
+        CTR__VEC_FOR(j, g->c, sdy[j] += dy[j];
+                     sdh[j] += dy[j] * ((x[j] - mean[j]) * is[j]));
         return;
     }
     for (j = 0; j < g->c; j++) {
         sdy[j] += ctr__sum(dy + j * g->inner, g->inner);
-        sdh[j] += ctr__dot(dy + j * g->inner, h + j * g->inner, g->inner);
+        sdh[j] += dot_normalised(dy + j * g->inner, x + j * g->inner, mean[j], is[j],
+                                 g->inner);
     }
 }
 
 /* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count. */
 static void bn_input_grad(float *restrict dx, const float *restrict dy,
-                          const float *restrict h, const float *restrict k,
+                          const float *restrict x, const float *restrict mean,
+                          const float *restrict is, const float *restrict k,
                           const float *restrict sdy, const float *restrict sdh,
                           const bn_geom *g)
 {
     int64_t j, b;
     if (g->inner == 1) {
         float count = g->count;
-        CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] - h[j] * sdh[j]));
+        CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] -
+                                               ((x[j] - mean[j]) * is[j]) * sdh[j]));
         return;
     }
     for (j = 0; j < g->c; j++) {
-        float kj = k[j], a = sdy[j], e = sdh[j], count = g->count;
+        float kj = k[j], a = sdy[j], e = sdh[j], count = g->count, m = mean[j], s = is[j];
         float *restrict dxj = dx + j * g->inner;
-        const float *restrict dyj = dy + j * g->inner, *restrict hj = h + j * g->inner;
-        CTR__VEC_FOR(b, g->inner, dxj[b] = kj * (count * dyj[b] - a - hj[b] * e));
+        const float *restrict dyj = dy + j * g->inner, *restrict xj = x + j * g->inner;
+        CTR__VEC_FOR(b, g->inner,
+                     dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
     }
 }
 
@@ -302,12 +369,13 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
     for (k = 0; k < g.groups; k++) {
         int64_t first = k * g.rows * g.slice;
         float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
-        float *is = bn_array(r, &g, BN_INVSTD, k), *kk = bn_array(r, &g, BN_SCALE, k);
+        float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
+        float *kk = bn_array(r, &g, BN_SCALE, k);
         memset(sdy, 0, (size_t)g.c * sizeof(float));
         memset(sdh, 0, (size_t)g.c * sizeof(float));
         for (s = 0; s < g.rows; s++)
-            bn_backward_sums(sdy, sdh, r->dy + first + s * g.slice,
-                             r->cache + first + s * g.slice, &g);
+            bn_backward_sums(sdy, sdh, r->dy + first + s * g.slice, r->x + first + s * g.slice,
+                             mean, is, &g);
         if (l->hi[0]) {
             for (j = 0; j < g.c; j++) {
                 r->gw[j] += sdh[j];
@@ -320,7 +388,7 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
             kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
         for (s = 0; s < g.rows; s++)
             bn_input_grad(r->dx + first + s * g.slice, r->dy + first + s * g.slice,
-                          r->cache + first + s * g.slice, kk, sdy, sdh, &g);
+                          r->x + first + s * g.slice, mean, is, kk, sdy, sdh, &g);
     }
 }
 

@@ -178,16 +178,19 @@ static void gap_forward(const ctr__layer *l, const ctr__layer_run *r)
         r->y[i] = ctr__sum(r->x + i * hw, hw) / (float)hw;
 }
 
+static void fill(float *restrict dst, float v, int64_t n)
+{
+    int64_t j;
+    CTR__VEC_FOR(j, n, dst[j] = v);
+}
+
 static void gap_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t c = l->in.d[0], hw = l->in.d[1] * l->in.d[2], i, j;
+    int64_t c = l->in.d[0], hw = l->in.d[1] * l->in.d[2], i;
     if (r->dx == NULL)
         return;
-    for (i = 0; i < r->n * c; i++) {
-        float d = r->dy[i] / (float)hw;
-        for (j = 0; j < hw; j++)
-            r->dx[i * hw + j] = d;
-    }
+    for (i = 0; i < r->n * c; i++)
+        fill(r->dx + i * hw, r->dy[i] / (float)hw, hw);
 }
 
 const ctr__layer_ops ctr__layer_global_avgpool_ops = {

@@ -533,6 +533,12 @@ START_TEST(test_conv_gradients)
     s = make_spec(CTR_LAYER_CONV2D, 2, 3, 3, 4, 4);
     s.hi0 = 2, s.hi1 = 2, s.hi2 = 1, s.hi3 = 0, s.hi4 = 0;
     check_layer(&s); /* 2x2, no padding, no bias */
+    s = make_spec(CTR_LAYER_CONV2D, 2, 3, 2, 5, 21);
+    s.hi0 = 2, s.hi1 = 3, s.hi2 = 2, s.hi3 = 1, s.hi4 = 1;
+    check_layer(&s); /* stride 2 over rows long enough for the vector blocks */
+    s = make_spec(CTR_LAYER_CONV2D, 1, 3, 1, 4, 20);
+    s.hi0 = 2, s.hi1 = 2, s.hi2 = 2, s.hi3 = 0, s.hi4 = 0;
+    check_layer(&s); /* stride 2, even kernel, no padding */
     s = make_spec(CTR_LAYER_CONV1D, 2, 2, 7, 3, 0);
     s.hi0 = 4, s.hi1 = 3, s.hi2 = 2, s.hi3 = 1, s.hi4 = 1;
     check_layer(&s); /* strided 1-D convolution over a sequence */
@@ -641,6 +647,45 @@ START_TEST(test_batchnorm_running_stats_and_eval)
     ref_batchnorm(&s, xd, w, stat, 0, yd, NULL);
     for (i = 0; i < 24; i++)
         ck_assert_close(y[i], yd[i], 1e-5, 1e-5);
+    ctr_rng_destroy(rng);
+    ctr_encoder_destroy(enc);
+}
+END_TEST
+
+START_TEST(test_batchnorm_image_statistics_with_offsets)
+{
+    /* per-slice statistics merged in one pass must stay as accurate as two
+     * passes: a channel far from zero, one whose mean moves from sample to
+     * sample, one with a tiny spread (naive E[x^2] - E[x]^2 fails these) */
+    enum { N = 8, C = 3, H = 9, W = 11, SIZE = C * H * W };
+    spec s = make_spec(CTR_LAYER_BATCHNORM, N, 3, C, H, W);
+    static float x[N * SIZE], y[N * SIZE];
+    static double xd[N * SIZE], yd[N * SIZE];
+    double w[6] = {1, 1, 1, 0, 0, 0}, stat[6] = {0, 0, 0, 1, 1, 1}, upd[6];
+    float st[6];
+    ctr_encoder *enc;
+    ctr_rng *rng = NULL;
+    int64_t i, c, n;
+    s.hi0 = 0;
+    s.groups = 2;
+    enc = build(&s, 1);
+    ck_assert_int_eq(ctr_rng_create(&rng, 5, NULL), CTR_OK);
+    fill_normal(rng, x, N * SIZE, 1.0f);
+    for (n = 0; n < N; n++)
+        for (c = 0; c < C; c++)
+            for (i = 0; i < H * W; i++) {
+                float *v = &x[n * SIZE + c * H * W + i];
+                *v = c == 0 ? 1000.0f + *v : c == 1 ? 30.0f * (float)n + *v : 50.0f + 0.01f * *v;
+            }
+    for (i = 0; i < N * SIZE; i++)
+        xd[i] = x[i];
+    ck_assert_int_eq(ctr_encoder_forward(enc, y, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+    ref_batchnorm(&s, xd, w, stat, 1, yd, upd);
+    for (i = 0; i < N * SIZE; i++)
+        ck_assert_close(y[i], yd[i], 0, 2e-3);
+    ck_assert_int_eq(ctr_encoder_get_stats(enc, st, 6), CTR_OK);
+    for (i = 0; i < 6; i++)
+        ck_assert_close(st[i], upd[i], 1e-4, 1e-6);
     ctr_rng_destroy(rng);
     ctr_encoder_destroy(enc);
 }
@@ -1512,6 +1557,7 @@ Suite *ctr_test_encoder_suite(void)
     tcase_add_test(grad, test_activation_gradients);
     tcase_add_test(grad, test_l2norm_and_flatten_gradients);
     tcase_add_test(grad, test_batchnorm_running_stats_and_eval);
+    tcase_add_test(grad, test_batchnorm_image_statistics_with_offsets);
     tcase_add_test(grad, test_conv_gradients);
     tcase_add_test(grad, test_pool_gradients);
     tcase_add_test(grad, test_gru_gradients);
