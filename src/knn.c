@@ -374,6 +374,19 @@ static int check_problem(ctr_knn *knn, const knn_problem *p)
 
 /* ---- the computation --------------------------------------------------------- */
 
+/* y = x * s, rounded once from double (fixed-width chunks: vectorises). */
+static void scale_row(float *restrict y, const float *restrict x, int64_t dim,
+                      double s)
+{
+    int64_t j;
+    int u;
+    for (j = 0; j + 8 <= dim; j += 8)
+        for (u = 0; u < 8; u++)
+            y[j + u] = (float)((double)x[j + u] * s);
+    for (; j < dim; j++)
+        y[j] = (float)((double)x[j] * s);
+}
+
 /* Copies n rows of x (leading dimension ld) into y (row stride dim),
  * L2-normalised if `normalise`. The scaling is done in double precision,
  * so that a tiny row (whose inverse norm is not a float) still becomes a
@@ -381,14 +394,12 @@ static int check_problem(ctr_knn *knn, const knn_problem *p)
 static void copy_rows(float *y, const float *x, int64_t ld, int64_t n,
                       int64_t dim, int normalise)
 {
-    int64_t i, j;
+    int64_t i;
     for (i = 0; i < n; i++) {
         const float *xi = x + i * ld;
         float *yi = y + i * dim;
         if (normalise) {
-            double s = inv_norm(xi, dim);
-            for (j = 0; j < dim; j++)
-                yi[j] = (float)((double)xi[j] * s);
+            scale_row(yi, xi, dim, inv_norm(xi, dim));
         } else {
             memcpy(yi, xi, (size_t)dim * sizeof(float));
         }
@@ -495,24 +506,68 @@ static void accept(const candidates *cd, int64_t *n, float *th, float s,
 
 #define CHUNK 16
 
+/* A bit per similarity of v[0..CHUNK) above th (bit u for v[u]). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+static unsigned above_mask(const float *v, float th)
+{
+    const __m128 t = _mm_set1_ps(th);
+    unsigned m0 = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v), t));
+    unsigned m1 = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + 4), t));
+    unsigned m2 = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + 8), t));
+    unsigned m3 = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + 12), t));
+    return m0 | m1 << 4 | m2 << 8 | m3 << 12;
+}
+#else
+static unsigned above_mask(const float *v, float th)
+{
+    unsigned m = 0;
+    int u;
+    for (u = 0; u < CHUNK; u++)
+        m |= (unsigned)(v[u] > th) << u;
+    return m;
+}
+#endif
+
+/* Index of the lowest set bit of m (m != 0). */
+static int lowest_bit(unsigned m)
+{
+#if defined(__GNUC__)
+    return __builtin_ctz(m);
+#else
+    int u = 0;
+    while (!(m & 1u)) {
+        m >>= 1;
+        u++;
+    }
+    return u;
+#endif
+}
+
 /* Offers similarities row[0..t) of training rows first..first+t-1. Chunks
  * with no value above the threshold, the common case once it has risen,
- * are skipped by a branch-free (vectorised) test. */
+ * cost one vector test; in the others only the bits set are visited (the
+ * threshold may rise in between, hence the second test). */
 static void scan_row(const candidates *cd, const float *row, int64_t t,
                      int64_t first)
 {
     int64_t c = 0, n = *cd->count;
     float th = *cd->thr;
-    int u;
+#if defined(__GNUC__)
+    /* the buffers of the block's other rows were used since: fetch the
+     * lines the next candidates go to while the scan runs */
+    __builtin_prefetch(cd->cs + n, 1);
+    __builtin_prefetch(cd->ci + n, 1);
+#endif
     for (; c + CHUNK <= t; c += CHUNK) {
-        int hit = 0;
-        for (u = 0; u < CHUNK; u++)
-            hit |= row[c + u] > th;
-        if (!hit)
-            continue;
-        for (u = 0; u < CHUNK; u++)
+        unsigned m = above_mask(row + c, th);
+        while (m != 0) {
+            int u = lowest_bit(m);
+            m &= m - 1;
             if (row[c + u] > th)
                 accept(cd, &n, &th, row[c + u], first + c + u);
+        }
     }
     for (; c < t; c++)
         if (row[c] > th)
@@ -592,30 +647,30 @@ static int64_t seed_sample_rows(const knn_layout *l, int64_t n_train,
     return s;
 }
 
-/* The g-th largest (1-based) of v[0..n), reordering v (quickselect). */
+/* The g-th largest (1-based) of v[0..n), reordering v (quickselect with
+ * a branch-free Lomuto partition: the comparisons are unpredictable). */
 static float kth_largest(float *v, int64_t n, int64_t g)
 {
     int64_t lo = 0, hi = n - 1, want = g - 1;
     while (lo < hi) {
-        float pivot = v[lo + (hi - lo) / 2];
-        int64_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] > pivot)
-                i++;
-            while (v[j] < pivot)
-                j--;
-            if (i <= j) {
-                float t = v[i];
-                v[i++] = v[j];
-                v[j--] = t;
-            }
+        int64_t j, store = lo, mid = lo + (hi - lo) / 2;
+        float pivot = v[mid];
+        v[mid] = v[hi];
+        v[hi] = pivot;
+        for (j = lo; j < hi; j++) {
+            float x = v[j];
+            v[j] = v[store];
+            v[store] = x;
+            store += x > pivot;
         }
-        if (want <= j)
-            hi = j;
-        else if (want >= i)
-            lo = i;
+        v[hi] = v[store];
+        v[store] = pivot;
+        if (store == want)
+            break;
+        if (store > want)
+            hi = store - 1;
         else
-            return v[want];
+            lo = store + 1;
     }
     return v[want];
 }
