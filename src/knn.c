@@ -10,6 +10,10 @@
 #include "blas.h"
 #include "core.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define DEFAULT_K 200
 #define DEFAULT_SIGMA 0.07
 #define DEFAULT_BLOCK_ROWS 512
@@ -508,8 +512,6 @@ static void accept(const candidates *cd, int64_t *n, float *th, float s,
 
 /* A bit per similarity of v[0..CHUNK) above th (bit u for v[u]). */
 #if defined(__SSE2__)
-#include <emmintrin.h>
-
 static unsigned above_mask(const float *v, float th)
 {
     const __m128 t = _mm_set1_ps(th);
@@ -707,11 +709,12 @@ static void seed_thresholds(ctr_knn *knn, const knn_problem *p,
 
 /* ---- neighbours ---------------------------------------------------------- */
 
+/* The candidate count of a row already voted for. */
+#define DONE (-1)
+
 /* Offers every training tile to the m test rows in xhat[0..m). Row q of
  * xhat belongs to candidate slot q, or with `slots_of_pending` to the
  * q-th slot among [0, b) whose count is not DONE. */
-#define DONE (-1)
-
 static void scan_tiles(ctr_knn *knn, const knn_problem *p,
                        const knn_layout *l, int64_t m, int64_t b,
                        int slots_of_pending)
