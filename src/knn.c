@@ -10,6 +10,10 @@
 #include "blas.h"
 #include "core.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define DEFAULT_K 200
 #define DEFAULT_SIGMA 0.07
 #define DEFAULT_BLOCK_ROWS 512
@@ -374,6 +378,19 @@ static int check_problem(ctr_knn *knn, const knn_problem *p)
 
 /* ---- the computation --------------------------------------------------------- */
 
+/* y = x * s, rounded once from double (fixed-width chunks: vectorises). */
+static void scale_row(float *restrict y, const float *restrict x, int64_t dim,
+                      double s)
+{
+    int64_t j;
+    int u;
+    for (j = 0; j + 8 <= dim; j += 8)
+        for (u = 0; u < 8; u++)
+            y[j + u] = (float)((double)x[j + u] * s);
+    for (; j < dim; j++)
+        y[j] = (float)((double)x[j] * s);
+}
+
 /* Copies n rows of x (leading dimension ld) into y (row stride dim),
  * L2-normalised if `normalise`. The scaling is done in double precision,
  * so that a tiny row (whose inverse norm is not a float) still becomes a
@@ -381,14 +398,12 @@ static int check_problem(ctr_knn *knn, const knn_problem *p)
 static void copy_rows(float *y, const float *x, int64_t ld, int64_t n,
                       int64_t dim, int normalise)
 {
-    int64_t i, j;
+    int64_t i;
     for (i = 0; i < n; i++) {
         const float *xi = x + i * ld;
         float *yi = y + i * dim;
         if (normalise) {
-            double s = inv_norm(xi, dim);
-            for (j = 0; j < dim; j++)
-                yi[j] = (float)((double)xi[j] * s);
+            scale_row(yi, xi, dim, inv_norm(xi, dim));
         } else {
             memcpy(yi, xi, (size_t)dim * sizeof(float));
         }
@@ -495,24 +510,66 @@ static void accept(const candidates *cd, int64_t *n, float *th, float s,
 
 #define CHUNK 16
 
+/* A bit per similarity of v[0..CHUNK) above th (bit u for v[u]). */
+#if defined(__SSE2__)
+static unsigned above_mask(const float *v, float th)
+{
+    const __m128 t = _mm_set1_ps(th);
+    unsigned m0 = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v), t));
+    unsigned m1 = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + 4), t));
+    unsigned m2 = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + 8), t));
+    unsigned m3 = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + 12), t));
+    return m0 | m1 << 4 | m2 << 8 | m3 << 12;
+}
+#else
+static unsigned above_mask(const float *v, float th)
+{
+    unsigned m = 0;
+    int u;
+    for (u = 0; u < CHUNK; u++)
+        m |= (unsigned)(v[u] > th) << u;
+    return m;
+}
+#endif
+
+/* Index of the lowest set bit of m (m != 0). */
+static int lowest_bit(unsigned m)
+{
+#if defined(__GNUC__)
+    return __builtin_ctz(m);
+#else
+    int u = 0;
+    while (!(m & 1u)) {
+        m >>= 1;
+        u++;
+    }
+    return u;
+#endif
+}
+
 /* Offers similarities row[0..t) of training rows first..first+t-1. Chunks
  * with no value above the threshold, the common case once it has risen,
- * are skipped by a branch-free (vectorised) test. */
+ * cost one vector test; in the others only the bits set are visited (the
+ * threshold may rise in between, hence the second test). */
 static void scan_row(const candidates *cd, const float *row, int64_t t,
                      int64_t first)
 {
     int64_t c = 0, n = *cd->count;
     float th = *cd->thr;
-    int u;
+#if defined(__GNUC__)
+    /* the buffers of the block's other rows were used since: fetch the
+     * lines the next candidates go to while the scan runs */
+    __builtin_prefetch(cd->cs + n, 1);
+    __builtin_prefetch(cd->ci + n, 1);
+#endif
     for (; c + CHUNK <= t; c += CHUNK) {
-        int hit = 0;
-        for (u = 0; u < CHUNK; u++)
-            hit |= row[c + u] > th;
-        if (!hit)
-            continue;
-        for (u = 0; u < CHUNK; u++)
+        unsigned m = above_mask(row + c, th);
+        while (m != 0) {
+            int u = lowest_bit(m);
+            m &= m - 1;
             if (row[c + u] > th)
                 accept(cd, &n, &th, row[c + u], first + c + u);
+        }
     }
     for (; c < t; c++)
         if (row[c] > th)
@@ -560,45 +617,200 @@ static candidates row_candidates(const ctr_knn *knn, const knn_layout *l,
     return cd;
 }
 
-/* The k nearest training rows of test rows [i0, i0 + b): afterwards each
- * row's candidates hold its k best first. For cosine, each training tile
- * is normalised into a copy (which the GEMM then reads from cache). */
-static void block_neighbours(ctr_knn *knn, const knn_problem *p,
-                             const knn_layout *l, int64_t i0, int64_t b)
+/* ---- threshold seeding ----------------------------------------------------- *
+ *
+ * Almost all candidate work happens while the threshold is still low. A
+ * block first meets a strided sample of the training rows (one extra small
+ * GEMM); the g-th best sampled similarity of each test row is a guess of a
+ * level that about SEED_SURVIVORS x k training rows reach. The scan then
+ * accepts only similarities >= the guess. The result stays exact: if at
+ * least k rows reached the guess, every row below it ranks behind k others
+ * and cannot be a neighbour; a test row with fewer than k is recomputed
+ * with no guess (rare: it needs the sample to be far from representative).
+ */
+
+#define SEED_SAMPLE_MAX 1024
+#define SEED_SURVIVORS 4
+
+/* The sample size and guess rank g for this problem, or 0 when seeding
+ * would not pay (small training sets, k close to the training set). */
+static int64_t seed_sample_rows(const knn_layout *l, int64_t n_train,
+                                int64_t *rank)
+{
+    int64_t s = l->tile < SEED_SAMPLE_MAX ? l->tile : SEED_SAMPLE_MAX;
+    double g;
+    if (n_train / 8 < s)
+        return 0;
+    g = ceil((double)SEED_SURVIVORS * (double)l->k * (double)s /
+             (double)n_train);
+    if (g < 1.0 || g * 8.0 > (double)s)
+        return 0;
+    *rank = (int64_t)g;
+    return s;
+}
+
+/* The g-th largest (1-based) of v[0..n), reordering v (quickselect with
+ * a branch-free Lomuto partition: the comparisons are unpredictable). */
+static float kth_largest(float *v, int64_t n, int64_t g)
+{
+    int64_t lo = 0, hi = n - 1, want = g - 1;
+    while (lo < hi) {
+        int64_t j, store = lo, mid = lo + (hi - lo) / 2;
+        float pivot = v[mid];
+        v[mid] = v[hi];
+        v[hi] = pivot;
+        for (j = lo; j < hi; j++) {
+            float x = v[j];
+            v[j] = v[store];
+            v[store] = x;
+            store += x > pivot;
+        }
+        v[hi] = v[store];
+        v[store] = pivot;
+        if (store == want)
+            break;
+        if (store > want)
+            hi = store - 1;
+        else
+            lo = store + 1;
+    }
+    return v[want];
+}
+
+/* Sets each row's starting threshold: just below its guess when seeding,
+ * else -inf. */
+static void seed_thresholds(ctr_knn *knn, const knn_problem *p,
+                            const knn_layout *l, int64_t b)
 {
     const int cosine = knn->metric == CTR_KNN_COSINE;
     float *sims = (float *)(knn->ws + l->sims);
     float *xhat = (float *)(knn->ws + l->xhat);
     float *yhat = (float *)(knn->ws + l->yhat);
-    int64_t j0, r;
-    copy_rows(xhat, p->test + i0 * p->ld_test, p->ld_test, b, p->dim, cosine);
+    int64_t rank = 0, s = seed_sample_rows(l, p->n_train, &rank), i, r;
     for (r = 0; r < b; r++) {
         candidates cd = row_candidates(knn, l, r);
         *cd.count = 0;
         *cd.thr = -INFINITY;
     }
+    if (s == 0)
+        return;
+    for (i = 0; i < s; i++)
+        copy_rows(yhat + i * p->dim,
+                  p->train + i * (p->n_train / s) * p->ld_train, p->ld_train,
+                  1, p->dim, cosine);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)s,
+                (int)p->dim, 1.0f, xhat, (int)p->dim, yhat, (int)p->dim, 0.0f,
+                sims, (int)s);
+    for (r = 0; r < b; r++) {
+        candidates cd = row_candidates(knn, l, r);
+        *cd.thr = nextafterf(kth_largest(sims + r * s, s, rank), -INFINITY);
+    }
+}
+
+/* ---- neighbours ---------------------------------------------------------- */
+
+/* The candidate count of a row already voted for. */
+#define DONE (-1)
+
+/* Offers every training tile to the m test rows in xhat[0..m). Row q of
+ * xhat belongs to candidate slot q, or with `slots_of_pending` to the
+ * q-th slot among [0, b) whose count is not DONE. */
+static void scan_tiles(ctr_knn *knn, const knn_problem *p,
+                       const knn_layout *l, int64_t m, int64_t b,
+                       int slots_of_pending)
+{
+    const int cosine = knn->metric == CTR_KNN_COSINE;
+    float *sims = (float *)(knn->ws + l->sims);
+    float *xhat = (float *)(knn->ws + l->xhat);
+    float *yhat = (float *)(knn->ws + l->yhat);
+    int64_t j0;
     for (j0 = 0; j0 < p->n_train; j0 += l->tile) {
         const int64_t t = p->n_train - j0 < l->tile ? p->n_train - j0 : l->tile;
         const float *tile = p->train + j0 * p->ld_train;
-        int64_t ld_tile = p->ld_train;
+        int64_t ld_tile = p->ld_train, q, r = 0;
         if (cosine) {
             copy_rows(yhat, tile, p->ld_train, t, p->dim, 1);
             tile = yhat;
             ld_tile = p->dim;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)t,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)t,
                     (int)p->dim, 1.0f, xhat, (int)p->dim, tile, (int)ld_tile,
                     0.0f, sims, (int)t);
-        for (r = 0; r < b; r++) {
-            candidates cd = row_candidates(knn, l, r);
-            scan_row(&cd, sims + r * t, t, j0);
+        for (q = 0; q < m; q++, r++) {
+            candidates cd;
+            if (slots_of_pending)
+                while (r < b && *row_candidates(knn, l, r).count == DONE)
+                    r++;
+            cd = row_candidates(knn, l, slots_of_pending ? r : q);
+            scan_row(&cd, sims + q * t, t, j0);
         }
     }
+}
+
+/* Cuts each pending candidate buffer of [0, b) to its k best (best
+ * first). */
+static void finish_rows(ctr_knn *knn, const knn_layout *l, int64_t b)
+{
+    int64_t r;
     for (r = 0; r < b; r++) {
         candidates cd = row_candidates(knn, l, r);
         if (*cd.count > l->k)
             select_best(cd.cs, cd.ci, *cd.count, l->k);
     }
+}
+
+/* Votes for row r of the block starting at i0 and marks it DONE. */
+static int64_t vote_row(ctr_knn *knn, const knn_problem *p,
+                        const knn_layout *l, int64_t i0, int64_t r,
+                        int64_t *pred, float *scores,
+                        const int64_t *test_labels)
+{
+    candidates cd = row_candidates(knn, l, r);
+    int64_t i = i0 + r, y;
+    y = vote(cd.cs, cd.ci, *cd.count < l->k ? *cd.count : l->k, p, knn->sigma,
+             (double *)(knn->ws + l->votes),
+             scores != NULL ? scores + i * p->n_classes : NULL);
+    *cd.count = DONE;
+    if (pred != NULL)
+        pred[i] = y;
+    return test_labels != NULL && y == test_labels[i];
+}
+
+/* Classifies test rows [i0, i0 + b); returns how many match test_labels. */
+static int64_t classify_block(ctr_knn *knn, const knn_problem *p,
+                              const knn_layout *l, int64_t i0, int64_t b,
+                              int64_t *pred, float *scores,
+                              const int64_t *test_labels)
+{
+    const int cosine = knn->metric == CTR_KNN_COSINE;
+    float *xhat = (float *)(knn->ws + l->xhat);
+    int64_t r, pending = 0, hits = 0;
+    copy_rows(xhat, p->test + i0 * p->ld_test, p->ld_test, b, p->dim, cosine);
+    seed_thresholds(knn, p, l, b);
+    scan_tiles(knn, p, l, b, b, 0);
+    finish_rows(knn, l, b);
+    for (r = 0; r < b; r++) {
+        candidates cd = row_candidates(knn, l, r);
+        if (*cd.count >= l->k) {
+            hits += vote_row(knn, p, l, i0, r, pred, scores, test_labels);
+            continue;
+        }
+        /* the guess was too high: again without it, packed to the front */
+        if (pending != r)
+            memcpy(xhat + pending * p->dim, xhat + r * p->dim,
+                   (size_t)p->dim * sizeof(float));
+        pending++;
+        *cd.count = 0;
+        *cd.thr = -INFINITY;
+    }
+    if (pending == 0)
+        return hits;
+    scan_tiles(knn, p, l, pending, b, 1);
+    finish_rows(knn, l, b);
+    for (r = 0; r < b; r++)
+        if (*row_candidates(knn, l, r).count != DONE)
+            hits += vote_row(knn, p, l, i0, r, pred, scores, test_labels);
+    return hits;
 }
 
 /* Classifies every test row; writes pred/scores if given and counts the
@@ -607,22 +819,10 @@ static void run(ctr_knn *knn, const knn_problem *p, const knn_layout *l,
                 int64_t *pred, float *scores, const int64_t *test_labels,
                 int64_t *correct)
 {
-    double *votes = (double *)(knn->ws + l->votes);
-    int64_t i0, r, hits = 0;
+    int64_t i0, hits = 0;
     for (i0 = 0; i0 < p->n_test; i0 += l->block) {
         const int64_t b = p->n_test - i0 < l->block ? p->n_test - i0 : l->block;
-        block_neighbours(knn, p, l, i0, b);
-        for (r = 0; r < b; r++) {
-            candidates cd = row_candidates(knn, l, r);
-            int64_t i = i0 + r;
-            int64_t n = *cd.count < l->k ? *cd.count : l->k;
-            int64_t y = vote(cd.cs, cd.ci, n, p, knn->sigma, votes,
-                             scores != NULL ? scores + i * p->n_classes : NULL);
-            if (pred != NULL)
-                pred[i] = y;
-            if (test_labels != NULL)
-                hits += y == test_labels[i];
-        }
+        hits += classify_block(knn, p, l, i0, b, pred, scores, test_labels);
     }
     if (correct != NULL)
         *correct = hits;

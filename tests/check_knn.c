@@ -179,6 +179,131 @@ START_TEST(test_matches_brute_force)
 }
 END_TEST
 
+START_TEST(test_seeded_scan_matches_brute_force)
+{
+    /* Training sets >= 8 samples' worth: the scan starts from a guessed
+     * threshold (a strided sample's g-th best), which must not change the
+     * result. */
+    static const knn_case cases[] = {
+        /* n_train n_test dim classes  k  block tile  metric      sigma */
+        {3000, 40, 8, 5, 10, 16, 128, CTR_KNN_COSINE, 0.1},
+        {3000, 30, 6, 4, 10, 7, 64, CTR_KNN_DOT, 1.0},
+        {2500, 21, 12, 3, 40, 32, 100, CTR_KNN_COSINE, 0.07},
+    };
+    size_t t;
+    for (t = 0; t < sizeof(cases) / sizeof(cases[0]); t++)
+        check_against_reference(&cases[t]);
+}
+END_TEST
+
+/* Compares pred/scores of n_test rows with the reference. With
+ * exact_ties (similarities that tie do so exactly, others are far apart)
+ * every row is compared, and only a near tie of two class votes skips the
+ * prediction; otherwise any near tie skips the row. */
+static void expect_reference(const float *train, int64_t n_train,
+                             const int64_t *labels, const float *test,
+                             int64_t n_test, int64_t dim, int64_t n_classes,
+                             int64_t k, double sigma, int exact_ties,
+                             const int64_t *pred, const float *scores)
+{
+    int64_t *ref_pred = (int64_t *)malloc(sizeof(int64_t) * (size_t)n_test);
+    double *ref_scores = (double *)malloc(sizeof(double) * (size_t)(n_test * n_classes));
+    int *fragile = (int *)malloc(sizeof(int) * (size_t)n_test);
+    int64_t i, c, skipped = 0;
+    reference(train, n_train, dim, labels, test, n_test, dim, dim, n_classes, k,
+              sigma, 1, ref_pred, ref_scores, fragile);
+    for (i = 0; i < n_test; i++) {
+        const double *v = ref_scores + i * n_classes;
+        int vote_tie = 0;
+        for (c = 0; c < n_classes; c++)
+            vote_tie |= c != ref_pred[i] && v[ref_pred[i]] - v[c] < 1e-5;
+        if (!exact_ties && fragile[i]) {
+            skipped++;
+            continue;
+        }
+        if (!vote_tie)
+            ck_assert_int_eq(pred[i], ref_pred[i]);
+        for (c = 0; c < n_classes; c++)
+            ck_assert_close(scores[i * n_classes + c], v[c], 0, 2e-5);
+    }
+    ck_assert_int_le(skipped, n_test / 10);
+    free(ref_pred);
+    free(ref_scores);
+    free(fragile);
+}
+
+START_TEST(test_unrepresentative_sample_falls_back)
+{
+    /* The sampled training rows (every 100th: tile 64 -> 64 samples) are
+     * the nearest rows of half the test rows: their guess is the best
+     * similarity, reached by fewer than k rows, so those rows are redone
+     * without a guess, mixed in blocks with rows that keep theirs. */
+    enum { N = 6400, D = 16, C = 6, Q = 24, K = 20 };
+    float *train = (float *)malloc(sizeof(float) * N * D);
+    float test[Q * D], scores[Q * C];
+    int64_t *labels = (int64_t *)malloc(sizeof(int64_t) * N);
+    int64_t tl[Q], pred[Q], i, j;
+    ctr__prng g;
+    ctr_knn *knn = NULL;
+    make_data(train, labels, N, D, D, C, 21);
+    make_data(test, tl, Q, D, D, C, 22);
+    ctr__prng_seed(&g, 23);
+    for (i = 0; i < N; i += 100)
+        for (j = 0; j < D; j++)
+            train[i * D + j] = (j % 2 ? -1.0f : 1.0f) + 0.2f * (float)ctr__prng_normal(&g);
+    for (i = 0; i < Q; i += 2)
+        for (j = 0; j < D; j++)
+            test[i * D + j] = (j % 2 ? -1.0f : 1.0f) + 0.05f * (float)ctr__prng_normal(&g);
+    ck_assert_int_eq(ctr_knn_create(&knn, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_K, K), CTR_OK);
+    ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_TILE_ROWS, 64), CTR_OK);
+    ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_BLOCK_ROWS, 5), CTR_OK);
+    ck_assert_int_eq(ctr_knn_set_f64(knn, CTR_KNN_P_SIGMA, 0.1), CTR_OK);
+    ck_assert_int_eq(ctr_knn_classify(knn, train, N, D, labels, test, Q, D, D, C,
+                                      pred, scores), CTR_OK);
+    expect_reference(train, N, labels, test, Q, D, C, K, 0.1, 0, pred, scores);
+    ctr_knn_destroy(knn);
+    free(train);
+    free(labels);
+}
+END_TEST
+
+START_TEST(test_seeded_scan_keeps_the_tie_rule)
+{
+    /* 4096 rows drawn from 6 directions: similarities tie in large groups
+     * around the guessed threshold; the lower index must still win. */
+    enum { N = 4096, D = 4, C = 5, Q = 12, K = 30 };
+    static const float dirs[6 * D] = {1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0,
+                                      0, 0, 1, 0, 1, 0, 1, 1, -1, 0, 0, 1};
+    float *train = (float *)malloc(sizeof(float) * N * D);
+    float test[Q * D], scores[Q * C];
+    int64_t *labels = (int64_t *)malloc(sizeof(int64_t) * N);
+    int64_t pred[Q], i, tile;
+    ctr__prng g;
+    ctr__prng_seed(&g, 31);
+    for (i = 0; i < N; i++) {
+        memcpy(train + i * D, dirs + D * ctr__prng_below(&g, 6), sizeof(float) * D);
+        labels[i] = (int64_t)ctr__prng_below(&g, C);
+    }
+    for (i = 0; i < Q * D; i++)
+        test[i] = (float)ctr__prng_normal(&g);
+    for (tile = 64; tile <= 512; tile *= 8) {
+        ctr_knn *knn = NULL;
+        ck_assert_int_eq(ctr_knn_create(&knn, NULL), CTR_OK);
+        ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_K, K), CTR_OK);
+        ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_TILE_ROWS, tile), CTR_OK);
+        ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_BLOCK_ROWS, 4), CTR_OK);
+        ck_assert_int_eq(ctr_knn_set_f64(knn, CTR_KNN_P_SIGMA, 0.5), CTR_OK);
+        ck_assert_int_eq(ctr_knn_classify(knn, train, N, D, labels, test, Q, D, D, C,
+                                          pred, scores), CTR_OK);
+        expect_reference(train, N, labels, test, Q, D, C, K, 0.5, 1, pred, scores);
+        ctr_knn_destroy(knn);
+    }
+    free(train);
+    free(labels);
+}
+END_TEST
+
 START_TEST(test_ties_prefer_lower_index_then_lower_class)
 {
     /* Five copies of e1 (exact similarities: ties) with labels 3,3,1,0,0,
@@ -472,6 +597,9 @@ Suite *ctr_test_knn_suite(void)
     TCase *num = tcase_create("numerics");
     TCase *errors = tcase_create("errors");
     tcase_add_test(num, test_matches_brute_force);
+    tcase_add_test(num, test_seeded_scan_matches_brute_force);
+    tcase_add_test(num, test_unrepresentative_sample_falls_back);
+    tcase_add_test(num, test_seeded_scan_keeps_the_tie_rule);
     tcase_add_test(num, test_ties_prefer_lower_index_then_lower_class);
     tcase_add_test(num, test_zero_rows_have_zero_cosine);
     tcase_add_test(num, test_extreme_magnitudes);

@@ -22,7 +22,10 @@
  *   - Work: similarities by blocked cblas_sgemm (a block of test rows
  *     against tiles of training rows); per test row a buffer of 2k
  *     candidates above a rising threshold, cut back to the k best by
- *     selection when full (amortised O(1) per candidate).
+ *     selection when full (amortised O(1) per candidate). On large
+ *     training sets the threshold starts from a guess taken from a strided
+ *     sample of training rows; the result is the same (a row the guess
+ *     overshoots is recomputed without it).
  *     Memory: O(block x tile + block x k + classes), never N_test x N; see
  *     ctr_knn_workspace_size. The training matrix is only read (a bank's
  *     rows can be passed directly, see ctr_bank_rows).
