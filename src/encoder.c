@@ -371,10 +371,11 @@ CTR_API int ctr_encoder_add_flatten(ctr_encoder *enc)
     return append_layer(enc, layer_template(CTR_LAYER_FLATTEN));
 }
 
-CTR_API int ctr_encoder_add_conv2d(ctr_encoder *enc, int64_t out_channels, int64_t kernel,
-                                   int64_t stride, int64_t padding, int32_t bias)
+/* conv1d and conv2d share their hyper-parameters. */
+static int add_conv(ctr_encoder *enc, int32_t kind, int64_t out_channels,
+                    int64_t kernel, int64_t stride, int64_t padding, int32_t bias)
 {
-    ctr__layer l = layer_template(CTR_LAYER_CONV2D);
+    ctr__layer l = layer_template(kind);
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&enc->err);
@@ -386,19 +387,16 @@ CTR_API int ctr_encoder_add_conv2d(ctr_encoder *enc, int64_t out_channels, int64
     return append_layer(enc, l);
 }
 
+CTR_API int ctr_encoder_add_conv2d(ctr_encoder *enc, int64_t out_channels, int64_t kernel,
+                                   int64_t stride, int64_t padding, int32_t bias)
+{
+    return add_conv(enc, CTR_LAYER_CONV2D, out_channels, kernel, stride, padding, bias);
+}
+
 CTR_API int ctr_encoder_add_conv1d(ctr_encoder *enc, int64_t out_channels, int64_t kernel,
                                    int64_t stride, int64_t padding, int32_t bias)
 {
-    ctr__layer l = layer_template(CTR_LAYER_CONV1D);
-    if (enc == NULL)
-        return CTR_E_INVALID_ARG;
-    ctr__error_clear(&enc->err);
-    l.hi[0] = out_channels;
-    l.hi[1] = kernel;
-    l.hi[2] = stride;
-    l.hi[3] = padding;
-    l.hi[4] = bias;
-    return append_layer(enc, l);
+    return add_conv(enc, CTR_LAYER_CONV1D, out_channels, kernel, stride, padding, bias);
 }
 
 CTR_API int ctr_encoder_add_pool2d(ctr_encoder *enc, int32_t kind, int64_t kernel,
