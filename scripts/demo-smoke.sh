@@ -40,4 +40,14 @@ for method in moco instdisc; do
     cmp "$tmp/a.csv" "$tmp/b.csv"
 done
 echo "demo-smoke: resumed runs continue exactly"
+
+# The CNN backbone: trains, evaluates and resumes exactly too.
+cnn="--encoder cnn --train-subset 512 --test-subset 200 --batch 64 --head 64 --proj-dim 32 --epochs 2 --seed 5"
+"$demo" $cnn --out "$tmp/cnn" > "$tmp/cnn.out"
+tail -n 1 "$tmp/cnn.out" | grep -Eq '^RESULT method=simclr encoder=cnn epochs=2 ' ||
+    { echo "demo-smoke: cnn: malformed RESULT line" >&2; exit 1; }
+"$demo" $cnn --stop-after 1 --out "$tmp/resume-cnn" > /dev/null
+"$demo" $cnn --resume --out "$tmp/resume-cnn" > /dev/null
+cmp "$tmp/cnn/encoder.ckpt" "$tmp/resume-cnn/encoder.ckpt"
+echo "demo-smoke: $(tail -n 1 "$tmp/cnn.out")"
 echo "demo-smoke: ok"

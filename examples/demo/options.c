@@ -16,7 +16,7 @@ static const char usage[] =
     "on the frozen backbone features. Labels are used only for evaluation.\n"
     "\n"
     "  --method simclr|moco|instdisc  objective and memory (default simclr)\n"
-    "  --encoder mlp                  backbone (default mlp)\n"
+    "  --encoder mlp|cnn              backbone (default mlp)\n"
     "  --epochs N                     epochs; the learning-rate schedule spans them (default 18)\n"
     "  --batch N                      images per step (default 256)\n"
     "  --time-budget SECONDS          stop training after this long (default 300)\n"
@@ -119,8 +119,8 @@ static int parse_pair(demo_options *o, const char *flag, const char *v)
         return parse_method(v, &o->method);
     if (strcmp(flag, "--encoder") == 0) {
         o->encoder = v;
-        return strcmp(v, "mlp") == 0 ? 0 : (fprintf(stderr,
-            "contrastive-demo: --encoder: only 'mlp' is available in this build\n"), -1);
+        return strcmp(v, "mlp") == 0 || strcmp(v, "cnn") == 0 ? 0 : (fprintf(stderr,
+            "contrastive-demo: --encoder must be mlp or cnn\n"), -1);
     }
     if (strcmp(flag, "--out") == 0) { o->out_dir = v; return 0; }
     if (strcmp(flag, "--data") == 0) { o->data_dir = v; return 0; }

@@ -14,9 +14,11 @@
 
 #include "augment.h"
 
-/* Layers of the MLP: [linear, bn, relu] x depth is the backbone (its
- * output, layer backbone_layer(), is what kNN and the linear probe see),
- * then the projection head linear-bn-relu-linear and an L2 normalisation. */
+/* The backbone (its output, layer feat_layer, is what kNN and the linear
+ * probe see) is an MLP, [linear, bn, relu] x depth, or a CNN, three
+ * [conv 3x3, bn, relu] blocks (32, 64 and 128 channels, the last two with
+ * stride 2) and a global average pool. The projection head follows:
+ * linear-bn-relu-linear and an L2 normalisation. */
 #define MOCO_BN_GROUPS 4   /* shuffle-BN emulation: statistics per group */
 #define MOCO_QUEUE 4096    /* ~7% of the 60k training images */
 #define MOCO_MOMENTUM 0.99
@@ -34,6 +36,7 @@ struct trainer {
     ctr_rng *rng;
     augment_config aug;
     double base_lr;
+    int64_t feat_layer, feat_dim;
     float *views, *shuffled, *z, *grad, *keys, *chunk_out;
     int64_t *idx, *noise, *perm;
 };
@@ -49,17 +52,42 @@ static int lib_fail(char *err, size_t cap, const char *what, int rc,
 
 /* ---- construction ------------------------------------------------------------ */
 
-static int build_mlp(ctr_encoder **out, const demo_options *o, uint64_t seed)
+static int add_mlp_backbone(ctr_encoder *e, const demo_options *o)
 {
-    int64_t dims[1] = {FMNIST_PIXELS};
-    ctr_encoder *e = NULL;
-    int rc = ctr_encoder_create(&e, dims, 1, seed, NULL);
-    int i;
+    int rc = CTR_OK, i;
     for (i = 0; i < o->depth && rc == CTR_OK; i++) {
         rc = ctr_encoder_add_linear(e, o->hidden, 1);
         if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
         if (rc == CTR_OK) rc = ctr_encoder_add_activation(e, CTR_LAYER_RELU);
     }
+    return rc;
+}
+
+static int add_cnn_backbone(ctr_encoder *e)
+{
+    static const int64_t channels[3] = {32, 64, 128}, strides[3] = {1, 2, 2};
+    int rc = CTR_OK, i;
+    for (i = 0; i < 3 && rc == CTR_OK; i++) {
+        rc = ctr_encoder_add_conv2d(e, channels[i], 3, strides[i], 1, 0);
+        if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
+        if (rc == CTR_OK) rc = ctr_encoder_add_activation(e, CTR_LAYER_RELU);
+    }
+    return rc == CTR_OK ? ctr_encoder_add_global_avgpool(e) : rc;
+}
+
+static int build_encoder(trainer *t, uint64_t seed)
+{
+    const demo_options *o = &t->opt;
+    const int cnn = strcmp(o->encoder, "cnn") == 0;
+    int64_t dims[3] = {1, FMNIST_SIDE, FMNIST_SIDE}, pixels[1] = {FMNIST_PIXELS};
+    int32_t ndims;
+    ctr_encoder *e = NULL;
+    int rc = cnn ? ctr_encoder_create(&e, dims, 3, seed, NULL)
+                 : ctr_encoder_create(&e, pixels, 1, seed, NULL);
+    if (rc == CTR_OK) rc = cnn ? add_cnn_backbone(e) : add_mlp_backbone(e, o);
+    if (rc == CTR_OK) rc = ctr_encoder_num_layers(e, &t->feat_layer);
+    t->feat_layer -= 1;
+    if (rc == CTR_OK) rc = ctr_encoder_shape(e, dims, &ndims, &t->feat_dim, t->feat_layer);
     if (rc == CTR_OK) rc = ctr_encoder_add_linear(e, o->head, 1);
     if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
     if (rc == CTR_OK) rc = ctr_encoder_add_activation(e, CTR_LAYER_RELU);
@@ -69,7 +97,7 @@ static int build_mlp(ctr_encoder **out, const demo_options *o, uint64_t seed)
         ctr_encoder_destroy(e);
         return rc;
     }
-    *out = e;
+    t->enc = e;
     return CTR_OK;
 }
 
@@ -128,7 +156,7 @@ static int create_optimizer(trainer *t, char *err, size_t cap)
 static int allocate_buffers(trainer *t, char *err, size_t cap)
 {
     size_t b = (size_t)t->opt.batch, p = (size_t)t->opt.proj_dim;
-    size_t widest = (size_t)(t->opt.hidden > t->opt.proj_dim ? t->opt.hidden : t->opt.proj_dim);
+    size_t widest = (size_t)(t->feat_dim > t->opt.proj_dim ? t->feat_dim : t->opt.proj_dim);
     t->views = malloc(2 * b * FMNIST_PIXELS * sizeof(float));
     t->z = malloc(2 * b * p * sizeof(float));
     t->grad = malloc(2 * b * p * sizeof(float));
@@ -158,9 +186,9 @@ int trainer_create(trainer **out, const demo_options *opt, int64_t n_train,
     t->aug.crop_min_scale = (float)opt->crop_min;
     t->aug.noise_std = (float)opt->noise_std;
     t->aug.erase_prob = (float)opt->erase_prob;
-    if ((rc = build_mlp(&t->enc, opt, opt->seed)) != CTR_OK) {
+    if ((rc = build_encoder(t, opt->seed)) != CTR_OK) {
         trainer_destroy(t);
-        return lib_fail(err, cap, "encoder", rc, "building the MLP");
+        return lib_fail(err, cap, "encoder", rc, "building the network");
     }
     if ((rc = ctr_rng_create(&t->rng, opt->seed + 1, NULL)) != CTR_OK ||
         create_objective(t, err, cap) != 0 || create_memories(t, err, cap) != 0 ||
@@ -317,7 +345,7 @@ int trainer_step(trainer *t, const fmnist_split *train, const int64_t *order,
 
 /* ---- evaluation ------------------------------------------------------------------------ */
 
-int64_t trainer_feature_dim(const trainer *t) { return t->opt.hidden; }
+int64_t trainer_feature_dim(const trainer *t) { return t->feat_dim; }
 int64_t trainer_embedding_dim(const trainer *t) { return t->opt.proj_dim; }
 int64_t trainer_steps_done(const trainer *t) { return t->step; }
 
@@ -330,8 +358,7 @@ int trainer_features(trainer *t, const float *images, int64_t n, float *feat,
         int rc = ctr_encoder_forward(t->enc, t->chunk_out, images + i0 * FMNIST_PIXELS,
                                      m, CTR_ENCODER_EVAL);
         if (rc == CTR_OK)
-            rc = ctr_encoder_layer_output(t->enc, feat + i0 * t->opt.hidden,
-                                          3 * t->opt.depth - 1);
+            rc = ctr_encoder_layer_output(t->enc, feat + i0 * t->feat_dim, t->feat_layer);
         if (rc != CTR_OK)
             return lib_fail(err, cap, "features", rc, ctr_encoder_last_error(t->enc));
     }
