@@ -27,7 +27,8 @@
  *
  * Case gru_step: GRU 64 -> 128 over 32 steps, batch 64, forward + backward
  * (dL/dh_t given for every step). Floor: the input projection, one
- * recurrent GEMM per step, and their backward GEMMs.
+ * recurrent GEMM per step, one GEMM per step for dL/dh_{t-1}, and the two
+ * weight gradients as one GEMM each over all steps.
  *
  * bench/torch_encoder.py times the same steps in PyTorch.
  */
@@ -372,10 +373,9 @@ static void gru_floor(void *p)
     gemm(0, 1, rows, g3, GRU_IN, c->a[0], c->a[1], c->a[2]);
     for (t = 1; t < GRU_T; t++)
         gemm(0, 1, GRU_BATCH, g3, GRU_H, c->a[3], c->a[4], c->a[5]);
-    for (t = 1; t < GRU_T; t++) {
-        gemm(1, 0, g3, GRU_H, GRU_BATCH, c->a[5], c->a[3], c->a[6]);
+    for (t = 1; t < GRU_T; t++)
         gemm(0, 0, GRU_BATCH, GRU_H, g3, c->a[5], c->a[4], c->a[3]);
-    }
+    gemm(1, 0, g3, GRU_H, rows - 1, c->a[2], c->y, c->a[6]);
     gemm(1, 0, g3, GRU_IN, rows, c->a[2], c->a[0], c->a[7]);
 }
 

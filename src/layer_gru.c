@@ -84,8 +84,9 @@ static int gru_tensors(const ctr__layer *l, ctr__tensor_desc *d)
     return 4;
 }
 
-/* Cache, per batch of n: gi (nT x 3H), gates r|z|n|gh_n (nT x 4H), dgi
- * (nT x 3H), gh (n x 3H), carry (n x H), then H zeros (h_0). */
+/* Cache, per batch of n: gi (nT x 3H; backward overwrites it with dgh),
+ * gates r|z|n|gh_n (nT x 4H), dgi (nT x 3H), gh (n x 3H), carry (n x H),
+ * then H zeros (h_0). */
 static int gru_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
 {
     gru_geom g = gru_geometry(l);
@@ -298,7 +299,7 @@ static void gru_cell_backward(const gru_geom *g, const gru_bufs *b, const ctr__l
     int64_t s, H = g->h;
     for (s = 0; s < r->n; s++) {
         int64_t row = s * g->t + t;
-        float *dgi = b->dgi + row * g->g3, *dgh = b->gh + s * g->g3;
+        float *dgi = b->dgi + row * g->g3, *dgh = b->gi + row * g->g3;
         const float *gates = b->gates + row * 4 * H;
         gru_cell_row_backward(dgi, dgi + H, dgi + 2 * H, dgh, dgh + H, dgh + 2 * H,
                               b->carry + s * H, gates, gates + H, gates + 2 * H,
@@ -307,24 +308,32 @@ static void gru_cell_backward(const gru_geom *g, const gru_bufs *b, const ctr__l
     }
 }
 
+/* The recurrent pre-activations' gradient dgh of every step goes where
+ * the forward kept gi (backward never reads gi), so that dW_hh is one GEMM
+ * over all steps after the loop instead of one small GEMM per step: rows
+ * of dgh at step t >= 1 pair with y at t - 1, the row before in the same
+ * layout; the t = 0 rows (h_0 = 0) are zeroed once b_hh has their sums. */
 static void gru_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     gru_geom g = gru_geometry(l);
     gru_bufs b = gru_buffers(&g, r);
-    int64_t rows = r->n * g.t, t;
+    const int ld_step = (int)(g.t * g.g3);
+    int64_t rows = r->n * g.t, t, s;
+    float *dgh = b.gi;
     memset(b.carry, 0, (size_t)(r->n * g.h) * sizeof(float));
     for (t = g.t - 1; t >= 0; t--) {
         gru_cell_backward(&g, &b, r, t);
-        add_column_sums(b.gb_hh, b.gh, r->n, g.g3);
-        if (t == 0)
-            break;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.g3, (int)g.h, (int)r->n,
-                    1.0f, b.gh, (int)g.g3, r->y + (t - 1) * g.h, (int)(g.t * g.h), 1.0f,
-                    b.gw_hh, (int)g.h);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->n, (int)g.h,
-                    (int)g.g3, 1.0f, b.gh, (int)g.g3, b.w_hh, (int)g.h, 1.0f, b.carry,
-                    (int)g.h);
+        if (t > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->n, (int)g.h,
+                        (int)g.g3, 1.0f, dgh + t * g.g3, ld_step, b.w_hh, (int)g.h, 1.0f,
+                        b.carry, (int)g.h);
     }
+    add_column_sums(b.gb_hh, dgh, rows, g.g3);
+    for (s = 0; s < r->n; s++)
+        memset(dgh + s * g.t * g.g3, 0, (size_t)g.g3 * sizeof(float));
+    if (rows > 1)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.g3, (int)g.h, (int)(rows - 1),
+                    1.0f, dgh + g.g3, (int)g.g3, r->y, (int)g.h, 1.0f, b.gw_hh, (int)g.h);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.g3, (int)g.f, (int)rows, 1.0f,
                 b.dgi, (int)g.g3, r->x, (int)g.f, 1.0f, b.gw_ih, (int)g.f);
     add_column_sums(b.gb_ih, b.dgi, rows, g.g3);

@@ -575,6 +575,36 @@ START_TEST(test_gru_gradients)
 }
 END_TEST
 
+/* Backward may run twice after one forward (gradient accumulation): the
+ * GRU's backward reuses forward scratch, so the second pass must match. */
+START_TEST(test_gru_backward_twice)
+{
+    enum { N = 3, T = 4, F = 2, H = 5 };
+    int64_t dims[2] = {T, F}, np, i;
+    ctr_encoder *e = NULL;
+    float x[N * T * F], y[N * T * H], dy[N * T * H], dx1[N * T * F], dx2[N * T * F];
+    float *g1, *g2;
+    ck_assert_int_eq(ctr_encoder_create(&e, dims, 2, 4, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_gru(e, H), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_num_params(e, &np), CTR_OK);
+    g1 = (float *)malloc((size_t)np * sizeof(float));
+    g2 = (float *)malloc((size_t)np * sizeof(float));
+    random_batch(x, N * T * F, 5);
+    random_batch(dy, N * T * H, 6);
+    ck_assert_int_eq(ctr_encoder_forward(e, y, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(e, dx1, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(e, g1, np), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(e, dx2, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(e, g2, np), CTR_OK);
+    ck_assert_int_eq(memcmp(dx1, dx2, sizeof(dx1)), 0);
+    for (i = 0; i < np; i++)
+        ck_assert_close(g2[i], 2.0 * g1[i], 1e-6, 1e-6);
+    free(g1);
+    free(g2);
+    ctr_encoder_destroy(e);
+}
+END_TEST
+
 START_TEST(test_dropout)
 {
     enum { N = 4, F = 500 };
@@ -1561,6 +1591,7 @@ Suite *ctr_test_encoder_suite(void)
     tcase_add_test(grad, test_conv_gradients);
     tcase_add_test(grad, test_pool_gradients);
     tcase_add_test(grad, test_gru_gradients);
+    tcase_add_test(grad, test_gru_backward_twice);
     tcase_add_test(grad, test_dropout);
     tcase_add_test(golden, test_golden_mlp);
     tcase_add_test(golden, test_golden_cnn);
