@@ -214,7 +214,7 @@ BENCH_PYTHON ?= /usr/bin/python3
 CASES ?=
 ROUNDS ?= 1
 
-$(BUILD)/bench/%: bench/%.c $(STATIC) $(LIB_HDRS)
+$(BUILD)/bench/%: bench/%.c bench/bench_util.h $(STATIC) $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_LIB) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(STATIC) $(LIBS_ALL)
 

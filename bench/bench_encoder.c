@@ -32,87 +32,11 @@
  *
  * bench/torch_encoder.py times the same steps in PyTorch.
  */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L
-#endif
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include <cblas.h>
 
-#include "contrastive.h"
-
-#if defined(CTR_BLAS_OPENBLAS)
-void openblas_set_num_threads(int);
-static void set_blas_threads(int t) { openblas_set_num_threads(t); }
-#elif defined(CTR_BLAS_BLIS)
-void bli_thread_set_num_threads(long);
-static void set_blas_threads(int t) { bli_thread_set_num_threads(t); }
-#else
-static void set_blas_threads(int t) { (void)t; }
-#endif
-
-/* ---- a counting allocator: peak bytes the library holds ---------------- */
-
-typedef struct counter {
-    size_t live, peak;
-} counter;
-
-static void *count_alloc(void *user, size_t size, size_t align)
-{
-    counter *c = (counter *)user;
-    void *p = NULL;
-    if (posix_memalign(&p, align, size) != 0)
-        return NULL;
-    c->live += size;
-    if (c->live > c->peak)
-        c->peak = c->live;
-    return p;
-}
-
-static void count_free(void *user, void *ptr, size_t size)
-{
-    counter *c = (counter *)user;
-    c->live -= size;
-    free(ptr);
-}
-
-/* ---- timing ---------------------------------------------------------------- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-typedef void (*bench_fn)(void *ctx);
-
-static double median_ms(bench_fn f, void *ctx, int reps)
-{
-    double *t = (double *)malloc((size_t)reps * sizeof(double)), m;
-    int i;
-    f(ctx);
-    f(ctx);
-    for (i = 0; i < reps; i++) {
-        double t0 = now_ms();
-        f(ctx);
-        t[i] = now_ms() - t0;
-    }
-    qsort(t, (size_t)reps, sizeof(double), cmp_double);
-    m = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
-    free(t);
-    return m;
-}
+#include "bench_util.h"
 
 static void check(int rc, const char *what, const char *detail)
 {
@@ -198,17 +122,14 @@ static void mlp_case(int threads, int reps)
 {
     static const int dims[4] = {MLP_IN, MLP_HID, MLP_HID, MLP_OUT};
     mlp_ctx c;
-    counter cnt = {0, 0};
+    counter cnt;
     ctr_allocator a;
     ctr_rng *rng = NULL;
     double ours, floor;
     int64_t i;
     int l;
     memset(&c, 0, sizeof(c));
-    ctr_allocator_init(&a);
-    a.user = &cnt;
-    a.alloc = count_alloc;
-    a.free = count_free;
+    counting_allocator(&a, &cnt);
     check(ctr_rng_create(&rng, 7, NULL), "rng", "");
     mlp_build(&c, &a);
     c.x = random_floats(rng, (int64_t)MLP_BATCH * MLP_IN, 1.0f);
@@ -231,11 +152,11 @@ static void mlp_case(int threads, int reps)
     c.act[0] = c.x;
     for (l = 1; l < 4; l++)
         c.act[l] = random_floats(rng, (int64_t)MLP_BATCH * dims[l], 1.0f);
-    ours = median_ms(mlp_step, &c, reps);
-    floor = median_ms(mlp_floor, &c, reps);
+    ours = median_ms(mlp_step, &c, reps, 1);
+    floor = median_ms(mlp_floor, &c, reps, 1);
     printf("{\"case\":\"mlp_simclr_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
            "\"ours_extra_mib\":%.3f}\n",
-           threads, ours, floor, (double)cnt.peak / (1024.0 * 1024.0));
+           threads, ours, floor, peak_mib(&cnt));
     fflush(stdout);
     ctr_optimizer_destroy(c.opt);
     ctr_encoder_destroy(c.enc);
@@ -300,16 +221,13 @@ static void cnn_case(int threads, int reps)
                                       128 * 64,      64 * 288,              32 * 9};
     int64_t dims[3] = {1, 28, 28};
     cnn_ctx c;
-    counter cnt = {0, 0};
+    counter cnt;
     ctr_allocator a;
     ctr_rng *rng = NULL;
     double ours, floor;
     int k;
     memset(&c, 0, sizeof(c));
-    ctr_allocator_init(&a);
-    a.user = &cnt;
-    a.alloc = count_alloc;
-    a.free = count_free;
+    counting_allocator(&a, &cnt);
     check(ctr_rng_create(&rng, 8, NULL), "rng", "");
     check(ctr_encoder_create(&c.enc, dims, 3, 1, &a), "create", "");
     check(ctr_encoder_add_conv2d(c.enc, 32, 3, 1, 1, 1), "conv", "");
@@ -329,11 +247,11 @@ static void cnn_case(int threads, int reps)
     c.dy = random_floats(rng, (int64_t)CNN_BATCH * 128, 0.0f);
     for (k = 0; k < 12; k++)
         c.a[k] = random_floats(rng, sizes[k], 0.1f);
-    ours = median_ms(cnn_step, &c, reps);
-    floor = median_ms(cnn_floor, &c, reps);
+    ours = median_ms(cnn_step, &c, reps, 1);
+    floor = median_ms(cnn_floor, &c, reps, 1);
     printf("{\"case\":\"cnn_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
            "\"ours_extra_mib\":%.3f}\n",
-           threads, ours, floor, (double)cnt.peak / (1024.0 * 1024.0));
+           threads, ours, floor, peak_mib(&cnt));
     fflush(stdout);
     ctr_optimizer_destroy(c.opt);
     ctr_encoder_destroy(c.enc);
@@ -387,16 +305,13 @@ static void gru_case(int threads, int reps)
                                      3 * GRU_H * GRU_H, 3 * GRU_H * GRU_IN};
     int64_t dims[2] = {GRU_T, GRU_IN};
     gru_ctx c;
-    counter cnt = {0, 0};
+    counter cnt;
     ctr_allocator a;
     ctr_rng *rng = NULL;
     double ours, floor;
     int k;
     memset(&c, 0, sizeof(c));
-    ctr_allocator_init(&a);
-    a.user = &cnt;
-    a.alloc = count_alloc;
-    a.free = count_free;
+    counting_allocator(&a, &cnt);
     check(ctr_rng_create(&rng, 9, NULL), "rng", "");
     check(ctr_encoder_create(&c.enc, dims, 2, 1, &a), "create", "");
     check(ctr_encoder_add_gru(c.enc, GRU_H), "gru", "");
@@ -405,11 +320,11 @@ static void gru_case(int threads, int reps)
     c.dy = random_floats(rng, (int64_t)GRU_BATCH * GRU_T * GRU_H, 0.1f);
     for (k = 0; k < 8; k++)
         c.a[k] = random_floats(rng, sizes[k], 0.1f);
-    ours = median_ms(gru_step, &c, reps);
-    floor = median_ms(gru_floor, &c, reps);
+    ours = median_ms(gru_step, &c, reps, 1);
+    floor = median_ms(gru_floor, &c, reps, 1);
     printf("{\"case\":\"gru_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
            "\"ours_extra_mib\":%.3f}\n",
-           threads, ours, floor, (double)cnt.peak / (1024.0 * 1024.0));
+           threads, ours, floor, peak_mib(&cnt));
     fflush(stdout);
     ctr_encoder_destroy(c.enc);
     ctr_rng_destroy(rng);

@@ -24,102 +24,12 @@
  *
  * Build: cc -O2 -Iinclude bench/bench_memories.c lib/libcontrastive.a
  *        $(pkg-config --libs openblas) -lm -lpthread
- * (define CTR_BENCH_BLIS and link BLIS to use BLIS's thread setter).
  */
-#define _POSIX_C_SOURCE 200809L
+#include <math.h>
 
 #include <cblas.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#include "contrastive.h"
-
-#if defined(CTR_BENCH_BLIS)
-void bli_thread_set_num_threads(long n);
-static void set_blas_threads(int n) { bli_thread_set_num_threads(n); }
-#else
-void openblas_set_num_threads(int n);
-static void set_blas_threads(int n) { openblas_set_num_threads(n); }
-#endif
-
-/* ---- counting allocator ---- */
-
-typedef struct counter {
-    size_t live, peak;
-} counter;
-
-static void *count_alloc(void *user, size_t size, size_t alignment)
-{
-    counter *c = (counter *)user;
-    void *p = NULL;
-    if (posix_memalign(&p, alignment, size) != 0)
-        return NULL;
-    c->live += size;
-    if (c->live > c->peak)
-        c->peak = c->live;
-    return p;
-}
-
-static void count_free(void *user, void *ptr, size_t size)
-{
-    counter *c = (counter *)user;
-    c->live -= size;
-    free(ptr);
-}
-
-static void counting_allocator(ctr_allocator *a, counter *c)
-{
-    memset(c, 0, sizeof(*c));
-    ctr_allocator_init(a);
-    a->user = c;
-    a->alloc = count_alloc;
-    a->free = count_free;
-}
-
-/* ---- timing ---- */
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-typedef void (*step_fn)(void *ctx);
-
-/* Median over reps of the mean time of `inner` calls, after one warm-up
- * round. */
-static double time_ms(step_fn fn, void *ctx, int reps, int inner)
-{
-    double *t = (double *)malloc(sizeof(double) * (size_t)reps), m;
-    int r, i;
-    for (i = 0; i < inner; i++)
-        fn(ctx);
-    for (r = 0; r < reps; r++) {
-        double t0 = now_ms();
-        for (i = 0; i < inner; i++)
-            fn(ctx);
-        t[r] = (now_ms() - t0) / inner;
-    }
-    m = median(t, reps);
-    free(t);
-    return m;
-}
+#include "bench_util.h"
 
 static void fill_normal(float *x, size_t n, uint64_t seed)
 {
@@ -223,9 +133,9 @@ static void bench_queue(int threads, int reps)
     qc.keys = keys;
     qc.b = B;
     qc.d = D;
-    ours = time_ms(queue_step, &qc, reps, 1000);
+    ours = median_ms(queue_step, &qc, reps, 1000);
     copy_setup(&cc, K, B, D, keys, 0);
-    floor = time_ms(copy_step, &cc, reps, 1000);
+    floor = median_ms(copy_step, &cc, reps, 1000);
     free(cc.big);
     free(cc.tmp);
     report("queue_enqueue", threads, ours, floor,
@@ -274,9 +184,9 @@ static void bench_bank(int threads, int reps)
     bc.d = D;
     bc.n = N;
     bc.step = 0;
-    ours = time_ms(bank_step, &bc, reps, 200);
+    ours = median_ms(bank_step, &bc, reps, 200);
     copy_setup(&cc, N, B, D, feat, 1);
-    floor = time_ms(copy_step, &cc, reps, 200);
+    floor = median_ms(copy_step, &cc, reps, 200);
     free(cc.big);
     free(cc.tmp);
     report("bank_update", threads, ours, floor,
@@ -346,9 +256,9 @@ static void bench_knn(int threads, int reps)
     kc.labels = labels;
     kc.pred = pred;
     kc.sims = (float *)malloc(sizeof(float) * (size_t)(kc.block * kc.tile));
-    ours = time_ms(knn_step, &kc, reps, 1);
-    floor = time_ms(gemm_step, &kc, reps, 1);
-    report("knn_fmnist", threads, ours, floor, (double)c.peak / 1048576.0);
+    ours = median_ms(knn_step, &kc, reps, 1);
+    floor = median_ms(gemm_step, &kc, reps, 1);
+    report("knn_fmnist", threads, ours, floor, peak_mib(&c));
     ctr_knn_destroy(kc.knn);
     free(kc.sims);
     free(train);

@@ -11,93 +11,11 @@
  * warm-up runs. The program is the
  * host: it sets the BLAS thread count itself (the library never does).
  */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L
-#endif
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include <cblas.h>
 
-#include "contrastive.h"
-
-#if defined(CTR_BLAS_OPENBLAS)
-void openblas_set_num_threads(int);
-static void set_blas_threads(int t) { openblas_set_num_threads(t); }
-#elif defined(CTR_BLAS_BLIS)
-void bli_thread_set_num_threads(long);
-static void set_blas_threads(int t) { bli_thread_set_num_threads(t); }
-#else
-static void set_blas_threads(int t) { (void)t; }
-#endif
-
-/* ---- a counting allocator: peak bytes the library holds ---------------- */
-
-typedef struct counter {
-    size_t live, peak;
-} counter;
-
-static void *count_alloc(void *user, size_t size, size_t align)
-{
-    counter *c = (counter *)user;
-    void *p = NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align,
-                       size) != 0)
-        return NULL;
-    c->live += size;
-    if (c->live > c->peak)
-        c->peak = c->live;
-    return p;
-}
-
-static void count_free(void *user, void *ptr, size_t size)
-{
-    counter *c = (counter *)user;
-    c->live -= size;
-    free(ptr);
-}
-
-/* ---- timing ---------------------------------------------------------------- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-typedef void (*bench_fn)(void *ctx);
-
-/* Median of at least `reps` timed runs after two warm-up runs; short
- * cases keep going until 0.5 s of samples (at most 4000) so that a burst of
- * load from other processes moves the median less. */
-static double median_ms(bench_fn f, void *ctx, int reps)
-{
-    const int cap = reps > 4000 ? reps : 4000;
-    double *t = (double *)malloc((size_t)cap * sizeof(double)), m, total = 0;
-    int i = 0;
-    f(ctx);
-    f(ctx);
-    while (i < cap && (i < reps || total < 500.0)) {
-        double t0 = now_ms();
-        f(ctx);
-        t[i] = now_ms() - t0;
-        total += t[i++];
-    }
-    qsort(t, (size_t)i, sizeof(double), cmp_double);
-    m = i % 2 ? t[i / 2] : 0.5 * (t[i / 2 - 1] + t[i / 2]);
-    free(t);
-    return m;
-}
+#include "bench_util.h"
 
 static float *unit_matrix(ctr_rng *rng, int64_t rows, int64_t d)
 {
@@ -268,17 +186,14 @@ static void floor_tiled(void *p)
 static void run_case(const bench_case *c, int threads, int reps)
 {
     run_ctx r;
-    counter cnt = {0, 0};
+    counter cnt;
     ctr_allocator a;
     int64_t i, scratch;
     double ours_ms, floor_ms;
     memset(&r, 0, sizeof(r));
     r.c = c;
     ctr_rng_create(&r.rng, 12345, NULL);
-    ctr_allocator_init(&a);
-    a.user = &cnt;
-    a.alloc = count_alloc;
-    a.free = count_free;
+    counting_allocator(&a, &cnt);
     check(ctr_objective_create(&r.obj, c->kind, &a), NULL, "create");
     ctr_objective_set_f64(r.obj, CTR_OBJECTIVE_P_TEMPERATURE, c->tau);
     ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_NORMALIZE, c->normalize);
@@ -302,16 +217,16 @@ static void run_case(const bench_case *c, int threads, int reps)
     r.noise_idx = (int64_t *)malloc((size_t)(c->b * (c->kn + 1)) * sizeof(int64_t));
     for (i = 0; i < c->b; i++)
         r.self_idx[i] = (i * 7919) % (c->k > 0 ? c->k : 1);
-    ours_ms = median_ms(ours, &r, reps);
-    floor_ms = median_ms(floor_gemms, &r, reps);
+    ours_ms = median_ms(ours, &r, reps, 1);
+    floor_ms = median_ms(floor_gemms, &r, reps, 1);
     if (c->kind == CTR_OBJECTIVE_INFONCE_SHARED) {
-        double tiled = median_ms(floor_tiled, &r, reps);
+        double tiled = median_ms(floor_tiled, &r, reps, 1);
         floor_ms = tiled < floor_ms ? tiled : floor_ms;
     }
     printf("{\"case\":\"%s\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
            "\"ours_extra_mib\":%.3f}\n",
            c->name, threads, ours_ms, floor_ms,
-           (double)cnt.peak / (1024.0 * 1024.0));
+           peak_mib(&cnt));
     fflush(stdout);
     ctr_objective_destroy(r.obj);
     ctr_rng_destroy(r.rng);

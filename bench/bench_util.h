@@ -1,0 +1,114 @@
+/*
+ * bench_util.h - what the bench programs share: the BLAS thread setter
+ * (the bench program is the host, so it sets the thread count; the library
+ * never does), a counting allocator for the library's peak memory, and the
+ * timing loop. Header-only: each bench program is one translation unit.
+ */
+#ifndef CTR_BENCH_UTIL_H
+#define CTR_BENCH_UTIL_H
+
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "contrastive.h"
+
+#if defined(CTR_BLAS_OPENBLAS)
+void openblas_set_num_threads(int);
+static inline void set_blas_threads(int t) { openblas_set_num_threads(t); }
+#elif defined(CTR_BLAS_BLIS)
+void bli_thread_set_num_threads(long);
+static inline void set_blas_threads(int t) { bli_thread_set_num_threads(t); }
+#else
+static inline void set_blas_threads(int t) { (void)t; }
+#endif
+
+/* ---- a counting allocator: peak bytes the library holds ---------------- */
+
+typedef struct counter {
+    size_t live, peak;
+} counter;
+
+static inline void *count_alloc(void *user, size_t size, size_t align)
+{
+    counter *c = (counter *)user;
+    void *p = NULL;
+    if (posix_memalign(&p, align, size) != 0)
+        return NULL;
+    c->live += size;
+    if (c->live > c->peak)
+        c->peak = c->live;
+    return p;
+}
+
+static inline void count_free(void *user, void *ptr, size_t size)
+{
+    counter *c = (counter *)user;
+    c->live -= size;
+    free(ptr);
+}
+
+/* a: an allocator that counts into c (reset). */
+static inline void counting_allocator(ctr_allocator *a, counter *c)
+{
+    memset(c, 0, sizeof(*c));
+    ctr_allocator_init(a);
+    a->user = c;
+    a->alloc = count_alloc;
+    a->free = count_free;
+}
+
+static inline double peak_mib(const counter *c) { return (double)c->peak / (1024.0 * 1024.0); }
+
+/* ---- timing ---------------------------------------------------------------- */
+
+static inline double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static inline int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef void (*bench_fn)(void *ctx);
+
+/* Median time of one call of f: after two warm-up samples, at least `reps`
+ * samples and, for short cases, 0.5 s of them (at most 4000) so that a
+ * burst of load from other processes moves the median less. A sample
+ * times `inner` consecutive calls (for calls too short for the clock) and
+ * divides. */
+static inline double median_ms(bench_fn f, void *ctx, int reps, int inner)
+{
+    const int cap = reps > 4000 ? reps : 4000;
+    double *t = (double *)malloc((size_t)cap * sizeof(double)), m, total = 0;
+    int i = 0, k;
+    if (t == NULL) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    for (k = 0; k < 2 * inner; k++)
+        f(ctx);
+    while (i < cap && (i < reps || total < 500.0)) {
+        double t0 = now_ms(), dt;
+        for (k = 0; k < inner; k++)
+            f(ctx);
+        dt = now_ms() - t0;
+        total += dt;
+        t[i++] = dt / inner;
+    }
+    qsort(t, (size_t)i, sizeof(double), cmp_double);
+    m = i % 2 ? t[i / 2] : 0.5 * (t[i / 2 - 1] + t[i / 2]);
+    free(t);
+    return m;
+}
+
+#endif /* CTR_BENCH_UTIL_H */
