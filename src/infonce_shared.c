@@ -371,9 +371,11 @@ static int shared_run(ctr_objective *obj, const shared_args *a,
     if (a->grad_q != NULL) {
         for (i = 0; i < b; i++) {
             float *gq = a->grad_q + i * d;
+            /* (g - sum k+) / (sum b tau): subtracting first keeps an
+             * exact zero exact (K = 0, or a one-hot softmax) */
             memcpy(gq, t.g + i * d, (size_t)d * sizeof(float));
+            ctr__vaxpy(gq, kp + i * d, (float)-t.sum[i], d);
             ctr__vscale(gq, (float)(1.0 / (t.sum[i] * (double)b * tau)), d);
-            ctr__vaxpy(gq, kp + i * d, (float)(-1.0 / ((double)b * tau)), d);
         }
         if (obj->normalize)
             ctr__normalize_backward(a->grad_q, t.qs, d, (float)(1.0 / tau),
