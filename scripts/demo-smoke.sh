@@ -7,13 +7,13 @@ set -eu
 demo=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-small="--train-subset 2048 --test-subset 500 --batch 128 --hidden 128 --head 64 --proj-dim 32 --epochs 2 --seed 5"
+small="--train-subset 2048 --test-subset 500 --batch 128 --head 64 --proj-dim 32 --epochs 2 --seed 5"
 
 for method in simclr moco instdisc; do
     "$demo" --method "$method" $small --out "$tmp/$method" > "$tmp/$method.out"
     result=$(tail -n 1 "$tmp/$method.out")
     echo "demo-smoke: $result"
-    echo "$result" | grep -Eq "^RESULT method=$method encoder=mlp epochs=2 train_seconds=[0-9.]+ knn_acc=0\.[0-9]{4} linear_acc=0\.[0-9]{4}$" ||
+    echo "$result" | grep -Eq "^RESULT method=$method encoder=cnn epochs=2 train_seconds=[0-9.]+ knn_acc=0\.[0-9]{4} linear_acc=0\.[0-9]{4}$" ||
         { echo "demo-smoke: malformed RESULT line" >&2; exit 1; }
     # ten classes: chance is 0.1; even two short epochs must clear 0.5
     echo "$result" | awk '{ split($6, k, "="); split($7, l, "=");
@@ -41,13 +41,13 @@ for method in moco instdisc; do
 done
 echo "demo-smoke: resumed runs continue exactly"
 
-# The CNN backbone: trains, evaluates and resumes exactly too.
-cnn="--encoder cnn --train-subset 512 --test-subset 200 --batch 64 --head 64 --proj-dim 32 --epochs 2 --seed 5"
-"$demo" $cnn --out "$tmp/cnn" > "$tmp/cnn.out"
-tail -n 1 "$tmp/cnn.out" | grep -Eq '^RESULT method=simclr encoder=cnn epochs=2 ' ||
-    { echo "demo-smoke: cnn: malformed RESULT line" >&2; exit 1; }
-"$demo" $cnn --stop-after 1 --out "$tmp/resume-cnn" > /dev/null
-"$demo" $cnn --resume --out "$tmp/resume-cnn" > /dev/null
-cmp "$tmp/cnn/encoder.ckpt" "$tmp/resume-cnn/encoder.ckpt"
-echo "demo-smoke: $(tail -n 1 "$tmp/cnn.out")"
+# The MLP backbone: trains, evaluates and resumes exactly too.
+mlp="--encoder mlp --hidden 128 --train-subset 512 --test-subset 200 --batch 64 --head 64 --proj-dim 32 --epochs 2 --seed 5"
+"$demo" $mlp --out "$tmp/mlp" > "$tmp/mlp.out"
+tail -n 1 "$tmp/mlp.out" | grep -Eq '^RESULT method=simclr encoder=mlp epochs=2 ' ||
+    { echo "demo-smoke: mlp: malformed RESULT line" >&2; exit 1; }
+"$demo" $mlp --stop-after 1 --out "$tmp/resume-mlp" > /dev/null
+"$demo" $mlp --resume --out "$tmp/resume-mlp" > /dev/null
+cmp "$tmp/mlp/encoder.ckpt" "$tmp/resume-mlp/encoder.ckpt"
+echo "demo-smoke: $(tail -n 1 "$tmp/mlp.out")"
 echo "demo-smoke: ok"

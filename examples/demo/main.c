@@ -1,7 +1,7 @@
 /*
  * main.c - contrastive-demo: learn Fashion-MNIST features without labels,
- * evaluate them as the papers do (weighted kNN and a linear probe on the
- * frozen backbone), and write a report. Uses only the public API.
+ * evaluate them as the papers do (weighted kNN on the embeddings, a linear
+ * probe on the frozen backbone), and write a report. Uses only the public API.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -82,24 +82,42 @@ static int load_data(const demo_options *o, fmnist_split *train, fmnist_split *t
 
 /* ---- evaluation ---------------------------------------------------------------- */
 
+/* What the evaluations read, for a training and a test sample: backbone
+ * features (the linear probe, the PCA) and L2-normalised embeddings (kNN,
+ * as Wu et al. evaluate their 128-d features with k = 200, sigma = 0.07). */
 typedef struct features {
-    float *train, *test;
-    int64_t n_train, n_test, dim;
+    float *train, *test;         /* backbone, n x dim */
+    float *emb_train, *emb_test; /* embeddings, n x emb_dim */
+    int64_t n_train, n_test, dim, emb_dim;
 } features;
 
+static float *alloc_rows(int64_t n, int64_t dim)
+{
+    return malloc((size_t)(n * dim) * sizeof(float));
+}
+
+/* Fills f; the backbone features only when `backbone` is set. */
 static int extract(trainer *t, const fmnist_split *train, int64_t n_train,
-                   const fmnist_split *test, int64_t n_test, features *f)
+                   const fmnist_split *test, int64_t n_test, int backbone, features *f)
 {
     char err[512];
+    memset(f, 0, sizeof(*f));
     f->dim = trainer_feature_dim(t);
+    f->emb_dim = trainer_embedding_dim(t);
     f->n_train = n_train;
     f->n_test = n_test;
-    f->train = malloc((size_t)(n_train * f->dim) * sizeof(float));
-    f->test = malloc((size_t)(n_test * f->dim) * sizeof(float));
-    if (!f->train || !f->test)
+    if (backbone) {
+        f->train = alloc_rows(n_train, f->dim);
+        f->test = alloc_rows(n_test, f->dim);
+    }
+    f->emb_train = alloc_rows(n_train, f->emb_dim);
+    f->emb_test = alloc_rows(n_test, f->emb_dim);
+    if ((backbone && (!f->train || !f->test)) || !f->emb_train || !f->emb_test)
         return die("features", "out of memory");
-    if (trainer_features(t, train->images, n_train, f->train, err, sizeof(err)) != 0 ||
-        trainer_features(t, test->images, n_test, f->test, err, sizeof(err)) != 0)
+    if (trainer_features(t, train->images, n_train, f->train, f->emb_train, err,
+                         sizeof(err)) != 0 ||
+        trainer_features(t, test->images, n_test, f->test, f->emb_test, err,
+                         sizeof(err)) != 0)
         return die("features", err);
     return 0;
 }
@@ -108,6 +126,8 @@ static void free_features(features *f)
 {
     free(f->train);
     free(f->test);
+    free(f->emb_train);
+    free(f->emb_test);
     memset(f, 0, sizeof(*f));
 }
 
@@ -115,12 +135,13 @@ static int knn_accuracy(const features *f, const int64_t *train_labels,
                         const int64_t *test_labels, double *acc)
 {
     ctr_knn *knn = NULL;
-    int64_t k = f->n_train < 200 ? f->n_train : 200;
+    int64_t k = f->n_train < 200 ? f->n_train : 200, d = f->emb_dim;
     int rc = ctr_knn_create(&knn, NULL);
     if (rc == CTR_OK) rc = ctr_knn_set_i64(knn, CTR_KNN_P_K, k);
     if (rc == CTR_OK)
-        rc = ctr_knn_accuracy(knn, f->train, f->n_train, f->dim, train_labels, f->test,
-                              f->n_test, f->dim, f->dim, FMNIST_CLASSES, test_labels, acc);
+        rc = ctr_knn_accuracy(knn, f->emb_train, f->n_train, d, train_labels,
+                              f->emb_test, f->n_test, d, d, FMNIST_CLASSES,
+                              test_labels, acc);
     if (rc != CTR_OK)
         fprintf(stderr, "contrastive-demo: kNN: %s (%s)\n", ctr_strerror(rc),
                 ctr_knn_last_error(knn));
@@ -172,7 +193,7 @@ static int monitor(trainer *t, const fmnist_split *train, const fmnist_split *te
     features f;
     int64_t n_train = train->count < MONITOR_TRAIN ? train->count : MONITOR_TRAIN;
     int64_t n_test = test->count < MONITOR_TEST ? test->count : MONITOR_TEST;
-    int rc = extract(t, train, n_train, test, n_test, &f);
+    int rc = extract(t, train, n_train, test, n_test, 0, &f);
     if (rc == 0)
         rc = knn_accuracy(&f, train->labels, test->labels, &m->knn_acc);
     free_features(&f);
@@ -321,7 +342,7 @@ static int final_evaluation(trainer *t, const demo_options *o, const fmnist_spli
     features f;
     double knn = 0.0, linear = 0.0;
     char path[4096], title[256];
-    int rc = extract(t, train, train->count, test, test->count, &f);
+    int rc = extract(t, train, train->count, test, test->count, 1, &f);
     if (rc == 0)
         rc = knn_accuracy(&f, train->labels, test->labels, &knn);
     if (rc == 0)

@@ -12,7 +12,7 @@
 
 typedef struct demo_options {
     int method;            /* METHOD_* */
-    const char *encoder;   /* "mlp" (or "cnn" when the library has conv) */
+    const char *encoder;   /* "cnn" or "mlp" */
     int64_t epochs;
     int64_t batch;
     uint64_t seed;
@@ -29,11 +29,11 @@ typedef struct demo_options {
                               labels (proves training never reads them) */
     double lr;             /* 0 = the method's default */
     double temperature;    /* 0 = the method's default */
-    int64_t hidden;        /* backbone width */
-    int64_t depth;         /* hidden layers in the backbone */
+    int64_t hidden;        /* MLP backbone width */
+    int64_t depth;         /* hidden layers of the MLP backbone */
     int64_t head;          /* hidden width of the projection head */
     int64_t proj_dim;      /* projection / embedding size */
-    double crop_min;       /* smallest crop area fraction */
+    double crop_min;       /* smallest crop area fraction (< 0: the encoder's) */
     double noise_std;      /* Gaussian pixel noise */
     double erase_prob;     /* random erasing probability */
 } demo_options;

@@ -33,10 +33,11 @@ int trainer_shuffle(trainer *t, int64_t *order, int64_t n);
 int trainer_step(trainer *t, const fmnist_split *train, const int64_t *order,
                  step_stats *stats, char *err, size_t cap);
 
-/* Backbone features (eval mode) of n images into feat (n × dim). */
+/* One eval-mode pass over n images: backbone features into feat (n × dim)
+ * and embeddings into emb (n × embedding dim); either may be NULL. */
 int64_t trainer_feature_dim(const trainer *t);
 int trainer_features(trainer *t, const float *images, int64_t n, float *feat,
-                     char *err, size_t cap);
+                     float *emb, char *err, size_t cap);
 
 /* Embeddings (eval mode, output of the projection head, unit length) of
  * the two views used for alignment: the plain image and one augmentation. */
