@@ -83,8 +83,8 @@ static int load_data(const demo_options *o, fmnist_split *train, fmnist_split *t
 /* ---- evaluation ---------------------------------------------------------------- */
 
 /* What the evaluations read, for a training and a test sample: backbone
- * features (the linear probe, the PCA) and L2-normalised embeddings (kNN,
- * as Wu et al. evaluate their 128-d features with k = 200, sigma = 0.07). */
+ * features (the linear probe) and L2-normalised embeddings (kNN, as Wu et
+ * al. evaluate their 128-d features with k = 200, sigma = 0.07; the PCA). */
 typedef struct features {
     float *train, *test;         /* backbone, n x dim */
     float *emb_train, *emb_test; /* embeddings, n x emb_dim */
@@ -349,9 +349,10 @@ static int final_evaluation(trainer *t, const demo_options *o, const fmnist_spli
         rc = linear_probe_accuracy(&f, train->labels, test->labels, &linear);
     if (rc == 0) {
         int64_t n = test->count < 3000 ? test->count : 3000;
-        snprintf(title, sizeof(title), "PCA of %lld test images' backbone features (%s)",
+        snprintf(title, sizeof(title), "PCA of %lld test images' embeddings (%s)",
                  (long long)n, method_name(o->method));
-        if (report_write_pca(out_path(path, sizeof(path), o, "pca.svg"), f.test, n, f.dim,
+        if (report_write_pca(out_path(path, sizeof(path), o, "pca.svg"), f.emb_test, n,
+                             f.emb_dim,
                              test->labels, fmnist_class_names, FMNIST_CLASSES, title) != 0)
             rc = die("report", "cannot write pca.svg");
     }
