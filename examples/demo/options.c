@@ -102,7 +102,7 @@ static void set_defaults(demo_options *o)
     memset(o, 0, sizeof(*o));
     o->method = METHOD_SIMCLR;
     o->encoder = "cnn";
-    o->epochs = 0; /* per method, once the method is known */
+    o->epochs = 0; /* per method and encoder, once both are known */
     o->batch = 256;
     o->seed = 1;
     o->time_budget = 300.0;

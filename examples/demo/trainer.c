@@ -1,6 +1,6 @@
 /*
- * trainer.c - SimCLR, MoCo v2 and instance discrimination on an MLP, as a
- * host program writes them with libcontrastive: it owns the data, the
+ * trainer.c - SimCLR, MoCo v2 and instance discrimination on a small CNN or an
+ * MLP, as a host program writes them with libcontrastive: it owns the data, the
  * augmentations and the loop; the library gives the encoder, optimizer,
  * objective, queue and bank.
  */
