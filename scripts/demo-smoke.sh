@@ -31,7 +31,7 @@ cmp "$tmp/simclr/encoder.ckpt" "$tmp/shuffled/encoder.ckpt"
 echo "demo-smoke: training is identical with permuted labels"
 
 # Interrupted after one epoch and resumed = uninterrupted.
-for method in moco instdisc; do
+for method in simclr moco instdisc; do
     "$demo" --method "$method" $small --stop-after 1 --out "$tmp/resume-$method" > /dev/null
     "$demo" --method "$method" $small --resume --out "$tmp/resume-$method" > /dev/null
     cmp "$tmp/$method/encoder.ckpt" "$tmp/resume-$method/encoder.ckpt"
