@@ -5,6 +5,9 @@
 #include "blas.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "objective_math.h"
 
 #if defined(CTR_BLAS_BLIS)
 #include <blis.h>
@@ -40,6 +43,38 @@ size_t ctr__blas_describe(char *buf, size_t cap)
 
 int ctr__blas_threads(void) { return openblas_get_num_threads(); }
 
+#endif
+
+#if defined(CTR_BLAS_OPENBLAS)
+#  define FILL_THEN_ACCUMULATE 1
 #else
+#  define FILL_THEN_ACCUMULATE 0
+#endif
+
+void ctr__sgemm_plus(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n,
+                     int k, float alpha, const float *a, int lda,
+                     const float *b, int ldb, float gamma, const float *x,
+                     int ldx, float *c, int ldc)
+{
+    int r;
+    if (FILL_THEN_ACCUMULATE) {
+        for (r = 0; r < m; r++) {
+            float *cr = c + (size_t)r * (size_t)ldc;
+            if (x != NULL)
+                ctr__copy_scaled(cr, x + (size_t)r * (size_t)ldx, 1, n, n,
+                                 gamma);
+            else
+                memset(cr, 0, (size_t)n * sizeof(float));
+        }
+    }
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                FILL_THEN_ACCUMULATE ? 1.0f : 0.0f, c, ldc);
+    if (!FILL_THEN_ACCUMULATE && x != NULL)
+        for (r = 0; r < m; r++)
+            ctr__vaxpy(c + (size_t)r * (size_t)ldc,
+                       x + (size_t)r * (size_t)ldx, gamma, n);
+}
+
+#if !defined(CTR_BLAS_BLIS) && !defined(CTR_BLAS_OPENBLAS)
 #error "define CTR_BLAS_OPENBLAS or CTR_BLAS_BLIS (the Makefile does)"
 #endif

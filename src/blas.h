@@ -18,4 +18,16 @@ size_t ctr__blas_describe(char *buf, size_t cap);
 /* The backend's current thread count (read, never changed). */
 int ctr__blas_threads(void);
 
+/* Row-major C (m x n, leading dimension ldc) = alpha op(A) op(B) + gamma X
+ * for X (m x n, ldx), or alpha op(A) op(B) when X is NULL: cblas_sgemm with
+ * beta = 0 and an axpy after. On OpenBLAS C is instead filled with gamma X
+ * (or zeros) first and the GEMM accumulates into it (beta = 1), because
+ * OpenBLAS 0.3's own beta = 0 pass over C costs more than that fill (about
+ * 10 us of a 70 us 256 x 256 x 128 GEMM at two threads, docs/performance.md);
+ * BLIS folds beta = 0 into its micro-kernel, so there the plain call wins. */
+void ctr__sgemm_plus(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n,
+                     int k, float alpha, const float *a, int lda,
+                     const float *b, int ldb, float gamma, const float *x,
+                     int ldx, float *c, int ldc);
+
 #endif /* CTR_BLAS_H */

@@ -138,10 +138,36 @@ static void prepare_views(const ctr_objective *obj, ctr__carve *c,
     v->a = an, v->lda = d, v->p = pn, v->ldp = d;
 }
 
+/* sum of |x_i|^2 over b rows of d (ld) */
+static double sum_squares(const float *x, int64_t ld, int64_t b, int64_t d)
+{
+    double ss = 0.0;
+    int64_t i;
+    for (i = 0; i < b; i++)
+        ss += (double)ctr__vdot(x + i * ld, x + i * ld, d);
+    return ss;
+}
+
+/* grad = inv_tau op(S) y + reg * x, then through the normalisation. */
+static void input_grad(const ctr_objective *obj, float *grad,
+                       CBLAS_TRANSPOSE ts, const float *s, const float *y,
+                       int64_t ldy, const float *x, int64_t ldx,
+                       const float *x_view, int64_t ld_view,
+                       const float *inv_norm, double reg, int64_t b,
+                       int64_t d)
+{
+    const float inv_tau = (float)(1.0 / obj->temperature);
+    ctr__sgemm_plus(ts, CblasNoTrans, (int)b, (int)d, (int)b, inv_tau, s,
+                    (int)b, y, (int)ldy, (float)reg, reg > 0.0 ? x : NULL,
+                    (int)ldx, grad, (int)d);
+    if (obj->normalize)
+        ctr__normalize_backward(grad, x_view, ld_view, 1.0f, inv_norm, b, d);
+}
+
 int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
                      const float *p, int64_t ldp, int64_t b, int64_t d,
-                     const int64_t *groups, float *grad_a, float *grad_p,
-                     ctr__obj_stats *st)
+                     const int64_t *groups, double reg, float *grad_a,
+                     float *grad_p, ctr__obj_stats *st)
 {
     const float inv_tau = (float)(1.0 / obj->temperature);
     const int sym = obj->symmetric != 0;
@@ -154,9 +180,9 @@ int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
     s = ctr__carve_floats(&c, (size_t)(b * b));
     if (sym)
         s2 = ctr__carve_floats(&c, (size_t)(b * b));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)b,
-                (int)d, inv_tau, v.a, (int)v.lda, v.p, (int)v.ldp, 0.0f, s,
-                (int)b);
+    ctr__sgemm_plus(CblasNoTrans, CblasTrans, (int)b, (int)b, (int)d, inv_tau,
+                    v.a, (int)v.lda, v.p, (int)v.ldp, 0.0f, NULL, 0, s,
+                    (int)b);
     memset(&acc, 0, sizeof(acc));
     if (sym)
         transpose(s2, s, b, 0);
@@ -170,21 +196,16 @@ int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
                          "logits overflow float (inputs too large for tau)");
     if (sym)
         transpose(s, s2, b, 1);
-    if (grad_a != NULL) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, (int)d,
-                    (int)b, inv_tau, s, (int)b, v.p, (int)v.ldp, 0.0f, grad_a,
-                    (int)d);
-        if (obj->normalize)
-            ctr__normalize_backward(grad_a, v.a, v.lda, 1.0f, v.inv_a, b, d);
-    }
-    if (grad_p != NULL) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)b, (int)d,
-                    (int)b, inv_tau, s, (int)b, v.a, (int)v.lda, 0.0f, grad_p,
-                    (int)d);
-        if (obj->normalize)
-            ctr__normalize_backward(grad_p, v.p, v.ldp, 1.0f, v.inv_p, b, d);
-    }
+    if (grad_a != NULL)
+        input_grad(obj, grad_a, CblasNoTrans, s, v.p, v.ldp, a, lda, v.a,
+                   v.lda, v.inv_a, reg, b, d);
+    if (grad_p != NULL)
+        input_grad(obj, grad_p, CblasTrans, s, v.a, v.lda, p, ldp, v.p,
+                   v.ldp, v.inv_p, reg, b, d);
     st->loss = acc.loss * scale;
+    if (reg > 0.0)
+        st->loss += 0.5 * reg * (sum_squares(a, lda, b, d) +
+                                 sum_squares(p, ldp, b, d));
     st->accuracy = acc.correct / (double)(sym ? 2 * b : b);
     st->pos_sim = acc.pos_sum / acc.pos_cnt * obj->temperature;
     st->neg_sim = acc.neg_cnt > 0 ? acc.neg_sum / acc.neg_cnt * obj->temperature
@@ -230,8 +251,8 @@ CTR_API int ctr_objective_infonce(ctr_objective *obj, double *loss,
     if (rc == CTR_OK)
         rc = ctr__pair_check(obj, a, lda, p, ldp, b, d);
     if (rc == CTR_OK)
-        rc = ctr__infonce_run(obj, a, lda, p, ldp, b, d, groups, grad_a,
-                              grad_p, &st);
+        rc = ctr__infonce_run(obj, a, lda, p, ldp, b, d, groups, 0.0,
+                              grad_a, grad_p, &st);
     if (rc != CTR_OK)
         return rc;
     ctr__obj_publish(obj, &st);

@@ -78,11 +78,13 @@ int ctr__nce_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
                 int64_t d, int64_t kn);
 
 /* In-batch InfoNCE on already validated inputs, used by INFONCE and NPAIR;
- * the workspace must be reserved (ctr__infonce_ws). */
+ * the workspace must be reserved (ctr__infonce_ws). reg > 0 adds N-pair's
+ * L2 regulariser reg / 2 * sum of |x|^2 over the rows of a and p to the
+ * loss (reg = lambda / b) and reg * x to the gradients. */
 int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
                      const float *p, int64_t ldp, int64_t b, int64_t d,
-                     const int64_t *groups, float *grad_a, float *grad_p,
-                     ctr__obj_stats *st);
+                     const int64_t *groups, double reg, float *grad_a,
+                     float *grad_p, ctr__obj_stats *st);
 
 /* Online-softmax pass of query rows over a block of key rows, shared by
  * infonce_shared, bank_softmax and exact-Z NCE. See infonce_shared.c. */

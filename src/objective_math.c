@@ -1,341 +1,430 @@
 /*
  * objective_math.c - vector kernels shared by the objectives (see
- * objective_math.h). Written with GCC/clang vector extensions so that they
- * vectorise at -O2 whatever the compiler's cost model; on x86-64 an
- * AVX2+FMA clone is selected at run time. The Makefile compiles this file
- * with -ffp-contract=fast so that the clone's a * b + c become FMAs (the
- * exp polynomial is most of the objectives' time outside the GEMMs).
+ * objective_math.h). Written with GCC/clang vector extensions of 16 lanes
+ * (one zmm register on AVX-512, two ymm on AVX2, four xmm on SSE2), so
+ * they vectorise at -O2 whatever the compiler's cost model. Each kernel
+ * body is compiled once per instruction set into a table; on x86-64 the
+ * AVX-512 or AVX2+FMA table is chosen per call from the CPU's feature bits
+ * (a cached read; no state of ours, no ifunc). The Makefile compiles this
+ * file with -ffp-contract=fast so that a * b + c become FMAs where the
+ * target has them (the exp polynomial is most of the objectives' time
+ * outside the GEMMs).
  */
 #include <math.h>
 #include <string.h>
 
 #include "objective_math.h"
 
-/* Each kernel body is compiled twice, for AVX2+FMA and for the baseline, and
- * a small dispatcher picks one per call from the CPU's feature bits (a
- * cached read; no global state of ours, no ifunc). */
 #if defined(__x86_64__) && defined(__GNUC__)
-#  define AVX2_PATH 1
+#  define X86_CLONES 1
 #  define AVX2_TARGET __attribute__((target("avx2,fma")))
+#  define AVX512_TARGET __attribute__((target("avx2,fma,avx512f")))
 #else
-#  define AVX2_PATH 0
-#  define AVX2_TARGET
+#  define X86_CLONES 0
 #endif
 #define BODY static inline __attribute__((always_inline))
 
-static int use_avx2(void)
+/* The helpers are macros or inlined bodies, never functions taking or
+ * returning vectors by value: that changes the calling convention between
+ * the clones, which compilers (rightly) refuse. */
+#define VW 16
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
+
+#define LOADV(v, p) memcpy(&(v), (p), sizeof(vf))
+#define STOREV(p, v) memcpy((p), &(v), sizeof(vf))
+#define SPLAT(x) ((vf){(x), (x), (x), (x), (x), (x), (x), (x), \
+                       (x), (x), (x), (x), (x), (x), (x), (x)})
+#define SELECT(mask, a, b) \
+    ((vf)((((vi)(a)) & (mask)) | (((vi)(b)) & ~(mask))))
+#define MAXV(a, b) SELECT((a) > (b), (a), (b))
+
+/* Sum of the 16 lanes as a balanced tree. */
+BODY float hsum(const vf *v)
 {
-#if AVX2_PATH
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
+    float s[VW / 2];
+    int k, w;
+    for (k = 0; k < VW / 2; k++)
+        s[k] = (*v)[k] + (*v)[k + VW / 2];
+    for (w = VW / 4; w >= 1; w /= 2)
+        for (k = 0; k < w; k++)
+            s[k] += s[k + w];
+    return s[0];
 }
 
-#define DISPATCH(ret, name, params, args)                                   \
-    AVX2_TARGET static ret name##_avx2 params { return name##_body args; }  \
-    static ret name##_base params { return name##_body args; }              \
-    ret ctr__##name params                                                  \
-    {                                                                       \
-        return use_avx2() ? name##_avx2 args : name##_base args;            \
-    }
-#define DISPATCH_VOID(name, params, args)                                   \
-    AVX2_TARGET static void name##_avx2 params { name##_body args; }        \
-    static void name##_base params { name##_body args; }                    \
-    void ctr__##name params                                                 \
-    {                                                                       \
-        if (use_avx2())                                                     \
-            name##_avx2 args;                                               \
-        else                                                                \
-            name##_base args;                                               \
-    }
-
-/* 8-lane vectors. The helpers are macros, not functions: a vector passed
- * or returned by value changes the calling convention between the AVX2
- * clone and the baseline build, which compilers (rightly) refuse. */
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-
-#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
-#define STORE8(p, v) memcpy((p), &(v), sizeof(v8f))
-#define SPLAT(x) ((v8f){(x), (x), (x), (x), (x), (x), (x), (x)})
-#define SELECT8(mask, a, b) \
-    ((v8f)((((v8i)(a)) & (mask)) | (((v8i)(b)) & ~(mask))))
-#define HSUM8(v) \
-    ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + \
-     (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
+BODY float hmax(const vf *v)
+{
+    float best = (*v)[0];
+    int k;
+    for (k = 1; k < VW; k++)
+        best = (*v)[k] > best ? (*v)[k] : best;
+    return best;
+}
 
 /* out = exp(x) for x <= 88; x < CTR__EXP_LO (and -inf) gives 0. Cephes
  * expf: n = round(x log2 e), r = x - n ln2 (two-part), degree-6
  * polynomial, times 2^n built in the exponent bits. */
-#define EXP8(out, x)                                                        \
+#define EXPV(out, x)                                                        \
     do {                                                                    \
-        const v8f magic_ = SPLAT(12582912.0f); /* 1.5 * 2^23 */             \
-        v8i under_ = (x) < SPLAT(CTR__EXP_LO);                              \
-        v8f xc_ = SELECT8(under_, SPLAT(CTR__EXP_LO), (x));                 \
-        v8f n_ = (xc_ * SPLAT(1.44269504088896341f) + magic_) - magic_;     \
-        v8f r_ = xc_ - n_ * SPLAT(0.693359375f) -                           \
-                 n_ * SPLAT(-2.12194440e-4f);                               \
-        v8f p_ = SPLAT(1.9875691500e-4f);                                   \
-        v8i e_;                                                             \
+        const vf magic_ = SPLAT(12582912.0f); /* 1.5 * 2^23 */              \
+        vi under_ = (x) < SPLAT(CTR__EXP_LO);                               \
+        vf xc_ = SELECT(under_, SPLAT(CTR__EXP_LO), (x));                   \
+        vf n_ = (xc_ * SPLAT(1.44269504088896341f) + magic_) - magic_;      \
+        vf r_ = xc_ - n_ * SPLAT(0.693359375f) -                            \
+                n_ * SPLAT(-2.12194440e-4f);                                \
+        vf p_ = SPLAT(1.9875691500e-4f);                                    \
+        vi e_;                                                              \
         p_ = p_ * r_ + SPLAT(1.3981999507e-3f);                             \
         p_ = p_ * r_ + SPLAT(8.3334519073e-3f);                             \
         p_ = p_ * r_ + SPLAT(4.1665795894e-2f);                             \
         p_ = p_ * r_ + SPLAT(1.6666665459e-1f);                             \
         p_ = p_ * r_ + SPLAT(5.0000001201e-1f);                             \
         p_ = p_ * r_ * r_ + r_ + SPLAT(1.0f);                               \
-        e_ = (__builtin_convertvector(n_, v8i) + 127) << 23;                \
-        p_ = p_ * (v8f)e_;                                                  \
-        (out) = (v8f)((v8i)p_ & ~under_);                                   \
+        e_ = (__builtin_convertvector(n_, vi) + 127) << 23;                 \
+        p_ = p_ * (vf)e_;                                                   \
+        (out) = (vf)((vi)p_ & ~under_);                                     \
     } while (0)
 
-static float exp1(float x)
-{
-    float buf[8] = {0};
-    v8f v;
-    buf[0] = x;
-    LOAD8(v, buf);
-    EXP8(v, v);
-    STORE8(buf, v);
-    return buf[0];
-}
+/* The last n % VW elements go through one padded vector: the padding is
+ * `fill`, and only the real elements are written back. */
+#define LOAD_TAIL(v, p, count, fill)                                        \
+    do {                                                                    \
+        float buf_[VW];                                                     \
+        int k_;                                                             \
+        for (k_ = 0; k_ < VW; k_++)                                         \
+            buf_[k_] = (fill);                                              \
+        memcpy(buf_, (p), (size_t)(count) * sizeof(float));                 \
+        LOADV(v, buf_);                                                     \
+    } while (0)
+#define STORE_TAIL(p, v, count)                                             \
+    do {                                                                    \
+        float buf_[VW];                                                     \
+        STOREV(buf_, v);                                                    \
+        memcpy((p), buf_, (size_t)(count) * sizeof(float));                 \
+    } while (0)
+
+/* ---- kernel bodies ----------------------------------------------------------- */
 
 BODY float vexp_shift_sum_body(float *x, int64_t n, float shift)
 {
-    v8f acc = SPLAT(0.0f), s = SPLAT(shift), v;
-    float tail = 0.0f;
+    vf acc = SPLAT(0.0f), s = SPLAT(shift), v;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(v, x + i);
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
         v -= s;
-        EXP8(v, v);
-        STORE8(x + i, v);
+        EXPV(v, v);
+        STOREV(x + i, v);
         acc += v;
     }
-    for (; i < n; i++) {
-        x[i] = exp1(x[i] - shift);
-        tail += x[i];
+    if (i < n) { /* -inf padding: exp gives 0 */
+        LOAD_TAIL(v, x + i, n - i, -INFINITY);
+        v -= s;
+        EXPV(v, v);
+        STORE_TAIL(x + i, v, n - i);
+        acc += v;
     }
-    return HSUM8(acc) + tail;
+    return hsum(&acc);
 }
 
-DISPATCH(float, vexp_shift_sum,
-         (float *x, int64_t n, float shift),
-         (x, n, shift))
+/* u = scale * (exp(v - shift) + exp(v - w)) */
+#define EXP_PAIR(u, v, w, s, c)                                             \
+    do {                                                                    \
+        vf e1_ = (v) - (s), e2_ = (v) - (w);                                \
+        EXPV(e1_, e1_);                                                     \
+        EXPV(e2_, e2_);                                                     \
+        (u) = (e1_ + e2_) * (c);                                            \
+    } while (0)
 
 BODY void vexp_pair_body(float *out, const float *x, const float *shift_vec,
                          float shift, float scale, int64_t n)
 {
-    v8f s = SPLAT(shift), c = SPLAT(scale), v, u, w;
+    vf s = SPLAT(shift), c = SPLAT(scale), v, u, w;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(v, x + i);
-        LOAD8(w, shift_vec + i);
-        u = v - s;
-        EXP8(u, u);
-        w = v - w;
-        EXP8(w, w);
-        u = (u + w) * c;
-        STORE8(out + i, u);
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        LOADV(w, shift_vec + i);
+        EXP_PAIR(u, v, w, s, c);
+        STOREV(out + i, u);
     }
-    for (; i < n; i++)
-        out[i] = scale * (exp1(x[i] - shift) + exp1(x[i] - shift_vec[i]));
+    if (i < n) { /* x padded with -inf: both exps give 0 */
+        LOAD_TAIL(v, x + i, n - i, -INFINITY);
+        LOAD_TAIL(w, shift_vec + i, n - i, 0.0f);
+        EXP_PAIR(u, v, w, s, c);
+        STORE_TAIL(out + i, u, n - i);
+    }
 }
-
-DISPATCH_VOID(vexp_pair,
-         (float *out, const float *x, const float *shift_vec, float shift,
-          float scale, int64_t n),
-         (out, x, shift_vec, shift, scale, n))
 
 BODY void vmul_affine_body(float *x, const float *v, float alpha, float beta,
                            int64_t n)
 {
-    v8f a = SPLAT(alpha), b = SPLAT(beta), u, w;
+    vf a = SPLAT(alpha), b = SPLAT(beta), u, w;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(u, x + i);
-        LOAD8(w, v + i);
+    for (; i + VW <= n; i += VW) {
+        LOADV(u, x + i);
+        LOADV(w, v + i);
         u *= a + b * w;
-        STORE8(x + i, u);
+        STOREV(x + i, u);
     }
     for (; i < n; i++)
         x[i] *= alpha + beta * v[i];
 }
 
-DISPATCH_VOID(vmul_affine,
-         (float *x, const float *v, float alpha, float beta, int64_t n),
-         (x, v, alpha, beta, n))
-
+/* The reductions keep four accumulators so that the loop runs at the
+ * machine's throughput, not at the latency of one add or compare. */
 BODY float vmax_sum_body(const float *x, int64_t n, float *sum)
 {
-    v8f m = SPLAT(-INFINITY), acc = SPLAT(0.0f), v;
-    float best = -INFINITY, tail = 0.0f;
+    vf m0 = SPLAT(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    vf s0 = SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0, v;
+    float best, tail = 0.0f;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(v, x + i);
-        m = SELECT8(v > m, v, m);
-        acc += v;
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        LOADV(v, x + i);
+        m0 = MAXV(v, m0), s0 += v;
+        LOADV(v, x + i + VW);
+        m1 = MAXV(v, m1), s1 += v;
+        LOADV(v, x + i + 2 * VW);
+        m2 = MAXV(v, m2), s2 += v;
+        LOADV(v, x + i + 3 * VW);
+        m3 = MAXV(v, m3), s3 += v;
     }
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        m0 = MAXV(v, m0), s0 += v;
+    }
+    m0 = MAXV(m0, m1), m2 = MAXV(m2, m3), m0 = MAXV(m0, m2);
+    s0 = (s0 + s1) + (s2 + s3);
+    best = hmax(&m0);
     for (; i < n; i++) {
         best = x[i] > best ? x[i] : best;
         tail += x[i];
     }
-    for (i = 0; i < 8; i++)
-        best = m[i] > best ? m[i] : best;
-    *sum = HSUM8(acc) + tail;
+    *sum = hsum(&s0) + tail;
     return best;
 }
-
-DISPATCH(float, vmax_sum,
-         (const float *x, int64_t n, float *sum),
-         (x, n, sum))
 
 BODY float vmax_body(const float *x, int64_t n)
 {
-    v8f m = SPLAT(-INFINITY), v;
-    float best = -INFINITY;
+    vf m0 = SPLAT(-INFINITY), m1 = m0, m2 = m0, m3 = m0, v;
+    float best;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(v, x + i);
-        m = SELECT8(v > m, v, m);
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        LOADV(v, x + i);
+        m0 = MAXV(v, m0);
+        LOADV(v, x + i + VW);
+        m1 = MAXV(v, m1);
+        LOADV(v, x + i + 2 * VW);
+        m2 = MAXV(v, m2);
+        LOADV(v, x + i + 3 * VW);
+        m3 = MAXV(v, m3);
     }
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        m0 = MAXV(v, m0);
+    }
+    m0 = MAXV(m0, m1), m2 = MAXV(m2, m3), m0 = MAXV(m0, m2);
+    best = hmax(&m0);
     for (; i < n; i++)
         best = x[i] > best ? x[i] : best;
-    for (i = 0; i < 8; i++)
-        best = m[i] > best ? m[i] : best;
     return best;
 }
 
-DISPATCH(float, vmax, (const float *x, int64_t n), (x, n))
-
 BODY float vsum_body(const float *x, int64_t n)
 {
-    v8f acc = SPLAT(0.0f), v;
+    vf s0 = SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0, v;
     float tail = 0.0f;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(v, x + i);
-        acc += v;
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        LOADV(v, x + i);
+        s0 += v;
+        LOADV(v, x + i + VW);
+        s1 += v;
+        LOADV(v, x + i + 2 * VW);
+        s2 += v;
+        LOADV(v, x + i + 3 * VW);
+        s3 += v;
+    }
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        s0 += v;
     }
     for (; i < n; i++)
         tail += x[i];
-    return HSUM8(acc) + tail;
+    s0 = (s0 + s1) + (s2 + s3);
+    return hsum(&s0) + tail;
 }
-
-DISPATCH(float, vsum, (const float *x, int64_t n), (x, n))
 
 BODY float vdot_body(const float *a, const float *b, int64_t n)
 {
-    v8f acc0 = SPLAT(0.0f), acc1 = SPLAT(0.0f), u, v;
+    vf s0 = SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0, u, v;
     float tail = 0.0f;
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        LOAD8(u, a + i);
-        LOAD8(v, b + i);
-        acc0 += u * v;
-        LOAD8(u, a + i + 8);
-        LOAD8(v, b + i + 8);
-        acc1 += u * v;
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        LOADV(u, a + i), LOADV(v, b + i);
+        s0 += u * v;
+        LOADV(u, a + i + VW), LOADV(v, b + i + VW);
+        s1 += u * v;
+        LOADV(u, a + i + 2 * VW), LOADV(v, b + i + 2 * VW);
+        s2 += u * v;
+        LOADV(u, a + i + 3 * VW), LOADV(v, b + i + 3 * VW);
+        s3 += u * v;
     }
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(u, a + i);
-        LOAD8(v, b + i);
-        acc0 += u * v;
+    for (; i + VW <= n; i += VW) {
+        LOADV(u, a + i), LOADV(v, b + i);
+        s0 += u * v;
     }
     for (; i < n; i++)
         tail += a[i] * b[i];
-    acc0 += acc1;
-    return HSUM8(acc0) + tail;
+    s0 = (s0 + s1) + (s2 + s3);
+    return hsum(&s0) + tail;
 }
-
-DISPATCH(float, vdot, (const float *a, const float *b, int64_t n), (a, b, n))
 
 BODY void vaxpy_body(float *y, const float *x, float alpha, int64_t n)
 {
-    v8f a = SPLAT(alpha), u, v;
+    vf a = SPLAT(alpha), u, v;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(u, y + i);
-        LOAD8(v, x + i);
+    for (; i + VW <= n; i += VW) {
+        LOADV(u, y + i);
+        LOADV(v, x + i);
         u += a * v;
-        STORE8(y + i, u);
+        STOREV(y + i, u);
     }
     for (; i < n; i++)
         y[i] += alpha * x[i];
 }
 
-DISPATCH_VOID(vaxpy,
-         (float *y, const float *x, float alpha, int64_t n),
-         (y, x, alpha, n))
-
 BODY void vscale_body(float *x, float alpha, int64_t n)
 {
-    v8f a = SPLAT(alpha), v;
+    vf a = SPLAT(alpha), v;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(v, x + i);
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
         v *= a;
-        STORE8(x + i, v);
+        STOREV(x + i, v);
     }
     for (; i < n; i++)
         x[i] *= alpha;
 }
 
-DISPATCH_VOID(vscale, (float *x, float alpha, int64_t n), (x, alpha, n))
-
 BODY void vmul_body(float *x, const float *s, int64_t n)
 {
-    v8f u, v;
+    vf u, v;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(u, x + i);
-        LOAD8(v, s + i);
+    for (; i + VW <= n; i += VW) {
+        LOADV(u, x + i);
+        LOADV(v, s + i);
         u *= v;
-        STORE8(x + i, u);
+        STOREV(x + i, u);
     }
     for (; i < n; i++)
         x[i] *= s[i];
 }
 
-DISPATCH_VOID(vmul, (float *x, const float *s, int64_t n), (x, s, n))
-
 /* x * 0 is 0 for finite x and NaN for Inf or NaN; NaN survives the sums. */
-BODY int row_finite_body(const float *x, int64_t n)
+BODY int vfinite_body(const float *x, int64_t n)
 {
-    v8f acc = SPLAT(0.0f), v;
+    const vf zero = SPLAT(0.0f);
+    vf s0 = zero, s1 = zero, s2 = zero, s3 = zero, v;
     float tail = 0.0f;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LOAD8(v, x + i);
-        acc += v * SPLAT(0.0f);
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        LOADV(v, x + i);
+        s0 += v * zero;
+        LOADV(v, x + i + VW);
+        s1 += v * zero;
+        LOADV(v, x + i + 2 * VW);
+        s2 += v * zero;
+        LOADV(v, x + i + 3 * VW);
+        s3 += v * zero;
+    }
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        s0 += v * zero;
     }
     for (; i < n; i++)
         tail += x[i] * 0.0f;
-    return HSUM8(acc) + tail == 0.0f;
+    s0 = (s0 + s1) + (s2 + s3);
+    return hsum(&s0) + tail == 0.0f;
 }
 
-AVX2_TARGET static int row_finite_avx2(const float *x, int64_t n)
+/* ---- one table of the kernels per instruction set ----------------------------- */
+
+/* X(return type, `return` or nothing, name, parameters, arguments) */
+#define KERNELS(X)                                                          \
+    X(float, return, vexp_shift_sum, (float *x, int64_t n, float shift),     \
+      (x, n, shift))                                                        \
+    X(void, , vexp_pair,                                                    \
+      (float *out, const float *x, const float *shift_vec, float shift,     \
+       float scale, int64_t n),                                             \
+      (out, x, shift_vec, shift, scale, n))                                 \
+    X(void, , vmul_affine,                                                  \
+      (float *x, const float *v, float alpha, float beta, int64_t n),       \
+      (x, v, alpha, beta, n))                                               \
+    X(float, return, vmax_sum, (const float *x, int64_t n, float *sum),      \
+      (x, n, sum))                                                          \
+    X(float, return, vmax, (const float *x, int64_t n), (x, n))              \
+    X(float, return, vsum, (const float *x, int64_t n), (x, n))              \
+    X(float, return, vdot, (const float *a, const float *b, int64_t n),      \
+      (a, b, n))                                                            \
+    X(void, , vaxpy, (float *y, const float *x, float alpha, int64_t n),    \
+      (y, x, alpha, n))                                                     \
+    X(void, , vscale, (float *x, float alpha, int64_t n), (x, alpha, n))    \
+    X(void, , vmul, (float *x, const float *s, int64_t n), (x, s, n))       \
+    X(int, return, vfinite, (const float *x, int64_t n), (x, n))
+
+#define CLONE(isa, attr, ret, r, name, params, args) \
+    attr static ret name##_##isa params { r name##_body args; }
+#define ENTRY(isa, name) .name = name##_##isa,
+
+#define CLONE_BASE(ret, r, name, params, args) \
+    CLONE(base, , ret, r, name, params, args)
+#define ENTRY_BASE(ret, r, name, params, args) ENTRY(base, name)
+KERNELS(CLONE_BASE)
+static const ctr__math_isa isa_base = {"portable", KERNELS(ENTRY_BASE)};
+
+#if X86_CLONES
+#define CLONE_AVX2(ret, r, name, params, args) \
+    CLONE(avx2, AVX2_TARGET, ret, r, name, params, args)
+#define ENTRY_AVX2(ret, r, name, params, args) ENTRY(avx2, name)
+KERNELS(CLONE_AVX2)
+static const ctr__math_isa isa_avx2 = {"avx2+fma", KERNELS(ENTRY_AVX2)};
+
+#define CLONE_AVX512(ret, r, name, params, args) \
+    CLONE(avx512, AVX512_TARGET, ret, r, name, params, args)
+#define ENTRY_AVX512(ret, r, name, params, args) ENTRY(avx512, name)
+KERNELS(CLONE_AVX512)
+static const ctr__math_isa isa_avx512 = {"avx512f", KERNELS(ENTRY_AVX512)};
+#endif
+
+const ctr__math_isa *ctr__math_isa_at(int i)
 {
-    return row_finite_body(x, n);
+#if X86_CLONES
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f"))
+        i++; /* skip the AVX-512 table */
+    if (i == 0)
+        return &isa_avx512;
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+        i++;
+    if (i == 1)
+        return &isa_avx2;
+    return i == 2 ? &isa_base : NULL;
+#else
+    return i == 0 ? &isa_base : NULL;
+#endif
 }
 
-static int row_finite_base(const float *x, int64_t n)
-{
-    return row_finite_body(x, n);
-}
-
-static int row_finite(const float *x, int64_t n)
-{
-    return use_avx2() ? row_finite_avx2(x, n) : row_finite_base(x, n);
-}
+#define DISPATCH(ret, r, name, params, args) \
+    ret ctr__##name params { r ctr__math_isa_at(0)->name args; }
+KERNELS(DISPATCH)
 
 int ctr__all_finite(const float *x, int64_t rows, int64_t cols, int64_t ld)
 {
+    const ctr__math_isa *isa = ctr__math_isa_at(0);
     int64_t r;
     if (ld == cols)
-        return row_finite(x, rows * cols);
+        return isa->vfinite(x, rows * cols);
     for (r = 0; r < rows; r++)
-        if (!row_finite(x + r * ld, cols))
+        if (!isa->vfinite(x + r * ld, cols))
             return 0;
     return 1;
 }

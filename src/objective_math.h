@@ -2,8 +2,8 @@
  * objective_math.h - the vector kernels the objectives share: an exp that
  * vectorises (Cephes-style polynomial, about 2 ulp on the range used),
  * reductions, row normalisation and its backward, and a finite scan.
- * They run on GCC/clang vector extensions, with an AVX2 clone chosen at
- * load time on x86-64.
+ * They run on GCC/clang vector extensions, with AVX-512 and AVX2+FMA
+ * clones on x86-64 chosen per call from the CPU's feature bits.
  */
 #ifndef CTR_OBJECTIVE_MATH_H
 #define CTR_OBJECTIVE_MATH_H
@@ -38,6 +38,8 @@ void ctr__vaxpy(float *y, const float *x, float alpha, int64_t n);
 void ctr__vscale(float *x, float alpha, int64_t n);
 /* x[i] *= s[i]. */
 void ctr__vmul(float *x, const float *s, int64_t n);
+/* 1 if every x[i] is finite, else 0. */
+int ctr__vfinite(const float *x, int64_t n);
 /* 1 if every element of the rows x cols view is finite, else 0. */
 int ctr__all_finite(const float *x, int64_t rows, int64_t cols, int64_t ld);
 
@@ -54,6 +56,29 @@ void ctr__normalize_rows(float *out, const float *x, int64_t rows,
 void ctr__normalize_backward(float *g, const float *y_stored, int64_t ldy,
                              float y_scale, const float *inv_norm,
                              int64_t rows, int64_t cols);
+
+/* The vector kernels above compiled for one instruction set. */
+typedef struct ctr__math_isa {
+    const char *name; /* "avx512f", "avx2+fma" or "portable" */
+    float (*vexp_shift_sum)(float *x, int64_t n, float shift);
+    void (*vexp_pair)(float *out, const float *x, const float *shift_vec,
+                      float shift, float scale, int64_t n);
+    void (*vmul_affine)(float *x, const float *v, float alpha, float beta,
+                        int64_t n);
+    float (*vmax_sum)(const float *x, int64_t n, float *sum);
+    float (*vmax)(const float *x, int64_t n);
+    float (*vsum)(const float *x, int64_t n);
+    float (*vdot)(const float *a, const float *b, int64_t n);
+    void (*vaxpy)(float *y, const float *x, float alpha, int64_t n);
+    void (*vscale)(float *x, float alpha, int64_t n);
+    void (*vmul)(float *x, const float *s, int64_t n);
+    int (*vfinite)(const float *x, int64_t n);
+} ctr__math_isa;
+
+/* The i-th kernel table this CPU can run, the widest first (i = 0 is the
+ * one the ctr__v* calls use); NULL past the last. The tables are
+ * constant, so tests can run every one. */
+const ctr__math_isa *ctr__math_isa_at(int i);
 
 /* Copies a rows x cols view into a contiguous block, times scale. */
 void ctr__copy_scaled(float *out, const float *x, int64_t rows, int64_t cols,
