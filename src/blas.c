@@ -61,8 +61,7 @@ void ctr__sgemm_plus(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n,
         for (r = 0; r < m; r++) {
             float *cr = c + (size_t)r * (size_t)ldc;
             if (x != NULL)
-                ctr__copy_scaled(cr, x + (size_t)r * (size_t)ldx, 1, n, n,
-                                 gamma);
+                ctr__vcopy_scaled(cr, x + (size_t)r * (size_t)ldx, gamma, n);
             else
                 memset(cr, 0, (size_t)n * sizeof(float));
         }

@@ -10,17 +10,14 @@
 #include "objective_internal.h"
 #include "objective_math.h"
 
-/* Sums and maxima of one row's positives and negatives (before masking). */
-static void row_groups_scan(const float *row, int64_t i, int64_t cols,
-                            int exclude_self, int64_t label,
-                            const int64_t *col_groups, double *pos_sum,
-                            int64_t *np, float *pos_max, float *neg_max)
+/* Sums and maxima of row i's positives (same group as i) and negatives. */
+static void group_scan(const float *row, int64_t n, int64_t label,
+                       const int64_t *groups, double *pos_sum, int64_t *np,
+                       float *pos_max, float *neg_max)
 {
     int64_t j;
-    for (j = 0; j < cols; j++) {
-        if (exclude_self && j == i)
-            continue;
-        if (col_groups[j] == label) {
+    for (j = 0; j < n; j++) {
+        if (groups[j] == label) {
             *pos_sum += row[j];
             (*np)++;
             *pos_max = row[j] > *pos_max ? row[j] : *pos_max;
@@ -30,51 +27,60 @@ static void row_groups_scan(const float *row, int64_t i, int64_t cols,
     }
 }
 
-void ctr__ce_rows(float *s, int64_t rows, int64_t cols, int64_t ld,
-                  int64_t pos_offset, int exclude_self,
-                  const int64_t *row_groups, const int64_t *col_groups,
-                  float scale, ctr__ce_acc *acc)
+/* Max and sum of a row's entries other than column pos, in one pass: a
+ * copy of a neighbour stands in the positive's place meanwhile. */
+static float negatives_max_sum(float *row, int64_t n, int64_t pos,
+                               double *neg_sum)
+{
+    const float saved = row[pos];
+    float stand_in, sum, best;
+    if (n == 1) {
+        *neg_sum = 0.0;
+        return -INFINITY;
+    }
+    stand_in = row[pos > 0 ? pos - 1 : 1];
+    row[pos] = stand_in;
+    best = ctr__vmax_sum(row, n, &sum);
+    row[pos] = saved;
+    *neg_sum = (double)sum - stand_in;
+    return best;
+}
+
+void ctr__ce_rows(float *s, int64_t n, const int64_t *groups, float scale,
+                  ctr__ce_acc *acc)
 {
     int64_t i, j;
-    for (i = 0; i < rows; i++) {
-        float *row = s + i * ld;
-        double pos_sum = 0.0, row_sum = ctr__vsum(row, cols);
-        int64_t np = 0, pos_j = (i + pos_offset) % cols;
-        float pos_max = -INFINITY, neg_max = -INFINITY, m, saved;
-        double sum, lse;
-        if (exclude_self)
-            row_sum -= row[i];
-        if (row_groups != NULL) {
-            row_groups_scan(row, i, cols, exclude_self, row_groups[i],
-                            col_groups, &pos_sum, &np, &pos_max, &neg_max);
-            if (exclude_self)
-                row[i] = -INFINITY;
+    for (i = 0; i < n; i++) {
+        float *row = s + i * n;
+        double pos_sum = 0.0, neg_sum, sum, lse;
+        int64_t np = 0;
+        float pos_max = -INFINITY, neg_max = -INFINITY, m;
+        if (groups != NULL) {
+            neg_sum = ctr__vsum(row, n);
+            group_scan(row, n, groups[i], groups, &pos_sum, &np, &pos_max,
+                       &neg_max);
+            neg_sum -= pos_sum;
         } else {
-            if (exclude_self)
-                row[i] = -INFINITY;
-            pos_sum = pos_max = row[pos_j];
+            pos_sum = pos_max = row[i];
             np = 1;
-            saved = row[pos_j];
-            row[pos_j] = -INFINITY;
-            neg_max = ctr__vmax(row, cols);
-            row[pos_j] = saved;
+            neg_max = negatives_max_sum(row, n, i, &neg_sum);
         }
         m = pos_max > neg_max ? pos_max : neg_max;
-        sum = ctr__vexp_shift_sum(row, cols, m);
+        sum = ctr__vexp_shift_sum(row, n, m);
         lse = m + log(sum);
         acc->loss += lse - pos_sum / (double)np;
         acc->correct += pos_max > neg_max;
         acc->pos_sum += pos_sum;
         acc->pos_cnt += (double)np;
-        acc->neg_sum += row_sum - pos_sum;
-        acc->neg_cnt += (double)(cols - np - (exclude_self != 0));
-        ctr__vscale(row, (float)(scale / sum), cols);
-        if (row_groups == NULL) {
-            row[pos_j] -= scale;
+        acc->neg_sum += neg_sum;
+        acc->neg_cnt += (double)(n - np);
+        ctr__vscale(row, (float)(scale / sum), n);
+        if (groups == NULL) {
+            row[i] -= scale;
             continue;
         }
-        for (j = 0; j < cols; j++)
-            if (col_groups[j] == row_groups[i] && !(exclude_self && j == i))
+        for (j = 0; j < n; j++)
+            if (groups[j] == groups[i])
                 row[j] -= scale / (float)np;
     }
 }
@@ -186,9 +192,9 @@ int ctr__infonce_run(ctr_objective *obj, const float *a, int64_t lda,
     memset(&acc, 0, sizeof(acc));
     if (sym)
         transpose(s2, s, b, 0);
-    ctr__ce_rows(s, b, b, b, 0, 0, groups, groups, scale, &acc);
+    ctr__ce_rows(s, b, groups, scale, &acc);
     if (sym)
-        ctr__ce_rows(s2, b, b, b, 0, 0, groups, groups, scale, &acc);
+        ctr__ce_rows(s2, b, groups, scale, &acc);
     /* finite inputs give a non-finite loss only through overflowing
      * logits (+inf in a row makes its softmax NaN) */
     if (!isfinite(acc.loss))

@@ -134,22 +134,18 @@ int ctr__tiled_forward(ctr_objective *obj, ctr__tiled *t);
 void ctr__tiled_key_grad(ctr__tiled *t, const float *lse, float *grad_keys,
                          float scale);
 
-/* Row-wise softmax cross-entropy over a logits matrix, in place: S (rows x
- * cols, leading dimension ld) becomes dS = scale * (softmax - y), where y
- * spreads 1 evenly over the row's positives. Row i's positive is column
- * (i + pos_offset) % cols, or with groups every column j (j != i when
- * exclude_self) with col_groups[j] == row_groups[i]. exclude_self masks
- * column i of row i. Used by INFONCE, NPAIR and NTXENT. */
+/* Row-wise softmax cross-entropy over an n x n logits matrix, in place: S
+ * becomes dS = scale * (softmax - y), where y spreads 1 evenly over the
+ * row's positives: column i for row i, or with groups every column j with
+ * groups[j] == groups[i]. Used by INFONCE and NPAIR. */
 typedef struct ctr__ce_acc {
     double loss;     /* sum of row losses */
     double correct;  /* rows whose best candidate is a positive */
     double pos_sum, neg_sum; /* sums of logits */
     double pos_cnt, neg_cnt;
 } ctr__ce_acc;
-void ctr__ce_rows(float *s, int64_t rows, int64_t cols, int64_t ld,
-                  int64_t pos_offset, int exclude_self,
-                  const int64_t *row_groups, const int64_t *col_groups,
-                  float scale, ctr__ce_acc *acc);
+void ctr__ce_rows(float *s, int64_t n, const int64_t *groups, float scale,
+                  ctr__ce_acc *acc);
 
 /* CTR_E_INVALID_ARG unless idx (non-NULL) holds count indices in [0, n). */
 int ctr__obj_check_indices(ctr_objective *obj, const int64_t *idx,

@@ -16,6 +16,7 @@
 #include "objective_math.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#  include <immintrin.h>
 #  define X86_CLONES 1
 #  define AVX2_TARGET __attribute__((target("avx2,fma")))
 #  define AVX512_TARGET __attribute__((target("avx2,fma,avx512f")))
@@ -39,26 +40,41 @@ typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
     ((vf)((((vi)(a)) & (mask)) | (((vi)(b)) & ~(mask))))
 #define MAXV(a, b) SELECT((a) > (b), (a), (b))
 
-/* Sum of the 16 lanes as a balanced tree. */
+/* Sum of the 16 lanes as a balanced tree: lane k + lane k + 8, then
+ * k + k + 4, and so on, folding halves of the vector. */
+typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
+typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
 BODY float hsum(const vf *v)
 {
-    float s[VW / 2];
-    int k, w;
-    for (k = 0; k < VW / 2; k++)
-        s[k] = (*v)[k] + (*v)[k + VW / 2];
-    for (w = VW / 4; w >= 1; w /= 2)
-        for (k = 0; k < w; k++)
-            s[k] += s[k + w];
-    return s[0];
+    vf8 lo, hi;
+    vf4 a, b;
+    memcpy(&lo, v, sizeof(lo));
+    memcpy(&hi, (const char *)v + sizeof(lo), sizeof(hi));
+    lo += hi;
+    memcpy(&a, &lo, sizeof(a));
+    memcpy(&b, (const char *)&lo + sizeof(a), sizeof(b));
+    a += b;
+    return (a[0] + a[2]) + (a[1] + a[3]);
 }
+
+typedef int32_t vi8 __attribute__((vector_size(8 * sizeof(int32_t))));
+typedef int32_t vi4 __attribute__((vector_size(4 * sizeof(int32_t))));
+#define MAX_AS(vt, it, a, b) \
+    ((vt)((((it)(a)) & ((a) > (b))) | (((it)(b)) & ~((a) > (b)))))
 
 BODY float hmax(const vf *v)
 {
-    float best = (*v)[0];
-    int k;
-    for (k = 1; k < VW; k++)
-        best = (*v)[k] > best ? (*v)[k] : best;
-    return best;
+    vf8 lo, hi;
+    vf4 a, b;
+    memcpy(&lo, v, sizeof(lo));
+    memcpy(&hi, (const char *)v + sizeof(lo), sizeof(hi));
+    lo = MAX_AS(vf8, vi8, lo, hi);
+    memcpy(&a, &lo, sizeof(a));
+    memcpy(&b, (const char *)&lo + sizeof(a), sizeof(b));
+    a = MAX_AS(vf4, vi4, a, b);
+    a[0] = a[0] > a[2] ? a[0] : a[2];
+    a[1] = a[1] > a[3] ? a[1] : a[3];
+    return a[0] > a[1] ? a[0] : a[1];
 }
 
 /* out = exp(x) for x <= 88; x < CTR__EXP_LO (and -inf) gives 0. Cephes
@@ -305,6 +321,20 @@ BODY void vscale_body(float *x, float alpha, int64_t n)
         x[i] *= alpha;
 }
 
+BODY void vcopy_scaled_body(float *out, const float *x, float alpha,
+                            int64_t n)
+{
+    vf a = SPLAT(alpha), v;
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        v *= a;
+        STOREV(out + i, v);
+    }
+    for (; i < n; i++)
+        out[i] = alpha * x[i];
+}
+
 BODY void vmul_body(float *x, const float *s, int64_t n)
 {
     vf u, v;
@@ -349,13 +379,14 @@ BODY int vfinite_body(const float *x, int64_t n)
 /* ---- one table of the kernels per instruction set ----------------------------- */
 
 /* X(return type, `return` or nothing, name, parameters, arguments) */
-#define KERNELS(X)                                                          \
+#define EXP_KERNELS(X)                                                      \
     X(float, return, vexp_shift_sum, (float *x, int64_t n, float shift),     \
       (x, n, shift))                                                        \
     X(void, , vexp_pair,                                                    \
       (float *out, const float *x, const float *shift_vec, float shift,     \
        float scale, int64_t n),                                             \
-      (out, x, shift_vec, shift, scale, n))                                 \
+      (out, x, shift_vec, shift, scale, n))
+#define PLAIN_KERNELS(X)                                                    \
     X(void, , vmul_affine,                                                  \
       (float *x, const float *v, float alpha, float beta, int64_t n),       \
       (x, v, alpha, beta, n))                                               \
@@ -368,8 +399,12 @@ BODY int vfinite_body(const float *x, int64_t n)
     X(void, , vaxpy, (float *y, const float *x, float alpha, int64_t n),    \
       (y, x, alpha, n))                                                     \
     X(void, , vscale, (float *x, float alpha, int64_t n), (x, alpha, n))    \
+    X(void, , vcopy_scaled,                                                 \
+      (float *out, const float *x, float alpha, int64_t n),                 \
+      (out, x, alpha, n))                                                   \
     X(void, , vmul, (float *x, const float *s, int64_t n), (x, s, n))       \
     X(int, return, vfinite, (const float *x, int64_t n), (x, n))
+#define KERNELS(X) EXP_KERNELS(X) PLAIN_KERNELS(X)
 
 #define CLONE(isa, attr, ret, r, name, params, args) \
     attr static ret name##_##isa params { r name##_body args; }
@@ -391,7 +426,83 @@ static const ctr__math_isa isa_avx2 = {"avx2+fma", KERNELS(ENTRY_AVX2)};
 #define CLONE_AVX512(ret, r, name, params, args) \
     CLONE(avx512, AVX512_TARGET, ret, r, name, params, args)
 #define ENTRY_AVX512(ret, r, name, params, args) ENTRY(avx512, name)
-KERNELS(CLONE_AVX512)
+PLAIN_KERNELS(CLONE_AVX512)
+
+/* The exp kernels in AVX-512 intrinsics: the operations of EXPV as the
+ * FMA clones contract them, but the power of two is one instruction
+ * (scalef) and tails are masked loads. Results are bit-identical to the
+ * AVX2+FMA table's (tests/check_math.c). */
+#define EXP512(out, x)                                                      \
+    do {                                                                    \
+        const __mmask16 keep_ =                                             \
+            _mm512_cmp_ps_mask((x), _mm512_set1_ps(CTR__EXP_LO), _CMP_GE_OQ); \
+        __m512 xc_ = _mm512_max_ps((x), _mm512_set1_ps(CTR__EXP_LO));       \
+        const __m512 magic_ = _mm512_set1_ps(12582912.0f);                  \
+        __m512 n_ = _mm512_sub_ps(                                          \
+            _mm512_fmadd_ps(xc_, _mm512_set1_ps(1.44269504088896341f),      \
+                            magic_),                                        \
+            magic_);                                                        \
+        __m512 r_ = _mm512_fnmadd_ps(n_, _mm512_set1_ps(0.693359375f), xc_); \
+        __m512 p_ = _mm512_set1_ps(1.9875691500e-4f);                       \
+        r_ = _mm512_fnmadd_ps(n_, _mm512_set1_ps(-2.12194440e-4f), r_);     \
+        p_ = _mm512_fmadd_ps(p_, r_, _mm512_set1_ps(1.3981999507e-3f));     \
+        p_ = _mm512_fmadd_ps(p_, r_, _mm512_set1_ps(8.3334519073e-3f));     \
+        p_ = _mm512_fmadd_ps(p_, r_, _mm512_set1_ps(4.1665795894e-2f));     \
+        p_ = _mm512_fmadd_ps(p_, r_, _mm512_set1_ps(1.6666665459e-1f));     \
+        p_ = _mm512_fmadd_ps(p_, r_, _mm512_set1_ps(5.0000001201e-1f));     \
+        p_ = _mm512_fmadd_ps(_mm512_mul_ps(p_, r_), r_, r_);                \
+        p_ = _mm512_add_ps(p_, _mm512_set1_ps(1.0f));                       \
+        (out) = _mm512_maskz_scalef_ps(keep_, p_, n_);                      \
+    } while (0)
+
+static __mmask16 tail_mask(int64_t left)
+{
+    return (__mmask16)(left >= VW ? 0xffffu : (1u << left) - 1u);
+}
+
+AVX512_TARGET static float vexp_shift_sum_avx512(float *x, int64_t n,
+                                                 float shift)
+{
+    const __m512 s = _mm512_set1_ps(shift);
+    __m512 acc = _mm512_setzero_ps(), v;
+    vf lanes;
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        v = _mm512_sub_ps(_mm512_loadu_ps(x + i), s);
+        EXP512(v, v);
+        _mm512_storeu_ps(x + i, v);
+        acc = _mm512_add_ps(acc, v);
+    }
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        v = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), s);
+        EXP512(v, v);
+        v = _mm512_maskz_mov_ps(m, v);
+        _mm512_mask_storeu_ps(x + i, m, v);
+        acc = _mm512_add_ps(acc, v);
+    }
+    memcpy(&lanes, &acc, sizeof(lanes)); /* summed in hsum's tree */
+    return hsum(&lanes);
+}
+
+AVX512_TARGET static void vexp_pair_avx512(float *out, const float *x,
+                                           const float *shift_vec,
+                                           float shift, float scale,
+                                           int64_t n)
+{
+    const __m512 s = _mm512_set1_ps(shift), c = _mm512_set1_ps(scale);
+    int64_t i;
+    for (i = 0; i < n; i += VW) {
+        const __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 u = _mm512_sub_ps(v, s);
+        __m512 w = _mm512_sub_ps(v, _mm512_maskz_loadu_ps(m, shift_vec + i));
+        EXP512(u, u);
+        EXP512(w, w);
+        _mm512_mask_storeu_ps(out + i, m,
+                              _mm512_mul_ps(_mm512_add_ps(u, w), c));
+    }
+}
 static const ctr__math_isa isa_avx512 = {"avx512f", KERNELS(ENTRY_AVX512)};
 #endif
 
@@ -474,10 +585,13 @@ void ctr__normalize_backward(float *g, const float *y_stored, int64_t ldy,
 void ctr__copy_scaled(float *out, const float *x, int64_t rows, int64_t cols,
                       int64_t ld, float scale)
 {
-    int64_t r, c;
-    for (r = 0; r < rows; r++)
-        for (c = 0; c < cols; c++)
-            out[r * cols + c] = x[r * ld + c] * scale;
+    const ctr__math_isa *isa = ctr__math_isa_at(0);
+    int64_t r;
+    if (ld == cols)
+        isa->vcopy_scaled(out, x, scale, rows * cols);
+    else
+        for (r = 0; r < rows; r++)
+            isa->vcopy_scaled(out + r * cols, x + r * ld, scale, cols);
 }
 
 double ctr__softplus(double x)

@@ -36,6 +36,8 @@ float ctr__vdot(const float *a, const float *b, int64_t n);
 void ctr__vaxpy(float *y, const float *x, float alpha, int64_t n);
 /* x[i] *= alpha. */
 void ctr__vscale(float *x, float alpha, int64_t n);
+/* out[i] = alpha * x[i]. */
+void ctr__vcopy_scaled(float *out, const float *x, float alpha, int64_t n);
 /* x[i] *= s[i]. */
 void ctr__vmul(float *x, const float *s, int64_t n);
 /* 1 if every x[i] is finite, else 0. */
@@ -71,6 +73,7 @@ typedef struct ctr__math_isa {
     float (*vdot)(const float *a, const float *b, int64_t n);
     void (*vaxpy)(float *y, const float *x, float alpha, int64_t n);
     void (*vscale)(float *x, float alpha, int64_t n);
+    void (*vcopy_scaled)(float *out, const float *x, float alpha, int64_t n);
     void (*vmul)(float *x, const float *s, int64_t n);
     int (*vfinite)(const float *x, int64_t n);
 } ctr__math_isa;
