@@ -107,10 +107,10 @@ CTR_API const char *ctr_version_string(void);
 
 /* Writes a one-line, NUL-terminated description of the build into buf:
  * library version, BLAS backend and its own version/configuration string,
- * the SIMD level the CPU offers and the kernels in use, and the threading
- * model. Example:
+ * the SIMD level the CPU offers and the objectives' vector kernels in use
+ * ("avx512f", "avx2+fma" or "portable"), and the threading model. Example:
  *   "libcontrastive 0.1.0; blas=openblas (OpenBLAS 0.3.21 ...); blas_threads=2;
- *    cpu_simd=avx2; kernels=portable; threads=blas"
+ *    cpu_simd=avx512f; kernels=avx512f; threads=caller+blas"
  * Like snprintf it writes at most cap bytes (truncating, always terminated
  * when cap > 0) and stores in *needed the length of the whole string without
  * the terminator (needed may be NULL). buf may be NULL when cap is 0, to ask

@@ -3,6 +3,8 @@
  */
 #include "simd.h"
 
+#include "objective_math.h"
+
 const char *ctr__simd_cpu_level(void)
 {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -23,5 +25,5 @@ const char *ctr__simd_cpu_level(void)
 
 const char *ctr__simd_kernels(void)
 {
-    return "portable";
+    return ctr__math_isa_at(0)->name;
 }

@@ -9,7 +9,8 @@
 /* The widest vector extension the CPU supports, e.g. "avx512f", "avx2",
  * "sse2", "neon", or "generic". */
 const char *ctr__simd_cpu_level(void);
-/* The kernels this build runs, e.g. "portable" (compiler vectorisation). */
+/* The objectives' vector kernels in use: "avx512f", "avx2+fma" or
+ * "portable" (the baseline build of the same code). */
 const char *ctr__simd_kernels(void);
 
 #endif /* CTR_SIMD_H */

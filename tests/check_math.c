@@ -1,0 +1,224 @@
+/*
+ * check_math.c - the objectives' vector kernels, every instruction-set
+ * table this CPU can run (not only the one the library picks): each kernel
+ * against a double-precision reference at every length 0..70 (so every
+ * tail path runs), -inf and underflow in the exp, the finite scan at every
+ * position, and the FMA tables (AVX-512, AVX2+FMA) bit-identical to each
+ * other.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "objective_math.h"
+#include "prng.h"
+#include "test_util.h"
+
+#define MAXN 70
+
+static void fill(float *x, int64_t n, uint64_t seed, double lo, double hi)
+{
+    ctr__prng g;
+    int64_t i;
+    ctr__prng_seed(&g, seed);
+    for (i = 0; i < n; i++)
+        x[i] = (float)(lo + (hi - lo) * ctr__prng_uniform_f64(&g));
+}
+
+/* exp(x - shift) as the kernels define it: the difference rounded to
+ * float, 0 below CTR__EXP_LO */
+static double ref_exp(float x, float shift)
+{
+    float e = x - shift;
+    return e < CTR__EXP_LO ? 0.0 : exp((double)e);
+}
+
+START_TEST(test_table_list)
+{
+    const ctr__math_isa *isa;
+    int i = 0;
+    ck_assert_ptr_nonnull(ctr__math_isa_at(0));
+    while ((isa = ctr__math_isa_at(i)) != NULL) {
+        ck_assert_ptr_nonnull(isa->name);
+        i++;
+    }
+    ck_assert_int_ge(i, 1);
+    ck_assert_str_eq(ctr__math_isa_at(i - 1)->name, "portable");
+    ck_assert_ptr_null(ctr__math_isa_at(i + 1));
+}
+END_TEST
+
+START_TEST(test_exp_kernels)
+{
+    const ctr__math_isa *isa = ctr__math_isa_at(_i);
+    float x[MAXN], y[MAXN], out[MAXN], shifts[MAXN];
+    int64_t n, i;
+    if (isa == NULL)
+        return;
+    for (n = 0; n <= MAXN; n++) {
+        double want = 0.0;
+        float got;
+        fill(x, n, 100 + (uint64_t)n, -100.0, 8.0);
+        fill(shifts, n, 200 + (uint64_t)n, -3.0, 3.0);
+        if (n > 2)
+            x[n / 2] = -INFINITY;
+        memcpy(y, x, sizeof(x));
+        got = isa->vexp_shift_sum(y, n, 2.5f);
+        for (i = 0; i < n; i++) {
+            double e = ref_exp(x[i], 2.5f);
+            ck_assert_close(y[i], e, 4e-7, 1e-37);
+            want += e;
+        }
+        ck_assert_close(got, want, 1e-6, 1e-37);
+        out[0] = 42.0f;
+        isa->vexp_pair(out, x, shifts, 1.5f, 0.25f, n);
+        for (i = 0; i < n; i++)
+            ck_assert_close(out[i],
+                            0.25 * (ref_exp(x[i], 1.5f) +
+                                    ref_exp(x[i], shifts[i])),
+                            6e-7, 1e-37);
+        if (n == 0)
+            ck_assert(out[0] == 42.0f); /* nothing written */
+    }
+}
+END_TEST
+
+START_TEST(test_reductions)
+{
+    const ctr__math_isa *isa = ctr__math_isa_at(_i);
+    float x[MAXN], y[MAXN];
+    int64_t n, i;
+    if (isa == NULL)
+        return;
+    for (n = 0; n <= MAXN; n++) {
+        double sum = 0.0, dot = 0.0;
+        float best = -INFINITY, s2;
+        fill(x, n, 300 + (uint64_t)n, -4.0, 4.0);
+        fill(y, n, 400 + (uint64_t)n, -4.0, 4.0);
+        for (i = 0; i < n; i++) {
+            sum += x[i];
+            dot += (double)x[i] * y[i];
+            best = x[i] > best ? x[i] : best;
+        }
+        ck_assert(isa->vmax(x, n) == best);
+        ck_assert(isa->vmax_sum(x, n, &s2) == best);
+        ck_assert_close(s2, sum, 1e-6, 1e-5);
+        ck_assert_close(isa->vsum(x, n), sum, 1e-6, 1e-5);
+        ck_assert_close(isa->vdot(x, y, n), dot, 1e-6, 1e-5);
+    }
+}
+END_TEST
+
+START_TEST(test_elementwise)
+{
+    const ctr__math_isa *isa = ctr__math_isa_at(_i);
+    float x[MAXN], v[MAXN], y[MAXN], z[MAXN + 1];
+    int64_t n, i;
+    if (isa == NULL)
+        return;
+    for (n = 0; n <= MAXN; n++) {
+        fill(x, n, 500 + (uint64_t)n, -2.0, 2.0);
+        fill(v, n, 600 + (uint64_t)n, -2.0, 2.0);
+        memcpy(y, x, sizeof(x));
+        isa->vaxpy(y, v, 0.75f, n);
+        for (i = 0; i < n; i++)
+            ck_assert_close(y[i], x[i] + 0.75 * v[i], 1e-6, 1e-6);
+        memcpy(y, x, sizeof(x));
+        isa->vscale(y, -1.5f, n);
+        for (i = 0; i < n; i++)
+            ck_assert(y[i] == -1.5f * x[i]);
+        z[n] = 7.0f;
+        isa->vcopy_scaled(z, x, 3.0f, n);
+        for (i = 0; i < n; i++)
+            ck_assert(z[i] == 3.0f * x[i]);
+        ck_assert(z[n] == 7.0f); /* nothing past n */
+        memcpy(y, x, sizeof(x));
+        isa->vmul(y, v, n);
+        for (i = 0; i < n; i++)
+            ck_assert(y[i] == x[i] * v[i]);
+        memcpy(y, x, sizeof(x));
+        isa->vmul_affine(y, v, 0.5f, 2.0f, n);
+        for (i = 0; i < n; i++)
+            ck_assert_close(y[i], x[i] * (0.5 + 2.0 * v[i]), 1e-6, 1e-6);
+    }
+}
+END_TEST
+
+START_TEST(test_finite_scan_every_position)
+{
+    const ctr__math_isa *isa = ctr__math_isa_at(_i);
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    float x[MAXN];
+    int64_t n, pos;
+    int k;
+    if (isa == NULL)
+        return;
+    for (n = 0; n <= MAXN; n++) {
+        fill(x, n, 700 + (uint64_t)n, -3e38, 3e38);
+        ck_assert_int_eq(isa->vfinite(x, n), 1);
+        for (pos = 0; pos < n; pos++)
+            for (k = 0; k < 3; k++) {
+                float saved = x[pos];
+                x[pos] = bad[k];
+                ck_assert_int_eq(isa->vfinite(x, n), 0);
+                x[pos] = saved;
+            }
+    }
+}
+END_TEST
+
+/* The tables that fuse multiply-adds run the same operations in the same
+ * order, so their results agree to the bit whatever the vector width. */
+START_TEST(test_fma_tables_agree)
+{
+    const ctr__math_isa *first = NULL, *isa;
+    float x[MAXN], w[MAXN], a[MAXN], b[MAXN];
+    int i;
+    int64_t n;
+    for (i = 0; (isa = ctr__math_isa_at(i)) != NULL; i++) {
+        if (strcmp(isa->name, "portable") == 0)
+            continue;
+        if (first == NULL) {
+            first = isa;
+            continue;
+        }
+        for (n = 0; n <= MAXN; n++) {
+            float s1, s2, m1, m2;
+            fill(x, n, 800 + (uint64_t)n, -95.0, 5.0);
+            fill(w, n, 900 + (uint64_t)n, -2.0, 2.0);
+            memcpy(a, x, sizeof(x));
+            memcpy(b, x, sizeof(x));
+            s1 = first->vexp_shift_sum(a, n, 0.5f);
+            s2 = isa->vexp_shift_sum(b, n, 0.5f);
+            ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+            ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
+            first->vexp_pair(a, x, w, 1.0f, 0.5f, n);
+            isa->vexp_pair(b, x, w, 1.0f, 0.5f, n);
+            ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+            m1 = first->vmax_sum(x, n, &s1);
+            m2 = isa->vmax_sum(x, n, &s2);
+            ck_assert(m1 == m2 && memcmp(&s1, &s2, sizeof(s1)) == 0);
+            s1 = first->vdot(x, w, n);
+            s2 = isa->vdot(x, w, n);
+            ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
+        }
+    }
+}
+END_TEST
+
+Suite *ctr_test_math_suite(void);
+
+Suite *ctr_test_math_suite(void)
+{
+    Suite *s = suite_create("math");
+    TCase *tc = tcase_create("kernels");
+    tcase_add_test(tc, test_table_list);
+    /* one loop index per possible table; absent tables return at once */
+    tcase_add_loop_test(tc, test_exp_kernels, 0, 3);
+    tcase_add_loop_test(tc, test_reductions, 0, 3);
+    tcase_add_loop_test(tc, test_elementwise, 0, 3);
+    tcase_add_loop_test(tc, test_finite_scan_every_position, 0, 3);
+    tcase_add_test(tc, test_fma_tables_agree);
+    suite_add_tcase(s, tc);
+    return s;
+}
