@@ -162,9 +162,9 @@ static void tile_logits(ctr__tiled *t, int64_t j0, int64_t w)
     const float *kt = t->keys + j0 * t->ld;
     if (t->normalize_keys)
         key_inv_norms(t->colscale, kt, w, t->d, t->ld);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t->b, (int)w,
-                (int)t->d, 1.0f, t->qs, (int)t->d, kt, (int)t->ld, 0.0f, t->s,
-                (int)w);
+    ctr__sgemm_plus(CblasNoTrans, CblasTrans, (int)t->b, (int)w, (int)t->d,
+                    1.0f, t->qs, (int)t->d, kt, (int)t->ld, 0.0f, NULL, 0,
+                    t->s, (int)w);
 }
 
 static void online_row(ctr__tiled *t, int64_t i, int64_t w)
@@ -231,9 +231,9 @@ void ctr__tiled_key_grad(ctr__tiled *t, const float *lse, float *grad_keys,
         prepare_tile(t, j0, w, 0);
         for (i = 0; i < t->b; i++)
             ctr__vexp_shift_sum(t->s + i * w, w, lse[i]);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)w,
-                    (int)t->d, (int)t->b, scale, t->s, (int)w, t->qs,
-                    (int)t->d, 0.0f, gk, (int)t->d);
+        ctr__sgemm_plus(CblasTrans, CblasNoTrans, (int)w, (int)t->d, (int)t->b,
+                        scale, t->s, (int)w, t->qs, (int)t->d, 0.0f, NULL, 0,
+                        gk, (int)t->d);
         if (t->normalize_keys)
             for (r = 0; r < w; r++)
                 key_norm_backward(gk + r * t->d, kt + r * t->ld,

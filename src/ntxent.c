@@ -148,8 +148,8 @@ static void grad_rows_slow(float *s, const float *z, int64_t n, int64_t d,
                            const float *np, float inv_tau, float scale)
 {
     int64_t r;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n,
-                (int)d, inv_tau, z, (int)d, z, (int)d, 0.0f, s, (int)n);
+    ctr__sgemm_plus(CblasNoTrans, CblasTrans, (int)n, (int)n, (int)d, inv_tau,
+                    z, (int)d, z, (int)d, 0.0f, NULL, 0, s, (int)n);
     for (r = 0; r < n; r++) {
         float *row = s + r * n;
         row[r] = -INFINITY;
@@ -189,8 +189,8 @@ static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
     if (groups != NULL)
         for (i = 0; i < n; i++)
             labels[i] = groups[i % b];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n,
-                (int)d, inv_tau, z, (int)d, z, (int)d, 0.0f, s, (int)n);
+    ctr__sgemm_plus(CblasNoTrans, CblasTrans, (int)n, (int)n, (int)d, inv_tau,
+                    z, (int)d, z, (int)d, 0.0f, NULL, 0, s, (int)n);
     memset(&acc, 0, sizeof(acc));
     for (i = 0; i < n; i++) {
         lse[i] = (float)row_lse(s + i * n, i, n, b, lab, &acc, &np[i],
@@ -208,15 +208,16 @@ static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
     else
         grad_rows_slow(s, z, n, d, b, lab, lse, np, inv_tau, scale);
     if (g1 != NULL) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, (int)d,
-                    (int)n, inv_tau, s, (int)n, z, (int)d, 0.0f, g1, (int)d);
+        ctr__sgemm_plus(CblasNoTrans, CblasNoTrans, (int)b, (int)d, (int)n,
+                        inv_tau, s, (int)n, z, (int)d, 0.0f, NULL, 0, g1,
+                        (int)d);
         if (obj->normalize)
             ctr__normalize_backward(g1, z, d, 1.0f, inv, b, d);
     }
     if (g2 != NULL) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, (int)d,
-                    (int)n, inv_tau, s + b * n, (int)n, z, (int)d, 0.0f, g2,
-                    (int)d);
+        ctr__sgemm_plus(CblasNoTrans, CblasNoTrans, (int)b, (int)d, (int)n,
+                        inv_tau, s + b * n, (int)n, z, (int)d, 0.0f, NULL, 0,
+                        g2, (int)d);
         if (obj->normalize)
             ctr__normalize_backward(g2, z + b * d, d, 1.0f, inv + b, b, d);
     }
