@@ -51,10 +51,10 @@ int ctr__blas_threads(void) { return openblas_get_num_threads(); }
 #  define FILL_THEN_ACCUMULATE 0
 #endif
 
-void ctr__sgemm_plus(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n,
-                     int k, float alpha, const float *a, int lda,
-                     const float *b, int ldb, float gamma, const float *x,
-                     int ldx, float *c, int ldc)
+void ctr__sgemm_plus(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
+                     int m, int n, int k, float alpha, const float *a,
+                     int lda, const float *b, int ldb, float gamma,
+                     const float *x, int ldx, float *c, int ldc)
 {
     int r;
     if (FILL_THEN_ACCUMULATE) {

@@ -25,9 +25,9 @@ int ctr__blas_threads(void);
  * OpenBLAS 0.3's own beta = 0 pass over C costs more than that fill (about
  * 10 us of a 70 us 256 x 256 x 128 GEMM at two threads, docs/performance.md);
  * BLIS folds beta = 0 into its micro-kernel, so there the plain call wins. */
-void ctr__sgemm_plus(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n,
-                     int k, float alpha, const float *a, int lda,
-                     const float *b, int ldb, float gamma, const float *x,
-                     int ldx, float *c, int ldc);
+void ctr__sgemm_plus(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
+                     int m, int n, int k, float alpha, const float *a,
+                     int lda, const float *b, int ldb, float gamma,
+                     const float *x, int ldx, float *c, int ldc);
 
 #endif /* CTR_BLAS_H */

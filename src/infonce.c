@@ -156,7 +156,7 @@ static double sum_squares(const float *x, int64_t ld, int64_t b, int64_t d)
 
 /* grad = inv_tau op(S) y + reg * x, then through the normalisation. */
 static void input_grad(const ctr_objective *obj, float *grad,
-                       CBLAS_TRANSPOSE ts, const float *s, const float *y,
+                       enum CBLAS_TRANSPOSE ts, const float *s, const float *y,
                        int64_t ldy, const float *x, int64_t ldx,
                        const float *x_view, int64_t ld_view,
                        const float *inv_norm, double reg, int64_t b,
