@@ -53,9 +53,9 @@ static int64_t slot_count(int64_t b)
 
 int64_t ctr__tiled_scratch_floats(int64_t b)
 {
-    /* slots + next (int32) + tmax + raw, masked_sum, masked_cnt (8 bytes
-     * each), plus the 64-byte rounding of its six blocks */
-    return slot_count(b) + 2 * b + 6 * b + 6 * 16;
+    /* slots + next (int32) + masked_cnt (8 bytes), plus the 64-byte
+     * rounding of its three blocks */
+    return slot_count(b) + b + 2 * b + 3 * 16;
 }
 
 static uint64_t mix_id(int64_t id)
@@ -97,9 +97,6 @@ void ctr__tiled_carve(ctr__tiled *t, ctr__carve *c)
     const int64_t p = slot_count(t->b);
     t->slot = (int32_t *)(void *)ctr__carve_floats(c, (size_t)p);
     t->next = (int32_t *)(void *)ctr__carve_floats(c, (size_t)t->b);
-    t->tmax = ctr__carve_floats(c, (size_t)t->b);
-    t->raw = (double *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
-    t->masked_sum = (double *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
     t->masked_cnt = (int64_t *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
     t->slot_mask = p - 1;
     if (t->q_ids != NULL)
@@ -108,21 +105,17 @@ void ctr__tiled_carve(ctr__tiled *t, ctr__carve *c)
 
 static void mask_entry(ctr__tiled *t, int64_t i, int64_t c, int64_t w)
 {
-    float *e = t->s + i * w + c;
-    t->masked_sum[i] += *e;
     t->masked_cnt[i]++;
-    *e = -INFINITY;
+    t->s[i * w + c] = -INFINITY;
 }
 
-/* Sets the masked logits of the tile [j0, j0 + w) to -inf, recording
- * their sums and counts per row: one hash look-up per key. */
+/* Sets the masked logits of the tile [j0, j0 + w) to -inf, counting them
+ * per row: one hash look-up per key. */
 static void mask_tile(ctr__tiled *t, int64_t j0, int64_t w)
 {
     int64_t i, c;
-    for (i = 0; i < t->b; i++) {
-        t->masked_sum[i] = 0.0;
+    for (i = 0; i < t->b; i++)
         t->masked_cnt[i] = 0;
-    }
     if (t->q_ids != NULL) {
         for (c = 0; c < w; c++) {
             int32_t q = find_query(t, t->key_ids[j0 + c]);
@@ -139,20 +132,13 @@ static void mask_tile(ctr__tiled *t, int64_t j0, int64_t w)
     }
 }
 
-/* Column scaling, raw sums and masks of a freshly computed tile. */
-static void prepare_tile(ctr__tiled *t, int64_t j0, int64_t w, int want_raw)
+/* Column scaling and masks of a freshly computed tile. */
+static void prepare_tile(ctr__tiled *t, int64_t j0, int64_t w)
 {
     int64_t i;
-    for (i = 0; i < t->b; i++) {
-        float *row = t->s + i * w;
-        if (t->normalize_keys)
-            ctr__vmul(row, t->colscale, w);
-        if (want_raw) {
-            float raw;
-            t->tmax[i] = ctr__vmax_sum(row, w, &raw);
-            t->raw[i] = raw;
-        }
-    }
+    if (t->normalize_keys)
+        for (i = 0; i < t->b; i++)
+            ctr__vmul(t->s + i * w, t->colscale, w);
     mask_tile(t, j0, w);
 }
 
@@ -167,18 +153,26 @@ static void tile_logits(ctr__tiled *t, int64_t j0, int64_t w)
                     t->s, (int)w);
 }
 
+/* How far a tile's logits may rise above the running reference before it
+ * moves: exp(16) ~ 9e6 keeps the sums and the gradient accumulator far
+ * from overflow, and a move (a rescale) stays rare. */
+#define REFERENCE_SLACK 16.0f
+
 static void online_row(ctr__tiled *t, int64_t i, int64_t w)
 {
     float *row = t->s + i * w;
-    /* the pre-mask max stands unless this row lost entries to the mask */
-    float tmax = t->masked_cnt[i] ? ctr__vmax(row, w) : t->tmax[i], mnew;
-    t->negmax[i] = tmax > t->negmax[i] ? tmax : t->negmax[i];
-    t->negsum[i] += t->raw[i] - t->masked_sum[i];
+    ctr__online_row o;
+    double tile_sum;
+    o.shift = t->m[i];
+    tile_sum = ctr__vexp_online(row, w, REFERENCE_SLACK, &o);
+    t->negmax[i] = o.max > t->negmax[i] ? o.max : t->negmax[i];
+    t->negsum[i] += o.raw;
     t->negcnt[i] += w - t->masked_cnt[i];
-    mnew = tmax > t->m[i] ? tmax : t->m[i];
-    t->alpha[i] = (float)exp((double)t->m[i] - (double)mnew);
-    t->sum[i] = t->sum[i] * t->alpha[i] + ctr__vexp_shift_sum(row, w, mnew);
-    t->m[i] = mnew;
+    t->alpha[i] = o.shift == t->m[i]
+                      ? 1.0f
+                      : (float)exp((double)t->m[i] - (double)o.shift);
+    t->sum[i] = t->sum[i] * t->alpha[i] + tile_sum;
+    t->m[i] = o.shift;
     if (t->g != NULL && t->normalize_keys)
         ctr__vmul(row, t->colscale, w);
 }
@@ -194,7 +188,7 @@ int ctr__tiled_forward(ctr_objective *obj, ctr__tiled *t)
                              "a row in [%lld, %lld) of the negatives holds "
                              "NaN or Inf", (long long)j0, (long long)(j0 + w));
         tile_logits(t, j0, w);
-        prepare_tile(t, j0, w, 1);
+        prepare_tile(t, j0, w);
         for (i = 0; i < t->b; i++)
             online_row(t, i, w);
         if (t->g == NULL)
@@ -228,7 +222,7 @@ void ctr__tiled_key_grad(ctr__tiled *t, const float *lse, float *grad_keys,
         const float *kt = t->keys + j0 * t->ld;
         float *gk = grad_keys + j0 * t->d;
         tile_logits(t, j0, w);
-        prepare_tile(t, j0, w, 0);
+        prepare_tile(t, j0, w);
         for (i = 0; i < t->b; i++)
             ctr__vexp_shift_sum(t->s + i * w, w, lse[i]);
         ctr__sgemm_plus(CblasTrans, CblasNoTrans, (int)w, (int)t->d, (int)t->b,

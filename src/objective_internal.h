@@ -100,7 +100,7 @@ typedef struct ctr__tiled {
     const int64_t *self_idx; /* b: mask key j == self_idx[i], or NULL */
     int64_t tile;
     /* running state (b each; g is b x d, NULL when no gradient) */
-    float *m;       /* running max of logits */
+    float *m;       /* running reference, within a slack of the max logit */
     double *sum;    /* sum of exp(logit - m) */
     float *g;       /* sum of exp(logit - m) * key (normalised) */
     float *negmax;  /* max logit of the unmasked keys */
@@ -110,10 +110,7 @@ typedef struct ctr__tiled {
     float *s;       /* b x tile */
     float *alpha;   /* b */
     float *colscale; /* tile */
-    double *raw;    /* b: sum of the tile row's logits before masking */
-    float *tmax;    /* b: max of the tile row (before masking) */
-    double *masked_sum; /* b: sum of the tile row's masked logits */
-    int64_t *masked_cnt; /* b */
+    int64_t *masked_cnt; /* b: masked entries of the tile row */
     /* q_ids as a hash index (when q_ids is set): slot[h] = first query of
      * an id, next[i] = the next query with the same id, or -1 */
     int32_t *slot, *next;
@@ -121,7 +118,7 @@ typedef struct ctr__tiled {
 } ctr__tiled;
 
 /* Floats of scratch ctr__tiled_carve takes for b queries (beside the tile
- * buffers): the hash index and the per-row masking sums. */
+ * buffers): the hash index and the per-row masking counts. */
 int64_t ctr__tiled_scratch_floats(int64_t b);
 /* Carves that scratch from c and, if t->q_ids is set, builds the index. */
 void ctr__tiled_carve(ctr__tiled *t, ctr__carve *c);

@@ -376,12 +376,71 @@ BODY int vfinite_body(const float *x, int64_t n)
     return hsum(&s0) + tail == 0.0f;
 }
 
+/* The online row's blocks: four vectors, -inf past the row's end. */
+#define ONLINE_BLOCK (4 * VW)
+
+BODY void load_block(vf *v, const float *x, int64_t left)
+{
+    int k;
+    for (k = 0; k < 4; k++, left -= VW, x += VW) {
+        if (left >= VW)
+            LOADV(v[k], x);
+        else if (left > 0)
+            LOAD_TAIL(v[k], x, left, -INFINITY);
+        else
+            v[k] = SPLAT(-INFINITY);
+    }
+}
+
+/* exp(0 - 0) for a -inf entry before any finite reference: 0, not NaN. */
+#define ONLINE_SHIFT(r) ((r) == -INFINITY ? 0.0f : (r))
+
+BODY float vexp_online_body(float *x, int64_t n, float slack,
+                            ctr__online_row *o)
+{
+    const vf zero = SPLAT(0.0f), ninf = SPLAT(-INFINITY);
+    vf acc = zero, raw = zero, mx = ninf, v[4], bm, s, e;
+    float r = o->shift;
+    int64_t i, left;
+    int k;
+    for (i = 0; i < n; i += ONLINE_BLOCK) {
+        load_block(v, x + i, n - i);
+        bm = MAXV(MAXV(v[0], v[1]), MAXV(v[2], v[3]));
+        mx = MAXV(mx, bm);
+        if (hmax(&bm) > r + slack) {
+            const float rn = hmax(&bm);
+            const float c = (float)exp((double)r - (double)rn);
+            vscale_body(x, c, i);
+            acc *= SPLAT(c);
+            r = rn;
+        }
+        s = SPLAT(ONLINE_SHIFT(r));
+        for (k = 0, left = n - i; k < 4 && left > 0; k++, left -= VW) {
+            raw += SELECT(v[k] > ninf, v[k], zero);
+            e = v[k] - s;
+            EXPV(e, e);
+            if (left >= VW)
+                STOREV(x + i + k * VW, e);
+            else
+                STORE_TAIL(x + i + k * VW, e, left);
+            acc += e;
+        }
+    }
+    o->shift = r;
+    o->max = hmax(&mx);
+    o->raw = hsum(&raw);
+    return hsum(&acc);
+}
+
 /* ---- one table of the kernels per instruction set ----------------------------- */
 
 /* X(return type, `return` or nothing, name, parameters, arguments) */
 #define EXP_KERNELS(X)                                                      \
     X(float, return, vexp_shift_sum, (float *x, int64_t n, float shift),     \
       (x, n, shift))                                                        \
+    X(float, return, vexp_online,                                           \
+      (float *x, int64_t n, float slack, ctr__online_row *o),               \
+      (x, n, slack, o))                                                     \
     X(void, , vexp_pair,                                                    \
       (float *out, const float *x, const float *shift_vec, float shift,     \
        float scale, int64_t n),                                             \
@@ -482,6 +541,51 @@ AVX512_TARGET static float vexp_shift_sum_avx512(float *x, int64_t n,
         acc = _mm512_add_ps(acc, v);
     }
     memcpy(&lanes, &acc, sizeof(lanes)); /* summed in hsum's tree */
+    return hsum(&lanes);
+}
+
+/* vexp_online_body with masked loads and stores; the block's test is one
+ * compare into a mask, the horizontal max only when it fires. */
+AVX512_TARGET static float vexp_online_avx512(float *x, int64_t n,
+                                              float slack, ctr__online_row *o)
+{
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 acc = _mm512_setzero_ps(), raw = acc, mx = ninf, v[4], bm, s, e;
+    float r = o->shift;
+    vf lanes;
+    int64_t i, left;
+    int k;
+    for (i = 0; i < n; i += ONLINE_BLOCK) {
+        for (k = 0, left = n - i; k < 4; k++, left -= VW)
+            v[k] = left > 0 ? _mm512_mask_loadu_ps(ninf, tail_mask(left),
+                                                   x + i + k * VW)
+                            : ninf;
+        bm = _mm512_max_ps(_mm512_max_ps(v[0], v[1]),
+                           _mm512_max_ps(v[2], v[3]));
+        mx = _mm512_max_ps(mx, bm);
+        if (_mm512_cmp_ps_mask(bm, _mm512_set1_ps(r + slack), _CMP_GT_OQ)) {
+            const float rn = _mm512_reduce_max_ps(bm);
+            const float c = (float)exp((double)r - (double)rn);
+            vscale_avx512(x, c, i);
+            acc = _mm512_mul_ps(acc, _mm512_set1_ps(c));
+            r = rn;
+        }
+        s = _mm512_set1_ps(ONLINE_SHIFT(r));
+        for (k = 0, left = n - i; k < 4 && left > 0; k++, left -= VW) {
+            raw = _mm512_mask_add_ps(
+                raw, _mm512_cmp_ps_mask(v[k], ninf, _CMP_GT_OQ), raw, v[k]);
+            e = _mm512_sub_ps(v[k], s);
+            EXP512(e, e);
+            _mm512_mask_storeu_ps(x + i + k * VW, tail_mask(left), e);
+            acc = _mm512_add_ps(acc, e);
+        }
+    }
+    o->shift = r;
+    memcpy(&lanes, &mx, sizeof(lanes));
+    o->max = hmax(&lanes);
+    memcpy(&lanes, &raw, sizeof(lanes));
+    o->raw = hsum(&lanes);
+    memcpy(&lanes, &acc, sizeof(lanes));
     return hsum(&lanes);
 }
 

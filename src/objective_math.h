@@ -15,8 +15,19 @@
 #define CTR__EXP_LO (-87.3f)
 
 /* x[i] = exp(x[i] - shift) in place; returns the sum of the results
- * (float, summed in 8 lanes). -inf entries give 0. */
+ * (float, summed in 16 lanes). -inf entries give 0. */
 float ctr__vexp_shift_sum(float *x, int64_t n, float shift);
+/* One row of an online softmax in one pass. In: o->shift, the reference r
+ * (-inf for none yet). x[i] = exp(x[i] - r) in place, where r rises to the
+ * max of a block of 64 entries whenever that max exceeds r + slack (the
+ * entries already written are rescaled then), so every result is at most
+ * exp(slack) and r is within slack of the row's max. Returns the sum of
+ * the results; out: o->shift = the final r, o->max = max of x (-inf for
+ * n == 0), o->raw = sum of the entries of x that are not -inf. */
+typedef struct ctr__online_row {
+    float shift, max, raw;
+} ctr__online_row;
+float ctr__vexp_online(float *x, int64_t n, float slack, ctr__online_row *o);
 /* out[i] = scale * (exp(x[i] - shift) + exp(x[i] - shift_vec[i])), the
  * row of a softmax plus the matching column of its transpose. */
 void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
@@ -63,6 +74,8 @@ void ctr__normalize_backward(float *g, const float *y_stored, int64_t ldy,
 typedef struct ctr__math_isa {
     const char *name; /* "avx512f", "avx2+fma" or "portable" */
     float (*vexp_shift_sum)(float *x, int64_t n, float shift);
+    float (*vexp_online)(float *x, int64_t n, float slack,
+                         ctr__online_row *o);
     void (*vexp_pair)(float *out, const float *x, const float *shift_vec,
                       float shift, float scale, int64_t n);
     void (*vmul_affine)(float *x, const float *v, float alpha, float beta,

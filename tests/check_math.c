@@ -2,9 +2,9 @@
  * check_math.c - the objectives' vector kernels, every instruction-set
  * table this CPU can run (not only the one the library picks): each kernel
  * against a double-precision reference at every length 0..70 (so every
- * tail path runs), -inf and underflow in the exp, the finite scan at every
- * position, and the FMA tables (AVX-512, AVX2+FMA) bit-identical to each
- * other.
+ * tail path runs), the online softmax row's moving reference, -inf and
+ * underflow in the exp, the finite scan at every position, and the FMA
+ * tables (AVX-512, AVX2+FMA) bit-identical to each other.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -79,6 +79,78 @@ START_TEST(test_exp_kernels)
                             6e-7, 1e-37);
         if (n == 0)
             ck_assert(out[0] == 42.0f); /* nothing written */
+    }
+}
+END_TEST
+
+/* x[i] = -50 + 0.5 i: the max climbs 32 per 64-entry block, past the
+ * slack, so the online kernel moves its reference and rescales. */
+static void ramp(float *x, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i < n; i++)
+        x[i] = -50.0f + 0.5f * (float)i;
+}
+
+#define ONLINE_MAXN 260
+#define SLACK 16.0f
+
+static void check_online(const ctr__math_isa *isa, const float *x, int64_t n,
+                         float shift)
+{
+    float y[ONLINE_MAXN];
+    ctr__online_row o;
+    double want = 0.0, raw = 0.0;
+    float best = -INFINITY, got;
+    int64_t i;
+    memcpy(y, x, (size_t)n * sizeof(float));
+    o.shift = shift;
+    got = isa->vexp_online(y, n, SLACK, &o);
+    for (i = 0; i < n; i++) {
+        best = x[i] > best ? x[i] : best;
+        raw += x[i] == -INFINITY ? 0.0 : x[i];
+    }
+    ck_assert(o.max == best);
+    ck_assert_close(o.raw, raw, 1e-6, 1e-4);
+    if (best > -INFINITY) { /* the reference ends within slack of the max */
+        ck_assert(o.shift >= best - SLACK);
+        ck_assert(o.shift <= (best > shift ? best : shift));
+    }
+    for (i = 0; i < n; i++) {
+        double e = ref_exp(x[i], o.shift == -INFINITY ? 0.0f : o.shift);
+        ck_assert_close(y[i], e, 4e-6, 1e-37);
+        ck_assert(y[i] <= expf(SLACK) * 1.000001f);
+        want += e;
+    }
+    ck_assert_close(got, want, 1e-5, 1e-37);
+}
+
+START_TEST(test_exp_online)
+{
+    const ctr__math_isa *isa = ctr__math_isa_at(_i);
+    const int64_t lengths[] = {0, 1, 5, 16, 17, 63, 64, 65, 100, 128, 129,
+                               200, 257};
+    float x[ONLINE_MAXN];
+    int64_t i;
+    size_t k;
+    if (isa == NULL)
+        return;
+    for (k = 0; k < sizeof(lengths) / sizeof(lengths[0]); k++) {
+        const int64_t n = lengths[k];
+        fill(x, n, 1000 + (uint64_t)n, -20.0, 5.0);
+        check_online(isa, x, n, 2.5f);    /* no move: max < 2.5 + slack */
+        check_online(isa, x, n, -30.0f);  /* one move in the first block */
+        check_online(isa, x, n, -INFINITY);
+        if (n > 3)
+            x[1] = x[n - 2] = -INFINITY;  /* masked entries */
+        check_online(isa, x, n, -INFINITY);
+        ramp(x, n);                       /* a move in every block */
+        check_online(isa, x, n, -INFINITY);
+        check_online(isa, x, n, 0.0f);
+        for (i = 0; i < n; i++)           /* all masked */
+            x[i] = -INFINITY;
+        check_online(isa, x, n, -INFINITY);
+        check_online(isa, x, n, 1.0f);
     }
 }
 END_TEST
@@ -167,6 +239,25 @@ START_TEST(test_finite_scan_every_position)
 }
 END_TEST
 
+/* The online kernel's moves and rescales happen at the same entries in
+ * every FMA table, so its results agree to the bit too. */
+static void online_tables_agree(const ctr__math_isa *one,
+                                const ctr__math_isa *two, int64_t n)
+{
+    float x[ONLINE_MAXN], a[ONLINE_MAXN], b[ONLINE_MAXN], s1, s2;
+    ctr__online_row o1 = {-INFINITY, 0.0f, 0.0f}, o2 = o1;
+    ramp(x, n);
+    if (n > 7)
+        x[7] = -INFINITY;
+    memcpy(a, x, (size_t)n * sizeof(float));
+    memcpy(b, x, (size_t)n * sizeof(float));
+    s1 = one->vexp_online(a, n, SLACK, &o1);
+    s2 = two->vexp_online(b, n, SLACK, &o2);
+    ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
+    ck_assert(memcmp(&o1, &o2, sizeof(o1)) == 0);
+}
+
 /* The tables that fuse multiply-adds run the same operations in the same
  * order, so their results agree to the bit whatever the vector width. */
 START_TEST(test_fma_tables_agree)
@@ -202,6 +293,8 @@ START_TEST(test_fma_tables_agree)
             s2 = isa->vdot(x, w, n);
             ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
         }
+        for (n = 0; n <= ONLINE_MAXN; n += 13)
+            online_tables_agree(first, isa, n);
     }
 }
 END_TEST
@@ -215,6 +308,7 @@ Suite *ctr_test_math_suite(void)
     tcase_add_test(tc, test_table_list);
     /* one loop index per possible table; absent tables return at once */
     tcase_add_loop_test(tc, test_exp_kernels, 0, 3);
+    tcase_add_loop_test(tc, test_exp_online, 0, 3);
     tcase_add_loop_test(tc, test_reductions, 0, 3);
     tcase_add_loop_test(tc, test_elementwise, 0, 3);
     tcase_add_loop_test(tc, test_finite_scan_every_position, 0, 3);
