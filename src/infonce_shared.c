@@ -472,6 +472,18 @@ static int finish(ctr_objective *obj, int rc, const ctr__obj_stats *st,
     return CTR_OK;
 }
 
+/* The checks and the run of both InfoNCE-against-shared-negatives calls. */
+static int shared_call(ctr_objective *obj, int rc, const shared_args *a,
+                       double *loss)
+{
+    ctr__obj_stats st;
+    if (rc == CTR_OK)
+        rc = shared_check(obj, a);
+    if (rc == CTR_OK)
+        rc = shared_run(obj, a, &st);
+    return finish(obj, rc, &st, loss);
+}
+
 CTR_API int ctr_objective_infonce_shared(
     ctr_objective *obj, double *loss, const float *q, int64_t ldq,
     const float *k, int64_t ldk, int64_t b, int64_t d, const float *neg,
@@ -479,7 +491,6 @@ CTR_API int ctr_objective_infonce_shared(
     float *grad_q, float *grad_k, float *grad_neg)
 {
     shared_args a;
-    ctr__obj_stats st;
     int rc;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
@@ -491,11 +502,56 @@ CTR_API int ctr_objective_infonce_shared(
     a.q_ids = kneg > 0 ? q_ids : NULL;
     a.neg_ids = kneg > 0 ? neg_ids : NULL;
     a.grad_q = grad_q, a.grad_k = grad_k, a.grad_neg = grad_neg;
+    return shared_call(obj, rc, &a, loss);
+}
+
+/* The queue's valid rows (and ids, when q_ids asks for masking) as the
+ * negatives of a. */
+static int queue_negatives(ctr_objective *obj, const ctr_queue *queue,
+                           int64_t d, const int64_t *q_ids, shared_args *a)
+{
+    const int64_t *ids = NULL;
+    int64_t dim = 0;
+    if (queue == NULL)
+        return ctr__fail(&obj->err, CTR_E_INVALID_ARG, "queue is NULL");
+    if (ctr_queue_get_i64(queue, CTR_QUEUE_P_DIM, &dim) != CTR_OK ||
+        ctr_queue_keys(queue, &a->neg, &a->kneg, &a->ldn) != CTR_OK ||
+        ctr_queue_ids(queue, &ids, NULL) != CTR_OK)
+        return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
+                         "queue cannot be read: %s",
+                         ctr_queue_last_error(queue));
+    if (dim != d)
+        return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
+                         "queue keys have dimension %lld, d is %lld",
+                         (long long)dim, (long long)d);
+    if (q_ids != NULL && ids == NULL)
+        return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
+                         "q_ids given but the queue holds no ids");
+    if (q_ids != NULL && a->kneg > 0)
+        a->q_ids = q_ids, a->neg_ids = ids;
+    return CTR_OK;
+}
+
+CTR_API int ctr_objective_infonce_queue(ctr_objective *obj, double *loss,
+                                        const float *q, int64_t ldq,
+                                        const float *k, int64_t ldk,
+                                        int64_t b, int64_t d,
+                                        const ctr_queue *queue,
+                                        const int64_t *q_ids, float *grad_q,
+                                        float *grad_k)
+{
+    shared_args a;
+    int rc;
+    if (obj == NULL)
+        return CTR_E_INVALID_ARG;
+    rc = ctr__obj_begin(obj, CTR_OBJECTIVE_INFONCE_SHARED,
+                        "ctr_objective_infonce_queue");
+    memset(&a, 0, sizeof(a));
+    a.q = q, a.ldq = ldq, a.k = k, a.ldk = ldk, a.b = b, a.d = d;
+    a.grad_q = grad_q, a.grad_k = grad_k;
     if (rc == CTR_OK)
-        rc = shared_check(obj, &a);
-    if (rc == CTR_OK)
-        rc = shared_run(obj, &a, &st);
-    return finish(obj, rc, &st, loss);
+        rc = queue_negatives(obj, queue, d, q_ids, &a);
+    return shared_call(obj, rc, &a, loss);
 }
 
 CTR_API int ctr_objective_bank_softmax(ctr_objective *obj, double *loss,

@@ -531,8 +531,9 @@ START_TEST(test_moco_queue_wiring)
     enum { CAP = 12, DIM = 4, NB = 5 };
     ctr_queue *queue = NULL;
     ctr_objective *obj = NULL;
-    float q[NB * DIM], k[NB * DIM], gq[NB * DIM];
+    float q[NB * DIM], k[NB * DIM], gq[NB * DIM], gq_q[NB * DIM];
     int64_t ids[NB];
+    double loss_q;
     int step, i;
     ck_assert_int_eq(ctr_queue_create(&queue, CAP, DIM, CTR_QUEUE_IDS, 3, NULL),
                      CTR_OK);
@@ -564,10 +565,74 @@ START_TEST(test_moco_queue_wiring)
                          CTR_OK);
         ck_assert_close(loss, moco_reference(q, k, keys, key_ids, count, ids, NB,
                                              DIM, 0.2), 1e-5, 1e-6);
+        /* the queue call is the same computation, to the bit */
+        ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss_q, q, DIM, k,
+                                                     DIM, NB, DIM, queue, ids,
+                                                     gq_q, NULL),
+                         CTR_OK);
+        ck_assert(loss_q == loss);
+        ck_assert(memcmp(gq, gq_q, sizeof(gq)) == 0);
         ck_assert_int_eq(ctr_queue_enqueue(queue, k, NB, DIM, ids), CTR_OK);
     }
     ctr_objective_destroy(obj);
     ctr_queue_destroy(queue);
+}
+END_TEST
+
+/* ctr_objective_infonce_queue's own errors; each leaves the outputs and
+ * the statistics as they were. */
+START_TEST(test_queue_call_bad_arguments)
+{
+    enum { DIM = 4, NB = 3 };
+    ctr_queue *with_ids = NULL, *no_ids = NULL, *wide = NULL;
+    ctr_objective *obj = NULL, *nce = NULL;
+    float q[NB * DIM], k[NB * DIM], gq[NB * DIM], gk[NB * DIM];
+    int64_t ids[NB] = {1, 2, 3};
+    double loss = 42.0, calls;
+    int i;
+    for (i = 0; i < NB * DIM; i++) {
+        q[i] = (float)sin(0.3 * i);
+        k[i] = (float)cos(0.7 * i);
+        gq[i] = gk[i] = 7.0f;
+    }
+    ck_assert_int_eq(ctr_queue_create(&with_ids, 8, DIM, CTR_QUEUE_IDS, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_queue_create(&no_ids, 8, DIM, 0, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_queue_create(&wide, 8, DIM + 1, 0, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_objective_create(&obj, CTR_OBJECTIVE_INFONCE_SHARED, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_objective_create(&nce, CTR_OBJECTIVE_NCE, NULL), CTR_OK);
+    /* an empty queue: loss 0, like kneg = 0 */
+    ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss, q, DIM, k, DIM, NB, DIM, no_ids, NULL, NULL, NULL), CTR_OK);
+    ck_assert(loss == 0.0);
+    ck_assert_int_eq(ctr_queue_enqueue(no_ids, k, NB, DIM, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_queue_enqueue(with_ids, k, NB, DIM, ids), CTR_OK);
+    loss = 42.0;
+    ck_assert_int_eq(ctr_objective_infonce_queue(NULL, &loss, q, DIM, k, DIM, NB, DIM, no_ids, NULL, gq, gk), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss, q, DIM, k, DIM, NB, DIM, NULL, NULL, gq, gk), CTR_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(ctr_objective_last_error(obj), "queue is NULL"));
+    ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss, q, DIM, k, DIM, NB, DIM, wide, NULL, gq, gk), CTR_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(ctr_objective_last_error(obj), "dimension 5"));
+    ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss, q, DIM, k, DIM, NB, DIM, no_ids, ids, gq, gk), CTR_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(ctr_objective_last_error(obj), "no ids"));
+    ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss, NULL, DIM, k, DIM, NB, DIM, no_ids, NULL, gq, gk), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss, q, DIM, NULL, DIM, NB, DIM, no_ids, NULL, gq, gk), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss, q, DIM, k, DIM, 0, DIM, no_ids, NULL, gq, gk), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_objective_infonce_queue(nce, &loss, q, DIM, k, DIM, NB, DIM, no_ids, NULL, gq, gk), CTR_E_INVALID_ARG);
+    q[5] = NAN;
+    ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss, q, DIM, k, DIM, NB, DIM, with_ids, ids, gq, gk), CTR_E_NUMERIC);
+    q[5] = 0.5f;
+    ck_assert(loss == 42.0);
+    for (i = 0; i < NB * DIM; i++)
+        ck_assert(gq[i] == 7.0f && gk[i] == 7.0f);
+    ck_assert_int_eq(ctr_objective_stat(obj, CTR_OBJECTIVE_S_CALLS, &calls), CTR_OK);
+    ck_assert(calls == 1.0); /* only the empty-queue call counted */
+    /* and it works once the arguments are right, masking included */
+    ck_assert_int_eq(ctr_objective_infonce_queue(obj, &loss, q, DIM, k, DIM, NB, DIM, with_ids, ids, gq, gk), CTR_OK);
+    ck_assert(isfinite(loss) && loss > 0.0);
+    ctr_objective_destroy(obj);
+    ctr_objective_destroy(nce);
+    ctr_queue_destroy(with_ids);
+    ctr_queue_destroy(no_ids);
+    ctr_queue_destroy(wide);
 }
 END_TEST
 
@@ -738,6 +803,7 @@ Suite *ctr_test_objective_suite(void)
     tcase_add_test(args, test_bad_arguments_infonce_family);
     tcase_add_test(args, test_bad_arguments_shared_and_bank);
     tcase_add_test(args, test_moco_queue_wiring);
+    tcase_add_test(args, test_queue_call_bad_arguments);
     tcase_add_test(args, test_nce_bank_wiring);
     tcase_add_test(ckpt, test_checkpoint_round_trip);
     tcase_add_test(ckpt, test_load_out_of_memory);

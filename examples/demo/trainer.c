@@ -281,17 +281,14 @@ static int moco_keys(trainer *t)
 
 static int moco_step(trainer *t, double *loss)
 {
-    int64_t b = t->opt.batch, p = t->opt.proj_dim, count, ld;
-    const float *negatives;
+    int64_t b = t->opt.batch, p = t->opt.proj_dim;
     int rc = ctr_encoder_momentum_update(t->key_enc, t->enc, MOCO_MOMENTUM, 0);
     if (rc == CTR_OK) rc = moco_keys(t);
     if (rc == CTR_OK)
         rc = ctr_encoder_forward(t->enc, t->z, t->views, b, CTR_ENCODER_TRAIN);
-    if (rc == CTR_OK) rc = ctr_queue_keys(t->queue, &negatives, &count, &ld);
     if (rc == CTR_OK)
-        rc = ctr_objective_infonce_shared(t->obj, loss, t->z, p, t->keys, p, b, p,
-                                          negatives, ld, count, NULL, NULL,
-                                          t->grad, NULL, NULL);
+        rc = ctr_objective_infonce_queue(t->obj, loss, t->z, p, t->keys, p, b,
+                                         p, t->queue, NULL, t->grad, NULL);
     if (rc == CTR_OK) rc = ctr_encoder_backward(t->enc, NULL, t->grad);
     if (rc == CTR_OK) rc = ctr_queue_enqueue(t->queue, t->keys, b, p, NULL);
     return rc;

@@ -4,10 +4,11 @@
  * include it on its own. docs/objectives.md gives the math of every call.
  *
  * An objective handle is created for one kind (CTR_OBJECTIVE_*); each kind
- * has exactly one compute call. The handle holds the hyper-parameters,
- * a workspace that grows on the first call with given shapes (later calls
- * with the same or smaller shapes do not allocate), the statistics of the
- * last call, and for NCE the normaliser Z.
+ * has one compute call (INFONCE_SHARED two: a caller matrix or a queue).
+ * The handle holds the hyper-parameters, a workspace that grows on the
+ * first call with given shapes (later calls with the same or smaller shapes
+ * do not allocate), the statistics of the last call, and for NCE the
+ * normaliser Z.
  *
  * Shared rules of the compute calls:
  *   - The loss is the MEAN over anchors; gradients are of exactly that
@@ -44,7 +45,7 @@ typedef struct ctr_objective ctr_objective;
 /* NT-Xent (SimCLR), 2B views: ctr_objective_ntxent. */
 #define CTR_OBJECTIVE_NTXENT 20
 /* InfoNCE against shared negatives (momentum queue or caller matrix):
- * ctr_objective_infonce_shared. */
+ * ctr_objective_infonce_shared, ctr_objective_infonce_queue. */
 #define CTR_OBJECTIVE_INFONCE_SHARED 30
 /* Multi-class N-pair (Sohn 2016): ctr_objective_npair. */
 #define CTR_OBJECTIVE_NPAIR 40
@@ -220,6 +221,24 @@ CTR_API int ctr_objective_infonce_shared(
     const float *k, int64_t ldk, int64_t b, int64_t d, const float *neg,
     int64_t ldn, int64_t kneg, const int64_t *q_ids, const int64_t *neg_ids,
     float *grad_q, float *grad_k, float *grad_neg);
+
+/* The same loss with a momentum queue's valid rows as the negatives (kind
+ * CTR_OBJECTIVE_INFONCE_SHARED; MoCo): exactly ctr_objective_infonce_shared
+ * with neg, ldn, kneg from ctr_queue_keys. queue must hold keys of
+ * dimension d; it is only read (no gradient; an empty queue gives loss 0).
+ * q_ids (b, may be NULL) masks the queue's copies of each query's own
+ * instance: it needs a queue created with CTR_QUEUE_IDS. Enqueue the
+ * batch's keys after the call, as MoCo does.
+ * Errors: as ctr_objective_infonce_shared, and CTR_E_INVALID_ARG for a
+ * NULL queue, a dimension other than d, or q_ids with a queue without ids.
+ * Since 0.1.0. */
+CTR_API int ctr_objective_infonce_queue(ctr_objective *obj, double *loss,
+                                        const float *q, int64_t ldq,
+                                        const float *k, int64_t ldk,
+                                        int64_t b, int64_t d,
+                                        const ctr_queue *queue,
+                                        const int64_t *q_ids, float *grad_q,
+                                        float *grad_k);
 
 /* Multi-class N-pair loss (Sohn 2016; kind CTR_OBJECTIVE_NPAIR). a, p: b
  * pairs (b x d) from b distinct classes. S = A P^T / tau, loss = mean_i
