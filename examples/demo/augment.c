@@ -9,15 +9,18 @@
 #include "fmnist.h"
 
 #define SIDE FMNIST_SIDE
+#define DRAWS 12 /* uniform draws per view: crop 6, flip 1, erase 5 */
 
 augment_config augment_default(void)
 {
     augment_config c;
-    c.crop_min_scale = 0.35f;
-    c.max_shift = 2.0f;
+    c.crop_min_scale = 1.0f;
+    c.max_shift = 0.0f;
     c.flip_prob = 0.5f;
     c.noise_std = 0.03f;
     c.erase_prob = 0.2f;
+    c.erase_style = ERASE_MEAN;
+    c.standardize = 1;
     return c;
 }
 
@@ -38,7 +41,8 @@ static float sample(const float *src, float x, float y)
 }
 
 /* Crop box: area fraction in [min_scale, 1], aspect ratio in [3/4, 4/3]
- * (log-uniform), placed uniformly, then shifted by up to max_shift. */
+ * (log-uniform), placed uniformly inside the image, then shifted by up to
+ * max_shift. */
 static void crop_box(const augment_config *cfg, const float *u, float *x0,
                      float *y0, float *w, float *h)
 {
@@ -50,25 +54,11 @@ static void crop_box(const augment_config *cfg, const float *u, float *x0,
     *y0 = (SIDE - *h) * u[4] + cfg->max_shift * (2.0f * u[5] - 1.0f);
 }
 
-static void erase_patch(float *img, const float *u)
+static void crop(const float *src, float *dst, const augment_config *cfg, const float *u)
 {
-    int ew = 4 + (int)(u[0] * 9.0f), eh = 4 + (int)(u[1] * 9.0f);
-    int ex = (int)(u[2] * (float)(SIDE - ew)), ey = (int)(u[3] * (float)(SIDE - eh));
-    int x, y;
-    for (y = ey; y < ey + eh; y++)
-        for (x = ex; x < ex + ew; x++)
-            img[y * SIDE + x] = 0.0f;
-}
-
-int augment_image(const float *src, float *dst, const augment_config *cfg,
-                  ctr_rng *rng)
-{
-    float u[12], x0, y0, w, h;
-    int x, y, flip, rc;
-    if ((rc = ctr_rng_uniform(rng, u, 12)) != CTR_OK)
-        return rc;
+    float x0, y0, w, h;
+    int x, y, flip = u[6] < cfg->flip_prob;
     crop_box(cfg, u, &x0, &y0, &w, &h);
-    flip = u[6] < cfg->flip_prob;
     for (y = 0; y < SIDE; y++) {
         for (x = 0; x < SIDE; x++) {
             int xs = flip ? SIDE - 1 - x : x;
@@ -77,15 +67,74 @@ int augment_image(const float *src, float *dst, const augment_config *cfg,
             dst[y * SIDE + x] = sample(src, sx, sy);
         }
     }
-    if (u[7] < cfg->erase_prob)
-        erase_patch(dst, u + 8);
+}
+
+static void fill_box(float *img, int x0, int y0, int w, int h, float value)
+{
+    int x, y;
+    for (y = y0; y < y0 + h; y++)
+        for (x = x0; x < x0 + w; x++)
+            img[y * SIDE + x] = value;
+}
+
+static int clamp_side(float v)
+{
+    return v < 1.0f ? 1 : v > (float)SIDE ? SIDE : (int)v;
+}
+
+/* u[0..4): shape and place a rectangle as the configured style does. */
+static void erase(float *img, const augment_config *cfg, const float *u)
+{
+    float mean = cfg->standardize ? 0.0f : AUGMENT_MEAN;
+    float black = cfg->standardize ? -AUGMENT_MEAN / AUGMENT_STD : 0.0f;
+    if (cfg->erase_style == ERASE_BLACK) {
+        int w = 4 + (int)(u[0] * 9.0f), h = 4 + (int)(u[1] * 9.0f);
+        fill_box(img, (int)(u[2] * (float)(SIDE - w)), (int)(u[3] * (float)(SIDE - h)),
+                 w, h, black);
+    } else {
+        float area = (0.02f + 0.23f * u[0]) * (float)(SIDE * SIDE);
+        float ratio = expf(logf(0.3f) + (logf(3.3f) - logf(0.3f)) * u[1]);
+        int h = clamp_side(roundf(sqrtf(area * ratio)));
+        int w = clamp_side(roundf(sqrtf(area / ratio)));
+        fill_box(img, (int)(u[3] * (float)(SIDE + 1 - w)), (int)(u[2] * (float)(SIDE + 1 - h)),
+                 w, h, mean);
+    }
+}
+
+static void standardize(float *img)
+{
+    int i;
+    for (i = 0; i < SIDE * SIDE; i++)
+        img[i] = (img[i] - AUGMENT_MEAN) / AUGMENT_STD;
+}
+
+int augment_image(const float *src, float *dst, const augment_config *cfg,
+                  ctr_rng *rng)
+{
+    float u[DRAWS];
+    int rc;
+    if ((rc = ctr_rng_uniform(rng, u, DRAWS)) != CTR_OK)
+        return rc;
+    crop(src, dst, cfg, u);
+    if (cfg->standardize)
+        standardize(dst);
     if (cfg->noise_std > 0.0f) {
         float noise[SIDE * SIDE];
+        float std = cfg->standardize ? cfg->noise_std / AUGMENT_STD : cfg->noise_std;
         int i;
-        if ((rc = ctr_rng_normal(rng, noise, SIDE * SIDE, 0.0f, cfg->noise_std)) != CTR_OK)
+        if ((rc = ctr_rng_normal(rng, noise, SIDE * SIDE, 0.0f, std)) != CTR_OK)
             return rc;
         for (i = 0; i < SIDE * SIDE; i++)
             dst[i] += noise[i];
     }
+    if (u[7] < cfg->erase_prob)
+        erase(dst, cfg, u + 8);
     return CTR_OK;
+}
+
+void augment_plain(const float *src, float *dst, const augment_config *cfg)
+{
+    memcpy(dst, src, SIDE * SIDE * sizeof(float));
+    if (cfg->standardize)
+        standardize(dst);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
 #include "fmnist.h"
 
 static const char usage[] =
@@ -45,6 +46,12 @@ static const char usage[] =
     "                                 1.0 CNN: aspect and shift only; 0.6 MLP)\n"
     "  --noise X                      Gaussian pixel noise std (default 0.03)\n"
     "  --erase X                      random erasing probability (default 0.2)\n"
+    "  --erase-style mean|black       erased box: 2-25 % of the image, any aspect,\n"
+    "                                 filled with the mean (default), or a 4-12 px\n"
+    "                                 box filled with black\n"
+    "  --shift X                      translate views up to X pixels past the crop,\n"
+    "                                 filling with black (default 0)\n"
+    "  --standardize 0|1              feed (pixel - mean) / std (default 1)\n"
     "  --label-seed N                 permute training labels first (a test that\n"
     "                                 training never reads them)\n"
     "  --help                         this text\n"
@@ -97,6 +104,16 @@ static int parse_method(const char *text, int *out)
     return -1;
 }
 
+static int parse_erase_style(const char *text, int *out)
+{
+    if (strcmp(text, "mean") == 0 || strcmp(text, "black") == 0) {
+        *out = strcmp(text, "mean") == 0 ? ERASE_MEAN : ERASE_BLACK;
+        return 0;
+    }
+    fprintf(stderr, "contrastive-demo: --erase-style must be mean or black\n");
+    return -1;
+}
+
 static void set_defaults(demo_options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -115,6 +132,9 @@ static void set_defaults(demo_options *o)
     o->crop_min = -1.0; /* per encoder, once the encoder is known */
     o->noise_std = 0.03;
     o->erase_prob = 0.2;
+    o->erase_style = ERASE_MEAN;
+    o->max_shift = 0.0;
+    o->standardize = 1;
 }
 
 /* One "--flag value" pair; returns 0, or -1 on a bad value or flag. */
@@ -136,6 +156,18 @@ static int parse_pair(demo_options *o, const char *flag, const char *v)
     if (strcmp(flag, "--crop-min") == 0) return parse_real(flag, v, &o->crop_min);
     if (strcmp(flag, "--noise") == 0) return parse_real(flag, v, &o->noise_std);
     if (strcmp(flag, "--erase") == 0) return parse_real(flag, v, &o->erase_prob);
+    if (strcmp(flag, "--shift") == 0) return parse_real(flag, v, &o->max_shift);
+    if (strcmp(flag, "--erase-style") == 0) return parse_erase_style(v, &o->erase_style);
+    if (strcmp(flag, "--standardize") == 0) {
+        if (parse_int(flag, v, 0, &n) != 0)
+            return -1;
+        if (n > 1) {
+            fprintf(stderr, "contrastive-demo: --standardize must be 0 or 1\n");
+            return -1;
+        }
+        o->standardize = (int)n;
+        return 0;
+    }
     if (strcmp(flag, "--epochs") == 0) return parse_int(flag, v, 1, &o->epochs);
     if (strcmp(flag, "--batch") == 0) return parse_int(flag, v, 2, &o->batch);
     if (strcmp(flag, "--train-subset") == 0) return parse_int(flag, v, 0, &o->train_subset);

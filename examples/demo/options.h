@@ -36,6 +36,9 @@ typedef struct demo_options {
     double crop_min;       /* smallest crop area fraction (< 0: the encoder's) */
     double noise_std;      /* Gaussian pixel noise */
     double erase_prob;     /* random erasing probability */
+    int erase_style;       /* ERASE_MEAN or ERASE_BLACK (augment.h) */
+    double max_shift;      /* translation past the crop, pixels */
+    int standardize;       /* 1: standardise the input pixels */
 } demo_options;
 
 /* Parses argv into *o (defaults first). Returns 0 to run, 1 when --help

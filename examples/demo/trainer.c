@@ -38,7 +38,7 @@ struct trainer {
     augment_config aug;
     double base_lr;
     int64_t feat_layer, feat_dim;
-    float *views, *shuffled, *z, *grad, *keys, *chunk_out;
+    float *views, *shuffled, *z, *grad, *keys, *chunk_out, *chunk_in;
     int64_t *idx, *noise, *perm;
 };
 
@@ -162,11 +162,12 @@ static int allocate_buffers(trainer *t, char *err, size_t cap)
     t->grad = malloc(2 * b * p * sizeof(float));
     t->keys = malloc(b * p * sizeof(float));
     t->chunk_out = malloc(EVAL_CHUNK * p * sizeof(float));
+    t->chunk_in = malloc(EVAL_CHUNK * FMNIST_PIXELS * sizeof(float));
     t->idx = malloc(b * sizeof(int64_t));
     t->noise = malloc(b * NCE_NOISE * sizeof(int64_t));
     t->perm = malloc(b * sizeof(int64_t));
     t->shuffled = malloc(b * FMNIST_PIXELS * sizeof(float));
-    if (!t->views || !t->z || !t->grad || !t->keys || !t->chunk_out || !t->idx ||
+    if (!t->views || !t->z || !t->grad || !t->keys || !t->chunk_out || !t->chunk_in || !t->idx ||
         !t->noise || !t->perm || !t->shuffled)
         return FAIL("out of memory for the training buffers");
     return 0;
@@ -186,6 +187,9 @@ int trainer_create(trainer **out, const demo_options *opt, int64_t n_train,
     t->aug.crop_min_scale = (float)opt->crop_min;
     t->aug.noise_std = (float)opt->noise_std;
     t->aug.erase_prob = (float)opt->erase_prob;
+    t->aug.max_shift = (float)opt->max_shift;
+    t->aug.erase_style = opt->erase_style;
+    t->aug.standardize = opt->standardize;
     if ((rc = build_encoder(t, opt->seed)) != CTR_OK) {
         trainer_destroy(t);
         return lib_fail(err, cap, "encoder", rc, "building the network");
@@ -218,6 +222,7 @@ void trainer_destroy(trainer *t)
     free(t->grad);
     free(t->keys);
     free(t->chunk_out);
+    free(t->chunk_in);
     free(t->idx);
     free(t->noise);
     free(t->perm);
@@ -351,10 +356,13 @@ int trainer_features(trainer *t, const float *images, int64_t n, float *feat,
 {
     int64_t i0, p = t->opt.proj_dim;
     for (i0 = 0; i0 < n; i0 += EVAL_CHUNK) {
-        int64_t m = n - i0 < EVAL_CHUNK ? n - i0 : EVAL_CHUNK;
+        int64_t m = n - i0 < EVAL_CHUNK ? n - i0 : EVAL_CHUNK, i;
         float *out = emb != NULL ? emb + i0 * p : t->chunk_out;
-        int rc = ctr_encoder_forward(t->enc, out, images + i0 * FMNIST_PIXELS, m,
-                                     CTR_ENCODER_EVAL);
+        int rc;
+        for (i = 0; i < m; i++)
+            augment_plain(images + (i0 + i) * FMNIST_PIXELS, t->chunk_in + i * FMNIST_PIXELS,
+                          &t->aug);
+        rc = ctr_encoder_forward(t->enc, out, t->chunk_in, m, CTR_ENCODER_EVAL);
         if (rc == CTR_OK && feat != NULL)
             rc = ctr_encoder_layer_output(t->enc, feat + i0 * t->feat_dim, t->feat_layer);
         if (rc != CTR_OK)
@@ -383,7 +391,7 @@ int trainer_embeddings(trainer *t, const float *images, int64_t n, float *emb,
             if (augmented)
                 rc = augment_image(src, view + i * FMNIST_PIXELS, &t->aug, rng);
             else
-                memcpy(view + i * FMNIST_PIXELS, src, FMNIST_PIXELS * sizeof(float));
+                augment_plain(src, view + i * FMNIST_PIXELS, &t->aug);
         }
         if (rc == CTR_OK)
             rc = ctr_encoder_forward(t->enc, emb + i0 * t->opt.proj_dim, view, m,
