@@ -75,9 +75,16 @@ LDFLAGS_ALL = $(LDFLAGS) $(SAN_FLAGS) -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 LIBS_ALL = $(BLAS_LIBS) -lm -lpthread
 
 # ---- sources ------------------------------------------------------------------
-LIB_SRCS := $(wildcard src/*.c)
+# src/ is one folder per role (docs/architecture.md): every src/<role>/*.c
+# is part of the library, and objects mirror the folders under $(BUILD)/src.
+# Headers are included by their path below src/ ("common/core.h").
+LIB_SRCS := $(sort $(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
-LIB_HDRS := $(wildcard include/*.h include/contrastive/*.h src/*.h)
+LIB_HDRS := $(wildcard include/*.h include/contrastive/*.h src/*/*.h)
+# ar keeps only the base name of a member: two sources with one name would
+# replace each other in the static library.
+LIB_SAME_NAMES := $(shell printf '%s\n' $(notdir $(LIB_SRCS)) | sort | uniq -d)
+$(if $(LIB_SAME_NAMES),$(error src/: file names used twice: $(LIB_SAME_NAMES)))
 STATIC := lib/libcontrastive.a
 SHARED_REAL := lib/libcontrastive.so.$(VERSION)
 SHARED_SONAME := libcontrastive.so.$(VERSION_MAJOR)
@@ -122,7 +129,7 @@ $(BUILD)/src/%.o: src/%.c $(LIB_HDRS) $(BUILD)/flags
 	$(CC) $(CPPFLAGS_LIB) $(CPPFLAGS) $(CFLAGS_ALL) $(CFLAGS_FILE) -c $< -o $@
 
 # The vector kernels are written as a * b + c; let the AVX2+FMA clone fuse them.
-$(BUILD)/src/objective_math.o: CFLAGS_FILE = -ffp-contract=fast
+$(BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
 
 $(STATIC): $(LIB_OBJS)
 	@mkdir -p $(@D)

@@ -18,8 +18,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "core.h"
+#include "common/checkpoint.h"
+#include "common/core.h"
 #include "test_util.h"
 
 #define TAG_A CTR__FOURCC('A', 'A', 'A', 'A')
