@@ -1,17 +1,23 @@
 /*
- * nce.c - NCE against a memory bank (Wu et al. 2018, reused by CMC and
- * CRD): each anchor against its own bank row and kn noise rows, noise
- * distribution uniform over the n rows, normaliser Z fixed after the first
- * batch, an EMA, or exact per anchor (tiled over the whole bank).
+ * nce.c - the NCE kind: NCE against a memory bank (Wu et al. 2018, reused
+ * by CMC and CRD): each anchor against its own bank row and kn noise rows,
+ * noise distribution uniform over the n rows, normaliser Z fixed after the
+ * first batch, an EMA, or exact per anchor (tiled over the whole bank).
+ * The handle keeps Z between calls.
  */
 #include <math.h>
 #include <string.h>
 
-#include "objectives/objective_internal.h"
 #include "common/kernels.h"
+#include "objectives/tiled_infonce.h"
 
-int ctr__nce_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
-                int64_t d, int64_t kn)
+static const int32_t PARAMS[] = {
+    CTR_OBJECTIVE_P_TEMPERATURE, CTR_OBJECTIVE_P_NORMALIZE,
+    CTR_OBJECTIVE_P_TILE, CTR_OBJECTIVE_P_NCE_Z_MODE,
+    CTR_OBJECTIVE_P_NCE_MOMENTUM, 0};
+
+static int nce_workspace(const ctr_objective *obj, size_t *bytes, int64_t b,
+                         int64_t d, int64_t kn)
 {
     size_t n = 0;
     int rc = CTR_OK;
@@ -22,7 +28,7 @@ int ctr__nce_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
         rc = ctr__obj_ws_add(&n, 2 * b); /* log Z per anchor (double) */
     if (rc == CTR_OK && obj->nce_z_mode == CTR_NCE_Z_EXACT) {
         size_t shared = 0;
-        rc = ctr__shared_ws(obj, &shared, b, d);
+        rc = ctr__shared_workspace(obj, &shared, b, d, 0);
         if (rc == CTR_OK)
             rc = ctr__add_size(&n, n, shared);
     } else if (rc == CTR_OK) {
@@ -47,9 +53,9 @@ typedef struct nce_args {
     float *grad_z;
 } nce_args;
 
-static int nce_check(ctr_objective *obj, const nce_args *a)
+static int nce_check(ctr_objective *obj, void *args, ctr__obj_dims *dims)
 {
-    size_t bytes;
+    const nce_args *a = (const nce_args *)args;
     int rc = ctr__obj_check_sizes(obj, a->b, a->d);
     if (rc == CTR_OK)
         rc = ctr__obj_check_matrix(obj, a->z, a->b, a->d, a->ldz, "z");
@@ -68,10 +74,9 @@ static int nce_check(ctr_objective *obj, const nce_args *a)
     if (rc == CTR_OK)
         rc = ctr__obj_check_indices(obj, a->noise_idx, a->b * a->kn, a->n,
                                     "noise_idx");
-    if (rc == CTR_OK && ctr__nce_ws(obj, &bytes, a->b, a->d, a->kn) != CTR_OK)
-        rc = ctr__fail(&obj->err, CTR_E_OVERFLOW, "workspace size overflows");
-    if (rc == CTR_OK)
-        rc = ctr__obj_reserve(obj, bytes);
+    dims->b = a->b;
+    dims->d = a->d;
+    dims->k = a->kn;
     return rc;
 }
 
@@ -368,6 +373,32 @@ static int nce_run(ctr_objective *obj, const nce_args *a, ctr__obj_stats *st,
     return CTR_OK;
 }
 
+/* The loss, and on success the normaliser the handle keeps: FIXED sets
+ * it once, EMA and EXACT at every call. */
+static int nce_call_run(ctr_objective *obj, const void *args,
+                        ctr__obj_stats *st)
+{
+    double state = 0.0;
+    int rc = nce_run(obj, (const nce_args *)args, st, &state);
+    if (rc == CTR_OK &&
+        (obj->nce_z_mode != CTR_NCE_Z_FIXED || !obj->has_log_z)) {
+        obj->log_z = state;
+        obj->has_log_z = 1;
+    }
+    return rc;
+}
+
+/* Listed in registry.c. */
+const ctr__obj_kind ctr__obj_nce = {
+    .id = CTR_OBJECTIVE_NCE,
+    .name = "NCE",
+    .params = PARAMS,
+    .defaults = NULL,
+    .check = nce_check,
+    .workspace = nce_workspace,
+    .run = nce_call_run,
+};
+
 CTR_API int ctr_objective_nce(ctr_objective *obj, double *loss,
                               const float *z, int64_t ldz, int64_t b,
                               int64_t d, const float *bank, int64_t ldb,
@@ -375,28 +406,6 @@ CTR_API int ctr_objective_nce(ctr_objective *obj, double *loss,
                               const int64_t *noise_idx, int64_t kn,
                               float *grad_z)
 {
-    nce_args a;
-    ctr__obj_stats st;
-    double state = 0.0;
-    int rc;
-    if (obj == NULL)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__obj_begin(obj, CTR_OBJECTIVE_NCE, "ctr_objective_nce");
-    a.z = z, a.ldz = ldz, a.b = b, a.d = d, a.bank = bank, a.ldb = ldb;
-    a.n = n, a.self_idx = self_idx, a.noise_idx = noise_idx, a.kn = kn;
-    a.grad_z = grad_z;
-    if (rc == CTR_OK)
-        rc = nce_check(obj, &a);
-    if (rc == CTR_OK)
-        rc = nce_run(obj, &a, &st, &state);
-    if (rc != CTR_OK)
-        return rc;
-    if (obj->nce_z_mode != CTR_NCE_Z_FIXED || !obj->has_log_z) {
-        obj->log_z = state;
-        obj->has_log_z = 1;
-    }
-    ctr__obj_publish(obj, &st);
-    if (loss != NULL)
-        *loss = st.loss;
-    return CTR_OK;
+    nce_args a = {z, ldz, b, d, bank, ldb, n, self_idx, noise_idx, kn, grad_z};
+    return ctr__obj_call(obj, &ctr__obj_nce, "ctr_objective_nce", &a, loss);
 }

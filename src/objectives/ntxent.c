@@ -1,22 +1,34 @@
 /*
- * ntxent.c - NT-Xent (SimCLR): 2B views, each against the 2B-2 others,
- * self similarity masked, mean over both directions. The logits are one
- * GEMM, the gradient one GEMM per view: since S = Z Z^T is symmetric, the
- * transposed half of dS + dS^T is built row by row without a transpose.
+ * ntxent.c - the NTXENT kind, NT-Xent (SimCLR): 2B views, each against the
+ * 2B-2 others, self similarity masked, mean over both directions. The
+ * logits are one GEMM, the gradient one GEMM per view: since S = Z Z^T is
+ * symmetric, the transposed half of dS + dS^T is built row by row without
+ * a transpose.
  */
 #include <math.h>
 #include <string.h>
 
 #include "common/blas.h"
-#include "objectives/objective_internal.h"
 #include "common/kernels.h"
+#include "objectives/inbatch.h"
 
-int ctr__ntxent_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
-                   int64_t d)
+static const int32_t PARAMS[] = {CTR_OBJECTIVE_P_TEMPERATURE,
+                                 CTR_OBJECTIVE_P_NORMALIZE, 0};
+
+/* SimCLR's setting: cosine similarity, tau 0.5. */
+static void ntxent_defaults(ctr_objective *obj)
+{
+    obj->temperature = 0.5;
+    obj->normalize = 1;
+}
+
+static int ntxent_workspace(const ctr_objective *obj, size_t *bytes,
+                            int64_t b, int64_t d, int64_t k)
 {
     size_t n = 0;
     int rc = ctr__obj_ws_add(&n, 2 * b * d);
     (void)obj;
+    (void)k;
     if (rc == CTR_OK)
         rc = ctr__obj_ws_add(&n, 2 * b);     /* inverse norms */
     if (rc == CTR_OK)
@@ -38,22 +50,19 @@ int ctr__ntxent_ws(const ctr_objective *obj, size_t *bytes, int64_t b,
     return rc;
 }
 
-static int ntxent_check(ctr_objective *obj, const float *z1, int64_t ld1,
-                        const float *z2, int64_t ld2, int64_t b, int64_t d)
+static int ntxent_check(ctr_objective *obj, void *args, ctr__obj_dims *dims)
 {
-    size_t bytes;
-    int rc = ctr__obj_check_sizes(obj, b, d);
-    if (rc == CTR_OK && b > 23170) /* (2b)^2 must fit an int for BLAS */
+    const ctr__pair_args *a = (const ctr__pair_args *)args; /* z1, z2 */
+    int rc = ctr__obj_check_sizes(obj, a->b, a->d);
+    if (rc == CTR_OK && a->b > 23170) /* (2b)^2 must fit an int for BLAS */
         rc = ctr__fail(&obj->err, CTR_E_INVALID_ARG,
-                       "b must be <= 23170 (got %lld)", (long long)b);
+                       "b must be <= 23170 (got %lld)", (long long)a->b);
     if (rc == CTR_OK)
-        rc = ctr__obj_check_matrix(obj, z1, b, d, ld1, "z1");
+        rc = ctr__obj_check_matrix(obj, a->a, a->b, a->d, a->lda, "z1");
     if (rc == CTR_OK)
-        rc = ctr__obj_check_matrix(obj, z2, b, d, ld2, "z2");
-    if (rc == CTR_OK && ctr__ntxent_ws(obj, &bytes, b, d) != CTR_OK)
-        rc = ctr__fail(&obj->err, CTR_E_OVERFLOW, "workspace size overflows");
-    if (rc == CTR_OK)
-        rc = ctr__obj_reserve(obj, bytes);
+        rc = ctr__obj_check_matrix(obj, a->p, a->b, a->d, a->ldp, "z2");
+    dims->b = a->b;
+    dims->d = a->d;
     return rc;
 }
 
@@ -158,11 +167,14 @@ static void grad_rows_slow(float *s, const float *z, int64_t n, int64_t d,
     }
 }
 
-static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
-                      const float *z2, int64_t ld2, int64_t b, int64_t d,
-                      const int64_t *groups, float *g1, float *g2,
+static int ntxent_run(ctr_objective *obj, const void *args,
                       ctr__obj_stats *st)
 {
+    const ctr__pair_args *a = (const ctr__pair_args *)args;
+    const float *z1 = a->a, *z2 = a->p;
+    const int64_t ld1 = a->lda, ld2 = a->ldp, b = a->b, d = a->d;
+    const int64_t *groups = a->groups;
+    float *g1 = a->grad_a, *g2 = a->grad_p;
     const int64_t n = 2 * b;
     const float inv_tau = (float)(1.0 / obj->temperature);
     const float scale = 1.0f / (float)n;
@@ -230,26 +242,24 @@ static int ntxent_run(ctr_objective *obj, const float *z1, int64_t ld1,
     return CTR_OK;
 }
 
+/* Listed in registry.c. */
+const ctr__obj_kind ctr__obj_ntxent = {
+    .id = CTR_OBJECTIVE_NTXENT,
+    .name = "NTXENT",
+    .params = PARAMS,
+    .defaults = ntxent_defaults,
+    .check = ntxent_check,
+    .workspace = ntxent_workspace,
+    .run = ntxent_run,
+};
+
 CTR_API int ctr_objective_ntxent(ctr_objective *obj, double *loss,
                                  const float *z1, int64_t ld1,
                                  const float *z2, int64_t ld2, int64_t b,
                                  int64_t d, const int64_t *groups,
                                  float *grad_z1, float *grad_z2)
 {
-    ctr__obj_stats st;
-    int rc;
-    if (obj == NULL)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__obj_begin(obj, CTR_OBJECTIVE_NTXENT, "ctr_objective_ntxent");
-    if (rc == CTR_OK)
-        rc = ntxent_check(obj, z1, ld1, z2, ld2, b, d);
-    if (rc == CTR_OK)
-        rc = ntxent_run(obj, z1, ld1, z2, ld2, b, d, groups, grad_z1, grad_z2,
-                        &st);
-    if (rc != CTR_OK)
-        return rc;
-    ctr__obj_publish(obj, &st);
-    if (loss != NULL)
-        *loss = st.loss;
-    return CTR_OK;
+    ctr__pair_args args = {z1, z2, ld1, ld2, b, d, groups, grad_z1, grad_z2};
+    return ctr__obj_call(obj, &ctr__obj_ntxent, "ctr_objective_ntxent",
+                         &args, loss);
 }

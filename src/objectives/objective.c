@@ -1,15 +1,16 @@
 /*
- * objective.c - the ctr_objective handle: kinds and their defaults,
- * parameters, statistics, workspace, checkpoints. The compute calls live
- * in infonce.c, ntxent.c, infonce_shared.c, npair.c and nce.c.
+ * objective.c - the ctr_objective handle: creation for a kind of the
+ * registry, parameters, statistics, the workspace query, checkpoints. It
+ * knows the kinds only through their tables (kind.h); each kind's compute
+ * call lives in the kind's own file.
  */
 #include <math.h>
 #include <string.h>
 
 #include "common/checkpoint.h"
 #include "common/persist.h"
-#include "objectives/objective_internal.h"
-#include "common/kernels.h"
+#include "objectives/kind.h"
+#include "objectives/registry.h"
 
 #define OBJ_SECTION CTR__FOURCC('O', 'B', 'J', 'S')
 
@@ -40,25 +41,18 @@ static const param_info *find_param(int32_t id)
     return NULL;
 }
 
-static int known_kind(int32_t kind)
-{
-    return kind == CTR_OBJECTIVE_INFONCE || kind == CTR_OBJECTIVE_NTXENT ||
-           kind == CTR_OBJECTIVE_INFONCE_SHARED ||
-           kind == CTR_OBJECTIVE_NPAIR || kind == CTR_OBJECTIVE_NCE ||
-           kind == CTR_OBJECTIVE_BANK_SOFTMAX;
-}
-
+/* The defaults every kind starts from, then the kind's own. */
 static void set_defaults(ctr_objective *obj)
 {
-    obj->temperature = obj->kind == CTR_OBJECTIVE_NTXENT  ? 0.5
-                       : obj->kind == CTR_OBJECTIVE_NPAIR ? 1.0
-                                                          : 0.07;
-    obj->normalize = obj->kind == CTR_OBJECTIVE_NTXENT;
+    obj->temperature = 0.07;
+    obj->normalize = 0;
     obj->symmetric = 0;
     obj->tile = 1024;
     obj->npair_lambda = 0.002;
     obj->nce_z_mode = CTR_NCE_Z_FIXED;
     obj->nce_momentum = 0.99;
+    if (obj->kind->defaults != NULL)
+        obj->kind->defaults(obj);
 }
 
 /* Stores a value already checked against its bounds. */
@@ -110,7 +104,7 @@ static int check_param(ctr__error *err, int32_t id, double v)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
-static int objective_new(ctr_objective **out, int32_t kind,
+static int objective_new(ctr_objective **out, const ctr__obj_kind *kind,
                          const ctr__alloc *a)
 {
     ctr_objective *obj = (ctr_objective *)ctr__calloc(a, sizeof(*obj));
@@ -126,11 +120,11 @@ static int objective_new(ctr_objective **out, int32_t kind,
 CTR_API int ctr_objective_create(ctr_objective **out, int32_t kind,
                                  const ctr_allocator *alloc)
 {
+    const ctr__obj_kind *k = ctr__obj_kind_find(kind);
     ctr__alloc a;
-    if (out == NULL || !known_kind(kind) ||
-        ctr__alloc_init(&a, alloc) != CTR_OK)
+    if (out == NULL || k == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
         return CTR_E_INVALID_ARG;
-    return objective_new(out, kind, &a);
+    return objective_new(out, k, &a);
 }
 
 CTR_API void ctr_objective_destroy(ctr_objective *obj)
@@ -144,7 +138,7 @@ CTR_API void ctr_objective_destroy(ctr_objective *obj)
 
 CTR_API int32_t ctr_objective_kind(const ctr_objective *obj)
 {
-    return obj == NULL ? 0 : obj->kind;
+    return obj == NULL ? 0 : obj->kind->id;
 }
 
 CTR_API int ctr_objective_set_f64(ctr_objective *obj, int32_t param,
@@ -273,15 +267,8 @@ CTR_API int ctr_objective_workspace_size(const ctr_objective *obj,
                        (long long)k);
     if (rc != CTR_OK)
         return rc;
-    switch (obj->kind) {
-    case CTR_OBJECTIVE_INFONCE:
-    case CTR_OBJECTIVE_NPAIR: rc = ctr__infonce_ws(obj, &n, b, d); break;
-    case CTR_OBJECTIVE_NTXENT: rc = ctr__ntxent_ws(obj, &n, b, d); break;
-    case CTR_OBJECTIVE_NCE: rc = ctr__nce_ws(obj, &n, b, d, k); break;
-    default: rc = ctr__shared_ws(obj, &n, b, d); break;
-    }
-    if (rc != CTR_OK)
-        return ctr__fail(err, rc, "workspace size overflows");
+    if (obj->kind->workspace(obj, &n, b, d, k) != CTR_OK)
+        return ctr__fail(err, CTR_E_OVERFLOW, "workspace size overflows");
     *bytes = n;
     return CTR_OK;
 }
@@ -304,108 +291,13 @@ CTR_API const char *ctr_objective_last_error(const ctr_objective *obj)
     return ctr__error_message(obj == NULL ? NULL : &obj->err);
 }
 
-/* ---- helpers of the compute calls ----------------------------------------- */
-
-static const char *kind_name(int32_t kind)
-{
-    switch (kind) {
-    case CTR_OBJECTIVE_INFONCE: return "INFONCE";
-    case CTR_OBJECTIVE_NTXENT: return "NTXENT";
-    case CTR_OBJECTIVE_INFONCE_SHARED: return "INFONCE_SHARED";
-    case CTR_OBJECTIVE_NPAIR: return "NPAIR";
-    case CTR_OBJECTIVE_NCE: return "NCE";
-    default: return "BANK_SOFTMAX";
-    }
-}
-
-int ctr__obj_begin(ctr_objective *obj, int32_t kind, const char *call)
-{
-    ctr__error_clear(&obj->err);
-    if (obj->kind != kind)
-        return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
-                         "%s needs an objective of kind %s (this one is %s)",
-                         call, kind_name(kind), kind_name(obj->kind));
-    return CTR_OK;
-}
-
-int ctr__obj_reserve(ctr_objective *obj, size_t bytes)
-{
-    void *p;
-    if (bytes <= obj->ws_bytes)
-        return CTR_OK;
-    p = ctr__malloc(&obj->alloc, bytes);
-    if (p == NULL)
-        return ctr__fail(&obj->err, CTR_E_NOMEM,
-                         "cannot allocate %zu bytes of workspace", bytes);
-    ctr__free(&obj->alloc, obj->ws, obj->ws_bytes);
-    obj->ws = p;
-    obj->ws_bytes = bytes;
-    return CTR_OK;
-}
-
-void ctr__obj_publish(ctr_objective *obj, const ctr__obj_stats *st)
-{
-    obj->stats = *st;
-    obj->has_stats = 1;
-    obj->calls++;
-}
-
-int ctr__obj_check_sizes(ctr_objective *obj, int64_t b, int64_t d)
-{
-    size_t bytes;
-    int rc = ctr__check_positive(&obj->err, b, "b");
-    if (rc == CTR_OK)
-        rc = ctr__check_positive(&obj->err, d, "d");
-    if (rc == CTR_OK && (ctr__matrix_bytes(&bytes, b, d, sizeof(float) * 4) ||
-                         b > INT32_MAX || d > INT32_MAX))
-        rc = ctr__fail(&obj->err, CTR_E_OVERFLOW,
-                       "b x d = %lld x %lld is too large", (long long)b,
-                       (long long)d);
-    return rc;
-}
-
-int ctr__obj_check_matrix(ctr_objective *obj, const float *x, int64_t rows,
-                          int64_t cols, int64_t ld, const char *what)
-{
-    size_t bytes;
-    int rc = ctr__check_ptr(&obj->err, x, what);
-    if (rc != CTR_OK)
-        return rc;
-    if (ld < cols)
-        return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
-                         "leading dimension of %s (%lld) is < %lld", what,
-                         (long long)ld, (long long)cols);
-    if (ctr__matrix_bytes(&bytes, rows, ld, sizeof(float)) != CTR_OK ||
-        ld > INT32_MAX) /* BLAS takes int dimensions */
-        return ctr__fail(&obj->err, CTR_E_OVERFLOW, "%s is too large", what);
-    if (!ctr__all_finite(x, rows, cols, ld))
-        return ctr__check_finite_matrix(&obj->err, x, rows, cols, ld, what);
-    return CTR_OK;
-}
-
-float *ctr__carve_floats(ctr__carve *c, size_t n)
-{
-    float *p = (float *)(void *)(c->base + c->used);
-    c->used += (n * sizeof(float) + 63) / 64 * 64;
-    return p;
-}
-
-int ctr__obj_ws_add(size_t *total, int64_t n_floats)
-{
-    size_t bytes;
-    if (ctr__matrix_bytes(&bytes, n_floats, 1, sizeof(float)) != CTR_OK ||
-        ctr__add_size(&bytes, bytes, 63) != CTR_OK)
-        return CTR_E_OVERFLOW;
-    return ctr__add_size(total, *total, bytes / 64 * 64);
-}
-
 /* ---- checkpoints -------------------------------------------------------------- */
 
 static void write_state(ctr__ckw *w, const void *p)
 {
     const ctr_objective *obj = (const ctr_objective *)p;
     ctr__ckw_begin_section(w, OBJ_SECTION);
-    ctr__ckw_put_u32(w, (uint32_t)obj->kind);
+    ctr__ckw_put_u32(w, (uint32_t)obj->kind->id);
     ctr__ckw_put_f64(w, obj->temperature);
     ctr__ckw_put_i64(w, obj->normalize);
     ctr__ckw_put_i64(w, obj->symmetric);
@@ -456,7 +348,7 @@ static int read_fields(ctr__ckr *r, ctr_objective *o)
     size_t i;
     if (rc != CTR_OK)
         return rc;
-    o->kind = (int32_t)ctr__ckr_get_u32(r);
+    o->kind = ctr__obj_kind_find((int32_t)ctr__ckr_get_u32(r));
     v[0] = ctr__ckr_get_f64(r);
     v[1] = (double)ctr__ckr_get_i64(r);
     v[2] = (double)ctr__ckr_get_i64(r);
@@ -478,7 +370,7 @@ static int read_fields(ctr__ckr *r, ctr_objective *o)
         rc = ctr__ckr_finish(r);
     if (rc != CTR_OK)
         return rc;
-    if (!known_kind(o->kind) || (o->has_log_z & ~1) || (o->has_stats & ~1) ||
+    if (o->kind == NULL || (o->has_log_z & ~1) || (o->has_stats & ~1) ||
         o->calls < 0 || !isfinite(o->log_z))
         return CTR_E_CORRUPT;
     for (i = 0; i < 7; i++) {
