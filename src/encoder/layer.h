@@ -1,12 +1,18 @@
 /*
- * encoder_layer.h - the interface between the encoder (encoder.c: the
- * handle, the layer list, buffers, checkpoints) and the layer families
- * (layer_*.c: shapes, initialisation, forward and backward math).
+ * layer.h - the interface between the encoder handle (encoder*.c: the
+ * layer list, buffers, forward and backward driving, checkpoints) and the
+ * layer kinds (layer_*.c: shapes, initialisation, forward and backward
+ * math), as objectives/kind.h is for the objectives.
  *
- * A layer is plain data (ctr__layer: kind, shapes, hyper-parameters and
- * offsets into the encoder's arrays) plus a table of functions found by its
- * kind. Layers never allocate: the encoder hands them their parameters,
- * gradients, statistics, output buffer and cache for each call.
+ * A layer is plain data (ctr__layer: its kind's table, shapes,
+ * hyper-parameters and offsets into the encoder's arrays) plus the const
+ * table of functions of its kind, ctr__layer_ops, defined in the kind's
+ * file with the kind's ctr_encoder_add_* call and listed in
+ * layer_registry.c (which checkpoints are read through). Layers never
+ * allocate: the encoder hands them their parameters, gradients,
+ * statistics, output buffer and cache for each call.
+ *
+ * layer.c defines the helpers below; it knows no kind and no handle.
  */
 #ifndef CTR_LAYER_H
 #define CTR_LAYER_H
@@ -25,8 +31,10 @@ typedef struct ctr__shape {
     int64_t d[3];
 } ctr__shape;
 
+typedef struct ctr__layer_ops ctr__layer_ops;
+
 typedef struct ctr__layer {
-    int32_t kind;
+    const ctr__layer_ops *ops; /* its kind's table (ops->kind is saved) */
     ctr__shape in, out;
     int64_t hi[CTR__LAYER_NI]; /* integer hyper-parameters (saved) */
     double hf[CTR__LAYER_NF];  /* real hyper-parameters (saved) */
@@ -58,7 +66,8 @@ typedef struct ctr__tensor_desc {
     int64_t count;
 } ctr__tensor_desc;
 
-typedef struct ctr__layer_ops {
+struct ctr__layer_ops {
+    int32_t kind; /* CTR_LAYER_* */
     /* Validates the hyper-parameters against l->in and fills l->out,
      * l->param_count and l->stat_count. CTR_E_INVALID_ARG / CTR_E_SHAPE /
      * CTR_E_OVERFLOW with a message. */
@@ -75,29 +84,25 @@ typedef struct ctr__layer_ops {
                        ctr__error *err);
     void (*forward)(const ctr__layer *l, const ctr__layer_run *r);
     void (*backward)(const ctr__layer *l, const ctr__layer_run *r);
-} ctr__layer_ops;
+};
 
-/* The table for a layer kind, or NULL for an unknown kind. */
-const ctr__layer_ops *ctr__layer_ops_for(int32_t kind);
-
-/* The families (one file each). */
-extern const ctr__layer_ops ctr__layer_linear_ops;
-extern const ctr__layer_ops ctr__layer_batchnorm_ops;
-extern const ctr__layer_ops ctr__layer_layernorm_ops;
-extern const ctr__layer_ops ctr__layer_relu_ops;
-extern const ctr__layer_ops ctr__layer_gelu_ops;
-extern const ctr__layer_ops ctr__layer_tanh_ops;
-extern const ctr__layer_ops ctr__layer_flatten_ops;
-extern const ctr__layer_ops ctr__layer_l2norm_ops;
-extern const ctr__layer_ops ctr__layer_conv2d_ops;
-extern const ctr__layer_ops ctr__layer_conv1d_ops;
-extern const ctr__layer_ops ctr__layer_maxpool2d_ops;
-extern const ctr__layer_ops ctr__layer_avgpool2d_ops;
-extern const ctr__layer_ops ctr__layer_global_avgpool_ops;
-extern const ctr__layer_ops ctr__layer_dropout_ops;
-extern const ctr__layer_ops ctr__layer_gru_ops;
+/* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */
+ctr__layer ctr__layer_template(const ctr__layer_ops *ops);
+/* Configures l (ops, hi, hf set) on input shape `in`: output shape,
+ * parameter and statistics counts, given the encoder's totals so far.
+ * Allocates nothing. Records a message in err (may be NULL). */
+int ctr__layer_configure(ctr__layer *l, const ctr__shape *in,
+                         int64_t n_params, int64_t n_stats, ctr__error *err);
 
 /* ---- shape helpers ------------------------------------------------------ */
+
+/* Largest accepted dimension (and batch norm group count): far above any
+ * real network, low enough that products of a few stay in int64. */
+#define CTR__SHAPE_MAX_DIM ((int64_t)1 << 31)
+
+/* CTR_OK for 1..3 dimensions, each in [1, CTR__SHAPE_MAX_DIM], whose
+ * product fits; CTR_E_INVALID_ARG or CTR_E_OVERFLOW otherwise. */
+int ctr__shape_check(const ctr__shape *s);
 
 /* Elements of one sample (the shape's dimensions are checked at creation
  * so that this fits in int64_t). */

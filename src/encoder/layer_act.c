@@ -1,13 +1,13 @@
 /*
- * layer_act.c - elementwise activations (ReLU, exact GELU, tanh) and the
- * flatten reshape. None has parameters or a cache: backward reads the
- * layer's input or output, which the encoder keeps.
+ * layer_act.c - the elementwise activation kinds (ReLU, exact GELU, tanh),
+ * added by ctr_encoder_add_activation. None has parameters or a cache:
+ * backward reads the layer's input or output, which the encoder keeps.
  */
 #include <math.h>
 #include <string.h>
 
-#include "encoder/layer.h"
 #include "common/vec.h"
+#include "encoder/encoder_build.h"
 
 #define SQRT1_2 0.70710678118654752440
 
@@ -51,8 +51,12 @@ static void relu_backward(const ctr__layer *l, const ctr__layer_run *r)
         relu_grad_loop(r->dx, r->y, r->dy, elements(l, r->n));
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_relu_ops = {
-    same_shape_configure, NULL, NULL, NULL, NULL, relu_forward, relu_backward,
+    .kind = CTR_LAYER_RELU,
+    .configure = same_shape_configure,
+    .forward = relu_forward,
+    .backward = relu_backward,
 };
 
 /* GELU(x) = x * Phi(x), Phi the standard normal CDF (PyTorch's exact form). */
@@ -78,8 +82,12 @@ static void gelu_backward(const ctr__layer *l, const ctr__layer_run *r)
     }
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_gelu_ops = {
-    same_shape_configure, NULL, NULL, NULL, NULL, gelu_forward, gelu_backward,
+    .kind = CTR_LAYER_GELU,
+    .configure = same_shape_configure,
+    .forward = gelu_forward,
+    .backward = gelu_backward,
 };
 
 static void tanh_forward(const ctr__layer *l, const ctr__layer_run *r)
@@ -102,85 +110,28 @@ static void tanh_backward(const ctr__layer *l, const ctr__layer_run *r)
         tanh_grad_loop(r->dx, r->y, r->dy, elements(l, r->n));
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_tanh_ops = {
-    same_shape_configure, NULL, NULL, NULL, NULL, tanh_forward, tanh_backward,
+    .kind = CTR_LAYER_TANH,
+    .configure = same_shape_configure,
+    .forward = tanh_forward,
+    .backward = tanh_backward,
 };
 
-/* ---- flatten ------------------------------------------------------------- */
-
-static int flatten_configure(ctr__layer *l, ctr__error *err)
+/* The table of an activation kind, NULL for another value. */
+static const ctr__layer_ops *activation_ops(int32_t kind)
 {
-    if (l->in.ndims == 1)
-        return ctr__fail(err, CTR_E_SHAPE, "flatten needs a sequence or image input");
-    l->out.ndims = 1;
-    l->out.d[0] = ctr__shape_size(&l->in);
-    l->out.d[1] = l->out.d[2] = 1;
-    l->param_count = 0;
-    l->stat_count = 0;
-    return CTR_OK;
-}
-
-static void flatten_forward(const ctr__layer *l, const ctr__layer_run *r)
-{
-    memcpy(r->y, r->x, (size_t)elements(l, r->n) * sizeof(float));
-}
-
-static void flatten_backward(const ctr__layer *l, const ctr__layer_run *r)
-{
-    if (r->dx != NULL)
-        memcpy(r->dx, r->dy, (size_t)elements(l, r->n) * sizeof(float));
-}
-
-const ctr__layer_ops ctr__layer_flatten_ops = {
-    flatten_configure, NULL, NULL, NULL, NULL, flatten_forward, flatten_backward,
-};
-
-/* ---- dropout ------------------------------------------------------------- */
-/* Train mode zeroes each element with probability p (hf[0]) and scales the
- * others by 1/(1-p), drawing from the encoder's generator in element order;
- * eval mode is the identity. The cache holds the mask (0 or 1/(1-p)). */
-
-static int dropout_configure(ctr__layer *l, ctr__error *err)
-{
-    if (!(l->hf[0] >= 0.0 && l->hf[0] < 1.0))
-        return ctr__fail(err, CTR_E_INVALID_ARG, "dropout p must be in [0, 1) (got %g)",
-                         l->hf[0]);
-    return same_shape_configure(l, err);
-}
-
-static int dropout_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
-{
-    (void)groups;
-    return ctr__matrix_bytes(out, n, ctr__shape_size(&l->in), 1);
-}
-
-static void mask_loop(float *restrict y, const float *restrict x, const float *restrict m,
-                      int64_t k)
-{
-    int64_t i;
-    CTR__VEC_FOR(i, k, y[i] = x[i] * m[i]);
-}
-
-static void dropout_forward(const ctr__layer *l, const ctr__layer_run *r)
-{
-    int64_t i, k = elements(l, r->n);
-    float p = (float)l->hf[0], scale = (float)(1.0 / (1.0 - l->hf[0]));
-    if (!r->train) {
-        memcpy(r->y, r->x, (size_t)k * sizeof(float));
-        return;
+    switch (kind) {
+    case CTR_LAYER_RELU: return &ctr__layer_relu_ops;
+    case CTR_LAYER_GELU: return &ctr__layer_gelu_ops;
+    case CTR_LAYER_TANH: return &ctr__layer_tanh_ops;
+    default: return NULL;
     }
-    for (i = 0; i < k; i++)
-        r->cache[i] = ctr__prng_uniform_f32(r->rng) >= p ? scale : 0.0f;
-    mask_loop(r->y, r->x, r->cache, k);
 }
 
-static void dropout_backward(const ctr__layer *l, const ctr__layer_run *r)
+CTR_API int ctr_encoder_add_activation(ctr_encoder *enc, int32_t kind)
 {
-    if (r->dx != NULL)
-        mask_loop(r->dx, r->dy, r->cache, elements(l, r->n));
+    ctr__layer l = ctr__layer_template(activation_ops(kind));
+    return ctr__encoder_add_kind(enc, &l, kind,
+                                 "activation kind must be CTR_LAYER_RELU, _GELU or _TANH");
 }
-
-const ctr__layer_ops ctr__layer_dropout_ops = {
-    dropout_configure, NULL, dropout_cache_floats, NULL, NULL, dropout_forward,
-    dropout_backward,
-};

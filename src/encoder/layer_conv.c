@@ -23,8 +23,8 @@
 #include <string.h>
 
 #include "common/blas.h"
-#include "encoder/layer.h"
 #include "common/vec.h"
+#include "encoder/encoder_build.h"
 
 #define CHUNK_FLOATS ((int64_t)1 << 21)
 
@@ -394,9 +394,16 @@ static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
     }
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_conv2d_ops = {
-    conv2d_configure, conv2d_init, conv2d_cache_floats, conv2d_tensors, conv2d_check_batch,
-    conv2d_forward, conv2d_backward,
+    .kind = CTR_LAYER_CONV2D,
+    .configure = conv2d_configure,
+    .init = conv2d_init,
+    .cache_floats = conv2d_cache_floats,
+    .tensors = conv2d_tensors,
+    .check_batch = conv2d_check_batch,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
 };
 
 /* ---- conv1d -------------------------------------------------------------- */
@@ -548,7 +555,42 @@ static void conv1d_backward(const ctr__layer *l, const ctr__layer_run *r)
     col2im_1d(r->dx, dcols, r->n, &g);
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_conv1d_ops = {
-    conv1d_configure, conv1d_init, conv1d_cache_floats, conv1d_tensors, conv1d_check_batch,
-    conv1d_forward, conv1d_backward,
+    .kind = CTR_LAYER_CONV1D,
+    .configure = conv1d_configure,
+    .init = conv1d_init,
+    .cache_floats = conv1d_cache_floats,
+    .tensors = conv1d_tensors,
+    .check_batch = conv1d_check_batch,
+    .forward = conv1d_forward,
+    .backward = conv1d_backward,
 };
+
+/* conv1d and conv2d share their hyper-parameters. */
+static int add_conv(ctr_encoder *enc, const ctr__layer_ops *ops,
+                    int64_t out_channels, int64_t kernel, int64_t stride,
+                    int64_t padding, int32_t bias)
+{
+    ctr__layer l = ctr__layer_template(ops);
+    l.hi[0] = out_channels;
+    l.hi[1] = kernel;
+    l.hi[2] = stride;
+    l.hi[3] = padding;
+    l.hi[4] = bias;
+    return ctr__encoder_add(enc, &l);
+}
+
+CTR_API int ctr_encoder_add_conv2d(ctr_encoder *enc, int64_t out_channels, int64_t kernel,
+                                   int64_t stride, int64_t padding, int32_t bias)
+{
+    return add_conv(enc, &ctr__layer_conv2d_ops, out_channels, kernel, stride,
+                    padding, bias);
+}
+
+CTR_API int ctr_encoder_add_conv1d(ctr_encoder *enc, int64_t out_channels, int64_t kernel,
+                                   int64_t stride, int64_t padding, int32_t bias)
+{
+    return add_conv(enc, &ctr__layer_conv1d_ops, out_channels, kernel, stride,
+                    padding, bias);
+}

@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "common/blas.h"
-#include "encoder/layer.h"
 #include "common/vec.h"
+#include "encoder/encoder_build.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -342,7 +342,21 @@ static void gru_backward(const ctr__layer *l, const ctr__layer_run *r)
                     1.0f, b.dgi, (int)g.g3, b.w_ih, (int)g.f, 0.0f, r->dx, (int)g.f);
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_gru_ops = {
-    gru_configure, gru_init, gru_cache_floats, gru_tensors, gru_check_batch,
-    gru_forward, gru_backward,
+    .kind = CTR_LAYER_GRU,
+    .configure = gru_configure,
+    .init = gru_init,
+    .cache_floats = gru_cache_floats,
+    .tensors = gru_tensors,
+    .check_batch = gru_check_batch,
+    .forward = gru_forward,
+    .backward = gru_backward,
 };
+
+CTR_API int ctr_encoder_add_gru(ctr_encoder *enc, int64_t hidden)
+{
+    ctr__layer l = ctr__layer_template(&ctr__layer_gru_ops);
+    l.hi[0] = hidden;
+    return ctr__encoder_add(enc, &l);
+}

@@ -6,8 +6,8 @@
  */
 #include <math.h>
 
-#include "encoder/layer.h"
 #include "common/vec.h"
+#include "encoder/encoder_build.h"
 
 static int l2_configure(ctr__layer *l, ctr__error *err)
 {
@@ -87,6 +87,18 @@ static void l2_backward(const ctr__layer *l, const ctr__layer_run *r)
     }
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_l2norm_ops = {
-    l2_configure, NULL, l2_cache_floats, NULL, NULL, l2_forward, l2_backward,
+    .kind = CTR_LAYER_L2NORM,
+    .configure = l2_configure,
+    .cache_floats = l2_cache_floats,
+    .forward = l2_forward,
+    .backward = l2_backward,
 };
+
+CTR_API int ctr_encoder_add_l2norm(ctr_encoder *enc, double eps)
+{
+    ctr__layer l = ctr__layer_template(&ctr__layer_l2norm_ops);
+    l.hf[0] = eps;
+    return ctr__encoder_add(enc, &l);
+}

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "common/blas.h"
-#include "encoder/layer.h"
 #include "common/vec.h"
+#include "encoder/encoder_build.h"
 
 static int linear_configure(ctr__layer *l, ctr__error *err)
 {
@@ -125,7 +125,22 @@ static void linear_backward(const ctr__layer *l, const ctr__layer_run *r)
                     0.0f, r->dx, (int)in);
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_linear_ops = {
-    linear_configure, linear_init, NULL, linear_tensors, linear_check_batch,
-    linear_forward, linear_backward,
+    .kind = CTR_LAYER_LINEAR,
+    .configure = linear_configure,
+    .init = linear_init,
+    .tensors = linear_tensors,
+    .check_batch = linear_check_batch,
+    .forward = linear_forward,
+    .backward = linear_backward,
 };
+
+CTR_API int ctr_encoder_add_linear(ctr_encoder *enc, int64_t out_features,
+                                   int32_t bias)
+{
+    ctr__layer l = ctr__layer_template(&ctr__layer_linear_ops);
+    l.hi[0] = out_features;
+    l.hi[1] = bias;
+    return ctr__encoder_add(enc, &l);
+}

@@ -11,8 +11,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "encoder/layer.h"
 #include "common/vec.h"
+#include "encoder/encoder_build.h"
 
 static int check_norm_args(const ctr__layer *l, ctr__error *err)
 {
@@ -392,9 +392,16 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
     }
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_batchnorm_ops = {
-    bn_configure, bn_init, bn_cache_floats, bn_tensors, bn_check_batch,
-    bn_forward, bn_backward,
+    .kind = CTR_LAYER_BATCHNORM,
+    .configure = bn_configure,
+    .init = bn_init,
+    .cache_floats = bn_cache_floats,
+    .tensors = bn_tensors,
+    .check_batch = bn_check_batch,
+    .forward = bn_forward,
+    .backward = bn_backward,
 };
 
 /* ---- layer norm ---------------------------------------------------------- */
@@ -508,7 +515,32 @@ static void ln_backward(const ctr__layer *l, const ctr__layer_run *r)
     }
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_layernorm_ops = {
-    ln_configure, ln_init, ln_cache_floats, ln_tensors, NULL,
-    ln_forward, ln_backward,
+    .kind = CTR_LAYER_LAYERNORM,
+    .configure = ln_configure,
+    .init = ln_init,
+    .cache_floats = ln_cache_floats,
+    .tensors = ln_tensors,
+    .forward = ln_forward,
+    .backward = ln_backward,
 };
+
+CTR_API int ctr_encoder_add_batchnorm(ctr_encoder *enc, double eps,
+                                      double momentum, int32_t affine)
+{
+    ctr__layer l = ctr__layer_template(&ctr__layer_batchnorm_ops);
+    l.hi[0] = affine;
+    l.hf[0] = eps;
+    l.hf[1] = momentum;
+    return ctr__encoder_add(enc, &l);
+}
+
+CTR_API int ctr_encoder_add_layernorm(ctr_encoder *enc, double eps,
+                                      int32_t affine)
+{
+    ctr__layer l = ctr__layer_template(&ctr__layer_layernorm_ops);
+    l.hi[0] = affine;
+    l.hf[0] = eps;
+    return ctr__encoder_add(enc, &l);
+}

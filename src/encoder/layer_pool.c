@@ -10,8 +10,8 @@
 #include <limits.h>
 #include <string.h>
 
-#include "encoder/layer.h"
 #include "common/vec.h"
+#include "encoder/encoder_build.h"
 
 typedef struct pool_geom {
     int64_t c, h, w, k, s, p, oh, ow;
@@ -105,9 +105,13 @@ static void maxpool_backward(const ctr__layer *l, const ctr__layer_run *r)
             r->dx[s * in_size + arg[s * out_size + o]] += r->dy[s * out_size + o];
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_maxpool2d_ops = {
-    pool_configure, NULL, maxpool_cache_floats, NULL, NULL, maxpool_forward,
-    maxpool_backward,
+    .kind = CTR_LAYER_MAXPOOL2D,
+    .configure = pool_configure,
+    .cache_floats = maxpool_cache_floats,
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
 };
 
 /* ---- average ------------------------------------------------------------- */
@@ -153,8 +157,12 @@ static void avgpool_backward(const ctr__layer *l, const ctr__layer_run *r)
     avgpool_sweep(l, r, 1);
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_avgpool2d_ops = {
-    pool_configure, NULL, NULL, NULL, NULL, avgpool_forward, avgpool_backward,
+    .kind = CTR_LAYER_AVGPOOL2D,
+    .configure = pool_configure,
+    .forward = avgpool_forward,
+    .backward = avgpool_backward,
 };
 
 /* ---- global average ------------------------------------------------------ */
@@ -193,6 +201,37 @@ static void gap_backward(const ctr__layer *l, const ctr__layer_run *r)
         fill(r->dx + i * hw, r->dy[i] / (float)hw, hw);
 }
 
+/* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_global_avgpool_ops = {
-    gap_configure, NULL, NULL, NULL, NULL, gap_forward, gap_backward,
+    .kind = CTR_LAYER_GLOBAL_AVGPOOL,
+    .configure = gap_configure,
+    .forward = gap_forward,
+    .backward = gap_backward,
 };
+
+/* The table of a 2-D pooling kind, NULL for another value. */
+static const ctr__layer_ops *pool2d_ops(int32_t kind)
+{
+    switch (kind) {
+    case CTR_LAYER_MAXPOOL2D: return &ctr__layer_maxpool2d_ops;
+    case CTR_LAYER_AVGPOOL2D: return &ctr__layer_avgpool2d_ops;
+    default: return NULL;
+    }
+}
+
+CTR_API int ctr_encoder_add_pool2d(ctr_encoder *enc, int32_t kind, int64_t kernel,
+                                   int64_t stride, int64_t padding)
+{
+    ctr__layer l = ctr__layer_template(pool2d_ops(kind));
+    l.hi[0] = kernel;
+    l.hi[1] = stride;
+    l.hi[2] = padding;
+    return ctr__encoder_add_kind(enc, &l, kind,
+                                 "pool kind must be CTR_LAYER_MAXPOOL2D or _AVGPOOL2D");
+}
+
+CTR_API int ctr_encoder_add_global_avgpool(ctr_encoder *enc)
+{
+    ctr__layer l = ctr__layer_template(&ctr__layer_global_avgpool_ops);
+    return ctr__encoder_add(enc, &l);
+}

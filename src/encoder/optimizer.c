@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/persist.h"
-#include "encoder/encoder_internal.h"
+#include "encoder/encoder_tensors.h"
 #include "common/vec.h"
 
 #define SECTION_HEAD CTR__FOURCC('O', 'P', 'T', 'H')

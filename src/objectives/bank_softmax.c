@@ -46,7 +46,6 @@ const ctr__obj_kind ctr__obj_bank_softmax = {
     .id = CTR_OBJECTIVE_BANK_SOFTMAX,
     .name = "BANK_SOFTMAX",
     .params = PARAMS,
-    .defaults = NULL,
     .check = bank_check,
     .workspace = ctr__shared_workspace,
     .run = bank_run,

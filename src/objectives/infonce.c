@@ -20,7 +20,6 @@ const ctr__obj_kind ctr__obj_infonce = {
     .id = CTR_OBJECTIVE_INFONCE,
     .name = "INFONCE",
     .params = PARAMS,
-    .defaults = NULL,
     .check = ctr__pair_check,
     .workspace = ctr__pair_workspace,
     .run = infonce_run,

@@ -86,7 +86,6 @@ const ctr__obj_kind ctr__obj_infonce_shared = {
     .id = CTR_OBJECTIVE_INFONCE_SHARED,
     .name = "INFONCE_SHARED",
     .params = PARAMS,
-    .defaults = NULL,
     .check = shared_check,
     .workspace = ctr__shared_workspace,
     .run = shared_run,

@@ -393,7 +393,6 @@ const ctr__obj_kind ctr__obj_nce = {
     .id = CTR_OBJECTIVE_NCE,
     .name = "NCE",
     .params = PARAMS,
-    .defaults = NULL,
     .check = nce_check,
     .workspace = nce_workspace,
     .run = nce_call_run,

@@ -1,10 +1,10 @@
 /*
- * encoder_internal.h - what other objects of the library (the optimizer)
+ * encoder_tensors.h - what other objects of the library (the optimizer)
  * may see of an encoder: its flat parameter and gradient arrays and the
  * tensors they hold.
  */
-#ifndef CTR_ENCODER_INTERNAL_H
-#define CTR_ENCODER_INTERNAL_H
+#ifndef CTR_ENCODER_TENSORS_H
+#define CTR_ENCODER_TENSORS_H
 
 #include "common/core.h"
 
@@ -17,4 +17,4 @@ int64_t ctr__encoder_tensor_count(const ctr_encoder *enc);
 void ctr__encoder_tensor(const ctr_encoder *enc, int64_t i, int64_t *offset,
                          int64_t *count, int32_t *role);
 
-#endif /* CTR_ENCODER_INTERNAL_H */
+#endif /* CTR_ENCODER_TENSORS_H */
