@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/checkpoint.h"
+#include "common/crc32.h"
 #include "common/core.h"
 #include "test_util.h"
 

@@ -57,10 +57,6 @@
 #define CTR__CKPT_KIND_OPTIMIZER CTR__FOURCC('O', 'P', 'T', 'M')
 #define CTR__CKPT_KIND_OBJECTIVE CTR__FOURCC('O', 'B', 'J', '_')
 
-/* CRC-32 (reflected polynomial 0xEDB88320, init and final xor 0xFFFFFFFF).
- * Continue a running crc by passing the previous result; start with 0. */
-uint32_t ctr__crc32(uint32_t crc, const void *data, size_t len);
-
 /* ---- writer -------------------------------------------------------------- */
 
 typedef struct ctr__ckw {
