@@ -1,7 +1,8 @@
 # libcontrastive - GNU Makefile (GNU conventions: PREFIX, DESTDIR, LIBDIR...)
 #
 #   make                  build lib/libcontrastive.a and lib/libcontrastive.so.*
-#   make check            build and run the Check test suites (+ ABI checks)
+#   make check            build and run the Check test suites (+ ABI and
+#                         layering checks)
 #   make check SANITIZE=1 the same under AddressSanitizer + UBSan
 #   make check-valgrind   the suites under valgrind memcheck
 #   make demo             the main demo
@@ -110,7 +111,7 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 NO_DEPS ?=
 DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))
 
-.PHONY: all deps check check-valgrind check-symbols \
+.PHONY: all deps check check-valgrind check-symbols check-layers \
         examples demo bench install uninstall clean FORCE
 
 all: $(STATIC) $(SHARED)
@@ -180,9 +181,14 @@ $(TEST_RUNNER): $(TEST_OBJS) $(STATIC)
 check-symbols: $(STATIC) $(SHARED)
 	sh scripts/check-symbols.sh lib/$(SHARED_SONAME) $(STATIC) $(SYMBOL_MAP) include
 
+# src/ folders depend one way and no two files use each other
+# (docs/architecture.md): read from the objects' symbols and the includes.
+check-layers: $(LIB_OBJS)
+	@sh scripts/check-layers.sh $(LIB_OBJS)
+
 # The symbol check needs the real shared object, which sanitizer builds
-# do not link strictly; they run the suites only.
-check: $(if $(SANITIZE),,check-symbols) $(TEST_RUNNER) | deps
+# do not link strictly; they run the suites (and the layering check) only.
+check: check-layers $(if $(SANITIZE),,check-symbols) $(TEST_RUNNER) | deps
 	CTR_TEST_DATA=tests/data $(TEST_RUNNER)
 
 VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \
