@@ -21,7 +21,8 @@
     X(avgpool2d)            \
     X(global_avgpool)       \
     X(dropout)              \
-    X(gru)
+    X(gru)                  \
+    /* one line per kind above, each ending with a backslash */
 
 #define DECLARE_KIND(name) extern const ctr__layer_ops ctr__layer_##name##_ops;
 #define LIST_KIND(name) &ctr__layer_##name##_ops,

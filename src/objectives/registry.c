@@ -11,7 +11,8 @@
     X(infonce_shared)     \
     X(npair)              \
     X(nce)                \
-    X(bank_softmax)
+    X(bank_softmax)       \
+    /* one line per kind above, each ending with a backslash */
 
 #define DECLARE_KIND(name) extern const ctr__obj_kind ctr__obj_##name;
 #define LIST_KIND(name) &ctr__obj_##name,
