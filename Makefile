@@ -1,7 +1,8 @@
 # libcontrastive - GNU Makefile (GNU conventions: PREFIX, DESTDIR, LIBDIR...)
 #
 #   make                  build lib/libcontrastive.a and lib/libcontrastive.so.*
-#   make check            build and run the Check test suites (+ ABI checks)
+#   make check            build and run the Check test suites (+ ABI and
+#                         layering checks)
 #   make check SANITIZE=1 the same under AddressSanitizer + UBSan
 #   make check-valgrind   the suites under valgrind memcheck
 #   make demo             the main demo
@@ -75,9 +76,16 @@ LDFLAGS_ALL = $(LDFLAGS) $(SAN_FLAGS) -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 LIBS_ALL = $(BLAS_LIBS) -lm -lpthread
 
 # ---- sources ------------------------------------------------------------------
-LIB_SRCS := $(wildcard src/*.c)
+# src/ is one folder per role (docs/architecture.md): every src/<role>/*.c
+# is part of the library, and objects mirror the folders under $(BUILD)/src.
+# Headers are included by their path below src/ ("common/core.h").
+LIB_SRCS := $(sort $(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
-LIB_HDRS := $(wildcard include/*.h include/contrastive/*.h src/*.h)
+LIB_HDRS := $(wildcard include/*.h include/contrastive/*.h src/*/*.h)
+# ar keeps only the base name of a member: two sources with one name would
+# replace each other in the static library.
+LIB_SAME_NAMES := $(shell printf '%s\n' $(notdir $(LIB_SRCS)) | sort | uniq -d)
+$(if $(LIB_SAME_NAMES),$(error src/: file names used twice: $(LIB_SAME_NAMES)))
 STATIC := lib/libcontrastive.a
 SHARED_REAL := lib/libcontrastive.so.$(VERSION)
 SHARED_SONAME := libcontrastive.so.$(VERSION_MAJOR)
@@ -103,7 +111,7 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 NO_DEPS ?=
 DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))
 
-.PHONY: all deps check check-valgrind check-symbols \
+.PHONY: all deps check check-valgrind check-symbols check-layers \
         examples demo bench install uninstall clean FORCE
 
 all: $(STATIC) $(SHARED)
@@ -122,7 +130,7 @@ $(BUILD)/src/%.o: src/%.c $(LIB_HDRS) $(BUILD)/flags
 	$(CC) $(CPPFLAGS_LIB) $(CPPFLAGS) $(CFLAGS_ALL) $(CFLAGS_FILE) -c $< -o $@
 
 # The vector kernels are written as a * b + c; let the AVX2+FMA clone fuse them.
-$(BUILD)/src/objective_math.o: CFLAGS_FILE = -ffp-contract=fast
+$(BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
 
 $(STATIC): $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -173,9 +181,14 @@ $(TEST_RUNNER): $(TEST_OBJS) $(STATIC)
 check-symbols: $(STATIC) $(SHARED)
 	sh scripts/check-symbols.sh lib/$(SHARED_SONAME) $(STATIC) $(SYMBOL_MAP) include
 
+# src/ folders depend one way and no two files use each other
+# (docs/architecture.md): read from the objects' symbols and the includes.
+check-layers: $(LIB_OBJS)
+	@sh scripts/check-layers.sh $(LIB_OBJS)
+
 # The symbol check needs the real shared object, which sanitizer builds
-# do not link strictly; they run the suites only.
-check: $(if $(SANITIZE),,check-symbols) $(TEST_RUNNER) | deps
+# do not link strictly; they run the suites (and the layering check) only.
+check: check-layers $(if $(SANITIZE),,check-symbols) $(TEST_RUNNER) | deps
 	CTR_TEST_DATA=tests/data $(TEST_RUNNER)
 
 VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \

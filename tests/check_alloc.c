@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core.h"
+#include "common/core.h"
 #include "test_util.h"
 
 START_TEST(test_allocator_init)

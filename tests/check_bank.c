@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alias.h"
-#include "checkpoint.h"
-#include "prng.h"
+#include "memories/alias.h"
+#include "common/checkpoint.h"
+#include "common/prng.h"
 #include "test_util.h"
 
 static unsigned char *snapshot(const ctr_bank *b, size_t *size)

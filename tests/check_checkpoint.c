@@ -1,8 +1,9 @@
 /*
- * check_checkpoint.c - the checkpoint container (src/checkpoint.c) against
- * its specification, docs/file-format.md: round trips through every sink and
- * source, the exact bytes on disk, every truncation and bit flip of a small
- * file, hostile lengths, the atomic write, and every allocation failure.
+ * check_checkpoint.c - the checkpoint container (src/common/checkpoint_*.c)
+ * against its specification, docs/file-format.md: round trips through every
+ * sink and source, the exact bytes on disk, every truncation and bit flip
+ * of a small file, hostile lengths, the atomic write, and every allocation
+ * failure.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* mkdir, opendir, unlink, rmdir */
@@ -18,8 +19,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "core.h"
+#include "common/checkpoint.h"
+#include "common/crc32.h"
+#include "common/core.h"
 #include "test_util.h"
 
 #define TAG_A CTR__FOURCC('A', 'A', 'A', 'A')

@@ -2,14 +2,16 @@
  * check_encoder.c - the encoder: every layer against a double-precision
  * reference written here (forward) and central finite differences of that
  * reference (backward); golden values from PyTorch (tests/gen_encoder.py);
- * copies, momentum update, checkpoints, determinism, bad input, memory.
+ * copies, momentum update, checkpoints, determinism, bad input, memory;
+ * the registry of layer kinds that checkpoints are read through.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "common/checkpoint.h"
+#include "encoder/layer_registry.h"
 #include "golden_util.h"
 #include "test_util.h"
 
@@ -1572,6 +1574,29 @@ START_TEST(test_save_to_path_allocation_failure)
 }
 END_TEST
 
+/* ---- the registry of layer kinds --------------------------------------------- */
+
+START_TEST(test_layer_registry)
+{
+    static const int32_t kinds[] = {
+        CTR_LAYER_LINEAR,    CTR_LAYER_BATCHNORM, CTR_LAYER_LAYERNORM,
+        CTR_LAYER_RELU,      CTR_LAYER_GELU,      CTR_LAYER_TANH,
+        CTR_LAYER_L2NORM,    CTR_LAYER_FLATTEN,   CTR_LAYER_CONV2D,
+        CTR_LAYER_CONV1D,    CTR_LAYER_MAXPOOL2D, CTR_LAYER_AVGPOOL2D,
+        CTR_LAYER_GLOBAL_AVGPOOL, CTR_LAYER_DROPOUT, CTR_LAYER_GRU};
+    const ctr__layer_ops *ops;
+    size_t i;
+    for (i = 0; (ops = ctr__layer_at(i)) != NULL; i++) {
+        ck_assert_ptr_eq(ctr__layer_find(ops->kind), ops); /* one per kind */
+        ck_assert(ops->configure != NULL && ops->forward != NULL &&
+                  ops->backward != NULL);
+    }
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        ck_assert_ptr_nonnull(ctr__layer_find(kinds[i]));
+    ck_assert_ptr_null(ctr__layer_find(0));
+}
+END_TEST
+
 Suite *ctr_test_encoder_suite(void);
 
 Suite *ctr_test_encoder_suite(void)
@@ -1606,6 +1631,7 @@ Suite *ctr_test_encoder_suite(void)
     tcase_add_test(life, test_no_allocation_after_first_call);
     tcase_add_test(life, test_zoo_round_trip);
     tcase_add_test(life, test_zoo_no_allocation_after_first_call);
+    tcase_add_test(life, test_layer_registry);
     tcase_add_test(err, test_bad_input);
     tcase_add_test(err, test_null_pointers);
     tcase_add_test(err, test_every_allocation_failure);

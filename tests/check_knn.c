@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prng.h"
+#include "common/prng.h"
 #include "test_util.h"
 
 /* ---- reference ---- */

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "objective_math.h"
-#include "prng.h"
+#include "common/kernels.h"
+#include "common/prng.h"
 #include "test_util.h"
 
 #define MAXN 70

@@ -2,13 +2,15 @@
  * check_objective.c - the objective handle: kinds and defaults, parameters
  * and bounds, statistics, workspace query and the no-allocation rule, bad
  * inputs for every compute call (NULL, sizes, NaN/Inf, wrong kind), out of
- * memory everywhere, checkpoints.
+ * memory everywhere, checkpoints; the registry of kinds and the parameters
+ * each kind's table says it reads.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "objectives/registry.h"
 #include "test_util.h"
 
 enum { B = 4, D = 3, K = 6, N = 10, KN = 3 };
@@ -784,6 +786,95 @@ START_TEST(test_load_out_of_memory)
 }
 END_TEST
 
+/* ---- kinds: the registry and the parameters each kind reads -------------- */
+
+START_TEST(test_registry)
+{
+    const ctr__obj_kind *k;
+    double lo, hi;
+    size_t i, j;
+    for (i = 0; (k = ctr__obj_kind_at(i)) != NULL; i++) {
+        ck_assert_ptr_eq(ctr__obj_kind_find(k->id), k); /* one table per id */
+        ck_assert(k->name != NULL && k->name[0] != '\0');
+        ck_assert(k->check != NULL && k->workspace != NULL && k->run != NULL);
+        for (j = 0; k->params[j] != 0; j++)
+            ck_assert_int_eq(ctr_objective_param_bounds(k->params[j], &lo, &hi),
+                             CTR_OK);
+    }
+    for (i = 0; i < sizeof(KINDS) / sizeof(KINDS[0]); i++)
+        ck_assert_ptr_nonnull(ctr__obj_kind_find(KINDS[i]));
+    ck_assert_ptr_null(ctr__obj_kind_find(0));
+}
+END_TEST
+
+/* Every parameter with two valid values: one differs from any default. */
+static const struct {
+    int32_t id;
+    double v[2];
+} PARAM_VALUES[] = {
+    {CTR_OBJECTIVE_P_TEMPERATURE, {0.3, 0.6}},
+    {CTR_OBJECTIVE_P_NORMALIZE, {0, 1}},
+    {CTR_OBJECTIVE_P_SYMMETRIC, {0, 1}},
+    {CTR_OBJECTIVE_P_TILE, {8, 16}},
+    {CTR_OBJECTIVE_P_NPAIR_LAMBDA, {0.5, 1.0}},
+    {CTR_OBJECTIVE_P_NCE_Z_MODE, {CTR_NCE_Z_EMA, CTR_NCE_Z_EXACT}},
+    {CTR_OBJECTIVE_P_NCE_MOMENTUM, {0.5, 0.9}},
+};
+
+static int kind_reads(const ctr__obj_kind *k, int32_t param)
+{
+    size_t j;
+    for (j = 0; k->params[j] != 0; j++)
+        if (k->params[j] == param)
+            return 1;
+    return 0;
+}
+
+/* Loss and gradient of a fresh objective of `kind`, with `param` set to a
+ * value other than its default (param 0: all defaults). */
+static void run_with(int32_t kind, size_t param, inputs *in, double *loss)
+{
+    ctr_objective *obj = NULL;
+    double v;
+    ck_assert_int_eq(ctr_objective_create(&obj, kind, NULL), CTR_OK);
+    if (param > 0) {
+        int32_t id = PARAM_VALUES[param - 1].id;
+        ck_assert_int_eq(ctr_objective_get_f64(obj, id, &v), CTR_OK);
+        v = v != PARAM_VALUES[param - 1].v[0] ? PARAM_VALUES[param - 1].v[0]
+                                              : PARAM_VALUES[param - 1].v[1];
+        ck_assert_int_eq(ctr_objective_set_f64(obj, id, v), CTR_OK);
+    }
+    memset(in->ga, 0, sizeof(in->ga));
+    ck_assert_int_eq(compute(obj, in, loss), CTR_OK);
+    ctr_objective_destroy(obj);
+}
+
+/* Every handle accepts every parameter; a kind ignores those its table
+ * does not list (the header's "other kinds ignore it"). */
+START_TEST(test_unread_parameters_are_ignored)
+{
+    static inputs in;
+    float ga[B * D];
+    double base, loss;
+    size_t i, p;
+    inputs_init(&in);
+    for (i = 0; i < sizeof(KINDS) / sizeof(KINDS[0]); i++) {
+        const ctr__obj_kind *k = ctr__obj_kind_find(KINDS[i]);
+        run_with(KINDS[i], 0, &in, &base);
+        memcpy(ga, in.ga, sizeof(ga));
+        for (p = 1; p <= sizeof(PARAM_VALUES) / sizeof(PARAM_VALUES[0]); p++) {
+            if (kind_reads(k, PARAM_VALUES[p - 1].id))
+                continue;
+            run_with(KINDS[i], p, &in, &loss);
+            ck_assert_msg(memcmp(&loss, &base, sizeof(loss)) == 0 &&
+                              memcmp(ga, in.ga, sizeof(ga)) == 0,
+                          "%s: parameter %d changed the result", k->name,
+                          (int)PARAM_VALUES[p - 1].id);
+        }
+    }
+}
+END_TEST
+
 Suite *ctr_test_objective_suite(void);
 
 Suite *ctr_test_objective_suite(void)
@@ -793,6 +884,7 @@ Suite *ctr_test_objective_suite(void)
     TCase *mem = tcase_create("memory");
     TCase *args = tcase_create("arguments");
     TCase *ckpt = tcase_create("checkpoint");
+    TCase *kinds = tcase_create("kinds");
     tcase_add_test(life, test_create_and_defaults);
     tcase_add_test(life, test_parameters);
     tcase_add_test(mem, test_workspace_query_and_no_hot_allocation);
@@ -807,9 +899,12 @@ Suite *ctr_test_objective_suite(void)
     tcase_add_test(args, test_nce_bank_wiring);
     tcase_add_test(ckpt, test_checkpoint_round_trip);
     tcase_add_test(ckpt, test_load_out_of_memory);
+    tcase_add_test(kinds, test_registry);
+    tcase_add_test(kinds, test_unread_parameters_are_ignored);
     suite_add_tcase(s, life);
     suite_add_tcase(s, mem);
     suite_add_tcase(s, args);
     suite_add_tcase(s, ckpt);
+    suite_add_tcase(s, kinds);
     return s;
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "common/checkpoint.h"
 #include "golden_util.h"
 #include "test_util.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "common/checkpoint.h"
 #include "test_util.h"
 
 /* The model: enqueue one row at a time into slot `pos`. */

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
-#include "prng.h"
+#include "common/checkpoint.h"
+#include "common/prng.h"
 #include "test_util.h"
 
 START_TEST(test_reference_vectors)

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core.h"
+#include "common/core.h"
 #include "test_util.h"
 
 START_TEST(test_finite_scan)

@@ -1,0 +1,43 @@
+/*
+ * persist.h - the save / save_buffer / load / load_buffer plumbing every
+ * stateful object shares: argument checks, error messages, choosing the
+ * checkpoint sink or source, and finishing it. An object supplies only how
+ * it writes its sections and how it builds itself from a reader.
+ */
+#ifndef CTR_PERSIST_H
+#define CTR_PERSIST_H
+
+#include "common/checkpoint.h"
+
+/* Writes the object's sections (the writer's errors are sticky). */
+typedef void (*ctr__persist_write_fn)(ctr__ckw *w, const void *obj);
+
+/* Reads every section of an opened checkpoint, including
+ * ctr__ckr_finish, and on success stores a new object, made with allocator
+ * a, through `out` (the public call's typed out-pointer, e.g. ctr_queue **).
+ * ctx is the public call's extra argument (e.g. an encoder to bind to), or
+ * NULL. On failure nothing is stored and nothing is leaked. */
+typedef int (*ctr__persist_read_fn)(ctr__ckr *r, void *out,
+                                    const ctr__alloc *a, void *ctx);
+
+/* ctr_<object>_save: atomic write of obj to path. Clears err first. */
+int ctr__persist_save(const void *obj, ctr__persist_write_fn write,
+                      uint32_t kind, const char *path, const ctr__alloc *alloc,
+                      ctr__error *err);
+
+/* ctr_<object>_save_buffer: *size_out always receives the size needed;
+ * buf NULL with cap 0 is a size query. Clears err first. */
+int ctr__persist_save_buffer(const void *obj, ctr__persist_write_fn write,
+                             uint32_t kind, void *buf, size_t cap,
+                             size_t *size_out, ctr__error *err);
+
+/* ctr_<object>_load / _load_buffer: validate the arguments and the
+ * caller's allocator, open the source, run `read`. */
+int ctr__persist_load(void *out, ctr__persist_read_fn read, void *ctx,
+                      uint32_t kind, const char *path,
+                      const ctr_allocator *alloc);
+int ctr__persist_load_buffer(void *out, ctr__persist_read_fn read, void *ctx,
+                             uint32_t kind, const void *buf, size_t len,
+                             const ctr_allocator *alloc);
+
+#endif /* CTR_PERSIST_H */

@@ -1,0 +1,268 @@
+/*
+ * encoder.c - the public ctr_encoder handle (encoder.h lists its files):
+ * lifecycle, the layer list's shapes and kinds, the flat parameter,
+ * gradient and statistics arrays, tunables. The math of each layer kind
+ * lives in its layer_*.c behind layer.h.
+ */
+#include "encoder/encoder.h"
+
+#include <string.h>
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+void ctr__encoder_release_workspace(ctr_encoder *enc)
+{
+    ctr__free(&enc->alloc, enc->work, enc->work_floats * sizeof(float));
+    enc->work = NULL;
+    enc->work_floats = 0;
+    enc->work_batch = 0;
+    enc->stage = CTR__STAGE_NONE;
+}
+
+int ctr__encoder_new(ctr_encoder **out, const ctr__shape *input, uint64_t seed,
+                     const ctr__alloc *a)
+{
+    ctr_encoder *enc = (ctr_encoder *)ctr__calloc(a, sizeof(*enc));
+    if (enc == NULL)
+        return CTR_E_NOMEM;
+    enc->alloc = *a;
+    enc->input = *input;
+    enc->bn_groups = 1;
+    ctr__prng_seed(&enc->gen, seed);
+    *out = enc;
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_create(ctr_encoder **out, const int64_t *dims,
+                               int32_t ndims, uint64_t seed,
+                               const ctr_allocator *alloc)
+{
+    ctr__alloc a;
+    ctr__shape s = {0, {1, 1, 1}};
+    int i, rc;
+    if (out == NULL || dims == NULL || ctr__alloc_init(&a, alloc) != CTR_OK ||
+        ndims < 1 || ndims > 3)
+        return CTR_E_INVALID_ARG;
+    s.ndims = ndims;
+    for (i = 0; i < ndims; i++)
+        s.d[i] = dims[i];
+    rc = ctr__shape_check(&s);
+    if (rc != CTR_OK)
+        return rc;
+    return ctr__encoder_new(out, &s, seed, &a);
+}
+
+CTR_API void ctr_encoder_destroy(ctr_encoder *enc)
+{
+    ctr__alloc a;
+    if (enc == NULL)
+        return;
+    a = enc->alloc;
+    ctr__encoder_release_workspace(enc);
+    ctr__free(&a, enc->layers, (size_t)enc->cap_layers * sizeof(ctr__layer));
+    ctr__free(&a, enc->params, (size_t)enc->n_params * sizeof(float));
+    ctr__free(&a, enc->grads, (size_t)enc->n_params * sizeof(float));
+    ctr__free(&a, enc->stats, (size_t)enc->n_stats * sizeof(float));
+    ctr__free(&a, enc, sizeof(*enc));
+}
+
+const ctr__shape *ctr__encoder_output_shape(const ctr_encoder *enc)
+{
+    return enc->n_layers == 0 ? &enc->input : &enc->layers[enc->n_layers - 1].out;
+}
+
+/* ---- shapes -------------------------------------------------------------- */
+
+CTR_API int ctr_encoder_num_layers(const ctr_encoder *enc, int64_t *out)
+{
+    if (enc == NULL || out == NULL)
+        return CTR_E_INVALID_ARG;
+    *out = enc->n_layers;
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_layer_kind(const ctr_encoder *enc, int32_t *kind,
+                                   int64_t layer)
+{
+    if (enc == NULL || kind == NULL || layer < 0 || layer >= enc->n_layers)
+        return CTR_E_INVALID_ARG;
+    *kind = enc->layers[layer].ops->kind;
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_shape(const ctr_encoder *enc, int64_t *dims,
+                              int32_t *ndims, int64_t *size, int64_t layer)
+{
+    const ctr__shape *s;
+    if (enc == NULL || dims == NULL || ndims == NULL || layer < -1 ||
+        layer >= enc->n_layers)
+        return CTR_E_INVALID_ARG;
+    s = layer == -1 ? &enc->input : &enc->layers[layer].out;
+    memcpy(dims, s->d, sizeof(s->d));
+    *ndims = s->ndims;
+    if (size != NULL)
+        *size = ctr__shape_size(s);
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_num_params(const ctr_encoder *enc, int64_t *out)
+{
+    if (enc == NULL || out == NULL)
+        return CTR_E_INVALID_ARG;
+    *out = enc->n_params;
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_num_stats(const ctr_encoder *enc, int64_t *out)
+{
+    if (enc == NULL || out == NULL)
+        return CTR_E_INVALID_ARG;
+    *out = enc->n_stats;
+    return CTR_OK;
+}
+
+/* ---- parameter, gradient and statistics arrays --------------------------- */
+
+/* Shared checks of the get/set calls over an array of `have` floats. */
+static int check_array_call(ctr__error *err, const void *p, int64_t n,
+                            int64_t have, const char *what)
+{
+    int rc = n == 0 ? CTR_OK : ctr__check_ptr(err, p, what);
+    if (rc != CTR_OK)
+        return rc;
+    if (n != have)
+        return ctr__fail(err, CTR_E_SHAPE, "%s: expected %lld floats, got %lld", what,
+                         (long long)have, (long long)n);
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_get_params(const ctr_encoder *enc, float *out, int64_t n)
+{
+    int rc;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(ctr__encoder_mutable_err(enc));
+    rc = check_array_call(ctr__encoder_mutable_err(enc), out, n, enc->n_params, "out");
+    if (rc == CTR_OK && n > 0)
+        memcpy(out, enc->params, (size_t)n * sizeof(float));
+    return rc;
+}
+
+CTR_API int ctr_encoder_get_grads(const ctr_encoder *enc, float *out, int64_t n)
+{
+    int rc;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(ctr__encoder_mutable_err(enc));
+    rc = check_array_call(ctr__encoder_mutable_err(enc), out, n, enc->n_params, "out");
+    if (rc == CTR_OK && n > 0)
+        memcpy(out, enc->grads, (size_t)n * sizeof(float));
+    return rc;
+}
+
+CTR_API int ctr_encoder_set_params(ctr_encoder *enc, const float *in, int64_t n)
+{
+    int rc;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    rc = check_array_call(&enc->err, in, n, enc->n_params, "in");
+    if (rc == CTR_OK)
+        rc = ctr__check_finite(&enc->err, in, (size_t)n, "in");
+    if (rc == CTR_OK && n > 0)
+        memcpy(enc->params, in, (size_t)n * sizeof(float));
+    return rc;
+}
+
+CTR_API int ctr_encoder_get_stats(const ctr_encoder *enc, float *out, int64_t n)
+{
+    int rc;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(ctr__encoder_mutable_err(enc));
+    rc = check_array_call(ctr__encoder_mutable_err(enc), out, n, enc->n_stats, "out");
+    if (rc == CTR_OK && n > 0)
+        memcpy(out, enc->stats, (size_t)n * sizeof(float));
+    return rc;
+}
+
+/* Running variances must be >= 0: the second half of each layer's block. */
+int ctr__encoder_check_stats(const ctr_encoder *enc, const float *s, ctr__error *err)
+{
+    int64_t i, j;
+    for (i = 0; i < enc->n_layers; i++) {
+        const ctr__layer *l = &enc->layers[i];
+        int64_t c = l->stat_count / 2;
+        for (j = 0; j < c; j++) {
+            if (s[l->stat_offset + c + j] < 0.0f)
+                return ctr__fail(err, CTR_E_INVALID_ARG,
+                                 "running variance %lld of layer %lld is negative",
+                                 (long long)j, (long long)i);
+        }
+    }
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_set_stats(ctr_encoder *enc, const float *in, int64_t n)
+{
+    int rc;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    rc = check_array_call(&enc->err, in, n, enc->n_stats, "in");
+    if (rc == CTR_OK)
+        rc = ctr__check_finite(&enc->err, in, (size_t)n, "in");
+    if (rc == CTR_OK)
+        rc = ctr__encoder_check_stats(enc, in, &enc->err);
+    if (rc == CTR_OK && n > 0)
+        memcpy(enc->stats, in, (size_t)n * sizeof(float));
+    return rc;
+}
+
+/* ---- tunables ------------------------------------------------------------ */
+
+CTR_API int ctr_encoder_param_bounds(int32_t param, double *lo, double *hi)
+{
+    if (lo == NULL || hi == NULL || param != CTR_ENCODER_P_BN_GROUPS)
+        return CTR_E_INVALID_ARG;
+    *lo = 1.0;
+    *hi = (double)CTR__SHAPE_MAX_DIM;
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_set_i64(ctr_encoder *enc, int32_t param, int64_t value)
+{
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    if (param != CTR_ENCODER_P_BN_GROUPS)
+        return ctr__fail(&enc->err, CTR_E_INVALID_ARG, "unknown parameter %d", (int)param);
+    if (value < 1 || value > CTR__SHAPE_MAX_DIM)
+        return ctr__fail(&enc->err, CTR_E_INVALID_ARG,
+                         "bn groups must be in [1, %lld] (got %lld)", (long long)CTR__SHAPE_MAX_DIM,
+                         (long long)value);
+    if (value != enc->bn_groups) {
+        enc->bn_groups = value;
+        ctr__encoder_release_workspace(enc);
+    }
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_get_i64(const ctr_encoder *enc, int32_t param, int64_t *value)
+{
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(ctr__encoder_mutable_err(enc));
+    if (value == NULL)
+        return ctr__fail(ctr__encoder_mutable_err(enc), CTR_E_INVALID_ARG, "value is NULL");
+    if (param != CTR_ENCODER_P_BN_GROUPS)
+        return ctr__fail(ctr__encoder_mutable_err(enc), CTR_E_INVALID_ARG, "unknown parameter %d",
+                         (int)param);
+    *value = enc->bn_groups;
+    return CTR_OK;
+}
+
+CTR_API const char *ctr_encoder_last_error(const ctr_encoder *enc)
+{
+    return ctr__error_message(enc == NULL ? NULL : &enc->err);
+}

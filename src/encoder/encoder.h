@@ -1,0 +1,58 @@
+/*
+ * encoder.h - the ctr_encoder handle as its own files see it: its layout
+ * and the pieces they share. The handle is split by concern:
+ *   encoder.c             lifecycle, shapes, parameter arrays, tunables
+ *   encoder_build.c       appending layers (the kinds' add calls)
+ *   encoder_run.c         workspace, forward, backward
+ *   encoder_copy.c        clone, parameter copy, momentum (EMA) update
+ *   encoder_tensors.c     the parameter tensors (for the optimizer)
+ *   encoder_checkpoint.c  save and load
+ * No other object includes this header.
+ */
+#ifndef CTR_ENCODER_H
+#define CTR_ENCODER_H
+
+#include "encoder/layer.h"
+
+#define CTR__ENCODER_MAX_LAYERS 65536
+
+enum { CTR__STAGE_NONE = 0 };
+
+struct ctr_encoder {
+    ctr__alloc alloc;
+    ctr__error err;
+    ctr__prng gen;
+    ctr__shape input;
+    int64_t bn_groups;
+    ctr__layer *layers;
+    int64_t n_layers, cap_layers;
+    float *params, *grads, *stats;
+    int64_t n_params, n_stats;
+    /* workspace for up to work_batch samples */
+    float *work;
+    size_t work_floats;
+    int64_t work_batch;
+    size_t in_copy_offset, grad_offset[2];
+    int stage;     /* CTR__STAGE_NONE, CTR_ENCODER_TRAIN or CTR_ENCODER_EVAL */
+    int64_t batch; /* samples of the last forward */
+};
+
+/* encoder.c: an encoder without layers for a checked input shape. */
+int ctr__encoder_new(ctr_encoder **out, const ctr__shape *input,
+                     uint64_t seed, const ctr__alloc *a);
+/* encoder.c: frees the workspace (the next forward plans it again). */
+void ctr__encoder_release_workspace(ctr_encoder *enc);
+/* encoder.c: running variances (the second half of each layer's block of
+ * statistics) must be >= 0. */
+int ctr__encoder_check_stats(const ctr_encoder *enc, const float *s,
+                             ctr__error *err);
+/* The shape of the last layer's output (the input's without layers). */
+const ctr__shape *ctr__encoder_output_shape(const ctr_encoder *enc);
+
+/* The error record of a handle a public call receives as const. */
+static inline ctr__error *ctr__encoder_mutable_err(const ctr_encoder *enc)
+{
+    return (ctr__error *)&((ctr_encoder *)enc)->err;
+}
+
+#endif /* CTR_ENCODER_H */

@@ -1,0 +1,262 @@
+/*
+ * encoder_run.c - running an encoder: the workspace (each layer's output
+ * and cache, two gradient buffers), forward in train or eval mode,
+ * backward, the layer outputs and the memory query. Each layer's math is
+ * its kind's table.
+ */
+#include <string.h>
+
+#include "encoder/encoder.h"
+
+#define WORK_ALIGN 16 /* floats: every workspace buffer starts on 64 bytes */
+
+static int64_t output_size(const ctr_encoder *enc)
+{
+    return ctr__shape_size(ctr__encoder_output_shape(enc));
+}
+
+/* Reserves `floats` at *pos (rounded up to WORK_ALIGN), returning the offset. */
+static int reserve(size_t *pos, size_t *offset, size_t floats)
+{
+    size_t p = (*pos + WORK_ALIGN - 1) / WORK_ALIGN * WORK_ALIGN;
+    if (p < *pos || ctr__add_size(pos, p, floats) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    *offset = p;
+    return CTR_OK;
+}
+
+/* Lays out the workspace for n samples: the input copy, each layer's output
+ * and cache, two gradient buffers. Writes offsets into the layers only when
+ * `commit` is set; returns the total in *total. */
+static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total)
+{
+    size_t pos = 0, off, floats, grads[2];
+    int64_t i, widest = ctr__shape_size(&enc->input);
+    int k;
+    if (ctr__matrix_bytes(&floats, n, widest, 1) != CTR_OK ||
+        reserve(&pos, &off, floats) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    if (commit)
+        enc->in_copy_offset = off;
+    for (i = 0; i < enc->n_layers; i++) {
+        ctr__layer *l = &enc->layers[i];
+        const ctr__layer_ops *ops = l->ops;
+        size_t out_off, cache_off, cache = 0;
+        int64_t size = ctr__shape_size(&l->out);
+        if (size > widest)
+            widest = size;
+        if (ctr__matrix_bytes(&floats, n, size, 1) != CTR_OK ||
+            reserve(&pos, &out_off, floats) != CTR_OK)
+            return CTR_E_OVERFLOW;
+        if (ops->cache_floats != NULL &&
+            ops->cache_floats(l, n, enc->bn_groups, &cache) != CTR_OK)
+            return CTR_E_OVERFLOW;
+        if (reserve(&pos, &cache_off, cache) != CTR_OK)
+            return CTR_E_OVERFLOW;
+        if (commit) {
+            l->out_offset = out_off;
+            l->cache_offset = cache_off;
+        }
+    }
+    for (k = 0; k < 2; k++) {
+        if (ctr__matrix_bytes(&floats, n, widest, 1) != CTR_OK ||
+            reserve(&pos, &grads[k], floats) != CTR_OK)
+            return CTR_E_OVERFLOW;
+    }
+    if (commit) {
+        enc->grad_offset[0] = grads[0];
+        enc->grad_offset[1] = grads[1];
+    }
+    if (pos > SIZE_MAX / sizeof(float))
+        return CTR_E_OVERFLOW;
+    *total = pos;
+    return CTR_OK;
+}
+
+static int ensure_workspace(ctr_encoder *enc, int64_t n)
+{
+    size_t total;
+    float *work;
+    int rc;
+    if (enc->work != NULL && n <= enc->work_batch)
+        return CTR_OK;
+    rc = plan_workspace(enc, n, 0, &total);
+    if (rc != CTR_OK)
+        return ctr__fail(&enc->err, rc, "workspace for %lld samples overflows",
+                         (long long)n);
+    work = (float *)ctr__malloc(&enc->alloc, total * sizeof(float));
+    if (work == NULL)
+        return ctr__fail(&enc->err, CTR_E_NOMEM,
+                         "cannot allocate the workspace for %lld samples", (long long)n);
+    ctr__encoder_release_workspace(enc);
+    plan_workspace(enc, n, 1, &total);
+    enc->work = work;
+    enc->work_floats = total;
+    enc->work_batch = n;
+    return CTR_OK;
+}
+
+static int check_batch(ctr_encoder *enc, int64_t n, int train)
+{
+    int64_t i;
+    for (i = 0; i < enc->n_layers; i++) {
+        const ctr__layer *l = &enc->layers[i];
+        const ctr__layer_ops *ops = l->ops;
+        int rc = CTR_OK;
+        if (ops->check_batch != NULL)
+            rc = ops->check_batch(l, n, enc->bn_groups, train, &enc->err);
+        if (rc != CTR_OK)
+            return rc;
+    }
+    return CTR_OK;
+}
+
+static ctr__layer_run layer_run(ctr_encoder *enc, const ctr__layer *l)
+{
+    ctr__layer_run r;
+    memset(&r, 0, sizeof(r));
+    r.n = enc->batch;
+    r.groups = enc->bn_groups;
+    r.y = enc->work + l->out_offset;
+    r.w = enc->params == NULL ? NULL : enc->params + l->param_offset;
+    r.gw = enc->grads == NULL ? NULL : enc->grads + l->param_offset;
+    r.stat = enc->stats == NULL ? NULL : enc->stats + l->stat_offset;
+    r.cache = enc->work + l->cache_offset;
+    r.rng = &enc->gen;
+    return r;
+}
+
+CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
+                                int64_t n, int32_t mode)
+{
+    size_t in_floats;
+    const float *cur;
+    int64_t i;
+    int rc;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    if ((rc = ctr__check_ptr(&enc->err, y, "y")) != CTR_OK ||
+        (rc = ctr__check_ptr(&enc->err, x, "x")) != CTR_OK ||
+        (rc = ctr__check_positive(&enc->err, n, "n")) != CTR_OK)
+        return rc;
+    if (mode != CTR_ENCODER_TRAIN && mode != CTR_ENCODER_EVAL)
+        return ctr__fail(&enc->err, CTR_E_INVALID_ARG,
+                         "mode must be CTR_ENCODER_TRAIN or CTR_ENCODER_EVAL (got %d)",
+                         (int)mode);
+    if (ctr__matrix_bytes(&in_floats, n, ctr__shape_size(&enc->input), sizeof(float)) != CTR_OK)
+        return ctr__fail(&enc->err, CTR_E_OVERFLOW, "n = %lld is too large", (long long)n);
+    in_floats /= sizeof(float);
+    if ((rc = check_batch(enc, n, mode == CTR_ENCODER_TRAIN)) != CTR_OK ||
+        (rc = ctr__check_finite(&enc->err, x, in_floats, "x")) != CTR_OK)
+        return rc;
+    if ((rc = ensure_workspace(enc, n)) != CTR_OK)
+        return rc;
+    enc->batch = n;
+    cur = x;
+    if (mode == CTR_ENCODER_TRAIN) {
+        memcpy(enc->work + enc->in_copy_offset, x, in_floats * sizeof(float));
+        cur = enc->work + enc->in_copy_offset;
+    }
+    for (i = 0; i < enc->n_layers; i++) {
+        const ctr__layer *l = &enc->layers[i];
+        ctr__layer_run r = layer_run(enc, l);
+        r.train = mode == CTR_ENCODER_TRAIN;
+        r.x = cur;
+        l->ops->forward(l, &r);
+        cur = r.y;
+    }
+    memcpy(y, cur, (size_t)(n * output_size(enc)) * sizeof(float));
+    enc->stage = mode;
+    return CTR_OK;
+}
+
+/* The input of layer i in the last train forward. */
+static const float *layer_input(const ctr_encoder *enc, int64_t i)
+{
+    if (i == 0)
+        return enc->work + enc->in_copy_offset;
+    return enc->work + enc->layers[i - 1].out_offset;
+}
+
+CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
+{
+    const float *g;
+    int64_t i;
+    int rc, k = 0;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    if ((rc = ctr__check_ptr(&enc->err, dy, "dy")) != CTR_OK)
+        return rc;
+    if (enc->stage == CTR__STAGE_NONE)
+        return ctr__fail(&enc->err, CTR_E_STAGE, "backward before any forward");
+    if (enc->stage != CTR_ENCODER_TRAIN)
+        return ctr__fail(&enc->err, CTR_E_STAGE,
+                         "backward after an eval-mode forward (nothing cached)");
+    rc = ctr__check_finite(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
+    if (rc != CTR_OK)
+        return rc;
+    g = dy;
+    for (i = enc->n_layers - 1; i >= 0; i--) {
+        const ctr__layer *l = &enc->layers[i];
+        ctr__layer_run r = layer_run(enc, l);
+        r.x = layer_input(enc, i);
+        r.dy = g;
+        r.dx = i == 0 ? dx : enc->work + enc->grad_offset[k];
+        l->ops->backward(l, &r);
+        g = r.dx;
+        k ^= 1;
+    }
+    if (enc->n_layers == 0 && dx != NULL)
+        memcpy(dx, dy, (size_t)(enc->batch * output_size(enc)) * sizeof(float));
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_zero_grad(ctr_encoder *enc)
+{
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    if (enc->n_params > 0)
+        memset(enc->grads, 0, (size_t)enc->n_params * sizeof(float));
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer)
+{
+    const ctr__layer *l;
+    int rc;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    if ((rc = ctr__check_ptr(&enc->err, out, "out")) != CTR_OK)
+        return rc;
+    if (layer < 0 || layer >= enc->n_layers)
+        return ctr__fail(&enc->err, CTR_E_INVALID_ARG,
+                         "layer must be in [0, %lld) (got %lld)",
+                         (long long)enc->n_layers, (long long)layer);
+    if (enc->stage == CTR__STAGE_NONE)
+        return ctr__fail(&enc->err, CTR_E_STAGE, "no forward has run");
+    l = &enc->layers[layer];
+    memcpy(out, enc->work + l->out_offset,
+           (size_t)(enc->batch * ctr__shape_size(&l->out)) * sizeof(float));
+    return CTR_OK;
+}
+
+CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes, int64_t batch)
+{
+    size_t work, fixed;
+    int rc;
+    if (enc == NULL || bytes == NULL || batch < 1)
+        return CTR_E_INVALID_ARG;
+    rc = plan_workspace((ctr_encoder *)enc, batch, 0, &work);
+    if (rc != CTR_OK)
+        return rc;
+    fixed = (size_t)(2 * enc->n_params + enc->n_stats) * sizeof(float) +
+            (size_t)enc->cap_layers * sizeof(ctr__layer) + sizeof(*enc);
+    if (ctr__mul_size(&work, work, sizeof(float)) != CTR_OK ||
+        ctr__add_size(bytes, work, fixed) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    return CTR_OK;
+}

@@ -1,0 +1,85 @@
+/*
+ * layer.c - what every layer kind shares (layer.h): shapes and their
+ * views, window arithmetic, the initialisation draw, and configuring a
+ * layer through its kind's table. Knows no kind and no handle.
+ */
+#include "encoder/layer.h"
+
+#include <string.h>
+
+ctr__layer ctr__layer_template(const ctr__layer_ops *ops)
+{
+    ctr__layer l;
+    memset(&l, 0, sizeof(l));
+    l.ops = ops;
+    return l;
+}
+
+int ctr__layer_configure(ctr__layer *l, const ctr__shape *in,
+                         int64_t n_params, int64_t n_stats, ctr__error *err)
+{
+    int rc;
+    l->in = *in;
+    l->out = *in;
+    rc = l->ops->configure(l, err);
+    if (rc == CTR_OK && ctr__shape_check(&l->out) != CTR_OK)
+        rc = ctr__fail(err, CTR_E_OVERFLOW, "layer output too large");
+    if (rc == CTR_OK && (l->param_count > INT64_MAX / 4 - n_params ||
+                         l->stat_count > INT64_MAX / 4 - n_stats))
+        rc = ctr__fail(err, CTR_E_OVERFLOW, "too many parameters");
+    return rc;
+}
+
+/* ---- shape helpers ------------------------------------------------------- */
+
+int ctr__shape_check(const ctr__shape *s)
+{
+    int i;
+    int64_t size = 1;
+    if (s->ndims < 1 || s->ndims > 3)
+        return CTR_E_INVALID_ARG;
+    for (i = 0; i < 3; i++) {
+        if (s->d[i] < 1 || s->d[i] > CTR__SHAPE_MAX_DIM)
+            return CTR_E_INVALID_ARG;
+        if (size > CTR__SHAPE_MAX_DIM / s->d[i])
+            return CTR_E_OVERFLOW;
+        size *= s->d[i];
+    }
+    return CTR_OK;
+}
+
+int64_t ctr__shape_size(const ctr__shape *s)
+{
+    return s->d[0] * s->d[1] * s->d[2];
+}
+
+void ctr__shape_rows(const ctr__shape *s, int64_t *rows, int64_t *row_len)
+{
+    if (s->ndims == 2) {
+        *rows = s->d[0];
+        *row_len = s->d[1];
+    } else {
+        *rows = 1;
+        *row_len = ctr__shape_size(s);
+    }
+}
+
+void ctr__shape_channels(const ctr__shape *s, int64_t *outer,
+                         int64_t *channels, int64_t *inner)
+{
+    *outer = s->ndims == 2 ? s->d[0] : 1;
+    *channels = s->ndims == 2 ? s->d[1] : s->d[0];
+    *inner = s->ndims == 3 ? s->d[1] * s->d[2] : 1;
+}
+
+float ctr__uniform_sym(ctr__prng *g, double bound)
+{
+    return (float)((2.0 * ctr__prng_uniform_f64(g) - 1.0) * bound);
+}
+
+int64_t ctr__window_count(int64_t len, int64_t kernel, int64_t stride, int64_t pad)
+{
+    if (len + 2 * pad < kernel)
+        return 0;
+    return (len + 2 * pad - kernel) / stride + 1;
+}

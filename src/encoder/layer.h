@@ -1,0 +1,123 @@
+/*
+ * layer.h - the interface between the encoder handle (encoder*.c: the
+ * layer list, buffers, forward and backward driving, checkpoints) and the
+ * layer kinds (layer_*.c: shapes, initialisation, forward and backward
+ * math), as objectives/kind.h is for the objectives.
+ *
+ * A layer is plain data (ctr__layer: its kind's table, shapes,
+ * hyper-parameters and offsets into the encoder's arrays) plus the const
+ * table of functions of its kind, ctr__layer_ops, defined in the kind's
+ * file with the kind's ctr_encoder_add_* call and listed in
+ * layer_registry.c (which checkpoints are read through). Layers never
+ * allocate: the encoder hands them their parameters, gradients,
+ * statistics, output buffer and cache for each call.
+ *
+ * layer.c defines the helpers below; it knows no kind and no handle.
+ */
+#ifndef CTR_LAYER_H
+#define CTR_LAYER_H
+
+#include "common/core.h"
+#include "common/prng.h"
+
+#define CTR__LAYER_NI 6 /* integer hyper-parameters per layer */
+#define CTR__LAYER_NF 2 /* real hyper-parameters per layer */
+#define CTR__LAYER_MAX_TENSORS 4
+
+/* A per-sample shape: ndims 1 (F), 2 (T x F) or 3 (C x H x W); unused
+ * dimensions are 1. */
+typedef struct ctr__shape {
+    int32_t ndims;
+    int64_t d[3];
+} ctr__shape;
+
+typedef struct ctr__layer_ops ctr__layer_ops;
+
+typedef struct ctr__layer {
+    const ctr__layer_ops *ops; /* its kind's table (ops->kind is saved) */
+    ctr__shape in, out;
+    int64_t hi[CTR__LAYER_NI]; /* integer hyper-parameters (saved) */
+    double hf[CTR__LAYER_NF];  /* real hyper-parameters (saved) */
+    int64_t param_offset, param_count; /* in the flat parameter array */
+    int64_t stat_offset, stat_count;   /* in the running-statistics array */
+    size_t out_offset, cache_offset;   /* in the workspace (floats) */
+} ctr__layer;
+
+/* Everything one forward or backward call of a layer touches. */
+typedef struct ctr__layer_run {
+    int64_t n;       /* samples */
+    int train;       /* forward: 1 train, 0 eval */
+    int64_t groups;  /* batch norm groups */
+    const float *x;  /* input, n x in size */
+    float *y;        /* output, n x out size */
+    const float *dy; /* backward: dL/dy */
+    float *dx;       /* backward: dL/dx, may be NULL (not wanted) */
+    const float *w;  /* this layer's parameters */
+    float *gw;       /* this layer's gradients (accumulated) */
+    float *stat;     /* this layer's running statistics */
+    float *cache;    /* this layer's train cache */
+    ctr__prng *rng;  /* the encoder's generator (dropout) */
+} ctr__layer_run;
+
+typedef struct ctr__tensor_desc {
+    int32_t role; /* CTR_TENSOR_* */
+    int32_t ndims;
+    int64_t dims[4];
+    int64_t count;
+} ctr__tensor_desc;
+
+struct ctr__layer_ops {
+    int32_t kind; /* CTR_LAYER_* */
+    /* Validates the hyper-parameters against l->in and fills l->out,
+     * l->param_count and l->stat_count. CTR_E_INVALID_ARG / CTR_E_SHAPE /
+     * CTR_E_OVERFLOW with a message. */
+    int (*configure)(ctr__layer *l, ctr__error *err);
+    /* PyTorch's default initialisation (may be NULL: nothing to draw). */
+    void (*init)(const ctr__layer *l, float *w, float *stat, ctr__prng *g);
+    /* Floats of train cache for n samples in `groups` groups (NULL: 0). */
+    int (*cache_floats)(const ctr__layer *l, int64_t n, int64_t groups,
+                        size_t *out);
+    /* Fills desc[0..k) and returns k <= CTR__LAYER_MAX_TENSORS (NULL: 0). */
+    int (*tensors)(const ctr__layer *l, ctr__tensor_desc *desc);
+    /* Checks a forward's batch (NULL: always fine). */
+    int (*check_batch)(const ctr__layer *l, int64_t n, int64_t groups, int train,
+                       ctr__error *err);
+    void (*forward)(const ctr__layer *l, const ctr__layer_run *r);
+    void (*backward)(const ctr__layer *l, const ctr__layer_run *r);
+};
+
+/* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */
+ctr__layer ctr__layer_template(const ctr__layer_ops *ops);
+/* Configures l (ops, hi, hf set) on input shape `in`: output shape,
+ * parameter and statistics counts, given the encoder's totals so far.
+ * Allocates nothing. Records a message in err (may be NULL). */
+int ctr__layer_configure(ctr__layer *l, const ctr__shape *in,
+                         int64_t n_params, int64_t n_stats, ctr__error *err);
+
+/* ---- shape helpers ------------------------------------------------------ */
+
+/* Largest accepted dimension (and batch norm group count): far above any
+ * real network, low enough that products of a few stay in int64. */
+#define CTR__SHAPE_MAX_DIM ((int64_t)1 << 31)
+
+/* CTR_OK for 1..3 dimensions, each in [1, CTR__SHAPE_MAX_DIM], whose
+ * product fits; CTR_E_INVALID_ARG or CTR_E_OVERFLOW otherwise. */
+int ctr__shape_check(const ctr__shape *s);
+
+/* Elements of one sample (the shape's dimensions are checked at creation
+ * so that this fits in int64_t). */
+int64_t ctr__shape_size(const ctr__shape *s);
+/* View of a sample as rows x row_len for "last dimension" operations:
+ * vector 1 x F, sequence T x F, image 1 x (C*H*W). */
+void ctr__shape_rows(const ctr__shape *s, int64_t *rows, int64_t *row_len);
+/* View of a sample as outer x channels x inner for per-channel operations:
+ * vector 1 x F x 1, sequence T x F x 1, image 1 x C x (H*W). */
+void ctr__shape_channels(const ctr__shape *s, int64_t *outer,
+                         int64_t *channels, int64_t *inner);
+/* Uniform in [-bound, bound) from g (double precision, rounded once). */
+float ctr__uniform_sym(ctr__prng *g, double bound);
+/* Output length of a window of `kernel` sliding with `stride` over `len`
+ * values padded by `pad` on both sides; 0 if the window does not fit. */
+int64_t ctr__window_count(int64_t len, int64_t kernel, int64_t stride, int64_t pad);
+
+#endif /* CTR_LAYER_H */

@@ -1,0 +1,596 @@
+/*
+ * layer_conv.c - convolutions as im2col + cblas_sgemm.
+ *
+ * conv2d: image C x H x W -> O x H' x W', square kernel k, one stride and
+ *   one zero padding for both axes; weight O x C x k x k (PyTorch layout).
+ *   The batch is processed in chunks of samples whose columns, their
+ *   gradient and output block fill about CHUNK_FLOATS: cols (C*k*k x
+ *   chunk*H'*W') = im2col of the chunk, then one GEMM Y = W . cols
+ *   (O x chunk*H'*W'), scattered to the samples (+ b). Big GEMMs let the
+ *   BLAS threads help. The cache keeps every chunk's columns (one after
+ *   the other) for backward, which would otherwise redo im2col (a pass as
+ *   costly as the layer's non-GEMM work; the memory is C*k*k*H'*W' floats
+ *   per sample), then one chunk's column gradient and output block.
+ * conv1d: sequence T x F (F input channels over T steps) -> T' x O,
+ *   weight O x F x k (PyTorch layout, as Conv1d on the transposed N x F x T
+ *   input). The whole batch is one GEMM: cols (n*T' x F*k), y = cols . W^T.
+ *
+ * Hyper-parameters: hi[0] out channels, hi[1] kernel, hi[2] stride,
+ * hi[3] padding, hi[4] bias (0/1).
+ */
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#include "common/blas.h"
+#include "common/vec.h"
+#include "encoder/encoder_build.h"
+
+#define CHUNK_FLOATS ((int64_t)1 << 21)
+
+static int check_conv_args(const ctr__layer *l, ctr__error *err)
+{
+    if (l->hi[0] < 1 || l->hi[0] > INT_MAX)
+        return ctr__fail(err, CTR_E_INVALID_ARG, "out_channels must be in [1, %d] (got %lld)",
+                         INT_MAX, (long long)l->hi[0]);
+    if (l->hi[1] < 1 || l->hi[1] > 4096 || l->hi[2] < 1 || l->hi[2] > 4096 ||
+        l->hi[3] < 0 || l->hi[3] > 4096)
+        return ctr__fail(err, CTR_E_INVALID_ARG,
+                         "kernel and stride must be in [1, 4096], padding in [0, 4096]");
+    if (l->hi[4] != 0 && l->hi[4] != 1)
+        return ctr__fail(err, CTR_E_INVALID_ARG, "bias must be 0 or 1 (got %lld)",
+                         (long long)l->hi[4]);
+    return CTR_OK;
+}
+
+/* Weight O x fan_in then optional bias; tensor dims given by the caller. */
+static int conv_tensors(const ctr__layer *l, ctr__tensor_desc *d, int32_t ndims,
+                        int64_t in_channels)
+{
+    int64_t k = l->hi[1];
+    memset(d, 0, 2 * sizeof(*d));
+    d[0].role = CTR_TENSOR_WEIGHT;
+    d[0].ndims = ndims;
+    d[0].dims[0] = l->hi[0];
+    d[0].dims[1] = in_channels;
+    d[0].dims[2] = k;
+    d[0].dims[3] = ndims == 4 ? k : 1;
+    d[0].count = l->hi[0] * in_channels * k * (ndims == 4 ? k : 1);
+    if (!l->hi[4])
+        return 1;
+    d[1].role = CTR_TENSOR_BIAS;
+    d[1].ndims = 1;
+    d[1].dims[0] = l->hi[0];
+    d[1].dims[1] = d[1].dims[2] = d[1].dims[3] = 1;
+    d[1].count = l->hi[0];
+    return 2;
+}
+
+static void init_uniform(float *w, int64_t count, int64_t fan_in, ctr__prng *g)
+{
+    double bound = 1.0 / sqrt((double)fan_in);
+    int64_t i;
+    for (i = 0; i < count; i++)
+        w[i] = ctr__uniform_sym(g, bound);
+}
+
+/* y = x + b */
+static void add_scalar(float *restrict y, const float *restrict x, float b, int64_t n)
+{
+    int64_t i;
+    CTR__VEC_FOR(i, n, y[i] = x[i] + b);
+}
+
+/* ---- conv2d -------------------------------------------------------------- */
+
+typedef struct conv_geom {
+    int64_t c, h, w, o, k, s, p, oh, ow, ckk, ohw;
+} conv_geom;
+
+static conv_geom conv2d_geom(const ctr__layer *l)
+{
+    conv_geom g;
+    g.c = l->in.d[0];
+    g.h = l->in.d[1];
+    g.w = l->in.d[2];
+    g.o = l->hi[0];
+    g.k = l->hi[1];
+    g.s = l->hi[2];
+    g.p = l->hi[3];
+    g.oh = ctr__window_count(g.h, g.k, g.s, g.p);
+    g.ow = ctr__window_count(g.w, g.k, g.s, g.p);
+    g.ckk = g.c * g.k * g.k;
+    g.ohw = g.oh * g.ow;
+    return g;
+}
+
+static int conv2d_configure(ctr__layer *l, ctr__error *err)
+{
+    conv_geom g;
+    size_t count;
+    int rc = check_conv_args(l, err);
+    if (rc != CTR_OK)
+        return rc;
+    if (l->in.ndims != 3)
+        return ctr__fail(err, CTR_E_SHAPE, "conv2d needs an image (C x H x W) input");
+    g = conv2d_geom(l);
+    if (g.oh < 1 || g.ow < 1)
+        return ctr__fail(err, CTR_E_SHAPE, "conv2d kernel %lld does not fit the %lld x %lld input",
+                         (long long)g.k, (long long)g.h, (long long)g.w);
+    if (g.ckk > INT_MAX || g.ohw > INT_MAX ||
+        ctr__matrix_bytes(&count, g.o, g.ckk + l->hi[4], 1) != CTR_OK)
+        return ctr__fail(err, CTR_E_OVERFLOW, "conv2d layer too large");
+    l->out.ndims = 3;
+    l->out.d[0] = g.o;
+    l->out.d[1] = g.oh;
+    l->out.d[2] = g.ow;
+    l->param_count = (int64_t)count;
+    l->stat_count = 0;
+    return CTR_OK;
+}
+
+static void conv2d_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g)
+{
+    conv_geom c = conv2d_geom(l);
+    (void)stat;
+    init_uniform(w, c.o * c.ckk + l->hi[4] * c.o, c.ckk, g);
+}
+
+/* Samples per chunk for a batch of n. */
+static int64_t conv2d_chunk(const conv_geom *g, int64_t n)
+{
+    int64_t chunk = CHUNK_FLOATS / ((2 * g->ckk + g->o) * g->ohw);
+    if (chunk < 1)
+        chunk = 1;
+    return chunk < n ? chunk : n;
+}
+
+/* Cache: the batch's columns, then one chunk's column gradient and output
+ * block. */
+static int conv2d_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
+{
+    conv_geom g = conv2d_geom(l);
+    size_t all, chunk;
+    (void)groups;
+    if (ctr__matrix_bytes(&all, n, g.ckk * g.ohw, 1) != CTR_OK ||
+        ctr__matrix_bytes(&chunk, g.ckk + g.o, conv2d_chunk(&g, n) * g.ohw, 1) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    return ctr__add_size(out, all, chunk);
+}
+
+static int conv2d_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
+                              ctr__error *err)
+{
+    conv_geom g = conv2d_geom(l);
+    (void)groups;
+    (void)train;
+    if (conv2d_chunk(&g, n) > INT_MAX / g.ohw)
+        return ctr__fail(err, CTR_E_SHAPE, "conv2d chunk too large for BLAS");
+    return CTR_OK;
+}
+
+static int conv2d_tensors(const ctr__layer *l, ctr__tensor_desc *d)
+{
+    return conv_tensors(l, d, 4, l->in.d[0]);
+}
+
+/* The output columns [*lo, *hi) whose input column ow*s - p + kj lies in
+ * [0, w). */
+static void valid_columns(const conv_geom *g, int64_t kj, int64_t *lo, int64_t *hi)
+{
+    int64_t first = g->p - kj, last = g->w - 1 + g->p - kj; /* ow*s in [first, last] */
+    *lo = first <= 0 ? 0 : (first + g->s - 1) / g->s;
+    *hi = last < 0 ? 0 : last / g->s + 1;
+    if (*hi > g->ow)
+        *hi = g->ow;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+/* Stride 2 (the common down-sampling convolution) with SSE2 shuffles:
+ * gcc's cheap vectoriser leaves strided loops scalar. Both helpers do the
+ * same float operations as the scalar loops, element by element, and only
+ * touch src/dst elements the scalar loop touches or the odd elements between
+ * them (read and written back unchanged), so the block loops stop one vector
+ * before the end. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+static int64_t gather_stride2(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i + 4 < n; i += 4) {
+        __m128 a = _mm_loadu_ps(src + 2 * i), b = _mm_loadu_ps(src + 2 * i + 4);
+        _mm_storeu_ps(dst + i, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+    }
+    return i;
+}
+
+static int64_t scatter_add_stride2(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i + 4 < n; i += 4) {
+        __m128 a = _mm_loadu_ps(dst + 2 * i), b = _mm_loadu_ps(dst + 2 * i + 4);
+        __m128 even = _mm_add_ps(_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm_loadu_ps(src + i));
+        __m128 odd = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+        _mm_storeu_ps(dst + 2 * i, _mm_unpacklo_ps(even, odd));
+        _mm_storeu_ps(dst + 2 * i + 4, _mm_unpackhi_ps(even, odd));
+    }
+    return i;
+}
+#else
+static int64_t gather_stride2(float *restrict dst, const float *restrict src, int64_t n)
+{
+    (void)dst, (void)src, (void)n;
+    return 0;
+}
+
+static int64_t scatter_add_stride2(float *restrict dst, const float *restrict src, int64_t n)
+{
+    (void)dst, (void)src, (void)n;
+    return 0;
+}
+#endif
+
+static void strided_copy(float *restrict dst, const float *restrict src, int64_t n,
+                         int64_t stride)
+{
+    int64_t i = 0;
+    if (stride == 1) {
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return;
+    }
+    if (stride == 2)
+        i = gather_stride2(dst, src, n);
+    for (; i < n; i++)
+        dst[i] = src[i * stride];
+}
+
+static void strided_add(float *restrict dst, const float *restrict src, int64_t n,
+                        int64_t stride)
+{
+    int64_t i = 0;
+    if (stride == 1) {
+        CTR__VEC_FOR(i, n, dst[i] += src[i]);
+        return;
+    }
+    if (stride == 2)
+        i = scatter_add_stride2(dst, src, n);
+    for (; i < n; i++)
+        dst[i * stride] += src[i];
+}
+
+/* cols[(c, ki, kj)][(oh, ow)] = x[c][oh*s - p + ki][ow*s - p + kj] (0 in
+ * the padding); rows of cols are ld floats apart. */
+static void im2col(float *restrict cols, int64_t ld, const float *restrict x,
+                   const conv_geom *g)
+{
+    int64_t c, ki, kj, oh, lo, hi, j;
+    for (c = 0; c < g->c; c++)
+        for (ki = 0; ki < g->k; ki++)
+            for (kj = 0; kj < g->k; kj++) {
+                float *row = cols + ((c * g->k + ki) * g->k + kj) * ld;
+                valid_columns(g, kj, &lo, &hi);
+                for (oh = 0; oh < g->oh; oh++) {
+                    int64_t ih = oh * g->s - g->p + ki;
+                    float *dst = row + oh * g->ow;
+                    if (ih < 0 || ih >= g->h || lo == hi) {
+                        memset(dst, 0, (size_t)g->ow * sizeof(float));
+                        continue;
+                    }
+                    for (j = 0; j < lo; j++) /* a few padding columns */
+                        dst[j] = 0.0f;
+                    strided_copy(dst + lo, x + (c * g->h + ih) * g->w + lo * g->s - g->p + kj,
+                                 hi - lo, g->s);
+                    for (j = hi; j < g->ow; j++)
+                        dst[j] = 0.0f;
+                }
+            }
+}
+
+/* dx += the columns' gradient scattered back (dx zeroed by the caller);
+ * rows of dcols are ld floats apart. */
+static void col2im(float *restrict dx, const float *restrict dcols, int64_t ld,
+                   const conv_geom *g)
+{
+    int64_t c, ki, kj, oh, lo, hi;
+    for (c = 0; c < g->c; c++)
+        for (ki = 0; ki < g->k; ki++)
+            for (kj = 0; kj < g->k; kj++) {
+                const float *row = dcols + ((c * g->k + ki) * g->k + kj) * ld;
+                valid_columns(g, kj, &lo, &hi);
+                for (oh = 0; oh < g->oh && lo < hi; oh++) {
+                    int64_t ih = oh * g->s - g->p + ki;
+                    if (ih < 0 || ih >= g->h)
+                        continue;
+                    strided_add(dx + (c * g->h + ih) * g->w + lo * g->s - g->p + kj,
+                                row + oh * g->ow + lo, hi - lo, g->s);
+                }
+            }
+}
+
+/* im2col of samples [s0, s0 + nb) side by side in cols (ld = nb * ohw). */
+static void chunk_columns(float *cols, const float *x, int64_t s0, int64_t nb,
+                          const conv_geom *g)
+{
+    int64_t i, in_size = g->c * g->h * g->w;
+    for (i = 0; i < nb; i++)
+        im2col(cols + i * g->ohw, nb * g->ohw, x + (s0 + i) * in_size, g);
+}
+
+static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    conv_geom g = conv2d_geom(l);
+    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc;
+    float *block = r->cache + r->n * g.ckk * g.ohw + g.ckk * chunk * g.ohw;
+    for (s0 = 0; s0 < r->n; s0 += chunk) {
+        int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
+        float *cols = r->cache + s0 * g.ckk * g.ohw;
+        chunk_columns(cols, r->x, s0, nb, &g);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)ld, (int)g.ckk,
+                    1.0f, r->w, (int)g.ckk, cols, (int)ld, 0.0f, block, (int)ld);
+        for (i = 0; i < nb; i++)
+            for (oc = 0; oc < g.o; oc++) {
+                float *y = r->y + ((s0 + i) * g.o + oc) * g.ohw;
+                const float *src = block + oc * ld + i * g.ohw;
+                float b = l->hi[4] ? r->w[g.o * g.ckk + oc] : 0.0f;
+                add_scalar(y, src, b, g.ohw);
+            }
+    }
+}
+
+/* Copies one sample's dY (O x ohw) into the chunk's channel-major block
+ * (rows ld apart), adding each channel's sum to gb (the bias gradient) on
+ * the way when gb is not NULL. */
+static void gather_output_grad(float *restrict block, int64_t ld, const float *restrict dy,
+                               const conv_geom *g, float *restrict gb)
+{
+    int64_t oc, b, j;
+    for (oc = 0; oc < g->o; oc++) {
+        float *restrict dst = block + oc * ld;
+        const float *restrict src = dy + oc * g->ohw;
+        float lane[CTR__VEC_BLOCK] = {0}, sum = 0.0f;
+        if (gb == NULL) {
+            memcpy(dst, src, (size_t)g->ohw * sizeof(float));
+            continue;
+        }
+        for (b = 0; b + CTR__VEC_BLOCK <= g->ohw; b += CTR__VEC_BLOCK)
+            for (j = 0; j < CTR__VEC_BLOCK; j++) {
+                dst[b + j] = src[b + j];
+                lane[j] += src[b + j];
+            }
+        for (j = 0; b + j < g->ohw; j++) {
+            dst[b + j] = src[b + j];
+            lane[j] += src[b + j];
+        }
+        for (j = 0; j < CTR__VEC_BLOCK; j++)
+            sum += lane[j];
+        gb[oc] += sum;
+    }
+}
+
+static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    conv_geom g = conv2d_geom(l);
+    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, in_size = g.c * g.h * g.w;
+    float *dcols = r->cache + r->n * g.ckk * g.ohw;
+    float *block = dcols + g.ckk * chunk * g.ohw;
+    for (s0 = 0; s0 < r->n; s0 += chunk) {
+        int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
+        const float *cols = r->cache + s0 * g.ckk * g.ohw; /* from forward */
+        for (i = 0; i < nb; i++) /* dY of the chunk, channel-major like Y */
+            gather_output_grad(block + i * g.ohw, ld, r->dy + (s0 + i) * g.o * g.ohw, &g,
+                               l->hi[4] ? r->gw + g.o * g.ckk : NULL);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
+                    1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
+        if (r->dx == NULL)
+            continue;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.ckk, (int)ld, (int)g.o,
+                    1.0f, r->w, (int)g.ckk, block, (int)ld, 0.0f, dcols, (int)ld);
+        memset(r->dx + s0 * in_size, 0, (size_t)(nb * in_size) * sizeof(float));
+        for (i = 0; i < nb; i++)
+            col2im(r->dx + (s0 + i) * in_size, dcols + i * g.ohw, ld, &g);
+    }
+}
+
+/* Listed in layer_registry.c. */
+const ctr__layer_ops ctr__layer_conv2d_ops = {
+    .kind = CTR_LAYER_CONV2D,
+    .configure = conv2d_configure,
+    .init = conv2d_init,
+    .cache_floats = conv2d_cache_floats,
+    .tensors = conv2d_tensors,
+    .check_batch = conv2d_check_batch,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+};
+
+/* ---- conv1d -------------------------------------------------------------- */
+
+typedef struct conv1_geom {
+    int64_t t, f, o, k, s, p, ot, fk;
+} conv1_geom;
+
+static conv1_geom conv1d_geom(const ctr__layer *l)
+{
+    conv1_geom g;
+    g.t = l->in.d[0];
+    g.f = l->in.d[1];
+    g.o = l->hi[0];
+    g.k = l->hi[1];
+    g.s = l->hi[2];
+    g.p = l->hi[3];
+    g.ot = ctr__window_count(g.t, g.k, g.s, g.p);
+    g.fk = g.f * g.k;
+    return g;
+}
+
+static int conv1d_configure(ctr__layer *l, ctr__error *err)
+{
+    conv1_geom g;
+    size_t count;
+    int rc = check_conv_args(l, err);
+    if (rc != CTR_OK)
+        return rc;
+    if (l->in.ndims != 2)
+        return ctr__fail(err, CTR_E_SHAPE, "conv1d needs a sequence (T x F) input");
+    g = conv1d_geom(l);
+    if (g.ot < 1)
+        return ctr__fail(err, CTR_E_SHAPE, "conv1d kernel %lld does not fit %lld steps",
+                         (long long)g.k, (long long)g.t);
+    if (g.fk > INT_MAX || ctr__matrix_bytes(&count, g.o, g.fk + l->hi[4], 1) != CTR_OK)
+        return ctr__fail(err, CTR_E_OVERFLOW, "conv1d layer too large");
+    l->out.ndims = 2;
+    l->out.d[0] = g.ot;
+    l->out.d[1] = g.o;
+    l->out.d[2] = 1;
+    l->param_count = (int64_t)count;
+    l->stat_count = 0;
+    return CTR_OK;
+}
+
+static void conv1d_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g)
+{
+    conv1_geom c = conv1d_geom(l);
+    (void)stat;
+    init_uniform(w, c.o * c.fk + l->hi[4] * c.o, c.fk, g);
+}
+
+/* Cache: the batch's columns and their gradient. */
+static int conv1d_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
+{
+    conv1_geom g = conv1d_geom(l);
+    (void)groups;
+    return ctr__matrix_bytes(out, 2 * n * g.ot, g.fk, 1);
+}
+
+static int conv1d_tensors(const ctr__layer *l, ctr__tensor_desc *d)
+{
+    return conv_tensors(l, d, 3, l->in.d[1]);
+}
+
+static int conv1d_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
+                              ctr__error *err)
+{
+    (void)train;
+    conv1_geom g = conv1d_geom(l);
+    (void)groups;
+    if (n > INT_MAX / g.ot)
+        return ctr__fail(err, CTR_E_SHAPE, "batch too large for BLAS");
+    return CTR_OK;
+}
+
+/* cols[row = s*T' + t][f*k + kk] = x[s][t*stride + kk - pad][f] (0 outside). */
+static void im2col_1d(float *restrict cols, const float *restrict x, int64_t n,
+                      const conv1_geom *g)
+{
+    int64_t s, t, f, kk;
+    for (s = 0; s < n; s++)
+        for (t = 0; t < g->ot; t++) {
+            float *row = cols + (s * g->ot + t) * g->fk;
+            for (kk = 0; kk < g->k; kk++) {
+                int64_t it = t * g->s - g->p + kk;
+                if (it < 0 || it >= g->t) {
+                    for (f = 0; f < g->f; f++)
+                        row[f * g->k + kk] = 0.0f;
+                    continue;
+                }
+                for (f = 0; f < g->f; f++)
+                    row[f * g->k + kk] = x[(s * g->t + it) * g->f + f];
+            }
+        }
+}
+
+static void col2im_1d(float *restrict dx, const float *restrict dcols, int64_t n,
+                      const conv1_geom *g)
+{
+    int64_t s, t, f, kk;
+    for (s = 0; s < n; s++)
+        for (t = 0; t < g->ot; t++) {
+            const float *row = dcols + (s * g->ot + t) * g->fk;
+            for (kk = 0; kk < g->k; kk++) {
+                int64_t it = t * g->s - g->p + kk;
+                if (it < 0 || it >= g->t)
+                    continue;
+                for (f = 0; f < g->f; f++)
+                    dx[(s * g->t + it) * g->f + f] += row[f * g->k + kk];
+            }
+        }
+}
+
+static void conv1d_forward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    conv1_geom g = conv1d_geom(l);
+    int64_t rows = r->n * g.ot, i;
+    float beta = 0.0f;
+    im2col_1d(r->cache, r->x, r->n, &g);
+    if (l->hi[4]) {
+        for (i = 0; i < rows; i++)
+            memcpy(r->y + i * g.o, r->w + g.o * g.fk, (size_t)g.o * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)g.o, (int)g.fk,
+                1.0f, r->cache, (int)g.fk, r->w, (int)g.fk, beta, r->y, (int)g.o);
+}
+
+static void conv1d_backward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    conv1_geom g = conv1d_geom(l);
+    int64_t rows = r->n * g.ot, i, j;
+    float *dcols = r->cache + rows * g.fk;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.o, (int)g.fk, (int)rows,
+                1.0f, r->dy, (int)g.o, r->cache, (int)g.fk, 1.0f, r->gw, (int)g.fk);
+    if (l->hi[4]) {
+        float *gb = r->gw + g.o * g.fk;
+        for (i = 0; i < rows; i++)
+            for (j = 0; j < g.o; j++)
+                gb[j] += r->dy[i * g.o + j];
+    }
+    if (r->dx == NULL)
+        return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)g.fk, (int)g.o,
+                1.0f, r->dy, (int)g.o, r->w, (int)g.fk, 0.0f, dcols, (int)g.fk);
+    memset(r->dx, 0, (size_t)(r->n * g.t * g.f) * sizeof(float));
+    col2im_1d(r->dx, dcols, r->n, &g);
+}
+
+/* Listed in layer_registry.c. */
+const ctr__layer_ops ctr__layer_conv1d_ops = {
+    .kind = CTR_LAYER_CONV1D,
+    .configure = conv1d_configure,
+    .init = conv1d_init,
+    .cache_floats = conv1d_cache_floats,
+    .tensors = conv1d_tensors,
+    .check_batch = conv1d_check_batch,
+    .forward = conv1d_forward,
+    .backward = conv1d_backward,
+};
+
+/* conv1d and conv2d share their hyper-parameters. */
+static int add_conv(ctr_encoder *enc, const ctr__layer_ops *ops,
+                    int64_t out_channels, int64_t kernel, int64_t stride,
+                    int64_t padding, int32_t bias)
+{
+    ctr__layer l = ctr__layer_template(ops);
+    l.hi[0] = out_channels;
+    l.hi[1] = kernel;
+    l.hi[2] = stride;
+    l.hi[3] = padding;
+    l.hi[4] = bias;
+    return ctr__encoder_add(enc, &l);
+}
+
+CTR_API int ctr_encoder_add_conv2d(ctr_encoder *enc, int64_t out_channels, int64_t kernel,
+                                   int64_t stride, int64_t padding, int32_t bias)
+{
+    return add_conv(enc, &ctr__layer_conv2d_ops, out_channels, kernel, stride,
+                    padding, bias);
+}
+
+CTR_API int ctr_encoder_add_conv1d(ctr_encoder *enc, int64_t out_channels, int64_t kernel,
+                                   int64_t stride, int64_t padding, int32_t bias)
+{
+    return add_conv(enc, &ctr__layer_conv1d_ops, out_channels, kernel, stride,
+                    padding, bias);
+}

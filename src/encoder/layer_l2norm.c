@@ -1,0 +1,104 @@
+/*
+ * layer_l2norm.c - y = x / max(||x||, eps) per row (the last dimension of
+ * vectors and sequences, the whole sample of images), as
+ * torch.nn.functional.normalize. Hyper-parameter hf[0] = eps.
+ * Cache: the norm of each row.
+ */
+#include <math.h>
+
+#include "common/vec.h"
+#include "encoder/encoder_build.h"
+
+static int l2_configure(ctr__layer *l, ctr__error *err)
+{
+    if (!(l->hf[0] > 0.0) || !isfinite(l->hf[0]))
+        return ctr__fail(err, CTR_E_INVALID_ARG, "eps must be finite and > 0 (got %g)",
+                         l->hf[0]);
+    l->out = l->in;
+    l->param_count = 0;
+    l->stat_count = 0;
+    return CTR_OK;
+}
+
+static int l2_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
+{
+    int64_t rows, len;
+    (void)groups;
+    ctr__shape_rows(&l->in, &rows, &len);
+    return ctr__matrix_bytes(out, n, rows, 1);
+}
+
+static void scale_loop(float *restrict y, const float *restrict x, float s, int64_t n)
+{
+    int64_t j;
+    CTR__VEC_FOR(j, n, y[j] = x[j] * s);
+}
+
+/* dx = (dy - y * dot) / norm */
+static void project_loop(float *restrict dx, const float *restrict dy,
+                         const float *restrict y, float dot, float norm, int64_t n)
+{
+    int64_t j;
+    CTR__VEC_FOR(j, n, dx[j] = (dy[j] - y[j] * dot) / norm);
+}
+
+static void l2_forward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    int64_t rows, len, i, j;
+    float eps = (float)l->hf[0];
+    ctr__shape_rows(&l->in, &rows, &len);
+    rows *= r->n;
+    for (i = 0; i < rows; i++) {
+        const float *restrict x = r->x + i * len;
+        float *restrict y = r->y + i * len;
+        double sq = 0.0;
+        float norm, inv;
+        for (j = 0; j < len; j++)
+            sq += (double)x[j] * x[j];
+        norm = (float)sqrt(sq);
+        r->cache[i] = norm;
+        inv = 1.0f / (norm > eps ? norm : eps);
+        scale_loop(y, x, inv, len);
+    }
+}
+
+/* For ||x|| > eps: dx = (dy - y (y . dy)) / ||x||; otherwise the
+ * denominator is the constant eps and dx = dy / eps. */
+static void l2_backward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    int64_t rows, len, i, j;
+    float eps = (float)l->hf[0];
+    if (r->dx == NULL)
+        return;
+    ctr__shape_rows(&l->in, &rows, &len);
+    rows *= r->n;
+    for (i = 0; i < rows; i++) {
+        const float *restrict y = r->y + i * len, *restrict dy = r->dy + i * len;
+        float *restrict dx = r->dx + i * len;
+        float norm = r->cache[i], dot = 0.0f;
+        if (!(norm > eps)) {
+            for (j = 0; j < len; j++)
+                dx[j] = dy[j] / eps;
+            continue;
+        }
+        for (j = 0; j < len; j++)
+            dot += y[j] * dy[j];
+        project_loop(dx, dy, y, dot, norm, len);
+    }
+}
+
+/* Listed in layer_registry.c. */
+const ctr__layer_ops ctr__layer_l2norm_ops = {
+    .kind = CTR_LAYER_L2NORM,
+    .configure = l2_configure,
+    .cache_floats = l2_cache_floats,
+    .forward = l2_forward,
+    .backward = l2_backward,
+};
+
+CTR_API int ctr_encoder_add_l2norm(ctr_encoder *enc, double eps)
+{
+    ctr__layer l = ctr__layer_template(&ctr__layer_l2norm_ops);
+    l.hf[0] = eps;
+    return ctr__encoder_add(enc, &l);
+}

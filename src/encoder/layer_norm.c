@@ -1,0 +1,546 @@
+/*
+ * layer_norm.c - batch normalisation (per channel, train/eval, running
+ * statistics, optional grouped statistics for shuffle-BN emulation) and
+ * layer normalisation (per row).
+ *
+ * Batch norm hyper-parameters: hi[0] affine, hf[0] eps, hf[1] momentum.
+ * Layer norm hyper-parameters: hi[0] affine, hf[0] eps.
+ * A sample is seen as outer x C x inner (batch norm) or rows x len (layer
+ * norm), see ctr__shape_channels / ctr__shape_rows.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "common/vec.h"
+#include "encoder/encoder_build.h"
+
+static int check_norm_args(const ctr__layer *l, ctr__error *err)
+{
+    if (l->hi[0] != 0 && l->hi[0] != 1)
+        return ctr__fail(err, CTR_E_INVALID_ARG, "affine must be 0 or 1 (got %lld)",
+                         (long long)l->hi[0]);
+    if (!(l->hf[0] > 0.0) || !isfinite(l->hf[0]))
+        return ctr__fail(err, CTR_E_INVALID_ARG, "eps must be finite and > 0 (got %g)",
+                         l->hf[0]);
+    return CTR_OK;
+}
+
+static void fill_norm_tensors(ctr__tensor_desc *d, const ctr__shape *s, int64_t count)
+{
+    int k, i;
+    for (k = 0; k < 2; k++) {
+        d[k].role = k == 0 ? CTR_TENSOR_NORM_WEIGHT : CTR_TENSOR_NORM_BIAS;
+        d[k].ndims = s->ndims;
+        for (i = 0; i < 4; i++)
+            d[k].dims[i] = i < s->ndims ? s->d[i] : 1;
+        d[k].count = count;
+    }
+}
+
+static void init_affine(int64_t count, float *w)
+{
+    int64_t i;
+    for (i = 0; i < count; i++) {
+        w[i] = 1.0f;
+        w[count + i] = 0.0f;
+    }
+}
+
+/* ---- batch norm ---------------------------------------------------------- */
+
+static int64_t bn_channels(const ctr__layer *l)
+{
+    int64_t outer, c, inner;
+    ctr__shape_channels(&l->in, &outer, &c, &inner);
+    return c;
+}
+
+static int bn_configure(ctr__layer *l, ctr__error *err)
+{
+    int rc = check_norm_args(l, err);
+    int64_t c = bn_channels(l);
+    if (rc != CTR_OK)
+        return rc;
+    if (!(l->hf[1] >= 0.0 && l->hf[1] <= 1.0))
+        return ctr__fail(err, CTR_E_INVALID_ARG, "momentum must be in [0, 1] (got %g)",
+                         l->hf[1]);
+    l->out = l->in;
+    l->param_count = l->hi[0] ? 2 * c : 0;
+    l->stat_count = 2 * c;
+    return CTR_OK;
+}
+
+static void bn_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g)
+{
+    int64_t c = bn_channels(l), i;
+    (void)g;
+    if (l->hi[0])
+        init_affine(c, w);
+    for (i = 0; i < c; i++) {
+        stat[i] = 0.0f;
+        stat[c + i] = 1.0f;
+    }
+}
+
+/* Per-channel arrays kept per group in the cache. */
+enum { BN_MEAN, BN_INVSTD, BN_SUM_DY, BN_SUM_DYH, BN_SCALE, BN_SHIFT, BN_ARRAYS };
+
+/* Cache: BN_ARRAYS per-channel arrays per group. The normalised input
+ * xhat = (x - mean) * invstd is not stored: backward recomputes it from the
+ * layer's input, which the encoder keeps (a pass of writes and the memory
+ * of a whole activation saved for two subtractions and products). */
+static int bn_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
+{
+    (void)n;
+    return ctr__matrix_bytes(out, groups, BN_ARRAYS * bn_channels(l), 1);
+}
+
+static int bn_tensors(const ctr__layer *l, ctr__tensor_desc *d)
+{
+    ctr__shape s = {1, {1, 1, 1}};
+    if (!l->hi[0])
+        return 0;
+    s.d[0] = bn_channels(l);
+    fill_norm_tensors(d, &s, s.d[0]);
+    return 2;
+}
+
+static int bn_check_batch(const ctr__layer *l, int64_t n, int64_t groups, int train,
+                          ctr__error *err)
+{
+    if (!train) /* eval mode uses the running statistics */
+        return CTR_OK;
+    int64_t outer, c, inner;
+    ctr__shape_channels(&l->in, &outer, &c, &inner);
+    if (n % groups != 0)
+        return ctr__fail(err, CTR_E_SHAPE,
+                         "batch norm: batch %lld is not a multiple of %lld groups",
+                         (long long)n, (long long)groups);
+    if ((n / groups) * outer * inner < 2)
+        return ctr__fail(err, CTR_E_SHAPE,
+                         "batch norm in train mode needs more than one value per "
+                         "channel and group (batch %lld, groups %lld)",
+                         (long long)n, (long long)groups);
+    return CTR_OK;
+}
+
+/* The geometry of one call: `rows` slices of c channels x inner values per
+ * group, `groups` groups. */
+typedef struct bn_geom {
+    int64_t c, inner, slice, rows, groups;
+    int64_t size; /* values per sample */
+    float count;  /* values per channel and group */
+} bn_geom;
+
+static bn_geom bn_geometry(const ctr__layer *l, int64_t n, int64_t groups)
+{
+    bn_geom g;
+    int64_t outer;
+    ctr__shape_channels(&l->in, &outer, &g.c, &g.inner);
+    g.slice = g.c * g.inner;
+    g.size = outer * g.slice;
+    g.groups = groups;
+    g.rows = n / groups * outer;
+    g.count = (float)(g.rows * g.inner);
+    return g;
+}
+
+static float *bn_array(const ctr__layer_run *r, const bn_geom *g, int which, int64_t group)
+{
+    return r->cache + (group * BN_ARRAYS + which) * g->c;
+}
+
+/* acc[j] += sum over the slice's inner values of (x - center[j])^p, p = 1
+ * (center NULL) or 2. */
+static void bn_accumulate(float *restrict acc, const float *restrict x,
+                          const float *restrict center, const bn_geom *g)
+{
+    int64_t j;
+    if (g->inner == 1 && center == NULL) {
+        CTR__VEC_FOR(j, g->c, acc[j] += x[j]);
+    } else if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, acc[j] += (x[j] - center[j]) * (x[j] - center[j]));
+    } else {
+        for (j = 0; j < g->c; j++)
+            acc[j] += center == NULL ? ctr__sum(x + j * g->inner, g->inner)
+                                     : ctr__sum_sq_dev(x + j * g->inner, center[j], g->inner);
+    }
+}
+
+/* y = x * scale + shift per channel; with mean and invstd (train mode),
+ * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma. */
+static void bn_apply(float *restrict y, const float *restrict x,
+                     const float *restrict mean, const float *restrict invstd,
+                     const float *restrict scale, const float *restrict shift,
+                     const bn_geom *g)
+{
+    int64_t j, b;
+    if (g->inner == 1 && mean != NULL) {
+        CTR__VEC_FOR(j, g->c, y[j] = ((x[j] - mean[j]) * invstd[j]) * scale[j] + shift[j]);
+        return;
+    }
+    if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, y[j] = x[j] * scale[j] + shift[j]);
+        return;
+    }
+    for (j = 0; j < g->c; j++) {
+        const float *restrict xj = x + j * g->inner;
+        float *restrict yj = y + j * g->inner;
+        float sc = scale[j], sh = shift[j];
+        if (mean != NULL) {
+            float m = mean[j], is = invstd[j];
+            CTR__VEC_FOR(b, g->inner, yj[b] = ((xj[b] - m) * is) * sc + sh);
+        } else {
+            CTR__VEC_FOR(b, g->inner, yj[b] = xj[b] * sc + sh);
+        }
+    }
+}
+
+/* mean[j] and sq[j] = sum of (x - mean[j])^2 over a group: a pass for the
+ * sums, then one for the squared deviations. */
+static void bn_moments_two_pass(float *restrict mean, float *restrict sq,
+                                const float *restrict x, const bn_geom *g)
+{
+    int64_t j, s;
+    memset(mean, 0, (size_t)g->c * sizeof(float));
+    memset(sq, 0, (size_t)g->c * sizeof(float));
+    for (s = 0; s < g->rows; s++)
+        bn_accumulate(mean, x + s * g->slice, NULL, g);
+    for (j = 0; j < g->c; j++)
+        mean[j] /= g->count;
+    for (s = 0; s < g->rows; s++)
+        bn_accumulate(sq, x + s * g->slice, mean, g);
+}
+
+/* The same in one pass over memory when a channel's values come in slices
+ * of `inner` (images): each slice's sum, then its squared deviations from
+ * its own mean m_s while it is in L1; the slices merge exactly as
+ * sq = sum_s sq_s + inner * sum_s (m_s - mean)^2, the last term taken about
+ * the first slice's mean (shift) so that it does not cancel. d1, d2 and
+ * shift are scratch arrays of c floats. */
+static void bn_moments_by_slice(float *restrict mean, float *restrict sq,
+                                float *restrict d1, float *restrict d2,
+                                float *restrict shift, const float *restrict x,
+                                const bn_geom *g)
+{
+    float inner = (float)g->inner, rows = (float)g->rows;
+    int64_t j, s;
+    for (j = 0; j < g->c; j++)
+        shift[j] = ctr__sum(x + j * g->inner, g->inner) / inner;
+    memset(mean, 0, (size_t)g->c * sizeof(float));
+    memset(sq, 0, (size_t)g->c * sizeof(float));
+    memset(d1, 0, (size_t)g->c * sizeof(float));
+    memset(d2, 0, (size_t)g->c * sizeof(float));
+    for (s = 0; s < g->rows; s++)
+        for (j = 0; j < g->c; j++) {
+            const float *xj = x + s * g->slice + j * g->inner;
+            float sum = ctr__sum(xj, g->inner), m = sum / inner, d = m - shift[j];
+            mean[j] += sum;
+            sq[j] += ctr__sum_sq_dev(xj, m, g->inner);
+            d1[j] += d;
+            d2[j] += d * d;
+        }
+    for (j = 0; j < g->c; j++) {
+        float between = d2[j] - d1[j] * d1[j] / rows;
+        mean[j] /= g->count;
+        sq[j] += inner * (between > 0.0f ? between : 0.0f);
+    }
+}
+
+static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
+{
+    bn_geom g = bn_geometry(l, r->n, r->groups);
+    float mom = (float)l->hf[1], eps = (float)l->hf[0];
+    int64_t k, j, s;
+    for (k = 0; k < g.groups; k++) {
+        const float *x = r->x + k * g.rows * g.slice;
+        float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
+        float *scale = bn_array(r, &g, BN_SCALE, k), *shift = bn_array(r, &g, BN_SHIFT, k);
+        if (g.inner == 1)
+            bn_moments_two_pass(mean, is, x, &g);
+        else /* the backward sums' arrays are free in forward */
+            bn_moments_by_slice(mean, is, bn_array(r, &g, BN_SUM_DY, k),
+                                bn_array(r, &g, BN_SUM_DYH, k), shift, x, &g);
+        for (j = 0; j < g.c; j++) {
+            float sq = is[j];
+            is[j] = 1.0f / sqrtf(sq / g.count + eps);
+            scale[j] = l->hi[0] ? r->w[j] : 1.0f;
+            shift[j] = l->hi[0] ? r->w[g.c + j] : 0.0f;
+            /* running statistics move towards the mean over groups */
+            if (k == 0) {
+                r->stat[j] *= 1.0f - mom;
+                r->stat[g.c + j] *= 1.0f - mom;
+            }
+            r->stat[j] += mom * mean[j] / (float)g.groups;
+            r->stat[g.c + j] += mom * (sq / (g.count - 1.0f)) / (float)g.groups;
+        }
+        for (s = 0; s < g.rows; s++) {
+            int64_t at = (k * g.rows + s) * g.slice;
+            bn_apply(r->y + at, r->x + at, mean, is, scale, shift, &g);
+        }
+    }
+}
+
+static void bn_forward_eval(const ctr__layer *l, const ctr__layer_run *r)
+{
+    bn_geom g = bn_geometry(l, r->n, 1);
+    float *scale = bn_array(r, &g, BN_SCALE, 0), *shift = bn_array(r, &g, BN_SHIFT, 0);
+    int64_t j, s;
+    for (j = 0; j < g.c; j++) {
+        float is = 1.0f / sqrtf(r->stat[g.c + j] + (float)l->hf[0]);
+        float ga = l->hi[0] ? r->w[j] : 1.0f, be = l->hi[0] ? r->w[g.c + j] : 0.0f;
+        scale[j] = ga * is;
+        shift[j] = be - r->stat[j] * ga * is;
+    }
+    for (s = 0; s < g.rows; s++)
+        bn_apply(r->y + s * g.slice, r->x + s * g.slice, NULL, NULL, scale, shift, &g);
+}
+
+static void bn_forward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    if (r->train)
+        bn_forward_train(l, r);
+    else
+        bn_forward_eval(l, r);
+}
+
+/* sum of dy[b] * xhat[b], xhat = (x - m) * is, in CTR__VEC_BLOCK lanes. */
+static float dot_normalised(const float *restrict dy, const float *restrict x, float m,
+                            float is, int64_t n)
+{
+    float lane[CTR__VEC_BLOCK] = {0}, s = 0.0f;
+    int64_t b, j;
+    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
+        for (j = 0; j < CTR__VEC_BLOCK; j++)
+            lane[j] += dy[b + j] * ((x[b + j] - m) * is);
+    for (j = 0; b + j < n; j++)
+        lane[j] += dy[b + j] * ((x[b + j] - m) * is);
+    for (j = 0; j < CTR__VEC_BLOCK; j++)
+        s += lane[j];
+    return s;
+}
+
+/* sdy[j] += sum dy, sdh[j] += sum dy * xhat over one slice of x. */
+static void bn_backward_sums(float *restrict sdy, float *restrict sdh,
+                             const float *restrict dy, const float *restrict x,
+                             const float *restrict mean, const float *restrict is,
+                             const bn_geom *g)
+{
+    int64_t j;
+    if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, sdy[j] += dy[j];
+                     sdh[j] += dy[j] * ((x[j] - mean[j]) * is[j]));
+        return;
+    }
+    for (j = 0; j < g->c; j++) {
+        sdy[j] += ctr__sum(dy + j * g->inner, g->inner);
+        sdh[j] += dot_normalised(dy + j * g->inner, x + j * g->inner, mean[j], is[j],
+                                 g->inner);
+    }
+}
+
+/* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count. */
+static void bn_input_grad(float *restrict dx, const float *restrict dy,
+                          const float *restrict x, const float *restrict mean,
+                          const float *restrict is, const float *restrict k,
+                          const float *restrict sdy, const float *restrict sdh,
+                          const bn_geom *g)
+{
+    int64_t j, b;
+    if (g->inner == 1) {
+        float count = g->count;
+        CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] -
+                                               ((x[j] - mean[j]) * is[j]) * sdh[j]));
+        return;
+    }
+    for (j = 0; j < g->c; j++) {
+        float kj = k[j], a = sdy[j], e = sdh[j], count = g->count, m = mean[j], s = is[j];
+        float *restrict dxj = dx + j * g->inner;
+        const float *restrict dyj = dy + j * g->inner, *restrict xj = x + j * g->inner;
+        CTR__VEC_FOR(b, g->inner,
+                     dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
+    }
+}
+
+static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    bn_geom g = bn_geometry(l, r->n, r->groups);
+    int64_t k, j, s;
+    for (k = 0; k < g.groups; k++) {
+        int64_t first = k * g.rows * g.slice;
+        float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
+        float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
+        float *kk = bn_array(r, &g, BN_SCALE, k);
+        memset(sdy, 0, (size_t)g.c * sizeof(float));
+        memset(sdh, 0, (size_t)g.c * sizeof(float));
+        for (s = 0; s < g.rows; s++)
+            bn_backward_sums(sdy, sdh, r->dy + first + s * g.slice, r->x + first + s * g.slice,
+                             mean, is, &g);
+        if (l->hi[0]) {
+            for (j = 0; j < g.c; j++) {
+                r->gw[j] += sdh[j];
+                r->gw[g.c + j] += sdy[j];
+            }
+        }
+        if (r->dx == NULL)
+            continue;
+        for (j = 0; j < g.c; j++) /* the scale array is free in backward */
+            kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
+        for (s = 0; s < g.rows; s++)
+            bn_input_grad(r->dx + first + s * g.slice, r->dy + first + s * g.slice,
+                          r->x + first + s * g.slice, mean, is, kk, sdy, sdh, &g);
+    }
+}
+
+/* Listed in layer_registry.c. */
+const ctr__layer_ops ctr__layer_batchnorm_ops = {
+    .kind = CTR_LAYER_BATCHNORM,
+    .configure = bn_configure,
+    .init = bn_init,
+    .cache_floats = bn_cache_floats,
+    .tensors = bn_tensors,
+    .check_batch = bn_check_batch,
+    .forward = bn_forward,
+    .backward = bn_backward,
+};
+
+/* ---- layer norm ---------------------------------------------------------- */
+
+static int ln_configure(ctr__layer *l, ctr__error *err)
+{
+    int rc = check_norm_args(l, err);
+    int64_t rows, len;
+    if (rc != CTR_OK)
+        return rc;
+    ctr__shape_rows(&l->in, &rows, &len);
+    l->out = l->in;
+    l->param_count = l->hi[0] ? 2 * len : 0;
+    l->stat_count = 0;
+    return CTR_OK;
+}
+
+static void ln_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g)
+{
+    int64_t rows, len;
+    (void)stat;
+    (void)g;
+    ctr__shape_rows(&l->in, &rows, &len);
+    if (l->hi[0])
+        init_affine(len, w);
+}
+
+/* Cache: xhat (n x size), then one invstd per row. */
+static int ln_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
+{
+    int64_t rows, len;
+    (void)groups;
+    ctr__shape_rows(&l->in, &rows, &len);
+    return ctr__matrix_bytes(out, n, rows * (len + 1), 1);
+}
+
+static int ln_tensors(const ctr__layer *l, ctr__tensor_desc *d)
+{
+    int64_t rows, len;
+    ctr__shape s = l->in;
+    if (!l->hi[0])
+        return 0;
+    ctr__shape_rows(&l->in, &rows, &len);
+    if (s.ndims == 2) { /* a sequence normalises its feature dimension */
+        s.ndims = 1;
+        s.d[0] = len;
+        s.d[1] = 1;
+    }
+    fill_norm_tensors(d, &s, len);
+    return 2;
+}
+
+static void ln_forward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    int64_t rows, len, i, j;
+    float *xhat, *invstd;
+    ctr__shape_rows(&l->in, &rows, &len);
+    rows *= r->n;
+    xhat = r->cache;
+    invstd = xhat + rows * len;
+    for (i = 0; i < rows; i++) {
+        const float *x = r->x + i * len;
+        float *h = xhat + i * len, *y = r->y + i * len;
+        double mean = 0.0, var = 0.0;
+        float m, is;
+        for (j = 0; j < len; j++)
+            mean += x[j];
+        mean /= (double)len;
+        for (j = 0; j < len; j++)
+            var += (x[j] - mean) * (x[j] - mean);
+        var /= (double)len;
+        m = (float)mean;
+        is = (float)(1.0 / sqrt(var + l->hf[0]));
+        invstd[i] = is;
+        for (j = 0; j < len; j++) {
+            h[j] = (x[j] - m) * is;
+            y[j] = l->hi[0] ? h[j] * r->w[j] + r->w[len + j] : h[j];
+        }
+    }
+}
+
+static void ln_backward(const ctr__layer *l, const ctr__layer_run *r)
+{
+    int64_t rows, len, i, j;
+    const float *xhat = r->cache, *invstd;
+    ctr__shape_rows(&l->in, &rows, &len);
+    rows *= r->n;
+    invstd = xhat + rows * len;
+    for (i = 0; i < rows; i++) {
+        const float *dy = r->dy + i * len, *h = xhat + i * len;
+        float sd = 0.0f, sdh = 0.0f;
+        if (l->hi[0]) {
+            for (j = 0; j < len; j++) {
+                r->gw[j] += dy[j] * h[j];
+                r->gw[len + j] += dy[j];
+            }
+        }
+        if (r->dx == NULL)
+            continue;
+        for (j = 0; j < len; j++) {
+            float d = l->hi[0] ? dy[j] * r->w[j] : dy[j];
+            sd += d;
+            sdh += d * h[j];
+        }
+        sd /= (float)len;
+        sdh /= (float)len;
+        for (j = 0; j < len; j++) {
+            float d = l->hi[0] ? dy[j] * r->w[j] : dy[j];
+            r->dx[i * len + j] = invstd[i] * (d - sd - h[j] * sdh);
+        }
+    }
+}
+
+/* Listed in layer_registry.c. */
+const ctr__layer_ops ctr__layer_layernorm_ops = {
+    .kind = CTR_LAYER_LAYERNORM,
+    .configure = ln_configure,
+    .init = ln_init,
+    .cache_floats = ln_cache_floats,
+    .tensors = ln_tensors,
+    .forward = ln_forward,
+    .backward = ln_backward,
+};
+
+CTR_API int ctr_encoder_add_batchnorm(ctr_encoder *enc, double eps,
+                                      double momentum, int32_t affine)
+{
+    ctr__layer l = ctr__layer_template(&ctr__layer_batchnorm_ops);
+    l.hi[0] = affine;
+    l.hf[0] = eps;
+    l.hf[1] = momentum;
+    return ctr__encoder_add(enc, &l);
+}
+
+CTR_API int ctr_encoder_add_layernorm(ctr_encoder *enc, double eps,
+                                      int32_t affine)
+{
+    ctr__layer l = ctr__layer_template(&ctr__layer_layernorm_ops);
+    l.hi[0] = affine;
+    l.hf[0] = eps;
+    return ctr__encoder_add(enc, &l);
+}

@@ -1,0 +1,578 @@
+/*
+ * probe.c - the linear probe: multinomial logistic regression on frozen
+ * features, fitted by full-batch L-BFGS (lbfgs.c).
+ *
+ * The optimiser works on parameters θ = (W, b) in the space of standardised
+ * features x̃ = (x − μ)·s with s = 1/σ. Standardisation is never
+ * materialised: it is folded into the weights used by the GEMMs,
+ *   logits = x·(W∘s)ᵀ + (b − (W∘s)·μ),
+ * and the gradient is unfolded the same way,
+ *   ∂L/∂W[c,j] = s_j·(A[c,j] − μ_j·ḡ_c),  A = Gᵀx / n,  ḡ_c = Σ_i G[i,c] / n,
+ * where G = softmax − onehot. So the data is read in row blocks and never
+ * copied: memory is O(block·C + history·C·d).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "common/blas.h"
+#include "common/core.h"
+#include "eval/lbfgs.h"
+
+struct ctr_probe {
+    ctr__alloc alloc;
+    ctr__error err;
+    int64_t dim, classes;
+    /* parameters */
+    double l2, tolerance;
+    int64_t max_iter, history, standardize, block_rows;
+    /* fixed-size state, allocated at create */
+    float *weight;   /* classes × dim, folded (raw-feature space) */
+    float *bias;     /* classes, folded */
+    float *mean;     /* dim */
+    float *scale;    /* dim: 1/σ (1 where σ = 0 or not standardising) */
+    float *grad_acc; /* classes × dim: A = Gᵀx */
+    double *theta;   /* classes·dim + classes: the optimiser's variables */
+    double *class_sum; /* classes: Σ_i G[i,c] */
+    /* workspace sized by block_rows and history, allocated at fit */
+    float *logits;   /* block × classes */
+    size_t logits_bytes;
+    int64_t block;   /* rows per block of the current workspace */
+    double *lbfgs_work;
+    size_t lbfgs_bytes;
+    /* result of the last fit */
+    int fitted;
+    double loss;
+    int64_t iterations;
+    int32_t converged;
+};
+
+/* ---- parameters ------------------------------------------------------------ */
+
+typedef struct param_info {
+    int32_t key;
+    int is_int;
+    double lo, hi, def;
+} param_info;
+
+static const param_info params[] = {
+    {CTR_PROBE_P_L2, 0, 0.0, 1e6, 1e-4},
+    {CTR_PROBE_P_MAX_ITER, 1, 1.0, 100000.0, 300.0},
+    {CTR_PROBE_P_TOLERANCE, 0, 0.0, 1.0, 1e-5},
+    {CTR_PROBE_P_HISTORY, 1, 1.0, 100.0, 10.0},
+    {CTR_PROBE_P_STANDARDIZE, 1, 0.0, 1.0, 1.0},
+    {CTR_PROBE_P_BLOCK_ROWS, 1, 1.0, 1048576.0, 4096.0},
+};
+
+static const param_info *find_param(int32_t key)
+{
+    size_t i;
+    for (i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+        if (params[i].key == key)
+            return &params[i];
+    return NULL;
+}
+
+static double *param_f64_slot(ctr_probe *p, int32_t key)
+{
+    return key == CTR_PROBE_P_L2 ? &p->l2 : &p->tolerance;
+}
+
+static int64_t *param_i64_slot(ctr_probe *p, int32_t key)
+{
+    switch (key) {
+    case CTR_PROBE_P_MAX_ITER: return &p->max_iter;
+    case CTR_PROBE_P_HISTORY: return &p->history;
+    case CTR_PROBE_P_STANDARDIZE: return &p->standardize;
+    default: return &p->block_rows;
+    }
+}
+
+CTR_API int ctr_probe_param_bounds(int32_t param, double *lo, double *hi)
+{
+    const param_info *info = find_param(param);
+    if (info == NULL || lo == NULL || hi == NULL)
+        return CTR_E_INVALID_ARG;
+    *lo = info->lo;
+    *hi = info->hi;
+    return CTR_OK;
+}
+
+/* Checks key, type and bounds; returns the info or NULL after recording
+ * the error in *rc. */
+static const param_info *check_param(ctr_probe *p, int32_t key, int is_int,
+                                     double value, int *rc)
+{
+    const param_info *info = find_param(key);
+    *rc = CTR_OK;
+    if (info == NULL || info->is_int != is_int) {
+        *rc = ctr__fail(&p->err, CTR_E_INVALID_ARG,
+                        info == NULL ? "unknown parameter %d"
+                                     : "parameter %d has the other type",
+                        (int)key);
+        return NULL;
+    }
+    if (isnan(value)) {
+        *rc = ctr__fail(&p->err, CTR_E_NUMERIC, "parameter %d is NaN", (int)key);
+        return NULL;
+    }
+    if (value < info->lo || value > info->hi) {
+        *rc = ctr__fail(&p->err, CTR_E_INVALID_ARG,
+                        "parameter %d must be in [%g, %g] (got %g)", (int)key,
+                        info->lo, info->hi, value);
+        return NULL;
+    }
+    return info;
+}
+
+CTR_API int ctr_probe_set_f64(ctr_probe *p, int32_t param, double value)
+{
+    int rc;
+    if (p == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&p->err);
+    if (check_param(p, param, 0, value, &rc) != NULL)
+        *param_f64_slot(p, param) = value;
+    return rc;
+}
+
+CTR_API int ctr_probe_set_i64(ctr_probe *p, int32_t param, int64_t value)
+{
+    int rc;
+    if (p == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&p->err);
+    if (check_param(p, param, 1, (double)value, &rc) != NULL)
+        *param_i64_slot(p, param) = value;
+    return rc;
+}
+
+CTR_API int ctr_probe_get_f64(const ctr_probe *p, int32_t param, double *value)
+{
+    const param_info *info = find_param(param);
+    if (p == NULL || value == NULL || info == NULL || info->is_int)
+        return CTR_E_INVALID_ARG;
+    *value = *param_f64_slot((ctr_probe *)p, param);
+    return CTR_OK;
+}
+
+CTR_API int ctr_probe_get_i64(const ctr_probe *p, int32_t param, int64_t *value)
+{
+    const param_info *info = find_param(param);
+    if (p == NULL || value == NULL || info == NULL || !info->is_int)
+        return CTR_E_INVALID_ARG;
+    *value = *param_i64_slot((ctr_probe *)p, param);
+    return CTR_OK;
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+/* Sizes of the fixed arrays, computed once with overflow checks. */
+typedef struct probe_sizes {
+    size_t weight, classes_f, dim_f, theta, classes_d;
+} probe_sizes;
+
+static int compute_sizes(probe_sizes *sz, int64_t dim, int64_t classes)
+{
+    size_t n_theta;
+    if (ctr__matrix_bytes(&sz->weight, classes, dim, sizeof(float)) != CTR_OK ||
+        ctr__matrix_bytes(&n_theta, classes, dim + 1, 1) != CTR_OK ||
+        ctr__mul_size(&sz->theta, n_theta, sizeof(double)) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    sz->classes_f = (size_t)classes * sizeof(float);
+    sz->dim_f = (size_t)dim * sizeof(float);
+    sz->classes_d = (size_t)classes * sizeof(double);
+    return CTR_OK;
+}
+
+static void free_workspace(ctr_probe *p)
+{
+    ctr__free(&p->alloc, p->logits, p->logits_bytes);
+    ctr__free(&p->alloc, p->lbfgs_work, p->lbfgs_bytes);
+    p->logits = NULL;
+    p->lbfgs_work = NULL;
+    p->logits_bytes = p->lbfgs_bytes = 0;
+}
+
+CTR_API void ctr_probe_destroy(ctr_probe *p)
+{
+    probe_sizes sz;
+    ctr__alloc a;
+    if (p == NULL)
+        return;
+    a = p->alloc;
+    compute_sizes(&sz, p->dim, p->classes); /* succeeded at create */
+    free_workspace(p);
+    ctr__free(&a, p->weight, sz.weight);
+    ctr__free(&a, p->grad_acc, sz.weight);
+    ctr__free(&a, p->bias, sz.classes_f);
+    ctr__free(&a, p->mean, sz.dim_f);
+    ctr__free(&a, p->scale, sz.dim_f);
+    ctr__free(&a, p->theta, sz.theta);
+    ctr__free(&a, p->class_sum, sz.classes_d);
+    ctr__free(&a, p, sizeof(*p));
+}
+
+CTR_API int ctr_probe_create(ctr_probe **out, int64_t dim, int64_t classes,
+                             const ctr_allocator *alloc)
+{
+    ctr__alloc a;
+    ctr_probe *p;
+    probe_sizes sz;
+    size_t i;
+    int rc;
+    if (out == NULL || dim < 1 || classes < 2 ||
+        ctr__alloc_init(&a, alloc) != CTR_OK)
+        return CTR_E_INVALID_ARG;
+    rc = compute_sizes(&sz, dim, classes);
+    if (rc != CTR_OK)
+        return rc;
+    p = (ctr_probe *)ctr__calloc(&a, sizeof(*p));
+    if (p == NULL)
+        return CTR_E_NOMEM;
+    p->alloc = a;
+    p->dim = dim;
+    p->classes = classes;
+    for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        if (params[i].is_int)
+            *param_i64_slot(p, params[i].key) = (int64_t)params[i].def;
+        else
+            *param_f64_slot(p, params[i].key) = params[i].def;
+    }
+    p->weight = (float *)ctr__malloc(&a, sz.weight);
+    p->grad_acc = (float *)ctr__malloc(&a, sz.weight);
+    p->bias = (float *)ctr__malloc(&a, sz.classes_f);
+    p->mean = (float *)ctr__malloc(&a, sz.dim_f);
+    p->scale = (float *)ctr__malloc(&a, sz.dim_f);
+    p->theta = (double *)ctr__malloc(&a, sz.theta);
+    p->class_sum = (double *)ctr__malloc(&a, sz.classes_d);
+    if (!p->weight || !p->grad_acc || !p->bias || !p->mean || !p->scale ||
+        !p->theta || !p->class_sum) {
+        ctr_probe_destroy(p);
+        return CTR_E_NOMEM;
+    }
+    *out = p;
+    return CTR_OK;
+}
+
+/* Allocates the logits block and the L-BFGS workspace for the current
+ * parameters, reusing what is there when the sizes agree. On failure the
+ * probe keeps its old workspace. */
+static int ensure_workspace(ctr_probe *p)
+{
+    size_t logits_bytes, n_theta = (size_t)(p->classes * (p->dim + 1));
+    size_t lbfgs_bytes, doubles;
+    float *logits;
+    double *work;
+    if (ctr__matrix_bytes(&logits_bytes, p->block_rows, p->classes,
+                          sizeof(float)) != CTR_OK)
+        return ctr__fail(&p->err, CTR_E_OVERFLOW, "block workspace overflows");
+    doubles = ctr__lbfgs_workspace_doubles(n_theta, (size_t)p->history);
+    if (ctr__mul_size(&lbfgs_bytes, doubles, sizeof(double)) != CTR_OK)
+        return ctr__fail(&p->err, CTR_E_OVERFLOW, "L-BFGS workspace overflows");
+    if (logits_bytes == p->logits_bytes && lbfgs_bytes == p->lbfgs_bytes) {
+        p->block = p->block_rows;
+        return CTR_OK;
+    }
+    logits = (float *)ctr__malloc(&p->alloc, logits_bytes);
+    work = (double *)ctr__malloc(&p->alloc, lbfgs_bytes);
+    if (logits == NULL || work == NULL) {
+        ctr__free(&p->alloc, logits, logits_bytes);
+        ctr__free(&p->alloc, work, lbfgs_bytes);
+        return ctr__fail(&p->err, CTR_E_NOMEM,
+                         "cannot allocate the fit workspace");
+    }
+    free_workspace(p);
+    p->logits = logits;
+    p->logits_bytes = logits_bytes;
+    p->lbfgs_work = work;
+    p->lbfgs_bytes = lbfgs_bytes;
+    p->block = p->block_rows;
+    return CTR_OK;
+}
+
+/* ---- the objective ------------------------------------------------------------ */
+
+typedef struct fit_data {
+    ctr_probe *p;
+    const float *x;
+    int64_t n, ld;
+    const int64_t *labels;
+} fit_data;
+
+/* weight = W∘s, bias = b − weight·μ, from θ. */
+static void fold_parameters(ctr_probe *p, const double *theta)
+{
+    int64_t c, j, d = p->dim;
+    for (c = 0; c < p->classes; c++) {
+        double b = theta[p->classes * d + c];
+        for (j = 0; j < d; j++) {
+            float w = (float)(theta[c * d + j] * p->scale[j]);
+            p->weight[c * d + j] = w;
+            b -= (double)w * p->mean[j];
+        }
+        p->bias[c] = (float)b;
+    }
+}
+
+/* logits block (m × C) = x_blk · weightᵀ + bias. */
+static void block_logits(ctr_probe *p, const float *x, int64_t m, int64_t ld)
+{
+    int64_t r, c, C = p->classes;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)C,
+                (int)p->dim, 1.0f, x, (int)ld, p->weight, (int)p->dim, 0.0f,
+                p->logits, (int)C);
+    for (r = 0; r < m; r++)
+        for (c = 0; c < C; c++)
+            p->logits[r * C + c] += p->bias[c];
+}
+
+/* Turns a row of logits into softmax − onehot(y) in place; returns the
+ * row's cross-entropy. */
+static double softmax_grad_row(float *z, int64_t C, int64_t y, double *class_sum)
+{
+    double zmax = z[0], sum = 0.0, ce;
+    int64_t c;
+    for (c = 1; c < C; c++)
+        zmax = fmax(zmax, z[c]);
+    for (c = 0; c < C; c++)
+        sum += exp(z[c] - zmax);
+    ce = log(sum) + zmax - z[y];
+    for (c = 0; c < C; c++) {
+        double g = exp(z[c] - zmax) / sum - (c == y ? 1.0 : 0.0);
+        z[c] = (float)g;
+        class_sum[c] += g;
+    }
+    return ce;
+}
+
+static double probe_objective(void *ctx, const double *theta, double *grad)
+{
+    const fit_data *fd = (const fit_data *)ctx;
+    ctr_probe *p = fd->p;
+    const int64_t d = p->dim, C = p->classes;
+    double loss = 0.0, penalty = 0.0, inv_n = 1.0 / (double)fd->n;
+    int64_t i0, r, c, j;
+
+    fold_parameters(p, theta);
+    memset(p->grad_acc, 0, (size_t)(C * d) * sizeof(float));
+    memset(p->class_sum, 0, (size_t)C * sizeof(double));
+    for (i0 = 0; i0 < fd->n; i0 += p->block) {
+        int64_t m = fd->n - i0 < p->block ? fd->n - i0 : p->block;
+        const float *xb = fd->x + i0 * fd->ld;
+        block_logits(p, xb, m, fd->ld);
+        for (r = 0; r < m; r++)
+            loss += softmax_grad_row(p->logits + r * C, C, fd->labels[i0 + r],
+                                     p->class_sum);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)d,
+                    (int)m, 1.0f, p->logits, (int)C, xb, (int)fd->ld, 1.0f,
+                    p->grad_acc, (int)d);
+    }
+    for (c = 0; c < C; c++) {
+        double gbar = p->class_sum[c] * inv_n;
+        for (j = 0; j < d; j++) {
+            double w = theta[c * d + j];
+            grad[c * d + j] =
+                p->scale[j] * (p->grad_acc[c * d + j] * inv_n - p->mean[j] * gbar) +
+                p->l2 * w;
+            penalty += w * w;
+        }
+        grad[C * d + c] = gbar;
+    }
+    return loss * inv_n + 0.5 * p->l2 * penalty;
+}
+
+/* μ and 1/σ per feature over the training rows (double accumulation). */
+static void feature_statistics(ctr_probe *p, const float *x, int64_t n, int64_t ld)
+{
+    int64_t i, j, d = p->dim;
+    if (!p->standardize) {
+        for (j = 0; j < d; j++) {
+            p->mean[j] = 0.0f;
+            p->scale[j] = 1.0f;
+        }
+        return;
+    }
+    for (j = 0; j < d; j++) {
+        double sum = 0.0, sq = 0.0, mu, var;
+        for (i = 0; i < n; i++)
+            sum += x[i * ld + j];
+        mu = sum / (double)n;
+        for (i = 0; i < n; i++) {
+            double dv = x[i * ld + j] - mu;
+            sq += dv * dv;
+        }
+        var = sq / (double)n;
+        p->mean[j] = (float)mu;
+        p->scale[j] = var > 0.0 ? (float)(1.0 / sqrt(var)) : 1.0f;
+    }
+}
+
+/* ---- fit / predict ------------------------------------------------------------ */
+
+static int check_rows(ctr_probe *p, const float *x, int64_t n, int64_t ld)
+{
+    if (x == NULL)
+        return ctr__fail(&p->err, CTR_E_INVALID_ARG, "x is NULL");
+    if (n < 1)
+        return ctr__fail(&p->err, CTR_E_INVALID_ARG, "n must be >= 1 (got %lld)",
+                         (long long)n);
+    if (ld < p->dim)
+        return ctr__fail(&p->err, CTR_E_INVALID_ARG,
+                         "ld (%lld) must be >= dim (%lld)", (long long)ld,
+                         (long long)p->dim);
+    if (n > INT32_MAX || ld > INT32_MAX)
+        return ctr__fail(&p->err, CTR_E_OVERFLOW, "n and ld must fit in int");
+    return ctr__check_finite_matrix(&p->err, x, n, p->dim, ld, "x");
+}
+
+static int check_labels(ctr_probe *p, const int64_t *labels, int64_t n)
+{
+    int64_t i;
+    if (labels == NULL)
+        return ctr__fail(&p->err, CTR_E_INVALID_ARG, "labels is NULL");
+    for (i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= p->classes)
+            return ctr__fail(&p->err, CTR_E_INVALID_ARG,
+                             "labels[%lld] = %lld is not in [0, %lld)",
+                             (long long)i, (long long)labels[i],
+                             (long long)p->classes);
+    return CTR_OK;
+}
+
+CTR_API int ctr_probe_fit(ctr_probe *p, const float *x, int64_t n, int64_t ld,
+                          const int64_t *labels)
+{
+    fit_data fd;
+    ctr__lbfgs_result res;
+    size_t n_theta;
+    int rc;
+    if (p == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&p->err);
+    if ((rc = check_rows(p, x, n, ld)) != CTR_OK ||
+        (rc = check_labels(p, labels, n)) != CTR_OK ||
+        (rc = ensure_workspace(p)) != CTR_OK)
+        return rc;
+    n_theta = (size_t)(p->classes * (p->dim + 1));
+    feature_statistics(p, x, n, ld);
+    memset(p->theta, 0, n_theta * sizeof(double));
+    fd.p = p;
+    fd.x = x;
+    fd.n = n;
+    fd.ld = ld;
+    fd.labels = labels;
+    res = ctr__lbfgs_minimize(probe_objective, &fd, p->theta, n_theta,
+                              (size_t)p->history, p->max_iter, p->tolerance,
+                              p->lbfgs_work);
+    fold_parameters(p, p->theta);
+    p->fitted = 1;
+    p->loss = res.f;
+    p->iterations = res.iterations;
+    p->converged = (int32_t)res.converged;
+    return CTR_OK;
+}
+
+/* Predicts in blocks; any of pred, probs, labels/correct may be NULL. */
+static void predict_blocks(ctr_probe *p, const float *x, int64_t n, int64_t ld,
+                           int64_t *pred, float *probs, const int64_t *labels,
+                           int64_t *correct)
+{
+    const int64_t C = p->classes;
+    int64_t i0, r, c;
+    for (i0 = 0; i0 < n; i0 += p->block) {
+        int64_t m = n - i0 < p->block ? n - i0 : p->block;
+        block_logits(p, x + i0 * ld, m, ld);
+        for (r = 0; r < m; r++) {
+            const float *z = p->logits + r * C;
+            int64_t best = 0;
+            for (c = 1; c < C; c++)
+                if (z[c] > z[best])
+                    best = c;
+            if (pred != NULL)
+                pred[i0 + r] = best;
+            if (labels != NULL)
+                *correct += labels[i0 + r] == best;
+            if (probs != NULL) {
+                float *out = probs + (i0 + r) * C;
+                double sum = 0.0;
+                for (c = 0; c < C; c++)
+                    sum += exp((double)z[c] - z[best]);
+                for (c = 0; c < C; c++)
+                    out[c] = (float)(exp((double)z[c] - z[best]) / sum);
+            }
+        }
+    }
+}
+
+static int check_predict(ctr_probe *p, const float *x, int64_t n, int64_t ld)
+{
+    if (!p->fitted)
+        return ctr__fail(&p->err, CTR_E_STAGE, "the probe is not fitted");
+    return check_rows(p, x, n, ld);
+}
+
+CTR_API int ctr_probe_predict(ctr_probe *p, const float *x, int64_t n,
+                              int64_t ld, int64_t *pred, float *probs)
+{
+    int rc;
+    if (p == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&p->err);
+    if ((rc = check_predict(p, x, n, ld)) != CTR_OK)
+        return rc;
+    if (pred == NULL)
+        return ctr__fail(&p->err, CTR_E_INVALID_ARG, "pred is NULL");
+    predict_blocks(p, x, n, ld, pred, probs, NULL, NULL);
+    return CTR_OK;
+}
+
+CTR_API int ctr_probe_accuracy(ctr_probe *p, const float *x, int64_t n,
+                               int64_t ld, const int64_t *labels,
+                               double *accuracy)
+{
+    int64_t correct = 0;
+    int rc;
+    if (p == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&p->err);
+    if ((rc = check_predict(p, x, n, ld)) != CTR_OK ||
+        (rc = check_labels(p, labels, n)) != CTR_OK)
+        return rc;
+    if (accuracy == NULL)
+        return ctr__fail(&p->err, CTR_E_INVALID_ARG, "accuracy is NULL");
+    predict_blocks(p, x, n, ld, NULL, NULL, labels, &correct);
+    *accuracy = (double)correct / (double)n;
+    return CTR_OK;
+}
+
+CTR_API int ctr_probe_fit_info(const ctr_probe *p, double *loss,
+                               int64_t *iterations, int32_t *converged)
+{
+    if (p == NULL || !p->fitted)
+        return p == NULL ? CTR_E_INVALID_ARG : CTR_E_STAGE;
+    if (loss != NULL)
+        *loss = p->loss;
+    if (iterations != NULL)
+        *iterations = p->iterations;
+    if (converged != NULL)
+        *converged = p->converged;
+    return CTR_OK;
+}
+
+CTR_API int ctr_probe_get_weights(const ctr_probe *p, float *weight, float *bias)
+{
+    if (p == NULL)
+        return CTR_E_INVALID_ARG;
+    if (!p->fitted)
+        return CTR_E_STAGE;
+    if (weight != NULL)
+        memcpy(weight, p->weight, (size_t)(p->classes * p->dim) * sizeof(float));
+    if (bias != NULL)
+        memcpy(bias, p->bias, (size_t)p->classes * sizeof(float));
+    return CTR_OK;
+}
+
+CTR_API const char *ctr_probe_last_error(const ctr_probe *p)
+{
+    return ctr__error_message(p == NULL ? NULL : &p->err);
+}

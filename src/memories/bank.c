@@ -1,0 +1,648 @@
+/*
+ * bank.c - the memory bank: N x d rows, momentum updates, seeded noise
+ * sampling (include/contrastive/bank.h documents the semantics).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "memories/alias.h"
+#include "common/persist.h"
+#include "common/core.h"
+#include "common/prng.h"
+
+#define BANK_HEADER CTR__FOURCC('B', 'H', 'D', 'R')
+#define BANK_ROWS CTR__FOURCC('B', 'R', 'O', 'W')
+#define BANK_ALIAS CTR__FOURCC('B', 'A', 'L', 'I')
+
+/* Rows per checkpoint section: sections stay near 4 MiB, so a load from a
+ * file buffers at most that much beyond the bank. */
+#define SECTION_BYTES (4u << 20)
+
+#define DEFAULT_MOMENTUM 0.5
+
+/* Rows touched by a batch are scattered over the bank, so their loads miss
+ * the cache; the loop asks for rows a few indices ahead. */
+#define PREFETCH_AHEAD 4
+#define PREFETCH_MAX_FLOATS 1024
+#if defined(__GNUC__)
+#  define PREFETCH(p) __builtin_prefetch(p)
+#else
+#  define PREFETCH(p) ((void)(p))
+#endif
+
+struct ctr_bank {
+    ctr__alloc alloc;
+    ctr__error err;
+    ctr__prng gen;
+    int64_t n;
+    int64_t dim;
+    double momentum;
+    float *rows;
+    size_t rows_bytes;
+    uint32_t *alias;    /* NULL: uniform sampling */
+    size_t alias_bytes;
+    int64_t support;    /* 1 or 2 (= at least 2) drawable indices */
+    int64_t sole;       /* the drawable index when support == 1 */
+};
+
+static ctr__error *bank_err(const ctr_bank *b)
+{
+    return (ctr__error *)&((ctr_bank *)b)->err;
+}
+
+static void bank_free(ctr_bank *b)
+{
+    ctr__alloc a = b->alloc;
+    ctr__free(&a, b->rows, b->rows_bytes);
+    ctr__free(&a, b->alias, b->alias_bytes);
+    ctr__free(&a, b, sizeof(*b));
+}
+
+static int bank_new(ctr_bank **out, int64_t n, int64_t dim,
+                    const ctr__alloc *a)
+{
+    ctr_bank *b;
+    size_t bytes;
+    int rc = ctr__matrix_bytes(&bytes, n, dim, sizeof(float));
+    if (rc != CTR_OK)
+        return rc;
+    b = (ctr_bank *)ctr__calloc(a, sizeof(*b));
+    if (b == NULL)
+        return CTR_E_NOMEM;
+    b->alloc = *a;
+    b->n = n;
+    b->dim = dim;
+    b->momentum = DEFAULT_MOMENTUM;
+    b->support = n > 1 ? 2 : 1;
+    b->rows = (float *)ctr__malloc(a, bytes);
+    if (b->rows == NULL) {
+        bank_free(b);
+        return CTR_E_NOMEM;
+    }
+    b->rows_bytes = bytes;
+    *out = b;
+    return CTR_OK;
+}
+
+/* Wu et al.: uniform in [-s, s), s = 1/sqrt(d/3), then L2-normalised. */
+static void init_rows(ctr_bank *b)
+{
+    const double s = 1.0 / sqrt((double)b->dim / 3.0);
+    int64_t i, j;
+    for (i = 0; i < b->n; i++) {
+        float *row = b->rows + i * b->dim;
+        double sq, inv;
+        do {
+            sq = 0.0;
+            for (j = 0; j < b->dim; j++) {
+                row[j] = (float)((2.0 * ctr__prng_uniform_f32(&b->gen) - 1.0) * s);
+                sq += (double)row[j] * row[j];
+            }
+        } while (sq == 0.0);
+        inv = 1.0 / sqrt(sq);
+        for (j = 0; j < b->dim; j++)
+            row[j] = (float)(row[j] * inv);
+    }
+}
+
+CTR_API int ctr_bank_create(ctr_bank **out, int64_t n, int64_t dim,
+                            uint64_t seed, const ctr_allocator *alloc)
+{
+    ctr__alloc a;
+    ctr_bank *b;
+    int rc;
+    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK || n < 1 ||
+        dim < 1)
+        return CTR_E_INVALID_ARG;
+    rc = bank_new(&b, n, dim, &a);
+    if (rc != CTR_OK)
+        return rc;
+    ctr__prng_seed(&b->gen, seed);
+    init_rows(b);
+    *out = b;
+    return CTR_OK;
+}
+
+CTR_API void ctr_bank_destroy(ctr_bank *b)
+{
+    if (b != NULL)
+        bank_free(b);
+}
+
+CTR_API int ctr_bank_rows(const ctr_bank *b, const float **rows, int64_t *n,
+                          int64_t *ld)
+{
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(bank_err(b));
+    if (rows == NULL)
+        return ctr__fail(bank_err(b), CTR_E_INVALID_ARG, "rows is NULL");
+    *rows = b->rows;
+    if (n != NULL)
+        *n = b->n;
+    if (ld != NULL)
+        *ld = b->dim;
+    return CTR_OK;
+}
+
+static void prefetch_row(const float *row, int64_t d)
+{
+    int64_t j, n = d < PREFETCH_MAX_FLOATS ? d : PREFETCH_MAX_FLOATS;
+    for (j = 0; j < n; j += 64 / (int64_t)sizeof(float))
+        PREFETCH(row + j);
+}
+
+/* The checks gather, set_rows and update share: sizes, pointers, indices. */
+static int check_batch(ctr_bank *b, const int64_t *idx, int64_t count,
+                       const float *data, int64_t ld, const char *what)
+{
+    int64_t i;
+    if (count < 0)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                         "count must be >= 0 (got %lld)", (long long)count);
+    if (count == 0)
+        return CTR_OK;
+    if (idx == NULL)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG, "idx is NULL");
+    if (data == NULL)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG, "%s is NULL", what);
+    if (ld < b->dim)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                         "ld must be >= dim %lld (got %lld)",
+                         (long long)b->dim, (long long)ld);
+    for (i = 0; i < count; i++)
+        if (idx[i] < 0 || idx[i] >= b->n)
+            return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                             "idx[%lld] = %lld is outside 0..%lld",
+                             (long long)i, (long long)idx[i],
+                             (long long)(b->n - 1));
+    return CTR_OK;
+}
+
+CTR_API int ctr_bank_gather(ctr_bank *b, const int64_t *idx, int64_t count,
+                            float *out, int64_t ld)
+{
+    int64_t i;
+    int rc;
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&b->err);
+    rc = check_batch(b, idx, count, out, ld, "out");
+    if (rc != CTR_OK)
+        return rc;
+    for (i = 0; i < count && i < PREFETCH_AHEAD; i++)
+        prefetch_row(b->rows + idx[i] * b->dim, b->dim);
+    for (i = 0; i < count; i++) {
+        if (i + PREFETCH_AHEAD < count)
+            prefetch_row(b->rows + idx[i + PREFETCH_AHEAD] * b->dim, b->dim);
+        memcpy(out + i * ld, b->rows + idx[i] * b->dim,
+               (size_t)b->dim * sizeof(float));
+    }
+    return CTR_OK;
+}
+
+CTR_API int ctr_bank_set_rows(ctr_bank *b, const int64_t *idx, int64_t count,
+                              const float *rows, int64_t ld)
+{
+    int64_t i;
+    int rc;
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&b->err);
+    rc = check_batch(b, idx, count, rows, ld, "rows");
+    if (rc == CTR_OK && count > 0)
+        rc = ctr__check_finite_matrix(&b->err, rows, count, b->dim, ld, "rows");
+    if (rc != CTR_OK)
+        return rc;
+    for (i = 0; i < count; i++)
+        memcpy(b->rows + idx[i] * b->dim, rows + i * ld,
+               (size_t)b->dim * sizeof(float));
+    return CTR_OK;
+}
+
+/* Sum of squares of m v + c f in double, with eight independent partial
+ * sums (a fixed order, so the result is reproducible, without the latency
+ * chain of a single accumulator). */
+static double mixture_sq(const float *v, const float *f, int64_t d, float m,
+                         float c)
+{
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    int p;
+    for (; j + 8 <= d; j += 8) {
+        for (p = 0; p < 8; p++) {
+            double x = m * v[j + p] + c * f[j + p];
+            part[p] += x * x;
+        }
+    }
+    for (p = 0; j < d; j++, p++) {
+        double x = m * v[j] + c * f[j];
+        part[p] += x * x;
+    }
+    return ((part[0] + part[1]) + (part[2] + part[3])) +
+           ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+/* v <- normalize(m v + (1 - m) f); a zero mixture leaves v as it was. */
+static void update_row(float *v, const float *f, int64_t d, float m)
+{
+    const float c = 1.0f - m;
+    double sq = mixture_sq(v, f, d, m, c);
+    float inv;
+    int64_t j;
+    if (sq == 0.0)
+        return;
+    inv = (float)(1.0 / sqrt(sq));
+    for (j = 0; j < d; j++)
+        v[j] = (m * v[j] + c * f[j]) * inv;
+}
+
+CTR_API int ctr_bank_update(ctr_bank *b, const int64_t *idx, int64_t count,
+                            const float *feat, int64_t ld)
+{
+    int64_t i;
+    int rc;
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&b->err);
+    rc = check_batch(b, idx, count, feat, ld, "feat");
+    if (rc == CTR_OK)
+        rc = ctr__check_finite_matrix(&b->err, feat, count, b->dim, ld, "feat");
+    if (rc != CTR_OK)
+        return rc;
+    for (i = 0; i < count && i < PREFETCH_AHEAD; i++)
+        prefetch_row(b->rows + idx[i] * b->dim, b->dim);
+    for (i = 0; i < count; i++) {
+        if (i + PREFETCH_AHEAD < count)
+            prefetch_row(b->rows + idx[i + PREFETCH_AHEAD] * b->dim, b->dim);
+        update_row(b->rows + idx[i] * b->dim, feat + i * ld, b->dim,
+                   (float)b->momentum);
+    }
+    return CTR_OK;
+}
+
+/* ---- sampling -------------------------------------------------------------- */
+
+CTR_API int ctr_bank_set_weights(ctr_bank *b, const double *weights,
+                                 int64_t n)
+{
+    size_t table_bytes, u_bytes, idx_bytes;
+    uint32_t *table, *work_idx;
+    uint64_t *work_u;
+    int rc;
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&b->err);
+    if (weights == NULL && n == 0) {
+        ctr__free(&b->alloc, b->alias, b->alias_bytes);
+        b->alias = NULL;
+        b->alias_bytes = 0;
+        b->support = b->n > 1 ? 2 : 1;
+        return CTR_OK;
+    }
+    if (weights == NULL)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG, "weights is NULL");
+    if (n != b->n)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                         "%lld weights for a bank of %lld rows",
+                         (long long)n, (long long)b->n);
+    if (n > CTR_BANK_MAX_WEIGHTED_ROWS)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                         "weighted sampling needs N <= 2^31 - 1");
+    if (ctr__matrix_bytes(&table_bytes, n, 2, sizeof(uint32_t)) != CTR_OK ||
+        ctr__matrix_bytes(&u_bytes, n, 1, sizeof(uint64_t)) != CTR_OK ||
+        ctr__matrix_bytes(&idx_bytes, n, 1, sizeof(uint32_t)) != CTR_OK)
+        return ctr__fail(&b->err, CTR_E_OVERFLOW,
+                         "the alias table for %lld rows overflows",
+                         (long long)n);
+    table = (uint32_t *)ctr__malloc(&b->alloc, table_bytes);
+    work_u = (uint64_t *)ctr__malloc(&b->alloc, u_bytes);
+    work_idx = (uint32_t *)ctr__malloc(&b->alloc, idx_bytes);
+    if (table == NULL || work_u == NULL || work_idx == NULL)
+        rc = ctr__fail(&b->err, CTR_E_NOMEM,
+                       "cannot allocate the alias table for %lld rows",
+                       (long long)n);
+    else
+        rc = ctr__alias_build(table, weights, n, work_u, work_idx, &b->err);
+    ctr__free(&b->alloc, work_u, u_bytes);
+    ctr__free(&b->alloc, work_idx, idx_bytes);
+    if (rc != CTR_OK) {
+        ctr__free(&b->alloc, table, table_bytes);
+        return rc;
+    }
+    ctr__free(&b->alloc, b->alias, b->alias_bytes);
+    b->alias = table;
+    b->alias_bytes = table_bytes;
+    b->support = ctr__alias_support(table, n, &b->sole);
+    return CTR_OK;
+}
+
+static int check_sample(ctr_bank *b, const int64_t *out, int64_t n_anchors,
+                        int64_t k, const int64_t *exclude)
+{
+    size_t total;
+    int64_t a;
+    if (n_anchors < 0 || k < 0)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                         "n_anchors and k must be >= 0 (got %lld, %lld)",
+                         (long long)n_anchors, (long long)k);
+    if (ctr__matrix_bytes(&total, n_anchors, k, sizeof(int64_t)) != CTR_OK)
+        return ctr__fail(&b->err, CTR_E_OVERFLOW,
+                         "n_anchors x k overflows");
+    if (total == 0)
+        return CTR_OK;
+    if (out == NULL)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG, "out is NULL");
+    if (exclude == NULL)
+        return CTR_OK;
+    for (a = 0; a < n_anchors; a++) {
+        if (exclude[a] < 0 || exclude[a] >= b->n)
+            return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                             "exclude[%lld] = %lld is outside 0..%lld",
+                             (long long)a, (long long)exclude[a],
+                             (long long)(b->n - 1));
+        if (b->support < 2 && (b->alias == NULL || exclude[a] == b->sole))
+            return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                             "excluding index %lld leaves nothing to draw",
+                             (long long)exclude[a]);
+    }
+    return CTR_OK;
+}
+
+/* One draw that is not `skip` (skip < 0: any index). */
+static int64_t draw_one(ctr_bank *b, int64_t skip)
+{
+    int64_t x;
+    if (b->alias == NULL) {
+        if (skip < 0)
+            return (int64_t)ctr__prng_below(&b->gen, (uint64_t)b->n);
+        x = (int64_t)ctr__prng_below(&b->gen, (uint64_t)(b->n - 1));
+        return x >= skip ? x + 1 : x;
+    }
+    do {
+        x = ctr__alias_draw(b->alias, b->n, &b->gen);
+    } while (x == skip);
+    return x;
+}
+
+CTR_API int ctr_bank_sample(ctr_bank *b, int64_t *out, int64_t n_anchors,
+                            int64_t k, const int64_t *exclude)
+{
+    int64_t a, j;
+    int rc;
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&b->err);
+    rc = check_sample(b, out, n_anchors, k, exclude);
+    if (rc != CTR_OK || n_anchors == 0 || k == 0)
+        return rc;
+    for (a = 0; a < n_anchors; a++) {
+        int64_t skip = exclude != NULL ? exclude[a] : -1;
+        for (j = 0; j < k; j++)
+            out[a * k + j] = draw_one(b, skip);
+    }
+    return CTR_OK;
+}
+
+/* ---- parameters ------------------------------------------------------------ */
+
+CTR_API int ctr_bank_param_bounds(int32_t param, double *lo, double *hi)
+{
+    if (param != CTR_BANK_P_MOMENTUM || lo == NULL || hi == NULL)
+        return CTR_E_INVALID_ARG;
+    *lo = 0.0;
+    *hi = 1.0;
+    return CTR_OK;
+}
+
+CTR_API int ctr_bank_set_f64(ctr_bank *b, int32_t param, double value)
+{
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&b->err);
+    if (param != CTR_BANK_P_MOMENTUM)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                         "unknown bank parameter %ld", (long)param);
+    if (!isfinite(value))
+        return ctr__fail(&b->err, CTR_E_NUMERIC, "momentum is not finite");
+    if (value < 0.0 || value > 1.0)
+        return ctr__fail(&b->err, CTR_E_INVALID_ARG,
+                         "momentum must be in [0, 1] (got %g)", value);
+    b->momentum = value;
+    return CTR_OK;
+}
+
+CTR_API int ctr_bank_get_f64(const ctr_bank *b, int32_t param, double *value)
+{
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(bank_err(b));
+    if (param != CTR_BANK_P_MOMENTUM || value == NULL)
+        return ctr__fail(bank_err(b), CTR_E_INVALID_ARG,
+                         "unknown parameter %ld or value NULL", (long)param);
+    *value = b->momentum;
+    return CTR_OK;
+}
+
+CTR_API int ctr_bank_get_i64(const ctr_bank *b, int32_t param,
+                             int64_t *value)
+{
+    int64_t v;
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(bank_err(b));
+    if (value == NULL)
+        return ctr__fail(bank_err(b), CTR_E_INVALID_ARG, "value is NULL");
+    switch (param) {
+    case CTR_BANK_P_ROWS: v = b->n; break;
+    case CTR_BANK_P_DIM: v = b->dim; break;
+    case CTR_BANK_P_WEIGHTED: v = b->alias != NULL; break;
+    case CTR_BANK_P_MEMORY_BYTES:
+        v = (int64_t)(sizeof(*b) + b->rows_bytes + b->alias_bytes);
+        break;
+    default:
+        return ctr__fail(bank_err(b), CTR_E_INVALID_ARG,
+                         "unknown bank property %ld", (long)param);
+    }
+    *value = v;
+    return CTR_OK;
+}
+
+/* ---- checkpoints ------------------------------------------------------------ */
+
+static int64_t rows_per_section(int64_t dim)
+{
+    int64_t r = (int64_t)(SECTION_BYTES / sizeof(float)) / dim;
+    return r > 0 ? r : 1;
+}
+
+static void write_bank(ctr__ckw *w, const void *obj)
+{
+    const ctr_bank *b = (const ctr_bank *)obj;
+    const int64_t step = rows_per_section(b->dim);
+    int64_t i;
+    ctr__ckw_begin_section(w, BANK_HEADER);
+    ctr__ckw_put_i64(w, b->n);
+    ctr__ckw_put_i64(w, b->dim);
+    ctr__ckw_put_f64(w, b->momentum);
+    ctr__ckw_put_u32(w, b->alias != NULL);
+    for (i = 0; i < 4; i++)
+        ctr__ckw_put_u64(w, b->gen.s[i]);
+    ctr__ckw_end_section(w);
+    for (i = 0; i < b->n; i += step) {
+        int64_t rows = b->n - i < step ? b->n - i : step;
+        ctr__ckw_begin_section(w, BANK_ROWS);
+        ctr__ckw_put_f32_array(w, b->rows + i * b->dim, (size_t)(rows * b->dim));
+        ctr__ckw_end_section(w);
+    }
+    if (b->alias != NULL) {
+        ctr__ckw_begin_section(w, BANK_ALIAS);
+        for (i = 0; i < 2 * b->n; i++)
+            ctr__ckw_put_u32(w, b->alias[i]);
+        ctr__ckw_end_section(w);
+    }
+}
+
+CTR_API int ctr_bank_save(const ctr_bank *b, const char *path)
+{
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    return ctr__persist_save(b, write_bank, CTR__CKPT_KIND_BANK, path,
+                             &b->alloc, bank_err(b));
+}
+
+CTR_API int ctr_bank_save_buffer(const ctr_bank *b, void *buf, size_t cap,
+                                 size_t *size_out)
+{
+    if (b == NULL)
+        return CTR_E_INVALID_ARG;
+    return ctr__persist_save_buffer(b, write_bank, CTR__CKPT_KIND_BANK, buf,
+                                    cap, size_out, bank_err(b));
+}
+
+typedef struct bank_header {
+    int64_t n, dim;
+    double momentum;
+    uint32_t weighted;
+    ctr__prng gen;
+} bank_header;
+
+static int read_header(ctr__ckr *r, bank_header *h)
+{
+    int i, rc = ctr__ckr_begin_section(r, BANK_HEADER, NULL);
+    size_t bytes;
+    if (rc != CTR_OK)
+        return rc;
+    h->n = ctr__ckr_get_i64(r);
+    h->dim = ctr__ckr_get_i64(r);
+    h->momentum = ctr__ckr_get_f64(r);
+    h->weighted = ctr__ckr_get_u32(r);
+    for (i = 0; i < 4; i++)
+        h->gen.s[i] = ctr__ckr_get_u64(r);
+    rc = ctr__ckr_end_section(r);
+    if (rc != CTR_OK)
+        return rc;
+    if (h->n < 1 || h->dim < 1 || h->weighted > 1 ||
+        !(h->momentum >= 0.0 && h->momentum <= 1.0) ||
+        (h->weighted && h->n > CTR_BANK_MAX_WEIGHTED_ROWS) ||
+        (h->gen.s[0] | h->gen.s[1] | h->gen.s[2] | h->gen.s[3]) == 0)
+        return CTR_E_CORRUPT;
+    /* The rows must really be there before they are allocated. */
+    if (ctr__matrix_bytes(&bytes, h->n, h->dim, sizeof(float)) != CTR_OK ||
+        (uint64_t)bytes > r->src_len - r->src_pos)
+        return CTR_E_CORRUPT;
+    return CTR_OK;
+}
+
+static int read_rows(ctr__ckr *r, ctr_bank *b)
+{
+    const int64_t step = rows_per_section(b->dim);
+    int64_t i;
+    for (i = 0; i < b->n; i += step) {
+        int64_t rows = b->n - i < step ? b->n - i : step;
+        uint64_t len;
+        int rc = ctr__ckr_begin_section(r, BANK_ROWS, &len);
+        if (rc != CTR_OK)
+            return rc;
+        if (len != (uint64_t)(rows * b->dim) * sizeof(float))
+            return CTR_E_CORRUPT;
+        ctr__ckr_get_f32_array(r, b->rows + i * b->dim, (size_t)(rows * b->dim));
+        rc = ctr__ckr_end_section(r);
+        if (rc != CTR_OK)
+            return rc;
+        if (ctr__check_finite(NULL, b->rows + i * b->dim,
+                              (size_t)(rows * b->dim), "rows") != CTR_OK)
+            return CTR_E_CORRUPT;
+    }
+    return CTR_OK;
+}
+
+static int read_alias(ctr__ckr *r, ctr_bank *b)
+{
+    size_t bytes;
+    uint64_t len;
+    int64_t i;
+    int rc = ctr__ckr_begin_section(r, BANK_ALIAS, &len);
+    if (rc != CTR_OK)
+        return rc;
+    if (ctr__matrix_bytes(&bytes, b->n, 2, sizeof(uint32_t)) != CTR_OK ||
+        len != bytes)
+        return CTR_E_CORRUPT;
+    b->alias = (uint32_t *)ctr__malloc(&b->alloc, bytes);
+    if (b->alias == NULL)
+        return CTR_E_NOMEM;
+    b->alias_bytes = bytes;
+    for (i = 0; i < 2 * b->n; i++)
+        b->alias[i] = ctr__ckr_get_u32(r);
+    rc = ctr__ckr_end_section(r);
+    if (rc == CTR_OK)
+        rc = ctr__alias_check(b->alias, b->n);
+    if (rc == CTR_OK)
+        b->support = ctr__alias_support(b->alias, b->n, &b->sole);
+    return rc;
+}
+
+static int read_bank(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *ctx)
+{
+    ctr_bank **out = (ctr_bank **)out_ptr;
+    (void)ctx;
+    bank_header h;
+    ctr_bank *b = NULL;
+    int rc = read_header(r, &h);
+    if (rc == CTR_OK)
+        rc = bank_new(&b, h.n, h.dim, a);
+    if (rc != CTR_OK)
+        return rc;
+    b->momentum = h.momentum;
+    b->gen = h.gen;
+    rc = read_rows(r, b);
+    if (rc == CTR_OK && h.weighted)
+        rc = read_alias(r, b);
+    if (rc == CTR_OK)
+        rc = ctr__ckr_finish(r);
+    if (rc != CTR_OK) {
+        bank_free(b);
+        return rc;
+    }
+    *out = b;
+    return CTR_OK;
+}
+
+CTR_API int ctr_bank_load(ctr_bank **out, const char *path,
+                          const ctr_allocator *alloc)
+{
+    return ctr__persist_load(out, read_bank, NULL, CTR__CKPT_KIND_BANK, path,
+                             alloc);
+}
+
+CTR_API int ctr_bank_load_buffer(ctr_bank **out, const void *buf, size_t len,
+                                 const ctr_allocator *alloc)
+{
+    return ctr__persist_load_buffer(out, read_bank, NULL, CTR__CKPT_KIND_BANK,
+                                    buf, len, alloc);
+}
+
+CTR_API const char *ctr_bank_last_error(const ctr_bank *b)
+{
+    return ctr__error_message(b == NULL ? NULL : &b->err);
+}
