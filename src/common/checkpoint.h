@@ -123,6 +123,8 @@ typedef struct ctr__ckr {
     uint64_t payload_len;
     uint64_t payload_pos;
     uint32_t kind;
+    uint64_t max_bytes;    /* the load limit (UINT64_MAX: none) */
+    uint64_t reserved_bytes; /* taken from it so far */
     const ctr__alloc *alloc;
     ctr__error *err;
 } ctr__ckr;
@@ -136,6 +138,20 @@ int ctr__ckr_open_path(ctr__ckr *r, const char *path, uint32_t kind,
 int ctr__ckr_open_buffer(ctr__ckr *r, const void *buf, size_t len,
                          uint32_t kind, const ctr__alloc *alloc,
                          ctr__error *err);
+
+/* Sets the load limit: from here on, ctr__ckr_reserve and the reader's own
+ * section buffer may take at most max_bytes in all. (Open sets none.) */
+void ctr__ckr_set_limit(ctr__ckr *r, uint64_t max_bytes);
+/* Takes `bytes` from the load limit before an object allocates them:
+ * CTR_OK, or CTR_E_LIMIT with the message "<what> need(s) N bytes, over
+ * the load limit of L bytes" (what is printf-formatted, naming the field
+ * and its size). Sticky like every reader failure. */
+int ctr__ckr_reserve(ctr__ckr *r, uint64_t bytes, const char *fmt, ...)
+    CTR__PRINTF(3, 4);
+/* Records a failure of the object's own validation (a field out of
+ * range): sets the sticky status and the message, returns code. */
+int ctr__ckr_fail(ctr__ckr *r, int code, const char *fmt, ...)
+    CTR__PRINTF(3, 4);
 
 /* Loads the next section, which must carry `tag` (CTR_E_CORRUPT if not, if
  * its length exceeds the bytes left, or if its CRC fails). *len_out (may be

@@ -37,6 +37,46 @@ static int ckr_fail(ctr__ckr *r, int code, const char *fmt, ...)
     return rc;
 }
 
+int ctr__ckr_fail(ctr__ckr *r, int code, const char *fmt, ...)
+{
+    int rc;
+    va_list ap;
+    if (r->status != CTR_OK)
+        return r->status;
+    va_start(ap, fmt);
+    rc = ctr__ckpt_vfail(&r->status, r->err, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- the load limit ------------------------------------------------------- */
+
+void ctr__ckr_set_limit(ctr__ckr *r, uint64_t max_bytes)
+{
+    r->max_bytes = max_bytes;
+}
+
+int ctr__ckr_reserve(ctr__ckr *r, uint64_t bytes, const char *fmt, ...)
+{
+    char what[160];
+    va_list ap;
+    if (r->status != CTR_OK)
+        return r->status;
+    if (bytes <= r->max_bytes - r->reserved_bytes) {
+        r->reserved_bytes += bytes;
+        return CTR_OK;
+    }
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return ckr_fail(r, CTR_E_LIMIT,
+                    "%s: %llu bytes%s, over the load limit of %llu bytes "
+                    "(ctr_allocator.max_load_bytes)", what,
+                    (unsigned long long)bytes,
+                    r->reserved_bytes > 0 ? " more" : "",
+                    (unsigned long long)r->max_bytes);
+}
+
 /* ---- reader ----------------------------------------------------------------- */
 
 /* Copies the next n bytes of the source into dst (n small, or a payload
@@ -111,6 +151,7 @@ int ctr__ckr_open_path(ctr__ckr *r, const char *path, uint32_t kind,
     memset(r, 0, sizeof(*r));
     r->alloc = alloc;
     r->err = err;
+    r->max_bytes = UINT64_MAX;
     if (path == NULL || alloc == NULL)
         return ckr_fail(r, CTR_E_INVALID_ARG,
                         "checkpoint: path is NULL or no allocator");
@@ -146,6 +187,7 @@ int ctr__ckr_open_buffer(ctr__ckr *r, const void *buf, size_t len,
     memset(r, 0, sizeof(*r));
     r->alloc = alloc;
     r->err = err;
+    r->max_bytes = UINT64_MAX;
     if (buf == NULL && len > 0)
         return ckr_fail(r, CTR_E_INVALID_ARG,
                         "checkpoint: buffer is NULL but len > 0");
@@ -203,6 +245,10 @@ static int ckr_load(ctr__ckr *r, uint32_t tag)
         payload = empty_payload;
     } else {
         if (len > r->section_cap) {
+            if (ctr__ckr_reserve(r, len - r->section_cap,
+                                 "checkpoint: the buffer for section '%s'",
+                                 ctr__ckpt_fourcc_text(a, found)) != CTR_OK)
+                return r->status;
             ctr__free(r->alloc, r->section, r->section_cap);
             r->section_cap = 0;
             r->section = (uint8_t *)ctr__malloc(r->alloc, (size_t)len);

@@ -49,10 +49,4 @@ int ctr__encoder_check_stats(const ctr_encoder *enc, const float *s,
 /* The shape of the last layer's output (the input's without layers). */
 const ctr__shape *ctr__encoder_output_shape(const ctr_encoder *enc);
 
-/* The error record of a handle a public call receives as const. */
-static inline ctr__error *ctr__encoder_mutable_err(const ctr_encoder *enc)
-{
-    return (ctr__error *)&((ctr_encoder *)enc)->err;
-}
-
 #endif /* CTR_ENCODER_H */

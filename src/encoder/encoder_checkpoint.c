@@ -58,7 +58,7 @@ CTR_API int ctr_encoder_save(const ctr_encoder *enc, const char *path)
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save(enc, write_encoder, CTR__CKPT_KIND_ENCODER, path,
-                             &enc->alloc, ctr__encoder_mutable_err(enc));
+                             &enc->alloc, CTR__NO_MESSAGE);
 }
 
 CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t cap,
@@ -67,7 +67,7 @@ CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t ca
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer(enc, write_encoder, CTR__CKPT_KIND_ENCODER,
-                                    buf, cap, size_out, ctr__encoder_mutable_err(enc));
+                                    buf, cap, size_out, CTR__NO_MESSAGE);
 }
 
 /* What a checkpoint declares, read and checked before the encoder is
@@ -109,6 +109,12 @@ static int read_arch(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
         sv->n_layers = 0;
         return CTR_E_CORRUPT;
     }
+    if (sv->n_layers > 0 &&
+        ctr__ckr_reserve(r, (uint64_t)sv->n_layers * sizeof(ctr__layer),
+                         "encoder: %lld layers", (long long)sv->n_layers) != CTR_OK) {
+        sv->n_layers = 0;
+        return r->status;
+    }
     if (sv->n_layers > 0) {
         sv->layers = (ctr__layer *)ctr__calloc(a, (size_t)sv->n_layers * sizeof(ctr__layer));
         if (sv->layers == NULL) {
@@ -124,9 +130,12 @@ static int read_arch(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
             l->hi[k] = ctr__ckr_get_i64(r);
         for (k = 0; k < CTR__LAYER_NF; k++)
             l->hf[k] = ctr__ckr_get_f64(r);
-        if (l->ops == NULL ||
-            ctr__layer_configure(l, &shape, sv->n_params, sv->n_stats, NULL) != CTR_OK)
-            return CTR_E_CORRUPT;
+        if (l->ops == NULL)
+            return ctr__ckr_fail(r, CTR_E_CORRUPT, "encoder: layer %lld has no kind "
+                                 "this library knows", (long long)i);
+        if (ctr__layer_configure(l, &shape, sv->n_params, sv->n_stats, r->err) != CTR_OK)
+            return ctr__ckr_fail(r, CTR_E_CORRUPT, "encoder: layer %lld: %s",
+                                 (long long)i, r->err != NULL ? r->err->msg : "");
         sv->n_params += l->param_count;
         sv->n_stats += l->stat_count;
         shape = l->out;
@@ -157,9 +166,33 @@ static int read_floats(ctr__ckr *r, uint32_t tag, float **out, int64_t expected,
     return rc;
 }
 
+/* What building the encoder the ARCH section describes allocates besides
+ * the templates (taken in read_arch): the saved parameters and statistics,
+ * the encoder's layer list (up to twice the layers) and its parameter,
+ * gradient and statistics arrays, twice over while a layer is appended. */
+static int reserve_encoder(ctr__ckr *r, const saved_encoder *sv)
+{
+    int64_t floats, layers;
+    size_t bytes;
+    if (ctr__mul_count(&floats, sv->n_params, 5) != CTR_OK ||
+        ctr__mul_count(&layers, sv->n_stats, 3) != CTR_OK ||
+        ctr__add_count(&floats, floats, layers) != CTR_OK ||
+        ctr__matrix_bytes(&bytes, floats, 1, sizeof(float)) != CTR_OK ||
+        ctr__mul_count(&layers, sv->n_layers, 2) != CTR_OK ||
+        ctr__add_size(&bytes, bytes, (size_t)layers * sizeof(ctr__layer)) != CTR_OK)
+        return ctr__ckr_fail(r, CTR_E_CORRUPT, "encoder: %lld parameters overflow",
+                             (long long)sv->n_params);
+    return ctr__ckr_reserve(r, bytes,
+                            "encoder: %lld layers, %lld parameters, %lld statistics",
+                            (long long)sv->n_layers, (long long)sv->n_params,
+                            (long long)sv->n_stats);
+}
+
 static int read_sections(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
 {
     int k, rc = read_arch(r, sv, a);
+    if (rc == CTR_OK)
+        rc = reserve_encoder(r, sv);
     if (rc == CTR_OK)
         rc = read_floats(r, SECTION_PARAMS, &sv->params, sv->n_params, a);
     if (rc == CTR_OK)
