@@ -36,6 +36,7 @@
 #include <stdio.h>
 
 #include "common/core.h"
+#include "common/savefile.h"
 
 #define CTR__CKPT_FORMAT_VERSION 1u
 #define CTR__CKPT_HEADER_BYTES 24u
@@ -62,9 +63,8 @@
 typedef struct ctr__ckw {
     int status;          /* first error, sticky */
     int sink;            /* internal: which sink */
-    FILE *file;          /* path sink */
-    char *tmp_path;      /* path sink: temporary file name (allocated) */
-    size_t tmp_path_size;
+    FILE *file;          /* path sink: the temporary file */
+    ctr__savefile save;  /* path sink: the atomic replacement */
     const char *path;    /* path sink: final name (caller's string) */
     uint8_t *buf;        /* buffer sink */
     size_t cap;          /* buffer sink capacity */
@@ -73,13 +73,12 @@ typedef struct ctr__ckw {
     int in_section;
     uint32_t crc;        /* running crc of the open section */
     uint8_t header[16];  /* open section's header, patched at its end */
-    const ctr__alloc *alloc;
     ctr__error *err;
 } ctr__ckw;
 
 /* Start writing a checkpoint of the given object kind. `err` receives
  * messages (may be NULL); `alloc` is used for the temporary file name.
- *  - to_path:   temporary file "<path>.tmp-XXXXXX" beside path.
+ *  - to_path:   a temporary file beside path (common/savefile.h).
  *  - to_buffer: buf may be NULL only with cap 0; overflow gives
  *               CTR_E_BUFFER_TOO_SMALL at finish, with the full size known.
  *  - to_size:   counts bytes only.
