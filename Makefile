@@ -95,7 +95,8 @@ SYMBOL_MAP := lib/libcontrastive.map
 # Every tests/check_<name>.c defines Suite *ctr_test_<name>_suite(void); the
 # runner's list is generated from the file names.
 SUITE_NAMES := $(filter-out main,$(patsubst tests/check_%.c,%,$(wildcard tests/check_*.c)))
-TEST_SRCS := $(wildcard tests/check_*.c) tests/test_util.c
+FUZZ_HARNESS := tests/fuzz/targets.c tests/fuzz/seeds.c
+TEST_SRCS := $(wildcard tests/check_*.c) tests/test_util.c $(FUZZ_HARNESS)
 TEST_OBJS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o) \
              $(BUILD)/tests/header_c99.o $(BUILD)/tests/header_c11.o \
              $(BUILD)/tests/header_cxx.o
@@ -111,8 +112,8 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 NO_DEPS ?=
 DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))
 
-.PHONY: all deps check check-valgrind check-symbols check-layers \
-        examples demo bench install uninstall clean FORCE
+.PHONY: all deps check check-valgrind check-symbols check-layers check-tsan \
+        fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE
 
 all: $(STATIC) $(SHARED)
 
@@ -198,6 +199,79 @@ check-valgrind: $(TEST_RUNNER) | deps
 	@test -z "$(SANITIZE)" || { echo "check-valgrind: build without SANITIZE"; exit 2; }
 	CTR_TEST_DATA=tests/data CTR_TEST_VALGRIND=1 $(VALGRIND) $(TEST_RUNNER)
 
+# ---- fuzzing (tests/fuzz/README.md) ----------------------------------------------
+# One libFuzzer target per loader, built with clang into $(FUZZ_BUILD) (its
+# own tree: the library again, instrumented for coverage, ASan and UBSan).
+#   make fuzz-smoke            every target for FUZZ_SMOKE_SECONDS on its seeds
+#   make fuzz                  every target for FUZZ_SECONDS, corpus kept in
+#                              $(FUZZ_BUILD)/corpus/<target>, FUZZ_JOBS at once
+# A crash stops the run with libFuzzer's report and the input (crash-*);
+# minimise it (fuzz_<target> -minimize_crash=1 ...) and keep it in
+# tests/fuzz/regress/<target>/, which make check replays.
+FUZZ_CC ?= clang
+FUZZ_BUILD := build-fuzz
+FUZZ_TARGETS := rng queue bank encoder optimizer objective
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_JOBS ?= 1
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CPPFLAGS = -Iinclude -Isrc -Itests -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
+FUZZ_LIB_OBJS := $(LIB_SRCS:src/%.c=$(FUZZ_BUILD)/src/%.o)
+FUZZ_HARNESS_OBJS := $(FUZZ_HARNESS:tests/fuzz/%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_ENV := OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1
+
+$(FUZZ_BUILD)/src/%.o: src/%.c $(LIB_HDRS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(CFLAGS_FILE) -c $< -o $@
+$(FUZZ_BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
+
+$(FUZZ_BUILD)/%.o: tests/fuzz/%.c tests/fuzz/fuzz.h tests/fuzz/ckpt_repair.h $(LIB_HDRS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libcontrastive-fuzz.a: $(FUZZ_LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_main.c $(FUZZ_HARNESS_OBJS) $(FUZZ_BUILD)/libcontrastive-fuzz.a
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	    -DCTR_FUZZ_TARGET='"$*"' -o $@ $< $(FUZZ_HARNESS_OBJS) $(FUZZ_BUILD)/libcontrastive-fuzz.a $(LIBS_ALL)
+
+$(FUZZ_BUILD)/make_seeds: tests/fuzz/make_seeds.c $(FUZZ_HARNESS_OBJS) $(FUZZ_BUILD)/libcontrastive-fuzz.a
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+	    -o $@ $< $(FUZZ_HARNESS_OBJS) $(FUZZ_BUILD)/libcontrastive-fuzz.a $(LIBS_ALL)
+
+fuzz-build: $(FUZZ_BINS) $(FUZZ_BUILD)/make_seeds
+
+# Seeds are made by the program each time (through the public API); the
+# campaign's corpus grows beside them in $(FUZZ_BUILD)/corpus/<target>.
+fuzz-smoke: fuzz-build
+	@rm -rf $(FUZZ_BUILD)/seeds && $(FUZZ_ENV) $(FUZZ_BUILD)/make_seeds $(FUZZ_BUILD)/seeds
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/smoke/$$t; \
+	    echo "fuzz-smoke: $$t for $(FUZZ_SMOKE_SECONDS) s"; \
+	    $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) -timeout=10 \
+	        -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 \
+	        $(FUZZ_BUILD)/smoke/$$t $(FUZZ_BUILD)/seeds/$$t tests/fuzz/regress/$$t 2>&1 | \
+	        grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|fuzz )' || true; \
+	    test ! -e $(FUZZ_BUILD)/crash-* || { echo "fuzz-smoke: $$t crashed"; exit 1; }; \
+	    ls $(FUZZ_BUILD)/ | grep -qE '^(timeout|oom|leak)-' && { echo "fuzz-smoke: $$t failed"; exit 1; } || true; \
+	done
+
+fuzz: fuzz-build
+	@rm -rf $(FUZZ_BUILD)/seeds && $(FUZZ_ENV) $(FUZZ_BUILD)/make_seeds $(FUZZ_BUILD)/seeds
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -rss_limit_mb=2048 -jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS) \
+	        -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 \
+	        $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/seeds/$$t tests/fuzz/regress/$$t \
+	        > $(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || { tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; exit 1; }; \
+	    grep -E 'stat::number_of_executed_units|DONE' $(FUZZ_BUILD)/fuzz_$$t.log | tail -2; \
+	done
+
 # ---- examples and demo ----------------------------------------------------------
 $(BUILD)/examples/%: examples/%.c $(STATIC) $(LIB_HDRS)
 	@mkdir -p $(@D)
@@ -264,6 +338,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/contrastive
 
 clean:
-	rm -rf $(BUILD) contrastive.pc lib/libcontrastive.a lib/libcontrastive.so*
+	rm -rf $(BUILD) $(FUZZ_BUILD) contrastive.pc lib/libcontrastive.a lib/libcontrastive.so*
 
 FORCE:

@@ -205,6 +205,29 @@ START_TEST(test_bank_skewed_weights_sample_bounded)
 }
 END_TEST
 
+START_TEST(test_bank_update_subnormal_rows)
+{
+    /* Found by the fuzz replay: a row of subnormals (a legal file or
+     * set_rows) made 1 / norm overflow float, and the update wrote Inf. */
+    const float tiny[3] = {1e-40f, -2e-40f, 3e-41f};
+    const int64_t idx[1] = {1};
+    ctr_bank *b = NULL;
+    const float *rows;
+    double sq = 0.0;
+    int j;
+    ck_assert_int_eq(ctr_bank_create(&b, 2, 3, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_bank_set_rows(b, idx, 1, tiny, 3), CTR_OK);
+    ck_assert_int_eq(ctr_bank_update(b, idx, 1, tiny, 3), CTR_OK);
+    ck_assert_int_eq(ctr_bank_rows(b, &rows, NULL, NULL), CTR_OK);
+    for (j = 0; j < 3; j++) {
+        ck_assert(isfinite(rows[3 + j]));
+        sq += (double)rows[3 + j] * rows[3 + j];
+    }
+    ck_assert_close(sq, 1.0, 1e-6, 0);
+    ctr_bank_destroy(b);
+}
+END_TEST
+
 /* ---- 5. the smaller findings --------------------------------------------- */
 
 START_TEST(test_encoder_memory_overflow)
@@ -437,6 +460,7 @@ Suite *ctr_test_hostile_suite(void)
     tcase_add_test(t, test_queue_capacity_budget);
     tcase_add_test(t, test_bank_alias_table_cannot_hang);
     tcase_add_test(t, test_bank_skewed_weights_sample_bounded);
+    tcase_add_test(t, test_bank_update_subnormal_rows);
     tcase_add_test(t, test_encoder_memory_overflow);
     tcase_add_test(t, test_clone_leaves_source_message);
     suite_add_tcase(s, t);

@@ -2,6 +2,7 @@
  * bank.c - the memory bank: N x d rows, momentum updates, seeded noise
  * sampling (include/contrastive/bank.h documents the semantics).
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -249,14 +250,19 @@ static double mixture_sq(const float *v, const float *f, int64_t d, float m,
 static void update_row(float *v, const float *f, int64_t d, float m)
 {
     const float c = 1.0f - m;
-    double sq = mixture_sq(v, f, d, m, c);
-    float inv;
+    double sq = mixture_sq(v, f, d, m, c), inv;
     int64_t j;
     if (sq == 0.0)
         return;
-    inv = (float)(1.0 / sqrt(sq));
-    for (j = 0; j < d; j++)
-        v[j] = (m * v[j] + c * f[j]) * inv;
+    inv = 1.0 / sqrt(sq);
+    if (inv <= FLT_MAX) {
+        const float inv_f = (float)inv;
+        for (j = 0; j < d; j++)
+            v[j] = (m * v[j] + c * f[j]) * inv_f;
+    } else { /* a mixture of subnormals: 1 / norm passes FLT_MAX */
+        for (j = 0; j < d; j++)
+            v[j] = (float)((double)(m * v[j] + c * f[j]) * inv);
+    }
 }
 
 CTR_API int ctr_bank_update(ctr_bank *b, const int64_t *idx, int64_t count,
