@@ -219,7 +219,6 @@ FUZZ_CPPFLAGS = -Iinclude -Isrc -Itests -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE)
 FUZZ_LIB_OBJS := $(LIB_SRCS:src/%.c=$(FUZZ_BUILD)/src/%.o)
 FUZZ_HARNESS_OBJS := $(FUZZ_HARNESS:tests/fuzz/%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
-FUZZ_ENV := OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1
 
 $(FUZZ_BUILD)/src/%.o: src/%.c $(LIB_HDRS) | deps
 	@mkdir -p $(@D)
@@ -247,30 +246,10 @@ fuzz-build: $(FUZZ_BINS) $(FUZZ_BUILD)/make_seeds
 # Seeds are made by the program each time (through the public API); the
 # campaign's corpus grows beside them in $(FUZZ_BUILD)/corpus/<target>.
 fuzz-smoke: fuzz-build
-	@rm -rf $(FUZZ_BUILD)/seeds && $(FUZZ_ENV) $(FUZZ_BUILD)/make_seeds $(FUZZ_BUILD)/seeds
-	@set -e; for t in $(FUZZ_TARGETS); do \
-	    mkdir -p $(FUZZ_BUILD)/smoke/$$t; \
-	    echo "fuzz-smoke: $$t for $(FUZZ_SMOKE_SECONDS) s"; \
-	    $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) -timeout=10 \
-	        -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 \
-	        $(FUZZ_BUILD)/smoke/$$t $(FUZZ_BUILD)/seeds/$$t tests/fuzz/regress/$$t 2>&1 | \
-	        grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|fuzz )' || true; \
-	    test ! -e $(FUZZ_BUILD)/crash-* || { echo "fuzz-smoke: $$t crashed"; exit 1; }; \
-	    ls $(FUZZ_BUILD)/ | grep -qE '^(timeout|oom|leak)-' && { echo "fuzz-smoke: $$t failed"; exit 1; } || true; \
-	done
+	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS) 1 smoke $(FUZZ_TARGETS)
 
 fuzz: fuzz-build
-	@rm -rf $(FUZZ_BUILD)/seeds && $(FUZZ_ENV) $(FUZZ_BUILD)/make_seeds $(FUZZ_BUILD)/seeds
-	@set -e; for t in $(FUZZ_TARGETS); do \
-	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
-	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	    $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	        -rss_limit_mb=2048 -jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS) \
-	        -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 \
-	        $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/seeds/$$t tests/fuzz/regress/$$t \
-	        > $(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || { tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; exit 1; }; \
-	    grep -E 'stat::number_of_executed_units|DONE' $(FUZZ_BUILD)/fuzz_$$t.log | tail -2; \
-	done
+	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_JOBS) corpus $(FUZZ_TARGETS)
 
 # ---- examples and demo ----------------------------------------------------------
 $(BUILD)/examples/%: examples/%.c $(STATIC) $(LIB_HDRS)

@@ -228,6 +228,32 @@ START_TEST(test_bank_update_subnormal_rows)
 }
 END_TEST
 
+START_TEST(test_encoder_forward_overflow_keeps_state)
+{
+    /* Found by fuzzing: finite but huge weights overflowed a train forward
+     * and left Inf running statistics, which no load accepts. */
+    const int64_t dims[1] = {4};
+    ctr_encoder *e = NULL;
+    float p[4 * 4 + 4], x[2 * 4] = {1, 2, 3, 4, 5, 6, 7, 8}, y[2 * 4], stats[8], after[8];
+    int64_t np = 0, i;
+    ck_assert_int_eq(ctr_encoder_create(&e, dims, 1, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_linear(e, 4, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 0), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_num_params(e, &np), CTR_OK);
+    ck_assert_int_eq(np, 20);
+    for (i = 0; i < np; i++)
+        p[i] = 3e37f;
+    ck_assert_int_eq(ctr_encoder_set_params(e, p, np), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_stats(e, stats, 8), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(e, y, x, 2, CTR_ENCODER_TRAIN), CTR_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ctr_encoder_last_error(e), "forward:"));
+    ck_assert_int_eq(ctr_encoder_get_stats(e, after, 8), CTR_OK);
+    ck_assert_mem_eq(stats, after, sizeof(stats));
+    ck_assert_int_eq(ctr_encoder_backward(e, NULL, y), CTR_E_STAGE);
+    ctr_encoder_destroy(e);
+}
+END_TEST
+
 /* ---- 5. the smaller findings --------------------------------------------- */
 
 START_TEST(test_encoder_memory_overflow)
@@ -461,6 +487,7 @@ Suite *ctr_test_hostile_suite(void)
     tcase_add_test(t, test_bank_alias_table_cannot_hang);
     tcase_add_test(t, test_bank_skewed_weights_sample_bounded);
     tcase_add_test(t, test_bank_update_subnormal_rows);
+    tcase_add_test(t, test_encoder_forward_overflow_keeps_state);
     tcase_add_test(t, test_encoder_memory_overflow);
     tcase_add_test(t, test_clone_leaves_source_message);
     suite_add_tcase(s, t);

@@ -183,7 +183,9 @@ CTR_API int ctr_encoder_add_gru(ctr_encoder *enc, int64_t hidden);
  * the input is copied, so x may change afterwards) or CTR_ENCODER_EVAL
  * (running statistics, no cache). x and y must not overlap.
  * Errors: CTR_E_INVALID_ARG (NULL, n < 1, bad mode), CTR_E_NUMERIC (x holds
- * NaN/Inf; nothing written, running statistics unchanged), CTR_E_SHAPE
+ * NaN/Inf, or the output or the running statistics overflowed on the way
+ * (huge weights); nothing written to y, running statistics and generator
+ * unchanged, no backward possible), CTR_E_SHAPE
  * (batch norm in train mode needs n a multiple of the group count and more
  * than one value per channel and group), CTR_E_OVERFLOW, CTR_E_NOMEM (first
  * call with this batch size). Since 0.1.0. */

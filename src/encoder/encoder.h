@@ -33,6 +33,7 @@ struct ctr_encoder {
     size_t work_floats;
     int64_t work_batch;
     size_t in_copy_offset, grad_offset[2];
+    size_t stats_copy_offset; /* the statistics before a train forward */
     int stage;     /* CTR__STAGE_NONE, CTR_ENCODER_TRAIN or CTR_ENCODER_EVAL */
     int64_t batch; /* samples of the last forward */
 };

@@ -107,7 +107,10 @@ static int read_arch(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
         sv->n_layers > CTR__ENCODER_MAX_LAYERS ||
         (uint64_t)sv->n_layers * LAYER_RECORD_BYTES != ctr__ckr_remaining(r)) {
         sv->n_layers = 0;
-        return CTR_E_CORRUPT;
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "encoder: input shape, %lld groups or %lld layers out of "
+                             "range or not what section 'ARCH' holds",
+                             (long long)sv->groups, (long long)sv->n_layers);
     }
     if (sv->n_layers > 0 &&
         ctr__ckr_reserve(r, (uint64_t)sv->n_layers * sizeof(ctr__layer),
@@ -156,12 +159,15 @@ static int read_floats(ctr__ckr *r, uint32_t tag, float **out, int64_t expected,
     count = ctr__ckr_get_i64(r);
     if (r->status != CTR_OK || count != expected ||
         ctr__ckr_remaining(r) != (uint64_t)count * 4)
-        return CTR_E_CORRUPT;
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "encoder: a section declares %lld floats, the layers "
+                             "need %lld", (long long)count, (long long)expected);
     if (count > 0 && (*out = (float *)ctr__malloc(a, (size_t)count * sizeof(float))) == NULL)
         return CTR_E_NOMEM;
     ctr__ckr_get_f32_array(r, *out, (size_t)count);
     rc = ctr__ckr_end_section(r);
-    if (rc == CTR_OK && ctr__check_finite(NULL, *out, (size_t)count, "") != CTR_OK)
+    if (rc == CTR_OK && ctr__check_finite(r->err, *out, (size_t)count,
+                                          "encoder: parameters or statistics") != CTR_OK)
         rc = CTR_E_CORRUPT;
     return rc;
 }
@@ -204,21 +210,23 @@ static int read_sections(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
     if (rc == CTR_OK)
         rc = ctr__ckr_end_section(r);
     if (rc == CTR_OK && (sv->gen.s[0] | sv->gen.s[1] | sv->gen.s[2] | sv->gen.s[3]) == 0)
-        rc = CTR_E_CORRUPT; /* the all-zero state is a fixed point */
+        rc = ctr__ckr_fail(r, CTR_E_CORRUPT, /* the all-zero state is a fixed point */
+                           "encoder: generator state is zero");
     if (rc == CTR_OK)
         rc = ctr__ckr_finish(r);
     return rc;
 }
 
 /* Builds the encoder a checked checkpoint describes. */
-static int build_saved(ctr_encoder **out, const saved_encoder *sv, const ctr__alloc *a)
+static int build_saved(ctr_encoder **out, const saved_encoder *sv, ctr__ckr *r,
+                       const ctr__alloc *a)
 {
     ctr_encoder *enc = NULL;
     int64_t i;
     int rc = ctr__encoder_new(&enc, &sv->input, 0, a);
     for (i = 0; rc == CTR_OK && i < sv->n_layers; i++)
         rc = ctr__encoder_append(enc, sv->layers[i]);
-    if (rc == CTR_OK && ctr__encoder_check_stats(enc, sv->stats, NULL) != CTR_OK)
+    if (rc == CTR_OK && ctr__encoder_check_stats(enc, sv->stats, r->err) != CTR_OK)
         rc = CTR_E_CORRUPT;
     if (rc != CTR_OK) {
         ctr_encoder_destroy(enc);
@@ -243,7 +251,7 @@ static int read_encoder(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *c
     memset(&sv, 0, sizeof(sv));
     rc = read_sections(r, &sv, a);
     if (rc == CTR_OK)
-        rc = build_saved(out, &sv, a);
+        rc = build_saved(out, &sv, r, a);
     saved_release(&sv, a);
     return rc;
 }
