@@ -5,6 +5,9 @@
 #                         layering checks)
 #   make check SANITIZE=1 the same under AddressSanitizer + UBSan
 #   make check-valgrind   the suites under valgrind memcheck
+#   make check-tsan       threads on distinct and shared handles under TSan
+#   make fuzz-smoke       every loader's fuzz target for a few seconds (clang)
+#   make fuzz             the long fuzzing campaign (FUZZ_SECONDS per target)
 #   make demo             the main demo
 #   make bench            the benchmarks (bench/results.json)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
@@ -110,7 +113,7 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))
+DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build)))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-tsan \
         fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE
@@ -198,6 +201,27 @@ VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \
 check-valgrind: $(TEST_RUNNER) | deps
 	@test -z "$(SANITIZE)" || { echo "check-valgrind: build without SANITIZE"; exit 2; }
 	CTR_TEST_DATA=tests/data CTR_TEST_VALGRIND=1 $(VALGRIND) $(TEST_RUNNER)
+
+# ---- ThreadSanitizer (docs/threading.md) ------------------------------------------
+# The library and tests/tsan/threads.c built with -fsanitize=thread in their
+# own tree: threads on distinct handles, and const calls on shared ones.
+TSAN_CC ?= clang
+TSAN_BUILD := build-tsan
+TSAN_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=thread
+TSAN_CPPFLAGS = -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
+TSAN_LIB_OBJS := $(LIB_SRCS:src/%.c=$(TSAN_BUILD)/src/%.o)
+
+$(TSAN_BUILD)/src/%.o: src/%.c $(LIB_HDRS) | deps
+	@mkdir -p $(@D)
+	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) $(CFLAGS_FILE) -c $< -o $@
+$(TSAN_BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
+
+$(TSAN_BUILD)/threads: tests/tsan/threads.c $(TSAN_LIB_OBJS)
+	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) -o $@ $< $(TSAN_LIB_OBJS) $(LIBS_ALL)
+
+# One BLAS thread: OpenBLAS's own pool is not instrumented.
+check-tsan: $(TSAN_BUILD)/threads | deps
+	OPENBLAS_NUM_THREADS=1 BLIS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:exitcode=66 $(TSAN_BUILD)/threads
 
 # ---- fuzzing (tests/fuzz/README.md) ----------------------------------------------
 # One libFuzzer target per loader, built with clang into $(FUZZ_BUILD) (its
@@ -317,6 +341,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/contrastive
 
 clean:
-	rm -rf $(BUILD) $(FUZZ_BUILD) contrastive.pc lib/libcontrastive.a lib/libcontrastive.so*
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) contrastive.pc lib/libcontrastive.a lib/libcontrastive.so*
 
 FORCE:
