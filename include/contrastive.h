@@ -14,9 +14,13 @@
  *   - Objects are opaque handles created by ctr_<object>_create() and freed by
  *     ctr_<object>_destroy(), which accepts NULL.
  *   - Each handle keeps a message describing its most recent error, read with
- *     ctr_<object>_last_error().
- *   - One handle is used by one thread at a time; distinct handles are
- *     independent. The library has no global mutable state, never prints,
+ *     ctr_<object>_last_error(). A call that takes a const handle writes
+ *     nothing to it, not this message either: its status code is the
+ *     answer.
+ *   - One handle is changed by one thread at a time; distinct handles are
+ *     independent, and any number of threads may make calls that take a
+ *     const handle (clone, save, queries) on one handle at once while no
+ *     thread changes it (docs/threading.md). The library has no global mutable state, never prints,
  *     aborts or exits, and never changes the BLAS thread count.
  *   - Sizes and indices are int64_t, tensors are float32, row-major.
  *
