@@ -422,6 +422,30 @@ START_TEST(test_saved_file_modes)
 }
 END_TEST
 
+START_TEST(test_huge_leading_dimensions)
+{
+    /* A leading dimension whose row offsets overflow is refused before an
+     * offset is computed (it used to be added to the pointer). */
+    ctr_queue *q = NULL;
+    ctr_bank *b = NULL;
+    float keys[2 * 3] = {1, 0, 0, 0, 1, 0}, out[6];
+    const int64_t idx[2] = {0, 1};
+    int64_t count = 0;
+    ck_assert_int_eq(ctr_queue_create(&q, 4, 3, 0, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_queue_enqueue(q, keys, 2, INT64_MAX, NULL), CTR_E_OVERFLOW);
+    ck_assert_int_eq(ctr_queue_enqueue(q, keys, 2, (int64_t)1 << 62, NULL), CTR_E_OVERFLOW);
+    ck_assert_int_eq(ctr_queue_enqueue(q, keys, 2, 3, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_queue_copy(q, out, INT64_MAX, NULL, 2, &count), CTR_E_OVERFLOW);
+    ck_assert_int_eq(ctr_bank_create(&b, 2, 3, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_bank_gather(b, idx, 2, out, INT64_MAX), CTR_E_OVERFLOW);
+    ck_assert_int_eq(ctr_bank_update(b, idx, 2, keys, INT64_MAX), CTR_E_OVERFLOW);
+    ck_assert_int_eq(ctr_bank_set_rows(b, idx, 2, keys, (int64_t)1 << 62), CTR_E_OVERFLOW);
+    ck_assert_int_eq(ctr_bank_gather(b, idx, 2, out, 3), CTR_OK);
+    ctr_queue_destroy(q);
+    ctr_bank_destroy(b);
+}
+END_TEST
+
 /* ---- the load limit and load messages ------------------------------------ */
 
 START_TEST(test_load_limit_and_messages)
@@ -490,6 +514,7 @@ Suite *ctr_test_hostile_suite(void)
     tcase_add_test(t, test_encoder_forward_overflow_keeps_state);
     tcase_add_test(t, test_encoder_memory_overflow);
     tcase_add_test(t, test_clone_leaves_source_message);
+    tcase_add_test(t, test_huge_leading_dimensions);
     suite_add_tcase(s, t);
     t = tcase_create("saves");
     tcase_add_test(t, test_save_leaves_no_temporary);

@@ -102,7 +102,12 @@ const char *ctr__error_message(const ctr__error *e);
  * message naming `what` and the first bad index. x may be NULL when n == 0. */
 int ctr__check_finite(ctr__error *e, const float *x, size_t n,
                       const char *what);
-/* Strided variant for a rows x cols view with leading dimension ld. */
+/* CTR_E_OVERFLOW (message naming `what`) unless rows x ld floats fit in
+ * size_t and int64_t: the offsets of a caller's strided view are then
+ * safe to compute. rows and ld must be >= 0. */
+int ctr__check_view(ctr__error *e, int64_t rows, int64_t ld, const char *what);
+/* Strided variant for a rows x cols view with leading dimension ld
+ * (checked by ctr__check_view first). */
 int ctr__check_finite_matrix(ctr__error *e, const float *x, int64_t rows,
                              int64_t cols, int64_t ld, const char *what);
 /* CTR_E_INVALID_ARG with "<what> is NULL" if p is NULL. */

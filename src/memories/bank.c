@@ -173,6 +173,8 @@ static int check_batch(ctr_bank *b, const int64_t *idx, int64_t count,
         return ctr__fail(&b->err, CTR_E_INVALID_ARG,
                          "ld must be >= dim %lld (got %lld)",
                          (long long)b->dim, (long long)ld);
+    if (ctr__check_view(&b->err, count, ld, what) != CTR_OK)
+        return CTR_E_OVERFLOW;
     for (i = 0; i < count; i++)
         if (idx[i] < 0 || idx[i] >= b->n)
             return ctr__fail(&b->err, CTR_E_INVALID_ARG,

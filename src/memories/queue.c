@@ -254,6 +254,8 @@ CTR_API int ctr_queue_copy(const ctr_queue *q, float *keys, int64_t ld,
         return ctr__fail(e, CTR_E_INVALID_ARG,
                          "ld must be >= dim %lld (got %lld)",
                          (long long)q->dim, (long long)ld);
+    if (ctr__check_view(e, q->count, ld, "keys") != CTR_OK)
+        return CTR_E_OVERFLOW;
     for (i = 0; i < q->count; i++) {
         memcpy(keys + i * ld, q->keys + i * q->dim,
                (size_t)q->dim * sizeof(float));
