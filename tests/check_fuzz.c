@@ -82,6 +82,11 @@ static void replay_regress(replay *r)
     char dir[512], path[1024];
     DIR *d;
     struct dirent *e;
+    /* the kept inputs must be found: a wrong CTR_TEST_DATA fails */
+    snprintf(dir, sizeof(dir), "%s/../fuzz/regress", data != NULL ? data : "tests/data");
+    d = opendir(dir);
+    ck_assert_msg(d != NULL, "no %s: the regress corpus is not replayed", dir);
+    closedir(d);
     snprintf(dir, sizeof(dir), "%s/../fuzz/regress/%s", data != NULL ? data : "tests/data",
              r->t->name);
     d = opendir(dir);

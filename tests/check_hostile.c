@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "common/savefile.h"
 #include "fuzz/ckpt_repair.h"
 #include "test_util.h"
 
@@ -389,6 +390,105 @@ START_TEST(test_save_killed_midway)
 }
 END_TEST
 
+/* The way of systems without O_TMPFILE, forced: a named, locked temporary
+ * that a concurrent save leaves alone, that a killed writer leaves behind
+ * and the next save removes; its modes are those of the unnamed way. */
+static void named_open(ctr__savefile *f, const char *path, const ctr__alloc *a)
+{
+    ctr__error err;
+    ck_assert_int_eq(ctr__savefile_open_how(f, path, a, &err, CTR__SAVEFILE_NAMED), CTR_OK);
+    ck_assert_int_eq(f->named, 1);
+    ck_assert_int_eq(write(f->fd, "abc", 3), 3);
+}
+
+static void named_commit(ctr__savefile *f)
+{
+    ctr__error err;
+    ck_assert_int_eq(ctr__savefile_commit(f, &err), CTR_OK);
+    ctr__savefile_release(f, 1);
+}
+
+static void named_killed(const char *path, const ctr__alloc *a)
+{
+    int ready[2], status;
+    char c;
+    pid_t pid;
+    ck_assert_int_eq(pipe(ready), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        ctr__savefile f;
+        ctr__error err;
+        if (ctr__savefile_open_how(&f, path, a, &err, CTR__SAVEFILE_NAMED) != CTR_OK)
+            _exit(1);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    close(ready[0]);
+    close(ready[1]);
+}
+
+START_TEST(test_save_named_temporaries)
+{
+    save_dir s;
+    ctr__alloc a;
+    ctr__savefile f;
+    ctr_rng *rng = NULL;
+    struct stat st;
+    mode_t old = umask(022);
+    save_dir_setup(&s, "named");
+    ck_assert_int_eq(ctr__alloc_init(&a, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_rng_create(&rng, 3, NULL), CTR_OK);
+    named_open(&f, s.path, &a);
+    ck_assert_int_eq(count_entries(s.dir, "ckpt.tmp-"), 1);
+    ck_assert_int_eq(stat(f.tmp_path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    ck_assert_int_eq(ctr_rng_save(rng, s.path), CTR_OK); /* a save beside it */
+    ck_assert_int_eq(access(f.tmp_path, F_OK), 0);      /* held: kept */
+    named_commit(&f);                                   /* replaces that save */
+    ck_assert_int_eq(count_entries(s.dir, "ckpt"), 1);
+    ck_assert_int_eq(stat(s.path, &st), 0);
+    ck_assert_int_eq(st.st_size, 3);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    ck_assert_int_eq(chmod(s.path, 0640), 0);
+    named_open(&f, s.path, &a);
+    named_commit(&f);
+    ck_assert_int_eq(stat(s.path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0640);
+    named_killed(s.path, &a);
+    ck_assert_int_eq(count_entries(s.dir, "ckpt.tmp-"), 1); /* left by the kill */
+    ck_assert_int_eq(ctr_rng_save(rng, s.path), CTR_OK);
+    ck_assert_int_eq(count_entries(s.dir, "ckpt"), 1);   /* removed by the save */
+    umask(old);
+    ctr_rng_destroy(rng);
+    test_dir_remove_all(&s);
+}
+END_TEST
+
+START_TEST(test_save_unnamed_while_writing)
+{
+    /* Where O_TMPFILE works, nothing is named while a save writes. */
+    save_dir s;
+    ctr__alloc a;
+    ctr__savefile f;
+    ctr__error err;
+    save_dir_setup(&s, "unnamed");
+    ck_assert_int_eq(ctr__alloc_init(&a, NULL), CTR_OK);
+    ck_assert_int_eq(ctr__savefile_open(&f, s.path, &a, &err), CTR_OK);
+    if (!f.named)
+        ck_assert_int_eq(count_entries(s.dir, "ckpt"), 0);
+    ck_assert_int_eq(write(f.fd, "abc", 3), 3);
+    named_commit(&f);
+    ck_assert_int_eq(count_entries(s.dir, "ckpt"), 1);
+    test_dir_remove_all(&s);
+}
+END_TEST
+
 START_TEST(test_saved_file_modes)
 {
     save_dir s;
@@ -520,6 +620,8 @@ Suite *ctr_test_hostile_suite(void)
     tcase_add_test(t, test_save_leaves_no_temporary);
     tcase_add_test(t, test_save_killed_midway);
     tcase_add_test(t, test_saved_file_modes);
+    tcase_add_test(t, test_save_named_temporaries);
+    tcase_add_test(t, test_save_unnamed_while_writing);
     suite_add_tcase(s, t);
     t = tcase_create("limits");
     tcase_add_test(t, test_load_limit_and_messages);

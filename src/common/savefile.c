@@ -185,8 +185,33 @@ static int open_named(ctr__savefile *f, uint64_t *seed)
     return -1;
 }
 
+/* Opens f's temporary in dir, unnamed if `how` and the system allow, else
+ * as <path>.tmp-XXXXXX (f->tmp_path: this writes its name); f->fd is -1
+ * with errno on failure. */
+static void open_temporary(ctr__savefile *f, const char *dir, int how, uint64_t *seed)
+{
+    size_t len = strlen(f->path);
+    f->fd = how == CTR__SAVEFILE_NAMED ? -1 : open_unnamed(dir);
+    if (f->fd >= 0 && !try_lock(f->fd, 1)) {
+        (void)close(f->fd);
+        f->fd = -1;
+    }
+    memcpy(f->tmp_path, f->path, len);
+    memcpy(f->tmp_path + len, TMP_SUFFIX, sizeof(TMP_SUFFIX));
+    if (f->fd < 0) {
+        f->fd = open_named(f, seed);
+        f->named = f->fd >= 0;
+    }
+}
+
 int ctr__savefile_open(ctr__savefile *f, const char *path, const ctr__alloc *a,
                        ctr__error *err)
+{
+    return ctr__savefile_open_how(f, path, a, err, CTR__SAVEFILE_ANY);
+}
+
+int ctr__savefile_open_how(ctr__savefile *f, const char *path, const ctr__alloc *a,
+                           ctr__error *err, int how)
 {
     struct stat st;
     size_t len, size;
@@ -212,17 +237,7 @@ int ctr__savefile_open(ctr__savefile *f, const char *path, const ctr__alloc *a,
         char scratch[4096];
         remove_stale(scratch, sizeof(scratch), dir, base);
     }
-    f->fd = open_unnamed(dir);
-    if (f->fd >= 0 && !try_lock(f->fd, 1)) {
-        (void)close(f->fd);
-        f->fd = -1;
-    }
-    memcpy(f->tmp_path, path, len);
-    memcpy(f->tmp_path + len, TMP_SUFFIX, sizeof(TMP_SUFFIX));
-    if (f->fd < 0) {
-        f->fd = open_named(f, &seed);
-        f->named = f->fd >= 0;
-    }
+    open_temporary(f, dir, how, &seed);
     if (f->fd < 0) {
         int rc = fail_io(err, "create a temporary file beside", path);
         ctr__savefile_release(f, 1);

@@ -35,6 +35,15 @@ typedef struct ctr__savefile {
 int ctr__savefile_open(ctr__savefile *f, const char *path, const ctr__alloc *a,
                        ctr__error *err);
 
+/* How ctr__savefile_open_how makes the temporary: CTR__SAVEFILE_ANY as
+ * ctr__savefile_open (unnamed where the system can, else named);
+ * CTR__SAVEFILE_NAMED always under "<path>.tmp-XXXXXX", the way of systems
+ * without O_TMPFILE (the tests use it to reach that way on Linux). */
+#define CTR__SAVEFILE_ANY 0
+#define CTR__SAVEFILE_NAMED 1
+int ctr__savefile_open_how(ctr__savefile *f, const char *path, const ctr__alloc *a,
+                           ctr__error *err, int how);
+
 /* Syncs the temporary file and renames it over the target, then syncs the
  * directory (best effort). The caller has flushed what it wrote to f->fd
  * and closes f->fd afterwards (after ctr__savefile_release). CTR_OK or CTR_E_IO;

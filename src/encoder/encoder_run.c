@@ -269,17 +269,23 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
 
 CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes, int64_t batch)
 {
-    size_t work, fixed;
+    size_t work, fixed, layers, total;
     int rc;
     if (enc == NULL || bytes == NULL || batch < 1)
         return CTR_E_INVALID_ARG;
     rc = plan_workspace((ctr_encoder *)enc, batch, 0, &work);
     if (rc != CTR_OK)
         return rc;
-    fixed = (size_t)(2 * enc->n_params + enc->n_stats) * sizeof(float) +
-            (size_t)enc->cap_layers * sizeof(ctr__layer) + sizeof(*enc);
-    if (ctr__mul_size(&work, work, sizeof(float)) != CTR_OK ||
-        ctr__add_size(bytes, work, fixed) != CTR_OK)
+    /* parameters and gradients, statistics, layers, the handle, workspace */
+    if (ctr__matrix_bytes(&fixed, 2, enc->n_params, sizeof(float)) != CTR_OK ||
+        ctr__matrix_bytes(&layers, enc->n_stats, 1, sizeof(float)) != CTR_OK ||
+        ctr__add_size(&fixed, fixed, layers) != CTR_OK ||
+        ctr__matrix_bytes(&layers, enc->cap_layers, 1, sizeof(ctr__layer)) != CTR_OK ||
+        ctr__add_size(&fixed, fixed, layers) != CTR_OK ||
+        ctr__add_size(&fixed, fixed, sizeof(*enc)) != CTR_OK ||
+        ctr__mul_size(&work, work, sizeof(float)) != CTR_OK ||
+        ctr__add_size(&total, work, fixed) != CTR_OK)
         return CTR_E_OVERFLOW;
+    *bytes = total;
     return CTR_OK;
 }
