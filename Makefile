@@ -5,6 +5,9 @@
 #                         layering checks)
 #   make check SANITIZE=1 the same under AddressSanitizer + UBSan
 #   make check-valgrind   the suites under valgrind memcheck
+#   make check-tsan       threads on distinct and shared handles under TSan
+#   make fuzz-smoke       every loader's fuzz target for a few seconds (clang)
+#   make fuzz             the long fuzzing campaign (FUZZ_SECONDS per target)
 #   make demo             the main demo
 #   make bench            the benchmarks (bench/results.json)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
@@ -95,7 +98,8 @@ SYMBOL_MAP := lib/libcontrastive.map
 # Every tests/check_<name>.c defines Suite *ctr_test_<name>_suite(void); the
 # runner's list is generated from the file names.
 SUITE_NAMES := $(filter-out main,$(patsubst tests/check_%.c,%,$(wildcard tests/check_*.c)))
-TEST_SRCS := $(wildcard tests/check_*.c) tests/test_util.c
+FUZZ_HARNESS := tests/fuzz/targets.c tests/fuzz/seeds.c
+TEST_SRCS := $(wildcard tests/check_*.c) tests/test_util.c $(FUZZ_HARNESS)
 TEST_OBJS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o) \
              $(BUILD)/tests/header_c99.o $(BUILD)/tests/header_c11.o \
              $(BUILD)/tests/header_cxx.o
@@ -109,10 +113,10 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))
+DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build)))
 
-.PHONY: all deps check check-valgrind check-symbols check-layers check-header \
-        examples demo bench install uninstall clean FORCE
+.PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
+        fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE
 
 all: $(STATIC) $(SHARED)
 
@@ -158,7 +162,7 @@ $(SHARED): $(SHARED_REAL)
 	ln -sf $(notdir $(SHARED_REAL)) $@
 
 # ---- tests ----------------------------------------------------------------------
-$(BUILD)/tests/%.o: tests/%.c tests/test_util.h $(LIB_HDRS) $(BUILD)/flags
+$(BUILD)/tests/%.o: tests/%.c tests/test_util.h $(wildcard tests/fuzz/*.h) $(LIB_HDRS) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_LIB) -Itests -I$(BUILD)/tests $(CHECK_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
 
@@ -215,6 +219,81 @@ VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \
 check-valgrind: $(TEST_RUNNER) | deps
 	@test -z "$(SANITIZE)" || { echo "check-valgrind: build without SANITIZE"; exit 2; }
 	CTR_TEST_DATA=tests/data CTR_TEST_VALGRIND=1 $(VALGRIND) $(TEST_RUNNER)
+
+# ---- ThreadSanitizer (docs/threading.md) ------------------------------------------
+# The library and tests/tsan/threads.c built with -fsanitize=thread in their
+# own tree: threads on distinct handles, and const calls on shared ones.
+TSAN_CC ?= clang
+TSAN_BUILD := build-tsan
+TSAN_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=thread
+TSAN_CPPFLAGS = -Iinclude -Isrc -I$(BUILD)/gen -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
+TSAN_LIB_OBJS := $(LIB_SRCS:src/%.c=$(TSAN_BUILD)/src/%.o)
+
+$(TSAN_BUILD)/src/%.o: src/%.c $(LIB_HDRS) | deps
+	@mkdir -p $(@D)
+	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) $(CFLAGS_FILE) -c $< -o $@
+$(TSAN_BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
+$(TSAN_BUILD)/src/common/constants.o: $(CONSTANTS_TABLE)
+
+$(TSAN_BUILD)/threads: tests/tsan/threads.c $(TSAN_LIB_OBJS)
+	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) -o $@ $< $(TSAN_LIB_OBJS) $(LIBS_ALL)
+
+# One BLAS thread: OpenBLAS's own pool is not instrumented.
+check-tsan: $(TSAN_BUILD)/threads | deps
+	OPENBLAS_NUM_THREADS=1 BLIS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:exitcode=66 $(TSAN_BUILD)/threads
+
+# ---- fuzzing (tests/fuzz/README.md) ----------------------------------------------
+# One libFuzzer target per loader, built with clang into $(FUZZ_BUILD) (its
+# own tree: the library again, instrumented for coverage, ASan and UBSan).
+#   make fuzz-smoke            every target for FUZZ_SMOKE_SECONDS on its seeds
+#   make fuzz                  every target for FUZZ_SECONDS, corpus kept in
+#                              $(FUZZ_BUILD)/corpus/<target>, FUZZ_JOBS at once
+# A crash stops the run with libFuzzer's report and the input (crash-*);
+# minimise it (fuzz_<target> -minimize_crash=1 ...) and keep it in
+# tests/fuzz/regress/<target>/, which make check replays.
+FUZZ_CC ?= clang
+FUZZ_BUILD := build-fuzz
+FUZZ_TARGETS := rng queue bank encoder optimizer objective
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_JOBS ?= 1
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CPPFLAGS = -Iinclude -Isrc -I$(BUILD)/gen -Itests -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
+FUZZ_LIB_OBJS := $(LIB_SRCS:src/%.c=$(FUZZ_BUILD)/src/%.o)
+FUZZ_HARNESS_OBJS := $(FUZZ_HARNESS:tests/fuzz/%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/src/%.o: src/%.c $(LIB_HDRS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(CFLAGS_FILE) -c $< -o $@
+$(FUZZ_BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
+$(FUZZ_BUILD)/src/common/constants.o: $(CONSTANTS_TABLE)
+
+$(FUZZ_BUILD)/%.o: tests/fuzz/%.c tests/fuzz/fuzz.h tests/fuzz/ckpt_repair.h $(LIB_HDRS) | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libcontrastive-fuzz.a: $(FUZZ_LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_main.c $(FUZZ_HARNESS_OBJS) $(FUZZ_BUILD)/libcontrastive-fuzz.a
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	    -DCTR_FUZZ_TARGET='"$*"' -o $@ $< $(FUZZ_HARNESS_OBJS) $(FUZZ_BUILD)/libcontrastive-fuzz.a $(LIBS_ALL)
+
+$(FUZZ_BUILD)/make_seeds: tests/fuzz/make_seeds.c $(FUZZ_HARNESS_OBJS) $(FUZZ_BUILD)/libcontrastive-fuzz.a
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+	    -o $@ $< $(FUZZ_HARNESS_OBJS) $(FUZZ_BUILD)/libcontrastive-fuzz.a $(LIBS_ALL)
+
+fuzz-build: $(FUZZ_BINS) $(FUZZ_BUILD)/make_seeds
+
+# Seeds are made by the program each time (through the public API); the
+# campaign's corpus grows beside them in $(FUZZ_BUILD)/corpus/<target>.
+fuzz-smoke: fuzz-build
+	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS) 1 smoke $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_JOBS) corpus $(FUZZ_TARGETS)
 
 # ---- examples and demo ----------------------------------------------------------
 $(BUILD)/examples/%: examples/%.c $(STATIC) $(LIB_HDRS)
@@ -282,6 +361,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/contrastive
 
 clean:
-	rm -rf $(BUILD) contrastive.pc lib/libcontrastive.a lib/libcontrastive.so*
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) contrastive.pc lib/libcontrastive.a lib/libcontrastive.so*
 
 FORCE:

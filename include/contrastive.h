@@ -14,9 +14,13 @@
  *   - Objects are opaque handles created by ctr_<object>_create() and freed by
  *     ctr_<object>_destroy(), which accepts NULL.
  *   - Each handle keeps a message describing its most recent error, read with
- *     ctr_<object>_last_error().
- *   - One handle is used by one thread at a time; distinct handles are
- *     independent. The library has no global mutable state, never prints,
+ *     ctr_<object>_last_error(). A call that takes a const handle writes
+ *     nothing to it, not this message either: its status code is the
+ *     answer.
+ *   - One handle is changed by one thread at a time; distinct handles are
+ *     independent, and any number of threads may make calls that take a
+ *     const handle (clone, save, queries) on one handle at once while no
+ *     thread changes it (docs/threading.md). The library has no global mutable state, never prints,
  *     aborts or exits, and never changes the BLAS thread count.
  *   - Sizes and indices are int64_t, tensors are float32, row-major.
  *
@@ -91,6 +95,10 @@ extern "C" {
 #define CTR_E_SHAPE -10
 /* A caller buffer is smaller than the size the call needs. */
 #define CTR_E_BUFFER_TOO_SMALL -11
+/* Loading a file would allocate more than the caller's load limit
+ * (ctr_allocator.max_load_bytes); nothing was allocated. The file may be
+ * valid: a larger limit may load it. Since 0.1.0. */
+#define CTR_E_LIMIT -12
 
 /* A static, never-NULL English description of a status code. Unknown codes
  * give "unknown error". Thread-safe. Since 0.1.0. */
@@ -162,14 +170,39 @@ CTR_API int ctr_constant_at(int64_t index, const char **name, int64_t *value);
  * Both functions must be set, or both NULL (system allocator). Initialise
  * with ctr_allocator_init() so that struct_size is right: fields may be added
  * at the end in later versions, and struct_size tells the library which of
- * them the caller knows. Since 0.1.0. */
+ * them the caller knows (a struct_size that ends after `free` leaves the
+ * three load fields below at their defaults).
+ *
+ * The last three fields matter to the load calls only (ctr_<object>_load,
+ * ctr_<object>_load_buffer), and only during the call:
+ *
+ *   max_load_bytes: the most memory one load may allocate (the object with
+ *       its arrays, and the buffers loading needs on the way), checked from
+ *       the sizes the file declares before anything is allocated; a file that
+ *       would need more fails with CTR_E_LIMIT. 0 (what ctr_allocator_init
+ *       sets) means CTR_LOAD_DEFAULT_MAX_BYTES; UINT64_MAX means no limit.
+ *   message, message_cap: NULL / 0, or a caller buffer of message_cap bytes
+ *       that a failing load fills with a NUL-terminated English message
+ *       naming what was wrong (the field and its size, the section, the
+ *       system's reason), truncated to fit. A load has no handle to keep its
+ *       message, so this is where it goes; a successful load writes "".
+ *
+ * Since 0.1.0. */
 typedef struct ctr_allocator {
     uint32_t struct_size; /* sizeof(ctr_allocator) as the caller knows it */
     uint32_t reserved;    /* must be 0 */
     void *user;
     void *(*alloc)(void *user, size_t size, size_t alignment);
     void (*free)(void *user, void *ptr, size_t size);
+    uint64_t max_load_bytes; /* 0: CTR_LOAD_DEFAULT_MAX_BYTES */
+    char *message;           /* NULL, or where a failing load's message goes */
+    size_t message_cap;      /* bytes at message */
 } ctr_allocator;
+
+/* The load limit when max_load_bytes is 0 or the allocator is NULL: 4 GiB.
+ * A file that legitimately holds more (a memory bank of 8 million rows of
+ * 128 floats) needs a larger max_load_bytes. Since 0.1.0. */
+#define CTR_LOAD_DEFAULT_MAX_BYTES ((uint64_t)1 << 32)
 
 /* Sets struct_size and clears every other field (system allocator).
  * Errors: CTR_E_INVALID_ARG if a is NULL. Since 0.1.0. */
@@ -178,6 +211,10 @@ CTR_API int ctr_allocator_init(ctr_allocator *a);
 /* sizeof(ctr_allocator) in this library, for FFI users who build the struct
  * by hand. Since 0.1.0. */
 CTR_API size_t ctr_allocator_struct_size(void);
+
+/* CTR_LOAD_DEFAULT_MAX_BYTES, for FFI users who cannot read macros.
+ * Thread-safe. Since 0.1.0. */
+CTR_API uint64_t ctr_load_default_max_bytes(void);
 
 #ifdef __cplusplus
 }

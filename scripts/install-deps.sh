@@ -3,6 +3,7 @@
 #
 #   build  compiler, make, pkg-config, zlib, the BLAS backend (BLAS=openblas|blis)
 #   check  build + the Check unit-test framework
+#   fuzz   check + clang and its sanitizer runtimes (libFuzzer, TSan)
 #   demo   build + Debian's Fashion-MNIST data set package
 #   ci     check + demo + clang, valgrind, abigail-tools (the CI script)
 #   bench  check + PyTorch and NumPy for the comparison runs
@@ -28,10 +29,11 @@ demo_pkgs="dataset-fashion-mnist"
 case "$level" in
     build) want="$build_pkgs" ;;
     check) want="$build_pkgs $check_pkgs" ;;
+    fuzz) want="$build_pkgs $check_pkgs clang libclang-rt-dev" ;;
     demo) want="$build_pkgs $demo_pkgs" ;;
     ci) want="$build_pkgs $check_pkgs $demo_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev" ;;
     bench) want="$build_pkgs $check_pkgs $demo_pkgs python3-torch python3-numpy" ;;
-    *) echo "install-deps: unknown level '$level' (build|check|demo|ci|bench)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown level '$level' (build|check|fuzz|demo|ci|bench)" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

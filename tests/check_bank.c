@@ -318,7 +318,8 @@ START_TEST(test_alias_table_is_exact)
     static double w[N];
     static uint32_t table[2 * N];
     static uint64_t u[N];
-    static uint32_t work[N];
+    static uint32_t work[N], rebuilt[2 * N];
+    static uint64_t masses[N];
     double mass[N], total;
     ctr__prng g;
     int64_t i;
@@ -333,7 +334,8 @@ START_TEST(test_alias_table_is_exact)
     for (i = 0; i < N; i++)
         total += w[i];
     ck_assert_int_eq(ctr__alias_build(table, w, N, u, work, NULL), CTR_OK);
-    ck_assert_int_eq(ctr__alias_check(table, N), CTR_OK);
+    /* the table is the one its own masses build: a load accepts it */
+    ck_assert_int_eq(ctr__alias_verify(table, N, masses, work, rebuilt, NULL), CTR_OK);
     for (i = 0; i < N; i++) {
         mass[i] += table[2 * i];
         mass[table[2 * i + 1]] += 4294967296.0 - table[2 * i];

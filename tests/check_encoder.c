@@ -1305,6 +1305,13 @@ START_TEST(test_load_refuses_huge_declarations)
     ctr__ckw_put_i64(&w, (int64_t)1 << 32);
     ctr__ckw_end_section(&w);
     ck_assert_int_eq(ctr__ckw_finish(&w, &size), CTR_OK);
+    /* over the default load limit: refused before anything is allocated */
+    ck_assert_int_eq(ctr_encoder_load_buffer(&enc, buf, size, &a), CTR_E_LIMIT);
+    ck_assert_ptr_null(enc);
+    ck_assert_int_lt(st.peak_bytes, 1 << 20);
+    /* without a limit, the missing statistics are found before they are
+     * allocated */
+    a.max_load_bytes = UINT64_MAX;
     ck_assert_int_eq(ctr_encoder_load_buffer(&enc, buf, size, &a), CTR_E_CORRUPT);
     ck_assert_ptr_null(enc);
     ck_assert_int_lt(st.peak_bytes, 1 << 20);

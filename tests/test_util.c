@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 /* Each block carries a header (64 bytes, so the payload keeps 64-byte
@@ -102,4 +105,33 @@ const char *test_temp_path(char *buf, size_t cap, const char *name)
     snprintf(buf, cap, "%s/ctr-test-%ld-%u-%s", dir != NULL ? dir : "/tmp",
              (long)getpid(), counter++, name);
     return buf;
+}
+
+void test_dir_setup(test_dir *d, const char *name, const char *file)
+{
+    test_temp_path(d->dir, sizeof(d->dir), name);
+    ck_assert_int_eq(mkdir(d->dir, 0700), 0);
+    snprintf(d->path, sizeof(d->path), "%s/%s", d->dir, file);
+}
+
+void test_dir_teardown(test_dir *d)
+{
+    unlink(d->path);
+    ck_assert_int_eq(rmdir(d->dir), 0); /* fails if anything is left */
+}
+
+void test_dir_remove_all(test_dir *d)
+{
+    char p[600];
+    DIR *dir = opendir(d->dir);
+    struct dirent *e;
+    while (dir != NULL && (e = readdir(dir)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", d->dir, e->d_name);
+        unlink(p);
+    }
+    if (dir != NULL)
+        closedir(dir);
+    ck_assert_int_eq(rmdir(d->dir), 0);
 }

@@ -53,4 +53,16 @@ int64_t test_every_alloc_failure(test_attempt_fn attempt, void *ctx);
  * unique per process and call. buf must hold at least 256 bytes. */
 const char *test_temp_path(char *buf, size_t cap, const char *name);
 
+/* A fresh directory under the test's temporary directory, and a path in
+ * it: dir/<file>. */
+typedef struct test_dir {
+    char dir[256];
+    char path[320];
+} test_dir;
+void test_dir_setup(test_dir *d, const char *name, const char *file);
+/* Removes d->path, then the directory, which must then be empty. */
+void test_dir_teardown(test_dir *d);
+/* Removes every file in the directory, then the directory. */
+void test_dir_remove_all(test_dir *d);
+
 #endif /* CTR_TEST_UTIL_H */

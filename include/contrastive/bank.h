@@ -155,8 +155,11 @@ CTR_API int ctr_bank_save_buffer(const ctr_bank *b, void *buf, size_t cap,
  * checked against the bytes really present before the rows are allocated;
  * every checksum, the alias table's indices and the finiteness of the
  * rows are validated.
+ * What the load may allocate is bounded by alloc->max_load_bytes, checked
+ * before anything is allocated (CTR_E_LIMIT), and a failure's reason goes
+ * to alloc->message (contrastive.h, ctr_allocator; docs/security.md).
  * Errors: CTR_E_INVALID_ARG, CTR_E_IO, CTR_E_CORRUPT, CTR_E_INCOMPATIBLE,
- * CTR_E_NOMEM. Since 0.1.0. */
+ * CTR_E_LIMIT, CTR_E_NOMEM. Since 0.1.0. */
 CTR_API int ctr_bank_load(ctr_bank **out, const char *path,
                           const ctr_allocator *alloc);
 CTR_API int ctr_bank_load_buffer(ctr_bank **out, const void *buf, size_t len,

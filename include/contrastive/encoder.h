@@ -32,9 +32,11 @@
  * not allocate. Adding a layer or changing CTR_ENCODER_P_BN_GROUPS releases
  * the workspace. ctr_encoder_memory() tells the bytes needed for a batch.
  *
- * Thread rule: one thread at a time per handle. Different handles are
- * independent; ctr_encoder_copy_params and ctr_encoder_momentum_update read
- * the source handle, which must not be written concurrently.
+ * Thread rule: one thread at a time changes a handle. Different handles are
+ * independent. Calls that take a const encoder (clone, save, the queries,
+ * and the source of ctr_encoder_copy_params and ctr_encoder_momentum_update)
+ * only read it, its message included, so threads may share a source for
+ * them while no thread changes it.
  */
 #ifndef CONTRASTIVE_ENCODER_H
 #define CONTRASTIVE_ENCODER_H
@@ -183,7 +185,9 @@ CTR_API int ctr_encoder_add_gru(ctr_encoder *enc, int64_t hidden);
  * the input is copied, so x may change afterwards) or CTR_ENCODER_EVAL
  * (running statistics, no cache). x and y must not overlap.
  * Errors: CTR_E_INVALID_ARG (NULL, n < 1, bad mode), CTR_E_NUMERIC (x holds
- * NaN/Inf; nothing written, running statistics unchanged), CTR_E_SHAPE
+ * NaN/Inf, or the output or the running statistics overflowed on the way
+ * (huge weights); nothing written to y, running statistics and generator
+ * unchanged, no backward possible), CTR_E_SHAPE
  * (batch norm in train mode needs n a multiple of the group count and more
  * than one value per channel and group), CTR_E_OVERFLOW, CTR_E_NOMEM (first
  * call with this batch size). Since 0.1.0. */
@@ -279,8 +283,10 @@ CTR_API int ctr_encoder_get_i64(const ctr_encoder *enc, int32_t param,
 CTR_API int ctr_encoder_param_bounds(int32_t param, double *lo, double *hi);
 
 /* Bytes the encoder needs for a batch of `batch` samples: parameters,
- * gradients, statistics and the forward/backward workspace.
- * Errors: CTR_E_INVALID_ARG, CTR_E_OVERFLOW. Since 0.1.0. */
+ * gradients, statistics and the forward/backward workspace. Writes nothing
+ * to enc (no message: the code says it). Errors: CTR_E_INVALID_ARG (enc or
+ * bytes NULL, batch < 1), CTR_E_OVERFLOW (the bytes for batch samples do
+ * not fit in size_t; *bytes untouched). Since 0.1.0. */
 CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes,
                                int64_t batch);
 
@@ -288,7 +294,8 @@ CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes,
 
 /* Creates in *out a deep copy of src: architecture, parameters, running
  * statistics, tunables and generator state (gradients zero, no cached
- * forward). Uses src's allocator.
+ * forward). Uses src's allocator. Writes nothing to src (its message
+ * included): threads may clone one source at once.
  * Errors: CTR_E_INVALID_ARG, CTR_E_NOMEM. Since 0.1.0. */
 CTR_API int ctr_encoder_clone(ctr_encoder **out, const ctr_encoder *src);
 
@@ -323,8 +330,11 @@ CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf,
 
 /* Creates an encoder from a checkpoint. Every section is validated (sizes,
  * checksums, every layer's hyper-parameters as the add calls would) before
+ * What the load may allocate is bounded by alloc->max_load_bytes, checked
+ * before anything is allocated (CTR_E_LIMIT), and a failure's reason goes
+ * to alloc->message (contrastive.h, ctr_allocator; docs/security.md).
  * it is used. Errors: CTR_E_INVALID_ARG, CTR_E_IO, CTR_E_CORRUPT,
- * CTR_E_INCOMPATIBLE, CTR_E_NOMEM. Since 0.1.0. */
+ * CTR_E_INCOMPATIBLE, CTR_E_LIMIT, CTR_E_NOMEM. Since 0.1.0. */
 CTR_API int ctr_encoder_load(ctr_encoder **out, const char *path,
                              const ctr_allocator *alloc);
 CTR_API int ctr_encoder_load_buffer(ctr_encoder **out, const void *buf,

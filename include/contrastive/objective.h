@@ -289,8 +289,11 @@ CTR_API int ctr_objective_bank_softmax(ctr_objective *obj, double *loss,
 /* Checkpoints: kind, parameters, Z and statistics (not the workspace).
  * Same contract as ctr_rng_save / _save_buffer / _load / _load_buffer:
  * atomic path writes, size query with buf NULL and cap 0, every field
+ * What the load may allocate is bounded by alloc->max_load_bytes, checked
+ * before anything is allocated (CTR_E_LIMIT), and a failure's reason goes
+ * to alloc->message (contrastive.h, ctr_allocator; docs/security.md).
  * validated on load. Errors: CTR_E_INVALID_ARG, CTR_E_IO, CTR_E_CORRUPT,
- * CTR_E_INCOMPATIBLE, CTR_E_BUFFER_TOO_SMALL, CTR_E_NOMEM. Since 0.1.0. */
+ * CTR_E_INCOMPATIBLE, CTR_E_BUFFER_TOO_SMALL, CTR_E_LIMIT, CTR_E_NOMEM. Since 0.1.0. */
 CTR_API int ctr_objective_save(const ctr_objective *obj, const char *path);
 CTR_API int ctr_objective_save_buffer(const ctr_objective *obj, void *buf,
                                       size_t cap, size_t *size_out);

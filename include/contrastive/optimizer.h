@@ -149,8 +149,11 @@ CTR_API int ctr_optimizer_save_buffer(const ctr_optimizer *opt, void *buf,
 /* Creates an optimizer from a checkpoint; with enc not NULL it is bound to
  * enc (whose parameter count must match: CTR_E_SHAPE), otherwise it is a
  * buffer optimizer with the saved segments. A resumed optimizer makes
+ * What the load may allocate is bounded by alloc->max_load_bytes, checked
+ * before anything is allocated (CTR_E_LIMIT), and a failure's reason goes
+ * to alloc->message (contrastive.h, ctr_allocator; docs/security.md).
  * bit-identical steps. Errors: CTR_E_INVALID_ARG, CTR_E_IO, CTR_E_CORRUPT,
- * CTR_E_INCOMPATIBLE, CTR_E_SHAPE, CTR_E_NOMEM. Since 0.1.0. */
+ * CTR_E_INCOMPATIBLE, CTR_E_SHAPE, CTR_E_LIMIT, CTR_E_NOMEM. Since 0.1.0. */
 CTR_API int ctr_optimizer_load(ctr_optimizer **out, const char *path,
                                ctr_encoder *enc, const ctr_allocator *alloc);
 CTR_API int ctr_optimizer_load_buffer(ctr_optimizer **out, const void *buf,

@@ -129,8 +129,11 @@ CTR_API int ctr_queue_save_buffer(const ctr_queue *q, void *buf, size_t cap,
 /* Creates a queue from a checkpoint of ctr_queue_save*. Every length,
  * checksum and field is validated (shapes, position and count consistent
  * with the total, keys finite) before it is used.
+ * What the load may allocate is bounded by alloc->max_load_bytes, checked
+ * before anything is allocated (CTR_E_LIMIT), and a failure's reason goes
+ * to alloc->message (contrastive.h, ctr_allocator; docs/security.md).
  * Errors: CTR_E_INVALID_ARG, CTR_E_IO, CTR_E_CORRUPT, CTR_E_INCOMPATIBLE,
- * CTR_E_OVERFLOW, CTR_E_NOMEM. Since 0.1.0. */
+ * CTR_E_OVERFLOW, CTR_E_LIMIT, CTR_E_NOMEM. Since 0.1.0. */
 CTR_API int ctr_queue_load(ctr_queue **out, const char *path,
                            const ctr_allocator *alloc);
 CTR_API int ctr_queue_load_buffer(ctr_queue **out, const void *buf,

@@ -62,8 +62,11 @@ CTR_API int ctr_rng_permutation(ctr_rng *rng, int64_t *out, int64_t n);
 
 /* Saves the generator's exact position to a checkpoint file at path
  * (written to a temporary file beside it, flushed, then renamed over path,
- * so path is never left half-written).
- * Errors: CTR_E_INVALID_ARG, CTR_E_IO. Since 0.1.0. */
+ * so path is never left half-written; a killed save leaves no temporary
+ * the next save does not remove). A new file gets 0666 & ~umask, a replaced
+ * one keeps its mode (docs/file-format.md). Every object's save does the
+ * same. Writes nothing to rng; after CTR_E_IO errno holds the system's
+ * reason. Errors: CTR_E_INVALID_ARG, CTR_E_IO. Since 0.1.0. */
 CTR_API int ctr_rng_save(const ctr_rng *rng, const char *path);
 
 /* Saves into a caller buffer. *size_out receives the size the checkpoint
@@ -76,9 +79,12 @@ CTR_API int ctr_rng_save_buffer(const ctr_rng *rng, void *buf, size_t cap,
 /* Creates a generator from a checkpoint written by ctr_rng_save /
  * ctr_rng_save_buffer; it continues exactly where the saved one was.
  * Every length and checksum is validated before anything is used.
+ * What the load may allocate is bounded by alloc->max_load_bytes, checked
+ * before anything is allocated (CTR_E_LIMIT), and a failure's reason goes
+ * to alloc->message (contrastive.h, ctr_allocator; docs/security.md).
  * Errors: CTR_E_INVALID_ARG, CTR_E_IO, CTR_E_CORRUPT (truncated, checksum,
  * malformed), CTR_E_INCOMPATIBLE (other format version or object kind),
- * CTR_E_NOMEM. Since 0.1.0. */
+ * CTR_E_LIMIT, CTR_E_NOMEM. Since 0.1.0. */
 CTR_API int ctr_rng_load(ctr_rng **out, const char *path,
                          const ctr_allocator *alloc);
 CTR_API int ctr_rng_load_buffer(ctr_rng **out, const void *buf, size_t len,

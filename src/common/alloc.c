@@ -6,8 +6,13 @@
 
 #include "common/core.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The smallest struct_size accepted: a struct that ends after `free`. The
+ * load fields after it are read only when struct_size covers them. */
+#define ALLOC_MIN_SIZE (offsetof(ctr_allocator, free) + sizeof(((ctr_allocator *)0)->free))
 
 /* ---- allocation --------------------------------------------------------- */
 
@@ -32,20 +37,42 @@ int ctr__alloc_init(ctr__alloc *out, const ctr_allocator *user)
     if (out == NULL)
         return CTR_E_INVALID_ARG;
     if (user == NULL || (user->alloc == NULL && user->free == NULL)) {
-        if (user != NULL && user->struct_size < sizeof(ctr_allocator))
+        if (user != NULL && (user->struct_size < ALLOC_MIN_SIZE || user->reserved != 0))
             return CTR_E_INVALID_ARG;
         out->user = NULL;
         out->alloc = system_alloc;
         out->free = system_free;
         return CTR_OK;
     }
-    if (user->struct_size < sizeof(ctr_allocator) || user->reserved != 0 ||
+    if (user->struct_size < ALLOC_MIN_SIZE || user->reserved != 0 ||
         user->alloc == NULL || user->free == NULL)
         return CTR_E_INVALID_ARG;
     out->user = user->user;
     out->alloc = user->alloc;
     out->free = user->free;
     return CTR_OK;
+}
+
+/* 1 if the caller's struct reaches past `field_end` bytes. */
+static int covers(const ctr_allocator *user, size_t field_end)
+{
+    return user != NULL && user->struct_size >= field_end;
+}
+
+#define FIELD_END(f) (offsetof(ctr_allocator, f) + sizeof(((ctr_allocator *)0)->f))
+
+void ctr__load_opts_init(ctr__load_opts *out, const ctr_allocator *user)
+{
+    out->max_bytes = CTR_LOAD_DEFAULT_MAX_BYTES;
+    out->message = NULL;
+    out->message_cap = 0;
+    if (covers(user, FIELD_END(max_load_bytes)) && user->max_load_bytes != 0)
+        out->max_bytes = user->max_load_bytes;
+    if (covers(user, FIELD_END(message_cap)) && user->message != NULL &&
+        user->message_cap > 0) {
+        out->message = user->message;
+        out->message_cap = user->message_cap;
+    }
 }
 
 void *ctr__malloc(const ctr__alloc *a, size_t size)
@@ -85,6 +112,11 @@ CTR_API size_t ctr_allocator_struct_size(void)
     return sizeof(ctr_allocator);
 }
 
+CTR_API uint64_t ctr_load_default_max_bytes(void)
+{
+    return CTR_LOAD_DEFAULT_MAX_BYTES;
+}
+
 /* ---- sizes --------------------------------------------------------------- */
 
 int ctr__mul_size(size_t *out, size_t a, size_t b)
@@ -98,6 +130,22 @@ int ctr__mul_size(size_t *out, size_t a, size_t b)
 int ctr__add_size(size_t *out, size_t a, size_t b)
 {
     if (b > SIZE_MAX - a)
+        return CTR_E_OVERFLOW;
+    *out = a + b;
+    return CTR_OK;
+}
+
+int ctr__mul_count(int64_t *out, int64_t a, int64_t b)
+{
+    if (a < 0 || b < 0 || (a != 0 && b > INT64_MAX / a))
+        return CTR_E_OVERFLOW;
+    *out = a * b;
+    return CTR_OK;
+}
+
+int ctr__add_count(int64_t *out, int64_t a, int64_t b)
+{
+    if (a < 0 || b < 0 || b > INT64_MAX - a)
         return CTR_E_OVERFLOW;
     *out = a + b;
     return CTR_OK;

@@ -36,6 +36,7 @@
 #include <stdio.h>
 
 #include "common/core.h"
+#include "common/savefile.h"
 
 #define CTR__CKPT_FORMAT_VERSION 1u
 #define CTR__CKPT_HEADER_BYTES 24u
@@ -62,9 +63,8 @@
 typedef struct ctr__ckw {
     int status;          /* first error, sticky */
     int sink;            /* internal: which sink */
-    FILE *file;          /* path sink */
-    char *tmp_path;      /* path sink: temporary file name (allocated) */
-    size_t tmp_path_size;
+    FILE *file;          /* path sink: the temporary file */
+    ctr__savefile save;  /* path sink: the atomic replacement */
     const char *path;    /* path sink: final name (caller's string) */
     uint8_t *buf;        /* buffer sink */
     size_t cap;          /* buffer sink capacity */
@@ -73,13 +73,12 @@ typedef struct ctr__ckw {
     int in_section;
     uint32_t crc;        /* running crc of the open section */
     uint8_t header[16];  /* open section's header, patched at its end */
-    const ctr__alloc *alloc;
     ctr__error *err;
 } ctr__ckw;
 
 /* Start writing a checkpoint of the given object kind. `err` receives
  * messages (may be NULL); `alloc` is used for the temporary file name.
- *  - to_path:   temporary file "<path>.tmp-XXXXXX" beside path.
+ *  - to_path:   a temporary file beside path (common/savefile.h).
  *  - to_buffer: buf may be NULL only with cap 0; overflow gives
  *               CTR_E_BUFFER_TOO_SMALL at finish, with the full size known.
  *  - to_size:   counts bytes only.
@@ -123,6 +122,8 @@ typedef struct ctr__ckr {
     uint64_t payload_len;
     uint64_t payload_pos;
     uint32_t kind;
+    uint64_t max_bytes;    /* the load limit (UINT64_MAX: none) */
+    uint64_t reserved_bytes; /* taken from it so far */
     const ctr__alloc *alloc;
     ctr__error *err;
 } ctr__ckr;
@@ -136,6 +137,20 @@ int ctr__ckr_open_path(ctr__ckr *r, const char *path, uint32_t kind,
 int ctr__ckr_open_buffer(ctr__ckr *r, const void *buf, size_t len,
                          uint32_t kind, const ctr__alloc *alloc,
                          ctr__error *err);
+
+/* Sets the load limit: from here on, ctr__ckr_reserve and the reader's own
+ * section buffer may take at most max_bytes in all. (Open sets none.) */
+void ctr__ckr_set_limit(ctr__ckr *r, uint64_t max_bytes);
+/* Takes `bytes` from the load limit before an object allocates them:
+ * CTR_OK, or CTR_E_LIMIT with the message "<what> need(s) N bytes, over
+ * the load limit of L bytes" (what is printf-formatted, naming the field
+ * and its size). Sticky like every reader failure. */
+int ctr__ckr_reserve(ctr__ckr *r, uint64_t bytes, const char *fmt, ...)
+    CTR__PRINTF(3, 4);
+/* Records a failure of the object's own validation (a field out of
+ * range): sets the sticky status and the message, returns code. */
+int ctr__ckr_fail(ctr__ckr *r, int code, const char *fmt, ...)
+    CTR__PRINTF(3, 4);
 
 /* Loads the next section, which must carry `tag` (CTR_E_CORRUPT if not, if
  * its length exceeds the bytes left, or if its CRC fails). *len_out (may be

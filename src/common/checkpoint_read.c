@@ -25,9 +25,7 @@
  * reader's `payload` is non-NULL exactly while a section is open. */
 static const uint8_t empty_payload[1] = {0};
 
-static int ckr_fail(ctr__ckr *r, int code, const char *fmt, ...)
-    CTR__PRINTF(3, 4);
-static int ckr_fail(ctr__ckr *r, int code, const char *fmt, ...)
+int ctr__ckr_fail(ctr__ckr *r, int code, const char *fmt, ...)
 {
     int rc;
     va_list ap;
@@ -35,6 +33,34 @@ static int ckr_fail(ctr__ckr *r, int code, const char *fmt, ...)
     rc = ctr__ckpt_vfail(&r->status, r->err, code, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+/* ---- the load limit ------------------------------------------------------- */
+
+void ctr__ckr_set_limit(ctr__ckr *r, uint64_t max_bytes)
+{
+    r->max_bytes = max_bytes;
+}
+
+int ctr__ckr_reserve(ctr__ckr *r, uint64_t bytes, const char *fmt, ...)
+{
+    char what[160];
+    va_list ap;
+    if (r->status != CTR_OK)
+        return r->status;
+    if (bytes <= r->max_bytes - r->reserved_bytes) {
+        r->reserved_bytes += bytes;
+        return CTR_OK;
+    }
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return ctr__ckr_fail(r, CTR_E_LIMIT,
+                    "%s: %llu bytes%s, over the load limit of %llu bytes "
+                    "(ctr_allocator.max_load_bytes)", what,
+                    (unsigned long long)bytes,
+                    r->reserved_bytes > 0 ? " more" : "",
+                    (unsigned long long)r->max_bytes);
 }
 
 /* ---- reader ----------------------------------------------------------------- */
@@ -50,9 +76,9 @@ static int ckr_read(ctr__ckr *r, uint8_t *dst, size_t n)
             char buf[128];
             int e = errno;
             if (ferror(r->file))
-                return ckr_fail(r, CTR_E_IO, "checkpoint: read error: %s",
+                return ctr__ckr_fail(r, CTR_E_IO, "checkpoint: read error: %s",
                                 ctr__ckpt_errno_text(buf, sizeof(buf), e));
-            return ckr_fail(r, CTR_E_CORRUPT,
+            return ctr__ckr_fail(r, CTR_E_CORRUPT,
                             "checkpoint: file shrank while being read");
         }
     } else {
@@ -69,30 +95,30 @@ static int ckr_header(ctr__ckr *r, uint32_t kind)
     char a[16], b[16];
     uint32_t version, found;
     if (r->src_len < CTR__CKPT_HEADER_BYTES)
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: truncated (%llu bytes, the header alone "
                         "takes 24)", (unsigned long long)r->src_len);
     if (ckr_read(r, h, sizeof(h)) != CTR_OK)
         return r->status;
     if (memcmp(h, ctr__ckpt_magic, sizeof(ctr__ckpt_magic)) != 0)
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: not a libcontrastive checkpoint "
                         "(bad magic)");
     version = ctr__load_u32(h + 8);
     if (version != CTR__CKPT_FORMAT_VERSION)
-        return ckr_fail(r, CTR_E_INCOMPATIBLE,
+        return ctr__ckr_fail(r, CTR_E_INCOMPATIBLE,
                         "checkpoint: format version %lu, this library "
                         "reads version %lu", (unsigned long)version,
                         (unsigned long)CTR__CKPT_FORMAT_VERSION);
     if (ctr__load_u32(h + 20) != ctr__crc32(0, h, 20))
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: file header fails its CRC check");
     if (ctr__load_u32(h + 16) != 0)
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: reserved header field is not zero");
     found = ctr__load_u32(h + 12);
     if (found != kind)
-        return ckr_fail(r, CTR_E_INCOMPATIBLE,
+        return ctr__ckr_fail(r, CTR_E_INCOMPATIBLE,
                         "checkpoint: holds an object of kind '%s', "
                         "expected '%s'", ctr__ckpt_fourcc_text(a, found),
                         ctr__ckpt_fourcc_text(b, kind));
@@ -111,21 +137,22 @@ int ctr__ckr_open_path(ctr__ckr *r, const char *path, uint32_t kind,
     memset(r, 0, sizeof(*r));
     r->alloc = alloc;
     r->err = err;
+    r->max_bytes = UINT64_MAX;
     if (path == NULL || alloc == NULL)
-        return ckr_fail(r, CTR_E_INVALID_ARG,
+        return ctr__ckr_fail(r, CTR_E_INVALID_ARG,
                         "checkpoint: path is NULL or no allocator");
     r->file = fopen(path, "rb");
     if (r->file == NULL) {
         e = errno;
-        return ckr_fail(r, CTR_E_IO, "checkpoint: cannot open '%s': %s", path,
+        return ctr__ckr_fail(r, CTR_E_IO, "checkpoint: cannot open '%s': %s", path,
                         ctr__ckpt_errno_text(buf, sizeof(buf), e));
     }
     if (fstat(fileno(r->file), &st) != 0) {
         e = errno;
-        ckr_fail(r, CTR_E_IO, "checkpoint: cannot stat '%s': %s", path,
+        ctr__ckr_fail(r, CTR_E_IO, "checkpoint: cannot stat '%s': %s", path,
                  ctr__ckpt_errno_text(buf, sizeof(buf), e));
     } else if (!S_ISREG(st.st_mode) || st.st_size < 0) {
-        ckr_fail(r, CTR_E_IO, "checkpoint: '%s' is not a regular file", path);
+        ctr__ckr_fail(r, CTR_E_IO, "checkpoint: '%s' is not a regular file", path);
     } else {
         r->src_len = (uint64_t)st.st_size;
         ckr_header(r, kind);
@@ -146,8 +173,9 @@ int ctr__ckr_open_buffer(ctr__ckr *r, const void *buf, size_t len,
     memset(r, 0, sizeof(*r));
     r->alloc = alloc;
     r->err = err;
+    r->max_bytes = UINT64_MAX;
     if (buf == NULL && len > 0)
-        return ckr_fail(r, CTR_E_INVALID_ARG,
+        return ctr__ckr_fail(r, CTR_E_INVALID_ARG,
                         "checkpoint: buffer is NULL but len > 0");
     r->src = (const uint8_t *)buf;
     r->src_len = (uint64_t)len;
@@ -168,7 +196,7 @@ static int ckr_load(ctr__ckr *r, uint32_t tag)
     uint32_t found;
     const uint8_t *payload;
     if (left < CTR__CKPT_SECTION_OVERHEAD)
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: truncated before section '%s'",
                         ctr__ckpt_fourcc_text(a, tag));
     if (ckr_read(r, h, sizeof(h)) != CTR_OK)
@@ -176,23 +204,23 @@ static int ckr_load(ctr__ckr *r, uint32_t tag)
     found = ctr__load_u32(h);
     len = ctr__load_u64(h + 8);
     if (ctr__load_u32(h + 4) != 0)
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: reserved field of section '%s' is not "
                         "zero", ctr__ckpt_fourcc_text(a, found));
     if (len > left - CTR__CKPT_SECTION_OVERHEAD)
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: section '%s' claims %llu bytes, only "
                         "%llu remain", ctr__ckpt_fourcc_text(a, found),
                         (unsigned long long)len,
                         (unsigned long long)(left - CTR__CKPT_SECTION_OVERHEAD));
 #if SIZE_MAX < UINT64_MAX
     if (len > SIZE_MAX)
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: section '%s' too large for this host",
                         ctr__ckpt_fourcc_text(a, found));
 #endif
     if (found != tag)
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: found section '%s' where '%s' was "
                         "expected", ctr__ckpt_fourcc_text(a, found),
                         ctr__ckpt_fourcc_text(b, tag));
@@ -203,11 +231,15 @@ static int ckr_load(ctr__ckr *r, uint32_t tag)
         payload = empty_payload;
     } else {
         if (len > r->section_cap) {
+            if (ctr__ckr_reserve(r, len - r->section_cap,
+                                 "checkpoint: the buffer for section '%s'",
+                                 ctr__ckpt_fourcc_text(a, found)) != CTR_OK)
+                return r->status;
             ctr__free(r->alloc, r->section, r->section_cap);
             r->section_cap = 0;
             r->section = (uint8_t *)ctr__malloc(r->alloc, (size_t)len);
             if (r->section == NULL)
-                return ckr_fail(r, CTR_E_NOMEM,
+                return ctr__ckr_fail(r, CTR_E_NOMEM,
                                 "checkpoint: out of memory for section '%s' "
                                 "(%llu bytes)", ctr__ckpt_fourcc_text(a, found),
                                 (unsigned long long)len);
@@ -221,7 +253,7 @@ static int ckr_load(ctr__ckr *r, uint32_t tag)
         return r->status;
     if (ctr__load_u32(tail) !=
         ctr__crc32(ctr__crc32(0, h, sizeof(h)), payload, (size_t)len))
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: section '%s' fails its CRC check",
                         ctr__ckpt_fourcc_text(a, found));
     r->payload = payload;
@@ -237,11 +269,11 @@ int ctr__ckr_begin_section(ctr__ckr *r, uint32_t tag, uint64_t *len_out)
     if (r->status != CTR_OK)
         return r->status;
     if (r->payload != NULL)
-        return ckr_fail(r, CTR_E_INVALID_ARG,
+        return ctr__ckr_fail(r, CTR_E_INVALID_ARG,
                         "checkpoint: section begun before the previous one "
                         "ended");
     if (r->file == NULL && r->src == NULL)
-        return ckr_fail(r, CTR_E_INVALID_ARG, "checkpoint: reader not open");
+        return ctr__ckr_fail(r, CTR_E_INVALID_ARG, "checkpoint: reader not open");
     if (ckr_load(r, tag) != CTR_OK)
         return r->status;
     if (len_out != NULL)
@@ -257,12 +289,12 @@ static const uint8_t *ckr_take(ctr__ckr *r, size_t n)
     if (r->status != CTR_OK)
         return NULL;
     if (r->payload == NULL) {
-        ckr_fail(r, CTR_E_INVALID_ARG,
+        ctr__ckr_fail(r, CTR_E_INVALID_ARG,
                  "checkpoint: field read outside a section");
         return NULL;
     }
     if ((uint64_t)n > r->payload_len - r->payload_pos) {
-        ckr_fail(r, CTR_E_CORRUPT,
+        ctr__ckr_fail(r, CTR_E_CORRUPT,
                  "checkpoint: read of %zu bytes past the end of a section "
                  "(%llu left)", n,
                  (unsigned long long)(r->payload_len - r->payload_pos));
@@ -313,11 +345,11 @@ static const uint8_t *ckr_take_array(ctr__ckr *r, void *dst, size_t n,
     if (r == NULL)
         return NULL;
     if (dst == NULL && n > 0) {
-        ckr_fail(r, CTR_E_INVALID_ARG, "checkpoint: array is NULL");
+        ctr__ckr_fail(r, CTR_E_INVALID_ARG, "checkpoint: array is NULL");
         return NULL;
     }
     if (!sized)
-        ckr_fail(r, CTR_E_CORRUPT,
+        ctr__ckr_fail(r, CTR_E_CORRUPT,
                  "checkpoint: array of %zu elements past the end of a section",
                  n);
     else
@@ -371,9 +403,9 @@ int ctr__ckr_end_section(ctr__ckr *r)
         return CTR_E_INVALID_ARG;
     if (r->status == CTR_OK) {
         if (r->payload == NULL)
-            ckr_fail(r, CTR_E_INVALID_ARG, "checkpoint: no section to end");
+            ctr__ckr_fail(r, CTR_E_INVALID_ARG, "checkpoint: no section to end");
         else if (r->payload_pos != r->payload_len)
-            ckr_fail(r, CTR_E_CORRUPT,
+            ctr__ckr_fail(r, CTR_E_CORRUPT,
                      "checkpoint: section has %llu unread bytes",
                      (unsigned long long)(r->payload_len - r->payload_pos));
     }
@@ -390,19 +422,19 @@ int ctr__ckr_finish(ctr__ckr *r)
     if (r->status != CTR_OK)
         return r->status;
     if (r->payload != NULL)
-        return ckr_fail(r, CTR_E_INVALID_ARG,
+        return ctr__ckr_fail(r, CTR_E_INVALID_ARG,
                         "checkpoint: a section is still open");
     if (r->file == NULL && r->src == NULL)
-        return ckr_fail(r, CTR_E_INVALID_ARG, "checkpoint: reader not open");
+        return ctr__ckr_fail(r, CTR_E_INVALID_ARG, "checkpoint: reader not open");
     if (ckr_load(r, CTR__CKPT_TAG_END) != CTR_OK)
         return r->status;
     r->payload = NULL;
     if (r->payload_len != 0)
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: the END section has a payload");
     if (r->src_pos != r->src_len ||
         (r->file != NULL && fgetc(r->file) != EOF))
-        return ckr_fail(r, CTR_E_CORRUPT,
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
                         "checkpoint: data after the END section");
     return CTR_OK;
 }

@@ -12,7 +12,7 @@
  * length) (crc32.h). No second pass over the data is needed, for any sink.
  */
 #ifndef _POSIX_C_SOURCE /* the Makefile may pass it too */
-#define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, fileno, fseeko */
+#define _POSIX_C_SOURCE 200809L /* fileno, fdopen, fseeko */
 #endif
 #ifndef _FILE_OFFSET_BITS
 #define _FILE_OFFSET_BITS 64 /* off_t is 64 bits on 32-bit hosts too */
@@ -30,13 +30,12 @@
 
 #include "common/checkpoint_format.h"
 #include "common/crc32.h"
+#include "common/savefile.h"
 
 enum { SINK_NONE = 0, SINK_PATH, SINK_BUFFER, SINK_SIZE };
 
 /* Bytes encoded at a time for arrays (through a stack buffer). */
 #define CHUNK_BYTES 4096u
-
-#define TMP_SUFFIX ".tmp-XXXXXX"
 
 static int ckw_fail(ctr__ckw *w, int code, const char *fmt, ...)
     CTR__PRINTF(3, 4);
@@ -177,42 +176,22 @@ static void ckw_file_header(ctr__ckw *w, uint32_t kind)
 int ctr__ckw_to_path(ctr__ckw *w, const char *path, uint32_t kind,
                      const ctr__alloc *alloc, ctr__error *err)
 {
-    size_t len, size;
-    int fd;
     if (w == NULL)
         return CTR_E_INVALID_ARG;
     ckw_init(w, SINK_PATH, err);
     w->path = path;
-    w->alloc = alloc;
     if (path == NULL || path[0] == '\0' || alloc == NULL)
         return ckw_fail(w, CTR_E_INVALID_ARG,
                         "checkpoint: path is NULL or empty, or no allocator");
-    len = strlen(path);
-    if (ctr__add_size(&size, len, sizeof(TMP_SUFFIX)) != CTR_OK)
-        return ckw_fail(w, CTR_E_OVERFLOW, "checkpoint: path too long");
-    w->tmp_path = (char *)ctr__malloc(alloc, size);
-    if (w->tmp_path == NULL)
-        return ckw_fail(w, CTR_E_NOMEM,
-                        "checkpoint: out of memory for the temporary name");
-    w->tmp_path_size = size;
-    memcpy(w->tmp_path, path, len);
-    memcpy(w->tmp_path + len, TMP_SUFFIX, sizeof(TMP_SUFFIX));
-    /* Invariant from here: tmp_path != NULL iff the temporary file exists
-     * and w->file is open on it. */
-    fd = mkstemp(w->tmp_path);
-    if (fd < 0) {
-        ckw_fail_io(w, "create a temporary file beside");
-        ctr__free(alloc, w->tmp_path, w->tmp_path_size);
-        w->tmp_path = NULL;
+    /* Invariant from here: save.fd >= 0 iff the temporary file exists and
+     * w->file is open on it. */
+    w->status = ctr__savefile_open(&w->save, path, alloc, err);
+    if (w->status != CTR_OK)
         return w->status;
-    }
-    w->file = fdopen(fd, "wb");
+    w->file = fdopen(w->save.fd, "wb");
     if (w->file == NULL) {
         ckw_fail_io(w, "open a temporary file beside");
-        close(fd);
-        remove(w->tmp_path);
-        ctr__free(alloc, w->tmp_path, w->tmp_path_size);
-        w->tmp_path = NULL;
+        ctr__savefile_release(&w->save, 1);
         return w->status;
     }
     ckw_file_header(w, kind);
@@ -379,51 +358,20 @@ void ctr__ckw_put_bytes(ctr__ckw *w, const void *p, size_t n)
 
 /* ---- writer: completion ------------------------------------------------- */
 
-/* Best effort: make the rename itself durable by syncing the directory.
- * Some file systems refuse fsync on a directory; the checkpoint is complete
- * either way, so failures here are ignored. Reuses tmp_path's storage. */
-static void sync_parent_dir(ctr__ckw *w)
-{
-    char *slash = strrchr(w->tmp_path, '/');
-    const char *dir = ".";
-    int fd;
-    if (slash == w->tmp_path) {
-        slash[1] = '\0';
-        dir = w->tmp_path; /* "/" */
-    } else if (slash != NULL) {
-        *slash = '\0';
-        dir = w->tmp_path;
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        (void)close(fd);
-    }
-}
-
-/* Closes the temporary file; renames it over the target if all went well,
- * removes it otherwise. */
+/* Flushes and closes the temporary file; renames it over the target if all
+ * went well, removes it otherwise. */
 static void ckw_complete_path(ctr__ckw *w)
 {
-    if (w->tmp_path == NULL)
+    if (w->file == NULL)
         return; /* the temporary file was never created */
-    if (w->status == CTR_OK) {
-        if (fflush(w->file) != 0)
-            ckw_fail_io(w, "write checkpoint");
-        else if (fsync(fileno(w->file)) != 0)
-            ckw_fail_io(w, "sync checkpoint");
-    }
-    if (fclose(w->file) != 0)
+    if (w->status == CTR_OK && fflush(w->file) != 0)
+        ckw_fail_io(w, "write checkpoint");
+    if (w->status == CTR_OK)
+        w->status = ctr__savefile_commit(&w->save, w->err);
+    ctr__savefile_release(&w->save, 0); /* the file owns the descriptor */
+    if (fclose(w->file) != 0 && w->status == CTR_OK)
         ckw_fail_io(w, "close checkpoint");
     w->file = NULL;
-    if (w->status == CTR_OK && rename(w->tmp_path, w->path) != 0)
-        ckw_fail_io(w, "rename the temporary file to");
-    if (w->status != CTR_OK)
-        remove(w->tmp_path);
-    else
-        sync_parent_dir(w);
-    ctr__free(w->alloc, w->tmp_path, w->tmp_path_size);
-    w->tmp_path = NULL;
 }
 
 int ctr__ckw_finish(ctr__ckw *w, size_t *size_out)
@@ -459,13 +407,9 @@ void ctr__ckw_abort(ctr__ckw *w)
     if (w == NULL)
         return;
     if (w->file != NULL) {
+        ctr__savefile_release(&w->save, 0);
         (void)fclose(w->file);
         w->file = NULL;
-    }
-    if (w->tmp_path != NULL) {
-        (void)remove(w->tmp_path);
-        ctr__free(w->alloc, w->tmp_path, w->tmp_path_size);
-        w->tmp_path = NULL;
     }
     w->sink = SINK_NONE;
     w->in_section = 0;

@@ -43,12 +43,32 @@ void *ctr__calloc(const ctr__alloc *a, size_t size);
 /* Frees a block of the given (requested) size. ptr may be NULL. */
 void ctr__free(const ctr__alloc *a, void *ptr, size_t size);
 
+/* What a load may allocate and where its message goes, from the caller's
+ * allocator struct (NULL: the defaults): max_bytes is never 0. */
+typedef struct ctr__load_opts {
+    uint64_t max_bytes;
+    char *message; /* NULL or message_cap > 0 bytes */
+    size_t message_cap;
+} ctr__load_opts;
+
+/* Reads the load fields the caller's struct_size covers (user may be NULL;
+ * it has passed ctr__alloc_init). */
+void ctr__load_opts_init(ctr__load_opts *out, const ctr_allocator *user);
+
 /* ---- overflow-checked sizes --------------------------------------------- */
+/* The one place sizes are multiplied and added: every loader and every
+ * public call that multiplies sizes goes through these (or
+ * ctr__matrix_bytes, built on them), never through a bare * or +. */
 
 /* *out = a * b; returns CTR_OK or CTR_E_OVERFLOW (out untouched). */
 int ctr__mul_size(size_t *out, size_t a, size_t b);
 /* *out = a + b; returns CTR_OK or CTR_E_OVERFLOW (out untouched). */
 int ctr__add_size(size_t *out, size_t a, size_t b);
+/* Element counts (int64_t, as the API's sizes): *out = a * b or a + b for
+ * a, b >= 0; CTR_E_OVERFLOW (out untouched) for a negative operand or a
+ * result above INT64_MAX. */
+int ctr__mul_count(int64_t *out, int64_t a, int64_t b);
+int ctr__add_count(int64_t *out, int64_t a, int64_t b);
 /* Bytes of a rows x cols matrix of elem-byte elements. rows and cols must
  * be >= 0 (CTR_E_INVALID_ARG otherwise); CTR_E_OVERFLOW if the product
  * does not fit in size_t or int64_t. */
@@ -61,6 +81,11 @@ int ctr__matrix_bytes(size_t *out, int64_t rows, int64_t cols, size_t elem);
 typedef struct ctr__error {
     char msg[CTR__ERRMSG_CAP];
 } ctr__error;
+
+/* The error record of a call on a const handle: none. Such a call writes
+ * nothing to its handle, not even the message (docs/threading.md), so that
+ * threads may share the handle for it; its status code is its answer. */
+#define CTR__NO_MESSAGE ((ctr__error *)NULL)
 
 /* Records "<message>" in e (truncated to fit) and returns code, so that a
  * failing function can `return ctr__fail(&h->err, CTR_E_X, "...", ...);`.
@@ -77,7 +102,12 @@ const char *ctr__error_message(const ctr__error *e);
  * message naming `what` and the first bad index. x may be NULL when n == 0. */
 int ctr__check_finite(ctr__error *e, const float *x, size_t n,
                       const char *what);
-/* Strided variant for a rows x cols view with leading dimension ld. */
+/* CTR_E_OVERFLOW (message naming `what`) unless rows x ld floats fit in
+ * size_t and int64_t: the offsets of a caller's strided view are then
+ * safe to compute. rows and ld must be >= 0. */
+int ctr__check_view(ctr__error *e, int64_t rows, int64_t ld, const char *what);
+/* Strided variant for a rows x cols view with leading dimension ld
+ * (checked by ctr__check_view first). */
 int ctr__check_finite_matrix(ctr__error *e, const float *x, int64_t rows,
                              int64_t cols, int64_t ld, const char *what);
 /* CTR_E_INVALID_ARG with "<what> is NULL" if p is NULL. */

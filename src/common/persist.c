@@ -3,6 +3,10 @@
  */
 #include "common/persist.h"
 
+#include <stdio.h>
+
+#include "common/checkpoint_format.h"
+
 int ctr__persist_save(const void *obj, ctr__persist_write_fn write,
                       uint32_t kind, const char *path, const ctr__alloc *alloc,
                       ctr__error *err)
@@ -34,34 +38,65 @@ int ctr__persist_save_buffer(const void *obj, ctr__persist_write_fn write,
     return ctr__ckw_finish(&w, size_out);
 }
 
+/* A failing load's message goes to the caller's buffer (the reader's own
+ * message, or the status text when the object gave none). */
+static void report(const ctr__load_opts *o, int rc, const ctr__error *err,
+                   uint32_t kind)
+{
+    char name[16];
+    if (o->message == NULL)
+        return;
+    if (rc == CTR_OK)
+        o->message[0] = '\0';
+    else if (err->msg[0] != '\0')
+        snprintf(o->message, o->message_cap, "%s", err->msg);
+    else
+        snprintf(o->message, o->message_cap, "checkpoint '%s': %s",
+                 ctr__ckpt_fourcc_text(name, kind), ctr_strerror(rc));
+}
+
+/* Opens the source (from_path: the file at path, else buf/len), applies
+ * the caller's load limit, runs `read`. */
+static int load(void *out, ctr__persist_read_fn read, void *ctx,
+                uint32_t kind, int from_path, const char *path,
+                const void *buf, size_t len, const ctr_allocator *alloc)
+{
+    ctr__alloc a;
+    ctr__load_opts o;
+    ctr__error err;
+    ctr__ckr r;
+    int rc;
+    if (ctr__alloc_init(&a, alloc) != CTR_OK)
+        return CTR_E_INVALID_ARG;
+    ctr__load_opts_init(&o, alloc);
+    ctr__error_clear(&err);
+    if (out == NULL || (from_path ? path == NULL : buf == NULL)) {
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "load: %s is NULL",
+                       out == NULL ? "out" : from_path ? "path" : "buf");
+        report(&o, rc, &err, kind);
+        return rc;
+    }
+    rc = from_path ? ctr__ckr_open_path(&r, path, kind, &a, &err)
+                      : ctr__ckr_open_buffer(&r, buf, len, kind, &a, &err);
+    if (rc == CTR_OK) {
+        ctr__ckr_set_limit(&r, o.max_bytes);
+        rc = read(&r, out, &a, ctx);
+    }
+    ctr__ckr_close(&r);
+    report(&o, rc, &err, kind);
+    return rc;
+}
+
 int ctr__persist_load(void *out, ctr__persist_read_fn read, void *ctx,
                       uint32_t kind, const char *path,
                       const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || path == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_path(&r, path, kind, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read(&r, out, &a, ctx);
-    ctr__ckr_close(&r);
-    return rc;
+    return load(out, read, ctx, kind, 1, path, NULL, 0, alloc);
 }
 
 int ctr__persist_load_buffer(void *out, ctr__persist_read_fn read, void *ctx,
                              uint32_t kind, const void *buf, size_t len,
                              const ctr_allocator *alloc)
 {
-    ctr__alloc a;
-    ctr__ckr r;
-    int rc;
-    if (out == NULL || buf == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = ctr__ckr_open_buffer(&r, buf, len, kind, &a, NULL);
-    if (rc == CTR_OK)
-        rc = read(&r, out, &a, ctx);
-    ctr__ckr_close(&r);
-    return rc;
+    return load(out, read, ctx, kind, 0, NULL, buf, len, alloc);
 }

@@ -97,8 +97,11 @@ uint64_t ctr__prng_below(ctr__prng *g, uint64_t bound)
     uint64_t hi, lo;
     mul_64x64(ctr__prng_next(g), bound, &hi, &lo);
     if (lo < bound) {
+        /* Lemire's rejection: each round fails with chance threshold /
+         * 2^64 < 1/2; after CTR__MAX_REJECTS the last draw stands. */
         const uint64_t threshold = (0 - bound) % bound;
-        while (lo < threshold)
+        int round;
+        for (round = 0; lo < threshold && round < CTR__MAX_REJECTS; round++)
             mul_64x64(ctr__prng_next(g), bound, &hi, &lo);
     }
     return hi;
@@ -107,7 +110,12 @@ uint64_t ctr__prng_below(ctr__prng *g, uint64_t bound)
 double ctr__prng_normal(ctr__prng *g)
 {
     double u, v, s;
+    int round = 0;
+    /* Marsaglia's polar method rejects a round with chance 1 - pi/4 < 1/2;
+     * after CTR__MAX_REJECTS rounds the draw is 0. */
     do {
+        if (round++ == CTR__MAX_REJECTS)
+            return 0.0;
         u = 2.0 * ctr__prng_uniform_f64(g) - 1.0;
         v = 2.0 * ctr__prng_uniform_f64(g) - 1.0;
         s = u * u + v * v;

@@ -30,6 +30,12 @@ double ctr__prng_uniform_f64(ctr__prng *g);
 /* Uniform integer in [0, bound), bound >= 1, without modulo bias
  * (Lemire's multiply-and-reject method). */
 uint64_t ctr__prng_below(ctr__prng *g, uint64_t bound);
+
+/* Every rejection loop of the library gives up after this many rounds and
+ * takes a fixed way out, so that no input and no generator state can make
+ * a call spin. Each loop's rejection chance per round is at most 1/2 (its
+ * comment says), so the way out is taken with probability below 2^-64. */
+#define CTR__MAX_REJECTS 64
 /* Standard normal (Marsaglia polar method, in double precision). */
 double ctr__prng_normal(ctr__prng *g);
 

@@ -160,7 +160,7 @@ CTR_API int ctr_rng_save(const ctr_rng *rng, const char *path)
     if (rng == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save(rng, write_state, CTR__CKPT_KIND_RNG, path,
-                             &rng->alloc, (ctr__error *)&((ctr_rng *)rng)->err);
+                             &rng->alloc, CTR__NO_MESSAGE);
 }
 
 CTR_API int ctr_rng_save_buffer(const ctr_rng *rng, void *buf, size_t cap,
@@ -170,7 +170,7 @@ CTR_API int ctr_rng_save_buffer(const ctr_rng *rng, void *buf, size_t cap,
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer(rng, write_state, CTR__CKPT_KIND_RNG, buf,
                                     cap, size_out,
-                                    (ctr__error *)&((ctr_rng *)rng)->err);
+                                    CTR__NO_MESSAGE);
 }
 
 /* Reads the state section from an opened reader into a new handle. */

@@ -49,10 +49,23 @@ int ctr__check_finite(ctr__error *e, const float *x, size_t n,
     return CTR_OK;
 }
 
+int ctr__check_view(ctr__error *e, int64_t rows, int64_t ld, const char *what)
+{
+    size_t bytes;
+    if (ctr__matrix_bytes(&bytes, rows, ld, sizeof(float)) != CTR_OK)
+        return ctr__fail(e, CTR_E_OVERFLOW,
+                         "%s: %lld rows with leading dimension %lld overflow",
+                         what, (long long)rows, (long long)ld);
+    return CTR_OK;
+}
+
 int ctr__check_finite_matrix(ctr__error *e, const float *x, int64_t rows,
                              int64_t cols, int64_t ld, const char *what)
 {
     int64_t r, c;
+    int rc = ctr__check_view(e, rows, ld, what);
+    if (rc != CTR_OK)
+        return rc;
     for (r = 0; r < rows; r++) {
         const float *row = x + r * ld;
         if (all_finite(row, (size_t)cols))

@@ -141,8 +141,7 @@ CTR_API int ctr_encoder_get_params(const ctr_encoder *enc, float *out, int64_t n
     int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(ctr__encoder_mutable_err(enc));
-    rc = check_array_call(ctr__encoder_mutable_err(enc), out, n, enc->n_params, "out");
+    rc = check_array_call(CTR__NO_MESSAGE, out, n, enc->n_params, "out");
     if (rc == CTR_OK && n > 0)
         memcpy(out, enc->params, (size_t)n * sizeof(float));
     return rc;
@@ -153,8 +152,7 @@ CTR_API int ctr_encoder_get_grads(const ctr_encoder *enc, float *out, int64_t n)
     int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(ctr__encoder_mutable_err(enc));
-    rc = check_array_call(ctr__encoder_mutable_err(enc), out, n, enc->n_params, "out");
+    rc = check_array_call(CTR__NO_MESSAGE, out, n, enc->n_params, "out");
     if (rc == CTR_OK && n > 0)
         memcpy(out, enc->grads, (size_t)n * sizeof(float));
     return rc;
@@ -179,8 +177,7 @@ CTR_API int ctr_encoder_get_stats(const ctr_encoder *enc, float *out, int64_t n)
     int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(ctr__encoder_mutable_err(enc));
-    rc = check_array_call(ctr__encoder_mutable_err(enc), out, n, enc->n_stats, "out");
+    rc = check_array_call(CTR__NO_MESSAGE, out, n, enc->n_stats, "out");
     if (rc == CTR_OK && n > 0)
         memcpy(out, enc->stats, (size_t)n * sizeof(float));
     return rc;
@@ -252,11 +249,10 @@ CTR_API int ctr_encoder_get_i64(const ctr_encoder *enc, int32_t param, int64_t *
 {
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(ctr__encoder_mutable_err(enc));
     if (value == NULL)
-        return ctr__fail(ctr__encoder_mutable_err(enc), CTR_E_INVALID_ARG, "value is NULL");
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "value is NULL");
     if (param != CTR_ENCODER_P_BN_GROUPS)
-        return ctr__fail(ctr__encoder_mutable_err(enc), CTR_E_INVALID_ARG, "unknown parameter %d",
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "unknown parameter %d",
                          (int)param);
     *value = enc->bn_groups;
     return CTR_OK;

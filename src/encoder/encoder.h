@@ -33,6 +33,7 @@ struct ctr_encoder {
     size_t work_floats;
     int64_t work_batch;
     size_t in_copy_offset, grad_offset[2];
+    size_t stats_copy_offset; /* the statistics before a train forward */
     int stage;     /* CTR__STAGE_NONE, CTR_ENCODER_TRAIN or CTR_ENCODER_EVAL */
     int64_t batch; /* samples of the last forward */
 };
@@ -48,11 +49,5 @@ int ctr__encoder_check_stats(const ctr_encoder *enc, const float *s,
                              ctr__error *err);
 /* The shape of the last layer's output (the input's without layers). */
 const ctr__shape *ctr__encoder_output_shape(const ctr_encoder *enc);
-
-/* The error record of a handle a public call receives as const. */
-static inline ctr__error *ctr__encoder_mutable_err(const ctr_encoder *enc)
-{
-    return (ctr__error *)&((ctr_encoder *)enc)->err;
-}
 
 #endif /* CTR_ENCODER_H */

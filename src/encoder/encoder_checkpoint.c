@@ -58,7 +58,7 @@ CTR_API int ctr_encoder_save(const ctr_encoder *enc, const char *path)
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save(enc, write_encoder, CTR__CKPT_KIND_ENCODER, path,
-                             &enc->alloc, ctr__encoder_mutable_err(enc));
+                             &enc->alloc, CTR__NO_MESSAGE);
 }
 
 CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t cap,
@@ -67,7 +67,7 @@ CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t ca
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer(enc, write_encoder, CTR__CKPT_KIND_ENCODER,
-                                    buf, cap, size_out, ctr__encoder_mutable_err(enc));
+                                    buf, cap, size_out, CTR__NO_MESSAGE);
 }
 
 /* What a checkpoint declares, read and checked before the encoder is
@@ -107,7 +107,16 @@ static int read_arch(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
         sv->n_layers > CTR__ENCODER_MAX_LAYERS ||
         (uint64_t)sv->n_layers * LAYER_RECORD_BYTES != ctr__ckr_remaining(r)) {
         sv->n_layers = 0;
-        return CTR_E_CORRUPT;
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "encoder: input shape, %lld groups or %lld layers out of "
+                             "range or not what section 'ARCH' holds",
+                             (long long)sv->groups, (long long)sv->n_layers);
+    }
+    if (sv->n_layers > 0 &&
+        ctr__ckr_reserve(r, (uint64_t)sv->n_layers * sizeof(ctr__layer),
+                         "encoder: %lld layers", (long long)sv->n_layers) != CTR_OK) {
+        sv->n_layers = 0;
+        return r->status;
     }
     if (sv->n_layers > 0) {
         sv->layers = (ctr__layer *)ctr__calloc(a, (size_t)sv->n_layers * sizeof(ctr__layer));
@@ -124,9 +133,12 @@ static int read_arch(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
             l->hi[k] = ctr__ckr_get_i64(r);
         for (k = 0; k < CTR__LAYER_NF; k++)
             l->hf[k] = ctr__ckr_get_f64(r);
-        if (l->ops == NULL ||
-            ctr__layer_configure(l, &shape, sv->n_params, sv->n_stats, NULL) != CTR_OK)
-            return CTR_E_CORRUPT;
+        if (l->ops == NULL)
+            return ctr__ckr_fail(r, CTR_E_CORRUPT, "encoder: layer %lld has no kind "
+                                 "this library knows", (long long)i);
+        if (ctr__layer_configure(l, &shape, sv->n_params, sv->n_stats, r->err) != CTR_OK)
+            return ctr__ckr_fail(r, CTR_E_CORRUPT, "encoder: layer %lld: %s",
+                                 (long long)i, r->err != NULL ? r->err->msg : "");
         sv->n_params += l->param_count;
         sv->n_stats += l->stat_count;
         shape = l->out;
@@ -147,19 +159,46 @@ static int read_floats(ctr__ckr *r, uint32_t tag, float **out, int64_t expected,
     count = ctr__ckr_get_i64(r);
     if (r->status != CTR_OK || count != expected ||
         ctr__ckr_remaining(r) != (uint64_t)count * 4)
-        return CTR_E_CORRUPT;
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "encoder: a section declares %lld floats, the layers "
+                             "need %lld", (long long)count, (long long)expected);
     if (count > 0 && (*out = (float *)ctr__malloc(a, (size_t)count * sizeof(float))) == NULL)
         return CTR_E_NOMEM;
     ctr__ckr_get_f32_array(r, *out, (size_t)count);
     rc = ctr__ckr_end_section(r);
-    if (rc == CTR_OK && ctr__check_finite(NULL, *out, (size_t)count, "") != CTR_OK)
+    if (rc == CTR_OK && ctr__check_finite(r->err, *out, (size_t)count,
+                                          "encoder: parameters or statistics") != CTR_OK)
         rc = CTR_E_CORRUPT;
     return rc;
+}
+
+/* What building the encoder the ARCH section describes allocates besides
+ * the templates (taken in read_arch): the saved parameters and statistics,
+ * the encoder's layer list (up to twice the layers) and its parameter,
+ * gradient and statistics arrays, twice over while a layer is appended. */
+static int reserve_encoder(ctr__ckr *r, const saved_encoder *sv)
+{
+    int64_t floats, layers;
+    size_t bytes;
+    if (ctr__mul_count(&floats, sv->n_params, 5) != CTR_OK ||
+        ctr__mul_count(&layers, sv->n_stats, 3) != CTR_OK ||
+        ctr__add_count(&floats, floats, layers) != CTR_OK ||
+        ctr__matrix_bytes(&bytes, floats, 1, sizeof(float)) != CTR_OK ||
+        ctr__mul_count(&layers, sv->n_layers, 2) != CTR_OK ||
+        ctr__add_size(&bytes, bytes, (size_t)layers * sizeof(ctr__layer)) != CTR_OK)
+        return ctr__ckr_fail(r, CTR_E_CORRUPT, "encoder: %lld parameters overflow",
+                             (long long)sv->n_params);
+    return ctr__ckr_reserve(r, bytes,
+                            "encoder: %lld layers, %lld parameters, %lld statistics",
+                            (long long)sv->n_layers, (long long)sv->n_params,
+                            (long long)sv->n_stats);
 }
 
 static int read_sections(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
 {
     int k, rc = read_arch(r, sv, a);
+    if (rc == CTR_OK)
+        rc = reserve_encoder(r, sv);
     if (rc == CTR_OK)
         rc = read_floats(r, SECTION_PARAMS, &sv->params, sv->n_params, a);
     if (rc == CTR_OK)
@@ -171,21 +210,23 @@ static int read_sections(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
     if (rc == CTR_OK)
         rc = ctr__ckr_end_section(r);
     if (rc == CTR_OK && (sv->gen.s[0] | sv->gen.s[1] | sv->gen.s[2] | sv->gen.s[3]) == 0)
-        rc = CTR_E_CORRUPT; /* the all-zero state is a fixed point */
+        rc = ctr__ckr_fail(r, CTR_E_CORRUPT, /* the all-zero state is a fixed point */
+                           "encoder: generator state is zero");
     if (rc == CTR_OK)
         rc = ctr__ckr_finish(r);
     return rc;
 }
 
 /* Builds the encoder a checked checkpoint describes. */
-static int build_saved(ctr_encoder **out, const saved_encoder *sv, const ctr__alloc *a)
+static int build_saved(ctr_encoder **out, const saved_encoder *sv, ctr__ckr *r,
+                       const ctr__alloc *a)
 {
     ctr_encoder *enc = NULL;
     int64_t i;
     int rc = ctr__encoder_new(&enc, &sv->input, 0, a);
     for (i = 0; rc == CTR_OK && i < sv->n_layers; i++)
         rc = ctr__encoder_append(enc, sv->layers[i]);
-    if (rc == CTR_OK && ctr__encoder_check_stats(enc, sv->stats, NULL) != CTR_OK)
+    if (rc == CTR_OK && ctr__encoder_check_stats(enc, sv->stats, r->err) != CTR_OK)
         rc = CTR_E_CORRUPT;
     if (rc != CTR_OK) {
         ctr_encoder_destroy(enc);
@@ -210,7 +251,7 @@ static int read_encoder(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *c
     memset(&sv, 0, sizeof(sv));
     rc = read_sections(r, &sv, a);
     if (rc == CTR_OK)
-        rc = build_saved(out, &sv, a);
+        rc = build_saved(out, &sv, r, a);
     saved_release(&sv, a);
     return rc;
 }

@@ -60,12 +60,11 @@ CTR_API int ctr_encoder_clone(ctr_encoder **out, const ctr_encoder *src)
     int rc;
     if (src == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(ctr__encoder_mutable_err(src));
     if (out == NULL)
-        return ctr__fail(ctr__encoder_mutable_err(src), CTR_E_INVALID_ARG, "out is NULL");
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "out is NULL");
     rc = build_like(&enc, src, &src->alloc);
     if (rc != CTR_OK)
-        return ctr__fail(ctr__encoder_mutable_err(src), rc, "cannot allocate the clone");
+        return ctr__fail(CTR__NO_MESSAGE, rc, "cannot allocate the clone");
     copy_values(enc, src, 1);
     enc->gen = src->gen;
     enc->bn_groups = src->bn_groups;

@@ -63,9 +63,12 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
             reserve(&pos, &grads[k], floats) != CTR_OK)
             return CTR_E_OVERFLOW;
     }
+    if (reserve(&pos, &off, (size_t)enc->n_stats) != CTR_OK)
+        return CTR_E_OVERFLOW;
     if (commit) {
         enc->grad_offset[0] = grads[0];
         enc->grad_offset[1] = grads[1];
+        enc->stats_copy_offset = off;
     }
     if (pos > SIZE_MAX / sizeof(float))
         return CTR_E_OVERFLOW;
@@ -131,6 +134,7 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
 {
     size_t in_floats;
     const float *cur;
+    ctr__prng gen;
     int64_t i;
     int rc;
     if (enc == NULL)
@@ -154,9 +158,13 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
         return rc;
     enc->batch = n;
     cur = x;
+    gen = enc->gen;
     if (mode == CTR_ENCODER_TRAIN) {
         memcpy(enc->work + enc->in_copy_offset, x, in_floats * sizeof(float));
         cur = enc->work + enc->in_copy_offset;
+        if (enc->n_stats > 0)
+            memcpy(enc->work + enc->stats_copy_offset, enc->stats,
+                   (size_t)enc->n_stats * sizeof(float));
     }
     for (i = 0; i < enc->n_layers; i++) {
         const ctr__layer *l = &enc->layers[i];
@@ -165,6 +173,21 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
         r.x = cur;
         l->ops->forward(l, &r);
         cur = r.y;
+    }
+    /* Finite inputs can still overflow (weights of 1e30, say): that is
+     * reported, and the state the forward changed (running statistics,
+     * generator) is put back, so that no Inf or NaN is kept or saved. */
+    rc = ctr__check_finite(&enc->err, cur, (size_t)(n * output_size(enc)), "forward: output");
+    if (rc == CTR_OK && mode == CTR_ENCODER_TRAIN)
+        rc = ctr__check_finite(&enc->err, enc->stats, (size_t)enc->n_stats,
+                               "forward: running statistics");
+    if (rc != CTR_OK) {
+        if (mode == CTR_ENCODER_TRAIN && enc->n_stats > 0)
+            memcpy(enc->stats, enc->work + enc->stats_copy_offset,
+                   (size_t)enc->n_stats * sizeof(float));
+        enc->gen = gen;
+        enc->stage = CTR__STAGE_NONE;
+        return rc;
     }
     memcpy(y, cur, (size_t)(n * output_size(enc)) * sizeof(float));
     enc->stage = mode;
@@ -246,17 +269,23 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
 
 CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes, int64_t batch)
 {
-    size_t work, fixed;
+    size_t work, fixed, layers, total;
     int rc;
     if (enc == NULL || bytes == NULL || batch < 1)
         return CTR_E_INVALID_ARG;
     rc = plan_workspace((ctr_encoder *)enc, batch, 0, &work);
     if (rc != CTR_OK)
         return rc;
-    fixed = (size_t)(2 * enc->n_params + enc->n_stats) * sizeof(float) +
-            (size_t)enc->cap_layers * sizeof(ctr__layer) + sizeof(*enc);
-    if (ctr__mul_size(&work, work, sizeof(float)) != CTR_OK ||
-        ctr__add_size(bytes, work, fixed) != CTR_OK)
+    /* parameters and gradients, statistics, layers, the handle, workspace */
+    if (ctr__matrix_bytes(&fixed, 2, enc->n_params, sizeof(float)) != CTR_OK ||
+        ctr__matrix_bytes(&layers, enc->n_stats, 1, sizeof(float)) != CTR_OK ||
+        ctr__add_size(&fixed, fixed, layers) != CTR_OK ||
+        ctr__matrix_bytes(&layers, enc->cap_layers, 1, sizeof(ctr__layer)) != CTR_OK ||
+        ctr__add_size(&fixed, fixed, layers) != CTR_OK ||
+        ctr__add_size(&fixed, fixed, sizeof(*enc)) != CTR_OK ||
+        ctr__mul_size(&work, work, sizeof(float)) != CTR_OK ||
+        ctr__add_size(&total, work, fixed) != CTR_OK)
         return CTR_E_OVERFLOW;
+    *bytes = total;
     return CTR_OK;
 }

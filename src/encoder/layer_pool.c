@@ -37,7 +37,7 @@ static int pool_configure(ctr__layer *l, ctr__error *err)
     if (l->in.ndims != 3)
         return ctr__fail(err, CTR_E_SHAPE, "pooling needs an image (C x H x W) input");
     if (l->hi[0] < 1 || l->hi[0] > 4096 || l->hi[1] < 1 || l->hi[1] > 4096 ||
-        l->hi[2] < 0 || 2 * l->hi[2] > l->hi[0])
+        l->hi[2] < 0 || l->hi[2] > l->hi[0] / 2)
         return ctr__fail(err, CTR_E_INVALID_ARG,
                          "pooling needs kernel and stride in [1, 4096], padding in [0, kernel/2]");
     g = pool_geometry(l);

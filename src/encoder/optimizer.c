@@ -143,10 +143,8 @@ CTR_API int ctr_optimizer_get_f64(const ctr_optimizer *opt, int32_t param, doubl
     const tunable *t = find_tunable(param);
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(&o->err);
     if (value == NULL || t == NULL || t->is_int)
-        return ctr__fail(&o->err, CTR_E_INVALID_ARG, "bad parameter %d or NULL value",
-                         (int)param);
+        return CTR_E_INVALID_ARG;
     *value = *real_slot(o, param);
     return CTR_OK;
 }
@@ -174,10 +172,8 @@ CTR_API int ctr_optimizer_get_i64(const ctr_optimizer *opt, int32_t param, int64
     const tunable *t = find_tunable(param);
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(&o->err);
     if (value == NULL || t == NULL || !t->is_int)
-        return ctr__fail(&o->err, CTR_E_INVALID_ARG, "bad parameter %d or NULL value",
-                         (int)param);
+        return CTR_E_INVALID_ARG;
     *value = *int_slot(o, param);
     return CTR_OK;
 }
@@ -555,7 +551,7 @@ CTR_API int ctr_optimizer_save(const ctr_optimizer *opt, const char *path)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save(opt, write_optimizer, CTR__CKPT_KIND_OPTIMIZER,
                              path, &opt->alloc,
-                             (ctr__error *)&((ctr_optimizer *)opt)->err);
+                             CTR__NO_MESSAGE);
 }
 
 CTR_API int ctr_optimizer_save_buffer(const ctr_optimizer *opt, void *buf, size_t cap,
@@ -566,7 +562,7 @@ CTR_API int ctr_optimizer_save_buffer(const ctr_optimizer *opt, void *buf, size_
     return ctr__persist_save_buffer(opt, write_optimizer,
                                     CTR__CKPT_KIND_OPTIMIZER, buf, cap,
                                     size_out,
-                                    (ctr__error *)&((ctr_optimizer *)opt)->err);
+                                    CTR__NO_MESSAGE);
 }
 
 /* Applies the saved tunables through the setters' bounds. */
@@ -596,10 +592,31 @@ typedef struct saved_head {
     size_t bytes;
 } saved_head;
 
+/* Everything an optimizer of h's shape allocates while it loads (the
+ * handle, its state, the segment table twice: read, then set), taken from
+ * the load limit before anything is allocated. */
+static int reserve_optimizer(ctr__ckr *r, const saved_head *h)
+{
+    size_t state, segs, total;
+    if (ctr__matrix_bytes(&state, state_floats_for(CTR_OPTIMIZER_SGD, h->n),
+                          h->kind == CTR_OPTIMIZER_ADAMW ? 2 : 1,
+                          sizeof(float)) != CTR_OK ||
+        ctr__matrix_bytes(&segs, h->n_segs, 1,
+                          sizeof(segment) + sizeof(int64_t) + sizeof(int32_t)) != CTR_OK ||
+        ctr__add_size(&total, state, segs) != CTR_OK ||
+        ctr__add_size(&total, total, sizeof(ctr_optimizer)) != CTR_OK)
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "optimizer: %lld parameters in %lld segments "
+                             "overflow", (long long)h->n, (long long)h->n_segs);
+    return ctr__ckr_reserve(r, total, "optimizer: %lld parameters in %lld segments",
+                            (long long)h->n, (long long)h->n_segs);
+}
+
 static int read_head(ctr__ckr *r, saved_head *h, const ctr__alloc *a)
 {
     int32_t *flags;
     int64_t i;
+    size_t seg_bytes;
     int k, rc = ctr__ckr_begin_section(r, SECTION_HEAD, NULL);
     if (rc != CTR_OK)
         return rc;
@@ -612,10 +629,24 @@ static int read_head(ctr__ckr *r, saved_head *h, const ctr__alloc *a)
     h->nesterov = ctr__ckr_get_i64(r);
     h->exclude = ctr__ckr_get_i64(r);
     h->n_segs = ctr__ckr_get_i64(r);
-    if (r->status != CTR_OK || h->n < 1 || h->step < 0 ||
-        (h->buf_init != 0 && h->buf_init != 1) || h->n_segs < 1 || h->n_segs > h->n ||
-        (uint64_t)h->n_segs * 16 != ctr__ckr_remaining(r))
-        return CTR_E_CORRUPT;
+    if (r->status != CTR_OK)
+        return r->status;
+    if (h->n < 1 || h->step < 0 || (h->buf_init != 0 && h->buf_init != 1) ||
+        h->n_segs < 1 || h->n_segs > h->n)
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "optimizer: %lld parameters, %lld segments, step "
+                             "%lld or buffer flag %lld out of range",
+                             (long long)h->n, (long long)h->n_segs,
+                             (long long)h->step, (long long)h->buf_init);
+    /* Each segment is two i64 in the file: the table must be there. */
+    if (ctr__matrix_bytes(&seg_bytes, h->n_segs, 2, sizeof(int64_t)) != CTR_OK ||
+        (uint64_t)seg_bytes != ctr__ckr_remaining(r))
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "optimizer: %lld segments do not fill the %llu "
+                             "bytes left of section 'OPTH'", (long long)h->n_segs,
+                             (unsigned long long)ctr__ckr_remaining(r));
+    if (reserve_optimizer(r, h) != CTR_OK)
+        return r->status;
     h->bytes = (size_t)h->n_segs * (sizeof(int64_t) + sizeof(int32_t));
     h->sizes = (int64_t *)ctr__malloc(a, h->bytes);
     if (h->sizes == NULL)
@@ -672,11 +703,19 @@ static int read_optimizer(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void 
     if (rc == CTR_OK)
         rc = ctr__ckr_begin_section(r, SECTION_STATE, NULL);
     if (rc == CTR_OK) {
+        size_t bytes;
         count = ctr__ckr_get_i64(r);
-        if (r->status != CTR_OK || h.n > INT64_MAX / 2 ||
-            count != state_floats_for(h.kind, h.n) ||
-            ctr__ckr_remaining(r) != (uint64_t)count * 4)
-            rc = CTR_E_CORRUPT;
+        if (r->status != CTR_OK ||
+            ctr__matrix_bytes(&bytes, h.n, h.kind == CTR_OPTIMIZER_ADAMW ? 2 : 1,
+                              sizeof(float)) != CTR_OK ||
+            count != (int64_t)(bytes / sizeof(float)) ||
+            ctr__ckr_remaining(r) != (uint64_t)bytes)
+            rc = ctr__ckr_fail(r, CTR_E_CORRUPT,
+                               "optimizer: section 'OPTS' declares %lld floats "
+                               "and holds %llu bytes for %lld parameters",
+                               (long long)count,
+                               (unsigned long long)ctr__ckr_remaining(r),
+                               (long long)h.n);
     }
     if (rc == CTR_OK && enc != NULL && encoder_param_count(enc) != h.n)
         rc = CTR_E_SHAPE;

@@ -51,11 +51,6 @@ typedef struct knn_layout {
     size_t votes, total;
 } knn_layout;
 
-static ctr__error *knn_err(const ctr_knn *knn)
-{
-    return (ctr__error *)&((ctr_knn *)knn)->err;
-}
-
 CTR_API int ctr_knn_create(ctr_knn **out, const ctr_allocator *alloc)
 {
     ctr__alloc a;
@@ -142,16 +137,15 @@ CTR_API int ctr_knn_get_i64(const ctr_knn *knn, int32_t param,
     int64_t *slot;
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(knn_err(knn));
     if (value == NULL)
-        return ctr__fail(knn_err(knn), CTR_E_INVALID_ARG, "value is NULL");
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "value is NULL");
     if (param == CTR_KNN_P_WORKSPACE_BYTES) {
         *value = (int64_t)knn->ws_bytes;
         return CTR_OK;
     }
     slot = i64_param((ctr_knn *)knn, param);
     if (slot == NULL)
-        return ctr__fail(knn_err(knn), CTR_E_INVALID_ARG,
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
                          "parameter %ld is not an integer", (long)param);
     *value = *slot;
     return CTR_OK;
@@ -180,9 +174,8 @@ CTR_API int ctr_knn_get_f64(const ctr_knn *knn, int32_t param,
 {
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(knn_err(knn));
     if (param != CTR_KNN_P_SIGMA || value == NULL)
-        return ctr__fail(knn_err(knn), CTR_E_INVALID_ARG,
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
                          "parameter %ld is not a real, or value is NULL",
                          (long)param);
     *value = knn->sigma;
@@ -243,14 +236,13 @@ CTR_API int ctr_knn_workspace_size(const ctr_knn *knn, int64_t n_train,
     int rc;
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(knn_err(knn));
     if (bytes == NULL || n_train < 1 || n_test < 1 || dim < 1 ||
         n_classes < 1)
-        return ctr__fail(knn_err(knn), CTR_E_INVALID_ARG,
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
                          "bytes is NULL or a size is < 1");
     rc = plan(knn, n_train, n_test, dim, n_classes, &l);
     if (rc != CTR_OK)
-        return ctr__fail(knn_err(knn), rc, "workspace size overflows");
+        return ctr__fail(CTR__NO_MESSAGE, rc, "workspace size overflows");
     *bytes = l.total;
     return CTR_OK;
 }

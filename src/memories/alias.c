@@ -62,12 +62,19 @@ int ctr__alias_build(uint32_t *table, const double *w, int64_t n,
                      uint64_t *u, uint32_t *work, ctr__error *e)
 {
     double total = 0.0;
-    int64_t argmax = 0, i, small = 0, large = 0;
+    int64_t argmax = 0;
     int rc = check_weights(w, n, &total, &argmax, e);
     if (rc == CTR_OK)
         rc = integer_masses(u, w, n, total, argmax, e);
-    if (rc != CTR_OK)
-        return rc;
+    if (rc == CTR_OK)
+        ctr__alias_from_masses(table, u, n, work);
+    return rc;
+}
+
+void ctr__alias_from_masses(uint32_t *table, uint64_t *u, int64_t n,
+                            uint32_t *work)
+{
+    int64_t i, small = 0, large = 0;
     /* work[0..small) is the stack of columns below 2^32 units,
      * work[n-large..n) the stack of columns at or above. */
     for (i = 0; i < n; i++) {
@@ -99,7 +106,76 @@ int ctr__alias_build(uint32_t *table, const double *w, int64_t n,
         table[2 * (size_t)s] = 0;
         table[2 * (size_t)s + 1] = s;
     }
+}
+
+void ctr__alias_masses(const uint32_t *table, int64_t n, uint64_t *u)
+{
+    int64_t c;
+    for (c = 0; c < n; c++)
+        u[c] = 0;
+    /* Column c keeps c for `threshold` units of its 2^32 and gives the
+     * rest to its alias. */
+    for (c = 0; c < n; c++) {
+        u[c] += table[2 * c];
+        u[table[2 * c + 1]] += ONE - table[2 * c];
+    }
+}
+
+int ctr__alias_verify(const uint32_t *table, int64_t n, uint64_t *u,
+                      uint32_t *work, uint32_t *rebuilt, ctr__error *e)
+{
+    int64_t c;
+    for (c = 0; c < n; c++)
+        if ((int64_t)table[2 * c + 1] >= n)
+            return ctr__fail(e, CTR_E_CORRUPT,
+                             "bank: alias table: column %lld names row %lu "
+                             "of %lld", (long long)c,
+                             (unsigned long)table[2 * c + 1], (long long)n);
+    ctr__alias_masses(table, n, u);
+    ctr__alias_from_masses(rebuilt, u, n, work);
+    for (c = 0; c < 2 * n; c++)
+        if (rebuilt[c] != table[c])
+            return ctr__fail(e, CTR_E_CORRUPT,
+                             "bank: alias table: column %lld is not what its "
+                             "row masses build", (long long)(c / 2));
     return CTR_OK;
+}
+
+void ctr__alias_cumulative(const uint32_t *table, int64_t n, uint64_t *cum)
+{
+    int64_t c;
+    ctr__alias_masses(table, n, cum);
+    for (c = 1; c < n; c++)
+        cum[c] += cum[c - 1];
+}
+
+int64_t ctr__alias_draw_except(const uint32_t *table, const uint64_t *cum,
+                               int64_t n, int64_t skip, ctr__prng *g)
+{
+    uint64_t start = skip > 0 ? cum[skip - 1] : 0, mass = cum[skip] - start, x;
+    int64_t lo = 0, hi = n - 1, t;
+    /* Rejection keeps the draws of the plain table for the usual case (the
+     * excluded row holds little mass) ... */
+    for (t = 0; t < CTR__ALIAS_MAX_REJECTS; t++) {
+        int64_t i = ctr__alias_draw(table, n, g);
+        if (i != skip)
+            return i;
+    }
+    /* ... and when it has failed that often, one exact draw from the
+     * distribution without the row (binary search over the cumulative
+     * masses) bounds the worst case. Either way the result follows the
+     * weights conditioned on not being `skip`. */
+    x = ctr__prng_below(g, cum[n - 1] - mass);
+    if (x >= start)
+        x += mass;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (cum[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 int64_t ctr__alias_draw(const uint32_t *table, int64_t n, ctr__prng *g)
@@ -107,15 +183,6 @@ int64_t ctr__alias_draw(const uint32_t *table, int64_t n, ctr__prng *g)
     uint64_t c = ctr__prng_below(g, (uint64_t)n);
     uint32_t bits = (uint32_t)(ctr__prng_next(g) >> 32);
     return bits < table[2 * c] ? (int64_t)c : (int64_t)table[2 * c + 1];
-}
-
-int ctr__alias_check(const uint32_t *table, int64_t n)
-{
-    int64_t c;
-    for (c = 0; c < n; c++)
-        if ((int64_t)table[2 * c + 1] >= n)
-            return CTR_E_CORRUPT;
-    return CTR_OK;
 }
 
 int ctr__alias_support(const uint32_t *table, int64_t n, int64_t *sole)

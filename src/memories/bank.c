@@ -2,6 +2,7 @@
  * bank.c - the memory bank: N x d rows, momentum updates, seeded noise
  * sampling (include/contrastive/bank.h documents the semantics).
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -41,20 +42,18 @@ struct ctr_bank {
     size_t rows_bytes;
     uint32_t *alias;    /* NULL: uniform sampling */
     size_t alias_bytes;
+    uint64_t *cum;      /* with alias: cumulative row masses (n) */
+    size_t cum_bytes;
     int64_t support;    /* 1 or 2 (= at least 2) drawable indices */
     int64_t sole;       /* the drawable index when support == 1 */
 };
-
-static ctr__error *bank_err(const ctr_bank *b)
-{
-    return (ctr__error *)&((ctr_bank *)b)->err;
-}
 
 static void bank_free(ctr_bank *b)
 {
     ctr__alloc a = b->alloc;
     ctr__free(&a, b->rows, b->rows_bytes);
     ctr__free(&a, b->alias, b->alias_bytes);
+    ctr__free(&a, b->cum, b->cum_bytes);
     ctr__free(&a, b, sizeof(*b));
 }
 
@@ -92,13 +91,18 @@ static void init_rows(ctr_bank *b)
     for (i = 0; i < b->n; i++) {
         float *row = b->rows + i * b->dim;
         double sq, inv;
+        int round = 0;
+        /* An all-zero row has chance far below 1/2; after
+         * CTR__MAX_REJECTS of them the row is the first unit vector. */
         do {
             sq = 0.0;
             for (j = 0; j < b->dim; j++) {
-                row[j] = (float)((2.0 * ctr__prng_uniform_f32(&b->gen) - 1.0) * s);
+                row[j] = round < CTR__MAX_REJECTS
+                             ? (float)((2.0 * ctr__prng_uniform_f32(&b->gen) - 1.0) * s)
+                             : (float)(j == 0);
                 sq += (double)row[j] * row[j];
             }
-        } while (sq == 0.0);
+        } while (sq == 0.0 && round++ < CTR__MAX_REJECTS);
         inv = 1.0 / sqrt(sq);
         for (j = 0; j < b->dim; j++)
             row[j] = (float)(row[j] * inv);
@@ -134,9 +138,8 @@ CTR_API int ctr_bank_rows(const ctr_bank *b, const float **rows, int64_t *n,
 {
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(bank_err(b));
     if (rows == NULL)
-        return ctr__fail(bank_err(b), CTR_E_INVALID_ARG, "rows is NULL");
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "rows is NULL");
     *rows = b->rows;
     if (n != NULL)
         *n = b->n;
@@ -170,6 +173,8 @@ static int check_batch(ctr_bank *b, const int64_t *idx, int64_t count,
         return ctr__fail(&b->err, CTR_E_INVALID_ARG,
                          "ld must be >= dim %lld (got %lld)",
                          (long long)b->dim, (long long)ld);
+    if (ctr__check_view(&b->err, count, ld, what) != CTR_OK)
+        return CTR_E_OVERFLOW;
     for (i = 0; i < count; i++)
         if (idx[i] < 0 || idx[i] >= b->n)
             return ctr__fail(&b->err, CTR_E_INVALID_ARG,
@@ -247,14 +252,19 @@ static double mixture_sq(const float *v, const float *f, int64_t d, float m,
 static void update_row(float *v, const float *f, int64_t d, float m)
 {
     const float c = 1.0f - m;
-    double sq = mixture_sq(v, f, d, m, c);
-    float inv;
+    double sq = mixture_sq(v, f, d, m, c), inv;
     int64_t j;
     if (sq == 0.0)
         return;
-    inv = (float)(1.0 / sqrt(sq));
-    for (j = 0; j < d; j++)
-        v[j] = (m * v[j] + c * f[j]) * inv;
+    inv = 1.0 / sqrt(sq);
+    if (inv <= FLT_MAX) {
+        const float inv_f = (float)inv;
+        for (j = 0; j < d; j++)
+            v[j] = (m * v[j] + c * f[j]) * inv_f;
+    } else { /* a mixture of subnormals: 1 / norm passes FLT_MAX */
+        for (j = 0; j < d; j++)
+            v[j] = (float)((double)(m * v[j] + c * f[j]) * inv);
+    }
 }
 
 CTR_API int ctr_bank_update(ctr_bank *b, const int64_t *idx, int64_t count,
@@ -283,10 +293,54 @@ CTR_API int ctr_bank_update(ctr_bank *b, const int64_t *idx, int64_t count,
 
 /* ---- sampling -------------------------------------------------------------- */
 
+/* Bytes of the weighted-sampling blocks of n rows: the table (2n uint32),
+ * the cumulative masses (n uint64) and the scratch of building or
+ * verifying a table (n uint64, n uint32, 2n uint32). */
+typedef struct alias_sizes {
+    size_t table, cum, u, idx, total;
+} alias_sizes;
+
+static int alias_sizes_for(alias_sizes *z, int64_t n)
+{
+    if (ctr__matrix_bytes(&z->table, n, 2, sizeof(uint32_t)) != CTR_OK ||
+        ctr__matrix_bytes(&z->cum, n, 1, sizeof(uint64_t)) != CTR_OK ||
+        ctr__matrix_bytes(&z->u, n, 1, sizeof(uint64_t)) != CTR_OK ||
+        ctr__matrix_bytes(&z->idx, n, 1, sizeof(uint32_t)) != CTR_OK ||
+        ctr__add_size(&z->total, z->table, z->cum) != CTR_OK ||
+        ctr__add_size(&z->total, z->total, z->u) != CTR_OK ||
+        ctr__add_size(&z->total, z->total, z->idx) != CTR_OK ||
+        ctr__add_size(&z->total, z->total, z->table) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    return CTR_OK;
+}
+
+/* Makes `table` (z->table bytes, owned from here) the bank's alias table,
+ * with its cumulative masses; CTR_E_NOMEM leaves the bank as it was and
+ * frees table. */
+static int install_table(ctr_bank *b, uint32_t *table, const alias_sizes *z)
+{
+    uint64_t *cum = (uint64_t *)ctr__malloc(&b->alloc, z->cum);
+    if (cum == NULL) {
+        ctr__free(&b->alloc, table, z->table);
+        return ctr__fail(&b->err, CTR_E_NOMEM,
+                         "cannot allocate the alias table for %lld rows",
+                         (long long)b->n);
+    }
+    ctr__alias_cumulative(table, b->n, cum);
+    ctr__free(&b->alloc, b->alias, b->alias_bytes);
+    ctr__free(&b->alloc, b->cum, b->cum_bytes);
+    b->alias = table;
+    b->alias_bytes = z->table;
+    b->cum = cum;
+    b->cum_bytes = z->cum;
+    b->support = ctr__alias_support(table, b->n, &b->sole);
+    return CTR_OK;
+}
+
 CTR_API int ctr_bank_set_weights(ctr_bank *b, const double *weights,
                                  int64_t n)
 {
-    size_t table_bytes, u_bytes, idx_bytes;
+    alias_sizes z;
     uint32_t *table, *work_idx;
     uint64_t *work_u;
     int rc;
@@ -295,8 +349,11 @@ CTR_API int ctr_bank_set_weights(ctr_bank *b, const double *weights,
     ctr__error_clear(&b->err);
     if (weights == NULL && n == 0) {
         ctr__free(&b->alloc, b->alias, b->alias_bytes);
+        ctr__free(&b->alloc, b->cum, b->cum_bytes);
         b->alias = NULL;
         b->alias_bytes = 0;
+        b->cum = NULL;
+        b->cum_bytes = 0;
         b->support = b->n > 1 ? 2 : 1;
         return CTR_OK;
     }
@@ -309,32 +366,26 @@ CTR_API int ctr_bank_set_weights(ctr_bank *b, const double *weights,
     if (n > CTR_BANK_MAX_WEIGHTED_ROWS)
         return ctr__fail(&b->err, CTR_E_INVALID_ARG,
                          "weighted sampling needs N <= 2^31 - 1");
-    if (ctr__matrix_bytes(&table_bytes, n, 2, sizeof(uint32_t)) != CTR_OK ||
-        ctr__matrix_bytes(&u_bytes, n, 1, sizeof(uint64_t)) != CTR_OK ||
-        ctr__matrix_bytes(&idx_bytes, n, 1, sizeof(uint32_t)) != CTR_OK)
+    if (alias_sizes_for(&z, n) != CTR_OK)
         return ctr__fail(&b->err, CTR_E_OVERFLOW,
                          "the alias table for %lld rows overflows",
                          (long long)n);
-    table = (uint32_t *)ctr__malloc(&b->alloc, table_bytes);
-    work_u = (uint64_t *)ctr__malloc(&b->alloc, u_bytes);
-    work_idx = (uint32_t *)ctr__malloc(&b->alloc, idx_bytes);
+    table = (uint32_t *)ctr__malloc(&b->alloc, z.table);
+    work_u = (uint64_t *)ctr__malloc(&b->alloc, z.u);
+    work_idx = (uint32_t *)ctr__malloc(&b->alloc, z.idx);
     if (table == NULL || work_u == NULL || work_idx == NULL)
         rc = ctr__fail(&b->err, CTR_E_NOMEM,
                        "cannot allocate the alias table for %lld rows",
                        (long long)n);
     else
         rc = ctr__alias_build(table, weights, n, work_u, work_idx, &b->err);
-    ctr__free(&b->alloc, work_u, u_bytes);
-    ctr__free(&b->alloc, work_idx, idx_bytes);
+    ctr__free(&b->alloc, work_u, z.u);
+    ctr__free(&b->alloc, work_idx, z.idx);
     if (rc != CTR_OK) {
-        ctr__free(&b->alloc, table, table_bytes);
+        ctr__free(&b->alloc, table, z.table);
         return rc;
     }
-    ctr__free(&b->alloc, b->alias, b->alias_bytes);
-    b->alias = table;
-    b->alias_bytes = table_bytes;
-    b->support = ctr__alias_support(table, n, &b->sole);
-    return CTR_OK;
+    return install_table(b, table, &z);
 }
 
 static int check_sample(ctr_bank *b, const int64_t *out, int64_t n_anchors,
@@ -379,10 +430,9 @@ static int64_t draw_one(ctr_bank *b, int64_t skip)
         x = (int64_t)ctr__prng_below(&b->gen, (uint64_t)(b->n - 1));
         return x >= skip ? x + 1 : x;
     }
-    do {
-        x = ctr__alias_draw(b->alias, b->n, &b->gen);
-    } while (x == skip);
-    return x;
+    if (skip < 0)
+        return ctr__alias_draw(b->alias, b->n, &b->gen);
+    return ctr__alias_draw_except(b->alias, b->cum, b->n, skip, &b->gen);
 }
 
 CTR_API int ctr_bank_sample(ctr_bank *b, int64_t *out, int64_t n_anchors,
@@ -436,9 +486,8 @@ CTR_API int ctr_bank_get_f64(const ctr_bank *b, int32_t param, double *value)
 {
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(bank_err(b));
     if (param != CTR_BANK_P_MOMENTUM || value == NULL)
-        return ctr__fail(bank_err(b), CTR_E_INVALID_ARG,
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
                          "unknown parameter %ld or value NULL", (long)param);
     *value = b->momentum;
     return CTR_OK;
@@ -450,18 +499,17 @@ CTR_API int ctr_bank_get_i64(const ctr_bank *b, int32_t param,
     int64_t v;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(bank_err(b));
     if (value == NULL)
-        return ctr__fail(bank_err(b), CTR_E_INVALID_ARG, "value is NULL");
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "value is NULL");
     switch (param) {
     case CTR_BANK_P_ROWS: v = b->n; break;
     case CTR_BANK_P_DIM: v = b->dim; break;
     case CTR_BANK_P_WEIGHTED: v = b->alias != NULL; break;
     case CTR_BANK_P_MEMORY_BYTES:
-        v = (int64_t)(sizeof(*b) + b->rows_bytes + b->alias_bytes);
+        v = (int64_t)(sizeof(*b) + b->rows_bytes + b->alias_bytes + b->cum_bytes);
         break;
     default:
-        return ctr__fail(bank_err(b), CTR_E_INVALID_ARG,
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
                          "unknown bank property %ld", (long)param);
     }
     *value = v;
@@ -508,7 +556,7 @@ CTR_API int ctr_bank_save(const ctr_bank *b, const char *path)
     if (b == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save(b, write_bank, CTR__CKPT_KIND_BANK, path,
-                             &b->alloc, bank_err(b));
+                             &b->alloc, CTR__NO_MESSAGE);
 }
 
 CTR_API int ctr_bank_save_buffer(const ctr_bank *b, void *buf, size_t cap,
@@ -517,7 +565,7 @@ CTR_API int ctr_bank_save_buffer(const ctr_bank *b, void *buf, size_t cap,
     if (b == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer(b, write_bank, CTR__CKPT_KIND_BANK, buf,
-                                    cap, size_out, bank_err(b));
+                                    cap, size_out, CTR__NO_MESSAGE);
 }
 
 typedef struct bank_header {
@@ -543,14 +591,24 @@ static int read_header(ctr__ckr *r, bank_header *h)
     if (rc != CTR_OK)
         return rc;
     if (h->n < 1 || h->dim < 1 || h->weighted > 1 ||
-        !(h->momentum >= 0.0 && h->momentum <= 1.0) ||
-        (h->weighted && h->n > CTR_BANK_MAX_WEIGHTED_ROWS) ||
-        (h->gen.s[0] | h->gen.s[1] | h->gen.s[2] | h->gen.s[3]) == 0)
-        return CTR_E_CORRUPT;
+        (h->weighted && h->n > CTR_BANK_MAX_WEIGHTED_ROWS))
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "bank: %lld rows, dim %lld or weighted flag %lu "
+                             "out of range", (long long)h->n, (long long)h->dim,
+                             (unsigned long)h->weighted);
+    if (!(h->momentum >= 0.0 && h->momentum <= 1.0))
+        return ctr__ckr_fail(r, CTR_E_CORRUPT, "bank: momentum %g outside [0, 1]",
+                             h->momentum);
+    if ((h->gen.s[0] | h->gen.s[1] | h->gen.s[2] | h->gen.s[3]) == 0)
+        return ctr__ckr_fail(r, CTR_E_CORRUPT, "bank: generator state is zero");
     /* The rows must really be there before they are allocated. */
     if (ctr__matrix_bytes(&bytes, h->n, h->dim, sizeof(float)) != CTR_OK ||
         (uint64_t)bytes > r->src_len - r->src_pos)
-        return CTR_E_CORRUPT;
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "bank: %lld rows x dim %lld are more than the "
+                             "%llu bytes left", (long long)h->n,
+                             (long long)h->dim,
+                             (unsigned long long)(r->src_len - r->src_pos));
     return CTR_OK;
 }
 
@@ -577,38 +635,77 @@ static int read_rows(ctr__ckr *r, ctr_bank *b)
     return CTR_OK;
 }
 
-static int read_alias(ctr__ckr *r, ctr_bank *b)
+/* The stored table is used only if it is exactly what set_weights builds
+ * from the row masses it implies: a table is derived data, never trusted
+ * because it came from a file. */
+static int read_alias(ctr__ckr *r, ctr_bank *b, const alias_sizes *z)
 {
-    size_t bytes;
-    uint64_t len;
+    uint64_t len, *u;
+    uint32_t *work, *table, *rebuilt;
     int64_t i;
     int rc = ctr__ckr_begin_section(r, BANK_ALIAS, &len);
     if (rc != CTR_OK)
         return rc;
-    if (ctr__matrix_bytes(&bytes, b->n, 2, sizeof(uint32_t)) != CTR_OK ||
-        len != bytes)
-        return CTR_E_CORRUPT;
-    b->alias = (uint32_t *)ctr__malloc(&b->alloc, bytes);
-    if (b->alias == NULL)
-        return CTR_E_NOMEM;
-    b->alias_bytes = bytes;
-    for (i = 0; i < 2 * b->n; i++)
-        b->alias[i] = ctr__ckr_get_u32(r);
-    rc = ctr__ckr_end_section(r);
+    if (len != z->table)
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "bank: section 'BALI' holds %llu bytes, the "
+                             "alias table of %lld rows takes %zu",
+                             (unsigned long long)len, (long long)b->n, z->table);
+    table = (uint32_t *)ctr__malloc(&b->alloc, z->table);
+    rebuilt = (uint32_t *)ctr__malloc(&b->alloc, z->table);
+    u = (uint64_t *)ctr__malloc(&b->alloc, z->u);
+    work = (uint32_t *)ctr__malloc(&b->alloc, z->idx);
+    if (table == NULL || rebuilt == NULL || u == NULL || work == NULL) {
+        rc = CTR_E_NOMEM;
+    } else {
+        for (i = 0; i < 2 * b->n; i++)
+            table[i] = ctr__ckr_get_u32(r);
+        rc = ctr__ckr_end_section(r);
+    }
     if (rc == CTR_OK)
-        rc = ctr__alias_check(b->alias, b->n);
-    if (rc == CTR_OK)
-        b->support = ctr__alias_support(b->alias, b->n, &b->sole);
-    return rc;
+        rc = ctr__alias_verify(table, b->n, u, work, rebuilt, r->err);
+    ctr__free(&b->alloc, rebuilt, z->table);
+    ctr__free(&b->alloc, u, z->u);
+    ctr__free(&b->alloc, work, z->idx);
+    if (rc != CTR_OK) {
+        ctr__free(&b->alloc, table, z->table);
+        return rc;
+    }
+    return install_table(b, table, z);
+}
+
+/* What the bank the header declares allocates while it loads: the rows
+ * (whose bytes the file must hold too), and for a weighted bank the table,
+ * its cumulative masses and the scratch of verifying it. */
+static int reserve_bank(ctr__ckr *r, const bank_header *h, alias_sizes *z)
+{
+    size_t rows;
+    if (ctr__matrix_bytes(&rows, h->n, h->dim, sizeof(float)) != CTR_OK ||
+        ctr__add_size(&rows, rows, sizeof(ctr_bank)) != CTR_OK ||
+        (h->weighted && alias_sizes_for(z, h->n) != CTR_OK))
+        return ctr__ckr_fail(r, CTR_E_CORRUPT, "bank: %lld rows x dim %lld overflows",
+                             (long long)h->n, (long long)h->dim);
+    if (ctr__ckr_reserve(r, rows, "bank: %lld rows x dim %lld", (long long)h->n,
+                         (long long)h->dim) != CTR_OK)
+        return r->status;
+    if (h->weighted)
+        return ctr__ckr_reserve(r, z->total,
+                                "bank: the alias table of %lld rows", (long long)h->n);
+    return CTR_OK;
 }
 
 static int read_bank(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *ctx)
 {
     ctr_bank **out = (ctr_bank **)out_ptr;
-    (void)ctx;
     bank_header h;
+    alias_sizes z;
     ctr_bank *b = NULL;
-    int rc = read_header(r, &h);
+    int rc;
+    (void)ctx;
+    memset(&h, 0, sizeof(h));
+    rc = read_header(r, &h);
+    if (rc == CTR_OK)
+        rc = reserve_bank(r, &h, &z);
     if (rc == CTR_OK)
         rc = bank_new(&b, h.n, h.dim, a);
     if (rc != CTR_OK)
@@ -617,7 +714,7 @@ static int read_bank(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *ctx)
     b->gen = h.gen;
     rc = read_rows(r, b);
     if (rc == CTR_OK && h.weighted)
-        rc = read_alias(r, b);
+        rc = read_alias(r, b, &z);
     if (rc == CTR_OK)
         rc = ctr__ckr_finish(r);
     if (rc != CTR_OK) {

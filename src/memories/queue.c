@@ -31,11 +31,6 @@ struct ctr_queue {
     size_t ids_bytes;
 };
 
-static ctr__error *queue_err(const ctr_queue *q)
-{
-    return (ctr__error *)&((ctr_queue *)q)->err;
-}
-
 static void queue_free(ctr_queue *q)
 {
     ctr__alloc a = q->alloc;
@@ -84,14 +79,18 @@ static void fill_random(ctr_queue *q)
     for (i = 0; i < q->capacity; i++) {
         float *row = q->keys + i * q->dim;
         double sq = 0.0, inv;
+        int round = 0;
+        /* An all-zero row has chance far below 1/2; after
+         * CTR__MAX_REJECTS of them the row is the first unit vector. */
         do {
             sq = 0.0;
             for (j = 0; j < q->dim; j++) {
-                double v = ctr__prng_normal(&q->gen);
+                double v = round < CTR__MAX_REJECTS ? ctr__prng_normal(&q->gen)
+                                                     : (double)(j == 0);
                 row[j] = (float)v;
                 sq += (double)row[j] * row[j];
             }
-        } while (sq == 0.0);
+        } while (sq == 0.0 && round++ < CTR__MAX_REJECTS);
         inv = 1.0 / sqrt(sq);
         for (j = 0; j < q->dim; j++)
             row[j] = (float)(row[j] * inv);
@@ -204,9 +203,8 @@ CTR_API int ctr_queue_keys(const ctr_queue *q, const float **keys,
 {
     if (q == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(queue_err(q));
     if (keys == NULL)
-        return ctr__fail(queue_err(q), CTR_E_INVALID_ARG, "keys is NULL");
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "keys is NULL");
     *keys = q->keys;
     if (count != NULL)
         *count = q->count;
@@ -220,9 +218,8 @@ CTR_API int ctr_queue_ids(const ctr_queue *q, const int64_t **ids,
 {
     if (q == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(queue_err(q));
     if (ids == NULL)
-        return ctr__fail(queue_err(q), CTR_E_INVALID_ARG, "ids is NULL");
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "ids is NULL");
     *ids = q->ids;
     if (count != NULL)
         *count = q->count;
@@ -236,7 +233,7 @@ CTR_API int ctr_queue_copy(const ctr_queue *q, float *keys, int64_t ld,
     int64_t i;
     if (q == NULL)
         return CTR_E_INVALID_ARG;
-    e = queue_err(q);
+    e = CTR__NO_MESSAGE;
     ctr__error_clear(e);
     if (count == NULL)
         return ctr__fail(e, CTR_E_INVALID_ARG, "count is NULL");
@@ -257,6 +254,8 @@ CTR_API int ctr_queue_copy(const ctr_queue *q, float *keys, int64_t ld,
         return ctr__fail(e, CTR_E_INVALID_ARG,
                          "ld must be >= dim %lld (got %lld)",
                          (long long)q->dim, (long long)ld);
+    if (ctr__check_view(e, q->count, ld, "keys") != CTR_OK)
+        return CTR_E_OVERFLOW;
     for (i = 0; i < q->count; i++) {
         memcpy(keys + i * ld, q->keys + i * q->dim,
                (size_t)q->dim * sizeof(float));
@@ -272,9 +271,8 @@ CTR_API int ctr_queue_get_i64(const ctr_queue *q, int32_t param,
     int64_t v;
     if (q == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(queue_err(q));
     if (value == NULL)
-        return ctr__fail(queue_err(q), CTR_E_INVALID_ARG, "value is NULL");
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "value is NULL");
     switch (param) {
     case CTR_QUEUE_P_CAPACITY: v = q->capacity; break;
     case CTR_QUEUE_P_DIM: v = q->dim; break;
@@ -286,7 +284,7 @@ CTR_API int ctr_queue_get_i64(const ctr_queue *q, int32_t param,
         v = (int64_t)(sizeof(*q) + q->keys_bytes + q->ids_bytes);
         break;
     default:
-        return ctr__fail(queue_err(q), CTR_E_INVALID_ARG,
+        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
                          "unknown queue property %ld", (long)param);
     }
     *value = v;
@@ -324,7 +322,7 @@ CTR_API int ctr_queue_save(const ctr_queue *q, const char *path)
     if (q == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save(q, write_queue, CTR__CKPT_KIND_QUEUE, path,
-                             &q->alloc, queue_err(q));
+                             &q->alloc, CTR__NO_MESSAGE);
 }
 
 CTR_API int ctr_queue_save_buffer(const ctr_queue *q, void *buf, size_t cap,
@@ -333,7 +331,7 @@ CTR_API int ctr_queue_save_buffer(const ctr_queue *q, void *buf, size_t cap,
     if (q == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer(q, write_queue, CTR__CKPT_KIND_QUEUE, buf,
-                                    cap, size_out, queue_err(q));
+                                    cap, size_out, CTR__NO_MESSAGE);
 }
 
 /* The header fields, validated against each other. */
@@ -362,15 +360,44 @@ static int read_header(ctr__ckr *r, queue_header *h)
     if (rc != CTR_OK)
         return rc;
     if (h->capacity < 1 || h->dim < 1 || (flags & ~(uint32_t)KNOWN_FLAGS) ||
-        h->total < 0 || (h->gen.s[0] | h->gen.s[1] | h->gen.s[2] | h->gen.s[3]) == 0)
-        return CTR_E_CORRUPT;
+        h->total < 0)
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "queue: capacity %lld, dim %lld, flags 0x%lx or "
+                             "total %lld out of range", (long long)h->capacity,
+                             (long long)h->dim, (unsigned long)flags,
+                             (long long)h->total);
+    if ((h->gen.s[0] | h->gen.s[1] | h->gen.s[2] | h->gen.s[3]) == 0)
+        return ctr__ckr_fail(r, CTR_E_CORRUPT, "queue: generator state is zero");
     h->flags = (int32_t)flags;
     expect_count = (h->flags & CTR_QUEUE_INIT_RANDOM) || h->total > h->capacity
                        ? h->capacity
                        : h->total;
     if (h->count != expect_count || h->pos != h->total % h->capacity)
-        return CTR_E_CORRUPT;
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "queue: count %lld or write position %lld does "
+                             "not follow from total %lld and capacity %lld",
+                             (long long)h->count, (long long)h->pos,
+                             (long long)h->total, (long long)h->capacity);
     return CTR_OK;
+}
+
+/* What a queue of the header's shape allocates, taken from the load limit
+ * before anything is allocated: a small file may declare a large empty
+ * queue, so the bytes present cannot bound it. */
+static int reserve_queue(ctr__ckr *r, const queue_header *h)
+{
+    size_t keys, ids = 0, total;
+    if (ctr__matrix_bytes(&keys, h->capacity, h->dim, sizeof(float)) != CTR_OK ||
+        ((h->flags & CTR_QUEUE_IDS) &&
+         ctr__matrix_bytes(&ids, h->capacity, 1, sizeof(int64_t)) != CTR_OK) ||
+        ctr__add_size(&total, keys, ids) != CTR_OK ||
+        ctr__add_size(&total, total, sizeof(ctr_queue)) != CTR_OK)
+        return ctr__ckr_fail(r, CTR_E_CORRUPT,
+                             "queue: capacity %lld x dim %lld overflows",
+                             (long long)h->capacity, (long long)h->dim);
+    return ctr__ckr_reserve(r, total, "queue: capacity %lld x dim %lld%s",
+                            (long long)h->capacity, (long long)h->dim,
+                            ids > 0 ? " with ids" : "");
 }
 
 /* Reads the keys (and ids) sections into a new queue. */
@@ -380,20 +407,26 @@ static int read_content(ctr__ckr *r, const queue_header *h, ctr_queue **out,
     ctr_queue *q = NULL;
     size_t key_bytes;
     uint64_t len;
-    int rc = ctr__matrix_bytes(&key_bytes, h->count, h->dim, sizeof(float));
+    int rc = reserve_queue(r, h);
+    if (rc == CTR_OK)
+        rc = ctr__matrix_bytes(&key_bytes, h->count, h->dim, sizeof(float));
     if (rc == CTR_OK)
         rc = ctr__ckr_begin_section(r, QUEUE_KEYS, &len);
     if (rc == CTR_OK && len != key_bytes)
-        rc = CTR_E_CORRUPT;
+        rc = ctr__ckr_fail(r, CTR_E_CORRUPT,
+                           "queue: section 'QKEY' holds %llu bytes, %lld keys "
+                           "of dim %lld take %llu", (unsigned long long)len,
+                           (long long)h->count, (long long)h->dim,
+                           (unsigned long long)key_bytes);
     if (rc == CTR_OK)
         rc = queue_new(&q, h->capacity, h->dim, h->flags, a);
     if (rc != CTR_OK)
         return rc == CTR_E_OVERFLOW ? CTR_E_CORRUPT : rc;
-    ctr__ckr_get_f32_array(r, q->keys, (size_t)(h->count * h->dim));
+    ctr__ckr_get_f32_array(r, q->keys, key_bytes / sizeof(float));
     rc = ctr__ckr_end_section(r);
-    if (rc == CTR_OK && ctr__check_finite(NULL, q->keys,
-                                          (size_t)(h->count * h->dim),
-                                          "keys") != CTR_OK)
+    if (rc == CTR_OK && ctr__check_finite(r->err, q->keys,
+                                          key_bytes / sizeof(float),
+                                          "queue: keys") != CTR_OK)
         rc = CTR_E_CORRUPT;
     if (rc == CTR_OK && q->ids != NULL) {
         rc = ctr__ckr_begin_section(r, QUEUE_IDS, NULL);
@@ -420,7 +453,9 @@ static int read_queue(ctr__ckr *r, void *out_ptr, const ctr__alloc *a, void *ctx
     ctr_queue **out = (ctr_queue **)out_ptr;
     (void)ctx;
     queue_header h;
-    int rc = read_header(r, &h);
+    int rc;
+    memset(&h, 0, sizeof(h));
+    rc = read_header(r, &h);
     if (rc == CTR_OK)
         rc = read_content(r, &h, out, a);
     return rc;

@@ -174,7 +174,7 @@ CTR_API int ctr_objective_get_f64(const ctr_objective *obj, int32_t param,
     ctr__error *err;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    err = (ctr__error *)&((ctr_objective *)obj)->err;
+    err = CTR__NO_MESSAGE;
     ctr__error_clear(err);
     if (value == NULL)
         return ctr__fail(err, CTR_E_INVALID_ARG, "value is NULL");
@@ -191,7 +191,7 @@ CTR_API int ctr_objective_get_i64(const ctr_objective *obj, int32_t param,
     double v;
     int rc;
     if (value == NULL && obj != NULL) {
-        ctr__error *err = (ctr__error *)&((ctr_objective *)obj)->err;
+        ctr__error *err = CTR__NO_MESSAGE;
         ctr__error_clear(err);
         return ctr__fail(err, CTR_E_INVALID_ARG, "value is NULL");
     }
@@ -218,7 +218,7 @@ CTR_API int ctr_objective_stat(const ctr_objective *obj, int32_t stat,
     double v;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    err = (ctr__error *)&((ctr_objective *)obj)->err;
+    err = CTR__NO_MESSAGE;
     ctr__error_clear(err);
     if (value == NULL)
         return ctr__fail(err, CTR_E_INVALID_ARG, "value is NULL");
@@ -257,7 +257,7 @@ CTR_API int ctr_objective_workspace_size(const ctr_objective *obj,
     int rc;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    err = (ctr__error *)&((ctr_objective *)obj)->err;
+    err = CTR__NO_MESSAGE;
     ctr__error_clear(err);
     if (bytes == NULL)
         return ctr__fail(err, CTR_E_INVALID_ARG, "bytes is NULL");
@@ -322,7 +322,7 @@ CTR_API int ctr_objective_save(const ctr_objective *obj, const char *path)
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save(obj, write_state, CTR__CKPT_KIND_OBJECTIVE, path,
-                             &obj->alloc, (ctr__error *)&obj->err);
+                             &obj->alloc, CTR__NO_MESSAGE);
 }
 
 CTR_API int ctr_objective_save_buffer(const ctr_objective *obj, void *buf,
@@ -332,7 +332,7 @@ CTR_API int ctr_objective_save_buffer(const ctr_objective *obj, void *buf,
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer(obj, write_state,
                                     CTR__CKPT_KIND_OBJECTIVE, buf, cap,
-                                    size_out, (ctr__error *)&obj->err);
+                                    size_out, CTR__NO_MESSAGE);
 }
 
 /* Reads every field into *o (a stack copy), validating as it goes. */
