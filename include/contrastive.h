@@ -165,5 +165,6 @@ CTR_API size_t ctr_allocator_struct_size(void);
 #include "contrastive/encoder.h"
 #include "contrastive/optimizer.h"
 #include "contrastive/objective.h"
+#include "contrastive/cpc.h"
 
 #endif /* CONTRASTIVE_H */
