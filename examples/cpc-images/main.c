@@ -8,6 +8,8 @@
  * <out>/curve.csv and <out>/curve.svg; the last stdout line is
  *   RESULT method=cpc-v2|gim linear_acc=... random_linear_acc=... raw_linear_acc=...
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
