@@ -92,9 +92,10 @@ extern "C" {
  * latents in row blocks; SAMPLED: vector dot products), and, for the
  * gradients, the same again plus one GEMM each for grad_w and grad_c.
  * Workspace (ctr_objective_cpc_workspace_size): b*t*(3d + 2dc) + K*d*dc
- * floats plus the score block (BATCH b*b; ALL at most max(b*t, 2^21);
- * SAMPLED b*t*(3 n_neg + 1)); grown on the first call with given shapes,
- * then reused.
+ * floats plus the score block (BATCH b*b; ALL max(b*t, 2^21); SAMPLED
+ * 2 b*t*n_neg + n_neg + 1 + d); grown on the first call with given
+ * shapes, then reused (later calls with the same or smaller shapes do not
+ * allocate).
  * Errors: CTR_E_INVALID_ARG (NULL operand, size < 1, stride < row length,
  * steps out of range, unknown policy, SAMPLED without rng or neg_idx, index
  * out of range, grad_bias without bias, wrong kind), CTR_E_OVERFLOW,
@@ -142,8 +143,8 @@ CTR_API int ctr_objective_cpc_workspace_size(const ctr_objective *obj,
  * with dims {channels, patch, patch}), image by image, each image's
  * patches in `order` (CTR_PATCH_*). out NULL only writes grid_h / grid_w
  * (a size query; images may then be NULL too). grid_h, grid_w may be NULL.
- * E.g. 28 x 28 Fashion-MNIST, patch 8, stride 4: a 6 x 6 grid (the
- * bottom and right 0 pixels unused), 36 patches of 64 pixels per image.
+ * E.g. 28 x 28 Fashion-MNIST, patch 8, stride 4: a 6 x 6 grid covering
+ * every pixel, 36 patches of 64 pixels per image.
  * No allocation, no check of the values (NaN is copied as is).
  * Errors: CTR_E_INVALID_ARG (images NULL with out, n, channels, height,
  * width, patch or stride < 1, patch > height or width, unknown order),
