@@ -104,6 +104,12 @@ static int make_dirs(const char *path)
     return 0;
 }
 
+/* 1 when the training loop is about to end (log the last interval). */
+static int stop_next(const options *o, int64_t step, double t0)
+{
+    return o->max_steps > 0 ? step >= o->max_steps : now_s() - t0 >= o->budget;
+}
+
 /* Trains until the budget; fills the curve. Returns the steps or -1. */
 static int64_t train(model *m, const options *o, const fmnist_split *tr,
                      cpc_point *curve, int64_t *npoints, int64_t cap)
@@ -118,8 +124,7 @@ static int64_t train(model *m, const options *o, const fmnist_split *tr,
     char err[256];
     ctr_rng_create(&g, o->m.seed + 999, NULL);
     *npoints = 0;
-    while ((o->max_steps == 0 || step < o->max_steps) &&
-           (o->max_steps > 0 || now_s() - t0 < o->budget)) {
+    while (!stop_next(o, step, t0)) {
         ctr_rng_below(g, pick, b, pool);
         for (i = 0; i < b; i++)
             memcpy(imgs + i * FMNIST_PIXELS, tr->images + pick[i] * FMNIST_PIXELS,
@@ -133,7 +138,7 @@ static int64_t train(model *m, const options *o, const fmnist_split *tr,
         sum_loss += loss;
         for (k = 0; k < o->m.steps; k++)
             sum_acc[k] += acc[k];
-        if (in_int == log_every && *npoints < cap) {
+        if ((in_int == log_every || stop_next(o, step, t0)) && in_int > 0 && *npoints < cap) {
             cpc_point *p = &curve[(*npoints)++];
             p->step = step, p->seconds = now_s() - t0, p->loss = sum_loss / in_int;
             p->chance = cpc_head_chance(&m->head2), p->k = o->m.steps;

@@ -146,7 +146,8 @@ static float *resample(const float *x, int64_t n, int64_t from, int64_t *out_n)
 
 /* Synthesises the missing files: one shell script runs espeak-ng for each,
  * two at a time (xargs -P 2), then each is resampled to 16 kHz in place. */
-static int synthesise(const char *dir, char *err, size_t cap)
+static int synthesise(const char *dir, int64_t nw, int64_t nv, char *err,
+                      size_t cap)
 {
     char path[1100], cmd[1300], wav[1024];
     int64_t w, v, s, missing = 0;
@@ -154,8 +155,8 @@ static int synthesise(const char *dir, char *err, size_t cap)
     snprintf(path, sizeof(path), "%s/.todo", dir);
     if ((list = fopen(path, "w")) == NULL)
         return snprintf(err, cap, "cannot write %s", path), -1;
-    for (w = 0; w < CORPUS_WORDS; w++)
-        for (v = 0; v < CORPUS_VOICES; v++)
+    for (w = 0; w < nw; w++)
+        for (v = 0; v < nv; v++)
             for (s = 0; s < CORPUS_SETTINGS; s++) {
                 struct stat st;
                 wav_path(wav, sizeof(wav), dir, w, v, s);
@@ -176,8 +177,8 @@ static int synthesise(const char *dir, char *err, size_t cap)
     if (system(cmd) != 0)
         return snprintf(err, cap, "espeak-ng failed (is it installed? apt-get install espeak-ng)"), -1;
     remove(path);
-    for (w = 0; w < CORPUS_WORDS; w++)
-        for (v = 0; v < CORPUS_VOICES; v++)
+    for (w = 0; w < nw; w++)
+        for (v = 0; v < nv; v++)
             for (s = 0; s < CORPUS_SETTINGS; s++) {
                 int64_t n, rate = 0, m;
                 float *x, *y;
@@ -226,19 +227,20 @@ static void trim_normalise(utterance *u)
         u->samples[i] = (float)(u->samples[i] / sqrt(ss / (double)u->count));
 }
 
-int corpus_load(corpus *c, const char *dir, char *err, size_t cap)
+int corpus_load(corpus *c, const char *dir, int64_t nw, int64_t nv,
+                char *err, size_t cap)
 {
     char wav[1024];
     int64_t w, v, s, n = 0;
     memset(c, 0, sizeof(*c));
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return snprintf(err, cap, "cannot create %s", dir), -1;
-    if (synthesise(dir, err, cap) != 0)
+    if (synthesise(dir, nw, nv, err, cap) != 0)
         return -1;
     c->u = (utterance *)calloc(CORPUS_WORDS * CORPUS_VOICES * CORPUS_SETTINGS,
                                sizeof(utterance));
-    for (w = 0; c->u != NULL && w < CORPUS_WORDS; w++)
-        for (v = 0; v < CORPUS_VOICES; v++)
+    for (w = 0; c->u != NULL && w < nw; w++)
+        for (v = 0; v < nv; v++)
             for (s = 0; s < CORPUS_SETTINGS; s++) {
                 utterance *u = &c->u[n];
                 int64_t rate = 0;

@@ -32,9 +32,11 @@ typedef struct corpus {
 extern const char *const corpus_words[CORPUS_WORDS];
 extern const char *const corpus_voices[CORPUS_VOICES];
 
-/* Loads the corpus from dir, synthesising the missing files first (espeak-ng
- * must be on PATH). Returns 0, or -1 with a message in err. */
-int corpus_load(corpus *c, const char *dir, char *err, size_t cap);
+/* Loads the first `words` words of the first `voices` voices from dir,
+ * synthesising the missing files first (espeak-ng must be on PATH).
+ * Returns 0, or -1 with a message in err. */
+int corpus_load(corpus *c, const char *dir, int64_t words, int64_t voices,
+                char *err, size_t cap);
 void corpus_free(corpus *c);
 
 #endif /* CPC_SPEECH_CORPUS_H */

@@ -38,7 +38,7 @@
 typedef struct options {
     const char *out_dir;
     double budget, lr, l2;
-    int64_t max_steps, batch, channels, context, steps;
+    int64_t max_steps, batch, channels, context, steps, words, voices;
     uint64_t seed;
 } options;
 
@@ -61,7 +61,7 @@ static int parse(options *o, int argc, char **argv)
     int i;
     o->out_dir = "cpc-speech-out", o->budget = 120.0, o->lr = 1e-3, o->l2 = 1e-3;
     o->max_steps = 0, o->batch = 32, o->channels = 64, o->context = 128;
-    o->steps = 12, o->seed = 1;
+    o->steps = 12, o->seed = 1, o->words = CORPUS_WORDS, o->voices = CORPUS_VOICES;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
@@ -73,13 +73,18 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--lr") == 0) o->lr = atof(v);
         else if (strcmp(a, "--probe-l2") == 0) o->l2 = atof(v);
         else if (strcmp(a, "--seed") == 0) o->seed = (uint64_t)atoll(v);
+        else if (strcmp(a, "--words") == 0) o->words = atoll(v);
+        else if (strcmp(a, "--voices") == 0) o->voices = atoll(v);
         else if (strcmp(a, "--out") == 0) o->out_dir = v;
         else break;
     }
-    if (i < argc || o->batch < 2 || o->steps < 1 || o->steps >= FRAMES) {
+    if (i < argc || o->batch < 2 || o->steps < 1 || o->steps >= FRAMES ||
+        o->words < 2 || o->words > CORPUS_WORDS || o->voices < 2 ||
+        o->voices > CORPUS_VOICES) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
-                        "  [--seed S] [--out DIR]\n");
+                        "  [--seed S] [--words W] [--voices V] [--out DIR]\n"
+                        "  (--words, --voices: a smaller corpus, the first W words and V voices)\n");
         return -1;
     }
     return 0;
@@ -142,6 +147,12 @@ static int64_t place(float *x, const utterance *u, int64_t at)
     return at;
 }
 
+/* 1 when the training loop is about to end (log the last interval). */
+static int stop_next(const options *o, int64_t step, double t0)
+{
+    return o->max_steps > 0 ? step >= o->max_steps : now_s() - t0 >= o->budget;
+}
+
 static int64_t train(model *m, const options *o, const corpus *c,
                      const int64_t *train_idx, int64_t n_train, cpc_point *curve,
                      int64_t *npoints, int64_t cap)
@@ -152,8 +163,7 @@ static int64_t train(model *m, const options *o, const corpus *c,
     char err[256];
     ctr_rng_create(&g, o->seed + 77, NULL);
     *npoints = 0;
-    while ((o->max_steps > 0 && step < o->max_steps) ||
-           (o->max_steps == 0 && now_s() - t0 < o->budget)) {
+    while (!stop_next(o, step, t0)) {
         int rc;
         ctr_rng_below(g, pick, o->batch, n_train);
         ctr_rng_below(g, shift, o->batch, WINDOW);
@@ -180,7 +190,7 @@ static int64_t train(model *m, const options *o, const corpus *c,
         step++, in_int++, sum_loss += loss;
         for (k = 0; k < o->steps; k++)
             sum_acc[k] += acc[k];
-        if (in_int == 20 && *npoints < cap) {
+        if ((in_int == 20 || stop_next(o, step, t0)) && in_int > 0 && *npoints < cap) {
             cpc_point *p = &curve[(*npoints)++];
             p->step = step, p->seconds = now_s() - t0, p->loss = sum_loss / in_int;
             p->chance = cpc_head_chance(&m->head), p->k = o->steps;
@@ -230,6 +240,8 @@ static int features(model *m, const options *o, const corpus *c, float *out)
 static void probe_both(const corpus *c, const float *feat, int64_t dim,
                        double l2, double *word, double *voice)
 {
+    const int64_t nwords = c->u[c->count - 1].word + 1;
+    const int64_t nvoices = c->u[c->count - 1].voice + 1;
     float *tr = (float *)malloc((size_t)(c->count * dim) * sizeof(float));
     float *te = (float *)malloc((size_t)(c->count * dim) * sizeof(float));
     int64_t *ytr = (int64_t *)malloc((size_t)c->count * 2 * sizeof(int64_t));
@@ -246,16 +258,12 @@ static void probe_both(const corpus *c, const float *feat, int64_t dim,
         ytr[i] = ytr[2 * i];
     for (i = 0; i < nte; i++)
         yte[i] = yte[2 * i];
-    *word = cpc_probe_accuracy(tr, ytr, ntr, te, yte, nte, dim, CORPUS_WORDS, l2);
-    for (i = 0; i < c->count; i++) {
-        const utterance *u = &c->u[i];
-        (u->test ? yte : ytr)[0] = 0; /* rebuilt below */
-    }
+    *word = cpc_probe_accuracy(tr, ytr, ntr, te, yte, nte, dim, nwords, l2);
     ntr = nte = 0;
     for (i = 0; i < c->count; i++)
         if (c->u[i].test) yte[nte++] = c->u[i].voice;
         else ytr[ntr++] = c->u[i].voice;
-    *voice = cpc_probe_accuracy(tr, ytr, ntr, te, yte, nte, dim, CORPUS_VOICES, l2);
+    *voice = cpc_probe_accuracy(tr, ytr, ntr, te, yte, nte, dim, nvoices, l2);
     free(tr), free(te), free(ytr), free(yte);
 }
 
@@ -290,7 +298,7 @@ int main(int argc, char **argv)
     if (parse(&o, argc, argv) != 0)
         return 2;
     snprintf(path, sizeof(path), "%s/corpus", o.out_dir);
-    if (make_dirs(o.out_dir) != 0 || corpus_load(&c, path, err, sizeof(err)) != 0) {
+    if (make_dirs(o.out_dir) != 0 || corpus_load(&c, path, o.words, o.voices, err, sizeof(err)) != 0) {
         fprintf(stderr, "cpc-speech: %s\n", make_dirs(o.out_dir) ? "cannot create the output directory" : err);
         return 1;
     }
@@ -299,9 +307,10 @@ int main(int argc, char **argv)
     for (i = 0; i < c.count; i++)
         if (!c.u[i].test)
             train_idx[n_train++] = i;
-    fprintf(stderr, "cpc-speech: %lld utterances (%lld train, %lld test), 20 words x 10 voices; "
+    fprintf(stderr, "cpc-speech: %lld utterances (%lld train, %lld test), %lld words x %lld voices; "
                     "K=%lld, batch %lld, budget %.0fs\n", (long long)c.count, (long long)n_train,
-            (long long)(c.count - n_train), (long long)o.steps, (long long)o.batch, o.budget);
+            (long long)(c.count - n_train), (long long)o.words, (long long)o.voices,
+            (long long)o.steps, (long long)o.batch, o.budget);
     if (model_create(&m, &o, err, sizeof(err)) != CTR_OK || model_create(&rnd, &o, err, sizeof(err)) != CTR_OK) {
         fprintf(stderr, "cpc-speech: %s\n", err);
         return 1;
@@ -324,8 +333,8 @@ int main(int argc, char **argv)
     probe_both(&c, feat, SPECTRO_BANDS, o.l2, &sw, &sv);
     fprintf(stderr, "cpc-speech: %lld steps; word/voice accuracy: CPC %.3f/%.3f, random %.3f/%.3f, "
                     "spectrogram %.3f/%.3f (chance %.3f/%.3f); %.1fs in all\n",
-            (long long)steps, w_acc, v_acc, rw, rv, sw, sv, 1.0 / CORPUS_WORDS,
-            1.0 / CORPUS_VOICES, now_s() - t0);
+            (long long)steps, w_acc, v_acc, rw, rv, sw, sv, 1.0 / (double)o.words,
+            1.0 / (double)o.voices, now_s() - t0);
     printf("RESULT method=cpc-speech word_acc=%.4f voice_acc=%.4f random_word_acc=%.4f "
            "random_voice_acc=%.4f spectrogram_word_acc=%.4f spectrogram_voice_acc=%.4f\n",
            w_acc, v_acc, rw, rv, sw, sv);
