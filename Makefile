@@ -6,6 +6,8 @@
 #   make check SANITIZE=1 the same under AddressSanitizer + UBSan
 #   make check-valgrind   the suites under valgrind memcheck
 #   make demo             the main demo
+#   make run-cpc-speech   CPC on espeak-ng speech (examples/cpc-speech)
+#   make run-cpc-images   CPC v2 / Greedy InfoMax on image patches
 #   make bench            the benchmarks (bench/results.json)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
 #
