@@ -9,6 +9,7 @@
  * is bit-identical with and without the loss of the module above it.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +149,9 @@ static void assert_array_close(const float *got, const double *want,
     ck_assert_msg(err <= rtol * scale + 1e-12,
                   "%s: max error %.3g > %.1g x max |ref| %.3g", what, err,
                   rtol, scale);
+    if (getenv("CTR_TEST_VERBOSE") != NULL) /* the figures of docs/ */
+        fprintf(stderr, "cpc %-9s max |err| / max |ref| = %.2e\n", what,
+                scale > 0 ? err / scale : err);
 }
 
 /* Our call on the inputs (float copies of the doubles), with z and c read
@@ -217,6 +221,9 @@ static void compare(const cpc_shape *s, const our_run *r, const cpc_out *o,
     int64_t k;
     ck_assert_msg(fabs(r->loss - o->loss) <= rtol * fabs(o->loss) + 1e-12,
                   "loss %.9g vs %.9g", r->loss, o->loss);
+    if (getenv("CTR_TEST_VERBOSE") != NULL)
+        fprintf(stderr, "cpc %-9s relative error = %.2e\n", "loss",
+                o->loss != 0 ? fabs(r->loss - o->loss) / fabs(o->loss) : fabs(r->loss));
     assert_array_close(r->gz, o->gz, s->b * s->t * s->d, rtol, "grad_z");
     assert_array_close(r->gc, o->gc, s->b * s->t * s->dc, rtol, "grad_c");
     assert_array_close(r->gw, o->gw, s->k * s->d * s->dc, rtol, "grad_w");
