@@ -24,7 +24,11 @@ typedef struct cpc_shape {
     int64_t n_neg;
     double tau;
     int bias;
+    double wstd; /* std of the W_k entries; 0: 0.6 */
 } cpc_shape;
+
+/* Bounds of the reference's per-anchor arrays. */
+enum { REF_MAX_D = 64, REF_MAX_CAND = 512 };
 
 /* Outputs of one evaluation (double for the reference, float for us). */
 typedef struct cpc_out {
@@ -79,8 +83,11 @@ static void ref_anchor(const cpc_shape *s, const double *z, const double *c,
 {
     const int64_t d = s->d, dc = s->dc;
     const double *wk = w + (k - 1) * d * dc, *cu = c + (i * s->t + u) * dc;
-    double p[64], dp[64], sc[512], mx = -INFINITY, sum = 0.0, neg_max = -INFINITY;
-    int64_t cand[512], m, j, x, y;
+    double p[REF_MAX_D], dp[REF_MAX_D], sc[REF_MAX_CAND], mx = -INFINITY,
+           sum = 0.0, neg_max = -INFINITY;
+    int64_t cand[REF_MAX_CAND], m, j, x, y;
+    ck_assert(d <= REF_MAX_D && s->b * s->t <= REF_MAX_CAND &&
+              s->n_neg < REF_MAX_CAND);
     m = candidates(s, idx, k, i, u, cand);
     for (x = 0; x < d; x++) {
         p[x] = bias != NULL ? bias[(k - 1) * d + x] : 0.0;
@@ -135,9 +142,10 @@ static void reference(const cpc_shape *s, const double *z, const double *c,
 
 /* ---- comparison ---------------------------------------------------------- */
 
-/* max |got - want| <= rtol * max |want| (+ a floor for all-zero arrays). */
-static void assert_array_close(const float *got, const double *want,
-                               int64_t n, double rtol, const char *what)
+/* max |got - want| <= rtol * max |want| (+ a floor for all-zero arrays);
+ * returns max |got - want| / max |want|, the figure docs/ quote. */
+static double assert_array_close(const float *got, const double *want,
+                                 int64_t n, double rtol, const char *what)
 {
     double err = 0.0, scale = 0.0;
     int64_t i;
@@ -149,9 +157,13 @@ static void assert_array_close(const float *got, const double *want,
     ck_assert_msg(err <= rtol * scale + 1e-12,
                   "%s: max error %.3g > %.1g x max |ref| %.3g", what, err,
                   rtol, scale);
-    if (getenv("CTR_TEST_VERBOSE") != NULL) /* the figures of docs/ */
-        fprintf(stderr, "cpc %-9s max |err| / max |ref| = %.2e\n", what,
-                scale > 0 ? err / scale : err);
+    return scale > 0 ? err / scale : err;
+}
+
+static const char *policy_name(int32_t pol)
+{
+    return pol == CTR_CPC_NEG_BATCH ? "batch"
+           : pol == CTR_CPC_NEG_ALL ? "all" : "sampled";
 }
 
 /* Our call on the inputs (float copies of the doubles), with z and c read
@@ -216,21 +228,30 @@ static void our_free(our_run *r)
 }
 
 static void compare(const cpc_shape *s, const our_run *r, const cpc_out *o,
-                    double rtol)
+                    double rtol, const char *tag)
 {
+    double e[5] = {0, 0, 0, 0, 0}, worst = 0;
     int64_t k;
-    ck_assert_msg(fabs(r->loss - o->loss) <= rtol * fabs(o->loss) + 1e-12,
+    int i;
+    e[0] = o->loss != 0 ? fabs(r->loss - o->loss) / fabs(o->loss) : fabs(r->loss);
+    ck_assert_msg(e[0] <= rtol || fabs(r->loss - o->loss) <= 1e-12,
                   "loss %.9g vs %.9g", r->loss, o->loss);
-    if (getenv("CTR_TEST_VERBOSE") != NULL)
-        fprintf(stderr, "cpc %-9s relative error = %.2e\n", "loss",
-                o->loss != 0 ? fabs(r->loss - o->loss) / fabs(o->loss) : fabs(r->loss));
-    assert_array_close(r->gz, o->gz, s->b * s->t * s->d, rtol, "grad_z");
-    assert_array_close(r->gc, o->gc, s->b * s->t * s->dc, rtol, "grad_c");
-    assert_array_close(r->gw, o->gw, s->k * s->d * s->dc, rtol, "grad_w");
+    e[1] = assert_array_close(r->gz, o->gz, s->b * s->t * s->d, rtol, "grad_z");
+    e[2] = assert_array_close(r->gc, o->gc, s->b * s->t * s->dc, rtol, "grad_c");
+    e[3] = assert_array_close(r->gw, o->gw, s->k * s->d * s->dc, rtol, "grad_w");
     if (s->bias)
-        assert_array_close(r->gb, o->gb, s->k * s->d, rtol, "grad_bias");
+        e[4] = assert_array_close(r->gb, o->gb, s->k * s->d, rtol, "grad_bias");
     for (k = 0; k < s->k; k++)
         ck_assert_double_eq_tol(r->acc[k], o->acc[k], 1e-6); /* golden: float */
+    for (i = 0; i < 5; i++)
+        worst = e[i] > worst ? e[i] : worst;
+    if (getenv("CTR_TEST_VERBOSE") != NULL) /* the figures of docs/ */
+        fprintf(stderr, "cpc fidelity %-7s %-11s b=%lld t=%lld d=%lld dc=%lld "
+                "K=%lld n=%lld tau=%g: loss %.1e grad_z %.1e grad_c %.1e "
+                "grad_w %.1e grad_bias %.1e max %.1e\n", policy_name(s->pol),
+                tag, (long long)s->b, (long long)s->t, (long long)s->d,
+                (long long)s->dc, (long long)s->k, (long long)s->n_neg, s->tau,
+                e[0], e[1], e[2], e[3], e[4], worst);
 }
 
 /* ---- against the double reference ------------------------------------ */
@@ -264,73 +285,180 @@ static int64_t *rand_indices(ctr_rng *g, const cpc_shape *s)
     return idx;
 }
 
-static void check_shape(const cpc_shape *s, uint64_t seed)
+/* Random inputs of a shape (doubles that are floats) and the reference's
+ * outputs on them. */
+typedef struct cpc_case {
+    double *z, *c, *w, *bias; /* bias NULL when the shape has none */
+    int64_t *idx;
+    cpc_out ref;
+} cpc_case;
+
+static void case_make(cpc_case *x, const cpc_shape *s, uint64_t seed)
 {
     ctr_rng *g = NULL;
-    double *z, *c, *w, *bias;
-    int64_t *idx;
-    cpc_out o;
+    ck_assert_int_eq(ctr_rng_create(&g, seed, NULL), CTR_OK);
+    x->z = rand_doubles(g, s->b * s->t * s->d, 1.0);
+    x->c = rand_doubles(g, s->b * s->t * s->dc, 1.0);
+    x->w = rand_doubles(g, s->k * s->d * s->dc, s->wstd > 0 ? s->wstd : 0.6);
+    x->bias = rand_doubles(g, s->k * s->d, 0.5);
+    x->idx = rand_indices(g, s);
+    ctr_rng_destroy(g);
+    if (!s->bias)
+        free(x->bias), x->bias = NULL;
+    out_alloc(&x->ref, s);
+    reference(s, x->z, x->c, x->w, x->bias, x->idx, &x->ref);
+}
+
+static void case_free(cpc_case *x)
+{
+    out_free(&x->ref);
+    free(x->z), free(x->c), free(x->w), free(x->bias), free(x->idx);
+}
+
+static void check_shape(const cpc_shape *s, uint64_t seed)
+{
+    cpc_case x;
     our_run r;
     int layout;
-    ck_assert_int_eq(ctr_rng_create(&g, seed, NULL), CTR_OK);
-    z = rand_doubles(g, s->b * s->t * s->d, 1.0);
-    c = rand_doubles(g, s->b * s->t * s->dc, 1.0);
-    w = rand_doubles(g, s->k * s->d * s->dc, 0.6);
-    bias = rand_doubles(g, s->k * s->d, 0.5);
-    idx = rand_indices(g, s);
-    out_alloc(&o, s);
-    reference(s, z, c, w, s->bias ? bias : NULL, idx, &o);
+    case_make(&x, s, seed);
     for (layout = 0; layout < 2; layout++) {
-        run_ours(s, z, c, w, s->bias ? bias : NULL,
-                 s->pol == CTR_CPC_NEG_SAMPLED ? idx : NULL, layout, &r);
-        compare(s, &r, &o, 1e-5);
+        run_ours(s, x.z, x.c, x.w, x.bias,
+                 s->pol == CTR_CPC_NEG_SAMPLED ? x.idx : NULL, layout, &r);
+        compare(s, &r, &x.ref, 1e-5, layout ? "time-major" : "batch-major");
         our_free(&r);
     }
-    out_free(&o);
-    free(z), free(c), free(w), free(bias), free(idx);
-    ctr_rng_destroy(g);
+    case_free(&x);
 }
+
+/* Runs fn on every shape of a table, shape i with seed seed0 + i. */
+static void each_shape(const cpc_shape *shapes, size_t n,
+                       void (*fn)(const cpc_shape *, uint64_t), uint64_t seed0)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        fn(&shapes[i], seed0 + i);
+}
+#define EACH_SHAPE(tab, fn, seed0) \
+    each_shape(tab, sizeof(tab) / sizeof(tab[0]), fn, seed0)
 
 START_TEST(test_reference_batch)
 {
     static const cpc_shape shapes[] = {
-        {1, 2, 3, 2, 1, CTR_CPC_NEG_BATCH, 0, 1.0, 0},  /* b = 1: no negatives */
-        {3, 2, 5, 4, 1, CTR_CPC_NEG_BATCH, 0, 1.0, 1},  /* t = 2 */
-        {4, 6, 3, 7, 5, CTR_CPC_NEG_BATCH, 0, 0.5, 1},  /* steps = t - 1 */
-        {7, 9, 17, 5, 4, CTR_CPC_NEG_BATCH, 0, 1.0, 0},
-        {33, 3, 8, 9, 2, CTR_CPC_NEG_BATCH, 0, 2.0, 1},
+        {1, 2, 3, 2, 1, CTR_CPC_NEG_BATCH, 0, 1.0, 0, 0},  /* b = 1: no negatives */
+        {3, 2, 5, 4, 1, CTR_CPC_NEG_BATCH, 0, 1.0, 1, 0},  /* t = 2 */
+        {4, 6, 3, 7, 5, CTR_CPC_NEG_BATCH, 0, 0.5, 1, 0},  /* steps = t - 1 */
+        {7, 9, 17, 5, 4, CTR_CPC_NEG_BATCH, 0, 1.0, 0, 0},
+        {33, 3, 8, 9, 2, CTR_CPC_NEG_BATCH, 0, 2.0, 1, 0},
+        {16, 20, 64, 40, 12, CTR_CPC_NEG_BATCH, 0, 1.0, 1, 0.1}, /* K = 12 */
     };
-    size_t i;
-    for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
-        check_shape(&shapes[i], 100 + i);
+    EACH_SHAPE(shapes, check_shape, 100);
 }
 END_TEST
 
 START_TEST(test_reference_all)
 {
     static const cpc_shape shapes[] = {
-        {1, 2, 3, 2, 1, CTR_CPC_NEG_ALL, 0, 1.0, 1},
-        {2, 3, 5, 3, 2, CTR_CPC_NEG_ALL, 0, 1.0, 0},
-        {3, 6, 4, 6, 3, CTR_CPC_NEG_ALL, 0, 0.3, 1},
-        {5, 7, 9, 2, 6, CTR_CPC_NEG_ALL, 0, 1.0, 1},
+        {1, 2, 3, 2, 1, CTR_CPC_NEG_ALL, 0, 1.0, 1, 0},
+        {2, 3, 5, 3, 2, CTR_CPC_NEG_ALL, 0, 1.0, 0, 0},
+        {3, 6, 4, 6, 3, CTR_CPC_NEG_ALL, 0, 0.3, 1, 0},
+        {5, 7, 9, 2, 6, CTR_CPC_NEG_ALL, 0, 1.0, 1, 0},
+        {4, 12, 64, 48, 6, CTR_CPC_NEG_ALL, 0, 0.5, 1, 0.1},
     };
-    size_t i;
-    for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
-        check_shape(&shapes[i], 200 + i);
+    EACH_SHAPE(shapes, check_shape, 200);
 }
 END_TEST
 
 START_TEST(test_reference_sampled)
 {
     static const cpc_shape shapes[] = {
-        {1, 2, 3, 2, 1, CTR_CPC_NEG_SAMPLED, 1, 1.0, 0},
-        {1, 5, 4, 3, 4, CTR_CPC_NEG_SAMPLED, 7, 1.0, 1},
-        {2, 4, 3, 5, 2, CTR_CPC_NEG_SAMPLED, 3, 0.7, 1},
-        {6, 8, 10, 4, 3, CTR_CPC_NEG_SAMPLED, 12, 1.0, 0},
+        {1, 2, 3, 2, 1, CTR_CPC_NEG_SAMPLED, 1, 1.0, 0, 0},
+        {1, 5, 4, 3, 4, CTR_CPC_NEG_SAMPLED, 7, 1.0, 1, 0},
+        {2, 4, 3, 5, 2, CTR_CPC_NEG_SAMPLED, 3, 0.7, 1, 0},
+        {6, 8, 10, 4, 3, CTR_CPC_NEG_SAMPLED, 12, 1.0, 0, 0},
+        {8, 16, 48, 64, 8, CTR_CPC_NEG_SAMPLED, 31, 1.0, 1, 0.1},
     };
-    size_t i;
-    for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
-        check_shape(&shapes[i], 300 + i);
+    EACH_SHAPE(shapes, check_shape, 300);
+}
+END_TEST
+
+/* ---- finite differences of the double reference ----------------------- */
+
+/* The reference's loss alone, on the case's (perturbed) inputs. */
+static double ref_loss(const cpc_shape *s, const cpc_case *x)
+{
+    cpc_out o;
+    double loss;
+    out_alloc(&o, s);
+    reference(s, x->z, x->c, x->w, x->bias, x->idx, &o);
+    loss = o.loss;
+    out_free(&o);
+    return loss;
+}
+
+/* Central differences of the reference loss in every entry of x (one of
+ * the operands, perturbed in place), against the reference's gradient
+ * (1e-7) and ours (float, 1e-5), both relative to max |fd|. */
+static void check_fd(const cpc_shape *s, const cpc_case *cs, double *x,
+                     int64_t n, const double *ref_g, const float *our_g,
+                     const char *what)
+{
+    const double h = 1e-5;
+    double *fd = (double *)malloc((size_t)n * sizeof(double));
+    double scale = 0.0, e_ref = 0.0, e_our = 0.0;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const double x0 = x[i];
+        double up, down;
+        x[i] = x0 + h;
+        up = ref_loss(s, cs);
+        x[i] = x0 - h;
+        down = ref_loss(s, cs);
+        x[i] = x0;
+        fd[i] = (up - down) / (2.0 * h);
+        scale = fabs(fd[i]) > scale ? fabs(fd[i]) : scale;
+    }
+    for (i = 0; i < n; i++) {
+        e_ref = fmax(e_ref, fabs(ref_g[i] - fd[i]));
+        e_our = fmax(e_our, fabs((double)our_g[i] - fd[i]));
+    }
+    ck_assert_msg(scale > 0, "%s: zero gradient", what);
+    ck_assert_msg(e_ref <= 1e-7 * scale, "%s: reference vs finite differences "
+                  "%.3g (max |fd| %.3g)", what, e_ref, scale);
+    ck_assert_msg(e_our <= 1e-5 * scale, "%s: ours vs finite differences "
+                  "%.3g (max |fd| %.3g)", what, e_our, scale);
+    if (getenv("CTR_TEST_VERBOSE") != NULL)
+        fprintf(stderr, "cpc fd %-7s %-9s reference %.1e ours %.1e\n",
+                policy_name(s->pol), what, e_ref / scale, e_our / scale);
+    free(fd);
+}
+
+static void fd_shape(const cpc_shape *s, uint64_t seed)
+{
+    cpc_case x;
+    our_run r;
+    case_make(&x, s, seed);
+    run_ours(s, x.z, x.c, x.w, x.bias,
+             s->pol == CTR_CPC_NEG_SAMPLED ? x.idx : NULL, 0, &r);
+#define FD(arr, n, g, what) \
+    check_fd(s, &x, x.arr, n, x.ref.g, r.g, what)
+    FD(z, s->b * s->t * s->d, gz, "grad_z");
+    FD(c, s->b * s->t * s->dc, gc, "grad_c");
+    FD(w, s->k * s->d * s->dc, gw, "grad_w");
+    if (s->bias)
+        FD(bias, s->k * s->d, gb, "grad_bias");
+#undef FD
+    our_free(&r);
+    case_free(&x);
+}
+
+START_TEST(test_finite_differences)
+{
+    static const cpc_shape shapes[] = {
+        {3, 4, 3, 5, 2, CTR_CPC_NEG_BATCH, 0, 0.8, 1, 0},
+        {2, 4, 5, 3, 3, CTR_CPC_NEG_ALL, 0, 1.0, 1, 0},
+        {3, 5, 4, 3, 2, CTR_CPC_NEG_SAMPLED, 4, 1.0, 1, 0},
+    };
+    EACH_SHAPE(shapes, fd_shape, 400);
 }
 END_TEST
 
@@ -372,7 +500,7 @@ static void check_golden(const char *name, const cpc_shape *s)
 #undef G
     o.loss = loss[0], o.gz = gz, o.gc = gc, o.gw = gw, o.gb = gb, o.acc = acc;
     run_ours(s, z, c, w, bias, idx, 0, &r);
-    compare(s, &r, &o, 1e-5);
+    compare(s, &r, &o, 1e-5, "pytorch");
     our_free(&r);
     free(z), free(c), free(w), free(bias), free(loss), free(acc);
     free(gz), free(gc), free(gw), free(gb), free(idx);
@@ -380,9 +508,9 @@ static void check_golden(const char *name, const cpc_shape *s)
 
 START_TEST(test_golden_pytorch)
 {
-    static const cpc_shape batch = {3, 5, 4, 6, 3, CTR_CPC_NEG_BATCH, 0, 1.0, 1};
-    static const cpc_shape sampled = {2, 4, 3, 5, 2, CTR_CPC_NEG_SAMPLED, 3, 1.0, 0};
-    static const cpc_shape all = {2, 3, 5, 3, 2, CTR_CPC_NEG_ALL, 0, 1.0, 1};
+    static const cpc_shape batch = {3, 5, 4, 6, 3, CTR_CPC_NEG_BATCH, 0, 1.0, 1, 0};
+    static const cpc_shape sampled = {2, 4, 3, 5, 2, CTR_CPC_NEG_SAMPLED, 3, 1.0, 0, 0};
+    static const cpc_shape all = {2, 3, 5, 3, 2, CTR_CPC_NEG_ALL, 0, 1.0, 1, 0};
     check_golden("batch", &batch);
     check_golden("sampled", &sampled);
     check_golden("all", &all);
@@ -480,12 +608,17 @@ END_TEST
 enum { GB = 4, GT = 8, GF = 6, GH = 5, GC = 4, GK = 3 };
 
 /* A module: an encoder (sequence -> sequence), a GRU context on its
- * output, prediction matrices and their optimizers. */
+ * output, prediction matrices and their optimizers; z and gz its output
+ * and the gradient its own loss gives it. */
 typedef struct gim_module {
     ctr_encoder *enc, *ctx;
     ctr_optimizer *opt_enc, *opt_ctx, *opt_w;
     float w[GK * GH * GC], gw[GK * GH * GC];
+    float z[GB * GT * GH], gz[GB * GT * GH];
 } gim_module;
+
+/* How module 2 is trained beside module 1 in train_gim. */
+enum { GIM_ALONE, GIM_GREEDY, GIM_LEAK };
 
 static void module_init(gim_module *m, int64_t in, uint64_t seed)
 {
@@ -511,37 +644,64 @@ static void module_free(gim_module *m)
     ctr_encoder_destroy(m->enc), ctr_encoder_destroy(m->ctx);
 }
 
-/* One greedy step of a module on x (GB x GT x in): its own CPC loss, its
- * own update; the input gets no gradient. z receives the module's output
- * for the module above (a plain copy: nothing flows back through it). */
-static void module_step(gim_module *m, ctr_objective *obj, const float *x, float *z)
+/* The module's own CPC loss on x (GB x GT x in): forward, the critic, the
+ * context's backward; leaves the gradient of its output in m->gz and those
+ * of the context and of W in their buffers. */
+static void module_loss(gim_module *m, ctr_objective *obj, const float *x)
 {
-    float c[GB * GT * GC], gz[GB * GT * GH], gc[GB * GT * GC], gzc[GB * GT * GH];
+    float c[GB * GT * GC], gc[GB * GT * GC], gzc[GB * GT * GH];
     int64_t i;
     ck_assert_int_eq(ctr_encoder_zero_grad(m->enc), CTR_OK);
     ck_assert_int_eq(ctr_encoder_zero_grad(m->ctx), CTR_OK);
-    ck_assert_int_eq(ctr_encoder_forward(m->enc, z, x, GB, CTR_ENCODER_TRAIN), CTR_OK);
-    ck_assert_int_eq(ctr_encoder_forward(m->ctx, c, z, GB, CTR_ENCODER_TRAIN), CTR_OK);
-    ck_assert_int_eq(ctr_objective_cpc(obj, NULL, z, GT * GH, GH, c, GT * GC, GC, GB, GT, GH,
-                                       GC, m->w, NULL, GK, CTR_CPC_NEG_BATCH, 0, NULL, NULL,
-                                       gz, gc, m->gw, NULL, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(m->enc, m->z, x, GB, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(m->ctx, c, m->z, GB, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_objective_cpc(obj, NULL, m->z, GT * GH, GH, c, GT * GC, GC, GB, GT,
+                                       GH, GC, m->w, NULL, GK, CTR_CPC_NEG_BATCH, 0, NULL,
+                                       NULL, m->gz, gc, m->gw, NULL, NULL), CTR_OK);
     ck_assert_int_eq(ctr_encoder_backward(m->ctx, gzc, gc), CTR_OK);
     for (i = 0; i < GB * GT * GH; i++)
-        gz[i] += gzc[i];
-    ck_assert_int_eq(ctr_encoder_backward(m->enc, NULL, gz), CTR_OK);
+        m->gz[i] += gzc[i];
+}
+
+static void module_update(gim_module *m)
+{
     ck_assert_int_eq(ctr_optimizer_step(m->opt_enc), CTR_OK);
     ck_assert_int_eq(ctr_optimizer_step(m->opt_ctx), CTR_OK);
     ck_assert_int_eq(ctr_optimizer_step_buffer(m->opt_w, m->w, m->gw, GK * GH * GC), CTR_OK);
 }
 
-/* Module 1's parameters after `steps` steps, with or without module 2
- * training on its output (one objective handle serves both). */
-static void train_gim(int with_second, int steps, float *params1, int64_t n)
+/* One step of the stack on x. Module 2 reads module 1's output as data
+ * and runs its loss and backward *before* module 1's backward and update,
+ * sharing the objective handle, so that any leak through shared state
+ * would show. GIM_LEAK is the control: module 2's input gradient is added
+ * to module 1's (end-to-end training), which must change module 1. */
+static void stack_step(gim_module *m1, gim_module *m2, ctr_objective *obj,
+                       const float *x, int mode)
+{
+    float dz1[GB * GT * GH];
+    int64_t i;
+    module_loss(m1, obj, x);
+    if (mode != GIM_ALONE) {
+        module_loss(m2, obj, m1->z);
+        ck_assert_int_eq(ctr_encoder_backward(m2->enc, mode == GIM_LEAK ? dz1 : NULL,
+                                              m2->gz), CTR_OK);
+        for (i = 0; mode == GIM_LEAK && i < GB * GT * GH; i++)
+            m1->gz[i] += dz1[i];
+    }
+    ck_assert_int_eq(ctr_encoder_backward(m1->enc, NULL, m1->gz), CTR_OK);
+    module_update(m1);
+    if (mode != GIM_ALONE)
+        module_update(m2);
+}
+
+/* Module 1's parameters (encoder, context, W) after `steps` steps. */
+static float *train_gim(int mode, int steps, int64_t *n)
 {
     gim_module m1, m2;
     ctr_objective *obj = NULL;
     ctr_rng *g = NULL;
-    float x[GB * GT * GF], z1[GB * GT * GH], z2[GB * GT * GH];
+    float x[GB * GT * GF], *params;
+    int64_t ne, nc;
     int s;
     module_init(&m1, GF, 11);
     module_init(&m2, GH, 21);
@@ -549,22 +709,38 @@ static void train_gim(int with_second, int steps, float *params1, int64_t n)
     ck_assert_int_eq(ctr_rng_create(&g, 3, NULL), CTR_OK);
     for (s = 0; s < steps; s++) {
         ck_assert_int_eq(ctr_rng_normal(g, x, GB * GT * GF, 0.0f, 1.0f), CTR_OK);
-        module_step(&m1, obj, x, z1);
-        if (with_second)
-            module_step(&m2, obj, z1, z2);
+        stack_step(&m1, &m2, obj, x, mode);
     }
-    ck_assert_int_eq(ctr_encoder_get_params(m1.enc, params1, n), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_num_params(m1.enc, &ne), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_num_params(m1.ctx, &nc), CTR_OK);
+    *n = ne + nc + GK * GH * GC;
+    params = (float *)malloc((size_t)*n * sizeof(float));
+    ck_assert_int_eq(ctr_encoder_get_params(m1.enc, params, ne), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_params(m1.ctx, params + ne, nc), CTR_OK);
+    memcpy(params + ne + nc, m1.w, sizeof(m1.w));
     module_free(&m1), module_free(&m2);
     ctr_objective_destroy(obj);
     ctr_rng_destroy(g);
+    return params;
 }
 
+/* Module 1's parameters after a step (and after three) are bit-identical
+ * with and without module 2's loss; with module 2's gradient let through
+ * they differ, so the comparison can see a leak. */
 START_TEST(test_gim_module_isolation)
 {
-    float with2[GF * GH + GH], without2[GF * GH + GH];
-    train_gim(1, 3, with2, GF * GH + GH);
-    train_gim(0, 3, without2, GF * GH + GH);
-    ck_assert(memcmp(with2, without2, sizeof(with2)) == 0);
+    int steps;
+    for (steps = 1; steps <= 3; steps += 2) {
+        int64_t na, ng, nl;
+        float *alone = train_gim(GIM_ALONE, steps, &na);
+        float *greedy = train_gim(GIM_GREEDY, steps, &ng);
+        float *leak = train_gim(GIM_LEAK, steps, &nl);
+        ck_assert_int_eq(na, ng);
+        ck_assert_int_eq(na, nl);
+        ck_assert(memcmp(alone, greedy, (size_t)na * sizeof(float)) == 0);
+        ck_assert(memcmp(alone, leak, (size_t)na * sizeof(float)) != 0);
+        free(alone), free(greedy), free(leak);
+    }
 }
 END_TEST
 
@@ -580,6 +756,7 @@ Suite *ctr_test_cpc_suite(void)
     tcase_add_test(ref, test_reference_batch);
     tcase_add_test(ref, test_reference_all);
     tcase_add_test(ref, test_reference_sampled);
+    tcase_add_test(ref, test_finite_differences);
     tcase_add_test(gold, test_golden_pytorch);
     tcase_add_test(misc, test_sampled_draws_match_documented_order);
     tcase_add_test(misc, test_statistics);

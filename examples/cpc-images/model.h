@@ -6,6 +6,15 @@
  * context down each column, and the CPC critic predicting up to K rows
  * below with every other patch of the batch as a negative.
  *
+ * The causal context over the grid is a GRU down each column: the context
+ * of row r has seen rows 0..r of its column and nothing below, causal by
+ * construction with no mask to get wrong, and it is the same library GRU
+ * and the same (sequences of latents) critic call as cpc-speech. CPC v2
+ * uses a masked convolution instead, whose context also sees the
+ * neighbouring columns of the rows above; the library has no masked
+ * convolution layer. The price: a column's context sees only its own
+ * 8-pixel-wide strip of the image above the rows it predicts.
+ *
  *   CPC v2: one head on module 2's latents; its gradient runs through
  *           both modules.
  *   GIM:    a head on each module's latents; module 2 takes module 1's
