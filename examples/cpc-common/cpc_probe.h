@@ -17,4 +17,15 @@ double cpc_probe_accuracy(const float *train, const int64_t *ytrain,
                           const int64_t *ytest, int64_t n_test, int64_t dim,
                           int64_t classes, double l2);
 
+/* The same with the penalty chosen among grid[0..ngrid) by the accuracy on
+ * the training rows with val[i] = 1 of a probe fitted on the others (the
+ * first best wins), then refitted on every training row. *chosen receives
+ * the penalty (may be NULL). Returns the test accuracy or -1. */
+double cpc_probe_accuracy_select(const float *train, const int64_t *ytrain,
+                                 const int *val, int64_t n_train,
+                                 const float *test, const int64_t *ytest,
+                                 int64_t n_test, int64_t dim, int64_t classes,
+                                 const double *grid, int ngrid,
+                                 double *chosen);
+
 #endif /* CPC_PROBE_H */

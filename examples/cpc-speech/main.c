@@ -7,7 +7,9 @@
  * encoder (CPC's strides 5, 4, 2, 2, 2: one latent every 10 ms) turns one
  * second of 16 kHz audio into 100 latents, a GRU summarises them into
  * contexts, and the CPC critic predicts K = 12 latents ahead with the other
- * utterances of the batch as negatives. Then the library's linear probe is
+ * windows of the batch as negatives. A training window is speech of one
+ * voice end to end (words of that voice one after the other, from a random
+ * point), as a sentence of a speech corpus. Then the library's linear probe is
  * fitted on frozen, mean-pooled contexts of the training utterances to
  * tell the word and the voice of the held-out ones, beside the same probe
  * on a randomly initialised encoder + context and on pooled log-spectrogram
@@ -59,7 +61,7 @@ static double now_s(void)
 static int parse(options *o, int argc, char **argv)
 {
     int i;
-    o->out_dir = "cpc-speech-out", o->budget = 120.0, o->lr = 1e-3, o->l2 = 1e-3;
+    o->out_dir = "cpc-speech-out", o->budget = 120.0, o->lr = 1e-3, o->l2 = 0.0;
     o->max_steps = 0, o->batch = 32, o->channels = 64, o->context = 128;
     o->steps = 12, o->seed = 1, o->words = CORPUS_WORDS, o->voices = CORPUS_VOICES;
     for (i = 1; i + 1 < argc; i += 2) {
@@ -78,13 +80,14 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--out") == 0) o->out_dir = v;
         else break;
     }
-    if (i < argc || o->batch < 2 || o->steps < 1 || o->steps >= FRAMES ||
+    if (i < argc || o->batch < 2 || o->batch > 256 || o->steps < 1 || o->steps >= FRAMES ||
         o->words < 2 || o->words > CORPUS_WORDS || o->voices < 2 ||
         o->voices > CORPUS_VOICES) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
                         "  [--seed S] [--words W] [--voices V] [--out DIR]\n"
-                        "  (--words, --voices: a smaller corpus, the first W words and V voices)\n");
+                        "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
+                        "   --probe-l2 0, the default: chosen per probe on a held-out training setting)\n");
         return -1;
     }
     return 0;
@@ -153,22 +156,45 @@ static int stop_next(const options *o, int64_t step, double t0)
     return o->max_steps > 0 ? step >= o->max_steps : now_s() - t0 >= o->budget;
 }
 
+/* A training window: utterances of one voice (random training words and
+ * settings) end to end, from a random point of the first, so that every
+ * frame is speech and a sequence keeps one speaker, as a sentence of a
+ * speech corpus does. (Padding with silence would give every sequence the
+ * same latents there: positives tied with their batch negatives.) */
+static void fill_window(float *x, const corpus *c, const int64_t *idx,
+                        int64_t n, ctr_rng *g)
+{
+    int64_t r, from, filled = 0, voice;
+    const utterance *u;
+    ctr_rng_below(g, &r, 1, n);
+    u = &c->u[idx[r]], voice = u->voice;
+    ctr_rng_below(g, &from, 1, u->count);
+    while (filled < WINDOW) {
+        const int64_t len = u->count - from < WINDOW - filled ? u->count - from
+                                                              : WINDOW - filled;
+        memcpy(x + filled, u->samples + from, (size_t)len * sizeof(float));
+        filled += len, from = 0;
+        do {
+            ctr_rng_below(g, &r, 1, n);
+            u = &c->u[idx[r]];
+        } while (u->voice != voice);
+    }
+}
+
 static int64_t train(model *m, const options *o, const corpus *c,
                      const int64_t *train_idx, int64_t n_train, cpc_point *curve,
                      int64_t *npoints, int64_t cap)
 {
     double t0 = now_s(), loss = 0, sum_loss = 0, acc[64], sum_acc[64] = {0};
-    int64_t step = 0, in_int = 0, i, k, pick[256], shift[256];
+    int64_t step = 0, in_int = 0, i, k;
     ctr_rng *g = NULL;
     char err[256];
     ctr_rng_create(&g, o->seed + 77, NULL);
     *npoints = 0;
     while (!stop_next(o, step, t0)) {
         int rc;
-        ctr_rng_below(g, pick, o->batch, n_train);
-        ctr_rng_below(g, shift, o->batch, WINDOW);
         for (i = 0; i < o->batch; i++)
-            place(m->x + i * WINDOW, &c->u[train_idx[pick[i]]], shift[i]);
+            fill_window(m->x + i * WINDOW, c, train_idx, n_train, g);
         rc = ctr_encoder_zero_grad(m->enc);
         if (rc == CTR_OK)
             rc = ctr_encoder_forward(m->enc, m->z, m->x, o->batch, CTR_ENCODER_TRAIN);
@@ -206,12 +232,25 @@ static int64_t train(model *m, const options *o, const corpus *c,
     return step;
 }
 
-/* Mean-pooled contexts of every utterance (centred in the window; the
- * frames that cover its samples), context floats each. */
-static int features(model *m, const options *o, const corpus *c, float *out)
+/* Mean over the frames [f0, f1) of n-float rows, into dst. */
+static void pool_frames(float *dst, const float *rows, int64_t f0, int64_t f1,
+                        int64_t n)
 {
-    const int64_t b = o->batch, h = o->context;
-    int64_t i0, i, f, j, at[256];
+    int64_t f, j;
+    memset(dst, 0, (size_t)n * sizeof(float));
+    for (f = f0; f < f1; f++)
+        for (j = 0; j < n; j++)
+            dst[j] += rows[f * n + j] / (float)(f1 - f0);
+}
+
+/* Mean-pooled contexts of every utterance (centred in the window; the
+ * frames that cover its samples), context floats each; and, when zout is
+ * not NULL, the latents pooled the same way (channels floats each). */
+static int features(model *m, const options *o, const corpus *c, float *out,
+                    float *zout)
+{
+    const int64_t b = o->batch, h = o->context, ch = o->channels;
+    int64_t i0, i, at[256];
     for (i0 = 0; i0 < c->count; i0 += b) {
         const int64_t cnt = c->count - i0 < b ? c->count - i0 : b;
         int rc;
@@ -225,46 +264,67 @@ static int features(model *m, const options *o, const corpus *c, float *out)
         for (i = 0; i < cnt; i++) {
             const utterance *u = &c->u[i0 + i];
             int64_t f0 = at[i] / HOP, f1 = (at[i] + (u->count < WINDOW ? u->count : WINDOW) + HOP - 1) / HOP;
-            float *dst = out + (i0 + i) * h;
             f1 = f1 > FRAMES ? FRAMES : f1 <= f0 ? f0 + 1 : f1;
-            memset(dst, 0, (size_t)h * sizeof(float));
-            for (f = f0; f < f1; f++)
-                for (j = 0; j < h; j++)
-                    dst[j] += m->c[(i * FRAMES + f) * h + j] / (float)(f1 - f0);
+            pool_frames(out + (i0 + i) * h, m->c + i * FRAMES * h, f0, f1, h);
+            if (zout != NULL)
+                pool_frames(zout + (i0 + i) * ch, m->z + i * FRAMES * ch, f0, f1, ch);
         }
     }
     return CTR_OK;
 }
 
+/* The probe's penalties to choose from (--probe-l2 0, the default). */
+static const double L2_GRID[] = {1e-4, 1e-3, 1e-2, 1e-1, 1.0};
+
+/* One probe: fixed l2 > 0, or chosen on the training utterances of one
+ * of the two training settings (val) fitted on the other, as the test
+ * holds out a setting. */
+static double probe(const float *tr, const int64_t *ytr, const int *val,
+                    int64_t ntr, const float *te, const int64_t *yte,
+                    int64_t nte, int64_t dim, int64_t classes, double l2,
+                    const char *what)
+{
+    double acc;
+    if (l2 > 0)
+        return cpc_probe_accuracy(tr, ytr, ntr, te, yte, nte, dim, classes, l2);
+    acc = cpc_probe_accuracy_select(tr, ytr, val, ntr, te, yte, nte, dim,
+                                    classes, L2_GRID, 5, &l2);
+    fprintf(stderr, "cpc-speech: %-19s probe lambda %-6g accuracy %.3f\n",
+            what, l2, acc);
+    return acc;
+}
+
 /* Probe accuracies for word and voice from per-utterance features. */
 static void probe_both(const corpus *c, const float *feat, int64_t dim,
-                       double l2, double *word, double *voice)
+                       double l2, const char *what, double *word,
+                       double *voice)
 {
     const int64_t nwords = c->u[c->count - 1].word + 1;
     const int64_t nvoices = c->u[c->count - 1].voice + 1;
     float *tr = (float *)malloc((size_t)(c->count * dim) * sizeof(float));
     float *te = (float *)malloc((size_t)(c->count * dim) * sizeof(float));
-    int64_t *ytr = (int64_t *)malloc((size_t)c->count * 2 * sizeof(int64_t));
-    int64_t *yte = (int64_t *)malloc((size_t)c->count * 2 * sizeof(int64_t));
+    int64_t *y = (int64_t *)malloc((size_t)c->count * 4 * sizeof(int64_t));
+    int *val = (int *)malloc((size_t)c->count * sizeof(int));
+    int64_t *ytr = y, *yte = y + c->count, *vtr = y + 2 * c->count,
+            *vte = y + 3 * c->count;
     int64_t i, ntr = 0, nte = 0;
+    char label[64];
     for (i = 0; i < c->count; i++) {
         const utterance *u = &c->u[i];
-        float *dst = u->test ? te + nte * dim : tr + ntr * dim;
-        int64_t *y = u->test ? yte + 2 * nte++ : ytr + 2 * ntr++;
-        memcpy(dst, feat + i * dim, (size_t)dim * sizeof(float));
-        y[0] = u->word, y[1] = u->voice;
+        if (u->test) {
+            memcpy(te + nte * dim, feat + i * dim, (size_t)dim * sizeof(float));
+            yte[nte] = u->word, vte[nte++] = u->voice;
+        } else {
+            memcpy(tr + ntr * dim, feat + i * dim, (size_t)dim * sizeof(float));
+            val[ntr] = u->setting == (u->word + u->voice + 1) % CORPUS_SETTINGS;
+            ytr[ntr] = u->word, vtr[ntr++] = u->voice;
+        }
     }
-    for (i = 0; i < ntr; i++) /* de-interleave: words then voices */
-        ytr[i] = ytr[2 * i];
-    for (i = 0; i < nte; i++)
-        yte[i] = yte[2 * i];
-    *word = cpc_probe_accuracy(tr, ytr, ntr, te, yte, nte, dim, nwords, l2);
-    ntr = nte = 0;
-    for (i = 0; i < c->count; i++)
-        if (c->u[i].test) yte[nte++] = c->u[i].voice;
-        else ytr[ntr++] = c->u[i].voice;
-    *voice = cpc_probe_accuracy(tr, ytr, ntr, te, yte, nte, dim, nvoices, l2);
-    free(tr), free(te), free(ytr), free(yte);
+    snprintf(label, sizeof(label), "%s word", what);
+    *word = probe(tr, ytr, val, ntr, te, yte, nte, dim, nwords, l2, label);
+    snprintf(label, sizeof(label), "%s voice", what);
+    *voice = probe(tr, vtr, val, ntr, te, vte, nte, dim, nvoices, l2, label);
+    free(tr), free(te), free(y), free(val);
 }
 
 static int make_dirs(const char *path)
@@ -292,8 +352,8 @@ int main(int argc, char **argv)
     model m, rnd;
     static cpc_point curve[4096];
     int64_t npoints, i, *train_idx, n_train = 0, steps;
-    double w_acc, v_acc, rw, rv, sw, sv, t0 = now_s();
-    float *feat;
+    double w_acc, v_acc, rw, rv, sw, sv, zw, zv, t0 = now_s();
+    float *feat, *zfeat;
     char err[256], path[1100];
     if (parse(&o, argc, argv) != 0)
         return 2;
@@ -303,6 +363,7 @@ int main(int argc, char **argv)
         return 1;
     }
     train_idx = (int64_t *)malloc((size_t)c.count * sizeof(int64_t));
+    zfeat = (float *)malloc((size_t)(c.count * o.channels) * sizeof(float));
     feat = (float *)malloc((size_t)(c.count * (o.context > SPECTRO_BANDS ? o.context : SPECTRO_BANDS)) * sizeof(float));
     for (i = 0; i < c.count; i++)
         if (!c.u[i].test)
@@ -322,24 +383,26 @@ int main(int argc, char **argv)
     cpc_report_csv(path, curve, npoints);
     snprintf(path, sizeof(path), "%s/curve.svg", o.out_dir);
     cpc_report_chart(path, curve, npoints, "CPC on espeak-ng speech (K = 12, batch negatives)");
-    if (features(&m, &o, &c, feat) != CTR_OK)
+    if (features(&m, &o, &c, feat, zfeat) != CTR_OK)
         return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
-    probe_both(&c, feat, o.context, o.l2, &w_acc, &v_acc);
-    if (features(&rnd, &o, &c, feat) != CTR_OK)
+    probe_both(&c, feat, o.context, o.l2, "CPC", &w_acc, &v_acc);
+    /* for the record (stderr only): the same probe on the pooled latents */
+    probe_both(&c, zfeat, o.channels, o.l2, "CPC latents z", &zw, &zv);
+    if (features(&rnd, &o, &c, feat, NULL) != CTR_OK)
         return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
-    probe_both(&c, feat, o.context, o.l2, &rw, &rv);
+    probe_both(&c, feat, o.context, o.l2, "random", &rw, &rv);
     for (i = 0; i < c.count; i++)
         spectro_pooled(c.u[i].samples, c.u[i].count, feat + i * SPECTRO_BANDS);
-    probe_both(&c, feat, SPECTRO_BANDS, o.l2, &sw, &sv);
-    fprintf(stderr, "cpc-speech: %lld steps; word/voice accuracy: CPC %.3f/%.3f, random %.3f/%.3f, "
-                    "spectrogram %.3f/%.3f (chance %.3f/%.3f); %.1fs in all\n",
-            (long long)steps, w_acc, v_acc, rw, rv, sw, sv, 1.0 / (double)o.words,
+    probe_both(&c, feat, SPECTRO_BANDS, o.l2, "spectrogram", &sw, &sv);
+    fprintf(stderr, "cpc-speech: %lld steps; word/voice accuracy: CPC %.3f/%.3f (latents z %.3f/%.3f), "
+                    "random %.3f/%.3f, spectrogram %.3f/%.3f (chance %.3f/%.3f); %.1fs in all\n",
+            (long long)steps, w_acc, v_acc, zw, zv, rw, rv, sw, sv, 1.0 / (double)o.words,
             1.0 / (double)o.voices, now_s() - t0);
     printf("RESULT method=cpc-speech word_acc=%.4f voice_acc=%.4f random_word_acc=%.4f "
            "random_voice_acc=%.4f spectrogram_word_acc=%.4f spectrogram_voice_acc=%.4f\n",
            w_acc, v_acc, rw, rv, sw, sv);
     model_destroy(&m), model_destroy(&rnd);
     corpus_free(&c);
-    free(train_idx), free(feat);
+    free(train_idx), free(feat), free(zfeat);
     return w_acc < 0 || v_acc < 0;
 }
