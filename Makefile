@@ -9,6 +9,8 @@
 #   make fuzz-smoke       every loader's fuzz target for a few seconds (clang)
 #   make fuzz             the long fuzzing campaign (FUZZ_SECONDS per target)
 #   make demo             the main demo
+#   make run-cpc-speech   CPC on espeak-ng speech (examples/cpc-speech)
+#   make run-cpc-images   CPC v2 / Greedy InfoMax on image patches
 #   make bench            the benchmarks (bench/results.json)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
 #
@@ -113,10 +115,11 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build)))
+DEPS_LEVEL := $(if $(filter demo run-cpc-images,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
-        fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE
+        fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE \
+        run-cpc-speech run-cpc-images
 
 all: $(STATIC) $(SHARED)
 
@@ -314,6 +317,31 @@ $(DEMO_BIN): $(DEMO_SRCS) $(wildcard examples/demo/*.h) $(STATIC) $(LIB_HDRS)
 
 demo: $(DEMO_BIN) | deps
 	$(DEMO_BIN) $(DEMO_ARGS)
+
+# The predictive-coding examples (examples/cpc-speech, examples/cpc-images),
+# written against the public header only; examples/cpc-common holds what
+# they share. `make run-cpc-speech` installs espeak-ng (the corpus is
+# synthesised at the first run), `make run-cpc-images` the Fashion-MNIST
+# package; CPC_SPEECH_ARGS / CPC_IMAGES_ARGS pass options (--help).
+CPC_COMMON := $(wildcard examples/cpc-common/*.c examples/cpc-common/*.h)
+CPC_SPEECH_BIN := $(BUILD)/examples/cpc-speech
+CPC_IMAGES_BIN := $(BUILD)/examples/cpc-images
+CPC_SPEECH_ARGS ?=
+CPC_IMAGES_ARGS ?=
+
+$(CPC_SPEECH_BIN): $(wildcard examples/cpc-speech/*.c examples/cpc-speech/*.h) $(CPC_COMMON) $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL)
+
+$(CPC_IMAGES_BIN): $(wildcard examples/cpc-images/*.c examples/cpc-images/*.h) $(CPC_COMMON) examples/demo/fmnist.c examples/demo/fmnist.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL) -lz
+
+run-cpc-speech: $(CPC_SPEECH_BIN) | deps
+	$(CPC_SPEECH_BIN) $(CPC_SPEECH_ARGS)
+
+run-cpc-images: $(CPC_IMAGES_BIN) | deps
+	$(CPC_IMAGES_BIN) $(CPC_IMAGES_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the

@@ -228,5 +228,6 @@ CTR_API uint64_t ctr_load_default_max_bytes(void);
 #include "contrastive/encoder.h"
 #include "contrastive/optimizer.h"
 #include "contrastive/objective.h"
+#include "contrastive/cpc.h"
 
 #endif /* CONTRASTIVE_H */

@@ -5,7 +5,8 @@
 #   check  build + the Check unit-test framework
 #   fuzz   check + clang and its sanitizer runtimes (libFuzzer, TSan)
 #   demo   build + Debian's Fashion-MNIST data set package
-#   ci     check + demo + clang, valgrind, abigail-tools (the CI script)
+#   speech build + espeak-ng (make run-cpc-speech synthesises its corpus)
+#   ci     check + demo + speech + clang, valgrind, abigail-tools (the CI script)
 #   bench  check + PyTorch and NumPy for the comparison runs
 #
 # Missing packages are installed with apt-get when run as root; otherwise the
@@ -26,14 +27,16 @@ build_pkgs="make gcc pkg-config zlib1g-dev $blas_pkg"
 case "${CC:-cc}" in *clang*) build_pkgs="$build_pkgs clang" ;; esac
 check_pkgs="check"
 demo_pkgs="dataset-fashion-mnist"
+speech_pkgs="espeak-ng"
 case "$level" in
     build) want="$build_pkgs" ;;
     check) want="$build_pkgs $check_pkgs" ;;
     fuzz) want="$build_pkgs $check_pkgs clang libclang-rt-dev" ;;
     demo) want="$build_pkgs $demo_pkgs" ;;
-    ci) want="$build_pkgs $check_pkgs $demo_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev" ;;
+    speech) want="$build_pkgs $speech_pkgs" ;;
+    ci) want="$build_pkgs $check_pkgs $demo_pkgs $speech_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev" ;;
     bench) want="$build_pkgs $check_pkgs $demo_pkgs python3-torch python3-numpy" ;;
-    *) echo "install-deps: unknown level '$level' (build|check|fuzz|demo|ci|bench)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown level '$level' (build|check|fuzz|demo|speech|ci|bench)" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

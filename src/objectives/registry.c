@@ -12,6 +12,7 @@
     X(npair)              \
     X(nce)                \
     X(bank_softmax)       \
+    X(cpc)                \
     /* one line per kind above, each ending with a backslash */
 
 #define DECLARE_KIND(name) extern const ctr__obj_kind ctr__obj_##name;

@@ -1,0 +1,171 @@
+/*
+ * bench_cpc.c - times the CPC critic (ctr_objective_cpc: loss and the
+ * gradients to z, c and every W_k) against the bare cBLAS GEMMs of its
+ * math ("floor") and reports the library's extra memory.
+ *
+ *   bench_cpc --threads T [--cases a,b] [--reps N]
+ *   bench_cpc --list          (the case names, one a line)
+ *
+ * Prints one JSON object per case and line, as bench_objectives:
+ *   {"case":..., "threads":T, "ours_ms":x, "floor_ms":y, "ours_extra_mib":z}
+ * The floor: per step k (na = b (t - k) anchors), the predictions
+ * na x d x dc, dW_k d x na x dc and dC na x dc x d, and per time step the
+ * three b x b x d GEMMs of the batch scores, their dZ and dP; on contiguous
+ * buffers, nothing else.
+ */
+#include <math.h>
+
+#include <cblas.h>
+
+#include "bench_util.h"
+
+typedef struct bench_case {
+    const char *name;
+    int64_t b, t, dc, d, k;
+    int32_t negatives;
+} bench_case;
+
+static const bench_case CASES[] = {
+    {"cpc_b32_t128", 32, 128, 256, 512, 12, CTR_CPC_NEG_BATCH},
+};
+
+typedef struct run_ctx {
+    const bench_case *c;
+    ctr_objective *obj;
+    float *z, *ctx, *w, *gz, *gc, *gw, *p, *s;
+} run_ctx;
+
+static void check(int rc, const ctr_objective *obj, const char *what)
+{
+    if (rc != CTR_OK) {
+        fprintf(stderr, "%s: %s (%s)\n", what, ctr_strerror(rc),
+                ctr_objective_last_error(obj));
+        exit(1);
+    }
+}
+
+static void ours(void *p)
+{
+    run_ctx *r = (run_ctx *)p;
+    const bench_case *c = r->c;
+    double loss;
+    check(ctr_objective_cpc(r->obj, &loss, r->z, c->t * c->d, c->d, r->ctx,
+                            c->t * c->dc, c->dc, c->b, c->t, c->d, c->dc, r->w,
+                            NULL, c->k, c->negatives, 0, NULL, NULL, r->gz,
+                            r->gc, r->gw, NULL, NULL),
+          r->obj, "cpc");
+}
+
+static void floor_gemms(void *p)
+{
+    run_ctx *r = (run_ctx *)p;
+    const bench_case *c = r->c;
+    const int b = (int)c->b, d = (int)c->d, dc = (int)c->dc;
+    int64_t k, u;
+    for (k = 1; k <= c->k; k++) {
+        const int na = (int)((c->t - k) * c->b);
+        const float *wk = r->w + (k - 1) * c->d * c->dc;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, d, dc, 1.0f,
+                    r->ctx, dc, wk, dc, 0.0f, r->p, d);
+        for (u = 0; u + k < c->t; u++) {
+            float *pu = r->p + u * c->b * c->d;
+            const float *zu = r->z + (u + k) * c->b * c->d;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, b, d, 1.0f,
+                        pu, d, zu, d, 0.0f, r->s, b);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b, d, b, 1.0f,
+                        r->s, b, pu, d, 1.0f, r->gz + (u + k) * c->b * c->d, d);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, d, b,
+                        1.0f, r->s, b, zu, d, 0.0f, pu, d);
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, dc, na, 1.0f,
+                    r->p, d, r->ctx, dc, 0.0f, r->gw + (k - 1) * c->d * c->dc,
+                    dc);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, na, dc, d, 1.0f,
+                    r->p, d, wk, dc, 1.0f, r->gc, dc);
+    }
+}
+
+static float *randn(ctr_rng *g, int64_t n, float std)
+{
+    float *x = (float *)malloc((size_t)n * sizeof(float));
+    ctr_rng_normal(g, x, n, 0.0f, std);
+    return x;
+}
+
+static void run_case(const bench_case *c, int threads, int reps)
+{
+    run_ctx r;
+    counter cnt;
+    ctr_allocator a;
+    ctr_rng *g = NULL;
+    const int64_t n = c->b * c->t;
+    double ours_ms, floor_ms;
+    memset(&r, 0, sizeof(r));
+    r.c = c;
+    ctr_rng_create(&g, 12345, NULL);
+    counting_allocator(&a, &cnt);
+    check(ctr_objective_create(&r.obj, CTR_OBJECTIVE_CPC, &a), NULL, "create");
+    r.z = randn(g, n * c->d, 0.05f);
+    r.ctx = randn(g, n * c->dc, 0.5f);
+    r.w = randn(g, c->k * c->d * c->dc, 0.06f);
+    r.gz = randn(g, n * c->d, 0.0f);
+    r.gc = randn(g, n * c->dc, 0.0f);
+    r.gw = randn(g, c->k * c->d * c->dc, 0.0f);
+    r.p = randn(g, n * c->d, 0.0f);
+    r.s = randn(g, c->b * c->b, 0.0f);
+    ours_ms = median_ms(ours, &r, reps, 1);
+    floor_ms = median_ms(floor_gemms, &r, reps, 1);
+    printf("{\"case\":\"%s\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
+           "\"ours_extra_mib\":%.3f}\n",
+           c->name, threads, ours_ms, floor_ms, peak_mib(&cnt));
+    fflush(stdout);
+    ctr_objective_destroy(r.obj);
+    ctr_rng_destroy(g);
+    free(r.z), free(r.ctx), free(r.w), free(r.gz), free(r.gc), free(r.gw);
+    free(r.p), free(r.s);
+}
+
+static int selected(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = list;
+    if (list == NULL || *list == '\0')
+        return 1;
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 1, reps = 5, i;
+    const char *cases = NULL;
+    size_t c;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc)
+            cases = argv[++i];
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--list") == 0) {
+            for (c = 0; c < sizeof(CASES) / sizeof(CASES[0]); c++)
+                printf("%s\n", CASES[c].name);
+            return 0;
+        } else {
+            fprintf(stderr, "usage: %s --threads T [--cases a,b] [--reps N]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (threads < 1 || reps < 1)
+        return 2;
+    set_blas_threads(threads);
+    for (c = 0; c < sizeof(CASES) / sizeof(CASES[0]); c++)
+        if (selected(cases, CASES[c].name))
+            run_case(&CASES[c], threads, reps);
+    return 0;
+}

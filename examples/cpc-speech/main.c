@@ -1,0 +1,408 @@
+/*
+ * main.c - cpc-speech: CPC (van den Oord et al. 2018) on real speech,
+ * written against the public header only, like a host application.
+ *
+ * A corpus of 20 words x 10 voices x 3 speed/pitch settings is synthesised
+ * by espeak-ng at the first run (corpus.h). A strided 1-D convolutional
+ * encoder (CPC's strides 5, 4, 2, 2, 2: one latent every 10 ms) turns one
+ * second of 16 kHz audio into 100 latents, a GRU summarises them into
+ * contexts, and the CPC critic predicts K = 12 latents ahead with the other
+ * windows of the batch as negatives. A training window is speech of one
+ * voice end to end (words of that voice one after the other, from a random
+ * point), as a sentence of a speech corpus. Then the library's linear probe is
+ * fitted on frozen, mean-pooled contexts of the training utterances to
+ * tell the word and the voice of the held-out ones, beside the same probe
+ * on a randomly initialised encoder + context and on pooled log-spectrogram
+ * frames. Progress on stderr; <out>/curve.csv, <out>/curve.svg; the last
+ * stdout line is
+ *   RESULT method=cpc-speech word_acc=... voice_acc=... random_word_acc=...
+ *          random_voice_acc=... spectrogram_word_acc=... spectrogram_voice_acc=...
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../cpc-common/cpc_head.h"
+#include "../cpc-common/cpc_probe.h"
+#include "../cpc-common/cpc_report.h"
+#include "corpus.h"
+#include "spectro.h"
+
+#define WINDOW 16000 /* one second */
+#define HOP 160      /* samples per latent (5 * 4 * 2 * 2 * 2) */
+#define FRAMES (WINDOW / HOP)
+
+typedef struct options {
+    const char *out_dir;
+    double budget, lr, l2;
+    int64_t max_steps, batch, channels, context, steps, words, voices;
+    uint64_t seed;
+} options;
+
+typedef struct model {
+    ctr_encoder *enc;
+    ctr_optimizer *opt;
+    cpc_head head;
+    float *x, *z, *gz, *c;
+} model;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int parse(options *o, int argc, char **argv)
+{
+    int i;
+    o->out_dir = "cpc-speech-out", o->budget = 120.0, o->lr = 1e-3, o->l2 = 0.0;
+    o->max_steps = 0, o->batch = 32, o->channels = 64, o->context = 128;
+    o->steps = 12, o->seed = 1, o->words = CORPUS_WORDS, o->voices = CORPUS_VOICES;
+    for (i = 1; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
+        else if (strcmp(a, "--max-steps") == 0) o->max_steps = atoll(v);
+        else if (strcmp(a, "--batch") == 0) o->batch = atoll(v);
+        else if (strcmp(a, "--channels") == 0) o->channels = atoll(v);
+        else if (strcmp(a, "--context") == 0) o->context = atoll(v);
+        else if (strcmp(a, "--steps") == 0) o->steps = atoll(v);
+        else if (strcmp(a, "--lr") == 0) o->lr = atof(v);
+        else if (strcmp(a, "--probe-l2") == 0) o->l2 = atof(v);
+        else if (strcmp(a, "--seed") == 0) o->seed = (uint64_t)atoll(v);
+        else if (strcmp(a, "--words") == 0) o->words = atoll(v);
+        else if (strcmp(a, "--voices") == 0) o->voices = atoll(v);
+        else if (strcmp(a, "--out") == 0) o->out_dir = v;
+        else break;
+    }
+    if (i < argc || o->batch < 2 || o->batch > 256 || o->steps < 1 || o->steps >= FRAMES ||
+        o->words < 2 || o->words > CORPUS_WORDS || o->voices < 2 ||
+        o->voices > CORPUS_VOICES) {
+        fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
+                        "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
+                        "  [--seed S] [--words W] [--voices V] [--out DIR]\n"
+                        "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
+                        "   --probe-l2 0, the default: chosen per probe on a held-out training setting)\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The encoder: 1 s of audio (16000 x 1) -> 100 x channels. */
+static int build_encoder(ctr_encoder **enc, const options *o, uint64_t seed)
+{
+    static const int64_t k[5] = {10, 8, 4, 4, 4}, s[5] = {5, 4, 2, 2, 2},
+                         p[5] = {3, 2, 1, 1, 1};
+    const int64_t dims[2] = {WINDOW, 1};
+    int rc = ctr_encoder_create(enc, dims, 2, seed, NULL), l;
+    for (l = 0; rc == CTR_OK && l < 5; l++) {
+        rc = ctr_encoder_add_conv1d(*enc, o->channels, k[l], s[l], p[l], 1);
+        if (rc == CTR_OK)
+            rc = ctr_encoder_add_activation(*enc, CTR_LAYER_RELU);
+    }
+    return rc;
+}
+
+static int model_create(model *m, const options *o, char *err, size_t cap)
+{
+    const int64_t b = o->batch;
+    int rc;
+    memset(m, 0, sizeof(*m));
+    if ((rc = build_encoder(&m->enc, o, o->seed)) != CTR_OK ||
+        (rc = ctr_optimizer_create_for_encoder(&m->opt, CTR_OPTIMIZER_ADAMW, m->enc, NULL)) != CTR_OK ||
+        (rc = ctr_optimizer_set_f64(m->opt, CTR_OPTIMIZER_P_LR, o->lr)) != CTR_OK)
+        return snprintf(err, cap, "encoder: %s (%s)", ctr_strerror(rc),
+                        ctr_encoder_last_error(m->enc)), rc;
+    m->x = (float *)calloc((size_t)(b * WINDOW), sizeof(float));
+    m->z = (float *)malloc((size_t)(b * FRAMES * o->channels) * sizeof(float));
+    m->gz = (float *)malloc((size_t)(b * FRAMES * o->channels) * sizeof(float));
+    m->c = (float *)malloc((size_t)(b * FRAMES * o->context) * sizeof(float));
+    if (!m->x || !m->z || !m->gz || !m->c)
+        return snprintf(err, cap, "out of memory"), CTR_E_NOMEM;
+    return cpc_head_create(&m->head, FRAMES, o->channels, o->context, o->steps,
+                           CTR_CPC_NEG_BATCH, 0, b, o->lr, o->seed + 10, err, cap);
+}
+
+static void model_destroy(model *m)
+{
+    cpc_head_destroy(&m->head);
+    ctr_optimizer_destroy(m->opt);
+    ctr_encoder_destroy(m->enc);
+    free(m->x), free(m->z), free(m->gz), free(m->c);
+}
+
+/* Places u in a one-second window at offset `at` (cropping what does not
+ * fit); returns the offset used. */
+static int64_t place(float *x, const utterance *u, int64_t at)
+{
+    int64_t n = u->count, from = 0;
+    memset(x, 0, WINDOW * sizeof(float));
+    if (n > WINDOW)
+        from = (n - WINDOW) / 2, n = WINDOW, at = 0;
+    if (at + n > WINDOW)
+        at = WINDOW - n;
+    memcpy(x + at, u->samples + from, (size_t)n * sizeof(float));
+    return at;
+}
+
+/* 1 when the training loop is about to end (log the last interval). */
+static int stop_next(const options *o, int64_t step, double t0)
+{
+    return o->max_steps > 0 ? step >= o->max_steps : now_s() - t0 >= o->budget;
+}
+
+/* A training window: utterances of one voice (random training words and
+ * settings) end to end, from a random point of the first, so that every
+ * frame is speech and a sequence keeps one speaker, as a sentence of a
+ * speech corpus does. (Padding with silence would give every sequence the
+ * same latents there: positives tied with their batch negatives.) */
+static void fill_window(float *x, const corpus *c, const int64_t *idx,
+                        int64_t n, ctr_rng *g)
+{
+    int64_t r, from, filled = 0, voice;
+    const utterance *u;
+    ctr_rng_below(g, &r, 1, n);
+    u = &c->u[idx[r]], voice = u->voice;
+    ctr_rng_below(g, &from, 1, u->count);
+    while (filled < WINDOW) {
+        const int64_t len = u->count - from < WINDOW - filled ? u->count - from
+                                                              : WINDOW - filled;
+        memcpy(x + filled, u->samples + from, (size_t)len * sizeof(float));
+        filled += len, from = 0;
+        do {
+            ctr_rng_below(g, &r, 1, n);
+            u = &c->u[idx[r]];
+        } while (u->voice != voice);
+    }
+}
+
+static int64_t train(model *m, const options *o, const corpus *c,
+                     const int64_t *train_idx, int64_t n_train, cpc_point *curve,
+                     int64_t *npoints, int64_t cap)
+{
+    double t0 = now_s(), loss = 0, sum_loss = 0, acc[64], sum_acc[64] = {0};
+    int64_t step = 0, in_int = 0, i, k;
+    ctr_rng *g = NULL;
+    char err[256];
+    ctr_rng_create(&g, o->seed + 77, NULL);
+    *npoints = 0;
+    while (!stop_next(o, step, t0)) {
+        int rc;
+        for (i = 0; i < o->batch; i++)
+            fill_window(m->x + i * WINDOW, c, train_idx, n_train, g);
+        rc = ctr_encoder_zero_grad(m->enc);
+        if (rc == CTR_OK)
+            rc = ctr_encoder_forward(m->enc, m->z, m->x, o->batch, CTR_ENCODER_TRAIN);
+        if (rc == CTR_OK &&
+            cpc_head_step(&m->head, m->z, m->gz, o->batch, &loss, acc, err, sizeof(err)) != CTR_OK) {
+            fprintf(stderr, "cpc-speech: %s\n", err);
+            step = -1;
+            break;
+        }
+        if (rc == CTR_OK)
+            rc = ctr_encoder_backward(m->enc, NULL, m->gz);
+        if (rc == CTR_OK)
+            rc = ctr_optimizer_step(m->opt);
+        if (rc != CTR_OK) {
+            fprintf(stderr, "cpc-speech: %s (%s)\n", ctr_strerror(rc), ctr_encoder_last_error(m->enc));
+            step = -1;
+            break;
+        }
+        step++, in_int++, sum_loss += loss;
+        for (k = 0; k < o->steps; k++)
+            sum_acc[k] += acc[k];
+        if ((in_int == 20 || stop_next(o, step, t0)) && in_int > 0 && *npoints < cap) {
+            cpc_point *p = &curve[(*npoints)++];
+            p->step = step, p->seconds = now_s() - t0, p->loss = sum_loss / in_int;
+            p->chance = cpc_head_chance(&m->head), p->k = o->steps;
+            for (k = 0; k < o->steps; k++)
+                p->acc[k] = sum_acc[k] / in_int, sum_acc[k] = 0;
+            fprintf(stderr, "step %5lld  %6.1fs  loss %.4f (chance %.4f)  acc k=1 %.3f  k=%lld %.3f\n",
+                    (long long)step, p->seconds, p->loss, p->chance, p->acc[0],
+                    (long long)o->steps, p->acc[o->steps - 1]);
+            sum_loss = 0, in_int = 0;
+        }
+    }
+    ctr_rng_destroy(g);
+    return step;
+}
+
+/* Mean over the frames [f0, f1) of n-float rows, into dst. */
+static void pool_frames(float *dst, const float *rows, int64_t f0, int64_t f1,
+                        int64_t n)
+{
+    int64_t f, j;
+    memset(dst, 0, (size_t)n * sizeof(float));
+    for (f = f0; f < f1; f++)
+        for (j = 0; j < n; j++)
+            dst[j] += rows[f * n + j] / (float)(f1 - f0);
+}
+
+/* Mean-pooled contexts of every utterance (centred in the window; the
+ * frames that cover its samples), context floats each; and, when zout is
+ * not NULL, the latents pooled the same way (channels floats each). */
+static int features(model *m, const options *o, const corpus *c, float *out,
+                    float *zout)
+{
+    const int64_t b = o->batch, h = o->context, ch = o->channels;
+    int64_t i0, i, at[256];
+    for (i0 = 0; i0 < c->count; i0 += b) {
+        const int64_t cnt = c->count - i0 < b ? c->count - i0 : b;
+        int rc;
+        for (i = 0; i < cnt; i++)
+            at[i] = place(m->x + i * WINDOW, &c->u[i0 + i], (WINDOW - c->u[i0 + i].count) / 2);
+        rc = ctr_encoder_forward(m->enc, m->z, m->x, cnt, CTR_ENCODER_EVAL);
+        if (rc == CTR_OK)
+            rc = cpc_head_context(&m->head, m->z, m->c, cnt);
+        if (rc != CTR_OK)
+            return rc;
+        for (i = 0; i < cnt; i++) {
+            const utterance *u = &c->u[i0 + i];
+            int64_t f0 = at[i] / HOP, f1 = (at[i] + (u->count < WINDOW ? u->count : WINDOW) + HOP - 1) / HOP;
+            f1 = f1 > FRAMES ? FRAMES : f1 <= f0 ? f0 + 1 : f1;
+            pool_frames(out + (i0 + i) * h, m->c + i * FRAMES * h, f0, f1, h);
+            if (zout != NULL)
+                pool_frames(zout + (i0 + i) * ch, m->z + i * FRAMES * ch, f0, f1, ch);
+        }
+    }
+    return CTR_OK;
+}
+
+/* The probe's penalties to choose from (--probe-l2 0, the default). */
+static const double L2_GRID[] = {1e-4, 1e-3, 1e-2, 1e-1, 1.0};
+
+/* One probe: fixed l2 > 0, or chosen on the training utterances of one
+ * of the two training settings (val) fitted on the other, as the test
+ * holds out a setting. */
+static double probe(const float *tr, const int64_t *ytr, const int *val,
+                    int64_t ntr, const float *te, const int64_t *yte,
+                    int64_t nte, int64_t dim, int64_t classes, double l2,
+                    const char *what)
+{
+    double acc;
+    if (l2 > 0)
+        return cpc_probe_accuracy(tr, ytr, ntr, te, yte, nte, dim, classes, l2);
+    acc = cpc_probe_accuracy_select(tr, ytr, val, ntr, te, yte, nte, dim,
+                                    classes, L2_GRID, 5, &l2);
+    fprintf(stderr, "cpc-speech: %-19s probe lambda %-6g accuracy %.3f\n",
+            what, l2, acc);
+    return acc;
+}
+
+/* Probe accuracies for word and voice from per-utterance features. */
+static void probe_both(const corpus *c, const float *feat, int64_t dim,
+                       double l2, const char *what, double *word,
+                       double *voice)
+{
+    const int64_t nwords = c->u[c->count - 1].word + 1;
+    const int64_t nvoices = c->u[c->count - 1].voice + 1;
+    float *tr = (float *)malloc((size_t)(c->count * dim) * sizeof(float));
+    float *te = (float *)malloc((size_t)(c->count * dim) * sizeof(float));
+    int64_t *y = (int64_t *)malloc((size_t)c->count * 4 * sizeof(int64_t));
+    int *val = (int *)malloc((size_t)c->count * sizeof(int));
+    int64_t *ytr = y, *yte = y + c->count, *vtr = y + 2 * c->count,
+            *vte = y + 3 * c->count;
+    int64_t i, ntr = 0, nte = 0;
+    char label[64];
+    for (i = 0; i < c->count; i++) {
+        const utterance *u = &c->u[i];
+        if (u->test) {
+            memcpy(te + nte * dim, feat + i * dim, (size_t)dim * sizeof(float));
+            yte[nte] = u->word, vte[nte++] = u->voice;
+        } else {
+            memcpy(tr + ntr * dim, feat + i * dim, (size_t)dim * sizeof(float));
+            val[ntr] = u->setting == (u->word + u->voice + 1) % CORPUS_SETTINGS;
+            ytr[ntr] = u->word, vtr[ntr++] = u->voice;
+        }
+    }
+    snprintf(label, sizeof(label), "%s word", what);
+    *word = probe(tr, ytr, val, ntr, te, yte, nte, dim, nwords, l2, label);
+    snprintf(label, sizeof(label), "%s voice", what);
+    *voice = probe(tr, vtr, val, ntr, te, vte, nte, dim, nvoices, l2, label);
+    free(tr), free(te), free(y), free(val);
+}
+
+static int make_dirs(const char *path)
+{
+    char buf[1024];
+    size_t i, n = strlen(path);
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (i = 1; i <= n; i++)
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char ch = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            buf[i] = ch;
+        }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    corpus c;
+    model m, rnd;
+    static cpc_point curve[4096];
+    int64_t npoints, i, *train_idx, n_train = 0, steps;
+    double w_acc, v_acc, rw, rv, sw, sv, zw, zv, t0 = now_s();
+    float *feat, *zfeat;
+    char err[256], path[1100];
+    if (parse(&o, argc, argv) != 0)
+        return 2;
+    snprintf(path, sizeof(path), "%s/corpus", o.out_dir);
+    if (make_dirs(o.out_dir) != 0 || corpus_load(&c, path, o.words, o.voices, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cpc-speech: %s\n", make_dirs(o.out_dir) ? "cannot create the output directory" : err);
+        return 1;
+    }
+    train_idx = (int64_t *)malloc((size_t)c.count * sizeof(int64_t));
+    zfeat = (float *)malloc((size_t)(c.count * o.channels) * sizeof(float));
+    feat = (float *)malloc((size_t)(c.count * (o.context > SPECTRO_BANDS ? o.context : SPECTRO_BANDS)) * sizeof(float));
+    for (i = 0; i < c.count; i++)
+        if (!c.u[i].test)
+            train_idx[n_train++] = i;
+    fprintf(stderr, "cpc-speech: %lld utterances (%lld train, %lld test), %lld words x %lld voices; "
+                    "K=%lld, batch %lld, budget %.0fs\n", (long long)c.count, (long long)n_train,
+            (long long)(c.count - n_train), (long long)o.words, (long long)o.voices,
+            (long long)o.steps, (long long)o.batch, o.budget);
+    if (model_create(&m, &o, err, sizeof(err)) != CTR_OK || model_create(&rnd, &o, err, sizeof(err)) != CTR_OK) {
+        fprintf(stderr, "cpc-speech: %s\n", err);
+        return 1;
+    }
+    steps = train(&m, &o, &c, train_idx, n_train, curve, &npoints, 4096);
+    if (steps < 0)
+        return 1;
+    snprintf(path, sizeof(path), "%s/curve.csv", o.out_dir);
+    cpc_report_csv(path, curve, npoints);
+    snprintf(path, sizeof(path), "%s/curve.svg", o.out_dir);
+    cpc_report_chart(path, curve, npoints, "CPC on espeak-ng speech (K = 12, batch negatives)");
+    if (features(&m, &o, &c, feat, zfeat) != CTR_OK)
+        return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
+    probe_both(&c, feat, o.context, o.l2, "CPC", &w_acc, &v_acc);
+    /* for the record (stderr only): the same probe on the pooled latents */
+    probe_both(&c, zfeat, o.channels, o.l2, "CPC latents z", &zw, &zv);
+    if (features(&rnd, &o, &c, feat, NULL) != CTR_OK)
+        return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
+    probe_both(&c, feat, o.context, o.l2, "random", &rw, &rv);
+    for (i = 0; i < c.count; i++)
+        spectro_pooled(c.u[i].samples, c.u[i].count, feat + i * SPECTRO_BANDS);
+    probe_both(&c, feat, SPECTRO_BANDS, o.l2, "spectrogram", &sw, &sv);
+    fprintf(stderr, "cpc-speech: %lld steps; word/voice accuracy: CPC %.3f/%.3f (latents z %.3f/%.3f), "
+                    "random %.3f/%.3f, spectrogram %.3f/%.3f (chance %.3f/%.3f); %.1fs in all\n",
+            (long long)steps, w_acc, v_acc, zw, zv, rw, rv, sw, sv, 1.0 / (double)o.words,
+            1.0 / (double)o.voices, now_s() - t0);
+    printf("RESULT method=cpc-speech word_acc=%.4f voice_acc=%.4f random_word_acc=%.4f "
+           "random_voice_acc=%.4f spectrogram_word_acc=%.4f spectrogram_voice_acc=%.4f\n",
+           w_acc, v_acc, rw, rv, sw, sv);
+    model_destroy(&m), model_destroy(&rnd);
+    corpus_free(&c);
+    free(train_idx), free(feat), free(zfeat);
+    return w_acc < 0 || v_acc < 0;
+}
