@@ -111,7 +111,7 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 NO_DEPS ?=
 DEPS_LEVEL := $(if $(filter demo,$(MAKECMDGOALS)),demo,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))
 
-.PHONY: all deps check check-valgrind check-symbols check-layers \
+.PHONY: all deps check check-valgrind check-symbols check-layers check-header \
         examples demo bench install uninstall clean FORCE
 
 all: $(STATIC) $(SHARED)
@@ -186,9 +186,20 @@ check-symbols: $(STATIC) $(SHARED)
 check-layers: $(LIB_OBJS)
 	@sh scripts/check-layers.sh $(LIB_OBJS)
 
+# The public header alone under clang's -Weverything -Werror, as C99, C11,
+# C++11 and C++17, with no exceptions. make check runs it when CC is clang
+# (CI's clang configurations).
+HEADER_EVERYTHING := -Weverything -Werror -Iinclude -fsyntax-only
+check-header:
+	@mkdir -p $(BUILD)
+	@printf '#include "contrastive.h"\n' > $(BUILD)/header_only.c
+	@for std in c99 c11; do clang -x c -std=$$std $(HEADER_EVERYTHING) $(BUILD)/header_only.c || exit 1; done
+	@for std in c++11 c++17; do clang -x c++ -std=$$std $(HEADER_EVERYTHING) $(BUILD)/header_only.c || exit 1; done
+	@echo "check-header: include/contrastive.h is -Weverything clean (C99, C11, C++11, C++17)"
+
 # The symbol check needs the real shared object, which sanitizer builds
 # do not link strictly; they run the suites (and the layering check) only.
-check: check-layers $(if $(SANITIZE),,check-symbols) $(TEST_RUNNER) | deps
+check: check-layers $(if $(SANITIZE),,check-symbols) $(if $(findstring clang,$(CC)),check-header) $(TEST_RUNNER) | deps
 	CTR_TEST_DATA=tests/data $(TEST_RUNNER)
 
 VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \

@@ -38,11 +38,11 @@
 
 #define CTR_VERSION_NUMBER \
     (CTR_VERSION_MAJOR * 10000 + CTR_VERSION_MINOR * 100 + CTR_VERSION_PATCH)
-#define CTR__STRINGIFY_(x) #x
-#define CTR__STRINGIFY(x) CTR__STRINGIFY_(x)
+#define CTR_STRINGIFY_IMPL_(x) #x
+#define CTR_STRINGIFY_(x) CTR_STRINGIFY_IMPL_(x)
 #define CTR_VERSION_STRING                                                 \
-    CTR__STRINGIFY(CTR_VERSION_MAJOR) "." CTR__STRINGIFY(CTR_VERSION_MINOR) \
-    "." CTR__STRINGIFY(CTR_VERSION_PATCH)
+    CTR_STRINGIFY_(CTR_VERSION_MAJOR) "." CTR_STRINGIFY_(CTR_VERSION_MINOR) \
+    "." CTR_STRINGIFY_(CTR_VERSION_PATCH)
 
 /* ------------------------------------------------------------------------ */
 /* Export macro                                                             */

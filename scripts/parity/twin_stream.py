@@ -3,7 +3,7 @@
 
   /usr/bin/python3 scripts/parity/twin_stream.py export SEED EPOCHS PREFIX
   /usr/bin/python3 scripts/parity/twin_stream.py eval DIR
-  option: --reference DIR (default ../shared/reference, the twin and its helpers)
+  option: --reference DIR (default reference/ beside this script: the twin and its helpers)
 
 export writes the PyTorch twin's exact batch stream: the random draws follow
 the order of `cnn_demo_torch.py --seed SEED` (the model's initialisation, then
@@ -26,28 +26,16 @@ ap = argparse.ArgumentParser()
 ap.add_argument("command", choices=("export", "eval"))
 ap.add_argument("args", nargs="+")
 ap.add_argument("--reference", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                    "..", "..", "..", "shared", "reference"))
+                                                    "reference"))
 a = ap.parse_args()
 sys.path.insert(0, a.reference)
 from common import init_threads  # noqa: E402
 
 torch, _ = init_threads(2)
 import numpy as np  # noqa: E402
-import torch.nn as nn  # noqa: E402
 import ssl_lib as L  # noqa: E402
 
 B = 256
-
-
-class CNN(nn.Module):
-    """The twin's network, built in the same order (hence the same init draws)."""
-
-    def __init__(self):
-        super().__init__()
-        self.c1 = nn.Sequential(nn.Conv2d(1, 32, 5, 2, 2), nn.BatchNorm2d(32), nn.ReLU(inplace=True))
-        self.c2 = nn.Sequential(nn.Conv2d(32, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
-        self.head = nn.Sequential(nn.Linear(3136, 512), nn.BatchNorm1d(512), nn.ReLU(inplace=True),
-                                  nn.Linear(512, 128))
 
 
 def export(seed, epochs, prefix):
@@ -56,7 +44,7 @@ def export(seed, epochs, prefix):
 
     torch.manual_seed(seed)
     xtr, ytr, xte, yte = L.load_tensors()
-    model = CNN()
+    model = L.DemoCNN()
     save(torch.cat([p.detach().reshape(-1) for p in model.parameters()]), ".init")
     aug = L.Aug(rrc_scale=(1.0, 1.0), flip=True, noise=0.03, erase_p=0.2)
     with open(prefix + ".views", "wb") as f:
