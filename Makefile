@@ -70,7 +70,7 @@ else
 endif
 
 BUILD := build
-CPPFLAGS_LIB = -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
+CPPFLAGS_LIB = -Iinclude -Isrc -I$(BUILD)/gen -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
 CFLAGS_ALL = -std=c11 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(SAN_FLAGS)
 LDFLAGS_ALL = $(LDFLAGS) $(SAN_FLAGS) -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 LIBS_ALL = $(BLAS_LIBS) -lm -lpthread
@@ -128,6 +128,13 @@ $(BUILD)/flags: FORCE | deps
 $(BUILD)/src/%.o: src/%.c $(LIB_HDRS) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_LIB) $(CPPFLAGS) $(CFLAGS_ALL) $(CFLAGS_FILE) -c $< -o $@
+
+# ctr_constant_*'s table: every integer constant of the public headers.
+CONSTANTS_TABLE := $(BUILD)/gen/constants_table.h
+$(CONSTANTS_TABLE): scripts/gen-constants.sh $(wildcard include/*.h include/contrastive/*.h)
+	@mkdir -p $(@D)
+	sh scripts/gen-constants.sh > $@.new && mv $@.new $@
+$(BUILD)/src/common/constants.o: $(CONSTANTS_TABLE)
 
 # The vector kernels are written as a * b + c; let the AVX2+FMA clone fuse them.
 $(BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast

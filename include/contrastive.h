@@ -119,6 +119,32 @@ CTR_API const char *ctr_version_string(void);
 CTR_API int ctr_build_info(char *buf, size_t cap, size_t *needed);
 
 /* ------------------------------------------------------------------------ */
+/* Constants by name                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Every integer constant of the public headers (CTR_OK and the CTR_E_*
+ * codes, kinds such as CTR_LAYER_* and CTR_OBJECTIVE_*, parameters *_P_*,
+ * statistics *_S_*, flags and modes) by its name, so that a binding can read
+ * them at run time instead of copying the #defines. The table is generated
+ * from the headers when the library is built; names are static strings.
+ *
+ * ctr_constant_value: the value of the constant named exactly `name`
+ *   ("CTR_OBJECTIVE_P_TEMPERATURE"). CTR_E_INVALID_ARG, *value unchanged, if
+ *   name or value is NULL or no constant has that name.
+ * ctr_constant_name: the name of the constant of `group` with that value,
+ *   or NULL. A constant's group is its name through "_P_" or "_S_" when it
+ *   has one ("CTR_OBJECTIVE_P_", "CTR_KNN_P_"), else through its second word
+ *   ("CTR_LAYER_", "CTR_OBJECTIVE_", "CTR_NCE_", "CTR_E_"); CTR_OK belongs
+ *   to "CTR_E_" with the codes.
+ * ctr_constant_at: the index-th constant in header order, for listing all
+ *   of them: index from 0 up; CTR_E_INVALID_ARG, nothing written, when index
+ *   is negative or past the last, or name or value is NULL.
+ * Thread-safe. Since 0.1.0. */
+CTR_API int ctr_constant_value(const char *name, int64_t *value);
+CTR_API const char *ctr_constant_name(const char *group, int64_t value);
+CTR_API int ctr_constant_at(int64_t index, const char **name, int64_t *value);
+
+/* ------------------------------------------------------------------------ */
 /* Allocator                                                                */
 /* ------------------------------------------------------------------------ */
 
