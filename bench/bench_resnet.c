@@ -22,7 +22,8 @@
  * weight gradient, column gradient; the stem has no column gradient) and
  * the head's linear layers'.
  *
- * Case resnet18_key_forward: MoCo's key encoder: a forward of the 128
+ * Case resnet18_key_forward (and resnet_small_key_forward, the demo's
+ * small ResNet on 1 x 28 x 28 at batch 256): MoCo's key encoder: a forward of the 128
  * images with batch statistics and no backward. ours_ms is
  * CTR_ENCODER_TRAIN | CTR_ENCODER_NO_GRAD; train_ms the plain
  * CTR_ENCODER_TRAIN forward, timed alternately in the same loop;
@@ -105,6 +106,7 @@ typedef struct gemm_shape {
 typedef struct floor_plan {
     gemm_shape g[RN_MAX_GEMMS];
     int count, forward_count; /* the first forward_count are the forward's */
+    int batch;
     float *a, *b, *c;
 } floor_plan;
 
@@ -129,7 +131,7 @@ static void add_conv(ctr_encoder *enc, floor_plan *p, int64_t out, int64_t k, in
     check(ctr_encoder_shape(enc, d, &nd, NULL, CTR_ENCODER_OUTPUT), "shape", "");
     check(ctr_encoder_add_conv2d(enc, out, k, stride, pad, 0), "conv", ctr_encoder_last_error(enc));
     plan_conv(p, (int)out, (int)(d[0] * k * k),
-              (int)(RN_BATCH * ((d[1] + 2 * pad - k) / stride + 1) *
+              (int)(p->batch * ((d[1] + 2 * pad - k) / stride + 1) *
                     ((d[2] + 2 * pad - k) / stride + 1)));
 }
 
@@ -153,7 +155,8 @@ static void basic_block(ctr_encoder *enc, floor_plan *p, int64_t out, int64_t st
     if (stride != 1 || d[0] != out) {
         check(ctr_encoder_add_residual(enc, source, CTR_SHORTCUT_PROJECTION, stride, 1e-5, 0.1),
               "residual", ctr_encoder_last_error(enc));
-        plan_conv(p, (int)out, (int)d[0], (int)(RN_BATCH * (d[1] / stride) * (d[2] / stride)));
+        plan_conv(p, (int)out, (int)d[0],
+                  (int)(p->batch * ((d[1] - 1) / stride + 1) * ((d[2] - 1) / stride + 1)));
     } else {
         check(ctr_encoder_add_residual(enc, source, CTR_SHORTCUT_IDENTITY, 1, 0.0, 0.0),
               "residual", ctr_encoder_last_error(enc));
@@ -164,7 +167,7 @@ static void basic_block(ctr_encoder *enc, floor_plan *p, int64_t out, int64_t st
 static void add_linear(ctr_encoder *enc, floor_plan *p, int in, int out)
 {
     check(ctr_encoder_add_linear(enc, out, 1), "linear", ctr_encoder_last_error(enc));
-    plan_add(p, 0, 1, RN_BATCH, out, in);
+    plan_add(p, 0, 1, p->batch, out, in);
 }
 
 /* The backward GEMMs of every forward one: weight gradient and input (or
@@ -192,6 +195,7 @@ static ctr_encoder *build_resnet18(floor_plan *p, const ctr_allocator *a)
     ctr_encoder *enc = NULL;
     int stage, b;
     memset(p, 0, sizeof(*p));
+    p->batch = RN_BATCH;
     check(ctr_encoder_create(&enc, dims, 3, 1, a), "create", "");
     add_conv(enc, p, 64, 3, 1, 1);
     add_bn_relu(enc, 1);
@@ -202,6 +206,31 @@ static ctr_encoder *build_resnet18(floor_plan *p, const ctr_allocator *a)
     add_linear(enc, p, 512, 512);
     add_bn_relu(enc, 1);
     add_linear(enc, p, 512, RN_OUT);
+    plan_backward(p);
+    return enc;
+}
+
+/* The demo's small ResNet (examples/demo/trainer.c) on 1 x 28 x 28, batch
+ * SMALL_BATCH: 3x3 stem of 16 with stride 2, basic blocks of 16, 32/2 and
+ * 64/2 channels, global pool, head linear 64-128 + BN + ReLU + linear 64. */
+#define SMALL_BATCH 256
+
+static ctr_encoder *build_resnet_small(floor_plan *p, const ctr_allocator *a)
+{
+    int64_t dims[3] = {1, 28, 28};
+    ctr_encoder *enc = NULL;
+    memset(p, 0, sizeof(*p));
+    p->batch = SMALL_BATCH;
+    check(ctr_encoder_create(&enc, dims, 3, 1, a), "create", "");
+    add_conv(enc, p, 16, 3, 2, 1);
+    add_bn_relu(enc, 1);
+    basic_block(enc, p, 16, 1);
+    basic_block(enc, p, 32, 2);
+    basic_block(enc, p, 64, 2);
+    check(ctr_encoder_add_global_avgpool(enc), "gap", "");
+    add_linear(enc, p, 64, 128);
+    add_bn_relu(enc, 1);
+    add_linear(enc, p, 128, 64);
     plan_backward(p);
     return enc;
 }
@@ -314,17 +343,20 @@ static void step_case(int threads, int reps)
 
 /* ---- the key encoder's forward ------------------------------------------------ */
 
-/* Wall time of one forward; its CPU time in *cpu. */
-static double timed_forward(ctr_encoder *enc, float *z, const float *x, int32_t mode,
+/* Wall time of one forward of n samples; its CPU time in *cpu. */
+static double timed_forward(ctr_encoder *enc, float *z, const float *x, int64_t n, int32_t mode,
                             double *cpu)
 {
     double t0 = now_ms(), c0 = cpu_ms();
-    check(ctr_encoder_forward(enc, z, x, RN_BATCH, mode), "forward", ctr_encoder_last_error(enc));
+    check(ctr_encoder_forward(enc, z, x, n, mode), "forward", ctr_encoder_last_error(enc));
     *cpu = cpu_ms() - c0;
     return now_ms() - t0;
 }
 
-static void key_case(int threads, int reps)
+typedef ctr_encoder *(*builder)(floor_plan *p, const ctr_allocator *a);
+
+/* A key encoder's forward, no-grad against train, alternately. */
+static void key_compare(const char *name, builder build, int threads, int reps)
 {
     floor_plan plan;
     counter cnt_key, cnt_train;
@@ -337,32 +369,37 @@ static void key_case(int threads, int reps)
     double *ct = (double *)malloc((size_t)reps * sizeof(double));
     float *x, *z;
     size_t ws_key, ws_train;
+    int64_t n, in, out, d[3];
+    int32_t nd;
     int i;
     counting_allocator(&a_key, &cnt_key);
     counting_allocator(&a_train, &cnt_train);
     check(ctr_rng_create(&rng, 12, NULL), "rng", "");
-    key = build_resnet18(&plan, &a_key);
-    train = build_resnet18(&plan, &a_train);
-    x = random_floats(rng, (int64_t)RN_BATCH * RN_IN, 1.0f);
-    z = random_floats(rng, (int64_t)RN_BATCH * RN_OUT, 0.0f);
+    key = build(&plan, &a_key);
+    train = build(&plan, &a_train);
+    n = plan.batch;
+    check(ctr_encoder_shape(key, d, &nd, &in, CTR_ENCODER_INPUT), "shape", "");
+    check(ctr_encoder_shape(key, d, &nd, &out, CTR_ENCODER_OUTPUT), "shape", "");
+    x = random_floats(rng, n * in, 1.0f);
+    z = random_floats(rng, n * out, 0.0f);
     for (i = 0; i < 2; i++) { /* warm-up */
-        timed_forward(key, z, x, CTR_ENCODER_TRAIN | CTR_ENCODER_NO_GRAD, &ck[0]);
-        timed_forward(train, z, x, CTR_ENCODER_TRAIN, &ct[0]);
+        timed_forward(key, z, x, n, CTR_ENCODER_TRAIN | CTR_ENCODER_NO_GRAD, &ck[0]);
+        timed_forward(train, z, x, n, CTR_ENCODER_TRAIN, &ct[0]);
     }
     for (i = 0; i < reps; i++) { /* alternately, so that load hits both alike */
-        tk[i] = timed_forward(key, z, x, CTR_ENCODER_TRAIN | CTR_ENCODER_NO_GRAD, &ck[i]);
-        tt[i] = timed_forward(train, z, x, CTR_ENCODER_TRAIN, &ct[i]);
+        tk[i] = timed_forward(key, z, x, n, CTR_ENCODER_TRAIN | CTR_ENCODER_NO_GRAD, &ck[i]);
+        tt[i] = timed_forward(train, z, x, n, CTR_ENCODER_TRAIN, &ct[i]);
     }
     floor_buffers(&plan, rng);
     floor = median_ms(floor_forward, &plan, reps, 1);
-    check(ctr_encoder_workspace_size(key, &ws_key, RN_BATCH,
-                                     CTR_ENCODER_TRAIN | CTR_ENCODER_NO_GRAD), "ws", "");
-    check(ctr_encoder_workspace_size(train, &ws_train, RN_BATCH, CTR_ENCODER_TRAIN), "ws", "");
-    printf("{\"case\":\"resnet18_key_forward\",\"threads\":%d,\"ours_ms\":%.3f,"
+    check(ctr_encoder_workspace_size(key, &ws_key, n, CTR_ENCODER_TRAIN | CTR_ENCODER_NO_GRAD),
+          "ws", "");
+    check(ctr_encoder_workspace_size(train, &ws_train, n, CTR_ENCODER_TRAIN), "ws", "");
+    printf("{\"case\":\"%s\",\"threads\":%d,\"ours_ms\":%.3f,"
            "\"floor_ms\":%.3f,\"ours_extra_mib\":%.3f,\"train_ms\":%.3f,"
            "\"train_extra_mib\":%.3f,\"workspace_mib\":%.3f,\"train_workspace_mib\":%.3f,"
            "\"ours_cpu_ms\":%.3f,\"train_cpu_ms\":%.3f}\n",
-           threads, median_of(tk, reps), floor, peak_mib(&cnt_key), median_of(tt, reps),
+           name, threads, median_of(tk, reps), floor, peak_mib(&cnt_key), median_of(tt, reps),
            peak_mib(&cnt_train), (double)ws_key / 1048576.0, (double)ws_train / 1048576.0,
            median_of(ck, reps), median_of(ct, reps));
     fflush(stdout);
@@ -372,11 +409,22 @@ static void key_case(int threads, int reps)
     free(tk), free(tt), free(ck), free(ct), free(x), free(z), free(plan.a), free(plan.b), free(plan.c);
 }
 
+static void key_case(int threads, int reps)
+{
+    key_compare("resnet18_key_forward", build_resnet18, threads, reps);
+}
+
+static void small_key_case(int threads, int reps)
+{
+    key_compare("resnet_small_key_forward", build_resnet_small, threads, reps);
+}
+
 /* ---- driver ---------------------------------------------------------------------- */
 
 static const bench_entry CASES[] = {
     {"resnet18_cifar_step", step_case},
     {"resnet18_key_forward", key_case},
+    {"resnet_small_key_forward", small_key_case},
 };
 
 int main(int argc, char **argv)
