@@ -237,13 +237,14 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
                                 int64_t n, int32_t mode);
 
 /* Back-propagates dy = dL/dy (n x output size, n of the last forward)
- * through the last forward, which must be TRAIN without NO_GRAD: parameter gradients are ADDED to the
- * gradient array (call ctr_encoder_zero_grad between steps) and, if dx is
- * not NULL, dL/dx (n x input size) is written to dx. Calling it again
- * adds the same gradients again.
+ * through the last forward, which must be TRAIN without NO_GRAD:
+ * parameter gradients are ADDED to the gradient array (call
+ * ctr_encoder_zero_grad between steps) and, if dx is not NULL, dL/dx
+ * (n x input size) is written to dx. Calling it again adds the same
+ * gradients again.
  * Errors: CTR_E_INVALID_ARG (NULL enc or dy), CTR_E_STAGE (no forward yet,
- * or the last forward was in eval mode or no-grad), CTR_E_NUMERIC (dy holds NaN/Inf;
- * nothing changed). Never allocates. Since 0.1.0. */
+ * or the last forward was in eval mode or no-grad), CTR_E_NUMERIC (dy
+ * holds NaN/Inf; nothing changed). Never allocates. Since 0.1.0. */
 CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx,
                                  const float *dy);
 
@@ -251,11 +252,12 @@ CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx,
  * Since 0.1.0. */
 CTR_API int ctr_encoder_zero_grad(ctr_encoder *enc);
 
-/* Copies the output of layer `layer` (0-based or CTR_ENCODER_OUTPUT; the
- * last forward without CTR_ENCODER_NO_GRAD, either mode) into out: n x that layer's output size floats, n of the last
- * forward. Use it to read backbone features under a projection head.
+/* Copies the output of layer `layer` (0-based or CTR_ENCODER_OUTPUT) of
+ * the last forward (either mode, without CTR_ENCODER_NO_GRAD) into out:
+ * n x that layer's output size floats, n of the last forward. Use it to
+ * read backbone features under a projection head.
  * Errors: CTR_E_INVALID_ARG (NULL, layer out of range), CTR_E_STAGE (no
- * forward yet). Since 0.1.0. */
+ * forward yet, or the last one was no-grad). Since 0.1.0. */
 CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out,
                                      int64_t layer);
 
@@ -277,8 +279,8 @@ CTR_API int ctr_encoder_layer_kind(const ctr_encoder *enc, int32_t *kind,
 
 /* The per-sample shape after layer `layer` (CTR_ENCODER_INPUT = -1: the
  * input shape; CTR_ENCODER_OUTPUT: the last layer's, the output shape):
- * dims[0..3) receives the dimensions (unused
- * ones set to 1), *ndims their count; *size (may be NULL) their product.
+ * dims[0..3) receives the dimensions (unused ones set to 1), *ndims their
+ * count; *size (may be NULL) their product.
  * Errors: CTR_E_INVALID_ARG (NULL, out of range). Since 0.1.0. */
 CTR_API int ctr_encoder_shape(const ctr_encoder *enc, int64_t *dims,
                               int32_t *ndims, int64_t *size, int64_t layer);
