@@ -242,7 +242,8 @@ static void check_nograd_matches(const ctr_encoder *enc, const float *x, int64_t
 START_TEST(test_nograd_matches_train_and_eval)
 {
     /* the two-block ResNet, a conv net whose batch spans several chunks
-     * (with pooling, dropout, layer norm), a sequence net */
+     * (with pooling, dropout, layer norm), the finite-difference net with
+     * grouped batch norm, a sequence net */
     int64_t img[3] = {8, 40, 40}, seq[2] = {9, 3};
     float *x = malloc(7 * 8 * 40 * 40 * sizeof(float));
     ctr_encoder *enc = NULL;
@@ -266,6 +267,11 @@ START_TEST(test_nograd_matches_train_and_eval)
     ck_assert_int_eq(ctr_encoder_add_l2norm(enc, 1e-12), CTR_OK);
     for (m = 0; m < 2; m++)
         check_nograd_matches(enc, x, 7, 6, modes[m]);
+    ctr_encoder_destroy(enc);
+    enc = smooth_net(); /* nested, shared-source and input-source blocks */
+    ck_assert_int_eq(ctr_encoder_set_i64(enc, CTR_ENCODER_P_BN_GROUPS, 3), CTR_OK);
+    for (m = 0; m < 2; m++)
+        check_nograd_matches(enc, x, 6, 3, modes[m]);
     ctr_encoder_destroy(enc);
     ck_assert_int_eq(ctr_encoder_create(&enc, seq, 2, 4, NULL), CTR_OK);
     ck_assert_int_eq(ctr_encoder_add_conv1d(enc, 4, 3, 2, 1, 1), CTR_OK);

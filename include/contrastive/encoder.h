@@ -345,8 +345,10 @@ CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes,
  * samples: TRAIN and EVAL share the training workspace (every layer's
  * output and cache, the gradient buffers); with CTR_ENCODER_NO_GRAD the
  * no-grad workspace (a few reused activation buffers and the layers'
- * scratch). Errors: CTR_E_INVALID_ARG (NULL, batch < 1, bad mode),
- * CTR_E_OVERFLOW. Since 0.1.0. */
+ * scratch). With NO_GRAD it plans those buffers once and caches the plan
+ * in the handle, so it follows the thread rule of a call that writes.
+ * Errors: CTR_E_INVALID_ARG (NULL, batch < 1, bad mode), CTR_E_OVERFLOW.
+ * Since 0.1.0. */
 CTR_API int ctr_encoder_workspace_size(const ctr_encoder *enc, size_t *bytes,
                                        int64_t batch, int32_t mode);
 
