@@ -335,53 +335,13 @@ static void gru_case(int threads, int reps)
 
 /* ---- driver ---------------------------------------------------------------------- */
 
-typedef struct bench_case {
-    const char *name;
-    void (*run)(int threads, int reps);
-} bench_case;
-
-static const bench_case CASES[] = {
+static const bench_entry CASES[] = {
     {"mlp_simclr_step", mlp_case},
     {"cnn_step", cnn_case},
     {"gru_step", gru_case},
 };
 
-static int selected(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    const char *p = list;
-    if (list == NULL || *list == '\0')
-        return 1;
-    while ((p = strstr(p, name)) != NULL) {
-        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-            return 1;
-        p += n;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    int threads = 1, reps = 11, i;
-    const char *cases = NULL;
-    size_t c;
-    for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc)
-            cases = argv[++i];
-        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: %s --threads T [--cases a,b] [--reps N]\n", argv[0]);
-            return 2;
-        }
-    }
-    if (threads < 1 || reps < 1)
-        return 2;
-    set_blas_threads(threads);
-    for (c = 0; c < sizeof(CASES) / sizeof(CASES[0]); c++)
-        if (selected(cases, CASES[c].name))
-            CASES[c].run(threads, reps);
-    return 0;
+    return bench_main(argc, argv, CASES, sizeof(CASES) / sizeof(CASES[0]), 11);
 }

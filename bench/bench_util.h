@@ -111,4 +111,59 @@ static inline double median_ms(bench_fn f, void *ctx, int reps, int inner)
     return m;
 }
 
+/* ---- a bench program's driver ------------------------------------------------ */
+
+typedef struct bench_entry {
+    const char *name;
+    void (*run)(int threads, int reps);
+} bench_entry;
+
+/* 1 if `name` is in the comma-separated list (NULL or empty: every case). */
+static inline int bench_selected(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = list;
+    if (list == NULL || *list == '\0')
+        return 1;
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+/* main() of a bench program: --threads T [--cases a,b] [--reps N] [--list]. */
+static inline int bench_main(int argc, char **argv, const bench_entry *cases, size_t count,
+                             int default_reps)
+{
+    int threads = 1, reps = default_reps, i;
+    const char *wanted = NULL;
+    size_t c;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc)
+            wanted = argv[++i];
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--list") == 0) {
+            for (c = 0; c < count; c++)
+                printf("%s\n", cases[c].name);
+            return 0;
+        } else {
+            fprintf(stderr, "usage: %s --threads T [--cases a,b] [--reps N] [--list]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (threads < 1 || reps < 1)
+        return 2;
+    set_blas_threads(threads);
+    for (c = 0; c < count; c++)
+        if (bench_selected(wanted, cases[c].name))
+            cases[c].run(threads, reps);
+    return 0;
+}
+
 #endif /* CTR_BENCH_UTIL_H */

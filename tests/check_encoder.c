@@ -1432,7 +1432,7 @@ START_TEST(test_null_pointers)
     ck_assert_int_eq(ctr_encoder_shape(NULL, dims, &nd, NULL, 0), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_encoder_shape(enc, NULL, &nd, NULL, 0), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_encoder_shape(enc, dims, NULL, NULL, 0), CTR_E_INVALID_ARG);
-    ck_assert_int_eq(ctr_encoder_shape(enc, dims, &nd, NULL, -2), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_encoder_shape(enc, dims, &nd, NULL, -3), CTR_E_INVALID_ARG); /* -2 is CTR_ENCODER_OUTPUT */
     ck_assert_int_eq(ctr_encoder_num_params(enc, NULL), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_encoder_num_stats(NULL, &v), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_encoder_num_stats(enc, NULL), CTR_E_INVALID_ARG);
@@ -1590,7 +1590,8 @@ START_TEST(test_layer_registry)
         CTR_LAYER_RELU,      CTR_LAYER_GELU,      CTR_LAYER_TANH,
         CTR_LAYER_L2NORM,    CTR_LAYER_FLATTEN,   CTR_LAYER_CONV2D,
         CTR_LAYER_CONV1D,    CTR_LAYER_MAXPOOL2D, CTR_LAYER_AVGPOOL2D,
-        CTR_LAYER_GLOBAL_AVGPOOL, CTR_LAYER_DROPOUT, CTR_LAYER_GRU};
+        CTR_LAYER_GLOBAL_AVGPOOL, CTR_LAYER_DROPOUT, CTR_LAYER_GRU,
+        CTR_LAYER_RESIDUAL};
     const ctr__layer_ops *ops;
     size_t i;
     for (i = 0; (ops = ctr__layer_at(i)) != NULL; i++) {

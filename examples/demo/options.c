@@ -18,12 +18,14 @@ static const char usage[] =
     "evaluation.\n"
     "\n"
     "  --method simclr|moco|instdisc  objective and memory (default simclr)\n"
-    "  --encoder cnn|mlp              backbone: two conv layers, or one wide hidden\n"
-    "                                 layer (default cnn)\n"
+    "  --encoder cnn|mlp|resnet       backbone: two conv layers, one wide hidden\n"
+    "                                 layer, or a small ResNet (3x3 stem, three\n"
+    "                                 basic blocks of 16, 32/2, 64/2 channels)\n"
+    "                                 (default cnn)\n"
     "  --epochs N                     epochs; the learning-rate schedule spans them\n"
     "                                 (default: what fits the default budget; CNN 10\n"
     "                                 SimCLR, 12 MoCo, 12 instance discrimination;\n"
-    "                                 MLP 18, 19, 15)\n"
+    "                                 MLP 18, 19, 15; ResNet 4, 5, 5)\n"
     "  --batch N                      images per step (default 256)\n"
     "  --time-budget SECONDS          stop training after this long (default 300)\n"
     "  --seed N                       seed of every random choice (default 1)\n"
@@ -147,8 +149,10 @@ static int parse_pair(demo_options *o, const char *flag, const char *v)
         return parse_method(v, &o->method);
     if (strcmp(flag, "--encoder") == 0) {
         o->encoder = v;
-        return strcmp(v, "mlp") == 0 || strcmp(v, "cnn") == 0 ? 0 : (fprintf(stderr,
-            "contrastive-demo: --encoder must be mlp or cnn\n"), -1);
+        return strcmp(v, "mlp") == 0 || strcmp(v, "cnn") == 0 || strcmp(v, "resnet") == 0
+                   ? 0
+                   : (fprintf(stderr, "contrastive-demo: --encoder must be mlp, cnn or resnet\n"),
+                      -1);
     }
     if (strcmp(flag, "--out") == 0) { o->out_dir = v; return 0; }
     if (strcmp(flag, "--data") == 0) { o->data_dir = v; return 0; }
@@ -206,11 +210,13 @@ static void apply_encoder_defaults(demo_options *o)
 {
     static const int64_t mlp_epochs[] = {18, 19, 15}; /* simclr, moco, instdisc */
     static const int64_t cnn_epochs[] = {10, 12, 12};
-    const int cnn = strcmp(o->encoder, "cnn") == 0;
+    static const int64_t resnet_epochs[] = {4, 5, 5};
+    const int cnn = strcmp(o->encoder, "cnn") == 0, resnet = strcmp(o->encoder, "resnet") == 0;
     if (o->epochs == 0)
-        o->epochs = cnn ? cnn_epochs[o->method] : mlp_epochs[o->method];
+        o->epochs = cnn ? cnn_epochs[o->method]
+                        : resnet ? resnet_epochs[o->method] : mlp_epochs[o->method];
     if (o->crop_min < 0.0)
-        o->crop_min = cnn ? 1.0 : 0.6;
+        o->crop_min = cnn || resnet ? 1.0 : 0.6;
 }
 
 int options_parse(demo_options *o, int argc, char **argv)

@@ -12,7 +12,7 @@
 
 typedef struct demo_options {
     int method;            /* METHOD_* */
-    const char *encoder;   /* "cnn" or "mlp" */
+    const char *encoder;   /* "cnn", "mlp" or "resnet" */
     int64_t epochs;
     int64_t batch;
     uint64_t seed;

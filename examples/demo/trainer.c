@@ -76,18 +76,53 @@ static int add_cnn_backbone(ctr_encoder *e)
     return rc == CTR_OK ? ctr_encoder_add_flatten(e) : rc;
 }
 
+/* ResNet's basic block after the current output: conv3x3-BN-ReLU-conv3x3-BN,
+ * plus the block's input (a 1x1 conv + BN projection when the shape
+ * changes), ReLU. */
+static int add_basic_block(ctr_encoder *e, int64_t out, int64_t stride)
+{
+    int64_t source, dims[3];
+    int32_t nd;
+    int rc = ctr_encoder_last_layer(e, &source);
+    if (rc == CTR_OK) rc = ctr_encoder_shape(e, dims, &nd, NULL, CTR_ENCODER_OUTPUT);
+    if (rc == CTR_OK) rc = ctr_encoder_add_conv2d(e, out, 3, stride, 1, 0);
+    if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
+    if (rc == CTR_OK) rc = ctr_encoder_add_activation(e, CTR_LAYER_RELU);
+    if (rc == CTR_OK) rc = ctr_encoder_add_conv2d(e, out, 3, 1, 1, 0);
+    if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
+    if (rc == CTR_OK && (stride != 1 || dims[0] != out))
+        rc = ctr_encoder_add_residual(e, source, CTR_SHORTCUT_PROJECTION, stride, 1e-5, 0.1);
+    else if (rc == CTR_OK)
+        rc = ctr_encoder_add_residual(e, source, CTR_SHORTCUT_IDENTITY, 1, 0.0, 0.0);
+    return rc == CTR_OK ? ctr_encoder_add_activation(e, CTR_LAYER_RELU) : rc;
+}
+
+/* A small ResNet for 28 x 28: 3x3 stem of 16 channels with stride 2
+ * (14 x 14), basic blocks of 16, 32 (stride 2: 7 x 7) and 64 (stride 2:
+ * 4 x 4) channels, global average pooling: 64 features. */
+static int add_resnet_backbone(ctr_encoder *e)
+{
+    int rc = ctr_encoder_add_conv2d(e, 16, 3, 2, 1, 0);
+    if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
+    if (rc == CTR_OK) rc = ctr_encoder_add_activation(e, CTR_LAYER_RELU);
+    if (rc == CTR_OK) rc = add_basic_block(e, 16, 1);
+    if (rc == CTR_OK) rc = add_basic_block(e, 32, 2);
+    if (rc == CTR_OK) rc = add_basic_block(e, 64, 2);
+    return rc == CTR_OK ? ctr_encoder_add_global_avgpool(e) : rc;
+}
+
 static int build_encoder(trainer *t, uint64_t seed)
 {
     const demo_options *o = &t->opt;
-    const int cnn = strcmp(o->encoder, "cnn") == 0;
+    const int cnn = strcmp(o->encoder, "cnn") == 0, resnet = strcmp(o->encoder, "resnet") == 0;
     int64_t dims[3] = {1, FMNIST_SIDE, FMNIST_SIDE}, pixels[1] = {FMNIST_PIXELS};
     int32_t ndims;
     ctr_encoder *e = NULL;
-    int rc = cnn ? ctr_encoder_create(&e, dims, 3, seed, NULL)
-                 : ctr_encoder_create(&e, pixels, 1, seed, NULL);
-    if (rc == CTR_OK) rc = cnn ? add_cnn_backbone(e) : add_mlp_backbone(e, o);
-    if (rc == CTR_OK) rc = ctr_encoder_num_layers(e, &t->feat_layer);
-    t->feat_layer -= 1;
+    int rc = cnn || resnet ? ctr_encoder_create(&e, dims, 3, seed, NULL)
+                           : ctr_encoder_create(&e, pixels, 1, seed, NULL);
+    if (rc == CTR_OK)
+        rc = cnn ? add_cnn_backbone(e) : resnet ? add_resnet_backbone(e) : add_mlp_backbone(e, o);
+    if (rc == CTR_OK) rc = ctr_encoder_last_layer(e, &t->feat_layer); /* the features */
     if (rc == CTR_OK) rc = ctr_encoder_shape(e, dims, &ndims, &t->feat_dim, t->feat_layer);
     if (rc == CTR_OK) rc = ctr_encoder_add_linear(e, o->head, 1);
     if (rc == CTR_OK) rc = ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1);
@@ -278,7 +313,8 @@ static int moco_keys(trainer *t)
         memcpy(t->shuffled + i * FMNIST_PIXELS, view2 + t->perm[i] * FMNIST_PIXELS,
                FMNIST_PIXELS * sizeof(float));
     if (rc == CTR_OK)
-        rc = ctr_encoder_forward(t->key_enc, out, t->shuffled, b, CTR_ENCODER_TRAIN);
+        rc = ctr_encoder_forward(t->key_enc, out, t->shuffled, b,
+                                 CTR_ENCODER_TRAIN | CTR_ENCODER_NO_GRAD);
     for (i = 0; rc == CTR_OK && i < b; i++)
         memcpy(t->keys + t->perm[i] * p, out + i * p, (size_t)p * sizeof(float));
     return rc;
@@ -395,7 +431,7 @@ int trainer_embeddings(trainer *t, const float *images, int64_t n, float *emb,
         }
         if (rc == CTR_OK)
             rc = ctr_encoder_forward(t->enc, emb + i0 * t->opt.proj_dim, view, m,
-                                     CTR_ENCODER_EVAL);
+                                     CTR_ENCODER_EVAL | CTR_ENCODER_NO_GRAD);
         if (rc != CTR_OK) {
             free(view);
             ctr_rng_destroy(rng);

@@ -63,10 +63,23 @@ typedef struct ctr_encoder ctr_encoder;
 #define CTR_LAYER_GLOBAL_AVGPOOL 82
 #define CTR_LAYER_DROPOUT 90
 #define CTR_LAYER_GRU 100
+#define CTR_LAYER_RESIDUAL 110 /* ctr_encoder_add_residual */
+
+/* Shortcuts of a residual block (ctr_encoder_add_residual). */
+#define CTR_SHORTCUT_IDENTITY 1   /* the block's input itself */
+#define CTR_SHORTCUT_PROJECTION 2 /* 1x1 convolution (no bias) + batch norm */
+
+/* Layer indices with a meaning of their own (ctr_encoder_shape,
+ * ctr_encoder_layer_output, ctr_encoder_add_residual's source). */
+#define CTR_ENCODER_INPUT (-1)  /* the encoder's input */
+#define CTR_ENCODER_OUTPUT (-2) /* the last layer (the encoder's output) */
 
 /* Forward modes. */
 #define CTR_ENCODER_TRAIN 1 /* batch statistics, caches for backward */
 #define CTR_ENCODER_EVAL 2  /* running statistics, no backward possible */
+/* A flag OR'ed into either mode: keep nothing for backward (inference:
+ * MoCo's key encoder as TRAIN | NO_GRAD, features as EVAL | NO_GRAD). */
+#define CTR_ENCODER_NO_GRAD 16
 
 /* Roles of parameter tensors (ctr_encoder_tensor_info). */
 #define CTR_TENSOR_WEIGHT 1      /* linear weight: adapted and decayed */
@@ -177,13 +190,46 @@ CTR_API int ctr_encoder_add_dropout(ctr_encoder *enc, double p);
  * all initialised uniform in +-1/sqrt(hidden)). Since 0.1.0. */
 CTR_API int ctr_encoder_add_gru(ctr_encoder *enc, int64_t hidden);
 
+/* Closes a residual block: y = branch + shortcut(source), where the
+ * branch is every layer added after layer `source` (at least one) and
+ * source is a layer index or CTR_ENCODER_INPUT (take it from
+ * ctr_encoder_last_layer before adding the branch). ResNet's basic block
+ * is: source; conv2d 3x3 (stride s, no bias), batchnorm, ReLU, conv2d 3x3,
+ * batchnorm; add_residual; ReLU (see docs/encoder.md). shortcut:
+ *   CTR_SHORTCUT_IDENTITY    the source itself: its shape must be the
+ *                            branch's; stride must be 1, eps and momentum
+ *                            are ignored;
+ *   CTR_SHORTCUT_PROJECTION  images only: a 1x1 convolution of the source
+ *                            to the branch's channels with `stride` (in
+ *                            [1, 4096]; its output must have the branch's
+ *                            shape) and no bias, then batch norm with
+ *                            gamma and beta (eps > 0, momentum in [0, 1],
+ *                            as ctr_encoder_add_batchnorm), as
+ *                            torchvision's downsample.
+ * Blocks nest and may share a source. Parameters (projection): the
+ * convolution's weight (O x C x 1 x 1), gamma, beta; running statistics:
+ * mean, variance; the batch norm follows CTR_ENCODER_P_BN_GROUPS.
+ * The layer's kind is CTR_LAYER_RESIDUAL; its output is the sum (add the
+ * ReLU after it). Errors: CTR_E_INVALID_ARG (source not a layer before the
+ * last, unknown shortcut, bad stride, eps or momentum), CTR_E_SHAPE
+ * (shapes do not match), CTR_E_NOMEM. Since 0.1.0. */
+CTR_API int ctr_encoder_add_residual(ctr_encoder *enc, int64_t source,
+                                     int32_t shortcut, int64_t stride,
+                                     double eps, double momentum);
+
 /* ---- running ----------------------------------------------------------- */
 
 /* Runs the network on n samples x (n x input size floats) and writes the
  * n x output size result to y. mode is CTR_ENCODER_TRAIN (batch
  * statistics, running statistics updated, activations cached for backward;
  * the input is copied, so x may change afterwards) or CTR_ENCODER_EVAL
- * (running statistics, no cache). x and y must not overlap.
+ * (running statistics, no cache), either optionally OR'ed with
+ * CTR_ENCODER_NO_GRAD: the same results (TRAIN | NO_GRAD still uses and
+ * updates the batch statistics and draws dropout masks) but nothing kept
+ * for backward or ctr_encoder_layer_output, in a workspace of its own of a
+ * few reused activation buffers (ctr_encoder_workspace_size); after it,
+ * backward and layer_output are CTR_E_STAGE until the next forward
+ * without the flag. x and y must not overlap.
  * Errors: CTR_E_INVALID_ARG (NULL, n < 1, bad mode), CTR_E_NUMERIC (x holds
  * NaN/Inf, or the output or the running statistics overflowed on the way
  * (huge weights); nothing written to y, running statistics and generator
@@ -195,13 +241,14 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
                                 int64_t n, int32_t mode);
 
 /* Back-propagates dy = dL/dy (n x output size, n of the last forward)
- * through the last train-mode forward: parameter gradients are ADDED to the
- * gradient array (call ctr_encoder_zero_grad between steps) and, if dx is
- * not NULL, dL/dx (n x input size) is written to dx. Calling it again
- * adds the same gradients again.
+ * through the last forward, which must be TRAIN without NO_GRAD:
+ * parameter gradients are ADDED to the gradient array (call
+ * ctr_encoder_zero_grad between steps) and, if dx is not NULL, dL/dx
+ * (n x input size) is written to dx. Calling it again adds the same
+ * gradients again.
  * Errors: CTR_E_INVALID_ARG (NULL enc or dy), CTR_E_STAGE (no forward yet,
- * or the last forward was in eval mode), CTR_E_NUMERIC (dy holds NaN/Inf;
- * nothing changed). Never allocates. Since 0.1.0. */
+ * or the last forward was in eval mode or no-grad), CTR_E_NUMERIC (dy
+ * holds NaN/Inf; nothing changed). Never allocates. Since 0.1.0. */
 CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx,
                                  const float *dy);
 
@@ -209,11 +256,12 @@ CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx,
  * Since 0.1.0. */
 CTR_API int ctr_encoder_zero_grad(ctr_encoder *enc);
 
-/* Copies the output of layer `layer` (0-based; the last forward, either
- * mode) into out: n x that layer's output size floats, n of the last
- * forward. Use it to read backbone features under a projection head.
+/* Copies the output of layer `layer` (0-based or CTR_ENCODER_OUTPUT) of
+ * the last forward (either mode, without CTR_ENCODER_NO_GRAD) into out:
+ * n x that layer's output size floats, n of the last forward. Use it to
+ * read backbone features under a projection head.
  * Errors: CTR_E_INVALID_ARG (NULL, layer out of range), CTR_E_STAGE (no
- * forward yet). Since 0.1.0. */
+ * forward yet, or the last one was no-grad). Since 0.1.0. */
 CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out,
                                      int64_t layer);
 
@@ -222,14 +270,21 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out,
 /* Number of layers added so far. Errors: CTR_E_INVALID_ARG. Since 0.1.0. */
 CTR_API int ctr_encoder_num_layers(const ctr_encoder *enc, int64_t *out);
 
-/* The kind (CTR_LAYER_*) of layer `layer`.
+/* The index of the most recently added layer (num_layers - 1;
+ * CTR_ENCODER_INPUT without layers): read it after an add call to name
+ * that layer later (layer_output, shape, add_residual's source).
+ * Errors: CTR_E_INVALID_ARG (NULL). Since 0.1.0. */
+CTR_API int ctr_encoder_last_layer(const ctr_encoder *enc, int64_t *layer);
+
+/* The kind (CTR_LAYER_*) of layer `layer` (or CTR_ENCODER_OUTPUT).
  * Errors: CTR_E_INVALID_ARG (NULL, out of range). Since 0.1.0. */
 CTR_API int ctr_encoder_layer_kind(const ctr_encoder *enc, int32_t *kind,
                                    int64_t layer);
 
-/* The per-sample shape after layer `layer` (-1: the input shape; the last
- * layer's is the output shape): dims[0..3) receives the dimensions (unused
- * ones set to 1), *ndims their count; *size (may be NULL) their product.
+/* The per-sample shape after layer `layer` (CTR_ENCODER_INPUT = -1: the
+ * input shape; CTR_ENCODER_OUTPUT: the last layer's, the output shape):
+ * dims[0..3) receives the dimensions (unused ones set to 1), *ndims their
+ * count; *size (may be NULL) their product.
  * Errors: CTR_E_INVALID_ARG (NULL, out of range). Since 0.1.0. */
 CTR_API int ctr_encoder_shape(const ctr_encoder *enc, int64_t *dims,
                               int32_t *ndims, int64_t *size, int64_t layer);
@@ -283,12 +338,25 @@ CTR_API int ctr_encoder_get_i64(const ctr_encoder *enc, int32_t param,
 CTR_API int ctr_encoder_param_bounds(int32_t param, double *lo, double *hi);
 
 /* Bytes the encoder needs for a batch of `batch` samples: parameters,
- * gradients, statistics and the forward/backward workspace. Writes nothing
- * to enc (no message: the code says it). Errors: CTR_E_INVALID_ARG (enc or
- * bytes NULL, batch < 1), CTR_E_OVERFLOW (the bytes for batch samples do
- * not fit in size_t; *bytes untouched). Since 0.1.0. */
+ * gradients, statistics and the forward/backward workspace (the no-grad
+ * workspace, if a CTR_ENCODER_NO_GRAD forward ran, comes on top: see
+ * ctr_encoder_workspace_size). Writes nothing to enc (no message: the code
+ * says it). Errors: CTR_E_INVALID_ARG (enc or bytes NULL, batch < 1),
+ * CTR_E_OVERFLOW (the bytes for batch samples do not fit in size_t; *bytes
+ * untouched). Since 0.1.0. */
 CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes,
                                int64_t batch);
+
+/* Bytes of the workspace a forward in `mode` allocates for `batch`
+ * samples: TRAIN and EVAL share the training workspace (every layer's
+ * output and cache, the gradient buffers); with CTR_ENCODER_NO_GRAD the
+ * no-grad workspace (a few reused activation buffers and the layers'
+ * scratch). Writes nothing to enc (no message: the code says it), so
+ * threads may call it on a shared handle like the other const calls.
+ * Errors: CTR_E_INVALID_ARG (NULL, batch < 1, bad mode), CTR_E_OVERFLOW.
+ * Since 0.1.0. */
+CTR_API int ctr_encoder_workspace_size(const ctr_encoder *enc, size_t *bytes,
+                                       int64_t batch, int32_t mode);
 
 /* ---- copies and momentum (EMA) encoders --------------------------------- */
 

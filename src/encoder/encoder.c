@@ -17,6 +17,10 @@ void ctr__encoder_release_workspace(ctr_encoder *enc)
     enc->work_floats = 0;
     enc->work_batch = 0;
     enc->stage = CTR__STAGE_NONE;
+    ctr__free(&enc->alloc, enc->infer_work, enc->infer_floats * sizeof(float));
+    enc->infer_work = NULL;
+    enc->infer_floats = 0;
+    enc->infer_batch = 0;
 }
 
 int ctr__encoder_new(ctr_encoder **out, const ctr__shape *input, uint64_t seed,
@@ -81,10 +85,26 @@ CTR_API int ctr_encoder_num_layers(const ctr_encoder *enc, int64_t *out)
     return CTR_OK;
 }
 
+CTR_API int ctr_encoder_last_layer(const ctr_encoder *enc, int64_t *layer)
+{
+    if (enc == NULL || layer == NULL)
+        return CTR_E_INVALID_ARG;
+    *layer = enc->n_layers - 1;
+    return CTR_OK;
+}
+
+int64_t ctr__encoder_layer_index(const ctr_encoder *enc, int64_t layer)
+{
+    return layer == CTR_ENCODER_OUTPUT ? enc->n_layers - 1 : layer;
+}
+
 CTR_API int ctr_encoder_layer_kind(const ctr_encoder *enc, int32_t *kind,
                                    int64_t layer)
 {
-    if (enc == NULL || kind == NULL || layer < 0 || layer >= enc->n_layers)
+    if (enc == NULL || kind == NULL)
+        return CTR_E_INVALID_ARG;
+    layer = ctr__encoder_layer_index(enc, layer);
+    if (layer < 0 || layer >= enc->n_layers)
         return CTR_E_INVALID_ARG;
     *kind = enc->layers[layer].ops->kind;
     return CTR_OK;
@@ -94,10 +114,12 @@ CTR_API int ctr_encoder_shape(const ctr_encoder *enc, int64_t *dims,
                               int32_t *ndims, int64_t *size, int64_t layer)
 {
     const ctr__shape *s;
-    if (enc == NULL || dims == NULL || ndims == NULL || layer < -1 ||
-        layer >= enc->n_layers)
+    if (enc == NULL || dims == NULL || ndims == NULL)
         return CTR_E_INVALID_ARG;
-    s = layer == -1 ? &enc->input : &enc->layers[layer].out;
+    layer = ctr__encoder_layer_index(enc, layer);
+    if (layer < CTR_ENCODER_INPUT || layer >= enc->n_layers)
+        return CTR_E_INVALID_ARG;
+    s = layer == CTR_ENCODER_INPUT ? &enc->input : &enc->layers[layer].out;
     memcpy(dims, s->d, sizeof(s->d));
     *ndims = s->ndims;
     if (size != NULL)

@@ -16,7 +16,7 @@
 
 #define CTR__ENCODER_MAX_LAYERS 65536
 
-enum { CTR__STAGE_NONE = 0 };
+enum { CTR__STAGE_NONE = 0, CTR__STAGE_NOGRAD = 3 };
 
 struct ctr_encoder {
     ctr__alloc alloc;
@@ -34,8 +34,15 @@ struct ctr_encoder {
     int64_t work_batch;
     size_t in_copy_offset, grad_offset[2];
     size_t stats_copy_offset; /* the statistics before a train forward */
-    int stage;     /* CTR__STAGE_NONE, CTR_ENCODER_TRAIN or CTR_ENCODER_EVAL */
+    int stage;     /* CTR__STAGE_NONE, CTR_ENCODER_TRAIN, CTR_ENCODER_EVAL or
+                    * CTR__STAGE_NOGRAD */
     int64_t batch; /* samples of the last forward */
+    /* the no-grad forward's workspace (encoder_infer.c) for up to
+     * infer_batch samples: infer_slots buffers of slot_floats, then the
+     * layers' shared scratch */
+    float *infer_work;
+    size_t infer_floats, slot_floats, scratch_offset;
+    int64_t infer_batch, infer_slots; /* planned when a layer is added */
 };
 
 /* encoder.c: an encoder without layers for a checked input shape. */
@@ -43,11 +50,27 @@ int ctr__encoder_new(ctr_encoder **out, const ctr__shape *input,
                      uint64_t seed, const ctr__alloc *a);
 /* encoder.c: frees the workspace (the next forward plans it again). */
 void ctr__encoder_release_workspace(ctr_encoder *enc);
+/* encoder_infer.c: the forward of ctr_encoder_forward with
+ * CTR_ENCODER_NO_GRAD (arguments checked, batch accepted by every layer):
+ * each layer's output goes to one of a few reused buffers (held while a
+ * later layer still reads it), the last layer's to y; nothing is kept. */
+int ctr__encoder_forward_nograd(ctr_encoder *enc, float *y, const float *x,
+                                int64_t n, int train);
+/* encoder_infer.c: bytes of the no-grad workspace for n samples. */
+int ctr__encoder_nograd_bytes(const ctr_encoder *enc, int64_t n, size_t *bytes);
+/* encoder_infer.c: the no-grad forward's buffer plan, after a layer is
+ * added. */
+void ctr__encoder_plan_slots(ctr_encoder *enc);
+
 /* encoder.c: running variances (the second half of each layer's block of
  * statistics) must be >= 0. */
 int ctr__encoder_check_stats(const ctr_encoder *enc, const float *s,
                              ctr__error *err);
 /* The shape of the last layer's output (the input's without layers). */
 const ctr__shape *ctr__encoder_output_shape(const ctr_encoder *enc);
+
+/* encoder.c: layer, with CTR_ENCODER_OUTPUT resolved to the last layer's
+ * index (-1, the input, without layers); other values unchanged. */
+int64_t ctr__encoder_layer_index(const ctr_encoder *enc, int64_t layer);
 
 #endif /* CTR_ENCODER_H */

@@ -41,8 +41,8 @@ int ctr__encoder_append(ctr_encoder *enc, ctr__layer tmpl)
     if (enc->n_layers >= CTR__ENCODER_MAX_LAYERS)
         return ctr__fail(&enc->err, CTR_E_INVALID_ARG, "too many layers (max %d)",
                          CTR__ENCODER_MAX_LAYERS);
-    rc = ctr__layer_configure(&tmpl, ctr__encoder_output_shape(enc), enc->n_params,
-                              enc->n_stats, &enc->err);
+    rc = ctr__layer_configure(&tmpl, enc->layers, enc->n_layers, &enc->input,
+                              enc->n_params, enc->n_stats, &enc->err);
     if (rc != CTR_OK)
         return rc;
     np = enc->n_params + tmpl.param_count;
@@ -89,6 +89,7 @@ int ctr__encoder_append(ctr_encoder *enc, ctr__layer tmpl)
     enc->n_stats = ns;
     enc->layers[enc->n_layers++] = tmpl;
     ctr__encoder_release_workspace(enc);
+    ctr__encoder_plan_slots(enc);
     return CTR_OK;
 }
 

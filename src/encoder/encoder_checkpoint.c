@@ -92,7 +92,6 @@ static void saved_release(saved_encoder *sv, const ctr__alloc *a)
  * without allocating, to learn the parameter and statistics counts). */
 static int read_arch(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
 {
-    ctr__shape shape;
     int64_t i;
     int k, rc = ctr__ckr_begin_section(r, SECTION_ARCH, NULL);
     if (rc != CTR_OK)
@@ -125,7 +124,6 @@ static int read_arch(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
             return CTR_E_NOMEM;
         }
     }
-    shape = sv->input;
     for (i = 0; i < sv->n_layers; i++) {
         ctr__layer *l = &sv->layers[i];
         l->ops = ctr__layer_find((int32_t)ctr__ckr_get_u32(r));
@@ -136,12 +134,12 @@ static int read_arch(ctr__ckr *r, saved_encoder *sv, const ctr__alloc *a)
         if (l->ops == NULL)
             return ctr__ckr_fail(r, CTR_E_CORRUPT, "encoder: layer %lld has no kind "
                                  "this library knows", (long long)i);
-        if (ctr__layer_configure(l, &shape, sv->n_params, sv->n_stats, r->err) != CTR_OK)
+        if (ctr__layer_configure(l, sv->layers, i, &sv->input, sv->n_params, sv->n_stats,
+                                 r->err) != CTR_OK)
             return ctr__ckr_fail(r, CTR_E_CORRUPT, "encoder: layer %lld: %s",
                                  (long long)i, r->err != NULL ? r->err->msg : "");
         sv->n_params += l->param_count;
         sv->n_stats += l->stat_count;
-        shape = l->out;
     }
     return ctr__ckr_end_section(r);
 }

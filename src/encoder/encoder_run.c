@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "common/vec.h"
 #include "encoder/encoder.h"
 
 #define WORK_ALIGN 16 /* floats: every workspace buffer starts on 64 bytes */
@@ -41,21 +42,24 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
     for (i = 0; i < enc->n_layers; i++) {
         ctr__layer *l = &enc->layers[i];
         const ctr__layer_ops *ops = l->ops;
-        size_t out_off, cache_off, cache = 0;
+        size_t out_off, cache_off, skip_off = 0, cache = 0;
         int64_t size = ctr__shape_size(&l->out);
         if (size > widest)
             widest = size;
         if (ctr__matrix_bytes(&floats, n, size, 1) != CTR_OK ||
             reserve(&pos, &out_off, floats) != CTR_OK)
             return CTR_E_OVERFLOW;
-        if (ops->cache_floats != NULL &&
-            ops->cache_floats(l, n, enc->bn_groups, &cache) != CTR_OK)
+        if (ctr__layer_cache_floats(l, n, enc->bn_groups, 0, &cache) != CTR_OK ||
+            reserve(&pos, &cache_off, cache) != CTR_OK)
             return CTR_E_OVERFLOW;
-        if (reserve(&pos, &cache_off, cache) != CTR_OK)
+        if (ops->has_skip && /* the gradient for its source, until backward gets there */
+            (ctr__matrix_bytes(&floats, n, ctr__shape_size(&l->skip), 1) != CTR_OK ||
+             reserve(&pos, &skip_off, floats) != CTR_OK))
             return CTR_E_OVERFLOW;
         if (commit) {
             l->out_offset = out_off;
             l->cache_offset = cache_off;
+            l->skip_grad_offset = skip_off;
         }
     }
     for (k = 0; k < 2; k++) {
@@ -91,7 +95,8 @@ static int ensure_workspace(ctr_encoder *enc, int64_t n)
     if (work == NULL)
         return ctr__fail(&enc->err, CTR_E_NOMEM,
                          "cannot allocate the workspace for %lld samples", (long long)n);
-    ctr__encoder_release_workspace(enc);
+    ctr__free(&enc->alloc, enc->work, enc->work_floats * sizeof(float));
+    enc->stage = CTR__STAGE_NONE;
     plan_workspace(enc, n, 1, &total);
     enc->work = work;
     enc->work_floats = total;
@@ -129,6 +134,14 @@ static ctr__layer_run layer_run(ctr_encoder *enc, const ctr__layer *l)
     return r;
 }
 
+/* The input of layer i in the last train forward. */
+static const float *layer_input(const ctr_encoder *enc, int64_t i)
+{
+    if (i == 0)
+        return enc->work + enc->in_copy_offset;
+    return enc->work + enc->layers[i - 1].out_offset;
+}
+
 CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
                                 int64_t n, int32_t mode)
 {
@@ -136,7 +149,7 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
     const float *cur;
     ctr__prng gen;
     int64_t i;
-    int rc;
+    int rc, nograd;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&enc->err);
@@ -144,16 +157,20 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
         (rc = ctr__check_ptr(&enc->err, x, "x")) != CTR_OK ||
         (rc = ctr__check_positive(&enc->err, n, "n")) != CTR_OK)
         return rc;
+    nograd = (mode & CTR_ENCODER_NO_GRAD) != 0;
+    mode &= ~CTR_ENCODER_NO_GRAD;
     if (mode != CTR_ENCODER_TRAIN && mode != CTR_ENCODER_EVAL)
         return ctr__fail(&enc->err, CTR_E_INVALID_ARG,
-                         "mode must be CTR_ENCODER_TRAIN or CTR_ENCODER_EVAL (got %d)",
-                         (int)mode);
+                         "mode must be CTR_ENCODER_TRAIN or CTR_ENCODER_EVAL, optionally "
+                         "| CTR_ENCODER_NO_GRAD (got %d)", (int)(mode | (nograd ? CTR_ENCODER_NO_GRAD : 0)));
     if (ctr__matrix_bytes(&in_floats, n, ctr__shape_size(&enc->input), sizeof(float)) != CTR_OK)
         return ctr__fail(&enc->err, CTR_E_OVERFLOW, "n = %lld is too large", (long long)n);
     in_floats /= sizeof(float);
     if ((rc = check_batch(enc, n, mode == CTR_ENCODER_TRAIN)) != CTR_OK ||
         (rc = ctr__check_finite(&enc->err, x, in_floats, "x")) != CTR_OK)
         return rc;
+    if (nograd)
+        return ctr__encoder_forward_nograd(enc, y, x, n, mode == CTR_ENCODER_TRAIN);
     if ((rc = ensure_workspace(enc, n)) != CTR_OK)
         return rc;
     enc->batch = n;
@@ -171,6 +188,9 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
         ctr__layer_run r = layer_run(enc, l);
         r.train = mode == CTR_ENCODER_TRAIN;
         r.x = cur;
+        if (l->ops->has_skip)
+            r.skip = l->hi[0] < 0 ? (mode == CTR_ENCODER_TRAIN ? layer_input(enc, 0) : x)
+                                  : enc->work + enc->layers[l->hi[0]].out_offset;
         l->ops->forward(l, &r);
         cur = r.y;
     }
@@ -194,12 +214,20 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
     return CTR_OK;
 }
 
-/* The input of layer i in the last train forward. */
-static const float *layer_input(const ctr_encoder *enc, int64_t i)
+
+/* dx (the gradient of layer i's input, the output of layer i - 1) +=
+ * the gradient every later layer with a skip link from layer i - 1 left
+ * for its source. */
+static void add_skip_grads(const ctr_encoder *enc, float *dx, int64_t i)
 {
-    if (i == 0)
-        return enc->work + enc->in_copy_offset;
-    return enc->work + enc->layers[i - 1].out_offset;
+    int64_t j, e, count = enc->batch * ctr__shape_size(&enc->layers[i].in);
+    for (j = i + 1; j < enc->n_layers; j++) {
+        const ctr__layer *l = &enc->layers[j];
+        const float *g = enc->work + l->skip_grad_offset;
+        if (!l->ops->has_skip || l->hi[0] != i - 1)
+            continue;
+        CTR__VEC_FOR(e, count, dx[e] += g[e]);
+    }
 }
 
 CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
@@ -214,6 +242,9 @@ CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
         return rc;
     if (enc->stage == CTR__STAGE_NONE)
         return ctr__fail(&enc->err, CTR_E_STAGE, "backward before any forward");
+    if (enc->stage == CTR__STAGE_NOGRAD)
+        return ctr__fail(&enc->err, CTR_E_STAGE,
+                         "backward after a no-grad forward (nothing kept)");
     if (enc->stage != CTR_ENCODER_TRAIN)
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "backward after an eval-mode forward (nothing cached)");
@@ -227,7 +258,11 @@ CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
         r.x = layer_input(enc, i);
         r.dy = g;
         r.dx = i == 0 ? dx : enc->work + enc->grad_offset[k];
+        if (l->ops->has_skip)
+            r.dskip = enc->work + l->skip_grad_offset;
         l->ops->backward(l, &r);
+        if (r.dx != NULL)
+            add_skip_grads(enc, r.dx, i);
         g = r.dx;
         k ^= 1;
     }
@@ -255,12 +290,18 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
     ctr__error_clear(&enc->err);
     if ((rc = ctr__check_ptr(&enc->err, out, "out")) != CTR_OK)
         return rc;
-    if (layer < 0 || layer >= enc->n_layers)
+    if (layer != CTR_ENCODER_OUTPUT && (layer < 0 || layer >= enc->n_layers))
         return ctr__fail(&enc->err, CTR_E_INVALID_ARG,
-                         "layer must be in [0, %lld) (got %lld)",
+                         "layer must be in [0, %lld) or CTR_ENCODER_OUTPUT (got %lld)",
                          (long long)enc->n_layers, (long long)layer);
+    layer = ctr__encoder_layer_index(enc, layer);
+    if (layer < 0)
+        return ctr__fail(&enc->err, CTR_E_INVALID_ARG, "the encoder has no layers");
     if (enc->stage == CTR__STAGE_NONE)
         return ctr__fail(&enc->err, CTR_E_STAGE, "no forward has run");
+    if (enc->stage == CTR__STAGE_NOGRAD)
+        return ctr__fail(&enc->err, CTR_E_STAGE,
+                         "the last forward was no-grad: layer outputs are not kept");
     l = &enc->layers[layer];
     memcpy(out, enc->work + l->out_offset,
            (size_t)(enc->batch * ctr__shape_size(&l->out)) * sizeof(float));
@@ -288,4 +329,18 @@ CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes, int64_t ba
         return CTR_E_OVERFLOW;
     *bytes = total;
     return CTR_OK;
+}
+
+CTR_API int ctr_encoder_workspace_size(const ctr_encoder *enc, size_t *bytes,
+                                       int64_t batch, int32_t mode)
+{
+    size_t work;
+    int rc, base = mode & ~CTR_ENCODER_NO_GRAD;
+    if (enc == NULL || bytes == NULL || batch < 1 ||
+        (base != CTR_ENCODER_TRAIN && base != CTR_ENCODER_EVAL))
+        return CTR_E_INVALID_ARG;
+    if (mode & CTR_ENCODER_NO_GRAD)
+        return ctr__encoder_nograd_bytes(enc, batch, bytes);
+    rc = plan_workspace((ctr_encoder *)enc, batch, 0, &work); /* commit 0: reads only */
+    return rc == CTR_OK ? ctr__mul_size(bytes, work, sizeof(float)) : rc;
 }

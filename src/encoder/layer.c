@@ -15,19 +15,49 @@ ctr__layer ctr__layer_template(const ctr__layer_ops *ops)
     return l;
 }
 
-int ctr__layer_configure(ctr__layer *l, const ctr__shape *in,
-                         int64_t n_params, int64_t n_stats, ctr__error *err)
+/* A kind with a skip input: its source layer hi[0] must come before the
+ * layer's input (at least one layer between them). */
+static int link_skip(ctr__layer *l, const ctr__layer *prev, int64_t count,
+                     const ctr__shape *input, ctr__error *err)
+{
+    int64_t source = l->hi[0];
+    if (!l->ops->has_skip)
+        return CTR_OK;
+    if (source < -1 || source > count - 2)
+        return ctr__fail(err, CTR_E_INVALID_ARG,
+                         "source must be in [-1, %lld], a layer before the last (got %lld)",
+                         (long long)(count - 2), (long long)source);
+    l->skip = source == -1 ? *input : prev[source].out;
+    return CTR_OK;
+}
+
+int ctr__layer_configure(ctr__layer *l, const ctr__layer *prev, int64_t count,
+                         const ctr__shape *input, int64_t n_params,
+                         int64_t n_stats, ctr__error *err)
 {
     int rc;
-    l->in = *in;
-    l->out = *in;
-    rc = l->ops->configure(l, err);
+    l->in = count == 0 ? *input : prev[count - 1].out;
+    l->out = l->in;
+    rc = link_skip(l, prev, count, input, err);
+    if (rc == CTR_OK)
+        rc = l->ops->configure(l, err);
     if (rc == CTR_OK && ctr__shape_check(&l->out) != CTR_OK)
         rc = ctr__fail(err, CTR_E_OVERFLOW, "layer output too large");
     if (rc == CTR_OK && (l->param_count > INT64_MAX / 4 - n_params ||
                          l->stat_count > INT64_MAX / 4 - n_stats))
         rc = ctr__fail(err, CTR_E_OVERFLOW, "too many parameters");
     return rc;
+}
+
+int ctr__layer_cache_floats(const ctr__layer *l, int64_t n, int64_t groups,
+                            int nograd, size_t *out)
+{
+    *out = 0;
+    if (nograd && l->ops->infer_floats != NULL)
+        return l->ops->infer_floats(l, n, groups, out);
+    if (l->ops->cache_floats != NULL)
+        return l->ops->cache_floats(l, n, groups, out);
+    return CTR_OK;
 }
 
 /* ---- shape helpers ------------------------------------------------------- */

@@ -36,11 +36,17 @@ typedef struct ctr__layer_ops ctr__layer_ops;
 typedef struct ctr__layer {
     const ctr__layer_ops *ops; /* its kind's table (ops->kind is saved) */
     ctr__shape in, out;
+    ctr__shape skip; /* kinds with ops->has_skip: the shape of their source */
     int64_t hi[CTR__LAYER_NI]; /* integer hyper-parameters (saved) */
     double hf[CTR__LAYER_NF];  /* real hyper-parameters (saved) */
     int64_t param_offset, param_count; /* in the flat parameter array */
     int64_t stat_offset, stat_count;   /* in the running-statistics array */
     size_t out_offset, cache_offset;   /* in the workspace (floats) */
+    size_t skip_grad_offset;           /* has_skip: dL/d(source), n x skip */
+    /* no-grad forward (encoder_infer.c): the buffer of its output (-1: y),
+     * the last layer reading that output, and, for the layer whose index
+     * is a buffer's, the last layer reading the buffer's current value */
+    int64_t infer_slot, last_reader, slot_busy_until;
 } ctr__layer;
 
 /* Everything one forward or backward call of a layer touches. */
@@ -55,8 +61,12 @@ typedef struct ctr__layer_run {
     const float *w;  /* this layer's parameters */
     float *gw;       /* this layer's gradients (accumulated) */
     float *stat;     /* this layer's running statistics */
-    float *cache;    /* this layer's train cache */
+    float *cache;    /* this layer's train cache (no-grad: scratch) */
     ctr__prng *rng;  /* the encoder's generator (dropout) */
+    int nograd;      /* forward: nothing is kept for backward; cache is
+                      * infer_floats of scratch shared by all layers */
+    const float *skip; /* has_skip: the output of layer hi[0] (its source) */
+    float *dskip;      /* has_skip, backward: receives dL/d(skip) */
 } ctr__layer_run;
 
 typedef struct ctr__tensor_desc {
@@ -68,6 +78,12 @@ typedef struct ctr__tensor_desc {
 
 struct ctr__layer_ops {
     int32_t kind; /* CTR_LAYER_* */
+    /* 1: the layer also reads the output of an earlier layer, its source,
+     * whose index is hi[0] (-1: the encoder's input; at least one layer
+     * between them); l->skip is its shape, r->skip its values, and
+     * backward writes dL/d(source) to r->dskip, which the encoder adds to
+     * the gradient flowing into the source. */
+    int has_skip;
     /* Validates the hyper-parameters against l->in and fills l->out,
      * l->param_count and l->stat_count. CTR_E_INVALID_ARG / CTR_E_SHAPE /
      * CTR_E_OVERFLOW with a message. */
@@ -76,6 +92,10 @@ struct ctr__layer_ops {
     void (*init)(const ctr__layer *l, float *w, float *stat, ctr__prng *g);
     /* Floats of train cache for n samples in `groups` groups (NULL: 0). */
     int (*cache_floats)(const ctr__layer *l, int64_t n, int64_t groups,
+                        size_t *out);
+    /* Floats of scratch a no-grad forward needs for n samples (NULL:
+     * cache_floats). */
+    int (*infer_floats)(const ctr__layer *l, int64_t n, int64_t groups,
                         size_t *out);
     /* Fills desc[0..k) and returns k <= CTR__LAYER_MAX_TENSORS (NULL: 0). */
     int (*tensors)(const ctr__layer *l, ctr__tensor_desc *desc);
@@ -88,11 +108,17 @@ struct ctr__layer_ops {
 
 /* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */
 ctr__layer ctr__layer_template(const ctr__layer_ops *ops);
-/* Configures l (ops, hi, hf set) on input shape `in`: output shape,
- * parameter and statistics counts, given the encoder's totals so far.
- * Allocates nothing. Records a message in err (may be NULL). */
-int ctr__layer_configure(ctr__layer *l, const ctr__shape *in,
-                         int64_t n_params, int64_t n_stats, ctr__error *err);
+/* Configures l (ops, hi, hf set) as the layer after prev[0..count) on an
+ * encoder whose input shape is `input`: input (and skip) shape, output
+ * shape, parameter and statistics counts, given the encoder's totals so
+ * far. Allocates nothing. Records a message in err (may be NULL). */
+int ctr__layer_configure(ctr__layer *l, const ctr__layer *prev, int64_t count,
+                         const ctr__shape *input, int64_t n_params,
+                         int64_t n_stats, ctr__error *err);
+/* The cache floats of a forward for n samples: the train cache, or with
+ * nograd the scratch (infer_floats, else cache_floats). */
+int ctr__layer_cache_floats(const ctr__layer *l, int64_t n, int64_t groups,
+                            int nograd, size_t *out);
 
 /* ---- shape helpers ------------------------------------------------------ */
 

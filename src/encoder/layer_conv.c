@@ -319,14 +319,25 @@ static void chunk_columns(float *cols, const float *x, int64_t s0, int64_t nb,
         im2col(cols + i * g->ohw, nb * g->ohw, x + (s0 + i) * in_size, g);
 }
 
+/* No-grad scratch: one chunk's columns and output block. */
+static int conv2d_infer_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
+{
+    conv_geom g = conv2d_geom(l);
+    (void)groups;
+    return ctr__matrix_bytes(out, g.ckk + g.o, conv2d_chunk(&g, n) * g.ohw, 1);
+}
+
 static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
     int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc;
-    float *block = r->cache + r->n * g.ckk * g.ohw + g.ckk * chunk * g.ohw;
+    /* train: every chunk's columns are kept for backward; no-grad: one
+     * chunk's, reused */
+    int64_t kept = r->nograd ? 0 : r->n * g.ckk * g.ohw;
+    float *block = r->cache + kept + g.ckk * chunk * g.ohw;
     for (s0 = 0; s0 < r->n; s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
-        float *cols = r->cache + s0 * g.ckk * g.ohw;
+        float *cols = r->cache + (r->nograd ? 0 : s0 * g.ckk * g.ohw);
         chunk_columns(cols, r->x, s0, nb, &g);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)ld, (int)g.ckk,
                     1.0f, r->w, (int)g.ckk, cols, (int)ld, 0.0f, block, (int)ld);
@@ -400,6 +411,7 @@ const ctr__layer_ops ctr__layer_conv2d_ops = {
     .configure = conv2d_configure,
     .init = conv2d_init,
     .cache_floats = conv2d_cache_floats,
+    .infer_floats = conv2d_infer_floats,
     .tensors = conv2d_tensors,
     .check_batch = conv2d_check_batch,
     .forward = conv2d_forward,

@@ -22,6 +22,7 @@
     X(global_avgpool)       \
     X(dropout)              \
     X(gru)                  \
+    X(residual)             \
     /* one line per kind above, each ending with a backslash */
 
 #define DECLARE_KIND(name) extern const ctr__layer_ops ctr__layer_##name##_ops;
