@@ -151,7 +151,7 @@ $(SHARED): $(SHARED_REAL)
 	ln -sf $(notdir $(SHARED_REAL)) $@
 
 # ---- tests ----------------------------------------------------------------------
-$(BUILD)/tests/%.o: tests/%.c tests/test_util.h $(LIB_HDRS) $(BUILD)/flags
+$(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(LIB_HDRS) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_LIB) -Itests -I$(BUILD)/tests $(CHECK_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
 
