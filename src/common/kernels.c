@@ -142,47 +142,140 @@ BODY float vexp_shift_sum_body(float *x, int64_t n, float shift)
     return hsum(&acc);
 }
 
-/* u = scale * (exp(v - shift) + exp(v - w)) */
-#define EXP_PAIR(u, v, w, s, c)                                             \
+/* ---- NT-Xent's passes over the upper triangle of S ---------------------------
+ * Each takes the part of row r right of the diagonal (x, n entries) and
+ * arrays indexed like it (the columns' values), so that one read of S_rc
+ * serves row r and, through the column arrays, row c. */
+
+BODY float vmax_col_body(const float *x, int64_t n, float *colmax, float *raw)
+{
+    const vf ninf = SPLAT(-INFINITY), zero = SPLAT(0.0f);
+    vf m0 = ninf, m1 = ninf, s0 = zero, s1 = zero, v, c;
+    int64_t i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        LOADV(v, x + i);
+        LOADV(c, colmax + i);
+        c = MAXV(v, c);
+        STOREV(colmax + i, c);
+        m0 = MAXV(v, m0);
+        s0 += SELECT(v > ninf, v, zero);
+        LOADV(v, x + i + VW);
+        LOADV(c, colmax + i + VW);
+        c = MAXV(v, c);
+        STOREV(colmax + i + VW, c);
+        m1 = MAXV(v, m1);
+        s1 += SELECT(v > ninf, v, zero);
+    }
+    for (; i < n; i += VW) { /* one more vector, or the -inf padded tail */
+        const int64_t left = n - i < VW ? n - i : VW;
+        LOAD_TAIL(v, x + i, left, -INFINITY);
+        LOAD_TAIL(c, colmax + i, left, -INFINITY);
+        c = MAXV(v, c);
+        STORE_TAIL(colmax + i, c, left);
+        m0 = MAXV(v, m0);
+        s0 += SELECT(v > ninf, v, zero);
+    }
+    m0 = MAXV(m0, m1);
+    s0 += s1;
+    *raw = hsum(&s0);
+    return hmax(&m0);
+}
+
+/* e = exp((x - m) + (ar - a)): the similarity minus the half shifts of its
+ * row and its column */
+#define EXP_SYM(e, v, w)                                                    \
     do {                                                                    \
-        vf e1_ = (v) - (s), e2_ = (v) - (w);                                \
-        EXPV(e1_, e1_);                                                     \
-        EXPV(e2_, e2_);                                                     \
-        (u) = (e1_ + e2_) * (c);                                            \
+        (e) = ((v) - vm) + (va - (w));                                      \
+        EXPV(e, e);                                                         \
     } while (0)
 
-BODY void vexp_pair_body(float *out, const float *x, const float *shift_vec,
-                         float shift, float scale, int64_t n)
+BODY float vexp_sym_body(float *x, int64_t n, float m, float ar, float fr,
+                         const float *a, const float *f, float *colacc)
 {
-    vf s = SPLAT(shift), c = SPLAT(scale), v, u, w;
+    const vf vm = SPLAT(m), va = SPLAT(ar), vfr = SPLAT(fr);
+    vf acc = SPLAT(0.0f), v, w, u, c, e;
     int64_t i = 0;
     for (; i + VW <= n; i += VW) {
         LOADV(v, x + i);
-        LOADV(w, shift_vec + i);
-        EXP_PAIR(u, v, w, s, c);
-        STOREV(out + i, u);
+        LOADV(w, a + i);
+        LOADV(u, f + i);
+        LOADV(c, colacc + i);
+        EXP_SYM(e, v, w);
+        STOREV(x + i, e);
+        acc += e * u;
+        c += e * vfr;
+        STOREV(colacc + i, c);
     }
-    if (i < n) { /* x padded with -inf: both exps give 0 */
+    if (i < n) { /* x padded with -inf: exp gives 0 */
         LOAD_TAIL(v, x + i, n - i, -INFINITY);
-        LOAD_TAIL(w, shift_vec + i, n - i, 0.0f);
-        EXP_PAIR(u, v, w, s, c);
-        STORE_TAIL(out + i, u, n - i);
+        LOAD_TAIL(w, a + i, n - i, 0.0f);
+        LOAD_TAIL(u, f + i, n - i, 0.0f);
+        LOAD_TAIL(c, colacc + i, n - i, 0.0f);
+        EXP_SYM(e, v, w);
+        STORE_TAIL(x + i, e, n - i);
+        acc += e * u;
+        c += e * vfr;
+        STORE_TAIL(colacc + i, c, n - i);
+    }
+    return hsum(&acc);
+}
+
+BODY float vexp_rowcol_body(const float *x, int64_t n, float m,
+                            const float *mc, float *colacc)
+{
+    const vf vm = SPLAT(m);
+    vf acc = SPLAT(0.0f), v, w, c, e1, e2;
+    int64_t i = 0;
+    for (; i < n; i += VW) {
+        const int64_t left = n - i < VW ? n - i : VW;
+        LOAD_TAIL(v, x + i, left, -INFINITY);
+        LOAD_TAIL(w, mc + i, left, 0.0f);
+        LOAD_TAIL(c, colacc + i, left, 0.0f);
+        e1 = v - vm;
+        e2 = v - w;
+        EXPV(e1, e1);
+        EXPV(e2, e2);
+        acc += e1;
+        c += e2;
+        STORE_TAIL(colacc + i, c, left);
+    }
+    return hsum(&acc);
+}
+
+BODY void vexp_pair_body(float *x, int64_t n, float m, float ls,
+                         const float *mc, const float *lsc, float scale)
+{
+    const vf vm = SPLAT(m), vl = SPLAT(ls), vs = SPLAT(scale);
+    vf v, w, l, e1, e2;
+    int64_t i = 0;
+    for (; i < n; i += VW) {
+        const int64_t left = n - i < VW ? n - i : VW;
+        LOAD_TAIL(v, x + i, left, -INFINITY);
+        LOAD_TAIL(w, mc + i, left, 0.0f);
+        LOAD_TAIL(l, lsc + i, left, 0.0f);
+        e1 = (v - vm) - vl;
+        e2 = (v - w) - l;
+        EXPV(e1, e1);
+        EXPV(e2, e2);
+        e1 = (e1 + e2) * vs;
+        STORE_TAIL(x + i, e1, left);
     }
 }
 
-BODY void vmul_affine_body(float *x, const float *v, float alpha, float beta,
-                           int64_t n)
+BODY void vmul_mix_body(float *x, const float *u, const float *v, float alpha,
+                        float beta, int64_t n)
 {
-    vf a = SPLAT(alpha), b = SPLAT(beta), u, w;
+    const vf va = SPLAT(alpha), vb = SPLAT(beta);
+    vf y, p, q;
     int64_t i = 0;
-    for (; i + VW <= n; i += VW) {
-        LOADV(u, x + i);
-        LOADV(w, v + i);
-        u *= a + b * w;
-        STOREV(x + i, u);
+    for (; i < n; i += VW) {
+        const int64_t left = n - i < VW ? n - i : VW;
+        LOAD_TAIL(y, x + i, left, 0.0f);
+        LOAD_TAIL(p, u + i, left, 0.0f);
+        LOAD_TAIL(q, v + i, left, 0.0f);
+        y *= va * p + vb * q;
+        STORE_TAIL(x + i, y, left);
     }
-    for (; i < n; i++)
-        x[i] *= alpha + beta * v[i];
 }
 
 /* The reductions keep four accumulators so that the loop runs at the
@@ -440,15 +533,29 @@ BODY float vexp_online_body(float *x, int64_t n, float slack,
       (x, n, shift))                                                        \
     X(float, return, vexp_online,                                           \
       (float *x, int64_t n, float slack, ctr__online_row *o),               \
-      (x, n, slack, o))                                                     \
+      (x, n, slack, o))
+/* NT-Xent's passes over the upper triangle (their clones are the generic
+ * bodies in every table, AVX-512 included) */
+#define SYM_KERNELS(X)                                                      \
+    X(float, return, vmax_col,                                              \
+      (const float *x, int64_t n, float *colmax, float *raw),               \
+      (x, n, colmax, raw))                                                  \
+    X(float, return, vexp_sym,                                              \
+      (float *x, int64_t n, float m, float ar, float fr, const float *a,    \
+       const float *f, float *colacc),                                      \
+      (x, n, m, ar, fr, a, f, colacc))                                      \
+    X(float, return, vexp_rowcol,                                           \
+      (const float *x, int64_t n, float m, const float *mc, float *colacc), \
+      (x, n, m, mc, colacc))                                                \
     X(void, , vexp_pair,                                                    \
-      (float *out, const float *x, const float *shift_vec, float shift,     \
-       float scale, int64_t n),                                             \
-      (out, x, shift_vec, shift, scale, n))
+      (float *x, int64_t n, float m, float ls, const float *mc,             \
+       const float *lsc, float scale),                                      \
+      (x, n, m, ls, mc, lsc, scale))                                        \
+    X(void, , vmul_mix,                                                     \
+      (float *x, const float *u, const float *v, float alpha, float beta,   \
+       int64_t n),                                                          \
+      (x, u, v, alpha, beta, n))
 #define PLAIN_KERNELS(X)                                                    \
-    X(void, , vmul_affine,                                                  \
-      (float *x, const float *v, float alpha, float beta, int64_t n),       \
-      (x, v, alpha, beta, n))                                               \
     X(float, return, vmax_sum, (const float *x, int64_t n, float *sum),      \
       (x, n, sum))                                                          \
     X(float, return, vmax, (const float *x, int64_t n), (x, n))              \
@@ -463,7 +570,7 @@ BODY float vexp_online_body(float *x, int64_t n, float slack,
       (out, x, alpha, n))                                                   \
     X(void, , vmul, (float *x, const float *s, int64_t n), (x, s, n))       \
     X(int, return, vfinite, (const float *x, int64_t n), (x, n))
-#define KERNELS(X) EXP_KERNELS(X) PLAIN_KERNELS(X)
+#define KERNELS(X) EXP_KERNELS(X) SYM_KERNELS(X) PLAIN_KERNELS(X)
 
 #define CLONE(isa, attr, ret, r, name, params, args) \
     attr static ret name##_##isa params { r name##_body args; }
@@ -485,6 +592,7 @@ static const ctr__math_isa isa_avx2 = {"avx2+fma", KERNELS(ENTRY_AVX2)};
 #define CLONE_AVX512(ret, r, name, params, args) \
     CLONE(avx512, AVX512_TARGET, ret, r, name, params, args)
 #define ENTRY_AVX512(ret, r, name, params, args) ENTRY(avx512, name)
+SYM_KERNELS(CLONE_AVX512)
 PLAIN_KERNELS(CLONE_AVX512)
 
 /* The exp kernels in AVX-512 intrinsics: the operations of EXPV as the
@@ -589,24 +697,6 @@ AVX512_TARGET static float vexp_online_avx512(float *x, int64_t n,
     return hsum(&lanes);
 }
 
-AVX512_TARGET static void vexp_pair_avx512(float *out, const float *x,
-                                           const float *shift_vec,
-                                           float shift, float scale,
-                                           int64_t n)
-{
-    const __m512 s = _mm512_set1_ps(shift), c = _mm512_set1_ps(scale);
-    int64_t i;
-    for (i = 0; i < n; i += VW) {
-        const __mmask16 m = tail_mask(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        __m512 u = _mm512_sub_ps(v, s);
-        __m512 w = _mm512_sub_ps(v, _mm512_maskz_loadu_ps(m, shift_vec + i));
-        EXP512(u, u);
-        EXP512(w, w);
-        _mm512_mask_storeu_ps(out + i, m,
-                              _mm512_mul_ps(_mm512_add_ps(u, w), c));
-    }
-}
 static const ctr__math_isa isa_avx512 = {"avx512f", KERNELS(ENTRY_AVX512)};
 #endif
 

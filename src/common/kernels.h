@@ -29,13 +29,29 @@ typedef struct ctr__online_row {
     float shift, max, raw;
 } ctr__online_row;
 float ctr__vexp_online(float *x, int64_t n, float slack, ctr__online_row *o);
-/* out[i] = scale * (exp(x[i] - shift) + exp(x[i] - shift_vec[i])), the
- * row of a softmax plus the matching column of its transpose. */
-void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
-                    float shift, float scale, int64_t n);
-/* x[i] *= alpha + beta * v[i]. */
-void ctr__vmul_affine(float *x, const float *v, float alpha, float beta,
-                      int64_t n);
+/* NT-Xent's passes over the part of a row of S right of its diagonal, x
+ * (n entries), with arrays of the same columns beside it, so that one
+ * read of the similarity S_rc serves row r and (through the column
+ * arrays) row c:
+ * colmax[i] = max(colmax[i], x[i]); returns max x (-inf for n == 0) and in
+ * *raw the sum of the entries that are not -inf. */
+float ctr__vmax_col(const float *x, int64_t n, float *colmax, float *raw);
+/* x[i] = e_i = exp((x[i] - m) + (ar - a[i])) in place (the similarity
+ * minus half of its row's and half of its column's max, m = 2 ar);
+ * colacc[i] += e_i * fr; returns the sum of e_i * f[i]. */
+float ctr__vexp_sym(float *x, int64_t n, float m, float ar, float fr,
+                    const float *a, const float *f, float *colacc);
+/* colacc[i] += exp(x[i] - mc[i]); returns the sum of exp(x[i] - m). */
+float ctr__vexp_rowcol(const float *x, int64_t n, float m, const float *mc,
+                       float *colacc);
+/* x[i] = scale * (exp((x[i] - m) - ls) + exp((x[i] - mc[i]) - lsc[i])):
+ * a softmax entry of the row plus that of the column, each log-sum-exp
+ * kept as a max and a log of a sum so that no large number is rounded. */
+void ctr__vexp_pair(float *x, int64_t n, float m, float ls, const float *mc,
+                    const float *lsc, float scale);
+/* x[i] *= alpha * u[i] + beta * v[i]. */
+void ctr__vmul_mix(float *x, const float *u, const float *v, float alpha,
+                   float beta, int64_t n);
 /* max of x[0..n) (-inf for n == 0), and in *sum their sum: one pass. */
 float ctr__vmax_sum(const float *x, int64_t n, float *sum);
 /* max of x[0..n), -inf for n == 0. */
@@ -77,10 +93,15 @@ typedef struct ctr__math_isa {
     float (*vexp_shift_sum)(float *x, int64_t n, float shift);
     float (*vexp_online)(float *x, int64_t n, float slack,
                          ctr__online_row *o);
-    void (*vexp_pair)(float *out, const float *x, const float *shift_vec,
-                      float shift, float scale, int64_t n);
-    void (*vmul_affine)(float *x, const float *v, float alpha, float beta,
-                        int64_t n);
+    float (*vmax_col)(const float *x, int64_t n, float *colmax, float *raw);
+    float (*vexp_sym)(float *x, int64_t n, float m, float ar, float fr,
+                      const float *a, const float *f, float *colacc);
+    float (*vexp_rowcol)(const float *x, int64_t n, float m, const float *mc,
+                         float *colacc);
+    void (*vexp_pair)(float *x, int64_t n, float m, float ls,
+                      const float *mc, const float *lsc, float scale);
+    void (*vmul_mix)(float *x, const float *u, const float *v, float alpha,
+                     float beta, int64_t n);
     float (*vmax_sum)(const float *x, int64_t n, float *sum);
     float (*vmax)(const float *x, int64_t n);
     float (*vsum)(const float *x, int64_t n);
