@@ -193,7 +193,7 @@ CTR_API int ctr_objective_infonce(ctr_objective *obj, double *loss,
  * (SupCon "L_out"). grad_z1, grad_z2: b x d, may be NULL. Each
  * similarity is computed once (S is symmetric to the bit), so the gradient
  * is exact for any tau and input scale.
- * Workspace: about 4 b*b + 4 b*d floats. Since 0.1.0. */
+ * Workspace: about 4 b*b + 2 b*d floats. Since 0.1.0. */
 CTR_API int ctr_objective_ntxent(ctr_objective *obj, double *loss,
                                  const float *z1, int64_t ld1,
                                  const float *z2, int64_t ld2, int64_t b,

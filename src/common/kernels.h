@@ -68,6 +68,11 @@ void ctr__vscale(float *x, float alpha, int64_t n);
 void ctr__vcopy_scaled(float *out, const float *x, float alpha, int64_t n);
 /* x[i] *= s[i]. */
 void ctr__vmul(float *x, const float *s, int64_t n);
+/* sum of a[i] * b[i] in double (each product exact). */
+double ctr__vdot_f64(const float *a, const float *b, int64_t n);
+/* out[i] = (float)((x[i] - a * y[i]) * sc), in double; out may be x. */
+void ctr__vaffine_f64(float *out, const float *x, const float *y, double a,
+                      double sc, int64_t n);
 /* 1 if every x[i] is finite, else 0. */
 int ctr__vfinite(const float *x, int64_t n);
 /* 1 if every element of the rows x cols view is finite, else 0. */
@@ -111,6 +116,9 @@ typedef struct ctr__math_isa {
     void (*vcopy_scaled)(float *out, const float *x, float alpha, int64_t n);
     void (*vmul)(float *x, const float *s, int64_t n);
     int (*vfinite)(const float *x, int64_t n);
+    double (*vdot_f64)(const float *a, const float *b, int64_t n);
+    void (*vaffine_f64)(float *out, const float *x, const float *y, double a,
+                        double sc, int64_t n);
 } ctr__math_isa;
 
 /* The i-th kernel table this CPU can run, the widest first (i = 0 is the

@@ -9,7 +9,8 @@
  * differ by an ulp, which at large logits (1e5) makes the gradient's
  * exp(S_rc - lse_c) a factor e^(+-0.01) off; here they are one number.
  * The gradient's M = dS + dS^T is symmetric as well: its upper triangle is
- * formed in place of S and dZ = M Z / tau is one ssymm.
+ * formed in place of S, and dZ = M Z / tau costs one GEMM's work (ssymm on
+ * the diagonal blocks, sgemm on the off-diagonal one).
  *
  * Row r's log-sum-exp is kept as its max m_r (a float that is one of the
  * logits) and the log of a sum, never rounded to float as one number: a
@@ -34,14 +35,13 @@ static void ntxent_defaults(ctr_objective *obj)
 
 /* The workspace's blocks, in the order run carves them: the floats of
  * each, for 2b rows of d (n = 2b). */
-enum { ROW_FLOATS = 9, ROW_DOUBLES = 3, BLOCKS = 2 + ROW_FLOATS + ROW_DOUBLES + 2 };
+enum { ROW_FLOATS = 9, ROW_DOUBLES = 3, BLOCKS = 1 + ROW_FLOATS + ROW_DOUBLES + 2 };
 
 static void block_sizes(int64_t b, int64_t d, int64_t *sz)
 {
     const int64_t n = 2 * b;
     int i = 0, k;
     sz[i++] = n * d; /* z: the rows (normalised) */
-    sz[i++] = n * d; /* M Z / tau */
     for (k = 0; k < ROW_FLOATS; k++)
         sz[i++] = n; /* per row: see nt_work */
     for (k = 0; k < ROW_DOUBLES; k++)
@@ -91,7 +91,7 @@ typedef struct nt_work {
     int64_t b, d, n;
     const int64_t *labels; /* n labels, or NULL without groups */
     float scale;           /* 1 / n: the mean over rows */
-    float *z, *inv, *gz, *s;
+    float *z, *inv, *s;
     float *m;      /* max of row r over c != r */
     float *negmax; /* max over its negatives */
     float *posmax; /* max over its positives (groups) */
@@ -118,7 +118,6 @@ static void carve(ctr_objective *obj, nt_work *w, int64_t b, int64_t d)
     rows[6] = &w->f, rows[7] = &w->g, rows[8] = &w->colf;
     dbl[0] = &w->cold, dbl[1] = &w->lse, dbl[2] = &w->pos;
     w->z = ctr__carve_floats(&c, (size_t)sz[i++]);
-    w->gz = ctr__carve_floats(&c, (size_t)sz[i++]);
     for (k = 0; k < ROW_FLOATS; k++)
         *rows[k] = ctr__carve_floats(&c, (size_t)sz[i++]);
     for (k = 0; k < ROW_DOUBLES; k++)
@@ -336,14 +335,24 @@ static void prepare(ctr_objective *obj, const ctr__pair_args *a, nt_work *w)
     memset(w->cold, 0, (size_t)w->n * sizeof(double));
 }
 
-/* One view's rows of M Z / tau into grad, through the normalisation. */
-static void view_grad(const ctr_objective *obj, const nt_work *w, int64_t r0,
+/* One view's rows of dZ = M Z / tau, straight into grad, then through the
+ * normalisation. With M = [M11 M12; M12^T M22] (upper triangles of the
+ * diagonal blocks, M12 whole): view 1 is M11 Z1 + M12 Z2, view 2
+ * M12^T Z1 + M22 Z2 - two half-size ssymm and two sgemm, the work of one
+ * sgemm, without a copy of M's lower half. */
+static void view_grad(const ctr_objective *obj, const nt_work *w, int v,
                       float *grad)
 {
-    memcpy(grad, w->gz + r0 * w->d, (size_t)(w->b * w->d) * sizeof(float));
+    const int b = (int)w->b, d = (int)w->d, n = (int)w->n;
+    const float inv_tau = (float)(1.0 / obj->temperature);
+    const float *m12 = w->s + b, *diag = w->s + (size_t)v * (size_t)b * (n + 1);
+    const float *zv = w->z + (size_t)v * (size_t)b * d;
+    const float *zo = w->z + (size_t)(1 - v) * (size_t)b * d;
+    ctr__ssymm_upper(b, d, inv_tau, diag, n, zv, d, grad, d);
+    cblas_sgemm(CblasRowMajor, v == 0 ? CblasNoTrans : CblasTrans,
+                CblasNoTrans, b, d, b, inv_tau, m12, n, zo, d, 1.0f, grad, d);
     if (obj->normalize)
-        ctr__normalize_backward(grad, w->z + r0 * w->d, w->d, 1.0f,
-                                w->inv + r0, w->b, w->d);
+        ctr__normalize_backward(grad, zv, d, 1.0f, w->inv + v * b, b, d);
 }
 
 static int ntxent_run(ctr_objective *obj, const void *args,
@@ -386,12 +395,10 @@ static int ntxent_run(ctr_objective *obj, const void *args,
         else
             grad_slow(&w);
         subtract_targets(&w);
-        ctr__ssymm_upper((int)n, (int)w.d, inv_tau, w.s, (int)n, w.z,
-                         (int)w.d, w.gz, (int)w.d);
         if (a->grad_a != NULL)
             view_grad(obj, &w, 0, a->grad_a);
         if (a->grad_p != NULL)
-            view_grad(obj, &w, w.b, a->grad_p);
+            view_grad(obj, &w, 1, a->grad_p);
     }
     st->loss = loss / (double)n;
     st->accuracy = correct / (double)n;

@@ -212,10 +212,13 @@ static void key_norm_backward(float *g, const float *k, float c, int64_t d)
     ctr__vscale(g, c, d);
 }
 
-void ctr__tiled_key_grad(ctr__tiled *t, const float *lse, float *grad_keys,
+void ctr__tiled_key_grad(ctr__tiled *t, float *qw, float *grad_keys,
                          float scale)
 {
     int64_t j0, i, r;
+    for (i = 0; i < t->b; i++)
+        ctr__vcopy_scaled(qw + i * t->d, t->qs + i * t->d,
+                          (float)(1.0 / t->sum[i]), t->d);
     for (j0 = 0; j0 < t->n; j0 += t->tile) {
         const int64_t w = t->n - j0 < t->tile ? t->n - j0 : t->tile;
         const float *kt = t->keys + j0 * t->ld;
@@ -223,9 +226,9 @@ void ctr__tiled_key_grad(ctr__tiled *t, const float *lse, float *grad_keys,
         tile_logits(t, j0, w);
         prepare_tile(t, j0, w);
         for (i = 0; i < t->b; i++)
-            ctr__vexp_shift_sum(t->s + i * w, w, lse[i]);
+            ctr__vexp_shift_sum(t->s + i * w, w, t->m[i]);
         ctr__sgemm_plus(CblasTrans, CblasNoTrans, (int)w, (int)t->d, (int)t->b,
-                        scale, t->s, (int)w, t->qs, (int)t->d, 0.0f, NULL, 0,
+                        scale, t->s, (int)w, qw, (int)t->d, 0.0f, NULL, 0,
                         gk, (int)t->d);
         if (t->normalize_keys)
             for (r = 0; r < w; r++)
