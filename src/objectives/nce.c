@@ -105,10 +105,14 @@ static double log_add_exp(double x, double y)
 }
 
 /* Exact per-anchor log Z_i over the whole bank and the softmax mean of the
- * (normalised) bank rows, through the tiled online softmax. */
+ * (normalised) bank rows, through the tiled online softmax. The anchor's
+ * own row enters Z with the logit l_i0 of its numerator (masked in the
+ * tiles, it seeds the row's state): two separately rounded values of that
+ * similarity would make x_self = exp(l_i0 - log Z_i) e^(+-ulp) off where
+ * it dominates Z, as it does in a trained bank. */
 static int exact_log_z(ctr_objective *obj, const nce_args *a,
-                       ctr__carve *c, const float *zs, double *lz,
-                       float **mean_rows)
+                       ctr__carve *c, const float *zs, const float *l,
+                       double *lz, float **mean_rows)
 {
     ctr__tiled t;
     int64_t i;
@@ -124,17 +128,18 @@ static int exact_log_z(ctr_objective *obj, const nce_args *a,
     t.colscale = ctr__carve_floats(c, (size_t)obj->tile);
     t.s = ctr__carve_floats(c, (size_t)(a->b * obj->tile));
     for (i = 0; i < a->b; i++) {
-        t.m[i] = -INFINITY;
-        t.sum[i] = 0.0;
+        t.m[i] = l[i * (a->kn + 1)];
+        t.sum[i] = 1.0;
         t.negmax[i] = -INFINITY;
         t.negsum[i] = 0.0;
         t.negcnt[i] = 0;
+        memcpy(t.g + i * a->d, bank_row(a, i, 0), (size_t)a->d * sizeof(float));
     }
-    memset(t.g, 0, (size_t)(a->b * a->d) * sizeof(float));
     if (a->grad_z == NULL)
         t.g = NULL;
     t.qs = zs, t.b = a->b, t.d = a->d;
     t.keys = a->bank, t.n = a->n, t.ld = a->ldb, t.tile = obj->tile;
+    t.self_idx = a->self_idx;
     ctr__tiled_carve(&t, c);
     rc = ctr__tiled_forward(obj, &t);
     if (rc != CTR_OK)
@@ -224,7 +229,7 @@ static int nce_log_z(ctr_objective *obj, const nce_args *a, ctr__carve *c,
     double v;
     *mean_rows = NULL;
     if (obj->nce_z_mode == CTR_NCE_Z_EXACT) {
-        int rc = exact_log_z(obj, a, c, zs, lz, mean_rows);
+        int rc = exact_log_z(obj, a, c, zs, l, lz, mean_rows);
         if (rc != CTR_OK)
             return rc;
         v = lz[0];
