@@ -2,21 +2,29 @@
  * check_objective_scale.c - every objective at the scales users hit, not
  * only on unit vectors: rows of norm up to 100 without normalisation (tau
  * down to 0.01, logits up to 1e6), rows of any norm with NORMALIZE (tau
- * down to 0.001), and unit rows. The loss and every gradient are compared
- * with the double-precision reference of objective_ref.h (hand-derived
- * gradients, themselves checked against finite differences in
+ * down to 0.001), unit rows, and integer rows whose logits are exact in
+ * float. The loss and every gradient are compared with the
+ * double-precision reference of objective_ref.h (hand-derived gradients,
+ * themselves checked against finite differences in
  * check_objective_numerics.c): loss within 1e-5 relative, each gradient
- * within 1e-4 of its largest entry.
+ * within 1e-4 of its largest entry - within 1e-6 where the logits are
+ * exact.
  *
- * What float32 allows: a logit of magnitude L carries a rounding error of
- * about L * 2^-24 * sqrt(d) from its dot product, so where two logits of a
- * row are within a few units of each other at L ~ 1e5 the softmax itself
- * moves by ~1e-3 and no float32 code meets 1e-4 there (PyTorch included).
- * Such near-ties are rare for random rows (the seeds here have none within
- * the margin). What float32 does allow, and what these cases check, is
- * that nothing else adds error: a similarity is one number wherever it is
- * read, and a log-sum-exp is never rounded to float before it is
- * subtracted from a logit.
+ * What float32 allows: a logit is a float dot product, rounded by about
+ * 1e-7 of the magnitude of its terms. Where two logits of a row lie within
+ * a few units of each other at |logit| ~ 1e5, or a sigmoid of NCE sits at
+ * its turn, that rounding alone moves the result by more than 1e-4, for
+ * any float32 code (PyTorch's too). Each case therefore also runs the
+ * reference with every logit moved by 4 ulps of its terms (F32_JITTER) and
+ * allows F32_MARGIN times that movement where it exceeds the limits;
+ * failure messages print it. For most inputs it is ~1e-7 and the limits
+ * stand as they are: on OpenBLAS it raises them for one bank-softmax seed
+ * (a near-tie: 9.5e-5 measured, 5.3e-4 on BLIS, the rounding alone
+ * 8e-4) and a few NCE cases (measured errors all below the base limits).
+ * What no float32 code is excused: a similarity read as two separately
+ * rounded numbers, or a log-sum-exp rounded to float before it is
+ * subtracted from a logit - the old NT-Xent failed with 1.6e-3 to 7.7e-3
+ * at row norms up to 100, tau 0.1 to 0.01, where float32's share was 1e-7.
  *
  * CTR_TEST_SCALE_REPORT=1 prints each case's errors (stderr) instead of
  * stopping at the first case over its limits.
@@ -105,27 +113,49 @@ static const regime UNIT_ROWS = {1, 1, 0, 1.0, 0};
 
 /* ---- comparing ---------------------------------------------------------------- */
 
+/* The errors of one call against the reference, and what the rounding
+ * of the logits alone costs: the reference again with every logit moved
+ * by F32_JITTER of the magnitude of its terms (objective_ref.h). */
+#define F32_JITTER (1.0 / 4194304.0) /* 2^-22: 4 float ulps */
+#define F32_MARGIN 4.0
+
 typedef struct errors {
-    double loss;  /* relative */
-    double grad;  /* worst over the gradients, relative to the largest entry */
+    double loss;     /* relative */
+    double grad;     /* worst gradient, relative to its largest entry */
+    double loss_f32; /* the same for the moved reference */
+    double grad_f32;
 } errors;
 
-/* max |got - want| over max(max |want|, floor) */
-static double grad_error_floor(const float *got, const double *want,
-                               int64_t n, double floor)
+/* max |got - want| over max(max |want|, floor), got being the float gf
+ * or (gf NULL) the double gd */
+static double diff_ratio(const float *gf, const double *gd,
+                         const double *want, int64_t n, double floor)
 {
     double scale = floor, worst = 0;
     int64_t i;
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         scale = fmax(scale, fabs(want[i]));
-    for (i = 0; i < n; i++)
-        worst = fmax(worst, fabs(got[i] - want[i]));
+        worst = fmax(worst, fabs((gf ? (double)gf[i] : gd[i]) - want[i]));
+    }
     return scale > 0 ? worst / scale : worst;
+}
+
+static double grad_error_floor(const float *got, const double *want,
+                               int64_t n, double floor)
+{
+    return diff_ratio(got, NULL, want, n, floor);
 }
 
 static double grad_error(const float *got, const double *want, int64_t n)
 {
-    return grad_error_floor(got, want, n, 0.0);
+    return diff_ratio(got, NULL, want, n, 0.0);
+}
+
+/* the same for the moved reference's gradient */
+static double moved_error(const double *moved, const double *want,
+                          int64_t n, double floor)
+{
+    return diff_ratio(NULL, moved, want, n, floor);
 }
 
 static double row_norm(const float *x, int64_t d)
@@ -156,30 +186,37 @@ static double nce_floor(const float *z, int64_t b, const float *bank,
     return 1e-2 * vmax / ((double)b * r->tau * (r->normalize ? zmin : 1.0));
 }
 
-static void record(errors *e, double loss, double want)
+static void record(errors *e, double loss, double want, double moved)
 {
     e->loss = fabs(loss - want) / fmax(fabs(want), 1e-30);
+    e->loss_f32 = fabs(moved - want) / fmax(fabs(want), 1e-30);
 }
 
 static void expect(const char *kind, const regime *r, uint64_t seed,
                    const errors *e)
 {
     const char *rep = getenv("CTR_TEST_SCALE_REPORT");
-    const double grad_limit = r->integers ? EXACT_GRAD_RTOL : GRAD_RTOL;
+    /* exact logits: nothing of float32's to allow for */
+    const double loss_limit =
+        r->integers ? LOSS_RTOL : fmax(LOSS_RTOL, F32_MARGIN * e->loss_f32);
+    const double grad_limit = r->integers
+                                  ? EXACT_GRAD_RTOL
+                                  : fmax(GRAD_RTOL, F32_MARGIN * e->grad_f32);
     if (rep != NULL && rep[0] == '1')
         fprintf(stderr,
                 "scale %-14s norm %6.1f-%-6.1f norm.%d tau %-6g seed %d: "
-                "loss %.2e grad %.2e\n",
+                "loss %.2e grad %.2e f32 %.2e %.2e\n",
                 kind, r->lo, r->hi, r->normalize, r->tau, (int)seed, e->loss,
-                e->grad);
+                e->grad, e->loss_f32, e->grad_f32);
     if (rep != NULL && rep[0] == '1')
         return; /* a report of every case, no stop at the first failure */
-    ck_assert_msg(e->loss <= LOSS_RTOL && e->grad <= grad_limit,
+    ck_assert_msg(e->loss <= loss_limit && e->grad <= grad_limit,
                   "%s, norms %g-%g, normalize %d, tau %g, seed %d: loss "
                   "error %.3g (limit %g), gradient error %.3g of the largest "
-                  "entry (limit %g)",
+                  "entry (limit %g; float32 logits alone: %.3g, %.3g)",
                   kind, r->lo, r->hi, r->normalize, r->tau, (int)seed,
-                  e->loss, LOSS_RTOL, e->grad, grad_limit);
+                  e->loss, loss_limit, e->grad, grad_limit, e->loss_f32,
+                  e->grad_f32);
 }
 
 static ctr_objective *make(int32_t kind, const regime *r)
@@ -218,7 +255,8 @@ static void pair_case(int32_t kind, const regime *r, uint64_t seed,
     float *p = draw_rows(seed * 10 + 2, b, d, d, r);
     float *ga = (float *)malloc((size_t)(b * d) * sizeof(float));
     float *gp = (float *)malloc((size_t)(b * d) * sizeof(float));
-    double *ea = ref_alloc(b * d), *ep = ref_alloc(b * d), loss, want;
+    double *ea = ref_alloc(b * d), *ep = ref_alloc(b * d), loss, want, moved;
+    double *ma = ref_alloc(b * d), *mp = ref_alloc(b * d);
     ctr_objective *obj = make(kind, r);
     ref_ctx c;
     errors e;
@@ -239,11 +277,15 @@ static void pair_case(int32_t kind, const regime *r, uint64_t seed,
                                    gp);
     expect_ok(rc, obj);
     want = pair_reference(kind, &c, ea, ep);
-    record(&e, loss, want);
+    c.jitter = F32_JITTER;
+    moved = pair_reference(kind, &c, ma, mp);
+    record(&e, loss, want, moved);
     e.grad = fmax(grad_error(ga, ea, b * d), grad_error(gp, ep, b * d));
+    e.grad_f32 = fmax(moved_error(ma, ea, b * d, 0), moved_error(mp, ep, b * d, 0));
     expect(name, r, seed, &e);
     ctr_objective_destroy(obj);
     free(a), free(p), free(ga), free(gp), free(ea), free(ep);
+    free(ma), free(mp);
     free(c.a), free(c.p);
 }
 
@@ -298,7 +340,8 @@ static void shared_case(const regime *r, uint64_t seed, int with_ids)
     float *kp = draw_rows(seed * 10 + 6, B, D, D, r);
     float *neg = draw_rows(seed * 10 + 7, K, D, LDN, r);
     float gq[B * D], gk[B * D], gn[K * D];
-    double eq[B * D], ek[B * D], en[K * D], loss, want;
+    double eq[B * D], ek[B * D], en[K * D], loss, want, moved;
+    double mq[B * D], mk[B * D], mn[K * D];
     int64_t q_ids[B], n_ids[K], i;
     ctr_objective *obj = make(CTR_OBJECTIVE_INFONCE_SHARED, r);
     ref_ctx c;
@@ -319,9 +362,14 @@ static void shared_case(const regime *r, uint64_t seed, int with_ids)
                                            LDN, K, c.q_ids, c.neg_ids, gq, gk,
                                            gn), obj);
     want = ref_shared_full(&c, eq, ek, en);
-    record(&e, loss, want);
+    c.jitter = F32_JITTER;
+    moved = ref_shared_full(&c, mq, mk, mn);
+    record(&e, loss, want, moved);
     e.grad = fmax(fmax(grad_error(gq, eq, B * D), grad_error(gk, ek, B * D)),
                   grad_error(gn, en, K * D));
+    e.grad_f32 = fmax(fmax(moved_error(mq, eq, B * D, 0),
+                           moved_error(mk, ek, B * D, 0)),
+                      moved_error(mn, en, K * D, 0));
     expect(with_ids ? "shared ids" : "shared", r, seed, &e);
     ctr_objective_destroy(obj);
     free(q), free(kp), free(neg), free(c.a), free(c.p), free(c.neg);
@@ -344,7 +392,7 @@ static void bank_softmax_case(const regime *r, uint64_t seed)
     float *z = draw_rows(seed * 10 + 8, B, D, D, r);
     float *bank = draw_rows(seed * 10 + 9, N, D, D, r);
     float gz[B * D];
-    double ez[B * D], loss, want;
+    double ez[B * D], mz[B * D], loss, want, moved;
     int64_t self[B], i;
     ctr_objective *obj = make(CTR_OBJECTIVE_BANK_SOFTMAX, r);
     ref_ctx c;
@@ -360,8 +408,11 @@ static void bank_softmax_case(const regime *r, uint64_t seed)
     expect_ok(ctr_objective_bank_softmax(obj, &loss, z, D, B, D, bank, D, N,
                                          self, gz), obj);
     want = ref_bank_softmax_full(&c, ez);
-    record(&e, loss, want);
+    c.jitter = F32_JITTER;
+    moved = ref_bank_softmax_full(&c, mz);
+    record(&e, loss, want, moved);
     e.grad = grad_error(gz, ez, B * D);
+    e.grad_f32 = moved_error(mz, ez, B * D, 0);
     expect("bank softmax", r, seed, &e);
     ctr_objective_destroy(obj);
     free(z), free(bank), free(c.a), free(c.bank);
@@ -393,17 +444,12 @@ static void toward_own_rows(float *z, const float *bank, const int64_t *self,
 
 /* The bank's rows are unit vectors (what ctr_bank stores), or integers in
  * the exact regimes; z as the regime says, or (own) turned toward each
- * anchor's own row; Z fixed by the first call, or exact.
- * The own-row cases run at the issue's temperatures (0.05, 0.1, 1) and
- * with unit rows: NCE's coefficients are sigmoids of logit - log Z, and
- * with the own row dominating they sit where the sigmoid turns, so they
- * carry the float rounding of the logits themselves (float dot products,
- * ~1e-7 of their size). At tau = 0.01 with rows of norm up to 100 (logits
- * ~1e4) that alone is 1.1e-4 of the largest gradient entry with a fixed
- * Z, and normalised rows at tau = 0.001 (all own logits ~1e3, near the
- * turn) give loss errors of 9e-6: float32's limit for this objective, not
- * a defect of the call (the exact-Z mode, whose own logit seeds Z, stays
- * below 1e-5 there). */
+ * anchor's own row; Z exact, or fixed by this first call (the reference
+ * then takes the batch's Z from its own logits). With the own row
+ * dominating, NCE's coefficients are sigmoids sitting where they turn, so
+ * a fixed Z's gradient carries the rounding of the logits themselves;
+ * the exact-Z mode, whose own logit seeds Z, does not (its loss was up to
+ * 8.7e-5 off before that). */
 static void nce_case(const regime *r, uint64_t seed, int64_t mode, int own)
 {
     enum { B = 6, D = 8, N = 40, KN = 9 };
@@ -411,7 +457,7 @@ static void nce_case(const regime *r, uint64_t seed, int64_t mode, int own)
     float *z = draw_rows(s0 + 10, B, D, D, r);
     float *bank = draw_rows(s0 + 11, N, D, D, r->integers ? r : &UNIT_ROWS);
     float gz[B * D];
-    double ez[B * D], loss, want, log_z;
+    double ez[B * D], mz[B * D], loss, want, moved, log_z, floor;
     int64_t self[B], noise[B * KN], i;
     ctr_objective *obj = make(CTR_OBJECTIVE_NCE, r);
     ctr__prng g;
@@ -436,10 +482,18 @@ static void nce_case(const regime *r, uint64_t seed, int64_t mode, int own)
                                 noise, KN, gz), obj);
     ck_assert_int_eq(ctr_objective_stat(obj, CTR_OBJECTIVE_S_NCE_LOG_Z,
                                         &log_z), CTR_OK);
-    c.log_z = mode == CTR_NCE_Z_EXACT ? NAN : log_z;
+    /* a first call: Z is the batch's (checked against the handle's) */
+    c.log_z = NAN;
+    c.batch_z = mode != CTR_NCE_Z_EXACT;
+    if (c.batch_z)
+        ck_assert_close(log_z, ref_nce_batch_log_z(&c), 0, 1e-6 * fabs(log_z) + 1e-9);
     want = ref_nce_full(&c, ez);
-    record(&e, loss, want);
-    e.grad = grad_error_floor(gz, ez, B * D, nce_floor(z, B, bank, N, D, r));
+    c.jitter = F32_JITTER;
+    moved = ref_nce_full(&c, mz);
+    record(&e, loss, want, moved);
+    floor = nce_floor(z, B, bank, N, D, r);
+    e.grad = grad_error_floor(gz, ez, B * D, floor);
+    e.grad_f32 = moved_error(mz, ez, B * D, floor);
     expect(mode == CTR_NCE_Z_EXACT ? (own ? "nce own exact" : "nce exact")
                                    : (own ? "nce own fixed" : "nce fixed"),
            r, seed, &e);
@@ -450,7 +504,7 @@ static void nce_case(const regime *r, uint64_t seed, int64_t mode, int own)
 START_TEST(test_nce_at_scale)
 {
     const regime *r = &REGIMES[_i];
-    const int own = !r->integers && r->tau >= 0.05;
+    const int own = !r->integers;
     uint64_t s;
     for (s = 1; s <= SEEDS; s++) {
         nce_case(r, s, CTR_NCE_Z_FIXED, 0);

@@ -28,6 +28,8 @@ typedef struct ref_ctx {
     int normalize, symmetric;
     const int64_t *groups, *q_ids, *neg_ids, *self_idx, *noise_idx;
     double log_z; /* NCE: fixed normaliser; NAN means exact per anchor */
+    int batch_z;  /* NCE: Z = n * mean exp(logit) over this batch instead */
+    double jitter; /* 0, or moves every logit (ref_logit) */
 } ref_ctx;
 
 static inline double *ref_alloc(int64_t n)
@@ -92,6 +94,32 @@ static inline double ref_dotd(const double *x, const double *y, int64_t d)
     for (j = 0; j < d; j++)
         s += x[j] * y[j];
     return s;
+}
+
+/* The logit x . y / tau of pair (i, j). With c->jitter set it is moved by
+ * jitter * sum_k |x_k y_k| / tau, up or down by a hash of the pair (the
+ * same for (j, i): NT-Xent's S is symmetric) - the size of a float32 dot
+ * product's rounding, for measuring how far the rounding of the logits
+ * alone moves a result (check_objective_scale.c). */
+static inline double ref_logit(const ref_ctx *c, const double *x,
+                               const double *y, int64_t d, int64_t i,
+                               int64_t j)
+{
+    double dot = 0, mag = 0;
+    uint64_t h;
+    int64_t k;
+    for (k = 0; k < d; k++) {
+        dot += x[k] * y[k];
+        mag += fabs(x[k] * y[k]);
+    }
+    if (c->jitter == 0)
+        return dot / c->tau;
+    h = (uint64_t)(i < j ? i : j) * 0x9E3779B97F4A7C15u ^
+        (uint64_t)(i < j ? j : i) * 0xC2B2AE3D27D4EB4Fu;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9u;
+    h ^= h >> 32;
+    return (dot + ((h & 1) ? c->jitter : -c->jitter) * mag) / c->tau;
 }
 
 /* y += alpha x */
@@ -160,7 +188,7 @@ static inline double ref_inbatch(const ref_ctx *c, double lambda, double *ga,
     for (i = 0; i < b; i++) {
         use[i] = 1;
         for (j = 0; j < b; j++)
-            s[i * b + j] = ref_dotd(u + i * d, v + j * d, d) / c->tau;
+            s[i * b + j] = ref_logit(c, u + i * d, v + j * d, d, i, j);
     }
     for (i = 0; i < b; i++) { /* anchors a_i over the rows of S */
         ref_targets(y, c->groups, b, i);
@@ -229,7 +257,7 @@ static inline double ref_ntxent_full(const ref_ctx *c, double *ga, double *gp)
             int is_pos = c->groups ? q != r && c->groups[q % b] ==
                                                    c->groups[r % b]
                                    : q == (r + b) % n;
-            l[q] = ref_dotd(u + r * d, u + q * d, d) / c->tau;
+            l[q] = ref_logit(c, u + r * d, u + q * d, d, r, q);
             use[q] = q != r;
             y[q] = is_pos;
             np += is_pos;
@@ -279,10 +307,10 @@ static inline double ref_shared_full(const ref_ctx *c, double *gq, double *gk,
         memset(gn, 0, (size_t)(k * d) * sizeof(double));
     y[0] = 1.0;
     for (i = 0; i < b; i++) {
-        l[0] = ref_dotd(u + i * d, kp + i * d, d) / c->tau;
+        l[0] = ref_logit(c, u + i * d, kp + i * d, d, i, -1);
         use[0] = 1;
         for (j = 0; j < k; j++) {
-            l[j + 1] = ref_dotd(u + i * d, nn + j * d, d) / c->tau;
+            l[j + 1] = ref_logit(c, u + i * d, nn + j * d, d, i, b + j);
             use[j + 1] = !(c->q_ids && c->neg_ids[j] == c->q_ids[i]);
         }
         loss += ref_ce_row(l, use, y, k + 1, dl) / b;
@@ -320,7 +348,7 @@ static inline double ref_bank_softmax_full(const ref_ctx *c, double *gz)
     int64_t i, j;
     for (i = 0; i < b; i++) {
         for (j = 0; j < n; j++) {
-            l[j] = ref_dotd(u + i * d, w + j * d, d) / c->tau;
+            l[j] = ref_logit(c, u + i * d, w + j * d, d, i, j);
             use[j] = 1;
             y[j] = j == c->self_idx[i];
         }
@@ -348,26 +376,49 @@ static inline double ref_sigmoid(double x)
     return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
 }
 
+/* log Z of the first call with a fixed Z (or an EMA): n times the mean of
+ * exp(logit) over the batch's b (kn + 1) gathered rows. */
+static inline double ref_nce_batch_log_z(const ref_ctx *c)
+{
+    const int64_t w = c->kn + 1, d = c->d;
+    double *l = ref_alloc(c->b * w), *u = ref_alloc(d), m = -INFINITY, s = 0;
+    int64_t i, k;
+    for (i = 0; i < c->b; i++) {
+        ref_unit(u, c->a + i * d, d, c->normalize);
+        for (k = 0; k < w; k++) {
+            int64_t r = k == 0 ? c->self_idx[i] : c->noise_idx[i * c->kn + k - 1];
+            l[i * w + k] = ref_logit(c, u, c->bank + r * d, d, i, r);
+            m = l[i * w + k] > m ? l[i * w + k] : m;
+        }
+    }
+    for (i = 0; i < c->b * w; i++)
+        s += exp(l[i] - m);
+    free(l), free(u);
+    return log((double)c->n) + m + log(s / (double)(c->b * w));
+}
+
 /* NCE: bank rows as given (the memory bank stores unit rows), only z
  * normalised with the option. lx = v . z / tau - log Z; the anchor's own
  * row adds softplus(log c - lx), each noise row softplus(lx - log c),
- * c = kn / n. Z is a constant (log_z) or, with log_z NAN, exact per anchor
- * (and then part of the gradient). */
+ * c = kn / n. Z is a constant (log_z, or with batch_z the batch's own),
+ * or, with log_z NAN, exact per anchor (and then part of the gradient). */
 static inline double ref_nce_full(const ref_ctx *c, double *gz)
 {
     const int64_t b = c->b, d = c->d, n = c->n;
     const double log_c = log((double)c->kn / (double)n);
     double *u = ref_alloc(d), *l = ref_alloc(n), *mean = ref_alloc(d);
+    const double batch = c->batch_z ? ref_nce_batch_log_z(c) : 0.0;
     double total = 0;
     int64_t i, k, j;
     for (i = 0; i < b; i++) {
-        double lz = c->log_z, csum = 0, m = -INFINITY, s = 0;
+        double lz = c->batch_z ? batch : c->log_z, csum = 0, m = -INFINITY;
+        double s = 0;
         double *g = gz != NULL ? gz + i * d : NULL;
         ref_unit(u, c->a + i * d, d, c->normalize);
         memset(mean, 0, (size_t)d * sizeof(double));
-        if (isnan(lz)) {
+        if (isnan(lz) && !c->batch_z) {
             for (j = 0; j < n; j++) {
-                l[j] = ref_dotd(u, c->bank + j * d, d) / c->tau;
+                l[j] = ref_logit(c, u, c->bank + j * d, d, i, j);
                 m = l[j] > m ? l[j] : m;
             }
             for (j = 0; j < n; j++)
@@ -381,7 +432,7 @@ static inline double ref_nce_full(const ref_ctx *c, double *gz)
         for (k = 0; k <= c->kn; k++) {
             int64_t r = k == 0 ? c->self_idx[i]
                                : c->noise_idx[i * c->kn + k - 1];
-            double lx = ref_dotd(u, c->bank + r * d, d) / c->tau - lz, coef;
+            double lx = ref_logit(c, u, c->bank + r * d, d, i, r) - lz, coef;
             if (k == 0) {
                 total += ref_softplus(log_c - lx);
                 coef = -ref_sigmoid(log_c - lx);
@@ -394,7 +445,7 @@ static inline double ref_nce_full(const ref_ctx *c, double *gz)
                 ref_axpy(g, c->bank + r * d, coef / (b * c->tau), d);
         }
         if (g != NULL) {
-            if (isnan(c->log_z))
+            if (isnan(c->log_z) && !c->batch_z)
                 ref_axpy(g, mean, -csum / (b * c->tau), d);
             ref_unit_backward(g, c->a + i * d, d, c->normalize);
         }
