@@ -53,15 +53,17 @@ typedef struct bench_case {
     int64_t kn;        /* nce noise per anchor */
     double tau;
     int normalize;
+    int symmetric; /* in-batch InfoNCE: the loss on S and on S^T (CLIP) */
 } bench_case;
 
 static const bench_case CASES[] = {
-    {"infonce_queue_k65536", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 65536, 0, 0.07, 0},
-    {"infonce_queue_k16384", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 16384, 0, 0.07, 0},
-    {"ntxent_b1024", CTR_OBJECTIVE_NTXENT, 1024, 128, 0, 0, 0.5, 1},
-    {"ntxent_b256", CTR_OBJECTIVE_NTXENT, 256, 128, 0, 0, 0.5, 1},
-    {"npair_b256", CTR_OBJECTIVE_NPAIR, 256, 128, 0, 0, 1.0, 0},
-    {"nce_bank_k4096", CTR_OBJECTIVE_NCE, 256, 128, 60000, 4096, 0.07, 0},
+    {"infonce_queue_k65536", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 65536, 0, 0.07, 0, 0},
+    {"infonce_queue_k16384", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 16384, 0, 0.07, 0, 0},
+    {"ntxent_b1024", CTR_OBJECTIVE_NTXENT, 1024, 128, 0, 0, 0.5, 1, 0},
+    {"ntxent_b256", CTR_OBJECTIVE_NTXENT, 256, 128, 0, 0, 0.5, 1, 0},
+    {"npair_b256", CTR_OBJECTIVE_NPAIR, 256, 128, 0, 0, 1.0, 0, 0},
+    {"infonce_sym_b256", CTR_OBJECTIVE_INFONCE, 256, 128, 0, 0, 0.07, 1, 1},
+    {"nce_bank_k4096", CTR_OBJECTIVE_NCE, 256, 128, 60000, 4096, 0.07, 0, 0},
 };
 
 typedef struct run_ctx {
@@ -131,6 +133,11 @@ static void ours(void *p)
         check(ctr_objective_npair(r->obj, &loss, r->x, c->d, r->y, c->d, c->b,
                                   c->d, r->gx, r->gy), r->obj, "npair");
         break;
+    case CTR_OBJECTIVE_INFONCE:
+        check(ctr_objective_infonce(r->obj, &loss, r->x, c->d, r->y, c->d,
+                                    c->b, c->d, NULL, r->gx, r->gy),
+              r->obj, "infonce");
+        break;
     default:
         nce_step(r);
         break;
@@ -141,7 +148,8 @@ static void ours(void *p)
  * queue: logits B x K (B.d.K) and dQ = P K (B.K.d), untiled or in
  * 1024-row tiles, whichever is faster;
  * NT-Xent: S = Z Z^T (2B.d.2B) and dZ = M Z (2B.2B.d);
- * N-pair: S = A P^T, dA = S P, dP = S^T A;
+ * N-pair and in-batch InfoNCE (also symmetric): S = A P^T, dA = S P,
+ * dP = S^T A;
  * NCE: the same flops as the two GEMMs B x (K+1) x d on contiguous rows
  * (a lower bound: the real work gathers rows from the bank). */
 static void floor_gemms(void *p)
@@ -166,6 +174,7 @@ static void floor_gemms(void *p)
                  r->keys, d, r->keys + n * d);
         break;
     case CTR_OBJECTIVE_NPAIR:
+    case CTR_OBJECTIVE_INFONCE:
         gemm_set(r, CblasNoTrans, CblasTrans, b, b, d, r->x, d, r->y, d,
                  r->scratch);
         gemm_set(r, CblasNoTrans, CblasNoTrans, b, d, b, r->scratch, b, r->y,
@@ -255,6 +264,22 @@ static double fastest_floor(run_ctx *r, int reps)
     return best;
 }
 
+/* Floats of the floor's logits buffer. */
+static int64_t scratch_floats(const bench_case *c)
+{
+    switch (c->kind) {
+    case CTR_OBJECTIVE_INFONCE_SHARED:
+        return c->b * c->k;
+    case CTR_OBJECTIVE_NTXENT:
+        return 4 * c->b * c->b;
+    case CTR_OBJECTIVE_NPAIR:
+    case CTR_OBJECTIVE_INFONCE:
+        return c->b * c->b;
+    default:
+        return c->b * (c->kn + 1);
+    }
+}
+
 static void run_case(const bench_case *c, int threads, int reps)
 {
     run_ctx r;
@@ -269,6 +294,7 @@ static void run_case(const bench_case *c, int threads, int reps)
     check(ctr_objective_create(&r.obj, c->kind, &a), NULL, "create");
     ctr_objective_set_f64(r.obj, CTR_OBJECTIVE_P_TEMPERATURE, c->tau);
     ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_NORMALIZE, c->normalize);
+    ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_SYMMETRIC, c->symmetric);
     if (getenv("CTR_BENCH_TILE") != NULL) /* for tuning the default */
         ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_TILE,
                               atoll(getenv("CTR_BENCH_TILE")));
@@ -280,10 +306,7 @@ static void run_case(const bench_case *c, int threads, int reps)
         r.keys = unit_matrix(r.rng, 4 * c->b, c->d);
     else
         r.keys = unit_matrix(r.rng, c->k > 0 ? c->k : 1, c->d);
-    scratch = c->kind == CTR_OBJECTIVE_INFONCE_SHARED ? c->b * c->k
-              : c->kind == CTR_OBJECTIVE_NTXENT      ? 4 * c->b * c->b
-              : c->kind == CTR_OBJECTIVE_NPAIR       ? c->b * c->b
-                                                     : c->b * (c->kn + 1);
+    scratch = scratch_floats(c);
     r.scratch = (float *)malloc((size_t)scratch * sizeof(float));
     r.self_idx = (int64_t *)malloc((size_t)c->b * sizeof(int64_t));
     r.noise_idx = (int64_t *)malloc((size_t)(c->b * (c->kn + 1)) * sizeof(int64_t));
