@@ -428,32 +428,38 @@ END_TEST
 
 /* ---- NCE ---------------------------------------------------------------------------- */
 
-/* |z_i| as drawn, 99% along its own bank row: the memory bank's usual
- * state, in which the own row dominates the softmax (and the exact Z). */
-static void toward_own_rows(float *z, const float *bank, const int64_t *self,
-                            int64_t b, int64_t d)
+/* |z_i| as drawn, 99% along bank row rows[i * stride]: that row then
+ * dominates the softmax (and the exact Z) - the own row, the memory
+ * bank's usual state, or a noise row (a near-duplicate drawn as noise). */
+static void toward_rows(float *z, const float *bank, const int64_t *rows,
+                        int64_t stride, int64_t b, int64_t d)
 {
     int64_t i, j;
     for (i = 0; i < b; i++) {
         double norm = row_norm(z + i * d, d);
         for (j = 0; j < d; j++)
-            z[i * d + j] = (float)(0.99 * norm * bank[self[i] * d + j] +
+            z[i * d + j] = (float)(0.99 * norm * bank[rows[i * stride] * d + j] +
                                    0.01 * z[i * d + j]);
     }
 }
 
+enum { NCE_RANDOM, NCE_OWN, NCE_NOISE }; /* which row z_i leans toward */
+
 /* The bank's rows are unit vectors (what ctr_bank stores), or integers in
- * the exact regimes; z as the regime says, or (own) turned toward each
- * anchor's own row; Z exact, or fixed by this first call (the reference
- * then takes the batch's Z from its own logits). With the own row
+ * the exact regimes; z as the regime says, or turned toward each anchor's
+ * own row or first noise row; Z exact, or fixed by this first call (the
+ * reference then takes the batch's Z from its own logits). With one row
  * dominating, NCE's coefficients are sigmoids sitting where they turn, so
- * a fixed Z's gradient carries the rounding of the logits themselves;
- * the exact-Z mode, whose own logit seeds Z, does not (its loss was up to
- * 8.7e-5 off before that). */
-static void nce_case(const regime *r, uint64_t seed, int64_t mode, int own)
+ * a fixed Z's gradient carries the rounding of the logits themselves; the
+ * exact-Z mode, whose Z and numerators share each logit, does not (its
+ * loss was up to 8.7e-5 off before that). */
+static void nce_case(const regime *r, uint64_t seed, int64_t mode, int lean)
 {
+    static const char *const names[2][3] = {
+        {"nce fixed", "nce own fixed", "nce noise fixed"},
+        {"nce exact", "nce own exact", "nce noise exact"}};
     enum { B = 6, D = 8, N = 40, KN = 9 };
-    const uint64_t s0 = seed * 10 + (own ? 1000 : 0);
+    const uint64_t s0 = seed * 10 + 1000 * (uint64_t)lean;
     float *z = draw_rows(s0 + 10, B, D, D, r);
     float *bank = draw_rows(s0 + 11, N, D, D, r->integers ? r : &UNIT_ROWS);
     float gz[B * D];
@@ -468,8 +474,10 @@ static void nce_case(const regime *r, uint64_t seed, int64_t mode, int own)
         self[i] = (int64_t)ctr__prng_below(&g, N);
     for (i = 0; i < B * KN; i++)
         noise[i] = (int64_t)ctr__prng_below(&g, N);
-    if (own)
-        toward_own_rows(z, bank, self, B, D);
+    if (lean == NCE_OWN)
+        toward_rows(z, bank, self, 1, B, D);
+    else if (lean == NCE_NOISE)
+        toward_rows(z, bank, noise, KN, B, D);
     memset(&c, 0, sizeof(c));
     c.a = widen(z, B, D, D), c.bank = widen(bank, N, D, D);
     c.b = B, c.d = D, c.n = N, c.kn = KN, c.tau = r->tau;
@@ -494,9 +502,7 @@ static void nce_case(const regime *r, uint64_t seed, int64_t mode, int own)
     floor = nce_floor(z, B, bank, N, D, r);
     e.grad = grad_error_floor(gz, ez, B * D, floor);
     e.grad_f32 = moved_error(mz, ez, B * D, floor);
-    expect(mode == CTR_NCE_Z_EXACT ? (own ? "nce own exact" : "nce exact")
-                                   : (own ? "nce own fixed" : "nce fixed"),
-           r, seed, &e);
+    expect(names[mode == CTR_NCE_Z_EXACT][lean], r, seed, &e);
     ctr_objective_destroy(obj);
     free(z), free(bank), free(c.a), free(c.bank);
 }
@@ -504,14 +510,13 @@ static void nce_case(const regime *r, uint64_t seed, int64_t mode, int own)
 START_TEST(test_nce_at_scale)
 {
     const regime *r = &REGIMES[_i];
-    const int own = !r->integers;
+    const int lean_max = r->integers ? NCE_RANDOM : NCE_NOISE;
     uint64_t s;
+    int lean;
     for (s = 1; s <= SEEDS; s++) {
-        nce_case(r, s, CTR_NCE_Z_FIXED, 0);
-        nce_case(r, s, CTR_NCE_Z_EXACT, 0);
-        if (own) {
-            nce_case(r, s, CTR_NCE_Z_FIXED, 1);
-            nce_case(r, s, CTR_NCE_Z_EXACT, 1);
+        for (lean = NCE_RANDOM; lean <= lean_max; lean++) {
+            nce_case(r, s, CTR_NCE_Z_FIXED, lean);
+            nce_case(r, s, CTR_NCE_Z_EXACT, lean);
         }
     }
 }

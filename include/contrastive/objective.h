@@ -267,7 +267,7 @@ CTR_API int ctr_objective_npair(ctr_objective *obj, double *loss,
  * b (kn+1) entries, then kept), EMA, or EXACT (per anchor over all n rows,
  * with its gradient). In FIXED/EMA modes Z is a constant of the gradient,
  * as in the paper's implementation. grad_z (b x d) may be NULL.
- * Workspace: b*(kn+1) + 2 b*d floats (+ b*TILE for EXACT).
+ * Workspace: b*(kn+1) + 2 b*d floats (EXACT: + b*TILE + 2 b*(kn+1)).
  * Since 0.1.0. */
 CTR_API int ctr_objective_nce(ctr_objective *obj, double *loss,
                               const float *z, int64_t ldz, int64_t b,

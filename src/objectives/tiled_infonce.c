@@ -100,6 +100,7 @@ int ctr__shared_run(ctr_objective *obj, const ctr__shared_args *a,
     double loss = 0, correct = 0, pos = 0, neg = 0, negcnt = 0;
     int64_t i;
     int rc;
+    memset(&t, 0, sizeof(t)); /* no capture, every option off */
     shared_setup(obj, a, &t, &kp, &inv_q, &inv_k, &spos);
     gbuf = t.g; /* scratch of the key gradient's pass */
     if (a->grad_q == NULL)
