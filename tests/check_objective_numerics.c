@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/prng.h"
+#include "objectives/tiled.h"
 #include "objective_ref.h"
 #include "test_util.h"
 
@@ -603,6 +604,34 @@ START_TEST(test_nce_fixed_z_is_n_mean_exp)
 }
 END_TEST
 
+/* NCE's exact Z reads the gathered logits out of the tiles: the keys are
+ * grouped by tile by a radix sort on the tile number, 11 bits a pass.
+ * Tile numbers of 1, 11, 12 and 22 bits: one pass, one full pass, two
+ * and two full passes; the order within a tile is the input order. */
+START_TEST(test_capture_keys_sort)
+{
+    enum { CNT = 3001 };
+    static const int64_t shapes[4][2] = {
+        {40, 16}, {2048 * 8, 8}, {4096 * 8, 8}, {(int64_t)1 << 25, 8}};
+    uint64_t keys[CNT], tmp[CNT];
+    int64_t hist[1 << 11], i, s;
+    ctr__prng g;
+    ctr__prng_seed(&g, 5);
+    for (s = 0; s < 4; s++) {
+        const int64_t n = shapes[s][0], tile = shapes[s][1];
+        for (i = 0; i < CNT; i++)
+            keys[i] = ctr__prng_below(&g, (uint64_t)n) << 32 | (uint64_t)i;
+        ctr__tiled_sort_keys(keys, tmp, CNT, tile, n, hist);
+        for (i = 1; i < CNT; i++) {
+            const int64_t t0 = (int64_t)(keys[i - 1] >> 32) / tile;
+            const int64_t t1 = (int64_t)(keys[i] >> 32) / tile;
+            ck_assert(t0 < t1 || (t0 == t1 && (keys[i - 1] & 0xffffffffu) <
+                                                  (keys[i] & 0xffffffffu)));
+        }
+    }
+}
+END_TEST
+
 Suite *ctr_test_objective_numerics_suite(void);
 
 Suite *ctr_test_objective_numerics_suite(void)
@@ -623,6 +652,7 @@ Suite *ctr_test_objective_numerics_suite(void)
     tcase_add_test(bank, test_bank_softmax_against_reference);
     tcase_add_test(bank, test_nce_against_reference);
     tcase_add_test(bank, test_nce_fixed_z_is_n_mean_exp);
+    tcase_add_test(bank, test_capture_keys_sort);
     suite_add_tcase(s, inbatch);
     suite_add_tcase(s, shared);
     suite_add_tcase(s, bank);
