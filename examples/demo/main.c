@@ -23,6 +23,9 @@
 #define MONITOR_TRAIN 10000 /* training images the per-epoch kNN compares to */
 #define MONITOR_TEST 2000   /* test images the per-epoch metrics use */
 #define METRIC_SAMPLE 2000  /* rows for alignment / uniformity */
+/* The probe's L2 penalty, chosen on a held-out split of the training set
+ * (docs/results.md: 1e-4 0.895, 1e-3 0.905, 3e-3 0.908, 1e-2 0.906). */
+#define PROBE_L2 3e-3
 
 /* The host owns BLAS threads; these exist when the BLAS is linked. */
 extern void openblas_set_num_threads(int) __attribute__((weak));
@@ -154,7 +157,7 @@ static int linear_probe_accuracy(const features *f, const int64_t *train_labels,
 {
     ctr_probe *p = NULL;
     int rc = ctr_probe_create(&p, f->dim, FMNIST_CLASSES, NULL);
-    if (rc == CTR_OK) rc = ctr_probe_set_f64(p, CTR_PROBE_P_L2, 1e-4);
+    if (rc == CTR_OK) rc = ctr_probe_set_f64(p, CTR_PROBE_P_L2, PROBE_L2);
     if (rc == CTR_OK) rc = ctr_probe_set_i64(p, CTR_PROBE_P_MAX_ITER, 300);
     if (rc == CTR_OK) rc = ctr_probe_fit(p, f->train, f->n_train, f->dim, train_labels);
     if (rc == CTR_OK)

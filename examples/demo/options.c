@@ -36,6 +36,7 @@ static const char usage[] =
     "  --train-subset N               train on the first N images (default all)\n"
     "  --test-subset N                evaluate on the first N test images (default all)\n"
     "  --lr X                         base learning rate of AdamW (default 0.002)\n"
+    "  --weight-decay X               AdamW's weight decay (default 1e-5)\n"
     "  --temperature X                softmax temperature (default 0.1 SimCLR, 0.2 MoCo,\n"
     "                                 0.1 instance discrimination)\n"
     "  --hidden N                     MLP backbone width (default 2048)\n"
@@ -43,7 +44,7 @@ static const char usage[] =
     "  --head N                       hidden width of the projection head (default 512)\n"
     "  --proj-dim N                   embedding size (default 128)\n"
     "  --crop-min X                   smallest random-crop area fraction (default\n"
-    "                                 1.0 CNN: aspect and shift only; 0.6 MLP)\n"
+    "                                 1.0 CNN: aspect ratio only; 0.6 MLP)\n"
     "  --noise X                      Gaussian pixel noise std (default 0.03)\n"
     "  --erase X                      random erasing probability (default 0.2)\n"
     "  --erase-style mean|black       erased box: 2-25 % of the image, any aspect,\n"
@@ -132,6 +133,7 @@ static void set_defaults(demo_options *o)
     o->crop_min = -1.0; /* per encoder, once the encoder is known */
     o->noise_std = 0.03;
     o->erase_prob = 0.2;
+    o->weight_decay = 1e-5;
     o->erase_style = ERASE_MEAN;
     o->max_shift = 0.0;
     o->standardize = 1;
@@ -152,6 +154,7 @@ static int parse_pair(demo_options *o, const char *flag, const char *v)
     if (strcmp(flag, "--data") == 0) { o->data_dir = v; return 0; }
     if (strcmp(flag, "--time-budget") == 0) return parse_real(flag, v, &o->time_budget);
     if (strcmp(flag, "--lr") == 0) return parse_real(flag, v, &o->lr);
+    if (strcmp(flag, "--weight-decay") == 0) return parse_real(flag, v, &o->weight_decay);
     if (strcmp(flag, "--temperature") == 0) return parse_real(flag, v, &o->temperature);
     if (strcmp(flag, "--crop-min") == 0) return parse_real(flag, v, &o->crop_min);
     if (strcmp(flag, "--noise") == 0) return parse_real(flag, v, &o->noise_std);

@@ -28,6 +28,7 @@ typedef struct demo_options {
     uint64_t label_seed;   /* 0: labels as given; else permute the training
                               labels (proves training never reads them) */
     double lr;             /* 0 = the method's default */
+    double weight_decay;   /* AdamW's decoupled weight decay */
     double temperature;    /* 0 = the method's default */
     int64_t hidden;        /* MLP backbone width */
     int64_t depth;         /* hidden layers of the MLP backbone */

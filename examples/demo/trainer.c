@@ -148,7 +148,7 @@ static int create_optimizer(trainer *t, char *err, size_t cap)
     int rc = ctr_optimizer_create_for_encoder(&t->optim, CTR_OPTIMIZER_ADAMW, t->enc, NULL);
     t->base_lr = t->opt.lr > 0 ? t->opt.lr : 2e-3;
     if (rc == CTR_OK)
-        rc = ctr_optimizer_set_f64(t->optim, CTR_OPTIMIZER_P_WEIGHT_DECAY, 1e-5);
+        rc = ctr_optimizer_set_f64(t->optim, CTR_OPTIMIZER_P_WEIGHT_DECAY, t->opt.weight_decay);
     if (rc != CTR_OK)
         return lib_fail(err, cap, "optimizer", rc, ctr_optimizer_last_error(t->optim));
     return 0;
