@@ -3,7 +3,8 @@
  * table this CPU can run (not only the one the library picks): each kernel
  * against a double-precision reference at every length 0..70 (so every
  * tail path runs), NT-Xent's passes over the upper triangle (row and
- * column sums from one read), the online softmax row's moving reference, -inf and
+ * column sums from one read), the double-lane kernels of row
+ * normalisation, the online softmax row's moving reference, -inf and
  * underflow in the exp, the finite scan at every position, and the FMA
  * tables (AVX-512, AVX2+FMA) bit-identical to each other.
  */
@@ -249,6 +250,43 @@ START_TEST(test_reductions)
 }
 END_TEST
 
+/* The double-lane kernels of row normalisation: the dot product of
+ * float rows in double (each product exact, so the sum is within a few
+ * double ulps of the exact one) and the affine map rounded once to float,
+ * in place as well. */
+START_TEST(test_f64_kernels)
+{
+    const ctr__math_isa *isa = ctr__math_isa_at(_i);
+    float x[MAXN + 1], y[MAXN], out[MAXN + 1];
+    int64_t n, i;
+    if (isa == NULL)
+        return;
+    for (n = 0; n <= MAXN; n++) {
+        long double dot = 0.0L, mag = 0.0L;
+        fill(x, n, 1500 + (uint64_t)n, -300.0, 300.0);
+        fill(y, n, 1600 + (uint64_t)n, -3e-3, 3e-3);
+        for (i = 0; i < n; i++) {
+            dot += (long double)x[i] * (long double)y[i];
+            mag += fabsl((long double)x[i] * (long double)y[i]);
+        }
+        ck_assert_close(isa->vdot_f64(x, y, n), (double)dot, 0.0,
+                        1e-15 * (double)mag);
+        out[n] = x[n] = 9.0f; /* nothing past n is written */
+        isa->vaffine_f64(out, x, y, 1e4, -0.125, n);
+        for (i = 0; i < n; i++)
+            ck_assert_close(out[i],
+                            ((double)x[i] - 1e4 * (double)y[i]) * -0.125,
+                            1.2e-7, 1e-12);
+        ck_assert(out[n] == 9.0f);
+        memcpy(y, x, (size_t)n * sizeof(float));
+        isa->vaffine_f64(x, x, x, 0.0, 3.0, n); /* in place, as normalising */
+        for (i = 0; i < n; i++)
+            ck_assert(x[i] == (float)(3.0 * (double)y[i])); /* one rounding */
+        ck_assert(x[n] == 9.0f);
+    }
+}
+END_TEST
+
 START_TEST(test_elementwise)
 {
     const ctr__math_isa *isa = ctr__math_isa_at(_i);
@@ -357,6 +395,19 @@ static void sym_tables_agree(const ctr__math_isa *one,
     ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
 }
 
+/* The double-lane kernels, one table against another, to the bit. */
+static void f64_tables_agree(const ctr__math_isa *one,
+                             const ctr__math_isa *two, const float *x,
+                             const float *w, int64_t n)
+{
+    float a[MAXN], b[MAXN];
+    double d1 = one->vdot_f64(x, w, n), d2 = two->vdot_f64(x, w, n);
+    ck_assert(memcmp(&d1, &d2, sizeof(d1)) == 0);
+    one->vaffine_f64(a, x, w, 0.75, -3.0, n);
+    two->vaffine_f64(b, x, w, 0.75, -3.0, n);
+    ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+}
+
 /* The tables that fuse multiply-adds run the same operations in the same
  * order, so their results agree to the bit whatever the vector width. */
 START_TEST(test_fma_tables_agree)
@@ -394,6 +445,7 @@ START_TEST(test_fma_tables_agree)
             s1 = first->vdot(x, w, n);
             s2 = isa->vdot(x, w, n);
             ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
+            f64_tables_agree(first, isa, x, w, n);
         }
         for (n = 0; n <= ONLINE_MAXN; n += 13)
             online_tables_agree(first, isa, n);
@@ -413,6 +465,7 @@ Suite *ctr_test_math_suite(void)
     tcase_add_loop_test(tc, test_exp_online, 0, 3);
     tcase_add_loop_test(tc, test_sym_kernels, 0, 3);
     tcase_add_loop_test(tc, test_reductions, 0, 3);
+    tcase_add_loop_test(tc, test_f64_kernels, 0, 3);
     tcase_add_loop_test(tc, test_elementwise, 0, 3);
     tcase_add_loop_test(tc, test_finite_scan_every_position, 0, 3);
     tcase_add_test(tc, test_fma_tables_agree);
