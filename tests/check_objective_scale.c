@@ -331,7 +331,7 @@ START_TEST(test_ntxent_at_scale)
 }
 END_TEST
 
-/* ---- shared negatives and the bank softmax ----------------------------------------- */
+/* ---- shared negatives (a matrix, a queue) and the bank softmax ----------------------------------------- */
 
 static void shared_case(const regime *r, uint64_t seed, int with_ids)
 {
@@ -375,6 +375,59 @@ static void shared_case(const regime *r, uint64_t seed, int with_ids)
     free(q), free(kp), free(neg), free(c.a), free(c.p), free(c.neg);
 }
 
+/* MoCo's call: the queue's rows as the negatives, filled by two batches
+ * so that it wraps (slot order is not arrival order), its ids masking
+ * each query's own instance; the reference reads the slots as they are. */
+static void queue_case(const regime *r, uint64_t seed)
+{
+    enum { B = 8, D = 8, CAP = 40, N1 = 30, N2 = 25 };
+    float *q = draw_rows(seed * 10 + 3, B, D, D, r);
+    float *kp = draw_rows(seed * 10 + 4, B, D, D, r);
+    float *keys = draw_rows(seed * 10 + 7, N1 + N2, D, D, r);
+    float gq[B * D], gk[B * D];
+    double eq[B * D], ek[B * D], en[CAP * D], mq[B * D], mk[B * D];
+    double mn[CAP * D], loss, want, moved;
+    int64_t q_ids[B], k_ids[N1 + N2], count, ld, i;
+    const int64_t *slot_ids;
+    const float *slots;
+    ctr_objective *obj = make(CTR_OBJECTIVE_INFONCE_SHARED, r);
+    ctr_queue *queue = NULL;
+    ref_ctx c;
+    errors e;
+    for (i = 0; i < B; i++)
+        q_ids[i] = i % 3;
+    for (i = 0; i < N1 + N2; i++)
+        k_ids[i] = i % 5;
+    ck_assert_int_eq(ctr_queue_create(&queue, CAP, D, CTR_QUEUE_IDS, 1, NULL),
+                     CTR_OK);
+    ck_assert_int_eq(ctr_queue_enqueue(queue, keys, N1, D, k_ids), CTR_OK);
+    ck_assert_int_eq(ctr_queue_enqueue(queue, keys + N1 * D, N2, D,
+                                       k_ids + N1), CTR_OK);
+    ck_assert_int_eq(ctr_queue_keys(queue, &slots, &count, &ld), CTR_OK);
+    ck_assert_int_eq(ctr_queue_ids(queue, &slot_ids, NULL), CTR_OK);
+    ck_assert_int_eq(count, CAP);
+    ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_TILE, 16),
+                     CTR_OK);
+    expect_ok(ctr_objective_infonce_queue(obj, &loss, q, D, kp, D, B, D,
+                                          queue, q_ids, gq, gk), obj);
+    memset(&c, 0, sizeof(c));
+    c.a = widen(q, B, D, D), c.p = widen(kp, B, D, D);
+    c.neg = widen(slots, count, D, ld);
+    c.b = B, c.d = D, c.k = count, c.tau = r->tau, c.normalize = r->normalize;
+    c.q_ids = q_ids, c.neg_ids = slot_ids;
+    want = ref_shared_full(&c, eq, ek, en);
+    c.jitter = F32_JITTER;
+    moved = ref_shared_full(&c, mq, mk, mn);
+    record(&e, loss, want, moved);
+    e.grad = fmax(grad_error(gq, eq, B * D), grad_error(gk, ek, B * D));
+    e.grad_f32 = fmax(moved_error(mq, eq, B * D, 0),
+                      moved_error(mk, ek, B * D, 0));
+    expect("queue ids", r, seed, &e);
+    ctr_queue_destroy(queue);
+    ctr_objective_destroy(obj);
+    free(q), free(kp), free(keys), free(c.a), free(c.p), free(c.neg);
+}
+
 START_TEST(test_shared_at_scale)
 {
     const regime *r = &REGIMES[_i];
@@ -382,6 +435,7 @@ START_TEST(test_shared_at_scale)
     for (s = 1; s <= SEEDS; s++) {
         shared_case(r, s, 0);
         shared_case(r, s, 1);
+        queue_case(r, s);
     }
 }
 END_TEST
