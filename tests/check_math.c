@@ -3,7 +3,7 @@
  * table this CPU can run (not only the one the library picks): each kernel
  * against a double-precision reference at every length 0..70 (so every
  * tail path runs), NT-Xent's passes over the upper triangle (row and
- * column sums from one read), the double-lane kernels of row
+ * column sums, maxima and exps from one read), the double-lane kernels of row
  * normalisation, the online softmax row's moving reference, -inf and
  * underflow in the exp, the finite scan at every position, and the FMA
  * tables (AVX-512, AVX2+FMA) bit-identical to each other.
@@ -82,13 +82,37 @@ static double ref_exp2(float x, float m, float l)
     return e < CTR__EXP_LO ? 0.0 : exp((double)e);
 }
 
+/* vexp_scan on x (copied in y) against double precision: y = exp(x - 10),
+ * col (|col0| before) += y, mx (col0 before) = max(col0, x). */
+static void check_scan(const ctr__math_isa *isa, const float *x, float *y,
+                       float *col, float *mx, const float *col0, int64_t n)
+{
+    ctr__online_row o = {0.0f, 0.0f, 0.0f};
+    double want = 0.0, raw = 0.0;
+    float best = -INFINITY, got = isa->vexp_scan(y, n, 10.0f, col, mx, &o);
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        double e = ref_exp(x[i], 10.0f);
+        ck_assert_close(y[i], e, 4e-6, 1e-37);
+        ck_assert_close(col[i], fabsf(col0[i]) + e, 1e-6, 1e-37);
+        ck_assert(mx[i] == (x[i] > col0[i] ? x[i] : col0[i]));
+        best = x[i] > best ? x[i] : best;
+        raw += x[i] > -INFINITY ? x[i] : 0.0;
+        want += e;
+    }
+    ck_assert(o.shift == 10.0f && o.max == best);
+    ck_assert_close(o.raw, raw, 1e-6, 1e-4);
+    ck_assert_close(got, want, 1e-5, 1e-37);
+    ck_assert(y[n] == 42.0f);
+}
+
 /* NT-Xent's passes over a row's part of the upper triangle: every kernel
  * against double precision at every length, -inf entries included. */
 START_TEST(test_sym_kernels)
 {
     const ctr__math_isa *isa = ctr__math_isa_at(_i);
     float x[MAXN + 1], y[MAXN + 1], a[MAXN], f[MAXN], col[MAXN + 1];
-    float col0[MAXN], raw;
+    float col0[MAXN], mx[MAXN], raw;
     int64_t n, i;
     if (isa == NULL)
         return;
@@ -126,6 +150,13 @@ START_TEST(test_sym_kernels)
         }
         ck_assert(y[n] == 42.0f && col[n] == 42.0f);
         ck_assert_close(got, want, 1e-5, 1e-37);
+        /* one shift: exp, row and column sums, maxima, raw sum */
+        memcpy(y, x, (size_t)n * sizeof(float));
+        memcpy(col, col0, (size_t)n * sizeof(float));
+        memcpy(mx, col0, (size_t)n * sizeof(float));
+        for (i = 0; i < n; i++)
+            col[i] = fabsf(col[i]);
+        check_scan(isa, x, y, col, mx, col0, n);
         /* both exps of each entry: the row's sum, the columns' sums */
         memcpy(col, col0, (size_t)n * sizeof(float));
         for (i = 0; i < n; i++)
@@ -367,6 +398,30 @@ static void online_tables_agree(const ctr__math_isa *one,
     ck_assert(memcmp(&o1, &o2, sizeof(o1)) == 0);
 }
 
+/* vexp_scan, one table against another, to the bit. */
+static void scan_tables_agree(const ctr__math_isa *one,
+                              const ctr__math_isa *two, const float *x,
+                              int64_t n)
+{
+    float a[MAXN], b[MAXN], ca[MAXN], cb[MAXN], ma[MAXN], mb[MAXN], s1, s2;
+    ctr__online_row o1, o2;
+    memcpy(a, x, (size_t)n * sizeof(float));
+    memcpy(b, x, (size_t)n * sizeof(float));
+    memset(ca, 0, sizeof(ca));
+    memset(cb, 0, sizeof(cb));
+    memcpy(ma, x, (size_t)n * sizeof(float));
+    memcpy(mb, x, (size_t)n * sizeof(float));
+    memset(&o1, 0, sizeof(o1));
+    memset(&o2, 0, sizeof(o2));
+    s1 = one->vexp_scan(a, n, 1.5f, ca, ma, &o1);
+    s2 = two->vexp_scan(b, n, 1.5f, cb, mb, &o2);
+    ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(ca, cb, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(ma, mb, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
+    ck_assert(memcmp(&o1, &o2, sizeof(o1)) == 0);
+}
+
 /* The symmetric passes, one table against another, to the bit. */
 static void sym_tables_agree(const ctr__math_isa *one,
                              const ctr__math_isa *two, const float *x,
@@ -393,6 +448,7 @@ static void sym_tables_agree(const ctr__math_isa *one,
     one->vmul_mix(a, w, x, 0.5f, 0.25f, n);
     two->vmul_mix(b, w, x, 0.5f, 0.25f, n);
     ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+    scan_tables_agree(one, two, x, n);
 }
 
 /* The double-lane kernels, one table against another, to the bit. */

@@ -226,6 +226,50 @@ BODY float vexp_sym_body(float *x, int64_t n, float m, float ar, float fr,
     return hsum(&acc);
 }
 
+/* One vector of vexp_scan at column i: the column max stored, the row's
+ * max and raw sum accumulated, e = exp(v - m) stored and summed into the
+ * row's sum and its column's. */
+#define EXP_SCAN(v, c, k)                                                   \
+    do {                                                                    \
+        (k) = MAXV((v), (k));                                               \
+        mx = MAXV((v), mx);                                                 \
+        raw += SELECT((v) > ninf, (v), zero);                               \
+        e = (v) - vm;                                                       \
+        EXPV(e, e);                                                         \
+        acc += e;                                                           \
+        (c) += e;                                                           \
+    } while (0)
+
+BODY float vexp_scan_body(float *x, int64_t n, float m, float *colacc,
+                          float *colmax, ctr__online_row *o)
+{
+    const vf vm = SPLAT(m), ninf = SPLAT(-INFINITY), zero = SPLAT(0.0f);
+    vf acc = zero, mx = ninf, raw = zero, v, c, k, e;
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        LOADV(c, colacc + i);
+        LOADV(k, colmax + i);
+        EXP_SCAN(v, c, k);
+        STOREV(x + i, e);
+        STOREV(colacc + i, c);
+        STOREV(colmax + i, k);
+    }
+    if (i < n) { /* -inf padding: exp gives 0, max and raw sum unchanged */
+        LOAD_TAIL(v, x + i, n - i, -INFINITY);
+        LOAD_TAIL(c, colacc + i, n - i, 0.0f);
+        LOAD_TAIL(k, colmax + i, n - i, -INFINITY);
+        EXP_SCAN(v, c, k);
+        STORE_TAIL(x + i, e, n - i);
+        STORE_TAIL(colacc + i, c, n - i);
+        STORE_TAIL(colmax + i, k, n - i);
+    }
+    o->shift = m;
+    o->max = hmax(&mx);
+    o->raw = hsum(&raw);
+    return hsum(&acc);
+}
+
 /* e1 = exp(x - m), e2 = exp(x - mc): the entry's two softmax terms */
 #define EXP_ROWCOL(v, w)                                                    \
     do {                                                                    \
@@ -631,6 +675,10 @@ BODY float vexp_online_body(float *x, int64_t n, float slack,
       (float *x, int64_t n, float m, float ar, float fr, const float *a,    \
        const float *f, float *colacc),                                      \
       (x, n, m, ar, fr, a, f, colacc))                                      \
+    X(float, return, vexp_scan,                                             \
+      (float *x, int64_t n, float m, float *colacc, float *colmax,         \
+       ctr__online_row *o),                                                 \
+      (x, n, m, colacc, colmax, o))                                         \
     X(float, return, vexp_rowcol,                                           \
       (const float *x, int64_t n, float m, const float *mc, float *colacc), \
       (x, n, m, mc, colacc))                                                \

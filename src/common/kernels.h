@@ -41,6 +41,13 @@ float ctr__vmax_col(const float *x, int64_t n, float *colmax, float *raw);
  * colacc[i] += e_i * fr; returns the sum of e_i * f[i]. */
 float ctr__vexp_sym(float *x, int64_t n, float m, float ar, float fr,
                     const float *a, const float *f, float *colacc);
+/* One shift m for the row and every column: x[i] = e_i = exp(x[i] - m)
+ * in place, colacc[i] += e_i, colmax[i] = max(colmax[i], x[i]) (the
+ * entry before the exp); returns the sum of e_i; out: o->shift = m,
+ * o->max = max of x (-inf for n == 0), o->raw = sum of the entries that
+ * are not -inf (-inf entries give e_i = 0). */
+float ctr__vexp_scan(float *x, int64_t n, float m, float *colacc,
+                     float *colmax, ctr__online_row *o);
 /* colacc[i] += exp(x[i] - mc[i]); returns the sum of exp(x[i] - m). */
 float ctr__vexp_rowcol(const float *x, int64_t n, float m, const float *mc,
                        float *colacc);
@@ -101,6 +108,8 @@ typedef struct ctr__math_isa {
     float (*vmax_col)(const float *x, int64_t n, float *colmax, float *raw);
     float (*vexp_sym)(float *x, int64_t n, float m, float ar, float fr,
                       const float *a, const float *f, float *colacc);
+    float (*vexp_scan)(float *x, int64_t n, float m, float *colacc,
+                       float *colmax, ctr__online_row *o);
     float (*vexp_rowcol)(const float *x, int64_t n, float m, const float *mc,
                          float *colacc);
     void (*vexp_pair)(float *x, int64_t n, float m, float ls,

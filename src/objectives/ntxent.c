@@ -128,6 +128,17 @@ static void carve(ctr_objective *obj, nt_work *w, int64_t b, int64_t d)
 
 /* ---- pass 1: maxima, positives, raw sums ------------------------------------- */
 
+/* Without groups: one positive per row, the row's max over all c != r. */
+static void set_maxima(nt_work *w)
+{
+    int64_t r;
+    for (r = 0; r < w->n; r++) {
+        w->np[r] = 1.0f;
+        w->posmax[r] = (float)w->pos[r];
+        w->m[r] = w->posmax[r] > w->negmax[r] ? w->posmax[r] : w->negmax[r];
+    }
+}
+
 /* Without groups row r's one positive is (r + b) mod n: for r < b it lies
  * in row r's own part, at column r + b, which is also row r + b's
  * positive. It is set to -inf while the row is scanned, so the maxima and
@@ -154,11 +165,7 @@ static double scan_plain(nt_work *w)
             w->pos[r] = w->pos[r + b] = keep;
         }
     }
-    for (r = 0; r < n; r++) {
-        w->np[r] = 1.0f;
-        w->posmax[r] = (float)w->pos[r];
-        w->m[r] = w->posmax[r] > w->negmax[r] ? w->posmax[r] : w->negmax[r];
-    }
+    set_maxima(w);
     return 2.0 * raw_total;
 }
 
@@ -248,6 +255,61 @@ static void exp_fast(nt_work *w)
         w->g[r] = (float)(1.0 / total);
         w->lse[r] = (double)w->m[r] + log(total / (double)w->f[r]);
     }
+}
+
+/* Normalised rows at tau >= 2 / UNIFORM_SPREAD: every logit lies in
+ * [-1/tau, 1/tau] (up to rounding), so one shift m = 1/tau serves every
+ * row and column (a = m / 2, f = 1 in exp_fast's terms) and no term is
+ * flushed; the maxima, raw sums and exps of the triangle then come from
+ * one pass instead of two. */
+#define UNIFORM_SPREAD 80.0
+
+static int uniform_shift(const ctr_objective *obj)
+{
+    return obj->normalize && 2.0 / obj->temperature <= UNIFORM_SPREAD;
+}
+
+/* Row r < b's positive (column r + b) is -inf during the row's pass, so
+ * that the maxima and the raw sum are the negatives'; its exp is added
+ * afterwards to the row's sum and its column's. */
+static double add_positive(nt_work *w, int64_t r, float keep, float m)
+{
+    const float e = (float)exp((double)(keep - m));
+    w->s[r * w->n + r + w->b] = e;
+    w->colf[r + w->b] += e;
+    w->pos[r] = w->pos[r + w->b] = keep;
+    return (double)e;
+}
+
+static double exp_uniform(nt_work *w, float m)
+{
+    const int64_t n = w->n, b = w->b;
+    double raw_total = 0.0;
+    int64_t r;
+    for (r = 0; r < n; r++) {
+        w->negmax[r] = -INFINITY;
+        w->f[r] = 1.0f;
+    }
+    for (r = 0; r < n; r++) {
+        float *row = w->s + r * n, keep = 0.0f;
+        ctr__online_row o;
+        double rs, total;
+        if (r < b) {
+            keep = row[r + b];
+            row[r + b] = -INFINITY;
+        }
+        rs = ctr__vexp_scan(row + r + 1, n - r - 1, m, w->colf + r + 1,
+                            w->negmax + r + 1, &o);
+        w->negmax[r] = o.max > w->negmax[r] ? o.max : w->negmax[r];
+        raw_total += o.raw;
+        if (r < b)
+            rs += add_positive(w, r, keep, m);
+        total = rs + column_sum(w, r);
+        w->g[r] = (float)(1.0 / total);
+        w->lse[r] = (double)m + log(total);
+    }
+    set_maxima(w);
+    return 2.0 * raw_total;
 }
 
 /* M_rc = scale (P_rc + P_cr) = scale E_rc (f_c g_r + f_r g_c), g = 1/sum. */
@@ -355,42 +417,62 @@ static void view_grad(const ctr_objective *obj, const nt_work *w, int v,
         ctr__normalize_backward(grad, zv, d, 1.0f, w->inv + v * b, b, d);
 }
 
+/* The softmax's row sums (and the maxima, the statistics' sums): one
+ * pass with a common shift, or the maxima first and then one of the two
+ * exp passes. Returns the negatives' raw sum; *fast says whether the
+ * gradient takes the one-exp form. CTR_E_NUMERIC in *rc on overflow. */
+static double row_sums(const ctr_objective *obj, nt_work *w, int *fast,
+                       int *rc)
+{
+    float lo = INFINITY, hi = -INFINITY;
+    double neg_sum;
+    int64_t r;
+    *fast = 1;
+    *rc = CTR_OK;
+    if (w->labels == NULL && uniform_shift(obj))
+        return exp_uniform(w, (float)(1.0 / obj->temperature));
+    neg_sum = w->labels != NULL ? scan_groups(w) : scan_plain(w);
+    for (r = 0; r < w->n; r++) {
+        lo = w->m[r] < lo ? w->m[r] : lo;
+        hi = w->m[r] > hi ? w->m[r] : hi;
+    }
+    /* finite inputs give non-finite logits only by overflow */
+    if (!isfinite(lo) || !isfinite(hi)) {
+        *rc = CTR_E_NUMERIC;
+        return 0.0;
+    }
+    *fast = hi - lo <= SPREAD_MAX;
+    if (*fast)
+        exp_fast(w);
+    else
+        exp_slow(w);
+    return neg_sum;
+}
+
 static int ntxent_run(ctr_objective *obj, const void *args,
                       ctr__obj_stats *st)
 {
     const ctr__pair_args *a = (const ctr__pair_args *)args;
     const float inv_tau = (float)(1.0 / obj->temperature);
-    float lo = INFINITY, hi = -INFINITY;
     double neg_sum, loss = 0.0, correct = 0.0, pos_sum = 0.0, pos_cnt = 0.0;
     nt_work w;
     int64_t r, n;
+    int fast, rc;
     prepare(obj, a, &w);
     n = w.n;
     ctr__ssyrk_upper((int)n, (int)w.d, inv_tau, w.z, (int)w.d, w.s, (int)n);
-    neg_sum = w.labels != NULL ? scan_groups(&w) : scan_plain(&w);
-    for (r = 0; r < n; r++) {
-        lo = w.m[r] < lo ? w.m[r] : lo;
-        hi = w.m[r] > hi ? w.m[r] : hi;
-    }
-    /* finite inputs give non-finite logits only by overflow */
-    if (!isfinite(lo) || !isfinite(hi))
-        return ctr__fail(&obj->err, CTR_E_NUMERIC,
-                         "logits overflow float (inputs too large for tau)");
-    if (hi - lo <= SPREAD_MAX)
-        exp_fast(&w);
-    else
-        exp_slow(&w);
-    for (r = 0; r < n; r++) {
+    neg_sum = row_sums(obj, &w, &fast, &rc);
+    for (r = 0; r < n && rc == CTR_OK; r++) {
         loss += w.lse[r] - w.pos[r] / (double)w.np[r];
         correct += w.posmax[r] > w.negmax[r];
         pos_sum += w.pos[r];
         pos_cnt += (double)w.np[r];
     }
-    if (!isfinite(loss))
+    if (rc != CTR_OK || !isfinite(loss))
         return ctr__fail(&obj->err, CTR_E_NUMERIC,
                          "logits overflow float (inputs too large for tau)");
     if (a->grad_a != NULL || a->grad_p != NULL) {
-        if (hi - lo <= SPREAD_MAX)
+        if (fast)
             grad_fast(&w);
         else
             grad_slow(&w);
