@@ -165,7 +165,7 @@ $(SHARED): $(SHARED_REAL)
 	ln -sf $(notdir $(SHARED_REAL)) $@
 
 # ---- tests ----------------------------------------------------------------------
-$(BUILD)/tests/%.o: tests/%.c tests/test_util.h $(wildcard tests/fuzz/*.h) $(LIB_HDRS) $(BUILD)/flags
+$(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h tests/fuzz/*.h) $(LIB_HDRS) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_LIB) -Itests -I$(BUILD)/tests $(CHECK_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
 

@@ -7,6 +7,9 @@
  *
  * Prints one JSON object per case and line:
  *   {"case":..., "threads":T, "ours_ms":x, "floor_ms":y, "ours_extra_mib":z}
+ * and for NT-Xent also "sym_floor_ms": the BLAS calls of the symmetric
+ * algorithm alone (floor_ms keeps the two GEMMs of the textbook form, so
+ * the gain of computing each similarity once stays visible).
  * Times are medians of at least N runs (and 0.5 s of runs) after two
  * warm-up runs. The program is the
  * host: it sets the BLAS thread count itself (the library never does).
@@ -50,15 +53,17 @@ typedef struct bench_case {
     int64_t kn;        /* nce noise per anchor */
     double tau;
     int normalize;
+    int symmetric; /* in-batch InfoNCE: the loss on S and on S^T (CLIP) */
 } bench_case;
 
 static const bench_case CASES[] = {
-    {"infonce_queue_k65536", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 65536, 0, 0.07, 0},
-    {"infonce_queue_k16384", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 16384, 0, 0.07, 0},
-    {"ntxent_b1024", CTR_OBJECTIVE_NTXENT, 1024, 128, 0, 0, 0.5, 1},
-    {"ntxent_b256", CTR_OBJECTIVE_NTXENT, 256, 128, 0, 0, 0.5, 1},
-    {"npair_b256", CTR_OBJECTIVE_NPAIR, 256, 128, 0, 0, 1.0, 0},
-    {"nce_bank_k4096", CTR_OBJECTIVE_NCE, 256, 128, 60000, 4096, 0.07, 0},
+    {"infonce_queue_k65536", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 65536, 0, 0.07, 0, 0},
+    {"infonce_queue_k16384", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 16384, 0, 0.07, 0, 0},
+    {"ntxent_b1024", CTR_OBJECTIVE_NTXENT, 1024, 128, 0, 0, 0.5, 1, 0},
+    {"ntxent_b256", CTR_OBJECTIVE_NTXENT, 256, 128, 0, 0, 0.5, 1, 0},
+    {"npair_b256", CTR_OBJECTIVE_NPAIR, 256, 128, 0, 0, 1.0, 0, 0},
+    {"infonce_sym_b256", CTR_OBJECTIVE_INFONCE, 256, 128, 0, 0, 0.07, 1, 1},
+    {"nce_bank_k4096", CTR_OBJECTIVE_NCE, 256, 128, 60000, 4096, 0.07, 0, 0},
 };
 
 typedef struct run_ctx {
@@ -128,6 +133,11 @@ static void ours(void *p)
         check(ctr_objective_npair(r->obj, &loss, r->x, c->d, r->y, c->d, c->b,
                                   c->d, r->gx, r->gy), r->obj, "npair");
         break;
+    case CTR_OBJECTIVE_INFONCE:
+        check(ctr_objective_infonce(r->obj, &loss, r->x, c->d, r->y, c->d,
+                                    c->b, c->d, NULL, r->gx, r->gy),
+              r->obj, "infonce");
+        break;
     default:
         nce_step(r);
         break;
@@ -138,7 +148,8 @@ static void ours(void *p)
  * queue: logits B x K (B.d.K) and dQ = P K (B.K.d), untiled or in
  * 1024-row tiles, whichever is faster;
  * NT-Xent: S = Z Z^T (2B.d.2B) and dZ = M Z (2B.2B.d);
- * N-pair: S = A P^T, dA = S P, dP = S^T A;
+ * N-pair and in-batch InfoNCE (also symmetric): S = A P^T, dA = S P,
+ * dP = S^T A;
  * NCE: the same flops as the two GEMMs B x (K+1) x d on contiguous rows
  * (a lower bound: the real work gathers rows from the bank). */
 static void floor_gemms(void *p)
@@ -163,6 +174,7 @@ static void floor_gemms(void *p)
                  r->keys, d, r->keys + n * d);
         break;
     case CTR_OBJECTIVE_NPAIR:
+    case CTR_OBJECTIVE_INFONCE:
         gemm_set(r, CblasNoTrans, CblasTrans, b, b, d, r->x, d, r->y, d,
                  r->scratch);
         gemm_set(r, CblasNoTrans, CblasNoTrans, b, d, b, r->scratch, b, r->y,
@@ -178,6 +190,44 @@ static void floor_gemms(void *p)
                  r->keys, d, r->gx);
         break;
     }
+}
+
+/* NT-Xent's BLAS calls as the library makes them, nothing else: S = Z Z^T
+ * as the upper triangle of ssyrk (half a GEMM), and per view
+ * M_vv Z_v (ssymm on a diagonal block) + M_12 Z_o or M_12^T Z_o (sgemm) -
+ * three quarters of floor_gemms' NT-Xent work. */
+static void floor_sym(void *p)
+{
+    run_ctx *r = (run_ctx *)p;
+    const int b = (int)r->c->b, d = (int)r->c->d, n = 2 * b;
+    const float beta = r->zero_fill ? 1.0f : 0.0f;
+    float *s = r->scratch, *z = r->keys, *g[2] = {r->gx, r->gy};
+    int i, v;
+    if (r->zero_fill)
+        for (i = 0; i < n; i++)
+            memset(s + (size_t)i * n + i, 0, (size_t)(n - i) * sizeof(float));
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, d, 1.0f, z, d,
+                beta, s, n);
+    for (v = 0; v < 2; v++) {
+        if (r->zero_fill)
+            memset(g[v], 0, (size_t)b * (size_t)d * sizeof(float));
+        cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, b, d, 1.0f,
+                    s + (size_t)v * b * (n + 1), n, z + (size_t)v * b * d, d,
+                    beta, g[v], d);
+        cblas_sgemm(CblasRowMajor, v == 0 ? CblasNoTrans : CblasTrans,
+                    CblasNoTrans, b, d, b, 1.0f, s + b, n,
+                    z + (size_t)(1 - v) * b * d, d, 1.0f, g[v], d);
+    }
+}
+
+static double fastest_sym_floor(run_ctx *r, int reps)
+{
+    double best = INFINITY, t;
+    for (r->zero_fill = 0; r->zero_fill < 2; r->zero_fill++) {
+        t = median_ms(floor_sym, r, reps, 1);
+        best = t < best ? t : best;
+    }
+    return best;
 }
 
 /* The queue's two GEMMs again, in the tiles the library uses (1024 rows):
@@ -214,6 +264,22 @@ static double fastest_floor(run_ctx *r, int reps)
     return best;
 }
 
+/* Floats of the floor's logits buffer. */
+static int64_t scratch_floats(const bench_case *c)
+{
+    switch (c->kind) {
+    case CTR_OBJECTIVE_INFONCE_SHARED:
+        return c->b * c->k;
+    case CTR_OBJECTIVE_NTXENT:
+        return 4 * c->b * c->b;
+    case CTR_OBJECTIVE_NPAIR:
+    case CTR_OBJECTIVE_INFONCE:
+        return c->b * c->b;
+    default:
+        return c->b * (c->kn + 1);
+    }
+}
+
 static void run_case(const bench_case *c, int threads, int reps)
 {
     run_ctx r;
@@ -228,6 +294,7 @@ static void run_case(const bench_case *c, int threads, int reps)
     check(ctr_objective_create(&r.obj, c->kind, &a), NULL, "create");
     ctr_objective_set_f64(r.obj, CTR_OBJECTIVE_P_TEMPERATURE, c->tau);
     ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_NORMALIZE, c->normalize);
+    ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_SYMMETRIC, c->symmetric);
     if (getenv("CTR_BENCH_TILE") != NULL) /* for tuning the default */
         ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_TILE,
                               atoll(getenv("CTR_BENCH_TILE")));
@@ -239,10 +306,7 @@ static void run_case(const bench_case *c, int threads, int reps)
         r.keys = unit_matrix(r.rng, 4 * c->b, c->d);
     else
         r.keys = unit_matrix(r.rng, c->k > 0 ? c->k : 1, c->d);
-    scratch = c->kind == CTR_OBJECTIVE_INFONCE_SHARED ? c->b * c->k
-              : c->kind == CTR_OBJECTIVE_NTXENT      ? 4 * c->b * c->b
-              : c->kind == CTR_OBJECTIVE_NPAIR       ? c->b * c->b
-                                                     : c->b * (c->kn + 1);
+    scratch = scratch_floats(c);
     r.scratch = (float *)malloc((size_t)scratch * sizeof(float));
     r.self_idx = (int64_t *)malloc((size_t)c->b * sizeof(int64_t));
     r.noise_idx = (int64_t *)malloc((size_t)(c->b * (c->kn + 1)) * sizeof(int64_t));
@@ -251,9 +315,12 @@ static void run_case(const bench_case *c, int threads, int reps)
     ours_ms = median_ms(ours, &r, reps, 1);
     floor_ms = fastest_floor(&r, reps);
     printf("{\"case\":\"%s\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
-           "\"ours_extra_mib\":%.3f}\n",
+           "\"ours_extra_mib\":%.3f",
            c->name, threads, ours_ms, floor_ms,
            peak_mib(&cnt));
+    if (c->kind == CTR_OBJECTIVE_NTXENT)
+        printf(",\"sym_floor_ms\":%.3f", fastest_sym_floor(&r, reps));
+    printf("}\n");
     fflush(stdout);
     ctr_objective_destroy(r.obj);
     ctr_rng_destroy(r.rng);

@@ -6,8 +6,10 @@ threads, and, when this Python can import torch, its PyTorch counterpart
 bench/torch_<group>.py at the same thread counts; merges their JSON lines
 into bench/results.json, a list of
   {"case", "threads", "ours_ms", "floor_ms", "torch_ms", "ours_extra_mib",
-   "torch_extra_mib"}
-(torch fields null without torch), and prints them as a table.
+   "torch_extra_mib", "sym_floor_ms"}
+(torch fields null without torch; sym_floor_ms, the BLAS calls of
+NT-Xent's symmetric algorithm, null for the other cases), and prints them
+as a table.
 
   run.py --bin-dir build/bench [--out bench/results.json] [--cases a,b]
          [--threads 1,2] [--reps N] [--rounds R] [--wait-idle SECONDS]
@@ -128,7 +130,8 @@ def one_round(args, programs, scripts, threads, wanted, results):
             for t in threads:
                 for row in run([prog, "--threads", str(t)] + only + reps_args(args),
                                args.wait_idle):
-                    merge(results, row, ("ours_ms", "floor_ms", "ours_extra_mib"))
+                    merge(results, row, ("ours_ms", "floor_ms", "ours_extra_mib",
+                                         "sym_floor_ms"))
                 for script in torch_script(prog, scripts):
                     for row in run([sys.executable, script, "--threads", str(t)] + only +
                                    reps_args(args), args.wait_idle):
@@ -154,7 +157,8 @@ def collect(args):
         sys.stderr.write("run.py: torch not importable, torch_ms will be null\n")
     for _ in range(max(args.rounds, 1)):
         one_round(args, programs, scripts, threads, wanted, results)
-    fields = ("ours_ms", "floor_ms", "torch_ms", "ours_extra_mib", "torch_extra_mib")
+    fields = ("ours_ms", "floor_ms", "torch_ms", "ours_extra_mib", "torch_extra_mib",
+              "sym_floor_ms")
     rows = []
     for entry in results.values():
         if "ours_ms" not in entry:
@@ -172,14 +176,15 @@ def fmt(v, spec="%.2f"):
 
 def print_table(rows):
     head = ("case", "thr", "ours ms", "floor ms", "ours/floor", "torch ms",
-            "speedup", "ours MiB", "torch MiB")
+            "speedup", "ours MiB", "torch MiB", "sym floor ms")
     lines = [head]
     for r in rows:
         ratio = r["ours_ms"] / r["floor_ms"] if r["ours_ms"] and r["floor_ms"] else None
         speed = r["torch_ms"] / r["ours_ms"] if r["torch_ms"] and r["ours_ms"] else None
         lines.append((r["case"], str(r["threads"]), fmt(r["ours_ms"]), fmt(r["floor_ms"]),
                       fmt(ratio), fmt(r["torch_ms"]), fmt(speed, "%.2fx"),
-                      fmt(r["ours_extra_mib"], "%.1f"), fmt(r["torch_extra_mib"], "%.1f")))
+                      fmt(r["ours_extra_mib"], "%.1f"), fmt(r["torch_extra_mib"], "%.1f"),
+                      fmt(r.get("sym_floor_ms"))))
     widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
     for l in lines:
         print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(l, widths))))

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """PyTorch counterparts of bench_objectives.c: the same cases, forward +
 backward at the same shapes, in the formulation of each method's reference
-code (MoCo's builder, SimCLR's NT-Xent, Sohn's N-pair, lemniscate's
-NCEAverage/NCECriterion + memory update).
+code (MoCo's builder, SimCLR's NT-Xent, Sohn's N-pair, CLIP's symmetric
+loss, lemniscate's NCEAverage/NCECriterion + memory update).
 
   torch_objectives.py --threads T [--cases a,b] [--reps N] [--intra I]
 
@@ -27,6 +27,7 @@ CASES = {
     "ntxent_b1024": dict(kind="ntxent", b=1024, d=128, tau=0.5),
     "ntxent_b256": dict(kind="ntxent", b=256, d=128, tau=0.5),
     "npair_b256": dict(kind="npair", b=256, d=128, lam=0.002),
+    "infonce_sym_b256": dict(kind="clip", b=256, d=128, tau=0.07),
     "nce_bank_k4096": dict(kind="nce", b=256, d=128, n=60000, k=4096, tau=0.07),
 }
 
@@ -67,6 +68,20 @@ def make_step(torch, F, c):
             z = F.normalize(torch.cat([z1, z2]), dim=1)
             sim = (z @ z.t() / c["tau"]).masked_fill(mask, float("-inf"))
             F.cross_entropy(sim, labels).backward()
+        return step
+    if c["kind"] == "clip":
+        # symmetric in-batch InfoNCE as CLIP writes it: normalised
+        # embeddings, logits a p^T / T, cross-entropy of rows and columns
+        a = torch.randn(c["b"], c["d"], generator=g).requires_grad_()
+        p = torch.randn(c["b"], c["d"], generator=g).requires_grad_()
+        labels = torch.arange(c["b"])
+
+        def step():
+            a.grad = p.grad = None
+            logits = F.normalize(a, dim=1) @ F.normalize(p, dim=1).t() / c["tau"]
+            loss = 0.5 * (F.cross_entropy(logits, labels) +
+                          F.cross_entropy(logits.t(), labels))
+            loss.backward()
         return step
     if c["kind"] == "npair":
         a = torch.randn(c["b"], c["d"], generator=g).requires_grad_()

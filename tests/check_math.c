@@ -2,7 +2,9 @@
  * check_math.c - the objectives' vector kernels, every instruction-set
  * table this CPU can run (not only the one the library picks): each kernel
  * against a double-precision reference at every length 0..70 (so every
- * tail path runs), the online softmax row's moving reference, -inf and
+ * tail path runs), NT-Xent's passes over the upper triangle (row and
+ * column sums, maxima and exps from one read), the double-lane kernels of row
+ * normalisation, the online softmax row's moving reference, -inf and
  * underflow in the exp, the finite scan at every position, and the FMA
  * tables (AVX-512, AVX2+FMA) bit-identical to each other.
  */
@@ -51,7 +53,7 @@ END_TEST
 START_TEST(test_exp_kernels)
 {
     const ctr__math_isa *isa = ctr__math_isa_at(_i);
-    float x[MAXN], y[MAXN], out[MAXN], shifts[MAXN];
+    float x[MAXN], y[MAXN];
     int64_t n, i;
     if (isa == NULL)
         return;
@@ -59,7 +61,6 @@ START_TEST(test_exp_kernels)
         double want = 0.0;
         float got;
         fill(x, n, 100 + (uint64_t)n, -100.0, 8.0);
-        fill(shifts, n, 200 + (uint64_t)n, -3.0, 3.0);
         if (n > 2)
             x[n / 2] = -INFINITY;
         memcpy(y, x, sizeof(x));
@@ -70,15 +71,114 @@ START_TEST(test_exp_kernels)
             want += e;
         }
         ck_assert_close(got, want, 1e-6, 1e-37);
-        out[0] = 42.0f;
-        isa->vexp_pair(out, x, shifts, 1.5f, 0.25f, n);
+    }
+}
+END_TEST
+
+/* exp((x - m) - l) as the pair kernel defines it: both steps in float */
+static double ref_exp2(float x, float m, float l)
+{
+    float e = (x - m) - l;
+    return e < CTR__EXP_LO ? 0.0 : exp((double)e);
+}
+
+/* vexp_scan on x (copied in y) against double precision: y = exp(x - 10),
+ * col (|col0| before) += y, mx (col0 before) = max(col0, x). */
+static void check_scan(const ctr__math_isa *isa, const float *x, float *y,
+                       float *col, float *mx, const float *col0, int64_t n)
+{
+    ctr__online_row o = {0.0f, 0.0f, 0.0f};
+    double want = 0.0, raw = 0.0;
+    float best = -INFINITY, got = isa->vexp_scan(y, n, 10.0f, col, mx, &o);
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        double e = ref_exp(x[i], 10.0f);
+        ck_assert_close(y[i], e, 4e-6, 1e-37);
+        ck_assert_close(col[i], fabsf(col0[i]) + e, 1e-6, 1e-37);
+        ck_assert(mx[i] == (x[i] > col0[i] ? x[i] : col0[i]));
+        best = x[i] > best ? x[i] : best;
+        raw += x[i] > -INFINITY ? x[i] : 0.0;
+        want += e;
+    }
+    ck_assert(o.shift == 10.0f && o.max == best);
+    ck_assert_close(o.raw, raw, 1e-6, 1e-4);
+    ck_assert_close(got, want, 1e-5, 1e-37);
+    ck_assert(y[n] == 42.0f);
+}
+
+/* NT-Xent's passes over a row's part of the upper triangle: every kernel
+ * against double precision at every length, -inf entries included. */
+START_TEST(test_sym_kernels)
+{
+    const ctr__math_isa *isa = ctr__math_isa_at(_i);
+    float x[MAXN + 1], y[MAXN + 1], a[MAXN], f[MAXN], col[MAXN + 1];
+    float col0[MAXN], mx[MAXN], raw;
+    int64_t n, i;
+    if (isa == NULL)
+        return;
+    for (n = 0; n <= MAXN; n++) {
+        double want = 0.0, wraw = 0.0;
+        float best = -INFINITY, got;
+        fill(x, n, 1100 + (uint64_t)n, -60.0, 10.0);
+        fill(a, n, 1200 + (uint64_t)n, 0.0, 20.0);
+        fill(f, n, 1300 + (uint64_t)n, 0.01, 1.0);
+        fill(col0, n, 1400 + (uint64_t)n, -30.0, 30.0);
+        if (n > 2)
+            x[n / 2] = -INFINITY;
+        x[n] = y[n] = col[n] = 42.0f; /* nothing past n is written */
+        /* max into the columns, max and raw sum of the row */
+        memcpy(col, col0, (size_t)n * sizeof(float));
+        got = isa->vmax_col(x, n, col, &raw);
+        for (i = 0; i < n; i++) {
+            best = x[i] > best ? x[i] : best;
+            wraw += x[i] > -INFINITY ? x[i] : 0.0;
+            ck_assert(col[i] == (x[i] > col0[i] ? x[i] : col0[i]));
+        }
+        ck_assert(got == best && col[n] == 42.0f);
+        ck_assert_close(raw, wraw, 1e-6, 1e-4);
+        /* E = exp((x - 10) + (5 - a)), row sum of E f, columns += E fr */
+        memcpy(y, x, (size_t)n * sizeof(float));
+        memcpy(col, col0, (size_t)n * sizeof(float));
         for (i = 0; i < n; i++)
-            ck_assert_close(out[i],
-                            0.25 * (ref_exp(x[i], 1.5f) +
-                                    ref_exp(x[i], shifts[i])),
+            col[i] = fabsf(col[i]);
+        got = isa->vexp_sym(y, n, 10.0f, 5.0f, 0.5f, a, f, col);
+        for (i = 0; i < n; i++) {
+            double e = ref_exp2(x[i], 10.0f, a[i] - 5.0f);
+            ck_assert_close(y[i], e, 4e-6, 1e-37);
+            ck_assert_close(col[i], fabsf(col0[i]) + 0.5 * e, 1e-6, 1e-37);
+            want += e * f[i];
+        }
+        ck_assert(y[n] == 42.0f && col[n] == 42.0f);
+        ck_assert_close(got, want, 1e-5, 1e-37);
+        /* one shift: exp, row and column sums, maxima, raw sum */
+        memcpy(y, x, (size_t)n * sizeof(float));
+        memcpy(col, col0, (size_t)n * sizeof(float));
+        memcpy(mx, col0, (size_t)n * sizeof(float));
+        for (i = 0; i < n; i++)
+            col[i] = fabsf(col[i]);
+        check_scan(isa, x, y, col, mx, col0, n);
+        /* both exps of each entry: the row's sum, the columns' sums */
+        memcpy(col, col0, (size_t)n * sizeof(float));
+        for (i = 0; i < n; i++)
+            col[i] = fabsf(col[i]);
+        want = 0.0;
+        got = isa->vexp_rowcol(x, n, 3.0f, a, col);
+        for (i = 0; i < n; i++) {
+            want += ref_exp(x[i], 3.0f);
+            ck_assert_close(col[i], fabsf(col0[i]) + ref_exp(x[i], a[i]),
+                            1e-6, 1e-37);
+        }
+        ck_assert(col[n] == 42.0f);
+        ck_assert_close(got, want, 1e-5, 1e-37);
+        /* the row's and the column's softmax entries */
+        memcpy(y, x, (size_t)n * sizeof(float));
+        isa->vexp_pair(y, n, 1.5f, 0.25f, a, f, 0.5f);
+        for (i = 0; i < n; i++)
+            ck_assert_close(y[i],
+                            0.5 * (ref_exp2(x[i], 1.5f, 0.25f) +
+                                   ref_exp2(x[i], a[i], f[i])),
                             6e-7, 1e-37);
-        if (n == 0)
-            ck_assert(out[0] == 42.0f); /* nothing written */
+        ck_assert(y[n] == 42.0f);
     }
 }
 END_TEST
@@ -181,10 +281,47 @@ START_TEST(test_reductions)
 }
 END_TEST
 
+/* The double-lane kernels of row normalisation: the dot product of
+ * float rows in double (each product exact, so the sum is within a few
+ * double ulps of the exact one) and the affine map rounded once to float,
+ * in place as well. */
+START_TEST(test_f64_kernels)
+{
+    const ctr__math_isa *isa = ctr__math_isa_at(_i);
+    float x[MAXN + 1], y[MAXN], out[MAXN + 1];
+    int64_t n, i;
+    if (isa == NULL)
+        return;
+    for (n = 0; n <= MAXN; n++) {
+        long double dot = 0.0L, mag = 0.0L;
+        fill(x, n, 1500 + (uint64_t)n, -300.0, 300.0);
+        fill(y, n, 1600 + (uint64_t)n, -3e-3, 3e-3);
+        for (i = 0; i < n; i++) {
+            dot += (long double)x[i] * (long double)y[i];
+            mag += fabsl((long double)x[i] * (long double)y[i]);
+        }
+        ck_assert_close(isa->vdot_f64(x, y, n), (double)dot, 0.0,
+                        1e-15 * (double)mag);
+        out[n] = x[n] = 9.0f; /* nothing past n is written */
+        isa->vaffine_f64(out, x, y, 1e4, -0.125, n);
+        for (i = 0; i < n; i++)
+            ck_assert_close(out[i],
+                            ((double)x[i] - 1e4 * (double)y[i]) * -0.125,
+                            1.2e-7, 1e-12);
+        ck_assert(out[n] == 9.0f);
+        memcpy(y, x, (size_t)n * sizeof(float));
+        isa->vaffine_f64(x, x, x, 0.0, 3.0, n); /* in place, as normalising */
+        for (i = 0; i < n; i++)
+            ck_assert(x[i] == (float)(3.0 * (double)y[i])); /* one rounding */
+        ck_assert(x[n] == 9.0f);
+    }
+}
+END_TEST
+
 START_TEST(test_elementwise)
 {
     const ctr__math_isa *isa = ctr__math_isa_at(_i);
-    float x[MAXN], v[MAXN], y[MAXN], z[MAXN + 1];
+    float x[MAXN], v[MAXN], y[MAXN + 1], z[MAXN + 1];
     int64_t n, i;
     if (isa == NULL)
         return;
@@ -209,9 +346,12 @@ START_TEST(test_elementwise)
         for (i = 0; i < n; i++)
             ck_assert(y[i] == x[i] * v[i]);
         memcpy(y, x, sizeof(x));
-        isa->vmul_affine(y, v, 0.5f, 2.0f, n);
+        y[n] = 7.0f;
+        isa->vmul_mix(y, v, x, 0.5f, 2.0f, n);
         for (i = 0; i < n; i++)
-            ck_assert_close(y[i], x[i] * (0.5 + 2.0 * v[i]), 1e-6, 1e-6);
+            ck_assert_close(y[i], x[i] * (0.5 * v[i] + 2.0 * x[i]), 1e-6,
+                            1e-6);
+        ck_assert(y[n] == 7.0f);
     }
 }
 END_TEST
@@ -258,6 +398,72 @@ static void online_tables_agree(const ctr__math_isa *one,
     ck_assert(memcmp(&o1, &o2, sizeof(o1)) == 0);
 }
 
+/* vexp_scan, one table against another, to the bit. */
+static void scan_tables_agree(const ctr__math_isa *one,
+                              const ctr__math_isa *two, const float *x,
+                              int64_t n)
+{
+    float a[MAXN], b[MAXN], ca[MAXN], cb[MAXN], ma[MAXN], mb[MAXN], s1, s2;
+    ctr__online_row o1, o2;
+    memcpy(a, x, (size_t)n * sizeof(float));
+    memcpy(b, x, (size_t)n * sizeof(float));
+    memset(ca, 0, sizeof(ca));
+    memset(cb, 0, sizeof(cb));
+    memcpy(ma, x, (size_t)n * sizeof(float));
+    memcpy(mb, x, (size_t)n * sizeof(float));
+    memset(&o1, 0, sizeof(o1));
+    memset(&o2, 0, sizeof(o2));
+    s1 = one->vexp_scan(a, n, 1.5f, ca, ma, &o1);
+    s2 = two->vexp_scan(b, n, 1.5f, cb, mb, &o2);
+    ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(ca, cb, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(ma, mb, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
+    ck_assert(memcmp(&o1, &o2, sizeof(o1)) == 0);
+}
+
+/* The symmetric passes, one table against another, to the bit. */
+static void sym_tables_agree(const ctr__math_isa *one,
+                             const ctr__math_isa *two, const float *x,
+                             const float *w, int64_t n)
+{
+    float a[MAXN], b[MAXN], ca[MAXN], cb[MAXN], s1, s2, r1, r2;
+    memcpy(a, x, (size_t)n * sizeof(float));
+    memcpy(b, x, (size_t)n * sizeof(float));
+    memset(ca, 0, sizeof(ca));
+    memset(cb, 0, sizeof(cb));
+    s1 = one->vexp_sym(a, n, 2.0f, 1.0f, 0.5f, w, w, ca);
+    s2 = two->vexp_sym(b, n, 2.0f, 1.0f, 0.5f, w, w, cb);
+    ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(ca, cb, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
+    s1 = one->vexp_rowcol(x, n, 0.5f, w, ca);
+    s2 = two->vexp_rowcol(x, n, 0.5f, w, cb);
+    ck_assert(memcmp(ca, cb, (size_t)n * sizeof(float)) == 0);
+    ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
+    s1 = one->vmax_col(x, n, ca, &r1);
+    s2 = two->vmax_col(x, n, cb, &r2);
+    ck_assert(s1 == s2 && memcmp(&r1, &r2, sizeof(r1)) == 0);
+    ck_assert(memcmp(ca, cb, (size_t)n * sizeof(float)) == 0);
+    one->vmul_mix(a, w, x, 0.5f, 0.25f, n);
+    two->vmul_mix(b, w, x, 0.5f, 0.25f, n);
+    ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+    scan_tables_agree(one, two, x, n);
+}
+
+/* The double-lane kernels, one table against another, to the bit. */
+static void f64_tables_agree(const ctr__math_isa *one,
+                             const ctr__math_isa *two, const float *x,
+                             const float *w, int64_t n)
+{
+    float a[MAXN], b[MAXN];
+    double d1 = one->vdot_f64(x, w, n), d2 = two->vdot_f64(x, w, n);
+    ck_assert(memcmp(&d1, &d2, sizeof(d1)) == 0);
+    one->vaffine_f64(a, x, w, 0.75, -3.0, n);
+    two->vaffine_f64(b, x, w, 0.75, -3.0, n);
+    ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+}
+
 /* The tables that fuse multiply-adds run the same operations in the same
  * order, so their results agree to the bit whatever the vector width. */
 START_TEST(test_fma_tables_agree)
@@ -283,15 +489,19 @@ START_TEST(test_fma_tables_agree)
             s2 = isa->vexp_shift_sum(b, n, 0.5f);
             ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
             ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
-            first->vexp_pair(a, x, w, 1.0f, 0.5f, n);
-            isa->vexp_pair(b, x, w, 1.0f, 0.5f, n);
+            memcpy(a, x, sizeof(x));
+            memcpy(b, x, sizeof(x));
+            first->vexp_pair(a, n, 1.0f, 0.5f, w, w, 0.5f);
+            isa->vexp_pair(b, n, 1.0f, 0.5f, w, w, 0.5f);
             ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+            sym_tables_agree(first, isa, x, w, n);
             m1 = first->vmax_sum(x, n, &s1);
             m2 = isa->vmax_sum(x, n, &s2);
             ck_assert(m1 == m2 && memcmp(&s1, &s2, sizeof(s1)) == 0);
             s1 = first->vdot(x, w, n);
             s2 = isa->vdot(x, w, n);
             ck_assert(memcmp(&s1, &s2, sizeof(s1)) == 0);
+            f64_tables_agree(first, isa, x, w, n);
         }
         for (n = 0; n <= ONLINE_MAXN; n += 13)
             online_tables_agree(first, isa, n);
@@ -309,7 +519,9 @@ Suite *ctr_test_math_suite(void)
     /* one loop index per possible table; absent tables return at once */
     tcase_add_loop_test(tc, test_exp_kernels, 0, 3);
     tcase_add_loop_test(tc, test_exp_online, 0, 3);
+    tcase_add_loop_test(tc, test_sym_kernels, 0, 3);
     tcase_add_loop_test(tc, test_reductions, 0, 3);
+    tcase_add_loop_test(tc, test_f64_kernels, 0, 3);
     tcase_add_loop_test(tc, test_elementwise, 0, 3);
     tcase_add_loop_test(tc, test_finite_scan_every_position, 0, 3);
     tcase_add_test(tc, test_fma_tables_agree);

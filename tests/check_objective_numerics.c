@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "common/prng.h"
+#include "objectives/tiled.h"
+#include "objective_ref.h"
 #include "test_util.h"
 
 /* ---- inputs ----------------------------------------------------------------- */
@@ -46,203 +48,23 @@ static void unit_rows(float *x, int64_t rows, int64_t d)
     }
 }
 
-/* ---- the double-precision reference ---------------------------------------- */
-
-typedef struct ref_ctx {
-    double *a, *p, *neg, *bank; /* contiguous rows of d */
-    int64_t b, d, k, n, kn;
-    double tau, lambda;
-    int normalize, symmetric;
-    const int64_t *groups, *q_ids, *neg_ids, *self_idx, *noise_idx;
-    double log_z; /* NCE: fixed normaliser; NAN means exact per anchor */
-} ref_ctx;
-
-static void ref_unit(double *out, const double *x, int64_t d, int normalize)
-{
-    double s = 0;
-    int64_t j;
-    for (j = 0; j < d; j++)
-        s += x[j] * x[j];
-    s = sqrt(s);
-    if (s < 1e-12)
-        s = 1e-12;
-    for (j = 0; j < d; j++)
-        out[j] = normalize ? x[j] / s : x[j];
-}
+/* ---- the double-precision reference (objective_ref.h) ---------------------- */
 
 static double ref_dot(const double *x, const double *y, int64_t d, int norm)
 {
-    double u[64], v[64], s = 0;
-    int64_t j;
+    double u[64], v[64];
     ref_unit(u, x, d, norm);
     ref_unit(v, y, d, norm);
-    for (j = 0; j < d; j++)
-        s += u[j] * v[j];
-    return s;
+    return ref_dotd(u, v, d);
 }
 
-static double ref_lse(const double *l, const int *use, int64_t n)
-{
-    double m = -INFINITY, s = 0;
-    int64_t j;
-    for (j = 0; j < n; j++)
-        if (use[j] && l[j] > m)
-            m = l[j];
-    for (j = 0; j < n; j++)
-        if (use[j])
-            s += exp(l[j] - m);
-    return m + log(s);
-}
-
-/* One direction of in-batch InfoNCE: anchors x against candidates y. */
-static double ref_inbatch_dir(const ref_ctx *c, const double *x,
-                              const double *y)
-{
-    double l[64], total = 0;
-    int use[64];
-    int64_t i, j;
-    for (i = 0; i < c->b; i++) {
-        double pos = 0;
-        int np = 0;
-        for (j = 0; j < c->b; j++) {
-            int is_pos = c->groups ? c->groups[j] == c->groups[i] : j == i;
-            l[j] = ref_dot(x + i * c->d, y + j * c->d, c->d, c->normalize) /
-                   c->tau;
-            use[j] = 1;
-            if (is_pos) {
-                pos += l[j];
-                np++;
-            }
-        }
-        total += ref_lse(l, use, c->b) - pos / np;
-    }
-    return total / c->b;
-}
-
-static double ref_infonce(const ref_ctx *c)
-{
-    double l = ref_inbatch_dir(c, c->a, c->p);
-    if (c->symmetric)
-        l = 0.5 * (l + ref_inbatch_dir(c, c->p, c->a));
-    return l;
-}
-
-static double ref_npair(const ref_ctx *c)
-{
-    double l = ref_infonce(c), ss = 0;
-    int64_t i;
-    if (c->normalize)
-        return l;
-    for (i = 0; i < c->b * c->d; i++)
-        ss += c->a[i] * c->a[i] + c->p[i] * c->p[i];
-    return l + c->lambda * ss / (2.0 * c->b);
-}
-
-static double ref_ntxent(const ref_ctx *c)
-{
-    const int64_t n = 2 * c->b;
-    double l[128], total = 0;
-    int use[128];
-    int64_t r, q;
-    for (r = 0; r < n; r++) {
-        const double *zr = r < c->b ? c->a + r * c->d : c->p + (r - c->b) * c->d;
-        double pos = 0;
-        int np = 0;
-        for (q = 0; q < n; q++) {
-            const double *zq =
-                q < c->b ? c->a + q * c->d : c->p + (q - c->b) * c->d;
-            int is_pos = c->groups ? q != r && c->groups[q % c->b] ==
-                                                   c->groups[r % c->b]
-                                   : q == (r + c->b) % n;
-            l[q] = ref_dot(zr, zq, c->d, c->normalize) / c->tau;
-            use[q] = q != r;
-            if (is_pos) {
-                pos += l[q];
-                np++;
-            }
-        }
-        total += ref_lse(l, use, n) - pos / np;
-    }
-    return total / n;
-}
-
-/* Shared negatives: a = queries, p = positive keys, neg = k rows. */
-static double ref_shared(const ref_ctx *c)
-{
-    double *l = (double *)malloc((size_t)(c->k + 1) * sizeof(double));
-    int *use = (int *)malloc((size_t)(c->k + 1) * sizeof(int));
-    double total = 0;
-    int64_t i, j;
-    for (i = 0; i < c->b; i++) {
-        l[0] = ref_dot(c->a + i * c->d, c->p + i * c->d, c->d, c->normalize) /
-               c->tau;
-        use[0] = 1;
-        for (j = 0; j < c->k; j++) {
-            l[j + 1] = ref_dot(c->a + i * c->d, c->neg + j * c->d, c->d,
-                               c->normalize) / c->tau;
-            use[j + 1] = !(c->q_ids && c->neg_ids[j] == c->q_ids[i]);
-        }
-        total += ref_lse(l, use, c->k + 1) - l[0];
-    }
-    free(l);
-    free(use);
-    return total / c->b;
-}
-
-/* Full softmax over the bank, target self_idx. */
-static double ref_bank_softmax(const ref_ctx *c)
-{
-    double *l = (double *)malloc((size_t)c->n * sizeof(double));
-    int *use = (int *)malloc((size_t)c->n * sizeof(int));
-    double total = 0;
-    int64_t i, j;
-    for (i = 0; i < c->b; i++) {
-        for (j = 0; j < c->n; j++) {
-            l[j] = ref_dot(c->a + i * c->d, c->bank + j * c->d, c->d,
-                           c->normalize) / c->tau;
-            use[j] = 1;
-        }
-        total += ref_lse(l, use, c->n) - l[c->self_idx[i]];
-    }
-    free(l);
-    free(use);
-    return total / c->b;
-}
-
-static double softplus(double x)
-{
-    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-}
-
-/* NCE: bank rows are used as given (the memory bank stores unit rows);
- * only z is normalised when the option is on. */
-static double ref_nce(const ref_ctx *c)
-{
-    const double log_c = log((double)c->kn / (double)c->n);
-    double total = 0, zi[64];
-    int64_t i, k, j;
-    for (i = 0; i < c->b; i++) {
-        double lz = c->log_z;
-        ref_unit(zi, c->a + i * c->d, c->d, c->normalize);
-        if (isnan(lz)) {
-            double *l = (double *)malloc((size_t)c->n * sizeof(double));
-            int *use = (int *)malloc((size_t)c->n * sizeof(int));
-            for (j = 0; j < c->n; j++) {
-                l[j] = ref_dot(zi, c->bank + j * c->d, c->d, 0) / c->tau;
-                use[j] = 1;
-            }
-            lz = ref_lse(l, use, c->n);
-            free(l);
-            free(use);
-        }
-        for (k = 0; k <= c->kn; k++) {
-            int64_t r = k == 0 ? c->self_idx[i] : c->noise_idx[i * c->kn + k - 1];
-            double lx = ref_dot(zi, c->bank + r * c->d, c->d, 0) / c->tau - lz;
-            total += k == 0 ? softplus(log_c - lx) : softplus(lx - log_c);
-        }
-    }
-    return total / c->b;
-}
+/* The losses alone, for finite differences. */
+static double ref_infonce(const ref_ctx *c) { return ref_inbatch(c, 0.0, NULL, NULL); }
+static double ref_npair(const ref_ctx *c) { return ref_inbatch(c, c->lambda, NULL, NULL); }
+static double ref_ntxent(const ref_ctx *c) { return ref_ntxent_full(c, NULL, NULL); }
+static double ref_shared(const ref_ctx *c) { return ref_shared_full(c, NULL, NULL, NULL); }
+static double ref_bank_softmax(const ref_ctx *c) { return ref_bank_softmax_full(c, NULL); }
+static double ref_nce(const ref_ctx *c) { return ref_nce_full(c, NULL); }
 
 typedef double (*ref_fn)(const ref_ctx *);
 
@@ -289,6 +111,19 @@ static void check_grad(const char *what, const float *got, ref_fn f,
     free(want);
 }
 
+/* The reference's hand-derived gradient (objective_ref.h) against the
+ * finite differences of its loss: check_objective_scale.c trusts it. */
+static void check_ref_grad(const char *what, const double *exact, ref_fn f,
+                           ref_ctx *c, double *x, int64_t n)
+{
+    float *g = (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    int64_t i;
+    for (i = 0; i < n; i++)
+        g[i] = (float)exact[i];
+    check_grad(what, g, f, c, x, n);
+    free(g);
+}
+
 static ctr_objective *make(int32_t kind, double tau, int normalize)
 {
     ctr_objective *obj = NULL;
@@ -320,6 +155,7 @@ static void run_infonce_case(int32_t kind, int64_t b, int64_t d, double tau,
     float *gp = (float *)malloc((size_t)(b * d) * sizeof(float));
     double *da = (double *)malloc((size_t)(b * d) * sizeof(double));
     double *dp = (double *)malloc((size_t)(b * d) * sizeof(double));
+    double *ea = ref_alloc(b * d), *ep = ref_alloc(b * d);
     ctr_objective *obj = make(kind, tau, normalize);
     ref_fn f = kind == CTR_OBJECTIVE_NPAIR ? ref_npair : ref_infonce;
     ref_ctx c;
@@ -343,8 +179,12 @@ static void run_infonce_case(int32_t kind, int64_t b, int64_t d, double tau,
     ck_assert_close(stat(obj, CTR_OBJECTIVE_S_LOSS), loss, 0, 0);
     check_grad("grad_a", ga, f, &c, da, b * d);
     check_grad("grad_p", gp, f, &c, dp, b * d);
+    ref_inbatch(&c, kind == CTR_OBJECTIVE_NPAIR ? c.lambda : 0.0, ea, ep);
+    check_ref_grad("reference grad_a", ea, f, &c, da, b * d);
+    check_ref_grad("reference grad_p", ep, f, &c, dp, b * d);
     ctr_objective_destroy(obj);
     free(a), free(p), free(ga), free(gp), free(da), free(dp);
+    free(ea), free(ep);
 }
 
 START_TEST(test_infonce_against_reference)
@@ -418,6 +258,7 @@ static void run_ntxent_case(int64_t b, int64_t d, double tau, int normalize,
     float *g2 = (float *)malloc((size_t)(b * d) * sizeof(float));
     double *d1 = (double *)malloc((size_t)(b * d) * sizeof(double));
     double *d2 = (double *)malloc((size_t)(b * d) * sizeof(double));
+    double *e1 = ref_alloc(b * d), *e2 = ref_alloc(b * d);
     ctr_objective *obj = make(CTR_OBJECTIVE_NTXENT, tau, normalize);
     ref_ctx c;
     double loss;
@@ -435,8 +276,12 @@ static void run_ntxent_case(int64_t b, int64_t d, double tau, int normalize,
                     0, 1e-12);
     check_grad("grad_z1", g1, ref_ntxent, &c, d1, b * d);
     check_grad("grad_z2", g2, ref_ntxent, &c, d2, b * d);
+    ref_ntxent_full(&c, e1, e2);
+    check_ref_grad("reference grad_z1", e1, ref_ntxent, &c, d1, b * d);
+    check_ref_grad("reference grad_z2", e2, ref_ntxent, &c, d2, b * d);
     ctr_objective_destroy(obj);
     free(z1), free(z2), free(g1), free(g2), free(d1), free(d2);
+    free(e1), free(e2);
 }
 
 START_TEST(test_ntxent_against_reference)
@@ -470,6 +315,7 @@ static void run_shared_case(int64_t b, int64_t d, int64_t k, double tau,
     int64_t *q_ids = (int64_t *)malloc((size_t)b * sizeof(int64_t));
     int64_t *n_ids = (int64_t *)malloc((size_t)(k > 0 ? k : 1) * sizeof(int64_t));
     ctr_objective *obj = make(CTR_OBJECTIVE_INFONCE_SHARED, tau, normalize);
+    double *eq = ref_alloc(b * d), *ek = ref_alloc(b * d), *en = ref_alloc(k * d);
     ref_ctx c;
     double loss;
     int64_t i;
@@ -499,6 +345,11 @@ static void run_shared_case(int64_t b, int64_t d, int64_t k, double tau,
     check_grad("grad_k", gk, ref_shared, &c, dk, b * d);
     if (k > 0)
         check_grad("grad_neg", gn, ref_shared, &c, dn, k * d);
+    ref_shared_full(&c, eq, ek, en);
+    check_ref_grad("reference grad_q", eq, ref_shared, &c, dq, b * d);
+    check_ref_grad("reference grad_k", ek, ref_shared, &c, dk, b * d);
+    check_ref_grad("reference grad_neg", en, ref_shared, &c, dn, k * d);
+    free(eq), free(ek), free(en);
     ctr_objective_destroy(obj);
     free(q), free(kp), free(neg), free(gq), free(gk), free(gn);
     free(dq), free(dk), free(dn), free(q_ids), free(n_ids);
@@ -657,7 +508,7 @@ START_TEST(test_bank_softmax_against_reference)
     for (norm = 0; norm < 2; norm++) {
         ctr_objective *obj = make(CTR_OBJECTIVE_BANK_SOFTMAX, 0.1, norm);
         float gz[30];
-        double loss;
+        double loss, ez[30];
         ref_ctx c;
         bank_ctx(&c, &bc, 0.1, norm);
         ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_TILE, 8),
@@ -669,6 +520,8 @@ START_TEST(test_bank_softmax_against_reference)
         ck_assert_close(stat(obj, CTR_OBJECTIVE_S_CHANCE_LOSS), log(37.0), 0,
                         1e-12);
         check_grad("grad_z", gz, ref_bank_softmax, &c, bc.dz, 30);
+        ref_bank_softmax_full(&c, ez);
+        check_ref_grad("reference grad_z", ez, ref_bank_softmax, &c, bc.dz, 30);
         ctr_objective_destroy(obj);
     }
     bank_case_free(&bc);
@@ -680,7 +533,7 @@ static void run_nce_case(int64_t mode, int norm, double tau)
     bank_case bc;
     ctr_objective *obj = make(CTR_OBJECTIVE_NCE, tau, norm);
     float gz[4 * 6];
-    double loss, log_z, first_log_z = 0;
+    double loss, log_z, first_log_z = 0, ez[4 * 6];
     ref_ctx c;
     int call;
     bank_case_init(&bc, 4, 6, 29, 7);
@@ -700,6 +553,8 @@ static void run_nce_case(int64_t mode, int norm, double tau)
         c.log_z = mode == CTR_NCE_Z_EXACT ? NAN : log_z;
         ck_assert_close(loss, ref_nce(&c), 1e-5, 1e-5);
         check_grad("grad_z", gz, ref_nce, &c, bc.dz, 4 * 6);
+        ref_nce_full(&c, ez);
+        check_ref_grad("reference grad_z", ez, ref_nce, &c, bc.dz, 4 * 6);
         if (call == 0)
             first_log_z = log_z;
         else if (mode == CTR_NCE_Z_FIXED)
@@ -749,6 +604,34 @@ START_TEST(test_nce_fixed_z_is_n_mean_exp)
 }
 END_TEST
 
+/* NCE's exact Z reads the gathered logits out of the tiles: the keys are
+ * grouped by tile by a radix sort on the tile number, 11 bits a pass.
+ * Tile numbers of 1, 11, 12 and 22 bits: one pass, one full pass, two
+ * and two full passes; the order within a tile is the input order. */
+START_TEST(test_capture_keys_sort)
+{
+    enum { CNT = 3001 };
+    static const int64_t shapes[4][2] = {
+        {40, 16}, {2048 * 8, 8}, {4096 * 8, 8}, {(int64_t)1 << 25, 8}};
+    uint64_t keys[CNT], tmp[CNT];
+    int64_t hist[1 << 11], i, s;
+    ctr__prng g;
+    ctr__prng_seed(&g, 5);
+    for (s = 0; s < 4; s++) {
+        const int64_t n = shapes[s][0], tile = shapes[s][1];
+        for (i = 0; i < CNT; i++)
+            keys[i] = ctr__prng_below(&g, (uint64_t)n) << 32 | (uint64_t)i;
+        ctr__tiled_sort_keys(keys, tmp, CNT, tile, n, hist);
+        for (i = 1; i < CNT; i++) {
+            const int64_t t0 = (int64_t)(keys[i - 1] >> 32) / tile;
+            const int64_t t1 = (int64_t)(keys[i] >> 32) / tile;
+            ck_assert(t0 < t1 || (t0 == t1 && (keys[i - 1] & 0xffffffffu) <
+                                                  (keys[i] & 0xffffffffu)));
+        }
+    }
+}
+END_TEST
+
 Suite *ctr_test_objective_numerics_suite(void);
 
 Suite *ctr_test_objective_numerics_suite(void)
@@ -769,6 +652,7 @@ Suite *ctr_test_objective_numerics_suite(void)
     tcase_add_test(bank, test_bank_softmax_against_reference);
     tcase_add_test(bank, test_nce_against_reference);
     tcase_add_test(bank, test_nce_fixed_z_is_n_mean_exp);
+    tcase_add_test(bank, test_capture_keys_sort);
     suite_add_tcase(s, inbatch);
     suite_add_tcase(s, shared);
     suite_add_tcase(s, bank);

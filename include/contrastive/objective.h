@@ -191,7 +191,9 @@ CTR_API int ctr_objective_infonce(ctr_objective *obj, double *loss,
  * loss_r = logsumexp_{c != r} S_rc - S_r,pos(r), loss = mean over the 2b
  * rows (both directions averaged). groups (may be NULL, b labels shared by
  * both views): positives of r are all rows c != r of the same group
- * (SupCon "L_out"). grad_z1, grad_z2: b x d, may be NULL.
+ * (SupCon "L_out"). grad_z1, grad_z2: b x d, may be NULL. Each
+ * similarity is computed once (S is symmetric to the bit), so the gradient
+ * is exact for any tau and input scale.
  * Workspace: about 4 b*b + 2 b*d floats. Since 0.1.0. */
 CTR_API int ctr_objective_ntxent(ctr_objective *obj, double *loss,
                                  const float *z1, int64_t ld1,
@@ -266,7 +268,7 @@ CTR_API int ctr_objective_npair(ctr_objective *obj, double *loss,
  * b (kn+1) entries, then kept), EMA, or EXACT (per anchor over all n rows,
  * with its gradient). In FIXED/EMA modes Z is a constant of the gradient,
  * as in the paper's implementation. grad_z (b x d) may be NULL.
- * Workspace: b*(kn+1) + 2 b*d floats (+ b*TILE for EXACT).
+ * Workspace: b*(kn+1) + 2 b*d floats (EXACT: + b*TILE + 2 b*(kn+1)).
  * Since 0.1.0. */
 CTR_API int ctr_objective_nce(ctr_objective *obj, double *loss,
                               const float *z, int64_t ldz, int64_t b,

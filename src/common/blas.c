@@ -74,6 +74,29 @@ void ctr__sgemm_plus(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
                        x + (size_t)r * (size_t)ldx, gamma, n);
 }
 
+void ctr__ssyrk_upper(int n, int k, float alpha, const float *a, int lda,
+                      float *c, int ldc)
+{
+    int r;
+    if (FILL_THEN_ACCUMULATE)
+        for (r = 0; r < n; r++)
+            memset(c + (size_t)r * (size_t)ldc + r, 0,
+                   (size_t)(n - r) * sizeof(float));
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, k, alpha, a, lda,
+                FILL_THEN_ACCUMULATE ? 1.0f : 0.0f, c, ldc);
+}
+
+void ctr__ssymm_upper(int m, int n, float alpha, const float *s, int lds,
+                      const float *b, int ldb, float *c, int ldc)
+{
+    int r;
+    if (FILL_THEN_ACCUMULATE)
+        for (r = 0; r < m; r++)
+            memset(c + (size_t)r * (size_t)ldc, 0, (size_t)n * sizeof(float));
+    cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, m, n, alpha, s, lds, b,
+                ldb, FILL_THEN_ACCUMULATE ? 1.0f : 0.0f, c, ldc);
+}
+
 #if !defined(CTR_BLAS_BLIS) && !defined(CTR_BLAS_OPENBLAS)
 #error "define CTR_BLAS_OPENBLAS or CTR_BLAS_BLIS (the Makefile does)"
 #endif

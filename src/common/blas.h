@@ -30,4 +30,18 @@ void ctr__sgemm_plus(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
                      int lda, const float *b, int ldb, float gamma,
                      const float *x, int ldx, float *c, int ldc);
 
+/* Row-major C = alpha A A^T (n x n; A is n x k, leading dimension lda) in
+ * the upper triangle of C only (cblas_ssyrk): every product a_i . a_j is
+ * computed once, so the result is symmetric by construction, and half of
+ * sgemm's work. The lower triangle is not touched. OpenBLAS gets the
+ * fill-then-accumulate treatment of ctr__sgemm_plus. */
+void ctr__ssyrk_upper(int n, int k, float alpha, const float *a, int lda,
+                      float *c, int ldc);
+
+/* Row-major C (m x n, ldc) = alpha S B for S symmetric m x m given by its
+ * upper triangle (lds; the lower one is not read) and B m x n (ldb):
+ * cblas_ssymm, the work of one sgemm. */
+void ctr__ssymm_upper(int m, int n, float alpha, const float *s, int lds,
+                      const float *b, int ldb, float *c, int ldc);
+
 #endif /* CTR_BLAS_H */

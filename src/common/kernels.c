@@ -142,47 +142,217 @@ BODY float vexp_shift_sum_body(float *x, int64_t n, float shift)
     return hsum(&acc);
 }
 
-/* u = scale * (exp(v - shift) + exp(v - w)) */
-#define EXP_PAIR(u, v, w, s, c)                                             \
+/* ---- NT-Xent's passes over the upper triangle of S ---------------------------
+ * Each takes the part of row r right of the diagonal (x, n entries) and
+ * arrays indexed like it (the columns' values), so that one read of S_rc
+ * serves row r and, through the column arrays, row c. */
+
+/* One vector of vmax_col at column i: the column max stored, the row's
+ * max and raw sum accumulated in m and s. */
+#define MAX_COL(m, s, i)                                                    \
     do {                                                                    \
-        vf e1_ = (v) - (s), e2_ = (v) - (w);                                \
-        EXPV(e1_, e1_);                                                     \
-        EXPV(e2_, e2_);                                                     \
-        (u) = (e1_ + e2_) * (c);                                            \
+        vf v_, c_;                                                          \
+        LOADV(v_, x + (i));                                                 \
+        LOADV(c_, colmax + (i));                                            \
+        c_ = MAXV(v_, c_);                                                  \
+        STOREV(colmax + (i), c_);                                           \
+        (m) = MAXV(v_, (m));                                                \
+        (s) += SELECT(v_ > ninf, v_, zero);                                 \
     } while (0)
 
-BODY void vexp_pair_body(float *out, const float *x, const float *shift_vec,
-                         float shift, float scale, int64_t n)
+BODY float vmax_col_body(const float *x, int64_t n, float *colmax, float *raw)
 {
-    vf s = SPLAT(shift), c = SPLAT(scale), v, u, w;
+    const vf ninf = SPLAT(-INFINITY), zero = SPLAT(0.0f);
+    vf m0 = ninf, m1 = ninf, s0 = zero, s1 = zero, v, c;
+    int64_t i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        MAX_COL(m0, s0, i);
+        MAX_COL(m1, s1, i + VW);
+    }
+    if (i + VW <= n) {
+        MAX_COL(m0, s0, i);
+        i += VW;
+    }
+    if (i < n) { /* -inf padding leaves the max and the sum alone */
+        LOAD_TAIL(v, x + i, n - i, -INFINITY);
+        LOAD_TAIL(c, colmax + i, n - i, -INFINITY);
+        c = MAXV(v, c);
+        STORE_TAIL(colmax + i, c, n - i);
+        m0 = MAXV(v, m0);
+        s0 += SELECT(v > ninf, v, zero);
+    }
+    m0 = MAXV(m0, m1);
+    s0 += s1;
+    *raw = hsum(&s0);
+    return hmax(&m0);
+}
+
+/* e = exp((x - m) + (ar - a)): the similarity minus the half shifts of its
+ * row and its column */
+#define EXP_SYM(e, v, w)                                                    \
+    do {                                                                    \
+        (e) = ((v) - vm) + (va - (w));                                      \
+        EXPV(e, e);                                                         \
+    } while (0)
+
+BODY float vexp_sym_body(float *x, int64_t n, float m, float ar, float fr,
+                         const float *a, const float *f, float *colacc)
+{
+    const vf vm = SPLAT(m), va = SPLAT(ar), vfr = SPLAT(fr);
+    vf acc = SPLAT(0.0f), v, w, u, c, e;
     int64_t i = 0;
     for (; i + VW <= n; i += VW) {
         LOADV(v, x + i);
-        LOADV(w, shift_vec + i);
-        EXP_PAIR(u, v, w, s, c);
-        STOREV(out + i, u);
+        LOADV(w, a + i);
+        LOADV(u, f + i);
+        LOADV(c, colacc + i);
+        EXP_SYM(e, v, w);
+        STOREV(x + i, e);
+        acc += e * u;
+        c += e * vfr;
+        STOREV(colacc + i, c);
+    }
+    if (i < n) { /* x padded with -inf: exp gives 0 */
+        LOAD_TAIL(v, x + i, n - i, -INFINITY);
+        LOAD_TAIL(w, a + i, n - i, 0.0f);
+        LOAD_TAIL(u, f + i, n - i, 0.0f);
+        LOAD_TAIL(c, colacc + i, n - i, 0.0f);
+        EXP_SYM(e, v, w);
+        STORE_TAIL(x + i, e, n - i);
+        acc += e * u;
+        c += e * vfr;
+        STORE_TAIL(colacc + i, c, n - i);
+    }
+    return hsum(&acc);
+}
+
+/* One vector of vexp_scan at column i: the column max stored, the row's
+ * max and raw sum accumulated, e = exp(v - m) stored and summed into the
+ * row's sum and its column's. */
+#define EXP_SCAN(v, c, k)                                                   \
+    do {                                                                    \
+        (k) = MAXV((v), (k));                                               \
+        mx = MAXV((v), mx);                                                 \
+        raw += SELECT((v) > ninf, (v), zero);                               \
+        e = (v) - vm;                                                       \
+        EXPV(e, e);                                                         \
+        acc += e;                                                           \
+        (c) += e;                                                           \
+    } while (0)
+
+BODY float vexp_scan_body(float *x, int64_t n, float m, float *colacc,
+                          float *colmax, ctr__online_row *o)
+{
+    const vf vm = SPLAT(m), ninf = SPLAT(-INFINITY), zero = SPLAT(0.0f);
+    vf acc = zero, mx = ninf, raw = zero, v, c, k, e;
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        LOADV(c, colacc + i);
+        LOADV(k, colmax + i);
+        EXP_SCAN(v, c, k);
+        STOREV(x + i, e);
+        STOREV(colacc + i, c);
+        STOREV(colmax + i, k);
+    }
+    if (i < n) { /* -inf padding: exp gives 0, max and raw sum unchanged */
+        LOAD_TAIL(v, x + i, n - i, -INFINITY);
+        LOAD_TAIL(c, colacc + i, n - i, 0.0f);
+        LOAD_TAIL(k, colmax + i, n - i, -INFINITY);
+        EXP_SCAN(v, c, k);
+        STORE_TAIL(x + i, e, n - i);
+        STORE_TAIL(colacc + i, c, n - i);
+        STORE_TAIL(colmax + i, k, n - i);
+    }
+    o->shift = m;
+    o->max = hmax(&mx);
+    o->raw = hsum(&raw);
+    return hsum(&acc);
+}
+
+/* e1 = exp(x - m), e2 = exp(x - mc): the entry's two softmax terms */
+#define EXP_ROWCOL(v, w)                                                    \
+    do {                                                                    \
+        e1 = (v) - vm;                                                      \
+        e2 = (v) - (w);                                                     \
+        EXPV(e1, e1);                                                       \
+        EXPV(e2, e2);                                                       \
+    } while (0)
+
+BODY float vexp_rowcol_body(const float *x, int64_t n, float m,
+                            const float *mc, float *colacc)
+{
+    const vf vm = SPLAT(m);
+    vf acc = SPLAT(0.0f), v, w, c, e1, e2;
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        LOADV(w, mc + i);
+        LOADV(c, colacc + i);
+        EXP_ROWCOL(v, w);
+        acc += e1;
+        c += e2;
+        STOREV(colacc + i, c);
     }
     if (i < n) { /* x padded with -inf: both exps give 0 */
         LOAD_TAIL(v, x + i, n - i, -INFINITY);
-        LOAD_TAIL(w, shift_vec + i, n - i, 0.0f);
-        EXP_PAIR(u, v, w, s, c);
-        STORE_TAIL(out + i, u, n - i);
+        LOAD_TAIL(w, mc + i, n - i, 0.0f);
+        LOAD_TAIL(c, colacc + i, n - i, 0.0f);
+        EXP_ROWCOL(v, w);
+        acc += e1;
+        c += e2;
+        STORE_TAIL(colacc + i, c, n - i);
+    }
+    return hsum(&acc);
+}
+
+/* e1 = scale (exp((x - m) - ls) + exp((x - mc) - lsc)) */
+#define EXP_PAIR(v, w, l)                                                   \
+    do {                                                                    \
+        e1 = ((v) - vm) - vl;                                               \
+        e2 = ((v) - (w)) - (l);                                             \
+        EXPV(e1, e1);                                                       \
+        EXPV(e2, e2);                                                       \
+        e1 = (e1 + e2) * vs;                                                \
+    } while (0)
+
+BODY void vexp_pair_body(float *x, int64_t n, float m, float ls,
+                         const float *mc, const float *lsc, float scale)
+{
+    const vf vm = SPLAT(m), vl = SPLAT(ls), vs = SPLAT(scale);
+    vf v, w, l, e1, e2;
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        LOADV(v, x + i);
+        LOADV(w, mc + i);
+        LOADV(l, lsc + i);
+        EXP_PAIR(v, w, l);
+        STOREV(x + i, e1);
+    }
+    if (i < n) {
+        LOAD_TAIL(v, x + i, n - i, -INFINITY);
+        LOAD_TAIL(w, mc + i, n - i, 0.0f);
+        LOAD_TAIL(l, lsc + i, n - i, 0.0f);
+        EXP_PAIR(v, w, l);
+        STORE_TAIL(x + i, e1, n - i);
     }
 }
 
-BODY void vmul_affine_body(float *x, const float *v, float alpha, float beta,
-                           int64_t n)
+BODY void vmul_mix_body(float *x, const float *u, const float *v, float alpha,
+                        float beta, int64_t n)
 {
-    vf a = SPLAT(alpha), b = SPLAT(beta), u, w;
+    const vf va = SPLAT(alpha), vb = SPLAT(beta);
+    vf y, p, q;
     int64_t i = 0;
     for (; i + VW <= n; i += VW) {
-        LOADV(u, x + i);
-        LOADV(w, v + i);
-        u *= a + b * w;
-        STOREV(x + i, u);
+        LOADV(y, x + i);
+        LOADV(p, u + i);
+        LOADV(q, v + i);
+        y *= va * p + vb * q;
+        STOREV(x + i, y);
     }
     for (; i < n; i++)
-        x[i] *= alpha + beta * v[i];
+        x[i] *= alpha * u[i] + beta * v[i];
 }
 
 /* The reductions keep four accumulators so that the loop runs at the
@@ -349,6 +519,60 @@ BODY void vmul_body(float *x, const float *s, int64_t n)
         x[i] *= s[i];
 }
 
+/* Double-precision lanes for the row norms: a product of two floats is
+ * exact in double, so every table gives the same sums. */
+typedef double vd8 __attribute__((vector_size(8 * sizeof(double))));
+#define WIDEN(d8, p)                                                        \
+    do {                                                                    \
+        vf8 f8_;                                                            \
+        memcpy(&f8_, (p), sizeof(f8_));                                     \
+        (d8) = __builtin_convertvector(f8_, vd8);                           \
+    } while (0)
+
+BODY double vdot_f64_body(const float *a, const float *b, int64_t n)
+{
+    vd8 s0 = {0, 0, 0, 0, 0, 0, 0, 0}, s1 = s0, u, v;
+    double tail = 0.0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        WIDEN(u, a + i);
+        WIDEN(v, b + i);
+        s0 += u * v;
+        WIDEN(u, a + i + 8);
+        WIDEN(v, b + i + 8);
+        s1 += u * v;
+    }
+    if (i + 8 <= n) {
+        WIDEN(u, a + i);
+        WIDEN(v, b + i);
+        s0 += u * v;
+        i += 8;
+    }
+    for (; i < n; i++)
+        tail += (double)a[i] * (double)b[i];
+    s0 += s1;
+    return (((s0[0] + s0[4]) + (s0[2] + s0[6])) +
+            ((s0[1] + s0[5]) + (s0[3] + s0[7]))) + tail;
+}
+
+BODY void vaffine_f64_body(float *out, const float *x, const float *y,
+                           double a, double sc, int64_t n)
+{
+    const vd8 va = {a, a, a, a, a, a, a, a};
+    const vd8 vs = {sc, sc, sc, sc, sc, sc, sc, sc};
+    vd8 u, v;
+    vf8 r;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        WIDEN(u, x + i);
+        WIDEN(v, y + i);
+        r = __builtin_convertvector((u - va * v) * vs, vf8);
+        memcpy(out + i, &r, sizeof(r));
+    }
+    for (; i < n; i++)
+        out[i] = (float)(((double)x[i] - a * (double)y[i]) * sc);
+}
+
 /* x * 0 is 0 for finite x and NaN for Inf or NaN; NaN survives the sums. */
 BODY int vfinite_body(const float *x, int64_t n)
 {
@@ -440,15 +664,33 @@ BODY float vexp_online_body(float *x, int64_t n, float slack,
       (x, n, shift))                                                        \
     X(float, return, vexp_online,                                           \
       (float *x, int64_t n, float slack, ctr__online_row *o),               \
-      (x, n, slack, o))                                                     \
+      (x, n, slack, o))
+/* NT-Xent's passes over the upper triangle (their clones are the generic
+ * bodies in every table, AVX-512 included) */
+#define SYM_KERNELS(X)                                                      \
+    X(float, return, vmax_col,                                              \
+      (const float *x, int64_t n, float *colmax, float *raw),               \
+      (x, n, colmax, raw))                                                  \
+    X(float, return, vexp_sym,                                              \
+      (float *x, int64_t n, float m, float ar, float fr, const float *a,    \
+       const float *f, float *colacc),                                      \
+      (x, n, m, ar, fr, a, f, colacc))                                      \
+    X(float, return, vexp_scan,                                             \
+      (float *x, int64_t n, float m, float *colacc, float *colmax,         \
+       ctr__online_row *o),                                                 \
+      (x, n, m, colacc, colmax, o))                                         \
+    X(float, return, vexp_rowcol,                                           \
+      (const float *x, int64_t n, float m, const float *mc, float *colacc), \
+      (x, n, m, mc, colacc))                                                \
     X(void, , vexp_pair,                                                    \
-      (float *out, const float *x, const float *shift_vec, float shift,     \
-       float scale, int64_t n),                                             \
-      (out, x, shift_vec, shift, scale, n))
+      (float *x, int64_t n, float m, float ls, const float *mc,             \
+       const float *lsc, float scale),                                      \
+      (x, n, m, ls, mc, lsc, scale))                                        \
+    X(void, , vmul_mix,                                                     \
+      (float *x, const float *u, const float *v, float alpha, float beta,   \
+       int64_t n),                                                          \
+      (x, u, v, alpha, beta, n))
 #define PLAIN_KERNELS(X)                                                    \
-    X(void, , vmul_affine,                                                  \
-      (float *x, const float *v, float alpha, float beta, int64_t n),       \
-      (x, v, alpha, beta, n))                                               \
     X(float, return, vmax_sum, (const float *x, int64_t n, float *sum),      \
       (x, n, sum))                                                          \
     X(float, return, vmax, (const float *x, int64_t n), (x, n))              \
@@ -462,8 +704,14 @@ BODY float vexp_online_body(float *x, int64_t n, float slack,
       (float *out, const float *x, float alpha, int64_t n),                 \
       (out, x, alpha, n))                                                   \
     X(void, , vmul, (float *x, const float *s, int64_t n), (x, s, n))       \
-    X(int, return, vfinite, (const float *x, int64_t n), (x, n))
-#define KERNELS(X) EXP_KERNELS(X) PLAIN_KERNELS(X)
+    X(int, return, vfinite, (const float *x, int64_t n), (x, n))            \
+    X(double, return, vdot_f64, (const float *a, const float *b, int64_t n), \
+      (a, b, n))                                                            \
+    X(void, , vaffine_f64,                                                  \
+      (float *out, const float *x, const float *y, double a, double sc,     \
+       int64_t n),                                                          \
+      (out, x, y, a, sc, n))
+#define KERNELS(X) EXP_KERNELS(X) SYM_KERNELS(X) PLAIN_KERNELS(X)
 
 #define CLONE(isa, attr, ret, r, name, params, args) \
     attr static ret name##_##isa params { r name##_body args; }
@@ -485,6 +733,7 @@ static const ctr__math_isa isa_avx2 = {"avx2+fma", KERNELS(ENTRY_AVX2)};
 #define CLONE_AVX512(ret, r, name, params, args) \
     CLONE(avx512, AVX512_TARGET, ret, r, name, params, args)
 #define ENTRY_AVX512(ret, r, name, params, args) ENTRY(avx512, name)
+SYM_KERNELS(CLONE_AVX512)
 PLAIN_KERNELS(CLONE_AVX512)
 
 /* The exp kernels in AVX-512 intrinsics: the operations of EXPV as the
@@ -589,24 +838,6 @@ AVX512_TARGET static float vexp_online_avx512(float *x, int64_t n,
     return hsum(&lanes);
 }
 
-AVX512_TARGET static void vexp_pair_avx512(float *out, const float *x,
-                                           const float *shift_vec,
-                                           float shift, float scale,
-                                           int64_t n)
-{
-    const __m512 s = _mm512_set1_ps(shift), c = _mm512_set1_ps(scale);
-    int64_t i;
-    for (i = 0; i < n; i += VW) {
-        const __mmask16 m = tail_mask(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        __m512 u = _mm512_sub_ps(v, s);
-        __m512 w = _mm512_sub_ps(v, _mm512_maskz_loadu_ps(m, shift_vec + i));
-        EXP512(u, u);
-        EXP512(w, w);
-        _mm512_mask_storeu_ps(out + i, m,
-                              _mm512_mul_ps(_mm512_add_ps(u, w), c));
-    }
-}
 static const ctr__math_isa isa_avx512 = {"avx512f", KERNELS(ENTRY_AVX512)};
 #endif
 
@@ -650,18 +881,15 @@ void ctr__normalize_rows(float *out, const float *x, int64_t rows,
                          int64_t cols, int64_t ld, float scale,
                          float *inv_norm)
 {
-    int64_t r, c;
+    const ctr__math_isa *isa = ctr__math_isa_at(0);
+    int64_t r;
     for (r = 0; r < rows; r++) {
         const float *xr = x + r * ld;
-        double ss = 0.0, norm, inv;
-        for (c = 0; c < cols; c++)
-            ss += (double)xr[c] * xr[c];
-        norm = sqrt(ss);
+        double norm = sqrt(isa->vdot_f64(xr, xr, cols)), inv;
         inv = 1.0 / (norm > NORM_EPS ? norm : NORM_EPS);
         if (inv_norm != NULL)
             inv_norm[r] = (float)inv;
-        for (c = 0; c < cols; c++)
-            out[r * cols + c] = (float)(xr[c] * inv * scale);
+        isa->vaffine_f64(out + r * cols, xr, xr, 0.0, inv * scale, cols);
     }
 }
 
@@ -669,20 +897,18 @@ void ctr__normalize_backward(float *g, const float *y_stored, int64_t ldy,
                              float y_scale, const float *inv_norm,
                              int64_t rows, int64_t cols)
 {
-    int64_t r, c;
+    const ctr__math_isa *isa = ctr__math_isa_at(0);
+    int64_t r;
     for (r = 0; r < rows; r++) {
         float *gr = g + r * cols;
         const float *yr = y_stored + r * ldy;
-        double inv = inv_norm[r], dot = 0.0, ys = 1.0 / y_scale;
+        double inv = inv_norm[r], ys = 1.0 / y_scale, dot;
         if (inv >= 1.0 / NORM_EPS * 0.999999) { /* norm clamped at eps */
-            for (c = 0; c < cols; c++)
-                gr[c] = (float)(gr[c] * inv);
+            isa->vaffine_f64(gr, gr, gr, 0.0, inv, cols);
             continue;
         }
-        for (c = 0; c < cols; c++)
-            dot += (double)yr[c] * ys * gr[c];
-        for (c = 0; c < cols; c++)
-            gr[c] = (float)((gr[c] - yr[c] * ys * dot) * inv);
+        dot = isa->vdot_f64(yr, gr, cols) * ys;
+        isa->vaffine_f64(gr, gr, yr, ys * dot, inv, cols);
     }
 }
 

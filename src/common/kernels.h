@@ -29,13 +29,36 @@ typedef struct ctr__online_row {
     float shift, max, raw;
 } ctr__online_row;
 float ctr__vexp_online(float *x, int64_t n, float slack, ctr__online_row *o);
-/* out[i] = scale * (exp(x[i] - shift) + exp(x[i] - shift_vec[i])), the
- * row of a softmax plus the matching column of its transpose. */
-void ctr__vexp_pair(float *out, const float *x, const float *shift_vec,
-                    float shift, float scale, int64_t n);
-/* x[i] *= alpha + beta * v[i]. */
-void ctr__vmul_affine(float *x, const float *v, float alpha, float beta,
-                      int64_t n);
+/* NT-Xent's passes over the part of a row of S right of its diagonal, x
+ * (n entries), with arrays of the same columns beside it, so that one
+ * read of the similarity S_rc serves row r and (through the column
+ * arrays) row c:
+ * colmax[i] = max(colmax[i], x[i]); returns max x (-inf for n == 0) and in
+ * *raw the sum of the entries that are not -inf. */
+float ctr__vmax_col(const float *x, int64_t n, float *colmax, float *raw);
+/* x[i] = e_i = exp((x[i] - m) + (ar - a[i])) in place (the similarity
+ * minus half of its row's and half of its column's max, m = 2 ar);
+ * colacc[i] += e_i * fr; returns the sum of e_i * f[i]. */
+float ctr__vexp_sym(float *x, int64_t n, float m, float ar, float fr,
+                    const float *a, const float *f, float *colacc);
+/* One shift m for the row and every column: x[i] = e_i = exp(x[i] - m)
+ * in place, colacc[i] += e_i, colmax[i] = max(colmax[i], x[i]) (the
+ * entry before the exp); returns the sum of e_i; out: o->shift = m,
+ * o->max = max of x (-inf for n == 0), o->raw = sum of the entries that
+ * are not -inf (-inf entries give e_i = 0). */
+float ctr__vexp_scan(float *x, int64_t n, float m, float *colacc,
+                     float *colmax, ctr__online_row *o);
+/* colacc[i] += exp(x[i] - mc[i]); returns the sum of exp(x[i] - m). */
+float ctr__vexp_rowcol(const float *x, int64_t n, float m, const float *mc,
+                       float *colacc);
+/* x[i] = scale * (exp((x[i] - m) - ls) + exp((x[i] - mc[i]) - lsc[i])):
+ * a softmax entry of the row plus that of the column, each log-sum-exp
+ * kept as a max and a log of a sum so that no large number is rounded. */
+void ctr__vexp_pair(float *x, int64_t n, float m, float ls, const float *mc,
+                    const float *lsc, float scale);
+/* x[i] *= alpha * u[i] + beta * v[i]. */
+void ctr__vmul_mix(float *x, const float *u, const float *v, float alpha,
+                   float beta, int64_t n);
 /* max of x[0..n) (-inf for n == 0), and in *sum their sum: one pass. */
 float ctr__vmax_sum(const float *x, int64_t n, float *sum);
 /* max of x[0..n), -inf for n == 0. */
@@ -52,6 +75,11 @@ void ctr__vscale(float *x, float alpha, int64_t n);
 void ctr__vcopy_scaled(float *out, const float *x, float alpha, int64_t n);
 /* x[i] *= s[i]. */
 void ctr__vmul(float *x, const float *s, int64_t n);
+/* sum of a[i] * b[i] in double (each product exact). */
+double ctr__vdot_f64(const float *a, const float *b, int64_t n);
+/* out[i] = (float)((x[i] - a * y[i]) * sc), in double; out may be x. */
+void ctr__vaffine_f64(float *out, const float *x, const float *y, double a,
+                      double sc, int64_t n);
 /* 1 if every x[i] is finite, else 0. */
 int ctr__vfinite(const float *x, int64_t n);
 /* 1 if every element of the rows x cols view is finite, else 0. */
@@ -77,10 +105,17 @@ typedef struct ctr__math_isa {
     float (*vexp_shift_sum)(float *x, int64_t n, float shift);
     float (*vexp_online)(float *x, int64_t n, float slack,
                          ctr__online_row *o);
-    void (*vexp_pair)(float *out, const float *x, const float *shift_vec,
-                      float shift, float scale, int64_t n);
-    void (*vmul_affine)(float *x, const float *v, float alpha, float beta,
-                        int64_t n);
+    float (*vmax_col)(const float *x, int64_t n, float *colmax, float *raw);
+    float (*vexp_sym)(float *x, int64_t n, float m, float ar, float fr,
+                      const float *a, const float *f, float *colacc);
+    float (*vexp_scan)(float *x, int64_t n, float m, float *colacc,
+                       float *colmax, ctr__online_row *o);
+    float (*vexp_rowcol)(const float *x, int64_t n, float m, const float *mc,
+                         float *colacc);
+    void (*vexp_pair)(float *x, int64_t n, float m, float ls,
+                      const float *mc, const float *lsc, float scale);
+    void (*vmul_mix)(float *x, const float *u, const float *v, float alpha,
+                     float beta, int64_t n);
     float (*vmax_sum)(const float *x, int64_t n, float *sum);
     float (*vmax)(const float *x, int64_t n);
     float (*vsum)(const float *x, int64_t n);
@@ -90,6 +125,9 @@ typedef struct ctr__math_isa {
     void (*vcopy_scaled)(float *out, const float *x, float alpha, int64_t n);
     void (*vmul)(float *x, const float *s, int64_t n);
     int (*vfinite)(const float *x, int64_t n);
+    double (*vdot_f64)(const float *a, const float *b, int64_t n);
+    void (*vaffine_f64)(float *out, const float *x, const float *y, double a,
+                        double sc, int64_t n);
 } ctr__math_isa;
 
 /* The i-th kernel table this CPU can run, the widest first (i = 0 is the

@@ -21,7 +21,7 @@ static int nce_workspace(const ctr_objective *obj, size_t *bytes, int64_t b,
 {
     size_t n = 0;
     int rc = CTR_OK;
-    if (kn >= INT64_MAX / b - 1)
+    if (kn >= INT64_MAX / b / 2 - 1)
         return CTR_E_OVERFLOW;
     rc = ctr__obj_ws_add(&n, b * (kn + 1)); /* logits, then coefficients */
     if (rc == CTR_OK)
@@ -31,6 +31,12 @@ static int nce_workspace(const ctr_objective *obj, size_t *bytes, int64_t b,
         rc = ctr__shared_workspace(obj, &shared, b, d, 0);
         if (rc == CTR_OK)
             rc = ctr__add_size(&n, n, shared);
+        if (rc == CTR_OK) /* capture keys (uint64) */
+            rc = ctr__obj_ws_add(&n, 2 * b * (kn + 1));
+        if (rc == CTR_OK) /* their sort's scratch and histogram */
+            rc = ctr__obj_ws_add(&n, 2 * (kn + 1));
+        if (rc == CTR_OK)
+            rc = ctr__obj_ws_add(&n, 2 << 11);
     } else if (rc == CTR_OK) {
         rc = ctr__obj_ws_add(&n, b * d); /* scaled z */
         if (rc == CTR_OK)
@@ -104,11 +110,38 @@ static double log_add_exp(double x, double y)
     return m + log(exp(x - m) + exp(y - m));
 }
 
+/* The gathered rows of each anchor as capture keys (row << 32 | slot),
+ * grouped by tile. */
+static void capture_keys(const nce_args *a, int64_t tile, ctr__carve *c,
+                         uint64_t **keys_out)
+{
+    const int64_t w = a->kn + 1;
+    uint64_t *keys = (uint64_t *)(void *)ctr__carve_floats(c, (size_t)(2 * a->b * w));
+    uint64_t *tmp = (uint64_t *)(void *)ctr__carve_floats(c, (size_t)(2 * w));
+    int64_t *hist = (int64_t *)(void *)ctr__carve_floats(c, (size_t)(2 << 11));
+    int64_t i, k;
+    for (i = 0; i < a->b; i++) {
+        uint64_t *ki = keys + i * w;
+        for (k = 0; k < w; k++) {
+            int64_t r = k == 0 ? a->self_idx[i] : a->noise_idx[i * a->kn + k - 1];
+            ki[k] = (uint64_t)r << 32 | (uint64_t)k;
+        }
+        ctr__tiled_sort_keys(ki, tmp, w, tile, a->n, hist);
+    }
+    *keys_out = keys;
+}
+
 /* Exact per-anchor log Z_i over the whole bank and the softmax mean of the
- * (normalised) bank rows, through the tiled online softmax. */
+ * (normalised) bank rows, through the tiled online softmax - and the
+ * logits l of the gathered rows, captured from the same tiles: Z_i and
+ * each numerator x_ik = exp(l_ik - log Z_i) read one value of a
+ * similarity. (A dot product of its own for l would differ from the
+ * GEMM's by an ulp, which where the row dominates Z - the own row in a
+ * trained bank - put h off by that much: a loss error of 8.7e-5 at logits
+ * ~1e4.) */
 static int exact_log_z(ctr_objective *obj, const nce_args *a,
-                       ctr__carve *c, const float *zs, double *lz,
-                       float **mean_rows)
+                       ctr__carve *c, const float *zs, float *l,
+                       double *lz, float **mean_rows)
 {
     ctr__tiled t;
     int64_t i;
@@ -135,6 +168,9 @@ static int exact_log_z(ctr_objective *obj, const nce_args *a,
         t.g = NULL;
     t.qs = zs, t.b = a->b, t.d = a->d;
     t.keys = a->bank, t.n = a->n, t.ld = a->ldb, t.tile = obj->tile;
+    capture_keys(a, obj->tile, c, (uint64_t **)&t.capture_keys);
+    t.capture_per = a->kn + 1;
+    t.capture_out = l;
     ctr__tiled_carve(&t, c);
     rc = ctr__tiled_forward(obj, &t);
     if (rc != CTR_OK)
@@ -217,14 +253,14 @@ static void nce_gradient(const ctr_objective *obj, const nce_args *a,
 
 /* The normaliser the batch uses (per anchor) and the state to commit. */
 static int nce_log_z(ctr_objective *obj, const nce_args *a, ctr__carve *c,
-                     const float *zs, const float *l, double *lz,
+                     const float *zs, float *l, double *lz,
                      float **mean_rows, double *state)
 {
     int64_t i;
     double v;
     *mean_rows = NULL;
     if (obj->nce_z_mode == CTR_NCE_Z_EXACT) {
-        int rc = exact_log_z(obj, a, c, zs, lz, mean_rows);
+        int rc = exact_log_z(obj, a, c, zs, l, lz, mean_rows);
         if (rc != CTR_OK)
             return rc;
         v = lz[0];
@@ -355,15 +391,16 @@ static int nce_run(ctr_objective *obj, const nce_args *a, ctr__obj_stats *st,
         ctr__copy_scaled(zs, a->z, b, d, a->ldz, inv_tau);
     if (obj->nce_z_mode == CTR_NCE_Z_FIXED && obj->has_log_z)
         return nce_fixed(obj, a, &c, zs, inv_z, st, state);
-    for (i = 0; i < b; i++)
-        for (k = 0; k < w; k++)
-            l[i * w + k] = ctr__vdot(zs + i * d, bank_row(a, i, k), d);
-    if (!ctr__all_finite(l, b, w, w))
-        return ctr__fail(&obj->err, CTR_E_NUMERIC,
-                         "logits overflow float (inputs too large for tau)");
+    if (obj->nce_z_mode != CTR_NCE_Z_EXACT) /* else the tiles give them */
+        for (i = 0; i < b; i++)
+            for (k = 0; k < w; k++)
+                l[i * w + k] = ctr__vdot(zs + i * d, bank_row(a, i, k), d);
     rc = nce_log_z(obj, a, &c, zs, l, lz, &mean_rows, state);
     if (rc != CTR_OK)
         return rc;
+    if (!ctr__all_finite(l, b, w, w))
+        return ctr__fail(&obj->err, CTR_E_NUMERIC,
+                         "logits overflow float (inputs too large for tau)");
     nce_stats(a, l, obj->temperature, st);
     st->loss = nce_terms(a, l, lz) / (double)b;
     if (!isfinite(st->loss) || !isfinite(*state))

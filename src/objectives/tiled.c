@@ -9,6 +9,7 @@
 #include "objectives/tiled.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "common/blas.h"
 #include "common/kernels.h"
@@ -52,9 +53,9 @@ static int64_t slot_count(int64_t b)
 
 int64_t ctr__tiled_scratch_floats(int64_t b)
 {
-    /* slots + next (int32) + masked_cnt (8 bytes), plus the 64-byte
-     * rounding of its three blocks */
-    return slot_count(b) + b + 2 * b + 3 * 16;
+    /* slots + next (int32) + masked_cnt and cursor (8 bytes), plus the
+     * 64-byte rounding of its four blocks */
+    return slot_count(b) + b + 4 * b + 4 * 16;
 }
 
 static uint64_t mix_id(int64_t id)
@@ -97,6 +98,7 @@ void ctr__tiled_carve(ctr__tiled *t, ctr__carve *c)
     t->slot = (int32_t *)(void *)ctr__carve_floats(c, (size_t)p);
     t->next = (int32_t *)(void *)ctr__carve_floats(c, (size_t)t->b);
     t->masked_cnt = (int64_t *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
+    t->cursor = (int64_t *)(void *)ctr__carve_floats(c, (size_t)(2 * t->b));
     t->slot_mask = p - 1;
     if (t->q_ids != NULL)
         build_index(t);
@@ -141,6 +143,49 @@ static void prepare_tile(ctr__tiled *t, int64_t j0, int64_t w)
     mask_tile(t, j0, w);
 }
 
+/* ---- capturing chosen logits ------------------------------------------------ */
+
+#define RADIX_BITS 11
+
+void ctr__tiled_sort_keys(uint64_t *keys, uint64_t *tmp, int64_t cnt,
+                          int64_t tile, int64_t n, int64_t *hist)
+{
+    const int64_t last = (n - 1) / tile; /* the largest tile number */
+    int shift;
+    int64_t i, sum;
+    for (shift = 0; shift == 0 || (last >> shift) > 0; shift += RADIX_BITS) {
+        const int64_t mask = (1 << RADIX_BITS) - 1;
+        memset(hist, 0, sizeof(int64_t) << RADIX_BITS);
+        for (i = 0; i < cnt; i++)
+            hist[((int64_t)(keys[i] >> 32) / tile >> shift) & mask]++;
+        for (i = 0, sum = 0; i <= mask; i++) {
+            const int64_t h = hist[i];
+            hist[i] = sum;
+            sum += h;
+        }
+        for (i = 0; i < cnt; i++)
+            tmp[hist[((int64_t)(keys[i] >> 32) / tile >> shift) & mask]++] =
+                keys[i];
+        memcpy(keys, tmp, (size_t)cnt * sizeof(uint64_t));
+    }
+}
+
+/* Copies the captured logits of the tile [j0, j0 + w) out of it. */
+static void capture_tile(ctr__tiled *t, int64_t j0, int64_t w)
+{
+    int64_t i;
+    for (i = 0; i < t->b; i++) {
+        const uint64_t *keys = t->capture_keys + i * t->capture_per;
+        const float *row = t->s + i * w;
+        float *out = t->capture_out + i * t->capture_per;
+        int64_t *k = &t->cursor[i];
+        while (*k < t->capture_per && (int64_t)(keys[*k] >> 32) < j0 + w) {
+            out[keys[*k] & 0xffffffffu] = row[(int64_t)(keys[*k] >> 32) - j0];
+            (*k)++;
+        }
+    }
+}
+
 /* Logits of the tile [j0, j0 + w), column-scaled and masked. */
 static void tile_logits(ctr__tiled *t, int64_t j0, int64_t w)
 {
@@ -179,6 +224,8 @@ static void online_row(ctr__tiled *t, int64_t i, int64_t w)
 int ctr__tiled_forward(ctr_objective *obj, ctr__tiled *t)
 {
     int64_t j0, i;
+    for (i = 0; i < t->b; i++)
+        t->cursor[i] = 0;
     for (j0 = 0; j0 < t->n; j0 += t->tile) {
         const int64_t w = t->n - j0 < t->tile ? t->n - j0 : t->tile;
         const float *kt = t->keys + j0 * t->ld;
@@ -188,6 +235,8 @@ int ctr__tiled_forward(ctr_objective *obj, ctr__tiled *t)
                              "NaN or Inf", (long long)j0, (long long)(j0 + w));
         tile_logits(t, j0, w);
         prepare_tile(t, j0, w);
+        if (t->capture_keys != NULL)
+            capture_tile(t, j0, w);
         for (i = 0; i < t->b; i++)
             online_row(t, i, w);
         if (t->g == NULL)
@@ -212,10 +261,13 @@ static void key_norm_backward(float *g, const float *k, float c, int64_t d)
     ctr__vscale(g, c, d);
 }
 
-void ctr__tiled_key_grad(ctr__tiled *t, const float *lse, float *grad_keys,
+void ctr__tiled_key_grad(ctr__tiled *t, float *qw, float *grad_keys,
                          float scale)
 {
     int64_t j0, i, r;
+    for (i = 0; i < t->b; i++)
+        ctr__vcopy_scaled(qw + i * t->d, t->qs + i * t->d,
+                          (float)(1.0 / t->sum[i]), t->d);
     for (j0 = 0; j0 < t->n; j0 += t->tile) {
         const int64_t w = t->n - j0 < t->tile ? t->n - j0 : t->tile;
         const float *kt = t->keys + j0 * t->ld;
@@ -223,9 +275,9 @@ void ctr__tiled_key_grad(ctr__tiled *t, const float *lse, float *grad_keys,
         tile_logits(t, j0, w);
         prepare_tile(t, j0, w);
         for (i = 0; i < t->b; i++)
-            ctr__vexp_shift_sum(t->s + i * w, w, lse[i]);
+            ctr__vexp_shift_sum(t->s + i * w, w, t->m[i]);
         ctr__sgemm_plus(CblasTrans, CblasNoTrans, (int)w, (int)t->d, (int)t->b,
-                        scale, t->s, (int)w, t->qs, (int)t->d, 0.0f, NULL, 0,
+                        scale, t->s, (int)w, qw, (int)t->d, 0.0f, NULL, 0,
                         gk, (int)t->d);
         if (t->normalize_keys)
             for (r = 0; r < w; r++)

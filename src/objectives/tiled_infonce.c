@@ -19,7 +19,7 @@ int ctr__shared_workspace(const ctr_objective *obj, size_t *bytes, int64_t b,
     (void)k; /* the tiles bound the memory, whatever the key count */
     for (i = 0; i < 3 && rc == CTR_OK; i++) /* qs, kpos, g */
         rc = ctr__obj_ws_add(&n, b * d);
-    for (i = 0; i < 13 && rc == CTR_OK; i++) /* per-row state (doubles x2) */
+    for (i = 0; i < 12 && rc == CTR_OK; i++) /* per-row state (doubles x2) */
         rc = ctr__obj_ws_add(&n, b);
     if (rc == CTR_OK)
         rc = ctr__obj_ws_add(&n, obj->tile);
@@ -38,7 +38,7 @@ int ctr__shared_workspace(const ctr_objective *obj, size_t *bytes, int64_t b,
  * (the positive is the first term of every row's online softmax). */
 static void shared_setup(ctr_objective *obj, const ctr__shared_args *a,
                          ctr__tiled *t, float **kp, float **inv_q,
-                         float **inv_k, float **lse, float **spos)
+                         float **inv_k, float **spos)
 {
     const float inv_tau = (float)(1.0 / obj->temperature);
     ctr__carve c = {(char *)obj->ws, 0};
@@ -49,7 +49,6 @@ static void shared_setup(ctr_objective *obj, const ctr__shared_args *a,
     t->g = ctr__carve_floats(&c, (size_t)(b * d));
     *inv_q = ctr__carve_floats(&c, (size_t)b);
     *inv_k = ctr__carve_floats(&c, (size_t)b);
-    *lse = ctr__carve_floats(&c, (size_t)b);
     *spos = ctr__carve_floats(&c, (size_t)b);
     t->m = ctr__carve_floats(&c, (size_t)b);
     t->alpha = ctr__carve_floats(&c, (size_t)b);
@@ -97,11 +96,13 @@ int ctr__shared_run(ctr_objective *obj, const ctr__shared_args *a,
     const int64_t b = a->b, d = a->d;
     const double tau = obj->temperature;
     ctr__tiled t;
-    float *kp, *inv_q, *inv_k, *lse, *spos;
+    float *kp, *inv_q, *inv_k, *spos, *gbuf;
     double loss = 0, correct = 0, pos = 0, neg = 0, negcnt = 0;
     int64_t i;
     int rc;
-    shared_setup(obj, a, &t, &kp, &inv_q, &inv_k, &lse, &spos);
+    memset(&t, 0, sizeof(t)); /* no capture, every option off */
+    shared_setup(obj, a, &t, &kp, &inv_q, &inv_k, &spos);
+    gbuf = t.g; /* scratch of the key gradient's pass */
     if (a->grad_q == NULL)
         t.g = NULL;
     for (i = 0; i < b; i++)
@@ -117,7 +118,6 @@ int ctr__shared_run(ctr_objective *obj, const ctr__shared_args *a,
         pos += s_pos;
         neg += t.negsum[i];
         negcnt += (double)t.negcnt[i];
-        lse[i] = (float)l;
         if (!isfinite(l) || !isfinite(l - s_pos)) /* +inf or -inf logits */
             return ctr__fail(&obj->err, CTR_E_NUMERIC,
                              "logits overflow float (inputs too large for tau)");
@@ -137,7 +137,8 @@ int ctr__shared_run(ctr_objective *obj, const ctr__shared_args *a,
     }
     if (a->grad_k != NULL) {
         for (i = 0; i < b; i++) {
-            double p_pos = exp((double)spos[i] - (double)lse[i]);
+            /* the positive's softmax entry, from the row's max and sum */
+            double p_pos = exp((double)spos[i] - (double)t.m[i]) / t.sum[i];
             float *gk = a->grad_k + i * d;
             memset(gk, 0, (size_t)d * sizeof(float));
             ctr__vaxpy(gk, t.qs + i * d, (float)((p_pos - 1.0) / (double)b), d);
@@ -146,7 +147,7 @@ int ctr__shared_run(ctr_objective *obj, const ctr__shared_args *a,
             ctr__normalize_backward(a->grad_k, kp, d, 1.0f, inv_k, b, d);
     }
     if (a->grad_neg != NULL && a->kneg > 0)
-        ctr__tiled_key_grad(&t, lse, a->grad_neg, (float)(1.0 / (double)b));
+        ctr__tiled_key_grad(&t, gbuf, a->grad_neg, (float)(1.0 / (double)b));
     st->loss = loss / (double)b;
     st->accuracy = correct / (double)b;
     st->pos_sim = pos / (double)b * tau;
