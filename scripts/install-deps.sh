@@ -1,10 +1,12 @@
 #!/bin/sh
 # install-deps.sh LEVEL - make sure the system packages for LEVEL are present.
 #
-#   build  compiler, make, pkg-config, zlib, the BLAS backend (BLAS=openblas|blis)
-#   check  build + the Check unit-test framework
+#   build  compiler, make, pkg-config, zlib, the BLAS backend (BLAS=openblas|blis),
+#          python3 (scripts/gen-man.py writes the manual)
+#   check  build + the Check unit-test framework, groff (the manual's check)
 #   demo   build + Debian's Fashion-MNIST data set package
-#   ci     check + demo + clang, valgrind, abigail-tools (the CI script)
+#   ci     check + demo + clang, valgrind, abigail-tools, cmake, man-db (the CI
+#          script)
 #   bench  check + PyTorch and NumPy for the comparison runs
 #
 # Missing packages are installed with apt-get when run as root; otherwise the
@@ -21,15 +23,15 @@ case "$blas" in
     *) echo "install-deps: BLAS must be openblas or blis (got '$blas')" >&2; exit 2 ;;
 esac
 
-build_pkgs="make gcc pkg-config zlib1g-dev $blas_pkg"
+build_pkgs="make gcc pkg-config zlib1g-dev python3 $blas_pkg"
 case "${CC:-cc}" in *clang*) build_pkgs="$build_pkgs clang" ;; esac
-check_pkgs="check"
+check_pkgs="check groff-base"
 demo_pkgs="dataset-fashion-mnist"
 case "$level" in
     build) want="$build_pkgs" ;;
     check) want="$build_pkgs $check_pkgs" ;;
     demo) want="$build_pkgs $demo_pkgs" ;;
-    ci) want="$build_pkgs $check_pkgs $demo_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev" ;;
+    ci) want="$build_pkgs $check_pkgs $demo_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev cmake man-db" ;;
     bench) want="$build_pkgs $check_pkgs $demo_pkgs python3-torch python3-numpy" ;;
     *) echo "install-deps: unknown level '$level' (build|check|demo|ci|bench)" >&2; exit 2 ;;
 esac
