@@ -277,7 +277,14 @@ bench: $(BENCH_BINS) | deps
 	    --rounds $(ROUNDS) $(if $(CASES),--cases $(CASES))
 
 # ---- install ---------------------------------------------------------------------
-contrastive.pc: contrastive.pc.in $(HEADER) $(BUILD)/flags
+# The installed metadata holds the install directories: remake it when they
+# change (make install PREFIX=/usr after a build for /usr/local).
+$(BUILD)/install-dirs: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(PREFIX) $(LIBDIR) $(INCLUDEDIR) $(CMAKEDIR)' > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+
+contrastive.pc: contrastive.pc.in $(HEADER) $(BUILD)/flags $(BUILD)/install-dirs
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@BLAS_REQUIRES@|$(BLAS_PC)|' \
@@ -289,7 +296,7 @@ empty :=
 space := $(empty) $(empty)
 SIZEOF_POINTER = $(shell echo | $(CC) -dM -E - | sed -n 's/^\#define __SIZEOF_POINTER__ //p')
 CMAKE_FILES := $(BUILD)/cmake/contrastiveConfig.cmake $(BUILD)/cmake/contrastiveConfigVersion.cmake
-$(BUILD)/cmake/%.cmake: cmake/%.cmake.in $(HEADER) $(BUILD)/flags
+$(BUILD)/cmake/%.cmake: cmake/%.cmake.in $(HEADER) $(BUILD)/flags $(BUILD)/install-dirs
 	@mkdir -p $(@D)
 	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
 	    -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e 's|@SIZEOF_POINTER@|$(SIZEOF_POINTER)|g' \

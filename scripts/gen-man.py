@@ -27,8 +27,9 @@ Comment layout that is understood: blank lines separate paragraphs; lines
 at the margin continued by indented lines is a tagged paragraph; other
 indented lines are shown as they are (formulas, examples). Everything else
 is filled text. Known function names are set in bold, `quoted` words in
-italics. A CTR_API declaration without a comment still gets a page (saying
-so), so every exported function has one; scripts/check-man.sh checks that.
+italics. A CTR_API declaration without a comment still gets a page, which
+says so; scripts/check-man.sh fails on such a page, on an exported symbol
+without a page, and on any groff warning.
 """
 import os
 import re
