@@ -12,7 +12,9 @@
 #   make run-cpc-speech   CPC on espeak-ng speech (examples/cpc-speech)
 #   make run-cpc-images   CPC v2 / Greedy InfoMax on image patches
 #   make bench            the benchmarks (bench/results.json)
+#   make man              the reference manual, build/man/man3 (from the headers)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
+#                         MANDIR CMAKEDIR
 #
 # Options: BLAS=openblas|blis  CC=gcc|clang  SANITIZE=1  WERROR=0  NO_DEPS=1
 #
@@ -38,10 +40,14 @@ BINDIR ?= $(EXEC_PREFIX)/bin
 LIBDIR ?= $(EXEC_PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/contrastive
+DATAROOTDIR ?= $(PREFIX)/share
+MANDIR ?= $(DATAROOTDIR)/man
 INSTALL ?= install
 
 # ---- toolchain and flags ----------------------------------------------------
 CC ?= cc
+PYTHON ?= python3
 ifeq ($(origin CXX),default)
   CXX := $(if $(findstring clang,$(CC)),clang++,g++)
 endif
@@ -118,10 +124,10 @@ NO_DEPS ?=
 DEPS_LEVEL := $(if $(filter demo run-cpc-images,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
-        fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE \
+        check-man man fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE \
         run-cpc-speech run-cpc-images
 
-all: $(STATIC) $(SHARED)
+all: $(STATIC) $(SHARED) man
 
 deps:
 	@$(if $(NO_DEPS),true,BLAS=$(BLAS) CC=$(CC) sh scripts/install-deps.sh $(DEPS_LEVEL))
@@ -142,6 +148,20 @@ $(CONSTANTS_TABLE): scripts/gen-constants.sh $(wildcard include/*.h include/cont
 	@mkdir -p $(@D)
 	sh scripts/gen-constants.sh > $@.new && mv $@.new $@
 $(BUILD)/src/common/constants.o: $(CONSTANTS_TABLE)
+
+# The reference manual: a page per function group and per object, from the
+# comments of the public headers (scripts/gen-man.py); check-man: every
+# exported symbol has a page and every page renders without a warning.
+PUBLIC_HDRS := $(wildcard include/*.h include/contrastive/*.h)
+MAN_DIR := $(BUILD)/man
+MAN_STAMP := $(MAN_DIR)/stamp
+$(MAN_STAMP): scripts/gen-man.py $(PUBLIC_HDRS) | deps
+	$(PYTHON) scripts/gen-man.py $(MAN_DIR)
+	@touch $@
+man: $(MAN_STAMP)
+
+check-man: $(MAN_STAMP)
+	sh scripts/check-man.sh $(MAN_DIR) $(SYMBOL_MAP)
 
 # The vector kernels are written as a * b + c; let the AVX2+FMA clone fuse them.
 $(BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
@@ -213,7 +233,7 @@ check-header:
 
 # The symbol check needs the real shared object, which sanitizer builds
 # do not link strictly; they run the suites (and the layering check) only.
-check: check-layers $(if $(SANITIZE),,check-symbols) $(if $(findstring clang,$(CC)),check-header) $(TEST_RUNNER) | deps
+check: check-layers check-man $(if $(SANITIZE),,check-symbols) $(if $(findstring clang,$(CC)),check-header) $(TEST_RUNNER) | deps
 	CTR_TEST_DATA=tests/data $(TEST_RUNNER)
 
 VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \
@@ -364,14 +384,37 @@ bench: $(BENCH_BINS) | deps
 	    --rounds $(ROUNDS) $(if $(CASES),--cases $(CASES))
 
 # ---- install ---------------------------------------------------------------------
-contrastive.pc: contrastive.pc.in $(HEADER) $(BUILD)/flags
+# The installed metadata holds the install directories: remake it when they
+# change (make install PREFIX=/usr after a build for /usr/local).
+$(BUILD)/install-dirs: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(PREFIX) $(LIBDIR) $(INCLUDEDIR) $(CMAKEDIR)' > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+
+contrastive.pc: contrastive.pc.in $(HEADER) $(BUILD)/flags $(BUILD)/install-dirs
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@BLAS_REQUIRES@|$(BLAS_PC)|' \
 	    -e 's|@BLAS_LIBS_PRIVATE@|$(BLAS_LIBS_PRIVATE)|' $< > $@
 
-install: all contrastive.pc $(DEMO_BIN)
+# The CMake package (cmake/*.in, docs/install.md): paths, the shared
+# library's names and the static library's link dependencies.
+empty :=
+space := $(empty) $(empty)
+SIZEOF_POINTER = $(shell echo | $(CC) -dM -E - | sed -n 's/^\#define __SIZEOF_POINTER__ //p')
+CMAKE_FILES := $(BUILD)/cmake/contrastiveConfig.cmake $(BUILD)/cmake/contrastiveConfigVersion.cmake
+$(BUILD)/cmake/%.cmake: cmake/%.cmake.in $(HEADER) $(BUILD)/flags $(BUILD)/install-dirs
+	@mkdir -p $(@D)
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+	    -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e 's|@SIZEOF_POINTER@|$(SIZEOF_POINTER)|g' \
+	    -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@CMAKEDIR@|$(CMAKEDIR)|g' -e 's|@SHARED_REAL@|$(notdir $(SHARED_REAL))|g' \
+	    -e 's|@SONAME@|$(SHARED_SONAME)|g' \
+	    -e 's|@BLAS_LIBS@|$(subst $(space),;,$(strip $(BLAS_LIBS)))|g' $< > $@
+
+install: all contrastive.pc $(CMAKE_FILES) $(DEMO_BIN)
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/contrastive $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -d $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(MANDIR)/man3
 	$(INSTALL) -m 755 $(DEMO_BIN) $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	$(INSTALL) -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/
@@ -380,13 +423,17 @@ install: all contrastive.pc $(DEMO_BIN)
 	$(INSTALL) -m 644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 include/contrastive/*.h $(DESTDIR)$(INCLUDEDIR)/contrastive/
 	$(INSTALL) -m 644 contrastive.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 644 $(CMAKE_FILES) $(DESTDIR)$(CMAKEDIR)/
+	$(INSTALL) -m 644 $(MAN_DIR)/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libcontrastive.a $(DESTDIR)$(LIBDIR)/$(notdir $(SHARED_REAL))
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME) $(DESTDIR)$(LIBDIR)/libcontrastive.so
 	rm -f $(DESTDIR)$(INCLUDEDIR)/contrastive.h $(DESTDIR)$(PKGCONFIGDIR)/contrastive.pc
 	rm -f $(DESTDIR)$(BINDIR)/contrastive-demo
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/contrastive
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/contrastive $(DESTDIR)$(CMAKEDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man3/contrastive.3 $(DESTDIR)$(MANDIR)/man3/libcontrastive.3
+	rm -f $(DESTDIR)$(MANDIR)/man3/ctr_*.3
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) contrastive.pc lib/libcontrastive.a lib/libcontrastive.so*

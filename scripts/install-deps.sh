@@ -1,12 +1,14 @@
 #!/bin/sh
 # install-deps.sh LEVEL - make sure the system packages for LEVEL are present.
 #
-#   build  compiler, make, pkg-config, zlib, the BLAS backend (BLAS=openblas|blis)
-#   check  build + the Check unit-test framework
+#   build  compiler, make, pkg-config, zlib, the BLAS backend (BLAS=openblas|blis),
+#          python3 (scripts/gen-man.py writes the manual)
+#   check  build + the Check unit-test framework, groff (the manual's check)
 #   fuzz   check + clang and its sanitizer runtimes (libFuzzer, TSan)
 #   demo   build + Debian's Fashion-MNIST data set package
 #   speech build + espeak-ng (make run-cpc-speech synthesises its corpus)
-#   ci     check + demo + speech + clang, valgrind, abigail-tools (the CI script)
+#   ci     check + demo + speech + clang, valgrind, abigail-tools, cmake,
+#          man-db (the CI script)
 #   bench  check + PyTorch and NumPy for the comparison runs
 #
 # Missing packages are installed with apt-get when run as root; otherwise the
@@ -23,9 +25,9 @@ case "$blas" in
     *) echo "install-deps: BLAS must be openblas or blis (got '$blas')" >&2; exit 2 ;;
 esac
 
-build_pkgs="make gcc pkg-config zlib1g-dev $blas_pkg"
+build_pkgs="make gcc pkg-config zlib1g-dev python3 $blas_pkg"
 case "${CC:-cc}" in *clang*) build_pkgs="$build_pkgs clang" ;; esac
-check_pkgs="check"
+check_pkgs="check groff-base"
 demo_pkgs="dataset-fashion-mnist"
 speech_pkgs="espeak-ng"
 case "$level" in
@@ -34,7 +36,7 @@ case "$level" in
     fuzz) want="$build_pkgs $check_pkgs clang libclang-rt-dev" ;;
     demo) want="$build_pkgs $demo_pkgs" ;;
     speech) want="$build_pkgs $speech_pkgs" ;;
-    ci) want="$build_pkgs $check_pkgs $demo_pkgs $speech_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev" ;;
+    ci) want="$build_pkgs $check_pkgs $demo_pkgs $speech_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev cmake man-db" ;;
     bench) want="$build_pkgs $check_pkgs $demo_pkgs python3-torch python3-numpy" ;;
     *) echo "install-deps: unknown level '$level' (build|check|fuzz|demo|speech|ci|bench)" >&2; exit 2 ;;
 esac

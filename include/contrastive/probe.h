@@ -7,9 +7,9 @@
  * encoder, fit a linear classifier on its features of the labelled
  * training set, report test accuracy. ctr_probe fits
  *
- *   min_{W,b}  mean_i CE(softmax(W x̃_i + b), y_i) + (λ/2)·‖W‖²
+ *   min_{W,b}  mean_i CE(softmax(W z_i + b), y_i) + (λ/2)·‖W‖²
  *
- * on standardised features x̃ = (x − μ)/σ (μ, σ per feature from the
+ * on standardised features z = (x − μ)/σ (μ, σ per feature from the
  * training set; optional), by full-batch L-BFGS: deterministic (no
  * sampling), no learning rate to tune, and GEMM-bound (two GEMMs of
  * n×d by d×C per iteration, in row blocks of bounded memory).
