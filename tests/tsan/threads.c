@@ -140,6 +140,11 @@ static void read_shared(job *j)
     CHECK(j, ctr_encoder_get_params(sh->enc, params, n + 1) == CTR_E_SHAPE);
     CHECK(j, ctr_encoder_memory(sh->enc, &bytes, 16) == CTR_OK);
     CHECK(j, ctr_encoder_memory(sh->enc, &bytes, INT64_MAX) == CTR_E_OVERFLOW);
+    CHECK(j, ctr_encoder_workspace_size(sh->enc, &bytes, 16,
+                                        CTR_ENCODER_EVAL | CTR_ENCODER_NO_GRAD) == CTR_OK);
+    CHECK(j, ctr_encoder_workspace_size(sh->enc, &bytes, 16, CTR_ENCODER_TRAIN) == CTR_OK);
+    CHECK(j, ctr_encoder_workspace_size(sh->enc, &bytes, 0, CTR_ENCODER_TRAIN) ==
+                 CTR_E_INVALID_ARG);
     CHECK(j, ctr_encoder_shape(sh->enc, dims, &nd, &n, -1) == CTR_OK);
     CHECK(j, ctr_encoder_tensor_info(sh->enc, &layer, &role, &n, dims, &nd, 0) == CTR_OK);
     CHECK(j, ctr_encoder_get_i64(sh->enc, CTR_ENCODER_P_BN_GROUPS, &iv) == CTR_OK);
