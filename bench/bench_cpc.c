@@ -125,47 +125,13 @@ static void run_case(const bench_case *c, int threads, int reps)
     free(r.p), free(r.s);
 }
 
-static int selected(const char *list, const char *name)
+static void run_cpc_b32_t128(int threads, int reps)
 {
-    size_t n = strlen(name);
-    const char *p = list;
-    if (list == NULL || *list == '\0')
-        return 1;
-    while ((p = strstr(p, name)) != NULL) {
-        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-            return 1;
-        p += n;
-    }
-    return 0;
+    run_case(&CASES[0], threads, reps);
 }
 
 int main(int argc, char **argv)
 {
-    int threads = 1, reps = 5, i;
-    const char *cases = NULL;
-    size_t c;
-    for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc)
-            cases = argv[++i];
-        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--list") == 0) {
-            for (c = 0; c < sizeof(CASES) / sizeof(CASES[0]); c++)
-                printf("%s\n", CASES[c].name);
-            return 0;
-        } else {
-            fprintf(stderr, "usage: %s --threads T [--cases a,b] [--reps N]\n",
-                    argv[0]);
-            return 2;
-        }
-    }
-    if (threads < 1 || reps < 1)
-        return 2;
-    set_blas_threads(threads);
-    for (c = 0; c < sizeof(CASES) / sizeof(CASES[0]); c++)
-        if (selected(cases, CASES[c].name))
-            run_case(&CASES[c], threads, reps);
-    return 0;
+    static const bench_entry entries[] = {{"cpc_b32_t128", run_cpc_b32_t128}};
+    return bench_main(argc, argv, entries, sizeof(entries) / sizeof(entries[0]), 5);
 }

@@ -1,10 +1,32 @@
 /*
  * cpc_report.c - CSV and SVG output of the CPC examples.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "cpc_report.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int cpc_make_dirs(const char *path)
+{
+    char buf[1024];
+    size_t i, n = strlen(path);
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (i = 1; i <= n; i++)
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            buf[i] = c;
+        }
+    return 0;
+}
 
 int cpc_report_csv(const char *path, const cpc_point *p, int64_t n)
 {

@@ -28,4 +28,7 @@ int cpc_report_csv(const char *path, const cpc_point *p, int64_t n);
 int cpc_report_chart(const char *path, const cpc_point *p, int64_t n,
                      const char *title);
 
+/* mkdir -p of the output directory (relative or absolute). 0 on success. */
+int cpc_make_dirs(const char *path);
+
 #endif /* CPC_REPORT_H */

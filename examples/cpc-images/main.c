@@ -85,25 +85,6 @@ static int parse(options *o, int argc, char **argv)
     return 0;
 }
 
-/* mkdir -p for a relative or absolute path. */
-static int make_dirs(const char *path)
-{
-    char buf[1024];
-    size_t i, n = strlen(path);
-    if (n >= sizeof(buf))
-        return -1;
-    memcpy(buf, path, n + 1);
-    for (i = 1; i <= n; i++)
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            buf[i] = c;
-        }
-    return 0;
-}
-
 /* 1 when the training loop is about to end (log the last interval). */
 static int stop_next(const options *o, int64_t step, double t0)
 {
@@ -191,7 +172,7 @@ int main(int argc, char **argv)
     }
     n_tr = o.probe_train < tr.count ? o.probe_train : tr.count;
     n_te = o.test_subset > 0 && o.test_subset < te.count ? o.test_subset : te.count;
-    if (make_dirs(o.out_dir) != 0) {
+    if (cpc_make_dirs(o.out_dir) != 0) {
         fprintf(stderr, "cpc-images: cannot create %s\n", o.out_dir);
         return 1;
     }

@@ -327,24 +327,6 @@ static void probe_both(const corpus *c, const float *feat, int64_t dim,
     free(tr), free(te), free(y), free(val);
 }
 
-static int make_dirs(const char *path)
-{
-    char buf[1024];
-    size_t i, n = strlen(path);
-    if (n >= sizeof(buf))
-        return -1;
-    memcpy(buf, path, n + 1);
-    for (i = 1; i <= n; i++)
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char ch = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            buf[i] = ch;
-        }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     options o;
@@ -358,8 +340,12 @@ int main(int argc, char **argv)
     if (parse(&o, argc, argv) != 0)
         return 2;
     snprintf(path, sizeof(path), "%s/corpus", o.out_dir);
-    if (make_dirs(o.out_dir) != 0 || corpus_load(&c, path, o.words, o.voices, err, sizeof(err)) != 0) {
-        fprintf(stderr, "cpc-speech: %s\n", make_dirs(o.out_dir) ? "cannot create the output directory" : err);
+    if (cpc_make_dirs(o.out_dir) != 0) {
+        fprintf(stderr, "cpc-speech: cannot create the output directory\n");
+        return 1;
+    }
+    if (corpus_load(&c, path, o.words, o.voices, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cpc-speech: %s\n", err);
         return 1;
     }
     train_idx = (int64_t *)malloc((size_t)c.count * sizeof(int64_t));
