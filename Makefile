@@ -11,6 +11,7 @@
 #   make demo             the main demo
 #   make run-cpc-speech   CPC on espeak-ng speech (examples/cpc-speech)
 #   make run-cpc-images   CPC v2 / Greedy InfoMax on image patches
+#   make run-curl         CURL on frames of a small game (examples/curl)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
@@ -125,7 +126,7 @@ DEPS_LEVEL := $(if $(filter demo run-cpc-images,$(MAKECMDGOALS)),demo,$(if $(fil
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
         check-man man fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE \
-        run-cpc-speech run-cpc-images
+        run-cpc-speech run-cpc-images run-curl
 
 all: $(STATIC) $(SHARED) man
 
@@ -362,6 +363,19 @@ run-cpc-speech: $(CPC_SPEECH_BIN) | deps
 
 run-cpc-images: $(CPC_IMAGES_BIN) | deps
 	$(CPC_IMAGES_BIN) $(CPC_IMAGES_ARGS)
+
+# The CURL example (examples/curl): the "catch" game, CURL with the
+# bilinear critic, the regression probe; public header only. CURL_ARGS
+# passes options (--help).
+CURL_BIN := $(BUILD)/examples/curl
+CURL_ARGS ?=
+
+$(CURL_BIN): $(wildcard examples/curl/*.c examples/curl/*.h) examples/cpc-common/cpc_report.c examples/cpc-common/cpc_report.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL)
+
+run-curl: $(CURL_BIN) | deps
+	$(CURL_BIN) $(CURL_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the

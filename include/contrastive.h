@@ -222,6 +222,7 @@ CTR_API uint64_t ctr_load_default_max_bytes(void);
 
 #include "contrastive/rng.h"
 #include "contrastive/probe.h"
+#include "contrastive/ridge.h"
 #include "contrastive/queue.h"
 #include "contrastive/bank.h"
 #include "contrastive/knn.h"
@@ -229,5 +230,6 @@ CTR_API uint64_t ctr_load_default_max_bytes(void);
 #include "contrastive/optimizer.h"
 #include "contrastive/objective.h"
 #include "contrastive/cpc.h"
+#include "contrastive/bilinear.h"
 
 #endif /* CONTRASTIVE_H */

@@ -1,0 +1,114 @@
+/*
+ * bench_frames.c - the objectives of issue 16 (learning from frames)
+ * against the bare cBLAS GEMMs of their math ("floor"), with the
+ * library's extra memory.
+ *
+ *   bench_frames --threads T [--cases a,b] [--reps N]
+ *   bench_frames --list          (the case names, one a line)
+ *
+ * Prints one JSON object per case and line, as bench_objectives:
+ *   {"case":..., "threads":T, "ours_ms":x, "floor_ms":y, "ours_extra_mib":z}
+ *
+ * bilinear_b512: CURL's bilinear critic (ctr_objective_bilinear), B = 512
+ * anchors, D = 50 (CURL's encoder feature size), loss and the gradients
+ * to q, k and W (CURL itself detaches k; both sides here compute all
+ * three, as bench/torch_frames.py does). The floor is the six GEMMs of bilinear.c on contiguous buffers: K W^T,
+ * S = Q (K W^T)^T, dS (K W^T), dS^T Q, (dS^T Q) W and (dS^T Q)^T K.
+ */
+#include <math.h>
+
+#include <cblas.h>
+
+#include "bench_util.h"
+
+typedef struct run_ctx {
+    int64_t b, d;
+    ctr_objective *obj;
+    float *q, *k, *w, *gq, *gk, *gw, *kw, *s, *u;
+} run_ctx;
+
+/* Stops the program when a library call fails. */
+static void must(int rc, const char *what, const ctr_objective *obj)
+{
+    if (rc == CTR_OK)
+        return;
+    fprintf(stderr, "bench_frames: %s: %s (%s)\n", what, ctr_strerror(rc),
+            obj != NULL ? ctr_objective_last_error(obj) : "");
+    exit(1);
+}
+
+static void ours(void *p)
+{
+    run_ctx *r = (run_ctx *)p;
+    double loss;
+    must(ctr_objective_bilinear(r->obj, &loss, r->q, r->d, r->k, r->d, r->b,
+                                r->d, r->w, r->gq, r->gk, r->gw),
+         "bilinear", r->obj);
+}
+
+static void floor_gemms(void *p)
+{
+    run_ctx *r = (run_ctx *)p;
+    const int b = (int)r->b, d = (int)r->d;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, d, d, 1.0f, r->k,
+                d, r->w, d, 0.0f, r->kw, d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, b, d, 1.0f, r->q,
+                d, r->kw, d, 0.0f, r->s, b);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, d, b, 1.0f,
+                r->s, b, r->kw, d, 0.0f, r->gq, d);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b, d, b, 1.0f, r->s,
+                b, r->q, d, 0.0f, r->u, d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, d, d, 1.0f,
+                r->u, d, r->w, d, 0.0f, r->gk, d);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, b, 1.0f, r->u,
+                d, r->k, d, 0.0f, r->gw, d);
+}
+
+static float *randn(ctr_rng *g, int64_t n, float std)
+{
+    float *x = (float *)malloc((size_t)n * sizeof(float));
+    ctr_rng_normal(g, x, n, 0.0f, std);
+    return x;
+}
+
+static void run_bilinear_b512(int threads, int reps)
+{
+    run_ctx r;
+    counter cnt;
+    ctr_allocator a;
+    ctr_rng *g = NULL;
+    double ours_ms, floor_ms;
+    memset(&r, 0, sizeof(r));
+    r.b = 512, r.d = 50;
+    ctr_rng_create(&g, 12345, NULL);
+    counting_allocator(&a, &cnt);
+    must(ctr_objective_create(&r.obj, CTR_OBJECTIVE_BILINEAR, &a), "create",
+         NULL);
+    r.q = randn(g, r.b * r.d, 1.0f);
+    r.k = randn(g, r.b * r.d, 1.0f);
+    r.w = randn(g, r.d * r.d, 0.01f);
+    r.gq = randn(g, r.b * r.d, 0.0f);
+    r.gk = randn(g, r.b * r.d, 0.0f);
+    r.gw = randn(g, r.d * r.d, 0.0f);
+    r.kw = randn(g, r.b * r.d, 0.0f);
+    r.u = randn(g, r.b * r.d, 0.0f);
+    r.s = randn(g, r.b * r.b, 0.0f);
+    ours_ms = median_ms(ours, &r, reps, 1);
+    floor_ms = median_ms(floor_gemms, &r, reps, 1);
+    printf("{\"case\":\"bilinear_b512\",\"threads\":%d,\"ours_ms\":%.3f,"
+           "\"floor_ms\":%.3f,\"ours_extra_mib\":%.3f}\n",
+           threads, ours_ms, floor_ms, peak_mib(&cnt));
+    fflush(stdout);
+    ctr_objective_destroy(r.obj);
+    ctr_rng_destroy(g);
+    free(r.q), free(r.k), free(r.w), free(r.gq), free(r.gk), free(r.gw);
+    free(r.kw), free(r.u), free(r.s);
+}
+
+int main(int argc, char **argv)
+{
+    static const bench_entry entries[] = {
+        {"bilinear_b512", run_bilinear_b512}};
+    return bench_main(argc, argv, entries,
+                      sizeof(entries) / sizeof(entries[0]), 20);
+}
