@@ -217,3 +217,26 @@ CTR_API const char *ctr_rng_last_error(const ctr_rng *rng)
 {
     return ctr__error_message(rng == NULL ? NULL : &rng->err);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *rng_alloc_of(const void *h)
+{
+    return &((const ctr_rng *)h)->alloc;
+}
+
+static void rng_exchange(void *a, void *b)
+{
+    ctr_rng t = *(ctr_rng *)a;
+    *(ctr_rng *)a = *(ctr_rng *)b;
+    *(ctr_rng *)b = t;
+}
+
+static void rng_destroy(void *h)
+{
+    ctr_rng_destroy((ctr_rng *)h);
+}
+
+const ctr__persist_ops ctr__rng_persist = {
+    CTR__CKPT_KIND_RNG, "rng", write_state, read_rng, rng_alloc_of, NULL,
+    NULL, rng_exchange, rng_destroy};

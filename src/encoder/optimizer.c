@@ -758,3 +758,49 @@ CTR_API const char *ctr_optimizer_last_error(const ctr_optimizer *opt)
 {
     return ctr__error_message(opt == NULL ? NULL : &opt->err);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *optimizer_alloc_of(const void *h)
+{
+    return &((const ctr_optimizer *)h)->alloc;
+}
+
+/* The reload is bound to the handle's encoder (whose architecture a
+ * state load keeps), so the exchanged content stays bound to it. */
+static void *optimizer_ctx_of(const void *h)
+{
+    return ((const ctr_optimizer *)h)->enc;
+}
+
+static int optimizer_fits(const void *h, const void *loaded, ctr__error *err)
+{
+    const ctr_optimizer *a = (const ctr_optimizer *)h;
+    const ctr_optimizer *b = (const ctr_optimizer *)loaded;
+    if (a->kind != b->kind)
+        return ctr__fail(err, CTR_E_INCOMPATIBLE, "it is an optimizer of "
+                         "kind %ld, the handle's kind is %ld", (long)b->kind,
+                         (long)a->kind);
+    if (a->n != b->n)
+        return ctr__fail(err, CTR_E_SHAPE, "it holds state for %lld "
+                         "parameters, the handle for %lld", (long long)b->n,
+                         (long long)a->n);
+    return CTR_OK;
+}
+
+static void optimizer_exchange(void *a, void *b)
+{
+    ctr_optimizer t = *(ctr_optimizer *)a;
+    *(ctr_optimizer *)a = *(ctr_optimizer *)b;
+    *(ctr_optimizer *)b = t;
+}
+
+static void optimizer_destroy(void *h)
+{
+    ctr_optimizer_destroy((ctr_optimizer *)h);
+}
+
+const ctr__persist_ops ctr__optimizer_persist = {
+    CTR__CKPT_KIND_OPTIMIZER, "optimizer", write_optimizer, read_optimizer,
+    optimizer_alloc_of, optimizer_ctx_of, optimizer_fits, optimizer_exchange,
+    optimizer_destroy};

@@ -8,6 +8,7 @@
 
 #include "memories/alias.h"
 #include "common/persist.h"
+#include "memories/persisted.h"
 #include "common/core.h"
 #include "common/prng.h"
 
@@ -743,3 +744,37 @@ CTR_API const char *ctr_bank_last_error(const ctr_bank *b)
 {
     return ctr__error_message(b == NULL ? NULL : &b->err);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *bank_alloc_of(const void *h)
+{
+    return &((const ctr_bank *)h)->alloc;
+}
+
+static int bank_fits(const void *h, const void *loaded, ctr__error *err)
+{
+    const ctr_bank *a = (const ctr_bank *)h, *b = (const ctr_bank *)loaded;
+    if (a->n == b->n && a->dim == b->dim)
+        return CTR_OK;
+    return ctr__fail(err, CTR_E_SHAPE, "it is a bank of %lld rows of dim "
+                     "%lld, the handle's has %lld of dim %lld",
+                     (long long)b->n, (long long)b->dim, (long long)a->n,
+                     (long long)a->dim);
+}
+
+static void bank_exchange(void *a, void *b)
+{
+    ctr_bank t = *(ctr_bank *)a;
+    *(ctr_bank *)a = *(ctr_bank *)b;
+    *(ctr_bank *)b = t;
+}
+
+static void bank_destroy(void *h)
+{
+    ctr_bank_destroy((ctr_bank *)h);
+}
+
+const ctr__persist_ops ctr__bank_persist = {
+    CTR__CKPT_KIND_BANK, "bank", write_bank, read_bank, bank_alloc_of, NULL,
+    bank_fits, bank_exchange, bank_destroy};

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/persist.h"
+#include "memories/persisted.h"
 #include "common/core.h"
 #include "common/prng.h"
 
@@ -479,3 +480,38 @@ CTR_API const char *ctr_queue_last_error(const ctr_queue *q)
 {
     return ctr__error_message(q == NULL ? NULL : &q->err);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *queue_alloc_of(const void *h)
+{
+    return &((const ctr_queue *)h)->alloc;
+}
+
+static int queue_fits(const void *h, const void *loaded, ctr__error *err)
+{
+    const ctr_queue *a = (const ctr_queue *)h, *b = (const ctr_queue *)loaded;
+    if (a->capacity == b->capacity && a->dim == b->dim && a->flags == b->flags)
+        return CTR_OK;
+    return ctr__fail(err, CTR_E_SHAPE, "it is a queue of capacity %lld, "
+                     "dim %lld, flags %ld; the handle's: %lld, %lld, %ld",
+                     (long long)b->capacity, (long long)b->dim,
+                     (long)b->flags, (long long)a->capacity,
+                     (long long)a->dim, (long)a->flags);
+}
+
+static void queue_exchange(void *a, void *b)
+{
+    ctr_queue t = *(ctr_queue *)a;
+    *(ctr_queue *)a = *(ctr_queue *)b;
+    *(ctr_queue *)b = t;
+}
+
+static void queue_destroy(void *h)
+{
+    ctr_queue_destroy((ctr_queue *)h);
+}
+
+const ctr__persist_ops ctr__queue_persist = {
+    CTR__CKPT_KIND_QUEUE, "queue", write_queue, read_queue, queue_alloc_of,
+    NULL, queue_fits, queue_exchange, queue_destroy};

@@ -413,3 +413,38 @@ CTR_API int ctr_objective_load_buffer(ctr_objective **out, const void *buf,
                                     CTR__CKPT_KIND_OBJECTIVE, buf, len,
                                     alloc);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *objective_alloc_of(const void *h)
+{
+    return &((const ctr_objective *)h)->alloc;
+}
+
+static int objective_fits(const void *h, const void *loaded, ctr__error *err)
+{
+    const ctr_objective *a = (const ctr_objective *)h;
+    const ctr_objective *b = (const ctr_objective *)loaded;
+    if (a->kind == b->kind)
+        return CTR_OK;
+    return ctr__fail(err, CTR_E_INCOMPATIBLE, "it is an objective of kind "
+                     "%s, the handle's kind is %s", b->kind->name,
+                     a->kind->name);
+}
+
+static void objective_exchange(void *a, void *b)
+{
+    ctr_objective t = *(ctr_objective *)a;
+    *(ctr_objective *)a = *(ctr_objective *)b;
+    *(ctr_objective *)b = t;
+}
+
+static void objective_destroy(void *h)
+{
+    ctr_objective_destroy((ctr_objective *)h);
+}
+
+const ctr__persist_ops ctr__objective_persist = {
+    CTR__CKPT_KIND_OBJECTIVE, "objective", write_state, read_objective,
+    objective_alloc_of, NULL, objective_fits, objective_exchange,
+    objective_destroy};
