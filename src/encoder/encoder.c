@@ -5,6 +5,7 @@
  * lives in its layer_*.c behind layer.h.
  */
 #include "encoder/encoder.h"
+#include "common/params.h"
 
 #include <string.h>
 
@@ -249,35 +250,46 @@ CTR_API int ctr_encoder_param_bounds(int32_t param, double *lo, double *hi)
     return CTR_OK;
 }
 
+#define GROUP "CTR_ENCODER_P_"
+
+/* The parameter as common/params.h describes it (*out), or NULL. */
+static const ctr__param *describe(int32_t param, ctr__param *out)
+{
+    out->id = param;
+    out->is_int = 1;
+    out->read_only = 0;
+    return ctr_encoder_param_bounds(param, &out->lo, &out->hi) == CTR_OK ? out
+                                                                         : NULL;
+}
+
 CTR_API int ctr_encoder_set_i64(ctr_encoder *enc, int32_t param, int64_t value)
 {
+    ctr__param d;
+    double v;
+    int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&enc->err);
-    if (param != CTR_ENCODER_P_BN_GROUPS)
-        return ctr__fail(&enc->err, CTR_E_INVALID_ARG, "unknown parameter %d", (int)param);
-    if (value < 1 || value > CTR__SHAPE_MAX_DIM)
-        return ctr__fail(&enc->err, CTR_E_INVALID_ARG,
-                         "bn groups must be in [1, %lld] (got %lld)", (long long)CTR__SHAPE_MAX_DIM,
-                         (long long)value);
-    if (value != enc->bn_groups) {
+    rc = ctr__param_set_i64(&enc->err, GROUP, param, describe(param, &d), value,
+                            &v);
+    if (rc == CTR_OK && value != enc->bn_groups) {
         enc->bn_groups = value;
         ctr__encoder_release_workspace(enc);
     }
-    return CTR_OK;
+    return rc;
 }
 
 CTR_API int ctr_encoder_get_i64(const ctr_encoder *enc, int32_t param, int64_t *value)
 {
+    ctr__param d;
+    int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    if (value == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "value is NULL");
-    if (param != CTR_ENCODER_P_BN_GROUPS)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "unknown parameter %d",
-                         (int)param);
-    *value = enc->bn_groups;
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+                        value, 1);
+    if (rc == CTR_OK)
+        *value = enc->bn_groups;
+    return rc;
 }
 
 CTR_API const char *ctr_encoder_last_error(const ctr_encoder *enc)

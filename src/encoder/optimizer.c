@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/params.h"
 #include "common/persist.h"
 #include "encoder/encoder_tensors.h"
 #include "common/vec.h"
@@ -42,31 +43,29 @@ struct ctr_optimizer {
 
 /* ---- tunables ------------------------------------------------------------ */
 
-typedef struct tunable {
-    int32_t param;
-    int is_int;
-    double lo, hi;
-} tunable;
+typedef ctr__param tunable; /* common/params.h */
+
+#define GROUP "CTR_OPTIMIZER_P_"
 
 static const tunable TUNABLES[] = {
-    {CTR_OPTIMIZER_P_LR, 0, 0.0, MAX_REAL},
-    {CTR_OPTIMIZER_P_MOMENTUM, 0, 0.0, BELOW_ONE},
-    {CTR_OPTIMIZER_P_DAMPENING, 0, 0.0, 1.0},
-    {CTR_OPTIMIZER_P_WEIGHT_DECAY, 0, 0.0, MAX_REAL},
-    {CTR_OPTIMIZER_P_BETA1, 0, 0.0, BELOW_ONE},
-    {CTR_OPTIMIZER_P_BETA2, 0, 0.0, BELOW_ONE},
-    {CTR_OPTIMIZER_P_EPS, 0, DBL_MIN, 1.0},
-    {CTR_OPTIMIZER_P_TRUST_COEF, 0, DBL_MIN, MAX_REAL},
-    {CTR_OPTIMIZER_P_NESTEROV, 1, 0.0, 1.0},
-    {CTR_OPTIMIZER_P_EXCLUDE_BIAS_NORM, 1, 0.0, 1.0},
-    {CTR_OPTIMIZER_P_STEP, 1, 0.0, 9.2e18},
+    {CTR_OPTIMIZER_P_LR, 0, 0.0, MAX_REAL, 0},
+    {CTR_OPTIMIZER_P_MOMENTUM, 0, 0.0, BELOW_ONE, 0},
+    {CTR_OPTIMIZER_P_DAMPENING, 0, 0.0, 1.0, 0},
+    {CTR_OPTIMIZER_P_WEIGHT_DECAY, 0, 0.0, MAX_REAL, 0},
+    {CTR_OPTIMIZER_P_BETA1, 0, 0.0, BELOW_ONE, 0},
+    {CTR_OPTIMIZER_P_BETA2, 0, 0.0, BELOW_ONE, 0},
+    {CTR_OPTIMIZER_P_EPS, 0, DBL_MIN, 1.0, 0},
+    {CTR_OPTIMIZER_P_TRUST_COEF, 0, DBL_MIN, MAX_REAL, 0},
+    {CTR_OPTIMIZER_P_NESTEROV, 1, 0.0, 1.0, 0},
+    {CTR_OPTIMIZER_P_EXCLUDE_BIAS_NORM, 1, 0.0, 1.0, 0},
+    {CTR_OPTIMIZER_P_STEP, 1, 0.0, 9.2e18, 1},
 };
 
 static const tunable *find_tunable(int32_t param)
 {
     size_t i;
     for (i = 0; i < sizeof(TUNABLES) / sizeof(TUNABLES[0]); i++)
-        if (TUNABLES[i].param == param)
+        if (TUNABLES[i].id == param)
             return &TUNABLES[i];
     return NULL;
 }
@@ -120,62 +119,66 @@ CTR_API int ctr_optimizer_param_bounds(int32_t param, double *lo, double *hi)
     return CTR_OK;
 }
 
+/* Stores a value the rule of common/params.h accepted. */
+static void store_tunable(ctr_optimizer *opt, const tunable *t, double v)
+{
+    if (t->is_int)
+        *int_slot(opt, t->id) = (int64_t)v;
+    else
+        *real_slot(opt, t->id) = v;
+}
+
 CTR_API int ctr_optimizer_set_f64(ctr_optimizer *opt, int32_t param, double value)
 {
     const tunable *t = find_tunable(param);
+    int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&opt->err);
-    if (t == NULL || t->is_int)
-        return ctr__fail(&opt->err, CTR_E_INVALID_ARG, "%d is not a real parameter",
-                         (int)param);
-    if (!(value >= t->lo && value <= t->hi))
-        return ctr__fail(&opt->err, CTR_E_INVALID_ARG,
-                         "parameter %d must be in [%g, %g] (got %g)", (int)param, t->lo,
-                         t->hi, value);
-    *real_slot(opt, param) = value;
-    return CTR_OK;
+    rc = ctr__param_set_f64(&opt->err, GROUP, param, t, value);
+    if (rc == CTR_OK)
+        store_tunable(opt, t, value);
+    return rc;
+}
+
+CTR_API int ctr_optimizer_set_i64(ctr_optimizer *opt, int32_t param, int64_t value)
+{
+    const tunable *t = find_tunable(param);
+    double v;
+    int rc;
+    if (opt == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&opt->err);
+    rc = ctr__param_set_i64(&opt->err, GROUP, param, t, value, &v);
+    if (rc == CTR_OK)
+        store_tunable(opt, t, v);
+    return rc;
 }
 
 CTR_API int ctr_optimizer_get_f64(const ctr_optimizer *opt, int32_t param, double *value)
 {
     ctr_optimizer *o = (ctr_optimizer *)opt;
     const tunable *t = find_tunable(param);
+    int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    if (value == NULL || t == NULL || t->is_int)
-        return CTR_E_INVALID_ARG;
-    *value = *real_slot(o, param);
-    return CTR_OK;
-}
-
-CTR_API int ctr_optimizer_set_i64(ctr_optimizer *opt, int32_t param, int64_t value)
-{
-    const tunable *t = find_tunable(param);
-    if (opt == NULL)
-        return CTR_E_INVALID_ARG;
-    ctr__error_clear(&opt->err);
-    if (t == NULL || !t->is_int || param == CTR_OPTIMIZER_P_STEP)
-        return ctr__fail(&opt->err, CTR_E_INVALID_ARG,
-                         "%d is not a settable integer parameter", (int)param);
-    if (value < 0 || value > 1)
-        return ctr__fail(&opt->err, CTR_E_INVALID_ARG,
-                         "parameter %d must be 0 or 1 (got %lld)", (int)param,
-                         (long long)value);
-    *int_slot(opt, param) = value;
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, t, value, 0);
+    if (rc == CTR_OK)
+        *value = t->is_int ? (double)*int_slot(o, param) : *real_slot(o, param);
+    return rc;
 }
 
 CTR_API int ctr_optimizer_get_i64(const ctr_optimizer *opt, int32_t param, int64_t *value)
 {
     ctr_optimizer *o = (ctr_optimizer *)opt;
     const tunable *t = find_tunable(param);
+    int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    if (value == NULL || t == NULL || !t->is_int)
-        return CTR_E_INVALID_ARG;
-    *value = *int_slot(o, param);
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, t, value, 1);
+    if (rc == CTR_OK)
+        *value = *int_slot(o, param);
+    return rc;
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
