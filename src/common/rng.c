@@ -31,16 +31,16 @@ CTR_API int ctr_rng_create(ctr_rng **out, uint64_t seed,
                            const ctr_allocator *alloc)
 {
     ctr__alloc a;
-    ctr_rng *rng;
-    int rc;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = rng_new(&rng, &a);
-    if (rc != CTR_OK)
-        return rc;
-    ctr__prng_seed(&rng->gen, seed);
-    *out = rng;
-    return CTR_OK;
+    ctr__error err;
+    ctr_rng *rng = NULL;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK)
+        rc = rng_new(&rng, &a);
+    if (rc == CTR_OK) {
+        ctr__prng_seed(&rng->gen, seed);
+        *out = rng;
+    }
+    return ctr__create_report(alloc, rc, "ctr_rng_create", &err);
 }
 
 CTR_API void ctr_rng_destroy(ctr_rng *rng)

@@ -43,18 +43,28 @@ CTR_API int ctr_encoder_create(ctr_encoder **out, const int64_t *dims,
                                const ctr_allocator *alloc)
 {
     ctr__alloc a;
+    ctr__error err;
     ctr__shape s = {0, {1, 1, 1}};
-    int i, rc;
-    if (out == NULL || dims == NULL || ctr__alloc_init(&a, alloc) != CTR_OK ||
-        ndims < 1 || ndims > 3)
+    int i, rc = CTR_OK;
+    if (ctr__alloc_init(&a, alloc) != CTR_OK)
         return CTR_E_INVALID_ARG;
-    s.ndims = ndims;
-    for (i = 0; i < ndims; i++)
+    ctr__error_clear(&err);
+    if (out == NULL || dims == NULL)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "%s is NULL",
+                       out == NULL ? "out" : "dims");
+    else if (ndims < 1 || ndims > 3)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "ndims must be 1, 2 or 3 "
+                       "(got %ld)", (long)ndims);
+    for (i = 0; rc == CTR_OK && i < ndims; i++)
         s.d[i] = dims[i];
-    rc = ctr__shape_check(&s);
-    if (rc != CTR_OK)
-        return rc;
-    return ctr__encoder_new(out, &s, seed, &a);
+    s.ndims = ndims;
+    if (rc == CTR_OK && (rc = ctr__shape_check(&s)) != CTR_OK)
+        ctr__fail(&err, rc, "dims: each in [1, %lld] and their product at "
+                  "most %lld", (long long)CTR__SHAPE_MAX_DIM,
+                  (long long)CTR__SHAPE_MAX_DIM);
+    if (rc == CTR_OK)
+        rc = ctr__encoder_new(out, &s, seed, &a);
+    return ctr__create_report(alloc, rc, "ctr_encoder_create", &err);
 }
 
 CTR_API void ctr_encoder_destroy(ctr_encoder *enc)

@@ -207,16 +207,20 @@ CTR_API void ctr_optimizer_destroy(ctr_optimizer *opt)
 }
 
 /* A new optimizer with zero state and one segment over all n floats. */
-static int optimizer_new(ctr_optimizer **out, int32_t kind, int64_t n, const ctr__alloc *a)
+static int optimizer_new(ctr_optimizer **out, int32_t kind, int64_t n, const ctr__alloc *a,
+                         ctr__error *err)
 {
     ctr_optimizer *opt;
     size_t bytes;
     if (kind != CTR_OPTIMIZER_SGD && kind != CTR_OPTIMIZER_ADAMW && kind != CTR_OPTIMIZER_LARS)
-        return CTR_E_INVALID_ARG;
+        return ctr__fail(err, CTR_E_INVALID_ARG, "kind %ld is no CTR_OPTIMIZER_* kind",
+                         (long)kind);
     if (n < 1)
-        return CTR_E_INVALID_ARG;
+        return ctr__fail(err, CTR_E_INVALID_ARG, "n_params must be >= 1 (got %lld)",
+                         (long long)n);
     if (ctr__matrix_bytes(&bytes, state_floats_for(kind, 1), n, sizeof(float)) != CTR_OK)
-        return CTR_E_OVERFLOW;
+        return ctr__fail(err, CTR_E_OVERFLOW, "n_params %lld: the state's bytes overflow",
+                         (long long)n);
     opt = (ctr_optimizer *)ctr__calloc(a, sizeof(*opt));
     if (opt == NULL)
         return CTR_E_NOMEM;
@@ -241,9 +245,11 @@ CTR_API int ctr_optimizer_create(ctr_optimizer **out, int32_t kind, int64_t n_pa
                                  const ctr_allocator *alloc)
 {
     ctr__alloc a;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    return optimizer_new(out, kind, n_params, &a);
+    ctr__error err;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK)
+        rc = optimizer_new(out, kind, n_params, &a, &err);
+    return ctr__create_report(alloc, rc, "ctr_optimizer_create", &err);
 }
 
 /* Replaces the segments by the encoder's tensors. */
@@ -278,18 +284,24 @@ CTR_API int ctr_optimizer_create_for_encoder(ctr_optimizer **out, int32_t kind,
                                              const ctr_allocator *alloc)
 {
     ctr__alloc a;
+    ctr__error err;
     ctr_optimizer *opt = NULL;
-    int rc;
-    if (out == NULL || enc == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
+    int rc = CTR_OK;
+    if (ctr__alloc_init(&a, alloc) != CTR_OK)
         return CTR_E_INVALID_ARG;
-    if (encoder_param_count(enc) < 1)
-        return CTR_E_SHAPE;
-    rc = optimizer_new(&opt, kind, encoder_param_count(enc), &a);
+    ctr__error_clear(&err);
+    if (out == NULL || enc == NULL)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "%s is NULL",
+                       out == NULL ? "out" : "enc");
+    else if (encoder_param_count(enc) < 1)
+        rc = ctr__fail(&err, CTR_E_SHAPE, "enc has no parameters");
+    if (rc == CTR_OK)
+        rc = optimizer_new(&opt, kind, encoder_param_count(enc), &a, &err);
     if (rc == CTR_OK && (rc = bind_encoder(opt, enc)) != CTR_OK)
         ctr_optimizer_destroy(opt);
     if (rc == CTR_OK)
         *out = opt;
-    return rc;
+    return ctr__create_report(alloc, rc, "ctr_optimizer_create_for_encoder", &err);
 }
 
 CTR_API int ctr_optimizer_set_segments(ctr_optimizer *opt, const int64_t *sizes,
@@ -670,7 +682,7 @@ static int build_from_head(ctr_optimizer **out, const saved_head *h, ctr_encoder
                            const ctr__alloc *a)
 {
     ctr_optimizer *opt = NULL;
-    int rc = optimizer_new(&opt, h->kind, h->n, a);
+    int rc = optimizer_new(&opt, h->kind, h->n, a, NULL);
     if (rc == CTR_E_INVALID_ARG || rc == CTR_E_OVERFLOW)
         rc = CTR_E_CORRUPT;
     if (rc == CTR_OK)

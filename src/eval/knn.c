@@ -55,12 +55,14 @@ typedef struct knn_layout {
 CTR_API int ctr_knn_create(ctr_knn **out, const ctr_allocator *alloc)
 {
     ctr__alloc a;
+    ctr__error err;
     ctr_knn *knn;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc != CTR_OK)
+        return ctr__create_report(alloc, rc, "ctr_knn_create", &err);
     knn = (ctr_knn *)ctr__calloc(&a, sizeof(*knn));
     if (knn == NULL)
-        return CTR_E_NOMEM;
+        return ctr__create_report(alloc, CTR_E_NOMEM, "ctr_knn_create", NULL);
     knn->alloc = a;
     knn->k = DEFAULT_K;
     knn->metric = CTR_KNN_COSINE;
@@ -68,7 +70,7 @@ CTR_API int ctr_knn_create(ctr_knn **out, const ctr_allocator *alloc)
     knn->tile_rows = DEFAULT_TILE_ROWS;
     knn->sigma = DEFAULT_SIGMA;
     *out = knn;
-    return CTR_OK;
+    return ctr__create_report(alloc, CTR_OK, "ctr_knn_create", NULL);
 }
 
 CTR_API void ctr_knn_destroy(ctr_knn *knn)

@@ -227,18 +227,14 @@ CTR_API void ctr_probe_destroy(ctr_probe *p)
     ctr__free(&a, p, sizeof(*p));
 }
 
-CTR_API int ctr_probe_create(ctr_probe **out, int64_t dim, int64_t classes,
-                             const ctr_allocator *alloc)
+/* The probe of ctr_probe_create, arguments checked. */
+static int probe_new(ctr_probe **out, int64_t dim, int64_t classes,
+                     ctr__alloc a)
 {
-    ctr__alloc a;
     ctr_probe *p;
     probe_sizes sz;
     size_t i;
-    int rc;
-    if (out == NULL || dim < 1 || classes < 2 ||
-        ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = compute_sizes(&sz, dim, classes);
+    int rc = compute_sizes(&sz, dim, classes);
     if (rc != CTR_OK)
         return rc;
     p = (ctr_probe *)ctr__calloc(&a, sizeof(*p));
@@ -267,6 +263,23 @@ CTR_API int ctr_probe_create(ctr_probe **out, int64_t dim, int64_t classes,
     }
     *out = p;
     return CTR_OK;
+}
+
+CTR_API int ctr_probe_create(ctr_probe **out, int64_t dim, int64_t classes,
+                             const ctr_allocator *alloc)
+{
+    ctr__alloc a;
+    ctr__error err;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK && dim < 1)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "dim must be >= 1 (got %lld)",
+                       (long long)dim);
+    else if (rc == CTR_OK && classes < 2)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "classes must be >= 2 (got "
+                       "%lld)", (long long)classes);
+    if (rc == CTR_OK)
+        rc = probe_new(out, dim, classes, a);
+    return ctr__create_report(alloc, rc, "ctr_probe_create", &err);
 }
 
 /* Allocates the logits block and the L-BFGS workspace for the current

@@ -115,18 +115,20 @@ CTR_API int ctr_bank_create(ctr_bank **out, int64_t n, int64_t dim,
                             uint64_t seed, const ctr_allocator *alloc)
 {
     ctr__alloc a;
-    ctr_bank *b;
-    int rc;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK || n < 1 ||
-        dim < 1)
-        return CTR_E_INVALID_ARG;
-    rc = bank_new(&b, n, dim, &a);
-    if (rc != CTR_OK)
-        return rc;
-    ctr__prng_seed(&b->gen, seed);
-    init_rows(b);
-    *out = b;
-    return CTR_OK;
+    ctr__error err;
+    ctr_bank *b = NULL;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK && (n < 1 || dim < 1))
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "%s must be >= 1 (got %lld)",
+                       n < 1 ? "n" : "dim", (long long)(n < 1 ? n : dim));
+    if (rc == CTR_OK)
+        rc = bank_new(&b, n, dim, &a);
+    if (rc == CTR_OK) {
+        ctr__prng_seed(&b->gen, seed);
+        init_rows(b);
+        *out = b;
+    }
+    return ctr__create_report(alloc, rc, "ctr_bank_create", &err);
 }
 
 CTR_API void ctr_bank_destroy(ctr_bank *b)

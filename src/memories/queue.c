@@ -106,20 +106,25 @@ CTR_API int ctr_queue_create(ctr_queue **out, int64_t capacity, int64_t dim,
                              const ctr_allocator *alloc)
 {
     ctr__alloc a;
-    ctr_queue *q;
-    int rc;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    if (capacity < 1 || dim < 1 || (flags & ~KNOWN_FLAGS) != 0)
-        return CTR_E_INVALID_ARG;
-    rc = queue_new(&q, capacity, dim, flags, &a);
-    if (rc != CTR_OK)
-        return rc;
-    ctr__prng_seed(&q->gen, seed);
-    if (flags & CTR_QUEUE_INIT_RANDOM)
-        fill_random(q);
-    *out = q;
-    return CTR_OK;
+    ctr__error err;
+    ctr_queue *q = NULL;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK && (capacity < 1 || dim < 1))
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "%s must be >= 1 (got %lld)",
+                       capacity < 1 ? "capacity" : "dim",
+                       (long long)(capacity < 1 ? capacity : dim));
+    else if (rc == CTR_OK && (flags & ~KNOWN_FLAGS) != 0)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "flags: unknown bits 0x%lx",
+                       (unsigned long)(flags & ~KNOWN_FLAGS));
+    if (rc == CTR_OK)
+        rc = queue_new(&q, capacity, dim, flags, &a);
+    if (rc == CTR_OK) {
+        ctr__prng_seed(&q->gen, seed);
+        if (flags & CTR_QUEUE_INIT_RANDOM)
+            fill_random(q);
+        *out = q;
+    }
+    return ctr__create_report(alloc, rc, "ctr_queue_create", &err);
 }
 
 CTR_API void ctr_queue_destroy(ctr_queue *q)

@@ -108,9 +108,14 @@ CTR_API int ctr_objective_create(ctr_objective **out, int32_t kind,
 {
     const ctr__obj_kind *k = ctr__obj_kind_find(kind);
     ctr__alloc a;
-    if (out == NULL || k == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    return objective_new(out, k, &a);
+    ctr__error err;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK && k == NULL)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "kind %ld is no "
+                       "CTR_OBJECTIVE_* kind", (long)kind);
+    if (rc == CTR_OK)
+        rc = objective_new(out, k, &a);
+    return ctr__create_report(alloc, rc, "ctr_objective_create", &err);
 }
 
 CTR_API void ctr_objective_destroy(ctr_objective *obj)

@@ -39,16 +39,17 @@ struct ctr_state {
 CTR_API int ctr_state_create(ctr_state **out, const ctr_allocator *alloc)
 {
     ctr__alloc a;
-    ctr_state *st;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    st = (ctr_state *)ctr__calloc(&a, sizeof(*st));
-    if (st == NULL)
-        return CTR_E_NOMEM;
-    st->alloc = a;
-    ctr__load_opts_init(&st->load, alloc);
-    *out = st;
-    return CTR_OK;
+    ctr__error err;
+    ctr_state *st = NULL;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK && (st = (ctr_state *)ctr__calloc(&a, sizeof(*st))) == NULL)
+        rc = CTR_E_NOMEM;
+    if (rc == CTR_OK) {
+        st->alloc = a;
+        ctr__load_opts_init(&st->load, alloc);
+        *out = st;
+    }
+    return ctr__create_report(alloc, rc, "ctr_state_create", &err);
 }
 
 CTR_API void ctr_state_destroy(ctr_state *st)
