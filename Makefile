@@ -277,7 +277,7 @@ check-tsan: $(TSAN_BUILD)/threads | deps
 # tests/fuzz/regress/<target>/, which make check replays.
 FUZZ_CC ?= clang
 FUZZ_BUILD := build-fuzz
-FUZZ_TARGETS := rng queue bank encoder optimizer objective
+FUZZ_TARGETS := rng queue bank encoder optimizer objective state
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 FUZZ_JOBS ?= 1

@@ -184,8 +184,11 @@ CTR_API int ctr_constant_at(int64_t index, const char **name, int64_t *value);
  *   message, message_cap: NULL / 0, or a caller buffer of message_cap bytes
  *       that a failing load fills with a NUL-terminated English message
  *       naming what was wrong (the field and its size, the section, the
- *       system's reason), truncated to fit. A load has no handle to keep its
- *       message, so this is where it goes; a successful load writes "".
+ *       path and the system's reason), truncated to fit. A load has no
+ *       handle to keep its message, so this is where it goes; a successful
+ *       load writes "". The create calls (ctr_<object>_create) use it the
+ *       same way: "<call>: <what was wrong>" (the argument by its name, or
+ *       "out of memory"), "" on success.
  *
  * Since 0.1.0. */
 typedef struct ctr_allocator {
@@ -231,5 +234,6 @@ CTR_API uint64_t ctr_load_default_max_bytes(void);
 #include "contrastive/objective.h"
 #include "contrastive/cpc.h"
 #include "contrastive/bilinear.h"
+#include "contrastive/state.h"
 
 #endif /* CONTRASTIVE_H */

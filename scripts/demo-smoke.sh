@@ -18,7 +18,7 @@ for method in simclr moco instdisc; do
     # ten classes: chance is 0.1; even two short epochs must clear 0.5
     echo "$result" | awk '{ split($6, k, "="); split($7, l, "=");
         if (k[2] < 0.5 || l[2] < 0.5) { print "demo-smoke: accuracy at chance level" > "/dev/stderr"; exit 1 } }'
-    for f in metrics.csv chart.svg pca.svg encoder.ckpt optimizer.ckpt objective.ckpt rng.ckpt; do
+    for f in metrics.csv chart.svg pca.svg state.ckpt; do
         test -s "$tmp/$method/$f" || { echo "demo-smoke: $method: $f missing" >&2; exit 1; }
     done
     test "$(wc -l < "$tmp/$method/metrics.csv")" -eq 3
@@ -27,14 +27,14 @@ grep -q 'Ankle boot' "$tmp/simclr/pca.svg"
 
 # Labels are for evaluation only: permuting them leaves training bit-identical.
 "$demo" --method simclr $small --label-seed 99 --out "$tmp/shuffled" > /dev/null
-cmp "$tmp/simclr/encoder.ckpt" "$tmp/shuffled/encoder.ckpt"
+cmp "$tmp/simclr/state.ckpt" "$tmp/shuffled/state.ckpt"
 echo "demo-smoke: training is identical with permuted labels"
 
 # Interrupted after one epoch and resumed = uninterrupted.
 for method in simclr moco instdisc; do
     "$demo" --method "$method" $small --stop-after 1 --out "$tmp/resume-$method" > /dev/null
     "$demo" --method "$method" $small --resume --out "$tmp/resume-$method" > /dev/null
-    cmp "$tmp/$method/encoder.ckpt" "$tmp/resume-$method/encoder.ckpt"
+    cmp "$tmp/$method/state.ckpt" "$tmp/resume-$method/state.ckpt"
     cut -d, -f1,2,4,5 "$tmp/$method/metrics.csv" > "$tmp/a.csv"
     cut -d, -f1,2,4,5 "$tmp/resume-$method/metrics.csv" > "$tmp/b.csv"
     cmp "$tmp/a.csv" "$tmp/b.csv"
@@ -48,6 +48,6 @@ tail -n 1 "$tmp/mlp.out" | grep -Eq '^RESULT method=simclr encoder=mlp epochs=2 
     { echo "demo-smoke: mlp: malformed RESULT line" >&2; exit 1; }
 "$demo" $mlp --stop-after 1 --out "$tmp/resume-mlp" > /dev/null
 "$demo" $mlp --resume --out "$tmp/resume-mlp" > /dev/null
-cmp "$tmp/mlp/encoder.ckpt" "$tmp/resume-mlp/encoder.ckpt"
+cmp "$tmp/mlp/state.ckpt" "$tmp/resume-mlp/state.ckpt"
 echo "demo-smoke: $(tail -n 1 "$tmp/mlp.out")"
 echo "demo-smoke: ok"

@@ -488,13 +488,15 @@ START_TEST(test_bad_input_writes_nothing)
     ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_METRIC, 2), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_BLOCK_ROWS, 0), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_TILE_ROWS, -1), CTR_E_INVALID_ARG);
-    ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_SIGMA, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_SIGMA, 0), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_knn_set_i64(knn, CTR_KNN_P_WORKSPACE_BYTES, 1), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_knn_set_i64(knn, 9999, 1), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_knn_set_f64(knn, CTR_KNN_P_SIGMA, 0.0), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_knn_set_f64(knn, CTR_KNN_P_SIGMA, NAN), CTR_E_NUMERIC);
-    ck_assert_int_eq(ctr_knn_set_f64(knn, CTR_KNN_P_K, 3.0), CTR_E_INVALID_ARG);
-    ck_assert_int_eq(ctr_knn_get_f64(knn, CTR_KNN_P_K, &d), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_knn_set_f64(knn, CTR_KNN_P_K, 3.5), CTR_E_INVALID_ARG);
+    /* an integer parameter reads as a double too (docs/conventions.md) */
+    ck_assert_int_eq(ctr_knn_get_f64(knn, CTR_KNN_P_K, &d), CTR_OK);
+    ck_assert_int_eq(ctr_knn_get_i64(knn, CTR_KNN_P_SIGMA, &v), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_knn_get_f64(knn, CTR_KNN_P_SIGMA, &d), CTR_OK);
     ck_assert(d == 0.07);
     ck_assert_int_eq(ctr_knn_get_i64(knn, CTR_KNN_P_K, &v), CTR_OK);

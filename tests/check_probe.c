@@ -205,11 +205,11 @@ START_TEST(test_parameters)
     ck_assert_int_eq(ctr_probe_param_bounds(999, &lo, &hi), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_probe_set_f64(p, CTR_PROBE_P_L2, -1.0), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_probe_set_f64(p, CTR_PROBE_P_L2, NAN), CTR_E_NUMERIC);
-    ck_assert_int_eq(ctr_probe_set_f64(p, CTR_PROBE_P_MAX_ITER, 5.0), CTR_E_INVALID_ARG);
-    ck_assert_int_eq(ctr_probe_set_i64(p, CTR_PROBE_P_L2, 1), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_probe_set_f64(p, CTR_PROBE_P_MAX_ITER, 5.5), CTR_E_INVALID_ARG);
+    ck_assert_int_eq(ctr_probe_set_i64(p, CTR_PROBE_P_L2, -1), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_probe_set_i64(p, CTR_PROBE_P_HISTORY, 0), CTR_E_INVALID_ARG);
     ck_assert_int_eq(ctr_probe_set_i64(p, 12345, 0), CTR_E_INVALID_ARG);
-    ck_assert_str_eq(ctr_probe_last_error(p), "unknown parameter 12345");
+    ck_assert_str_eq(ctr_probe_last_error(p), "unknown parameter 12345 (no CTR_PROBE_P_* constant)");
     ck_assert_int_eq(ctr_probe_get_f64(p, CTR_PROBE_P_L2, &v), CTR_OK);
     ck_assert_close(v, 1e-4, 0, 0); /* unchanged by the failed sets */
     ck_assert_int_eq(ctr_probe_get_i64(p, CTR_PROBE_P_L2, &k), CTR_E_INVALID_ARG);

@@ -35,6 +35,7 @@ struct trainer {
     ctr_queue *queue;
     ctr_bank *bank;
     ctr_rng *rng;
+    ctr_state *state; /* all of the above, saved in one file */
     augment_config aug;
     double base_lr;
     int64_t feat_layer, feat_dim;
@@ -208,6 +209,28 @@ static int allocate_buffers(trainer *t, char *err, size_t cap)
     return 0;
 }
 
+/* The run's whole state is one file, written atomically and read all or
+ * nothing (ctr_state); the steps taken are the optimizer's step count. */
+#define STATE_FILE "state.ckpt"
+
+static int create_state(trainer *t, char *err, size_t cap)
+{
+    int rc = ctr_state_create(&t->state, NULL);
+    if (rc == CTR_OK) rc = ctr_state_add_encoder(t->state, "encoder", t->enc);
+    if (rc == CTR_OK) rc = ctr_state_add_optimizer(t->state, "optimizer", t->optim);
+    if (rc == CTR_OK) rc = ctr_state_add_objective(t->state, "objective", t->obj);
+    if (rc == CTR_OK) rc = ctr_state_add_rng(t->state, "rng", t->rng);
+    if (rc == CTR_OK && t->key_enc != NULL)
+        rc = ctr_state_add_encoder(t->state, "key_encoder", t->key_enc);
+    if (rc == CTR_OK && t->queue != NULL)
+        rc = ctr_state_add_queue(t->state, "queue", t->queue);
+    if (rc == CTR_OK && t->bank != NULL)
+        rc = ctr_state_add_bank(t->state, "bank", t->bank);
+    if (rc != CTR_OK)
+        return lib_fail(err, cap, "state", rc, ctr_state_last_error(t->state));
+    return 0;
+}
+
 int trainer_create(trainer **out, const demo_options *opt, int64_t n_train,
                    int64_t total_steps, char *err, size_t cap)
 {
@@ -231,7 +254,8 @@ int trainer_create(trainer **out, const demo_options *opt, int64_t n_train,
     }
     if ((rc = ctr_rng_create(&t->rng, opt->seed + 1, NULL)) != CTR_OK ||
         create_objective(t, err, cap) != 0 || create_memories(t, err, cap) != 0 ||
-        create_optimizer(t, err, cap) != 0 || allocate_buffers(t, err, cap) != 0) {
+        create_optimizer(t, err, cap) != 0 || allocate_buffers(t, err, cap) != 0 ||
+        create_state(t, err, cap) != 0) {
         if (rc != CTR_OK)
             snprintf(err, cap, "rng: %s", ctr_strerror(rc));
         trainer_destroy(t);
@@ -245,6 +269,7 @@ void trainer_destroy(trainer *t)
 {
     if (t == NULL)
         return;
+    ctr_state_destroy(t->state);
     ctr_optimizer_destroy(t->optim);
     ctr_encoder_destroy(t->enc);
     ctr_encoder_destroy(t->key_enc);
@@ -445,98 +470,33 @@ int trainer_embeddings(trainer *t, const float *images, int64_t n, float *emb,
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
-static const char *path_in(char *buf, size_t cap, const char *dir, const char *name)
+static const char *state_path(char *buf, size_t cap, const char *dir)
 {
-    snprintf(buf, cap, "%s/%s", dir, name);
+    snprintf(buf, cap, "%s/%s", dir, STATE_FILE);
     return buf;
 }
 
 int trainer_save(const trainer *t, const char *dir, char *err, size_t cap)
 {
     char path[4096];
-    FILE *f;
-    int rc = ctr_encoder_save(t->enc, path_in(path, sizeof(path), dir, "encoder.ckpt"));
-    if (rc == CTR_OK)
-        rc = ctr_optimizer_save(t->optim, path_in(path, sizeof(path), dir, "optimizer.ckpt"));
-    if (rc == CTR_OK)
-        rc = ctr_objective_save(t->obj, path_in(path, sizeof(path), dir, "objective.ckpt"));
-    if (rc == CTR_OK)
-        rc = ctr_rng_save(t->rng, path_in(path, sizeof(path), dir, "rng.ckpt"));
-    if (rc == CTR_OK && t->key_enc != NULL)
-        rc = ctr_encoder_save(t->key_enc, path_in(path, sizeof(path), dir, "key_encoder.ckpt"));
-    if (rc == CTR_OK && t->queue != NULL)
-        rc = ctr_queue_save(t->queue, path_in(path, sizeof(path), dir, "queue.ckpt"));
-    if (rc == CTR_OK && t->bank != NULL)
-        rc = ctr_bank_save(t->bank, path_in(path, sizeof(path), dir, "bank.ckpt"));
+    int rc = ctr_state_save(t->state, state_path(path, sizeof(path), dir));
     if (rc != CTR_OK)
-        return lib_fail(err, cap, "saving the checkpoint", rc, path);
-    f = fopen(path_in(path, sizeof(path), dir, "steps.txt"), "w");
-    if (f == NULL || fprintf(f, "%lld\n", (long long)t->step) < 0 || fclose(f) != 0)
-        return FAIL("cannot write %s", path);
+        return lib_fail(err, cap, "saving the checkpoint", rc,
+                        ctr_state_last_error(t->state));
     return 0;
 }
 
 int trainer_load(trainer *t, const char *dir, char *err, size_t cap)
 {
     char path[4096];
-    ctr_encoder *enc = NULL, *key_enc = NULL;
-    ctr_optimizer *optim = NULL;
-    ctr_objective *obj = NULL;
-    ctr_queue *queue = NULL;
-    ctr_bank *bank = NULL;
-    ctr_rng *rng = NULL;
-    long long step = -1;
-    FILE *f;
-    int rc = ctr_encoder_load(&enc, path_in(path, sizeof(path), dir, "encoder.ckpt"), NULL);
+    int64_t step = 0;
+    int rc = ctr_state_load(t->state, state_path(path, sizeof(path), dir));
     if (rc == CTR_OK)
-        rc = ctr_optimizer_load(&optim, path_in(path, sizeof(path), dir, "optimizer.ckpt"), enc, NULL);
-    if (rc == CTR_OK)
-        rc = ctr_objective_load(&obj, path_in(path, sizeof(path), dir, "objective.ckpt"), NULL);
-    if (rc == CTR_OK)
-        rc = ctr_rng_load(&rng, path_in(path, sizeof(path), dir, "rng.ckpt"), NULL);
-    if (rc == CTR_OK && t->key_enc != NULL)
-        rc = ctr_encoder_load(&key_enc, path_in(path, sizeof(path), dir, "key_encoder.ckpt"), NULL);
-    if (rc == CTR_OK && t->queue != NULL)
-        rc = ctr_queue_load(&queue, path_in(path, sizeof(path), dir, "queue.ckpt"), NULL);
-    if (rc == CTR_OK && t->bank != NULL)
-        rc = ctr_bank_load(&bank, path_in(path, sizeof(path), dir, "bank.ckpt"), NULL);
-    if (rc == CTR_OK && t->key_enc != NULL) {
-        rc = ctr_encoder_set_i64(enc, CTR_ENCODER_P_BN_GROUPS, MOCO_BN_GROUPS);
-        if (rc == CTR_OK)
-            rc = ctr_encoder_set_i64(key_enc, CTR_ENCODER_P_BN_GROUPS, MOCO_BN_GROUPS);
-    }
-    f = rc == CTR_OK ? fopen(path_in(path, sizeof(path), dir, "steps.txt"), "r") : NULL;
-    if (f != NULL) {
-        if (fscanf(f, "%lld", &step) != 1)
-            step = -1;
-        fclose(f);
-    }
-    if (rc != CTR_OK || step < 0) {
-        ctr_optimizer_destroy(optim);
-        ctr_encoder_destroy(enc);
-        ctr_encoder_destroy(key_enc);
-        ctr_objective_destroy(obj);
-        ctr_queue_destroy(queue);
-        ctr_bank_destroy(bank);
-        ctr_rng_destroy(rng);
-        if (rc != CTR_OK)
-            return lib_fail(err, cap, "loading the checkpoint", rc, path);
-        return FAIL("%s is missing or malformed", path);
-    }
-    ctr_optimizer_destroy(t->optim);
-    ctr_encoder_destroy(t->enc);
-    ctr_encoder_destroy(t->key_enc);
-    ctr_objective_destroy(t->obj);
-    ctr_queue_destroy(t->queue);
-    ctr_bank_destroy(t->bank);
-    ctr_rng_destroy(t->rng);
-    t->enc = enc;
-    t->key_enc = key_enc;
-    t->optim = optim;
-    t->obj = obj;
-    t->queue = queue;
-    t->bank = bank;
-    t->rng = rng;
+        rc = ctr_optimizer_get_i64(t->optim, CTR_OPTIMIZER_P_STEP, &step);
+    if (rc != CTR_OK)
+        return lib_fail(err, cap, "loading the checkpoint", rc,
+                        ctr_state_last_error(t->state));
     t->step = step;
     return 0;
 }
+

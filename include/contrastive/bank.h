@@ -128,14 +128,17 @@ CTR_API int ctr_bank_sample(ctr_bank *b, int64_t *out, int64_t n_anchors,
 
 /* Tunables: CTR_BANK_P_MOMENTUM. set_f64 rejects values out of bounds
  * (CTR_E_INVALID_ARG, old value kept) and non-finite values
- * (CTR_E_NUMERIC). param_bounds needs no handle.
+ * (CTR_E_NUMERIC); the read-only properties below are CTR_E_INVALID_ARG
+ * to set and read as doubles through get_f64 (the parameter rule of
+ * docs/conventions.md). param_bounds needs no handle.
  * Errors: CTR_E_INVALID_ARG (NULL, unknown parameter). Since 0.1.0. */
 CTR_API int ctr_bank_set_f64(ctr_bank *b, int32_t param, double value);
 CTR_API int ctr_bank_get_f64(const ctr_bank *b, int32_t param, double *value);
 CTR_API int ctr_bank_param_bounds(int32_t param, double *lo, double *hi);
 
 /* Reads a CTR_BANK_P_ROWS/DIM/WEIGHTED/MEMORY_BYTES property.
- * Errors: CTR_E_INVALID_ARG (NULL, unknown property). Since 0.1.0. */
+ * Errors: CTR_E_INVALID_ARG (NULL, unknown property, the real
+ * CTR_BANK_P_MOMENTUM). Since 0.1.0. */
 CTR_API int ctr_bank_get_i64(const ctr_bank *b, int32_t param,
                              int64_t *value);
 

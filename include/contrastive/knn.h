@@ -65,13 +65,16 @@ CTR_API int ctr_knn_create(ctr_knn **out, const ctr_allocator *alloc);
 /* Frees the handle and its workspace. NULL is accepted. Since 0.1.0. */
 CTR_API void ctr_knn_destroy(ctr_knn *knn);
 
-/* Parameters: set_i64/get_i64 for K, METRIC, BLOCK_ROWS, TILE_ROWS (and
- * get_i64 of WORKSPACE_BYTES), set_f64/get_f64 for SIGMA. Out-of-bounds
- * values are CTR_E_INVALID_ARG and keep the old value; a non-finite sigma
- * is CTR_E_NUMERIC. param_bounds gives the inclusive range of any settable
- * parameter and needs no handle.
- * Errors: CTR_E_INVALID_ARG (NULL, unknown parameter, wrong type).
- * Since 0.1.0. */
+/* Parameters: K, METRIC, BLOCK_ROWS, TILE_ROWS are integers (and
+ * WORKSPACE_BYTES, read-only), SIGMA is real. As for every object (the
+ * parameter rule of docs/conventions.md): set_f64 sets an integer
+ * parameter to an integral value, set_i64 a real one to |value| <= 2^53,
+ * get_f64 reads any parameter, get_i64 only integer ones. Out-of-bounds or
+ * non-integral values are CTR_E_INVALID_ARG and keep the old value; NaN or
+ * Inf is CTR_E_NUMERIC. param_bounds gives the inclusive range of any
+ * settable parameter and needs no handle.
+ * Errors: CTR_E_INVALID_ARG (NULL, unknown or read-only parameter, get_i64
+ * of SIGMA). Since 0.1.0. */
 CTR_API int ctr_knn_set_i64(ctr_knn *knn, int32_t param, int64_t value);
 CTR_API int ctr_knn_get_i64(const ctr_knn *knn, int32_t param,
                             int64_t *value);

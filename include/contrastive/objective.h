@@ -57,9 +57,12 @@ typedef struct ctr_objective ctr_objective;
 /* 70 is CTR_OBJECTIVE_CPC, the CPC critic (contrastive/cpc.h). */
 
 /* ---- parameters (ctr_objective_set_f64 / set_i64 / get_*) -----------------
- * Every parameter is readable and settable through both the f64 and the i64
- * setters (an i64 parameter given as f64 must be integral). The bounds are
- * those of ctr_objective_param_bounds. Defaults per kind are given below. */
+ * Every parameter is settable through both the f64 and the i64 setters (an
+ * integer parameter given as f64 must be integral, a real one given as i64
+ * at most 2^53 in magnitude) and readable through get_f64; get_i64 reads
+ * the integer ones (the parameter rule of docs/conventions.md). The bounds
+ * are those of ctr_objective_param_bounds. Defaults per kind are given
+ * below. */
 /* Temperature tau, in [0.001, 1000]. Default 0.07; NTXENT 0.5; NPAIR 1. */
 #define CTR_OBJECTIVE_P_TEMPERATURE 100
 /* 1: L2-normalise every input row inside the call (x / max(|x|, 1e-12),
@@ -128,8 +131,8 @@ CTR_API int32_t ctr_objective_kind(const ctr_objective *obj);
 /* Sets / reads a parameter (CTR_OBJECTIVE_P_*). Setting a parameter does
  * not clear the statistics or Z.
  * Errors: CTR_E_INVALID_ARG (NULL, unknown parameter, value out of bounds
- * or not integral for an integer parameter: the old value stays),
- * CTR_E_NUMERIC (NaN / Inf value). Since 0.1.0. */
+ * or not integral for an integer parameter: the old value stays; get_i64
+ * of a real parameter), CTR_E_NUMERIC (NaN / Inf value). Since 0.1.0. */
 CTR_API int ctr_objective_set_f64(ctr_objective *obj, int32_t param,
                                   double value);
 CTR_API int ctr_objective_set_i64(ctr_objective *obj, int32_t param,

@@ -111,8 +111,13 @@ CTR_API int ctr_optimizer_step_buffer(ctr_optimizer *opt, float *params,
  * kept. Errors: CTR_E_INVALID_ARG. Since 0.1.0. */
 CTR_API int ctr_optimizer_reset(ctr_optimizer *opt);
 
-/* Tunables (CTR_OPTIMIZER_P_*): unknown parameter, wrong type (f64 vs i64)
- * or out-of-bounds value is CTR_E_INVALID_ARG and keeps the old value.
+/* Tunables (CTR_OPTIMIZER_P_*), under the parameter rule of
+ * docs/conventions.md: set_f64 sets an integer parameter to an integral
+ * value, set_i64 a real one to |value| <= 2^53; get_f64 reads any
+ * parameter, get_i64 only integer ones. An unknown or read-only
+ * (CTR_OPTIMIZER_P_STEP) parameter, a value out of bounds or not integral
+ * is CTR_E_INVALID_ARG and keeps the old value; NaN or Inf is
+ * CTR_E_NUMERIC.
  * param_bounds gives the inclusive range (an open upper end of [0, 1) is
  * reported as the largest double below 1). Since 0.1.0. */
 CTR_API int ctr_optimizer_set_f64(ctr_optimizer *opt, int32_t param,

@@ -50,9 +50,13 @@ CTR_API int ctr_probe_create(ctr_probe **out, int64_t dim, int64_t classes,
 /* Frees the probe. NULL is accepted. Since 0.1.0. */
 CTR_API void ctr_probe_destroy(ctr_probe *probe);
 
-/* Sets / reads a parameter. Setting takes effect at the next fit.
- * Errors: CTR_E_INVALID_ARG (unknown key, wrong type, out of bounds,
- * NULL), CTR_E_NUMERIC (NaN). Since 0.1.0. */
+/* Sets / reads a parameter. Setting takes effect at the next fit. The
+ * parameter rule of docs/conventions.md: set_f64 sets an integer parameter
+ * to an integral value, set_i64 a real one to |value| <= 2^53; get_f64
+ * reads any parameter, get_i64 only integer ones.
+ * Errors: CTR_E_INVALID_ARG (unknown key, out of bounds, not integral,
+ * get_i64 of a real parameter, NULL), CTR_E_NUMERIC (NaN, Inf).
+ * Since 0.1.0. */
 CTR_API int ctr_probe_set_f64(ctr_probe *probe, int32_t param, double value);
 CTR_API int ctr_probe_set_i64(ctr_probe *probe, int32_t param, int64_t value);
 CTR_API int ctr_probe_get_f64(const ctr_probe *probe, int32_t param,

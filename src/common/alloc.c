@@ -7,6 +7,7 @@
 #include "common/core.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,3 +166,33 @@ int ctr__matrix_bytes(size_t *out, int64_t rows, int64_t cols, size_t elem)
     return CTR_OK;
 }
 
+
+int ctr__create_report(const ctr_allocator *user, int rc, const char *call,
+                       const ctr__error *err)
+{
+    ctr__alloc a;
+    ctr__load_opts o;
+    if (user == NULL || ctr__alloc_init(&a, user) != CTR_OK)
+        return rc;
+    ctr__load_opts_init(&o, user);
+    if (o.message == NULL)
+        return rc;
+    if (rc == CTR_OK)
+        o.message[0] = '\0';
+    else
+        snprintf(o.message, o.message_cap, "%s: %s", call,
+                 err != NULL && err->msg[0] != '\0' ? err->msg
+                                                     : ctr_strerror(rc));
+    return rc;
+}
+
+int ctr__create_begin(ctr__alloc *a, ctr__error *err,
+                      const ctr_allocator *user, const void *out)
+{
+    ctr__error_clear(err);
+    if (ctr__alloc_init(a, user) != CTR_OK)
+        return CTR_E_INVALID_ARG;
+    if (out == NULL)
+        return ctr__fail(err, CTR_E_INVALID_ARG, "out is NULL");
+    return CTR_OK;
+}

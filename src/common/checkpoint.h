@@ -57,6 +57,14 @@
 #define CTR__CKPT_KIND_ENCODER CTR__FOURCC('E', 'N', 'C', 'O')
 #define CTR__CKPT_KIND_OPTIMIZER CTR__FOURCC('O', 'P', 'T', 'M')
 #define CTR__CKPT_KIND_OBJECTIVE CTR__FOURCC('O', 'B', 'J', '_')
+#define CTR__CKPT_KIND_STATE CTR__FOURCC('S', 'T', 'A', 'T')
+
+/* A training-state file (ctr_state, docs/file-format.md) holds several
+ * objects: each is an 'SENT' section (its kind and name), the object's own
+ * sections, and an empty 'SEND' section where a file of its own would
+ * have its END. */
+#define CTR__CKPT_TAG_ENTRY CTR__FOURCC('S', 'E', 'N', 'T')
+#define CTR__CKPT_TAG_ENTRY_END CTR__FOURCC('S', 'E', 'N', 'D')
 
 /* ---- writer -------------------------------------------------------------- */
 
@@ -126,6 +134,8 @@ typedef struct ctr__ckr {
     uint64_t reserved_bytes; /* taken from it so far */
     const ctr__alloc *alloc;
     ctr__error *err;
+    int nested;            /* reading one object of a state file: finish
+                            * takes its SEND section instead of END */
 } ctr__ckr;
 
 /* Open a source and validate its header: magic (CTR_E_CORRUPT), version
@@ -168,7 +178,9 @@ void ctr__ckr_get_bytes(ctr__ckr *r, void *p, size_t n);
 uint64_t ctr__ckr_remaining(const ctr__ckr *r);
 /* The payload must have been consumed exactly (CTR_E_CORRUPT otherwise). */
 int ctr__ckr_end_section(ctr__ckr *r);
-/* Requires the END section and the end of the source. Returns the status. */
+/* Requires the END section and the end of the source; with r->nested set,
+ * the object's empty SEND section instead (more may follow). Returns the
+ * status. */
 int ctr__ckr_finish(ctr__ckr *r);
 /* Releases the reader's resources. Safe after any failure. */
 void ctr__ckr_close(ctr__ckr *r);

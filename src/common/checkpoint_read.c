@@ -426,12 +426,16 @@ int ctr__ckr_finish(ctr__ckr *r)
                         "checkpoint: a section is still open");
     if (r->file == NULL && r->src == NULL)
         return ctr__ckr_fail(r, CTR_E_INVALID_ARG, "checkpoint: reader not open");
-    if (ckr_load(r, CTR__CKPT_TAG_END) != CTR_OK)
+    if (ckr_load(r, r->nested ? CTR__CKPT_TAG_ENTRY_END : CTR__CKPT_TAG_END)
+        != CTR_OK)
         return r->status;
     r->payload = NULL;
     if (r->payload_len != 0)
         return ctr__ckr_fail(r, CTR_E_CORRUPT,
-                        "checkpoint: the END section has a payload");
+                        "checkpoint: the %s section has a payload",
+                        r->nested ? "SEND" : "END");
+    if (r->nested)
+        return CTR_OK;
     if (r->src_pos != r->src_len ||
         (r->file != NULL && fgetc(r->file) != EOF))
         return ctr__ckr_fail(r, CTR_E_CORRUPT,

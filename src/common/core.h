@@ -55,6 +55,20 @@ typedef struct ctr__load_opts {
  * it has passed ctr__alloc_init). */
 void ctr__load_opts_init(ctr__load_opts *out, const ctr_allocator *user);
 
+/* The end of a ctr_<object>_create: a create has no handle to keep its
+ * message, so, as a load, it writes it to the caller's allocator's message
+ * buffer (when the struct is valid and its struct_size covers the field):
+ * "<call>: <err's message, or the status text>" on failure, "" on success.
+ * err may be NULL. Returns rc. */
+struct ctr__error;
+/* The start of a create: copies the caller's allocator into *a (a bad one
+ * is CTR_E_INVALID_ARG, and no message can be written), clears err and
+ * requires out. CTR_OK or the code, with err's message. */
+int ctr__create_begin(ctr__alloc *a, struct ctr__error *err,
+                      const ctr_allocator *user, const void *out);
+int ctr__create_report(const ctr_allocator *user, int rc, const char *call,
+                       const struct ctr__error *err);
+
 /* ---- overflow-checked sizes --------------------------------------------- */
 /* The one place sizes are multiplied and added: every loader and every
  * public call that multiplies sizes goes through these (or

@@ -20,6 +20,32 @@ typedef void (*ctr__persist_write_fn)(ctr__ckw *w, const void *obj);
 typedef int (*ctr__persist_read_fn)(ctr__ckr *r, void *out,
                                     const ctr__alloc *a, void *ctx);
 
+/* What a training-state file (ctr_state, state/state.c) needs of a kind
+ * of object besides its writer and reader. */
+typedef struct ctr__persist_ops {
+    uint32_t kind;      /* CTR__CKPT_KIND_*: the entry's kind in the file */
+    const char *what;   /* "encoder", for messages */
+    ctr__persist_write_fn write;
+    ctr__persist_read_fn read;
+    /* the handle's own allocator: an object is reloaded with it, so that
+     * the handle and its arrays have one allocator after an exchange */
+    const ctr__alloc *(*alloc_of)(const void *h);
+    /* the read's ctx for a reload into h (the optimizer's bound encoder),
+     * or NULL; may be NULL */
+    void *(*ctx_of)(const void *h);
+    /* CTR_OK if `loaded` may replace the content of `h` (an encoder: the
+     * same architecture, as others may be bound to it); else an error
+     * with a message in err. May be NULL (any content fits). */
+    int (*fits)(const void *h, const void *loaded, ctr__error *err);
+    /* swaps the whole content of two handles of the same allocator (no
+     * handle points into itself); cannot fail */
+    void (*exchange)(void *a, void *b);
+    void (*destroy)(void *h);
+} ctr__persist_ops;
+
+/* The kinds, each defined beside its object. */
+extern const ctr__persist_ops ctr__rng_persist;
+
 /* ctr_<object>_save: atomic write of obj to path. Clears err first. */
 int ctr__persist_save(const void *obj, ctr__persist_write_fn write,
                       uint32_t kind, const char *path, const ctr__alloc *alloc,

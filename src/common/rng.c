@@ -31,16 +31,16 @@ CTR_API int ctr_rng_create(ctr_rng **out, uint64_t seed,
                            const ctr_allocator *alloc)
 {
     ctr__alloc a;
-    ctr_rng *rng;
-    int rc;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = rng_new(&rng, &a);
-    if (rc != CTR_OK)
-        return rc;
-    ctr__prng_seed(&rng->gen, seed);
-    *out = rng;
-    return CTR_OK;
+    ctr__error err;
+    ctr_rng *rng = NULL;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK)
+        rc = rng_new(&rng, &a);
+    if (rc == CTR_OK) {
+        ctr__prng_seed(&rng->gen, seed);
+        *out = rng;
+    }
+    return ctr__create_report(alloc, rc, "ctr_rng_create", &err);
 }
 
 CTR_API void ctr_rng_destroy(ctr_rng *rng)
@@ -217,3 +217,26 @@ CTR_API const char *ctr_rng_last_error(const ctr_rng *rng)
 {
     return ctr__error_message(rng == NULL ? NULL : &rng->err);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *rng_alloc_of(const void *h)
+{
+    return &((const ctr_rng *)h)->alloc;
+}
+
+static void rng_exchange(void *a, void *b)
+{
+    ctr_rng t = *(ctr_rng *)a;
+    *(ctr_rng *)a = *(ctr_rng *)b;
+    *(ctr_rng *)b = t;
+}
+
+static void rng_destroy(void *h)
+{
+    ctr_rng_destroy((ctr_rng *)h);
+}
+
+const ctr__persist_ops ctr__rng_persist = {
+    CTR__CKPT_KIND_RNG, "rng", write_state, read_rng, rng_alloc_of, NULL,
+    NULL, rng_exchange, rng_destroy};

@@ -5,6 +5,7 @@
  * lives in its layer_*.c behind layer.h.
  */
 #include "encoder/encoder.h"
+#include "common/params.h"
 
 #include <string.h>
 
@@ -42,18 +43,28 @@ CTR_API int ctr_encoder_create(ctr_encoder **out, const int64_t *dims,
                                const ctr_allocator *alloc)
 {
     ctr__alloc a;
+    ctr__error err;
     ctr__shape s = {0, {1, 1, 1}};
-    int i, rc;
-    if (out == NULL || dims == NULL || ctr__alloc_init(&a, alloc) != CTR_OK ||
-        ndims < 1 || ndims > 3)
+    int i, rc = CTR_OK;
+    if (ctr__alloc_init(&a, alloc) != CTR_OK)
         return CTR_E_INVALID_ARG;
-    s.ndims = ndims;
-    for (i = 0; i < ndims; i++)
+    ctr__error_clear(&err);
+    if (out == NULL || dims == NULL)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "%s is NULL",
+                       out == NULL ? "out" : "dims");
+    else if (ndims < 1 || ndims > 3)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "ndims must be 1, 2 or 3 "
+                       "(got %ld)", (long)ndims);
+    for (i = 0; rc == CTR_OK && i < ndims; i++)
         s.d[i] = dims[i];
-    rc = ctr__shape_check(&s);
-    if (rc != CTR_OK)
-        return rc;
-    return ctr__encoder_new(out, &s, seed, &a);
+    s.ndims = ndims;
+    if (rc == CTR_OK && (rc = ctr__shape_check(&s)) != CTR_OK)
+        ctr__fail(&err, rc, "dims: each in [1, %lld] and their product at "
+                  "most %lld", (long long)CTR__SHAPE_MAX_DIM,
+                  (long long)CTR__SHAPE_MAX_DIM);
+    if (rc == CTR_OK)
+        rc = ctr__encoder_new(out, &s, seed, &a);
+    return ctr__create_report(alloc, rc, "ctr_encoder_create", &err);
 }
 
 CTR_API void ctr_encoder_destroy(ctr_encoder *enc)
@@ -249,35 +260,46 @@ CTR_API int ctr_encoder_param_bounds(int32_t param, double *lo, double *hi)
     return CTR_OK;
 }
 
+#define GROUP "CTR_ENCODER_P_"
+
+/* The parameter as common/params.h describes it (*out), or NULL. */
+static const ctr__param *describe(int32_t param, ctr__param *out)
+{
+    out->id = param;
+    out->is_int = 1;
+    out->read_only = 0;
+    return ctr_encoder_param_bounds(param, &out->lo, &out->hi) == CTR_OK ? out
+                                                                         : NULL;
+}
+
 CTR_API int ctr_encoder_set_i64(ctr_encoder *enc, int32_t param, int64_t value)
 {
+    ctr__param d;
+    double v;
+    int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&enc->err);
-    if (param != CTR_ENCODER_P_BN_GROUPS)
-        return ctr__fail(&enc->err, CTR_E_INVALID_ARG, "unknown parameter %d", (int)param);
-    if (value < 1 || value > CTR__SHAPE_MAX_DIM)
-        return ctr__fail(&enc->err, CTR_E_INVALID_ARG,
-                         "bn groups must be in [1, %lld] (got %lld)", (long long)CTR__SHAPE_MAX_DIM,
-                         (long long)value);
-    if (value != enc->bn_groups) {
+    rc = ctr__param_set_i64(&enc->err, GROUP, param, describe(param, &d), value,
+                            &v);
+    if (rc == CTR_OK && value != enc->bn_groups) {
         enc->bn_groups = value;
         ctr__encoder_release_workspace(enc);
     }
-    return CTR_OK;
+    return rc;
 }
 
 CTR_API int ctr_encoder_get_i64(const ctr_encoder *enc, int32_t param, int64_t *value)
 {
+    ctr__param d;
+    int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    if (value == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "value is NULL");
-    if (param != CTR_ENCODER_P_BN_GROUPS)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "unknown parameter %d",
-                         (int)param);
-    *value = enc->bn_groups;
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+                        value, 1);
+    if (rc == CTR_OK)
+        *value = enc->bn_groups;
+    return rc;
 }
 
 CTR_API const char *ctr_encoder_last_error(const ctr_encoder *enc)

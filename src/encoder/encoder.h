@@ -73,4 +73,14 @@ const ctr__shape *ctr__encoder_output_shape(const ctr_encoder *enc);
  * index (-1, the input, without layers); other values unchanged. */
 int64_t ctr__encoder_layer_index(const ctr_encoder *enc, int64_t layer);
 
+/* encoder_copy.c: 1 if a and b have the same input shape and layers
+ * (kinds, hyper-parameters, shapes), else 0. */
+int ctr__encoder_same_architecture(const ctr_encoder *a, const ctr_encoder *b);
+
+/* What a training-state file needs of an encoder (encoder_checkpoint.c)
+ * and of an optimizer (optimizer.c); common/persist.h. */
+struct ctr__persist_ops;
+extern const struct ctr__persist_ops ctr__encoder_persist;
+extern const struct ctr__persist_ops ctr__optimizer_persist;
+
 #endif /* CTR_ENCODER_H */

@@ -267,3 +267,37 @@ CTR_API int ctr_encoder_load_buffer(ctr_encoder **out, const void *buf, size_t l
     return ctr__persist_load_buffer(out, read_encoder, NULL,
                                     CTR__CKPT_KIND_ENCODER, buf, len, alloc);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *encoder_alloc_of(const void *h)
+{
+    return &((const ctr_encoder *)h)->alloc;
+}
+
+/* Optimizers may be bound to the handle: only an encoder of the same
+ * architecture may replace its content. */
+static int encoder_fits(const void *h, const void *loaded, ctr__error *err)
+{
+    if (ctr__encoder_same_architecture((const ctr_encoder *)h,
+                                       (const ctr_encoder *)loaded))
+        return CTR_OK;
+    return ctr__fail(err, CTR_E_SHAPE, "its architecture differs from the "
+                     "encoder's (input shape, layers or their shapes)");
+}
+
+static void encoder_exchange(void *a, void *b)
+{
+    ctr_encoder t = *(ctr_encoder *)a;
+    *(ctr_encoder *)a = *(ctr_encoder *)b;
+    *(ctr_encoder *)b = t;
+}
+
+static void encoder_destroy(void *h)
+{
+    ctr_encoder_destroy((ctr_encoder *)h);
+}
+
+const ctr__persist_ops ctr__encoder_persist = {
+    CTR__CKPT_KIND_ENCODER, "encoder", write_encoder, read_encoder,
+    encoder_alloc_of, NULL, encoder_fits, encoder_exchange, encoder_destroy};

@@ -14,7 +14,7 @@ static int same_shape(const ctr__shape *a, const ctr__shape *b)
            a->d[2] == b->d[2];
 }
 
-static int same_architecture(const ctr_encoder *a, const ctr_encoder *b)
+int ctr__encoder_same_architecture(const ctr_encoder *a, const ctr_encoder *b)
 {
     int64_t i;
     if (a->n_layers != b->n_layers || a->n_params != b->n_params ||
@@ -81,7 +81,7 @@ static int begin_pair(ctr_encoder *dst, const ctr_encoder *src, int32_t copy_sta
         return ctr__fail(&dst->err, CTR_E_INVALID_ARG, "src is NULL");
     if (copy_stats != 0 && copy_stats != 1)
         return ctr__fail(&dst->err, CTR_E_INVALID_ARG, "copy_stats must be 0 or 1");
-    if (!same_architecture(dst, src))
+    if (!ctr__encoder_same_architecture(dst, src))
         return ctr__fail(&dst->err, CTR_E_SHAPE, "the encoders' architectures differ");
     return CTR_OK;
 }

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/params.h"
 #include "common/persist.h"
 #include "encoder/encoder_tensors.h"
 #include "common/vec.h"
@@ -42,31 +43,29 @@ struct ctr_optimizer {
 
 /* ---- tunables ------------------------------------------------------------ */
 
-typedef struct tunable {
-    int32_t param;
-    int is_int;
-    double lo, hi;
-} tunable;
+typedef ctr__param tunable; /* common/params.h */
+
+#define GROUP "CTR_OPTIMIZER_P_"
 
 static const tunable TUNABLES[] = {
-    {CTR_OPTIMIZER_P_LR, 0, 0.0, MAX_REAL},
-    {CTR_OPTIMIZER_P_MOMENTUM, 0, 0.0, BELOW_ONE},
-    {CTR_OPTIMIZER_P_DAMPENING, 0, 0.0, 1.0},
-    {CTR_OPTIMIZER_P_WEIGHT_DECAY, 0, 0.0, MAX_REAL},
-    {CTR_OPTIMIZER_P_BETA1, 0, 0.0, BELOW_ONE},
-    {CTR_OPTIMIZER_P_BETA2, 0, 0.0, BELOW_ONE},
-    {CTR_OPTIMIZER_P_EPS, 0, DBL_MIN, 1.0},
-    {CTR_OPTIMIZER_P_TRUST_COEF, 0, DBL_MIN, MAX_REAL},
-    {CTR_OPTIMIZER_P_NESTEROV, 1, 0.0, 1.0},
-    {CTR_OPTIMIZER_P_EXCLUDE_BIAS_NORM, 1, 0.0, 1.0},
-    {CTR_OPTIMIZER_P_STEP, 1, 0.0, 9.2e18},
+    {CTR_OPTIMIZER_P_LR, 0, 0.0, MAX_REAL, 0},
+    {CTR_OPTIMIZER_P_MOMENTUM, 0, 0.0, BELOW_ONE, 0},
+    {CTR_OPTIMIZER_P_DAMPENING, 0, 0.0, 1.0, 0},
+    {CTR_OPTIMIZER_P_WEIGHT_DECAY, 0, 0.0, MAX_REAL, 0},
+    {CTR_OPTIMIZER_P_BETA1, 0, 0.0, BELOW_ONE, 0},
+    {CTR_OPTIMIZER_P_BETA2, 0, 0.0, BELOW_ONE, 0},
+    {CTR_OPTIMIZER_P_EPS, 0, DBL_MIN, 1.0, 0},
+    {CTR_OPTIMIZER_P_TRUST_COEF, 0, DBL_MIN, MAX_REAL, 0},
+    {CTR_OPTIMIZER_P_NESTEROV, 1, 0.0, 1.0, 0},
+    {CTR_OPTIMIZER_P_EXCLUDE_BIAS_NORM, 1, 0.0, 1.0, 0},
+    {CTR_OPTIMIZER_P_STEP, 1, 0.0, 9.2e18, 1},
 };
 
 static const tunable *find_tunable(int32_t param)
 {
     size_t i;
     for (i = 0; i < sizeof(TUNABLES) / sizeof(TUNABLES[0]); i++)
-        if (TUNABLES[i].param == param)
+        if (TUNABLES[i].id == param)
             return &TUNABLES[i];
     return NULL;
 }
@@ -120,62 +119,66 @@ CTR_API int ctr_optimizer_param_bounds(int32_t param, double *lo, double *hi)
     return CTR_OK;
 }
 
+/* Stores a value the rule of common/params.h accepted. */
+static void store_tunable(ctr_optimizer *opt, const tunable *t, double v)
+{
+    if (t->is_int)
+        *int_slot(opt, t->id) = (int64_t)v;
+    else
+        *real_slot(opt, t->id) = v;
+}
+
 CTR_API int ctr_optimizer_set_f64(ctr_optimizer *opt, int32_t param, double value)
 {
     const tunable *t = find_tunable(param);
+    int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&opt->err);
-    if (t == NULL || t->is_int)
-        return ctr__fail(&opt->err, CTR_E_INVALID_ARG, "%d is not a real parameter",
-                         (int)param);
-    if (!(value >= t->lo && value <= t->hi))
-        return ctr__fail(&opt->err, CTR_E_INVALID_ARG,
-                         "parameter %d must be in [%g, %g] (got %g)", (int)param, t->lo,
-                         t->hi, value);
-    *real_slot(opt, param) = value;
-    return CTR_OK;
+    rc = ctr__param_set_f64(&opt->err, GROUP, param, t, value);
+    if (rc == CTR_OK)
+        store_tunable(opt, t, value);
+    return rc;
+}
+
+CTR_API int ctr_optimizer_set_i64(ctr_optimizer *opt, int32_t param, int64_t value)
+{
+    const tunable *t = find_tunable(param);
+    double v;
+    int rc;
+    if (opt == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&opt->err);
+    rc = ctr__param_set_i64(&opt->err, GROUP, param, t, value, &v);
+    if (rc == CTR_OK)
+        store_tunable(opt, t, v);
+    return rc;
 }
 
 CTR_API int ctr_optimizer_get_f64(const ctr_optimizer *opt, int32_t param, double *value)
 {
     ctr_optimizer *o = (ctr_optimizer *)opt;
     const tunable *t = find_tunable(param);
+    int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    if (value == NULL || t == NULL || t->is_int)
-        return CTR_E_INVALID_ARG;
-    *value = *real_slot(o, param);
-    return CTR_OK;
-}
-
-CTR_API int ctr_optimizer_set_i64(ctr_optimizer *opt, int32_t param, int64_t value)
-{
-    const tunable *t = find_tunable(param);
-    if (opt == NULL)
-        return CTR_E_INVALID_ARG;
-    ctr__error_clear(&opt->err);
-    if (t == NULL || !t->is_int || param == CTR_OPTIMIZER_P_STEP)
-        return ctr__fail(&opt->err, CTR_E_INVALID_ARG,
-                         "%d is not a settable integer parameter", (int)param);
-    if (value < 0 || value > 1)
-        return ctr__fail(&opt->err, CTR_E_INVALID_ARG,
-                         "parameter %d must be 0 or 1 (got %lld)", (int)param,
-                         (long long)value);
-    *int_slot(opt, param) = value;
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, t, value, 0);
+    if (rc == CTR_OK)
+        *value = t->is_int ? (double)*int_slot(o, param) : *real_slot(o, param);
+    return rc;
 }
 
 CTR_API int ctr_optimizer_get_i64(const ctr_optimizer *opt, int32_t param, int64_t *value)
 {
     ctr_optimizer *o = (ctr_optimizer *)opt;
     const tunable *t = find_tunable(param);
+    int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    if (value == NULL || t == NULL || !t->is_int)
-        return CTR_E_INVALID_ARG;
-    *value = *int_slot(o, param);
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, t, value, 1);
+    if (rc == CTR_OK)
+        *value = *int_slot(o, param);
+    return rc;
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -204,16 +207,20 @@ CTR_API void ctr_optimizer_destroy(ctr_optimizer *opt)
 }
 
 /* A new optimizer with zero state and one segment over all n floats. */
-static int optimizer_new(ctr_optimizer **out, int32_t kind, int64_t n, const ctr__alloc *a)
+static int optimizer_new(ctr_optimizer **out, int32_t kind, int64_t n, const ctr__alloc *a,
+                         ctr__error *err)
 {
     ctr_optimizer *opt;
     size_t bytes;
     if (kind != CTR_OPTIMIZER_SGD && kind != CTR_OPTIMIZER_ADAMW && kind != CTR_OPTIMIZER_LARS)
-        return CTR_E_INVALID_ARG;
+        return ctr__fail(err, CTR_E_INVALID_ARG, "kind %ld is no CTR_OPTIMIZER_* kind",
+                         (long)kind);
     if (n < 1)
-        return CTR_E_INVALID_ARG;
+        return ctr__fail(err, CTR_E_INVALID_ARG, "n_params must be >= 1 (got %lld)",
+                         (long long)n);
     if (ctr__matrix_bytes(&bytes, state_floats_for(kind, 1), n, sizeof(float)) != CTR_OK)
-        return CTR_E_OVERFLOW;
+        return ctr__fail(err, CTR_E_OVERFLOW, "n_params %lld: the state's bytes overflow",
+                         (long long)n);
     opt = (ctr_optimizer *)ctr__calloc(a, sizeof(*opt));
     if (opt == NULL)
         return CTR_E_NOMEM;
@@ -238,9 +245,11 @@ CTR_API int ctr_optimizer_create(ctr_optimizer **out, int32_t kind, int64_t n_pa
                                  const ctr_allocator *alloc)
 {
     ctr__alloc a;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    return optimizer_new(out, kind, n_params, &a);
+    ctr__error err;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK)
+        rc = optimizer_new(out, kind, n_params, &a, &err);
+    return ctr__create_report(alloc, rc, "ctr_optimizer_create", &err);
 }
 
 /* Replaces the segments by the encoder's tensors. */
@@ -275,18 +284,24 @@ CTR_API int ctr_optimizer_create_for_encoder(ctr_optimizer **out, int32_t kind,
                                              const ctr_allocator *alloc)
 {
     ctr__alloc a;
+    ctr__error err;
     ctr_optimizer *opt = NULL;
-    int rc;
-    if (out == NULL || enc == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
+    int rc = CTR_OK;
+    if (ctr__alloc_init(&a, alloc) != CTR_OK)
         return CTR_E_INVALID_ARG;
-    if (encoder_param_count(enc) < 1)
-        return CTR_E_SHAPE;
-    rc = optimizer_new(&opt, kind, encoder_param_count(enc), &a);
+    ctr__error_clear(&err);
+    if (out == NULL || enc == NULL)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "%s is NULL",
+                       out == NULL ? "out" : "enc");
+    else if (encoder_param_count(enc) < 1)
+        rc = ctr__fail(&err, CTR_E_SHAPE, "enc has no parameters");
+    if (rc == CTR_OK)
+        rc = optimizer_new(&opt, kind, encoder_param_count(enc), &a, &err);
     if (rc == CTR_OK && (rc = bind_encoder(opt, enc)) != CTR_OK)
         ctr_optimizer_destroy(opt);
     if (rc == CTR_OK)
         *out = opt;
-    return rc;
+    return ctr__create_report(alloc, rc, "ctr_optimizer_create_for_encoder", &err);
 }
 
 CTR_API int ctr_optimizer_set_segments(ctr_optimizer *opt, const int64_t *sizes,
@@ -667,7 +682,7 @@ static int build_from_head(ctr_optimizer **out, const saved_head *h, ctr_encoder
                            const ctr__alloc *a)
 {
     ctr_optimizer *opt = NULL;
-    int rc = optimizer_new(&opt, h->kind, h->n, a);
+    int rc = optimizer_new(&opt, h->kind, h->n, a, NULL);
     if (rc == CTR_E_INVALID_ARG || rc == CTR_E_OVERFLOW)
         rc = CTR_E_CORRUPT;
     if (rc == CTR_OK)
@@ -758,3 +773,49 @@ CTR_API const char *ctr_optimizer_last_error(const ctr_optimizer *opt)
 {
     return ctr__error_message(opt == NULL ? NULL : &opt->err);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *optimizer_alloc_of(const void *h)
+{
+    return &((const ctr_optimizer *)h)->alloc;
+}
+
+/* The reload is bound to the handle's encoder (whose architecture a
+ * state load keeps), so the exchanged content stays bound to it. */
+static void *optimizer_ctx_of(const void *h)
+{
+    return ((const ctr_optimizer *)h)->enc;
+}
+
+static int optimizer_fits(const void *h, const void *loaded, ctr__error *err)
+{
+    const ctr_optimizer *a = (const ctr_optimizer *)h;
+    const ctr_optimizer *b = (const ctr_optimizer *)loaded;
+    if (a->kind != b->kind)
+        return ctr__fail(err, CTR_E_INCOMPATIBLE, "it is an optimizer of "
+                         "kind %ld, the handle's kind is %ld", (long)b->kind,
+                         (long)a->kind);
+    if (a->n != b->n)
+        return ctr__fail(err, CTR_E_SHAPE, "it holds state for %lld "
+                         "parameters, the handle for %lld", (long long)b->n,
+                         (long long)a->n);
+    return CTR_OK;
+}
+
+static void optimizer_exchange(void *a, void *b)
+{
+    ctr_optimizer t = *(ctr_optimizer *)a;
+    *(ctr_optimizer *)a = *(ctr_optimizer *)b;
+    *(ctr_optimizer *)b = t;
+}
+
+static void optimizer_destroy(void *h)
+{
+    ctr_optimizer_destroy((ctr_optimizer *)h);
+}
+
+const ctr__persist_ops ctr__optimizer_persist = {
+    CTR__CKPT_KIND_OPTIMIZER, "optimizer", write_optimizer, read_optimizer,
+    optimizer_alloc_of, optimizer_ctx_of, optimizer_fits, optimizer_exchange,
+    optimizer_destroy};

@@ -9,6 +9,7 @@
 
 #include "common/blas.h"
 #include "common/core.h"
+#include "common/params.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -54,12 +55,14 @@ typedef struct knn_layout {
 CTR_API int ctr_knn_create(ctr_knn **out, const ctr_allocator *alloc)
 {
     ctr__alloc a;
+    ctr__error err;
     ctr_knn *knn;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc != CTR_OK)
+        return ctr__create_report(alloc, rc, "ctr_knn_create", &err);
     knn = (ctr_knn *)ctr__calloc(&a, sizeof(*knn));
     if (knn == NULL)
-        return CTR_E_NOMEM;
+        return ctr__create_report(alloc, CTR_E_NOMEM, "ctr_knn_create", NULL);
     knn->alloc = a;
     knn->k = DEFAULT_K;
     knn->metric = CTR_KNN_COSINE;
@@ -67,7 +70,7 @@ CTR_API int ctr_knn_create(ctr_knn **out, const ctr_allocator *alloc)
     knn->tile_rows = DEFAULT_TILE_ROWS;
     knn->sigma = DEFAULT_SIGMA;
     *out = knn;
-    return CTR_OK;
+    return ctr__create_report(alloc, CTR_OK, "ctr_knn_create", NULL);
 }
 
 CTR_API void ctr_knn_destroy(ctr_knn *knn)
@@ -110,76 +113,93 @@ static int64_t *i64_param(ctr_knn *knn, int32_t param)
     }
 }
 
+#define GROUP "CTR_KNN_P_"
+
+/* The parameter as common/params.h describes it (*out), or NULL. */
+static const ctr__param *describe(int32_t param, ctr__param *out)
+{
+    out->id = param;
+    out->is_int = param != CTR_KNN_P_SIGMA;
+    out->read_only = param == CTR_KNN_P_WORKSPACE_BYTES;
+    out->lo = 0.0;
+    out->hi = 9.2e18;
+    if (out->read_only)
+        return out;
+    return ctr_knn_param_bounds(param, &out->lo, &out->hi) == CTR_OK ? out
+                                                                     : NULL;
+}
+
+static void store(ctr_knn *knn, const ctr__param *d, double v)
+{
+    if (d->is_int)
+        *i64_param(knn, d->id) = (int64_t)v;
+    else
+        knn->sigma = v;
+}
+
 CTR_API int ctr_knn_set_i64(ctr_knn *knn, int32_t param, int64_t value)
 {
-    int64_t *slot;
-    double lo, hi;
+    ctr__param d;
+    const ctr__param *dp = describe(param, &d);
+    double v;
+    int rc;
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&knn->err);
-    slot = i64_param(knn, param);
-    if (slot == NULL)
-        return ctr__fail(&knn->err, CTR_E_INVALID_ARG,
-                         "parameter %ld is not a settable integer",
-                         (long)param);
-    ctr_knn_param_bounds(param, &lo, &hi);
-    if ((double)value < lo || (double)value > hi)
-        return ctr__fail(&knn->err, CTR_E_INVALID_ARG,
-                         "parameter %ld must be in [%.0f, %.0f] (got %lld)",
-                         (long)param, lo, hi, (long long)value);
-    *slot = value;
-    return CTR_OK;
+    rc = ctr__param_set_i64(&knn->err, GROUP, param, dp, value, &v);
+    if (rc == CTR_OK)
+        store(knn, dp, v);
+    return rc;
+}
+
+CTR_API int ctr_knn_set_f64(ctr_knn *knn, int32_t param, double value)
+{
+    ctr__param d;
+    const ctr__param *dp = describe(param, &d);
+    int rc;
+    if (knn == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&knn->err);
+    rc = ctr__param_set_f64(&knn->err, GROUP, param, dp, value);
+    if (rc == CTR_OK)
+        store(knn, dp, value);
+    return rc;
+}
+
+/* The integer parameter's value (the workspace size included). */
+static int64_t read_int(const ctr_knn *knn, int32_t param)
+{
+    if (param == CTR_KNN_P_WORKSPACE_BYTES)
+        return (int64_t)knn->ws_bytes;
+    return *i64_param((ctr_knn *)knn, param);
 }
 
 CTR_API int ctr_knn_get_i64(const ctr_knn *knn, int32_t param,
                             int64_t *value)
 {
-    int64_t *slot;
+    ctr__param d;
+    int rc;
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
-    if (value == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "value is NULL");
-    if (param == CTR_KNN_P_WORKSPACE_BYTES) {
-        *value = (int64_t)knn->ws_bytes;
-        return CTR_OK;
-    }
-    slot = i64_param((ctr_knn *)knn, param);
-    if (slot == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
-                         "parameter %ld is not an integer", (long)param);
-    *value = *slot;
-    return CTR_OK;
-}
-
-CTR_API int ctr_knn_set_f64(ctr_knn *knn, int32_t param, double value)
-{
-    if (knn == NULL)
-        return CTR_E_INVALID_ARG;
-    ctr__error_clear(&knn->err);
-    if (param != CTR_KNN_P_SIGMA)
-        return ctr__fail(&knn->err, CTR_E_INVALID_ARG,
-                         "parameter %ld is not a settable real",
-                         (long)param);
-    if (!isfinite(value))
-        return ctr__fail(&knn->err, CTR_E_NUMERIC, "sigma is not finite");
-    if (value < 1e-6 || value > 1e6)
-        return ctr__fail(&knn->err, CTR_E_INVALID_ARG,
-                         "sigma must be in [1e-6, 1e6] (got %g)", value);
-    knn->sigma = value;
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+                        value, 1);
+    if (rc == CTR_OK)
+        *value = read_int(knn, param);
+    return rc;
 }
 
 CTR_API int ctr_knn_get_f64(const ctr_knn *knn, int32_t param,
                             double *value)
 {
+    ctr__param d;
+    const ctr__param *dp = describe(param, &d);
+    int rc;
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
-    if (param != CTR_KNN_P_SIGMA || value == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
-                         "parameter %ld is not a real, or value is NULL",
-                         (long)param);
-    *value = knn->sigma;
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, dp, value, 0);
+    if (rc == CTR_OK)
+        *value = dp->is_int ? (double)read_int(knn, param) : knn->sigma;
+    return rc;
 }
 
 /* ---- workspace ------------------------------------------------------------- */

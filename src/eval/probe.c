@@ -16,6 +16,7 @@
 
 #include "common/blas.h"
 #include "common/core.h"
+#include "common/params.h"
 #include "eval/lbfgs.h"
 
 struct ctr_probe {
@@ -97,71 +98,85 @@ CTR_API int ctr_probe_param_bounds(int32_t param, double *lo, double *hi)
     return CTR_OK;
 }
 
-/* Checks key, type and bounds; returns the info or NULL after recording
- * the error in *rc. */
-static const param_info *check_param(ctr_probe *p, int32_t key, int is_int,
-                                     double value, int *rc)
+#define GROUP "CTR_PROBE_P_"
+
+/* The parameter as common/params.h describes it (*out), or NULL. */
+static const ctr__param *describe(int32_t key, ctr__param *out)
 {
     const param_info *info = find_param(key);
-    *rc = CTR_OK;
-    if (info == NULL || info->is_int != is_int) {
-        *rc = ctr__fail(&p->err, CTR_E_INVALID_ARG,
-                        info == NULL ? "unknown parameter %d"
-                                     : "parameter %d has the other type",
-                        (int)key);
+    if (info == NULL)
         return NULL;
-    }
-    if (isnan(value)) {
-        *rc = ctr__fail(&p->err, CTR_E_NUMERIC, "parameter %d is NaN", (int)key);
-        return NULL;
-    }
-    if (value < info->lo || value > info->hi) {
-        *rc = ctr__fail(&p->err, CTR_E_INVALID_ARG,
-                        "parameter %d must be in [%g, %g] (got %g)", (int)key,
-                        info->lo, info->hi, value);
-        return NULL;
-    }
-    return info;
+    out->id = key;
+    out->is_int = info->is_int;
+    out->lo = info->lo;
+    out->hi = info->hi;
+    out->read_only = 0;
+    return out;
+}
+
+/* Stores a value the rule of common/params.h accepted. */
+static void store(ctr_probe *p, const ctr__param *d, double v)
+{
+    if (d->is_int)
+        *param_i64_slot(p, d->id) = (int64_t)v;
+    else
+        *param_f64_slot(p, d->id) = v;
 }
 
 CTR_API int ctr_probe_set_f64(ctr_probe *p, int32_t param, double value)
 {
+    ctr__param d;
+    const ctr__param *dp = describe(param, &d);
     int rc;
     if (p == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&p->err);
-    if (check_param(p, param, 0, value, &rc) != NULL)
-        *param_f64_slot(p, param) = value;
+    rc = ctr__param_set_f64(&p->err, GROUP, param, dp, value);
+    if (rc == CTR_OK)
+        store(p, dp, value);
     return rc;
 }
 
 CTR_API int ctr_probe_set_i64(ctr_probe *p, int32_t param, int64_t value)
 {
+    ctr__param d;
+    const ctr__param *dp = describe(param, &d);
+    double v;
     int rc;
     if (p == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&p->err);
-    if (check_param(p, param, 1, (double)value, &rc) != NULL)
-        *param_i64_slot(p, param) = value;
+    rc = ctr__param_set_i64(&p->err, GROUP, param, dp, value, &v);
+    if (rc == CTR_OK)
+        store(p, dp, v);
     return rc;
 }
 
 CTR_API int ctr_probe_get_f64(const ctr_probe *p, int32_t param, double *value)
 {
-    const param_info *info = find_param(param);
-    if (p == NULL || value == NULL || info == NULL || info->is_int)
+    ctr__param d;
+    const ctr__param *dp = describe(param, &d);
+    int rc;
+    if (p == NULL)
         return CTR_E_INVALID_ARG;
-    *value = *param_f64_slot((ctr_probe *)p, param);
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, dp, value, 0);
+    if (rc == CTR_OK)
+        *value = dp->is_int ? (double)*param_i64_slot((ctr_probe *)p, param)
+                            : *param_f64_slot((ctr_probe *)p, param);
+    return rc;
 }
 
 CTR_API int ctr_probe_get_i64(const ctr_probe *p, int32_t param, int64_t *value)
 {
-    const param_info *info = find_param(param);
-    if (p == NULL || value == NULL || info == NULL || !info->is_int)
+    ctr__param d;
+    int rc;
+    if (p == NULL)
         return CTR_E_INVALID_ARG;
-    *value = *param_i64_slot((ctr_probe *)p, param);
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+                        value, 1);
+    if (rc == CTR_OK)
+        *value = *param_i64_slot((ctr_probe *)p, param);
+    return rc;
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */
@@ -212,18 +227,14 @@ CTR_API void ctr_probe_destroy(ctr_probe *p)
     ctr__free(&a, p, sizeof(*p));
 }
 
-CTR_API int ctr_probe_create(ctr_probe **out, int64_t dim, int64_t classes,
-                             const ctr_allocator *alloc)
+/* The probe of ctr_probe_create, arguments checked. */
+static int probe_new(ctr_probe **out, int64_t dim, int64_t classes,
+                     ctr__alloc a)
 {
-    ctr__alloc a;
     ctr_probe *p;
     probe_sizes sz;
     size_t i;
-    int rc;
-    if (out == NULL || dim < 1 || classes < 2 ||
-        ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    rc = compute_sizes(&sz, dim, classes);
+    int rc = compute_sizes(&sz, dim, classes);
     if (rc != CTR_OK)
         return rc;
     p = (ctr_probe *)ctr__calloc(&a, sizeof(*p));
@@ -252,6 +263,23 @@ CTR_API int ctr_probe_create(ctr_probe **out, int64_t dim, int64_t classes,
     }
     *out = p;
     return CTR_OK;
+}
+
+CTR_API int ctr_probe_create(ctr_probe **out, int64_t dim, int64_t classes,
+                             const ctr_allocator *alloc)
+{
+    ctr__alloc a;
+    ctr__error err;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK && dim < 1)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "dim must be >= 1 (got %lld)",
+                       (long long)dim);
+    else if (rc == CTR_OK && classes < 2)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "classes must be >= 2 (got "
+                       "%lld)", (long long)classes);
+    if (rc == CTR_OK)
+        rc = probe_new(out, dim, classes, a);
+    return ctr__create_report(alloc, rc, "ctr_probe_create", &err);
 }
 
 /* Allocates the logits block and the L-BFGS workspace for the current

@@ -8,7 +8,9 @@
 
 #include "memories/alias.h"
 #include "common/persist.h"
+#include "memories/persisted.h"
 #include "common/core.h"
+#include "common/params.h"
 #include "common/prng.h"
 
 #define BANK_HEADER CTR__FOURCC('B', 'H', 'D', 'R')
@@ -113,18 +115,20 @@ CTR_API int ctr_bank_create(ctr_bank **out, int64_t n, int64_t dim,
                             uint64_t seed, const ctr_allocator *alloc)
 {
     ctr__alloc a;
-    ctr_bank *b;
-    int rc;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK || n < 1 ||
-        dim < 1)
-        return CTR_E_INVALID_ARG;
-    rc = bank_new(&b, n, dim, &a);
-    if (rc != CTR_OK)
-        return rc;
-    ctr__prng_seed(&b->gen, seed);
-    init_rows(b);
-    *out = b;
-    return CTR_OK;
+    ctr__error err;
+    ctr_bank *b = NULL;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK && (n < 1 || dim < 1))
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "%s must be >= 1 (got %lld)",
+                       n < 1 ? "n" : "dim", (long long)(n < 1 ? n : dim));
+    if (rc == CTR_OK)
+        rc = bank_new(&b, n, dim, &a);
+    if (rc == CTR_OK) {
+        ctr__prng_seed(&b->gen, seed);
+        init_rows(b);
+        *out = b;
+    }
+    return ctr__create_report(alloc, rc, "ctr_bank_create", &err);
 }
 
 CTR_API void ctr_bank_destroy(ctr_bank *b)
@@ -465,55 +469,74 @@ CTR_API int ctr_bank_param_bounds(int32_t param, double *lo, double *hi)
     return CTR_OK;
 }
 
+#define GROUP "CTR_BANK_P_"
+
+/* The parameter as common/params.h describes it (*out), or NULL: the
+ * momentum, and four read-only integer properties. */
+static const ctr__param *describe(int32_t param, ctr__param *out)
+{
+    out->id = param;
+    out->is_int = param != CTR_BANK_P_MOMENTUM;
+    out->read_only = out->is_int;
+    out->lo = 0.0;
+    out->hi = out->is_int ? 9.2e18 : 1.0;
+    return param == CTR_BANK_P_MOMENTUM || param == CTR_BANK_P_ROWS ||
+                   param == CTR_BANK_P_DIM || param == CTR_BANK_P_WEIGHTED ||
+                   param == CTR_BANK_P_MEMORY_BYTES
+               ? out
+               : NULL;
+}
+
 CTR_API int ctr_bank_set_f64(ctr_bank *b, int32_t param, double value)
 {
+    ctr__param d;
+    int rc;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&b->err);
-    if (param != CTR_BANK_P_MOMENTUM)
-        return ctr__fail(&b->err, CTR_E_INVALID_ARG,
-                         "unknown bank parameter %ld", (long)param);
-    if (!isfinite(value))
-        return ctr__fail(&b->err, CTR_E_NUMERIC, "momentum is not finite");
-    if (value < 0.0 || value > 1.0)
-        return ctr__fail(&b->err, CTR_E_INVALID_ARG,
-                         "momentum must be in [0, 1] (got %g)", value);
-    b->momentum = value;
-    return CTR_OK;
+    rc = ctr__param_set_f64(&b->err, GROUP, param, describe(param, &d), value);
+    if (rc == CTR_OK)
+        b->momentum = value;
+    return rc;
+}
+
+static int64_t read_int(const ctr_bank *b, int32_t param)
+{
+    switch (param) {
+    case CTR_BANK_P_ROWS: return b->n;
+    case CTR_BANK_P_DIM: return b->dim;
+    case CTR_BANK_P_WEIGHTED: return b->alias != NULL;
+    default:
+        return (int64_t)(sizeof(*b) + b->rows_bytes + b->alias_bytes +
+                         b->cum_bytes);
+    }
 }
 
 CTR_API int ctr_bank_get_f64(const ctr_bank *b, int32_t param, double *value)
 {
+    ctr__param d;
+    const ctr__param *dp = describe(param, &d);
+    int rc;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    if (param != CTR_BANK_P_MOMENTUM || value == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
-                         "unknown parameter %ld or value NULL", (long)param);
-    *value = b->momentum;
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, dp, value, 0);
+    if (rc == CTR_OK)
+        *value = dp->is_int ? (double)read_int(b, param) : b->momentum;
+    return rc;
 }
 
 CTR_API int ctr_bank_get_i64(const ctr_bank *b, int32_t param,
                              int64_t *value)
 {
-    int64_t v;
+    ctr__param d;
+    int rc;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    if (value == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "value is NULL");
-    switch (param) {
-    case CTR_BANK_P_ROWS: v = b->n; break;
-    case CTR_BANK_P_DIM: v = b->dim; break;
-    case CTR_BANK_P_WEIGHTED: v = b->alias != NULL; break;
-    case CTR_BANK_P_MEMORY_BYTES:
-        v = (int64_t)(sizeof(*b) + b->rows_bytes + b->alias_bytes + b->cum_bytes);
-        break;
-    default:
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
-                         "unknown bank property %ld", (long)param);
-    }
-    *value = v;
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+                        value, 1);
+    if (rc == CTR_OK)
+        *value = read_int(b, param);
+    return rc;
 }
 
 /* ---- checkpoints ------------------------------------------------------------ */
@@ -743,3 +766,37 @@ CTR_API const char *ctr_bank_last_error(const ctr_bank *b)
 {
     return ctr__error_message(b == NULL ? NULL : &b->err);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *bank_alloc_of(const void *h)
+{
+    return &((const ctr_bank *)h)->alloc;
+}
+
+static int bank_fits(const void *h, const void *loaded, ctr__error *err)
+{
+    const ctr_bank *a = (const ctr_bank *)h, *b = (const ctr_bank *)loaded;
+    if (a->n == b->n && a->dim == b->dim)
+        return CTR_OK;
+    return ctr__fail(err, CTR_E_SHAPE, "it is a bank of %lld rows of dim "
+                     "%lld, the handle's has %lld of dim %lld",
+                     (long long)b->n, (long long)b->dim, (long long)a->n,
+                     (long long)a->dim);
+}
+
+static void bank_exchange(void *a, void *b)
+{
+    ctr_bank t = *(ctr_bank *)a;
+    *(ctr_bank *)a = *(ctr_bank *)b;
+    *(ctr_bank *)b = t;
+}
+
+static void bank_destroy(void *h)
+{
+    ctr_bank_destroy((ctr_bank *)h);
+}
+
+const ctr__persist_ops ctr__bank_persist = {
+    CTR__CKPT_KIND_BANK, "bank", write_bank, read_bank, bank_alloc_of, NULL,
+    bank_fits, bank_exchange, bank_destroy};

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/persist.h"
+#include "memories/persisted.h"
 #include "common/core.h"
 #include "common/prng.h"
 
@@ -105,20 +106,25 @@ CTR_API int ctr_queue_create(ctr_queue **out, int64_t capacity, int64_t dim,
                              const ctr_allocator *alloc)
 {
     ctr__alloc a;
-    ctr_queue *q;
-    int rc;
-    if (out == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    if (capacity < 1 || dim < 1 || (flags & ~KNOWN_FLAGS) != 0)
-        return CTR_E_INVALID_ARG;
-    rc = queue_new(&q, capacity, dim, flags, &a);
-    if (rc != CTR_OK)
-        return rc;
-    ctr__prng_seed(&q->gen, seed);
-    if (flags & CTR_QUEUE_INIT_RANDOM)
-        fill_random(q);
-    *out = q;
-    return CTR_OK;
+    ctr__error err;
+    ctr_queue *q = NULL;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK && (capacity < 1 || dim < 1))
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "%s must be >= 1 (got %lld)",
+                       capacity < 1 ? "capacity" : "dim",
+                       (long long)(capacity < 1 ? capacity : dim));
+    else if (rc == CTR_OK && (flags & ~KNOWN_FLAGS) != 0)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "flags: unknown bits 0x%lx",
+                       (unsigned long)(flags & ~KNOWN_FLAGS));
+    if (rc == CTR_OK)
+        rc = queue_new(&q, capacity, dim, flags, &a);
+    if (rc == CTR_OK) {
+        ctr__prng_seed(&q->gen, seed);
+        if (flags & CTR_QUEUE_INIT_RANDOM)
+            fill_random(q);
+        *out = q;
+    }
+    return ctr__create_report(alloc, rc, "ctr_queue_create", &err);
 }
 
 CTR_API void ctr_queue_destroy(ctr_queue *q)
@@ -479,3 +485,38 @@ CTR_API const char *ctr_queue_last_error(const ctr_queue *q)
 {
     return ctr__error_message(q == NULL ? NULL : &q->err);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *queue_alloc_of(const void *h)
+{
+    return &((const ctr_queue *)h)->alloc;
+}
+
+static int queue_fits(const void *h, const void *loaded, ctr__error *err)
+{
+    const ctr_queue *a = (const ctr_queue *)h, *b = (const ctr_queue *)loaded;
+    if (a->capacity == b->capacity && a->dim == b->dim && a->flags == b->flags)
+        return CTR_OK;
+    return ctr__fail(err, CTR_E_SHAPE, "it is a queue of capacity %lld, "
+                     "dim %lld, flags %ld; the handle's: %lld, %lld, %ld",
+                     (long long)b->capacity, (long long)b->dim,
+                     (long)b->flags, (long long)a->capacity,
+                     (long long)a->dim, (long)a->flags);
+}
+
+static void queue_exchange(void *a, void *b)
+{
+    ctr_queue t = *(ctr_queue *)a;
+    *(ctr_queue *)a = *(ctr_queue *)b;
+    *(ctr_queue *)b = t;
+}
+
+static void queue_destroy(void *h)
+{
+    ctr_queue_destroy((ctr_queue *)h);
+}
+
+const ctr__persist_ops ctr__queue_persist = {
+    CTR__CKPT_KIND_QUEUE, "queue", write_queue, read_queue, queue_alloc_of,
+    NULL, queue_fits, queue_exchange, queue_destroy};

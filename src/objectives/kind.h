@@ -120,4 +120,9 @@ float *ctr__carve_floats(ctr__carve *c, size_t n);
 /* *total += bytes of n floats rounded to 64; CTR_E_OVERFLOW on overflow. */
 int ctr__obj_ws_add(size_t *total, int64_t n_floats);
 
+/* objective.c: what a training-state file needs of an objective
+ * (common/persist.h). */
+struct ctr__persist_ops;
+extern const struct ctr__persist_ops ctr__objective_persist;
+
 #endif /* CTR_KIND_H */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/checkpoint.h"
+#include "common/params.h"
 #include "common/persist.h"
 #include "objectives/kind.h"
 #include "objectives/registry.h"
@@ -16,20 +17,18 @@
 
 /* ---- parameters ----------------------------------------------------------- */
 
-typedef struct param_info {
-    int32_t id;
-    double lo, hi;
-    int is_int;
-} param_info;
+typedef ctr__param param_info;
+
+#define GROUP "CTR_OBJECTIVE_P_"
 
 static const param_info PARAMS[] = {
-    {CTR_OBJECTIVE_P_TEMPERATURE, 1e-3, 1e3, 0},
-    {CTR_OBJECTIVE_P_NORMALIZE, 0, 1, 1},
-    {CTR_OBJECTIVE_P_SYMMETRIC, 0, 1, 1},
-    {CTR_OBJECTIVE_P_TILE, 8, 1048576, 1},
-    {CTR_OBJECTIVE_P_NPAIR_LAMBDA, 0, 1e3, 0},
-    {CTR_OBJECTIVE_P_NCE_Z_MODE, CTR_NCE_Z_FIXED, CTR_NCE_Z_EXACT, 1},
-    {CTR_OBJECTIVE_P_NCE_MOMENTUM, 0, 0.999999, 0},
+    {CTR_OBJECTIVE_P_TEMPERATURE, 0, 1e-3, 1e3, 0},
+    {CTR_OBJECTIVE_P_NORMALIZE, 1, 0, 1, 0},
+    {CTR_OBJECTIVE_P_SYMMETRIC, 1, 0, 1, 0},
+    {CTR_OBJECTIVE_P_TILE, 1, 8, 1048576, 0},
+    {CTR_OBJECTIVE_P_NPAIR_LAMBDA, 0, 0, 1e3, 0},
+    {CTR_OBJECTIVE_P_NCE_Z_MODE, 1, CTR_NCE_Z_FIXED, CTR_NCE_Z_EXACT, 0},
+    {CTR_OBJECTIVE_P_NCE_MOMENTUM, 0, 0, 0.999999, 0},
 };
 
 static const param_info *find_param(int32_t id)
@@ -82,24 +81,11 @@ static double read_param(const ctr_objective *obj, int32_t id)
     }
 }
 
-/* Validates (id, v) against the table; records a message on failure. */
+/* Validates (id, v) against the table (common/params.h); records a
+ * message on failure. */
 static int check_param(ctr__error *err, int32_t id, double v)
 {
-    const param_info *p = find_param(id);
-    if (p == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "unknown parameter %d",
-                         (int)id);
-    if (!isfinite(v))
-        return ctr__fail(err, CTR_E_NUMERIC, "parameter %d: value not finite",
-                         (int)id);
-    if (v < p->lo || v > p->hi)
-        return ctr__fail(err, CTR_E_INVALID_ARG,
-                         "parameter %d must be in [%g, %g] (got %g)", (int)id,
-                         p->lo, p->hi, v);
-    if (p->is_int && v != floor(v))
-        return ctr__fail(err, CTR_E_INVALID_ARG,
-                         "parameter %d is an integer (got %g)", (int)id, v);
-    return CTR_OK;
+    return ctr__param_set_f64(err, GROUP, id, find_param(id), v);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -122,9 +108,14 @@ CTR_API int ctr_objective_create(ctr_objective **out, int32_t kind,
 {
     const ctr__obj_kind *k = ctr__obj_kind_find(kind);
     ctr__alloc a;
-    if (out == NULL || k == NULL || ctr__alloc_init(&a, alloc) != CTR_OK)
-        return CTR_E_INVALID_ARG;
-    return objective_new(out, k, &a);
+    ctr__error err;
+    int rc = ctr__create_begin(&a, &err, alloc, out);
+    if (rc == CTR_OK && k == NULL)
+        rc = ctr__fail(&err, CTR_E_INVALID_ARG, "kind %ld is no "
+                       "CTR_OBJECTIVE_* kind", (long)kind);
+    if (rc == CTR_OK)
+        rc = objective_new(out, k, &a);
+    return ctr__create_report(alloc, rc, "ctr_objective_create", &err);
 }
 
 CTR_API void ctr_objective_destroy(ctr_objective *obj)
@@ -157,47 +148,41 @@ CTR_API int ctr_objective_set_f64(ctr_objective *obj, int32_t param,
 CTR_API int ctr_objective_set_i64(ctr_objective *obj, int32_t param,
                                   int64_t value)
 {
+    double v;
+    int rc;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    if (value > (int64_t)1 << 52 || value < -((int64_t)1 << 52)) {
-        ctr__error_clear(&obj->err);
-        return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
-                         "parameter %d: value %lld out of bounds", (int)param,
-                         (long long)value);
-    }
-    return ctr_objective_set_f64(obj, param, (double)value);
+    ctr__error_clear(&obj->err);
+    rc = ctr__param_set_i64(&obj->err, GROUP, param, find_param(param), value,
+                            &v);
+    if (rc == CTR_OK)
+        store_param(obj, param, v);
+    return rc;
 }
 
 CTR_API int ctr_objective_get_f64(const ctr_objective *obj, int32_t param,
                                   double *value)
 {
-    ctr__error *err;
+    int rc;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    err = CTR__NO_MESSAGE;
-    ctr__error_clear(err);
-    if (value == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "value is NULL");
-    if (find_param(param) == NULL)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "unknown parameter %d",
-                         (int)param);
-    *value = read_param(obj, param);
-    return CTR_OK;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, find_param(param), value,
+                        0);
+    if (rc == CTR_OK)
+        *value = read_param(obj, param);
+    return rc;
 }
 
 CTR_API int ctr_objective_get_i64(const ctr_objective *obj, int32_t param,
                                   int64_t *value)
 {
-    double v;
     int rc;
-    if (value == NULL && obj != NULL) {
-        ctr__error *err = CTR__NO_MESSAGE;
-        ctr__error_clear(err);
-        return ctr__fail(err, CTR_E_INVALID_ARG, "value is NULL");
-    }
-    rc = ctr_objective_get_f64(obj, param, &v);
+    if (obj == NULL)
+        return CTR_E_INVALID_ARG;
+    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, find_param(param), value,
+                        1);
     if (rc == CTR_OK)
-        *value = (int64_t)llround(v);
+        *value = (int64_t)read_param(obj, param);
     return rc;
 }
 
@@ -413,3 +398,38 @@ CTR_API int ctr_objective_load_buffer(ctr_objective **out, const void *buf,
                                     CTR__CKPT_KIND_OBJECTIVE, buf, len,
                                     alloc);
 }
+
+/* ---- in a training-state file (state/state.c) ----------------------------- */
+
+static const ctr__alloc *objective_alloc_of(const void *h)
+{
+    return &((const ctr_objective *)h)->alloc;
+}
+
+static int objective_fits(const void *h, const void *loaded, ctr__error *err)
+{
+    const ctr_objective *a = (const ctr_objective *)h;
+    const ctr_objective *b = (const ctr_objective *)loaded;
+    if (a->kind == b->kind)
+        return CTR_OK;
+    return ctr__fail(err, CTR_E_INCOMPATIBLE, "it is an objective of kind "
+                     "%s, the handle's kind is %s", b->kind->name,
+                     a->kind->name);
+}
+
+static void objective_exchange(void *a, void *b)
+{
+    ctr_objective t = *(ctr_objective *)a;
+    *(ctr_objective *)a = *(ctr_objective *)b;
+    *(ctr_objective *)b = t;
+}
+
+static void objective_destroy(void *h)
+{
+    ctr_objective_destroy((ctr_objective *)h);
+}
+
+const ctr__persist_ops ctr__objective_persist = {
+    CTR__CKPT_KIND_OBJECTIVE, "objective", write_state, read_objective,
+    objective_alloc_of, NULL, objective_fits, objective_exchange,
+    objective_destroy};

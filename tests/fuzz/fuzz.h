@@ -1,7 +1,8 @@
 /*
  * fuzz.h - the fuzz targets of libcontrastive's loaders (tests/fuzz/README.md).
  *
- * One target per loader: rng, queue, bank, encoder, optimizer, objective.
+ * One target per loader: rng, queue, bank, encoder, optimizer, objective,
+ * state (ctr_state_load into the fixed set of ctr_fuzz_state_build).
  * A target takes one input and:
  *   1. loads it from a buffer as it is, through a counting allocator whose
  *      load limit is CTR_FUZZ_LOAD_LIMIT;
@@ -26,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "contrastive.h"
+
 /* The load limit the targets set, and what a load may take beyond it (the
  * handles' fixed-size structs, which no loader counts). */
 #define CTR_FUZZ_LOAD_LIMIT ((uint64_t)64 << 20)
@@ -46,5 +49,18 @@ const ctr_fuzz_target *ctr_fuzz_find(const char *name);
  * (several shapes and options each); emit is called once per file. */
 typedef void (*ctr_fuzz_emit_fn)(void *ctx, const uint8_t *data, size_t size);
 int ctr_fuzz_seeds(const char *target, ctr_fuzz_emit_fn emit, void *ctx);
+
+/* The state target's set of objects (targets.c): a generator "rng", a
+ * queue "queue" (6 x 3, ids), an encoder "encoder" (4 -> linear 3) and an
+ * AdamW optimizer "optimizer" bound to it, named in st; made with a. */
+typedef struct ctr_fuzz_state {
+    ctr_state *st;
+    ctr_rng *rng;
+    ctr_queue *queue;
+    ctr_encoder *enc;
+    ctr_optimizer *opt;
+} ctr_fuzz_state;
+int ctr_fuzz_state_build(ctr_fuzz_state **out, const ctr_allocator *a);
+void ctr_fuzz_state_free(ctr_fuzz_state *s);
 
 #endif /* CTR_FUZZ_H */

@@ -178,6 +178,30 @@ static void objective_seeds(ctr_fuzz_emit_fn emit, void *ctx)
     }
 }
 
+static int state_save(const void *obj, void *buf, size_t cap, size_t *size)
+{
+    return ctr_state_save_buffer(((const ctr_fuzz_state *)obj)->st, buf, cap, size);
+}
+
+/* The state target's set, as built and after a step of each object. */
+static void state_seeds(ctr_fuzz_emit_fn emit, void *ctx)
+{
+    ctr_fuzz_state *s = NULL;
+    const float x[2 * 4] = {1, 2, 3, 4, -1, 0, 1, 2}, keys[3] = {.6f, .8f, 0};
+    const int64_t id = 9;
+    float y[2 * 3], u[2];
+    if (ctr_fuzz_state_build(&s, NULL) != CTR_OK)
+        return;
+    emit_save(s, state_save, emit, ctx);
+    (void)ctr_rng_uniform(s->rng, u, 2);
+    (void)ctr_queue_enqueue(s->queue, keys, 1, 3, &id);
+    if (ctr_encoder_forward(s->enc, y, x, 2, CTR_ENCODER_TRAIN) == CTR_OK &&
+        ctr_encoder_backward(s->enc, NULL, y) == CTR_OK)
+        (void)ctr_optimizer_step(s->opt);
+    emit_save(s, state_save, emit, ctx);
+    ctr_fuzz_state_free(s);
+}
+
 int ctr_fuzz_seeds(const char *target, ctr_fuzz_emit_fn emit, void *ctx)
 {
     static const struct {
@@ -185,7 +209,8 @@ int ctr_fuzz_seeds(const char *target, ctr_fuzz_emit_fn emit, void *ctx)
         void (*make)(ctr_fuzz_emit_fn, void *);
     } makers[] = {{"rng", rng_seeds},         {"queue", queue_seeds},
                   {"bank", bank_seeds},       {"encoder", encoder_seeds},
-                  {"optimizer", optimizer_seeds}, {"objective", objective_seeds}};
+                  {"optimizer", optimizer_seeds}, {"objective", objective_seeds},
+                  {"state", state_seeds}};
     size_t i;
     for (i = 0; i < sizeof(makers) / sizeof(makers[0]); i++) {
         if (strcmp(makers[i].name, target) == 0) {
