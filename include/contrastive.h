@@ -229,5 +229,6 @@ CTR_API uint64_t ctr_load_default_max_bytes(void);
 #include "contrastive/optimizer.h"
 #include "contrastive/objective.h"
 #include "contrastive/cpc.h"
+#include "contrastive/local_global.h"
 
 #endif /* CONTRASTIVE_H */

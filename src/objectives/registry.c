@@ -13,6 +13,7 @@
     X(nce)                \
     X(bank_softmax)       \
     X(cpc)                \
+    X(local_global)       \
     /* one line per kind above, each ending with a backslash */
 
 #define DECLARE_KIND(name) extern const ctr__obj_kind ctr__obj_##name;
