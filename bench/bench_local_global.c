@@ -9,9 +9,12 @@
  *
  * Prints one JSON object per case and line, as bench_objectives:
  *   {"case":..., "threads":T, "ours_ms":x, "floor_ms":y, "ours_extra_mib":z}
- * The case is what DIM's reference infonce_loss computes (and what
- * bench/torch_local_global.py times): L in DIM's channels-first layout
- * (b, d, p), self pairs masked with -10. The floor: the three GEMMs of
+ * local_global_b256_p49 is what DIM's reference infonce_loss computes (and
+ * what bench/torch_local_global.py times): L in DIM's channels-first
+ * layout (b, d, p), self pairs masked with -10. local_global_amdim_b256_p49
+ * is AMDIM's NCE (scores / sqrt(d), penalty 0.05, tanh clip 20, self pairs
+ * excluded) on the same operands, against AMDIM's code. The floor: the
+ * three GEMMs of
  * b x (b p) x d (scores S = G L^T, dG = dS L, dL = dS^T G) on contiguous
  * buffers, nothing else (no exp, no copy of L).
  */
@@ -24,10 +27,12 @@
 typedef struct bench_case {
     const char *name;
     int64_t b, p, d;
+    int amdim; /* AMDIM's options and self exclusion instead of DIM's mask */
 } bench_case;
 
 static const bench_case CASES[] = {
-    {"local_global_b256_p49", 256, 49, 128},
+    {"local_global_b256_p49", 256, 49, 128, 0},
+    {"local_global_amdim_b256_p49", 256, 49, 128, 1},
 };
 
 typedef struct run_ctx {
@@ -80,7 +85,9 @@ static void run_case(const bench_case *c, int threads, int reps)
     r.s = bench_randn(g, c->b * n, 0.0f);
     ctr_local_global_args_init(&r.args);
     r.args.estimator = CTR_MI_INFONCE;
-    r.args.self_mask = CTR_SELFPAIR_DIM;
+    r.args.self_mask = c->amdim ? CTR_SELFPAIR_EXCLUDE : CTR_SELFPAIR_DIM;
+    if (c->amdim)
+        r.args.scale_sqrt_d = 1, r.args.clip = 20.0, r.args.penalty = 0.05;
     r.args.b = c->b, r.args.p = c->p, r.args.d = c->d;
     r.args.g = r.g, r.args.ldg = c->d, r.args.l = r.l;
     r.args.l_batch_stride = c->d * c->p; /* DIM's (b, d, p) */
@@ -102,9 +109,15 @@ static void run_local_global_b256_p49(int threads, int reps)
     run_case(&CASES[0], threads, reps);
 }
 
+static void run_local_global_amdim_b256_p49(int threads, int reps)
+{
+    run_case(&CASES[1], threads, reps);
+}
+
 int main(int argc, char **argv)
 {
     static const bench_entry entries[] = {
-        {"local_global_b256_p49", run_local_global_b256_p49}};
+        {"local_global_b256_p49", run_local_global_b256_p49},
+        {"local_global_amdim_b256_p49", run_local_global_amdim_b256_p49}};
     return bench_main(argc, argv, entries, sizeof(entries) / sizeof(entries[0]), 5);
 }

@@ -4,7 +4,8 @@
  * here, gradients against finite differences of that reference, for every
  * estimator with and without AMDIM's options and DIM's self mask, odd
  * shapes and three layouts of l; PyTorch goldens of DIM's and AMDIM's
- * reference codes (tests/gen_local_global.py); statistics; every bad input
+ * reference codes (tests/gen_local_global.py); statistics; chained
+ * encoders (the gradient into a feature map); every bad input
  * with nothing written; the workspace query and the no-allocation rule;
  * every allocation failing in turn; checkpoints.
  */
@@ -564,6 +565,90 @@ START_TEST(test_checkpoint_round_trip)
 }
 END_TEST
 
+/* ---- training through a feature map: chained encoders ------------------------ */
+
+/* A (conv, ReLU) then B (flatten, linear) on their own handles give the
+ * forward output and every gradient of one encoder holding both, with the
+ * same parameters: backward of B hands dL/d(map) to A (the chain of
+ * docs/local-global.md), and the local term's gradient is added there. */
+START_TEST(test_chained_encoders_equal_one)
+{
+    enum { N = 3, C = 2, S = 5, F = 4, O = 6 };
+    const int64_t dims[3] = {C, S, S}, mdims[3] = {F, S, S};
+    ctr_encoder *ab = NULL, *a = NULL, *b = NULL;
+    float x[N * C * S * S], y1[N * O], y2[N * O], dy[N * O];
+    float map[N * F * S * S], dmap[N * F * S * S], dloc[N * F * S * S];
+    float pab[1024], pa[1024], pb[1024], gab[1024], ga[1024], gb[1024];
+    float dx1[N * C * S * S], dx2[N * C * S * S];
+    int64_t na, nb, nab, i;
+    for (i = 0; i < N * C * S * S; i++)
+        x[i] = (float)sin(0.3 * (double)i);
+    for (i = 0; i < N * O; i++)
+        dy[i] = (float)cos(0.7 * (double)i);
+    for (i = 0; i < N * F * S * S; i++)
+        dloc[i] = 0.01f * (float)sin(1.1 * (double)i);
+    ck_assert_int_eq(ctr_encoder_create(&ab, dims, 3, 7, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(ab, F, 3, 1, 1, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_activation(ab, CTR_LAYER_RELU), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_flatten(ab), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_linear(ab, O, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_create(&a, dims, 3, 8, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(a, F, 3, 1, 1, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_activation(a, CTR_LAYER_RELU), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_create(&b, mdims, 3, 9, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_flatten(b), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_linear(b, O, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_num_params(ab, &nab), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_num_params(a, &na), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_num_params(b, &nb), CTR_OK);
+    ck_assert_int_eq(nab, na + nb);
+    ck_assert_int_le(nab, 1024);
+    ck_assert_int_eq(ctr_encoder_get_params(ab, pab, nab), CTR_OK);
+    memcpy(pa, pab, (size_t)na * sizeof(float));
+    memcpy(pb, pab + na, (size_t)nb * sizeof(float));
+    ck_assert_int_eq(ctr_encoder_set_params(a, pa, na), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_set_params(b, pb, nb), CTR_OK);
+    /* one encoder: dL/d(map) = through the head + the local term */
+    ck_assert_int_eq(ctr_encoder_forward(ab, y1, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_zero_grad(ab), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(ab, dx1, dy), CTR_OK);
+    /* the chain, without the local term first */
+    ck_assert_int_eq(ctr_encoder_forward(a, map, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(b, y2, map, N, CTR_ENCODER_TRAIN), CTR_OK);
+    for (i = 0; i < N * O; i++)
+        ck_assert_float_eq_tol(y2[i], y1[i], 1e-6f);
+    ck_assert_int_eq(ctr_encoder_zero_grad(a), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_zero_grad(b), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(b, dmap, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(a, dx2, dmap), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(ab, gab, nab), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(a, ga, na), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(b, gb, nb), CTR_OK);
+    for (i = 0; i < na; i++)
+        ck_assert_float_eq_tol(ga[i], gab[i], 1e-5f);
+    for (i = 0; i < nb; i++)
+        ck_assert_float_eq_tol(gb[i], gab[na + i], 1e-5f);
+    for (i = 0; i < N * C * S * S; i++)
+        ck_assert_float_eq_tol(dx2[i], dx1[i], 1e-5f);
+    /* the local term enters at the map: A's gradient is linear in dmap */
+    ck_assert_int_eq(ctr_encoder_zero_grad(a), CTR_OK);
+    for (i = 0; i < N * F * S * S; i++)
+        dmap[i] = dloc[i];
+    ck_assert_int_eq(ctr_encoder_backward(a, dx2, dmap), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(b, dmap, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(a, NULL, dmap), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(a, pa, na), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_zero_grad(a), CTR_OK);
+    for (i = 0; i < N * F * S * S; i++)
+        dmap[i] += dloc[i];
+    ck_assert_int_eq(ctr_encoder_backward(a, NULL, dmap), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(a, ga, na), CTR_OK);
+    for (i = 0; i < na; i++)
+        ck_assert_float_eq_tol(ga[i], pa[i], 1e-5f);
+    ctr_encoder_destroy(ab), ctr_encoder_destroy(a), ctr_encoder_destroy(b);
+}
+END_TEST
+
 Suite *ctr_test_local_global_suite(void);
 Suite *ctr_test_local_global_suite(void)
 {
@@ -574,6 +659,7 @@ Suite *ctr_test_local_global_suite(void)
     tcase_add_test(num, test_infonce_self_mask_and_b1);
     tcase_add_test(num, test_statistics);
     tcase_add_test(num, test_pytorch_goldens);
+    tcase_add_test(num, test_chained_encoders_equal_one);
     tcase_add_test(api, test_bad_inputs);
     tcase_add_test(api, test_workspace_and_no_allocation);
     tcase_add_test(api, test_every_allocation_fails);

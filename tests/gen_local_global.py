@@ -99,7 +99,7 @@ def amdim(r_src, r_trg, n_locs, tclip=20.):
     n_batch = r_src.size(0)
     n_rkhs = r_src.size(1)
     mask_mat = torch.eye(n_batch)
-    mask_pos = mask_mat.unsqueeze(dim=2).expand(-1, -1, n_locs).double()
+    mask_pos = mask_mat.unsqueeze(dim=2).expand(-1, -1, n_locs).to(r_src.dtype)
     mask_neg = 1. - mask_pos
     raw_scores = torch.mm(r_src, r_trg).reshape(n_batch, n_batch, n_locs)
     raw_scores = raw_scores / n_rkhs ** 0.5
