@@ -559,6 +559,11 @@ START_TEST(test_checkpoint_round_trip)
     ck_assert_double_eq(v, first);
     ck_assert_int_eq(run_call(back, &r), CTR_OK);
     ck_assert(memcmp(&r.loss, &first, sizeof(first)) == 0);
+    /* the kind reads no handle parameter */
+    ck_assert_int_eq(ctr_objective_set_f64(back, CTR_OBJECTIVE_P_TEMPERATURE, 0.5), CTR_OK);
+    ck_assert_int_eq(ctr_objective_set_i64(back, CTR_OBJECTIVE_P_NORMALIZE, 1), CTR_OK);
+    ck_assert_int_eq(run_call(back, &r), CTR_OK);
+    ck_assert(memcmp(&r.loss, &first, sizeof(first)) == 0);
     run_free(&r);
     ctr_objective_destroy(obj);
     ctr_objective_destroy(back);
