@@ -25,7 +25,7 @@ extern "C" {
 /* The objective kind (ctr_objective_create), pinned like the kinds of
  * contrastive/objective.h. It reads no CTR_OBJECTIVE_P_* parameter (its
  * options are in ctr_local_global_args). Since 0.1.0. */
-#define CTR_OBJECTIVE_LOCAL_GLOBAL 80
+#define CTR_OBJECTIVE_LOCAL_GLOBAL 90
 
 /* Estimators (ctr_local_global_args.estimator). u are the scores below;
  * "positives" are the b * p pairs (i, i, q), "negatives" the
