@@ -12,6 +12,7 @@
 #   make run-cpc-speech   CPC on espeak-ng speech (examples/cpc-speech)
 #   make run-cpc-images   CPC v2 / Greedy InfoMax on image patches
 #   make run-curl         CURL on frames of a small game (examples/curl)
+#   make run-dim          Deep InfoMax / AMDIM on Fashion-MNIST (examples/dim)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
@@ -122,11 +123,11 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo run-cpc-images,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
+DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
         check-man man fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE \
-        run-cpc-speech run-cpc-images run-curl
+        run-cpc-speech run-cpc-images run-curl run-dim
 
 all: $(STATIC) $(SHARED) man
 
@@ -376,6 +377,19 @@ $(CURL_BIN): $(wildcard examples/curl/*.c examples/curl/*.h) examples/cpc-common
 
 run-curl: $(CURL_BIN) | deps
 	$(CURL_BIN) $(CURL_ARGS)
+# The Deep InfoMax example (examples/dim; docs/local-global.md): three
+# chained encoders and the local-global objective on Fashion-MNIST, with
+# the CPC examples' probe and report (examples/cpc-common). DIM_ARGS pass
+# options (--help), e.g. DIM_ARGS="--estimator jsd".
+DIM_BIN := $(BUILD)/examples/dim
+DIM_ARGS ?=
+
+$(DIM_BIN): $(wildcard examples/dim/*.c examples/dim/*.h) $(CPC_COMMON) examples/demo/fmnist.c examples/demo/fmnist.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL) -lz
+
+run-dim: $(DIM_BIN) | deps
+	$(DIM_BIN) $(DIM_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the

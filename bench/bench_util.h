@@ -166,4 +166,30 @@ static inline int bench_main(int argc, char **argv, const bench_entry *cases, si
     return 0;
 }
 
+/* ---- inputs and status ---------------------------------------------------- */
+
+/* n floats drawn from N(0, std^2) by g (std 0: zeros); exits when out of
+ * memory. */
+static inline float *bench_randn(ctr_rng *g, int64_t n, float std)
+{
+    float *x = (float *)malloc((size_t)n * sizeof(float));
+    if (x == NULL) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    ctr_rng_normal(g, x, n, 0.0f, std);
+    return x;
+}
+
+/* Exits with the objective's message unless rc is CTR_OK. */
+static inline void bench_check_objective(int rc, const ctr_objective *obj,
+                                         const char *what)
+{
+    if (rc != CTR_OK) {
+        fprintf(stderr, "%s: %s (%s)\n", what, ctr_strerror(rc),
+                ctr_objective_last_error(obj));
+        exit(1);
+    }
+}
+
 #endif /* CTR_BENCH_UTIL_H */

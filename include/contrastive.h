@@ -235,5 +235,6 @@ CTR_API uint64_t ctr_load_default_max_bytes(void);
 #include "contrastive/cpc.h"
 #include "contrastive/bilinear.h"
 #include "contrastive/state.h"
+#include "contrastive/local_global.h"
 
 #endif /* CONTRASTIVE_H */

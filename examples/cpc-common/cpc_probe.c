@@ -74,3 +74,20 @@ double cpc_probe_accuracy_select(const float *train, const int64_t *ytrain,
     return cpc_probe_accuracy(train, ytrain, n_train, test, ytest, n_test,
                               dim, classes, l2);
 }
+
+double cpc_probe_model(cpc_features_fn features, void *model, int64_t dim,
+                       const float *train_images, const int64_t *ytrain,
+                       int64_t n_train, const float *test_images,
+                       const int64_t *ytest, int64_t n_test, int64_t classes,
+                       double l2)
+{
+    float *ftr = (float *)malloc((size_t)(n_train * dim) * sizeof(float));
+    float *fte = (float *)malloc((size_t)(n_test * dim) * sizeof(float));
+    double acc = -1;
+    if (ftr && fte && features(model, train_images, n_train, ftr) == 0 &&
+        features(model, test_images, n_test, fte) == 0)
+        acc = cpc_probe_accuracy(ftr, ytrain, n_train, fte, ytest, n_test,
+                                 dim, classes, l2);
+    free(ftr), free(fte);
+    return acc;
+}

@@ -28,4 +28,18 @@ double cpc_probe_accuracy_select(const float *train, const int64_t *ytrain,
                                  const double *grid, int ngrid,
                                  double *chosen);
 
+/* The features of a model: n images (pixels at images) to out, n x dim
+ * floats; 0 on success. */
+typedef int (*cpc_features_fn)(void *model, const float *images, int64_t n,
+                               float *out);
+
+/* cpc_probe_accuracy on the dim-float features `features` computes for the
+ * first n_train training images and the first n_test test images.
+ * Returns the accuracy or -1. */
+double cpc_probe_model(cpc_features_fn features, void *model, int64_t dim,
+                       const float *train_images, const int64_t *ytrain,
+                       int64_t n_train, const float *test_images,
+                       const int64_t *ytest, int64_t n_test, int64_t classes,
+                       double l2);
+
 #endif /* CPC_PROBE_H */

@@ -136,21 +136,19 @@ static int64_t train(model *m, const options *o, const fmnist_split *tr,
     return step;
 }
 
+static int features(void *m, const float *images, int64_t n, float *out)
+{
+    return model_features((model *)m, images, n, out);
+}
+
 /* Probe accuracy of a model's pooled features (fit on the first n_tr
  * training images, tested on n_te test images). */
 static double probe_model(model *m, const fmnist_split *tr, int64_t n_tr,
                           const fmnist_split *te, int64_t n_te, double l2)
 {
-    const int64_t fd = model_feature_dim(m);
-    float *ftr = (float *)malloc((size_t)(n_tr * fd) * sizeof(float));
-    float *fte = (float *)malloc((size_t)(n_te * fd) * sizeof(float));
-    double acc = -1;
-    if (ftr && fte && model_features(m, tr->images, n_tr, ftr) == CTR_OK &&
-        model_features(m, te->images, n_te, fte) == CTR_OK)
-        acc = cpc_probe_accuracy(ftr, tr->labels, n_tr, fte, te->labels, n_te,
-                                 fd, FMNIST_CLASSES, l2);
-    free(ftr), free(fte);
-    return acc;
+    return cpc_probe_model(features, m, model_feature_dim(m), tr->images,
+                           tr->labels, n_tr, te->images, te->labels, n_te,
+                           FMNIST_CLASSES, l2);
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@
     X(bank_softmax)       \
     X(cpc)                \
     X(bilinear)           \
+    X(local_global)       \
     /* one line per kind above, each ending with a backslash */
 
 #define DECLARE_KIND(name) extern const ctr__obj_kind ctr__obj_##name;
