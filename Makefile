@@ -90,7 +90,8 @@ LIBS_ALL = $(BLAS_LIBS) -lm -lpthread
 # src/ is one folder per role (docs/architecture.md): every src/<role>/*.c
 # is part of the library, and objects mirror the folders under $(BUILD)/src.
 # Headers are included by their path below src/ ("common/core.h").
-LIB_SRCS := $(sort $(wildcard src/*/*.c))
+# src/mpi/ is the optional MPI adapter, a library of its own (make MPI=1).
+LIB_SRCS := $(sort $(filter-out src/mpi/%,$(wildcard src/*/*.c)))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
 LIB_HDRS := $(wildcard include/*.h include/contrastive/*.h src/*/*.h)
 # ar keeps only the base name of a member: two sources with one name would

@@ -25,6 +25,7 @@ allowed() {
     objectives) echo "common memories" ;;
     eval) echo "common memories encoder objectives" ;;
     mpi) echo "common memories encoder objectives" ;;
+    dist) echo "common memories encoder objectives" ;;
     *) echo "UNKNOWN" ;;
     esac
 }
