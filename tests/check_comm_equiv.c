@@ -316,6 +316,91 @@ START_TEST(test_encoder_mismatch_everywhere)
 }
 END_TEST
 
+/* ---- MoCo: keys gathered before the enqueue ------------------------------------------ */
+
+#define QK 10 /* capacity: the 3 steps of 3 x 2 keys wrap around */
+#define QD 4
+#define QN 2
+
+typedef struct queue_result {
+    int rc[4];
+    float keys[QK * QD];
+    int64_t ids[QK];
+    char msg[256];
+} queue_result;
+
+static float queue_key(int64_t step, int64_t row, int64_t j)
+{
+    return scen_input(step, 2, row, j);
+}
+
+static void queue_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctx,
+                       void *out)
+{
+    queue_result *res = (queue_result *)out;
+    const int *diverge = (const int *)ctx;
+    ctr_queue *q = NULL;
+    float keys[QN * (QD + 1)];
+    int64_t ids[QN], step, i, j;
+    const float *qk;
+    const int64_t *qi;
+    (void)size;
+    ctr_queue_create(&q, QK, QD, CTR_QUEUE_IDS, 1, NULL);
+    for (step = 0; step < 3; step++) {
+        for (i = 0; i < QN; i++) {
+            for (j = 0; j < QD; j++)
+                keys[i * (QD + 1) + j] = queue_key(step, rank * QN + i, j);
+            ids[i] = 100 * step + rank * QN + i;
+        }
+        if (*diverge && rank == 1 && step == 0) /* one key more here */
+            ctr_queue_enqueue(q, keys, 1, QD + 1, ids);
+        res->rc[step] = ctr_comm_queue_enqueue(comm, q, keys, QN, QD + 1, ids);
+    }
+    ctr_queue_keys(q, &qk, NULL, NULL);
+    ctr_queue_ids(q, &qi, NULL);
+    memcpy(res->keys, qk, sizeof(res->keys));
+    memcpy(res->ids, qi, sizeof(res->ids));
+    snprintf(res->msg, sizeof(res->msg), "%s", ctr_comm_last_error(comm));
+    ctr_queue_destroy(q);
+}
+
+START_TEST(test_queue_gather_bit_identical)
+{
+    static queue_result res[3];
+    ctr_queue *q = NULL;
+    float keys[3 * QN * QD];
+    int64_t ids[3 * QN], step, i, j, r;
+    const float *qk;
+    const int64_t *qi;
+    int diverge = 0;
+    ck_assert_int_eq(ctr_queue_create(&q, QK, QD, CTR_QUEUE_IDS, 1, NULL), CTR_OK);
+    for (step = 0; step < 3; step++) {
+        for (i = 0; i < 3 * QN; i++) {
+            for (j = 0; j < QD; j++)
+                keys[i * QD + j] = queue_key(step, i, j);
+            ids[i] = 100 * step + i;
+        }
+        ck_assert_int_eq(ctr_queue_enqueue(q, keys, 3 * QN, QD, ids), CTR_OK);
+    }
+    ctr_queue_keys(q, &qk, NULL, NULL);
+    ctr_queue_ids(q, &qi, NULL);
+    ck_assert_int_eq(fake_run(3, queue_rank, &diverge, res, sizeof(res[0]), -1, -1), 3);
+    for (r = 0; r < 3; r++) {
+        for (step = 0; step < 3; step++)
+            ck_assert_msg(res[r].rc[step] == CTR_OK, "%s", res[r].msg);
+        ck_assert_int_eq(memcmp(res[r].keys, qk, sizeof(res[r].keys)), 0);
+        ck_assert_int_eq(memcmp(res[r].ids, qi, sizeof(res[r].ids)), 0);
+    }
+    /* a queue that diverged on one rank: CTR_E_SHAPE on every rank */
+    diverge = 1;
+    ck_assert_int_eq(fake_run(3, queue_rank, &diverge, res, sizeof(res[0]), -1, -1), 3);
+    for (r = 0; r < 3; r++)
+        ck_assert_int_eq(res[r].rc[0], CTR_E_SHAPE);
+    ck_assert_msg(strstr(res[0].msg, "the queue's") != NULL, "%s", res[0].msg);
+    ctr_queue_destroy(q);
+}
+END_TEST
+
 /* ---- SimCLR training: 20 steps ----------------------------------------------------- */
 
 static void simclr_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctx,
@@ -363,6 +448,9 @@ Suite *ctr_test_comm_equiv_suite(void)
     tc = tcase_create("encoder");
     tcase_add_test(tc, test_encoder_grads_weighted_mean);
     tcase_add_test(tc, test_encoder_mismatch_everywhere);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("queue");
+    tcase_add_test(tc, test_queue_gather_bit_identical);
     suite_add_tcase(s, tc);
     tc = tcase_create("training");
     tcase_add_test(tc, test_simclr_training_equal);

@@ -156,8 +156,8 @@ CTR_API const char *ctr_comm_last_error(const ctr_comm *comm);
  * (weighted by weight, the rank's number of samples; see the constants).
  * Every rank then holds the same gradient, so identical optimizers keep the
  * replicas identical. Collective, with an agreement record: the ranks'
- * encoders must have the same number of parameters. Allocates only the
- * first time (a buffer of the parameter count in the comm's allocator).
+ * encoders must have the same number of parameters. Reduces the gradient
+ * array in place; never allocates.
  * Errors: CTR_E_INVALID_ARG (NULL, bad op or weight), CTR_E_SHAPE
  * (parameter counts differ), CTR_E_NUMERIC (a NaN/Inf gradient on some
  * rank), CTR_E_COMM, CTR_E_NOMEM - on every rank, gradients unchanged
@@ -190,8 +190,8 @@ CTR_API int ctr_comm_encoder_broadcast(ctr_comm *comm, ctr_encoder *enc,
  * Each rank computes its 2b anchors against the 2B rows: 2b x 2B logits,
  * 1/size of the single-process work. Communication: an all-gather of
  * 2 b d floats per rank and an all-reduce of 2 B d + 1 floats.
- * Workspace (the comm's, grown on first use): 2B d + 2b (2B) + 2B d + 4B
- * floats. Collective, with an agreement record (b, d, the temperature
+ * Workspace (the comm's, grown on first use, then reused): 2b d + 4B d +
+ * 4 b B + 2B floats. Collective, with an agreement record (b, d, the temperature
  * and the normalisation equal on every rank).
  * Errors: CTR_E_INVALID_ARG (NULL, b or d < 1, ld < d, obj not NTXENT,
  * only one gradient), CTR_E_SHAPE (b, d or the objective's parameters
@@ -202,6 +202,24 @@ CTR_API int ctr_comm_ntxent(ctr_comm *comm, const ctr_objective *obj,
                             double *loss, const float *z1, int64_t ld1,
                             const float *z2, int64_t ld2, int64_t b,
                             int64_t d, float *grad_z1, float *grad_z2);
+
+/* MoCo's key gather: every rank's n keys (n x d, leading dimension ld >= d,
+ * d the queue's dim) and ids (n, exactly when the queue has CTR_QUEUE_IDS)
+ * are all-gathered in rank order and the size * n keys enqueued on every
+ * rank's queue (ctr_queue_enqueue), so the queues stay bit-identical: the
+ * same as one process enqueueing the global batch. Collective, with an
+ * agreement record: n and the queue's dim, capacity, flags, write
+ * position and total must be equal on every rank (queues that diverged are
+ * CTR_E_SHAPE). Communication: size * n * d floats (+ ids) received.
+ * Workspace (the comm's): (size + 1) n d floats + (size + 1) n int64.
+ * Errors: CTR_E_INVALID_ARG, CTR_E_SHAPE (mismatch, or size * n > K
+ * without CTR_QUEUE_KEEP_NEWEST), CTR_E_NUMERIC (NaN/Inf key on some rank),
+ * CTR_E_OVERFLOW, CTR_E_COMM, CTR_E_NOMEM - on every rank, queues
+ * unchanged (CTR_E_COMM: as the transport left them, not enqueued on the
+ * failing rank). Since 0.1.0. */
+CTR_API int ctr_comm_queue_enqueue(ctr_comm *comm, ctr_queue *q,
+                                   const float *keys, int64_t n, int64_t ld,
+                                   const int64_t *ids);
 
 #ifdef __cplusplus
 }
