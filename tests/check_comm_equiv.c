@@ -426,6 +426,43 @@ static void check_training(int64_t size, int64_t b)
     }
 }
 
+typedef struct resume_ctx {
+    int64_t b;
+    char enc[320], opt[320];
+} resume_ctx;
+
+static void resume_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctx,
+                        void *out)
+{
+    const resume_ctx *c = (const resume_ctx *)ctx;
+    (void)rank;
+    (void)size;
+    scen_simclr_resume(comm, c->b, c->enc, c->opt, (scen_result *)out);
+}
+
+/* Rank 0 saves at step 10, every rank resumes from its files: the 20
+ * steps still end where one process ends. */
+START_TEST(test_simclr_checkpoint_resume)
+{
+    static scen_result res[FAKE_MAX_RANKS];
+    static resume_ctx c;
+    test_dir d;
+    int64_t r;
+    test_dir_setup(&d, "comm-resume", "enc.ckpt");
+    c.b = 3;
+    snprintf(c.enc, sizeof(c.enc), "%s", d.path);
+    snprintf(c.opt, sizeof(c.opt), "%s/opt.ckpt", d.dir);
+    ck_assert_int_eq(fake_run(3, resume_rank, &c, res, sizeof(res[0]), -1, -1), 3);
+    for (r = 0; r < 3; r++) {
+        ck_assert_msg(res[r].rc == CTR_OK, "rank %lld: %s", (long long)r, res[r].msg);
+        ck_assert_msg(res[r].loss_rel <= 1e-5 && res[r].param_rel <= 1e-5,
+                      "rank %lld: loss %g param %g", (long long)r,
+                      res[r].loss_rel, res[r].param_rel);
+    }
+    test_dir_remove_all(&d);
+}
+END_TEST
+
 START_TEST(test_simclr_training_equal)
 {
     check_training(2, 4);
@@ -454,6 +491,7 @@ Suite *ctr_test_comm_equiv_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("training");
     tcase_add_test(tc, test_simclr_training_equal);
+    tcase_add_test(tc, test_simclr_checkpoint_resume);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

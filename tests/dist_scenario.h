@@ -267,4 +267,68 @@ static inline void scen_simclr(ctr_comm *comm, int64_t b, int normalize,
     scen_free(&s);
 }
 
+/* A barrier through the communicator (a one-element all-reduce). */
+static inline int scen_barrier(ctr_comm *comm)
+{
+    int64_t one = 1;
+    return ctr_comm_allreduce_i64(comm, &one, 1);
+}
+
+/* The distributed checkpoint: rank 0 saves its replica's encoder and
+ * optimizer (the replicas are identical), every rank loads them. */
+static inline int scen_checkpoint(scen_state *s, ctr_comm *comm,
+                                  const char *enc_path, const char *opt_path)
+{
+    int rc = CTR_OK;
+    if (s->rank == 0) {
+        rc = ctr_encoder_save(s->dist, enc_path);
+        if (rc == CTR_OK)
+            rc = ctr_optimizer_save(s->dist_opt, opt_path);
+    }
+    if (scen_barrier(comm) != CTR_OK || rc != CTR_OK)
+        return rc != CTR_OK ? rc : CTR_E_COMM;
+    ctr_optimizer_destroy(s->dist_opt);
+    ctr_encoder_destroy(s->dist);
+    s->dist_opt = NULL;
+    rc = ctr_encoder_load(&s->dist, enc_path, NULL);
+    if (rc == CTR_OK)
+        rc = ctr_optimizer_load(&s->dist_opt, opt_path, s->dist, NULL);
+    if (scen_barrier(comm) != CTR_OK) /* all have read before any rewrite */
+        return CTR_E_COMM;
+    return rc;
+}
+
+/* scen_simclr with a save at step SCEN_STEPS / 2 and every replica
+ * replaced by the loaded one: the run must end where the uninterrupted
+ * single-process run ends. */
+static inline void scen_simclr_resume(ctr_comm *comm, int64_t b,
+                                      const char *enc_path,
+                                      const char *opt_path, scen_result *res)
+{
+    scen_state s;
+    int64_t step;
+    memset(&s, 0, sizeof(s));
+    memset(res, 0, sizeof(*res));
+    ctr_comm_rank(comm, &s.rank);
+    ctr_comm_size(comm, &s.size);
+    res->rc = scen_setup(&s, comm, b, 1, 0.5);
+    for (step = 0; step < SCEN_STEPS && res->rc == CTR_OK; step++) {
+        if (step == SCEN_STEPS / 2) {
+            res->rc = scen_checkpoint(&s, comm, enc_path, opt_path);
+            if (res->rc != CTR_OK) {
+                snprintf(res->msg, sizeof(res->msg), "checkpoint: %s",
+                         ctr_strerror(res->rc));
+                break;
+            }
+        }
+        res->rc = scen_step(&s, comm, step, res);
+    }
+    if (res->rc == CTR_OK) {
+        ctr_encoder_get_params(s.ref, s.grads_ref, s.n_params);
+        ctr_encoder_get_params(s.dist, s.grads_dist, s.n_params);
+        res->param_rel = scen_rel(s.grads_dist, s.grads_ref, s.n_params);
+    }
+    scen_free(&s);
+}
+
 #endif /* CTR_TEST_DIST_SCENARIO_H */

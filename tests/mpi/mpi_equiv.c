@@ -10,6 +10,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "contrastive-mpi.h"
 #include "dist_scenario.h"
@@ -43,6 +45,32 @@ static int simclr(ctr_comm *comm, int rank, int64_t b)
     snprintf(name, sizeof(name), "SimCLR, %d steps, b=%lld per rank", SCEN_STEPS,
              (long long)b);
     return report(rank, name, bad, worst);
+}
+
+/* Rank 0 saves at step 10 into a directory it makes, every rank resumes
+ * from the files (one machine: a shared file system). */
+static int resume(ctr_comm *comm, int rank)
+{
+    char dir[256] = "/tmp/ctr-mpi-equiv-XXXXXX", enc[300], opt[300];
+    scen_result res;
+    int bad;
+    if (rank == 0 && mkdtemp(dir) == NULL)
+        dir[0] = '\0';
+    MPI_Bcast(dir, (int)sizeof(dir), MPI_CHAR, 0, MPI_COMM_WORLD);
+    snprintf(enc, sizeof(enc), "%s/enc.ckpt", dir);
+    snprintf(opt, sizeof(opt), "%s/opt.ckpt", dir);
+    scen_simclr_resume(comm, 2, enc, opt, &res);
+    bad = res.rc != CTR_OK || !(fmax(res.loss_rel, res.param_rel) <= TOL);
+    if (res.rc != CTR_OK)
+        fprintf(stderr, "rank %d: %s\n", rank, res.msg);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0 && dir[0] != '\0') {
+        remove(enc);
+        remove(opt);
+        rmdir(dir);
+    }
+    return report(rank, "checkpoint at step 10 by rank 0, resumed",
+                  bad, fmax(res.loss_rel, res.param_rel));
 }
 
 /* Rank 1 passes one pair fewer: every rank must return CTR_E_SHAPE. */
@@ -123,6 +151,7 @@ int main(int argc, char **argv)
         printf("mpi_equiv: %d ranks\n", size);
     fails += simclr(comm, rank, 4);
     fails += simclr(comm, rank, 2);
+    fails += resume(comm, rank);
     if (size > 1)
         fails += mismatch(comm, rank);
     fails += queue_gather(comm, rank, size);
