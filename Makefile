@@ -447,6 +447,7 @@ FORCE:
 #   make MPI=1          also build lib/libcontrastive-mpi.{a,so}
 #   make check-mpi      the equivalence tests under mpirun -np 2 and -np 4
 #   make install-mpi    header, libraries, contrastive-mpi.pc (uninstall-mpi)
+#   make bench-mpi      images/s and MPI share of a SimCLR step, 1 vs 2 ranks
 # Needs Open MPI (scripts/install-deps.sh mpi: libopenmpi-dev openmpi-bin).
 MPI ?=
 MPICC ?= mpicc
@@ -514,3 +515,16 @@ uninstall-mpi:
 	rm -f $(DESTDIR)$(LIBDIR)/libcontrastive-mpi.a $(DESTDIR)$(LIBDIR)/$(notdir $(MPI_SHARED_REAL))
 	rm -f $(DESTDIR)$(LIBDIR)/$(MPI_SONAME) $(DESTDIR)$(LIBDIR)/libcontrastive-mpi.so
 	rm -f $(DESTDIR)$(INCLUDEDIR)/contrastive-mpi.h $(DESTDIR)$(PKGCONFIGDIR)/contrastive-mpi.pc
+
+# images/s of a data-parallel SimCLR step (the demo's "cnn" encoder, B = 256)
+# and its MPI share: one process with 2 BLAS threads, then 2 ranks with 1
+# (docs/distributed.md). Timings: run on a quiet machine.
+MPI_BENCH := $(BUILD)/tests/mpi/mpi_step_bench
+$(MPI_BENCH): tests/mpi/mpi_step_bench.c $(MPI_STATIC) $(STATIC)
+	@mkdir -p $(@D)
+	$(MPI_CC) -Iinclude -Isrc/mpi -D_POSIX_C_SOURCE=200809L $(CFLAGS_ALL) $(LDFLAGS_ALL) \
+	    -o $@ $< $(MPI_STATIC) $(STATIC) $(LIBS_ALL)
+.PHONY: bench-mpi
+bench-mpi: $(MPI_BENCH)
+	$(MPIRUN) $(MPIRUN_FLAGS) -np 1 -x OPENBLAS_NUM_THREADS=2 $(MPI_BENCH) 256 10
+	$(MPIRUN) $(MPIRUN_FLAGS) -np 2 -x OPENBLAS_NUM_THREADS=1 $(MPI_BENCH) 256 10
