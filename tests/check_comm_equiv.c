@@ -25,6 +25,8 @@ typedef struct nt_ctx {
     float z1[NT_MAX_B * NT_LD], z2[NT_MAX_B * NT_LD];
     int64_t bad_rank; /* a rank that passes bad input, or -1 */
     int bad_kind;     /* 1: NaN, 2: other b, 3: wrong objective, 4: one grad */
+    int32_t kind;     /* NTXENT (0 means NTXENT) or INFONCE */
+    int symmetric;
 } nt_ctx;
 
 typedef struct nt_result {
@@ -69,35 +71,49 @@ static void nt_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctxp,
         z1[NT_LD + 1] = NAN;
     if (bad == 2)
         b = b - 1;
-    ctr_objective_create(&obj, bad == 3 ? CTR_OBJECTIVE_INFONCE : CTR_OBJECTIVE_NTXENT, NULL);
+    const int32_t kind = c->kind == CTR_OBJECTIVE_INFONCE ? CTR_OBJECTIVE_INFONCE
+                                                          : CTR_OBJECTIVE_NTXENT;
+    ctr_objective_create(&obj, bad == 3 ? CTR_OBJECTIVE_NPAIR : kind, NULL);
     ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NORMALIZE, c->normalize);
     ctr_objective_set_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, c->tau);
+    ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_SYMMETRIC, c->symmetric);
     res->loss = -1.0;
-    res->rc = ctr_comm_ntxent(comm, obj, &res->loss, z1, NT_LD,
-                              c->z2 + rank * c->b * NT_LD, NT_LD, b, NT_D,
-                              res->g1, bad == 4 ? NULL : res->g2);
+    res->rc = (kind == CTR_OBJECTIVE_INFONCE ? ctr_comm_infonce : ctr_comm_ntxent)(
+        comm, obj, &res->loss, z1, NT_LD, c->z2 + rank * c->b * NT_LD, NT_LD,
+        b, NT_D, res->g1, bad == 4 ? NULL : res->g2);
     snprintf(res->msg, sizeof(res->msg), "%s", ctr_comm_last_error(comm));
     ctr_objective_destroy(obj);
 }
 
-/* R ranks of b pairs against one call on R b pairs. */
-static void check_ntxent_equal(int64_t size, int64_t b, int normalize,
-                               double tau)
+/* R ranks of b pairs against one call on R b pairs (kind NTXENT, or
+ * INFONCE with symmetric 0/1). */
+static void check_kind_equal(int32_t kind, int symmetric, int64_t size,
+                             int64_t b, int normalize, double tau)
 {
     static nt_ctx c;
     static nt_result res[FAKE_MAX_RANKS];
     const int64_t big = size * b;
     float g1[NT_MAX_B * NT_D], g2[NT_MAX_B * NT_D];
-    ctr_objective *obj = nt_objective(CTR_OBJECTIVE_NTXENT, normalize, tau);
+    ctr_objective *obj = nt_objective(kind, normalize, tau);
     double loss = 0.0;
     int64_t r;
     ck_assert_int_le(big, NT_MAX_B);
     memset(&c, 0, sizeof(c));
     c.b = b, c.normalize = normalize, c.tau = tau, c.bad_rank = -1;
+    c.kind = kind, c.symmetric = symmetric;
     nt_fill(&c, big);
-    ck_assert_int_eq(ctr_objective_ntxent(obj, &loss, c.z1, NT_LD, c.z2,
-                                          NT_LD, big, NT_D, NULL, g1, g2),
-                     CTR_OK);
+    if (kind == CTR_OBJECTIVE_INFONCE) {
+        ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NORMALIZE, normalize), CTR_OK);
+        ck_assert_int_eq(ctr_objective_set_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, tau), CTR_OK);
+        ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_SYMMETRIC, symmetric), CTR_OK);
+        ck_assert_int_eq(ctr_objective_infonce(obj, &loss, c.z1, NT_LD, c.z2,
+                                               NT_LD, big, NT_D, NULL, g1, g2),
+                         CTR_OK);
+    } else {
+        ck_assert_int_eq(ctr_objective_ntxent(obj, &loss, c.z1, NT_LD, c.z2,
+                                              NT_LD, big, NT_D, NULL, g1, g2),
+                         CTR_OK);
+    }
     ck_assert_int_eq(fake_run(size, nt_rank, &c, res, sizeof(res[0]), -1, -1), size);
     for (r = 0; r < size; r++) {
         ck_assert_msg(res[r].rc == CTR_OK, "rank %lld: %s", (long long)r, res[r].msg);
@@ -107,6 +123,22 @@ static void check_ntxent_equal(int64_t size, int64_t b, int normalize,
     }
     ctr_objective_destroy(obj);
 }
+
+static void check_ntxent_equal(int64_t size, int64_t b, int normalize,
+                               double tau)
+{
+    check_kind_equal(CTR_OBJECTIVE_NTXENT, 0, size, b, normalize, tau);
+}
+
+/* In-batch InfoNCE (CPC, CURL) across ranks, one and both directions. */
+START_TEST(test_infonce_equal)
+{
+    check_kind_equal(CTR_OBJECTIVE_INFONCE, 0, 2, 4, 1, 0.1);
+    check_kind_equal(CTR_OBJECTIVE_INFONCE, 1, 3, 4, 1, 0.2);
+    check_kind_equal(CTR_OBJECTIVE_INFONCE, 0, 4, 3, 0, 0.5);
+    check_kind_equal(CTR_OBJECTIVE_INFONCE, 1, 4, 6, 0, 1.0);
+}
+END_TEST
 
 START_TEST(test_ntxent_two_ranks)
 {
@@ -477,6 +509,7 @@ Suite *ctr_test_comm_equiv_suite(void)
     TCase *tc = tcase_create("ntxent");
     tcase_add_test(tc, test_ntxent_two_ranks);
     tcase_add_test(tc, test_ntxent_more_ranks);
+    tcase_add_test(tc, test_infonce_equal);
     tcase_add_test(tc, test_ntxent_remote_terms_matter);
     tcase_add_test(tc, test_ntxent_bad_input_everywhere);
     tcase_add_test(tc, test_ntxent_failing_allocator);

@@ -203,6 +203,24 @@ CTR_API int ctr_comm_ntxent(ctr_comm *comm, const ctr_objective *obj,
                             const float *z2, int64_t ld2, int64_t b,
                             int64_t d, float *grad_z1, float *grad_z2);
 
+/* In-batch InfoNCE (CPC, CURL; kind CTR_OBJECTIVE_INFONCE) over the global
+ * batch with cross-replica negatives: rank r holds b anchors a and
+ * positives p (b x d, lda, ldp >= d), rows r*b .. r*b+b-1 of the global A
+ * and P (B = size * b, rank order). The loss is exactly
+ * ctr_objective_infonce's on (A, P) without groups: each anchor against
+ * the B positives (its own the target), mean over the B anchors, and with
+ * CTR_OBJECTIVE_P_SYMMETRIC the mean with the P -> A direction; obj gives
+ * the temperature, normalisation and symmetry and is not changed.
+ * grad_a, grad_p (b x d, dense, or both NULL) get d loss / d (this rank's
+ * rows), including the terms of other ranks' anchors (all-reduced back, as
+ * ctr_comm_ntxent). Sum the encoder gradients with CTR_COMM_SUM.
+ * Communication, workspace, agreement and errors as ctr_comm_ntxent
+ * (CTR_E_INVALID_ARG if obj is not INFONCE). Since 0.1.0. */
+CTR_API int ctr_comm_infonce(ctr_comm *comm, const ctr_objective *obj,
+                             double *loss, const float *a, int64_t lda,
+                             const float *p, int64_t ldp, int64_t b,
+                             int64_t d, float *grad_a, float *grad_p);
+
 /* MoCo's key gather: every rank's n keys (n x d, leading dimension ld >= d,
  * d the queue's dim) and ids (n, exactly when the queue has CTR_QUEUE_IDS)
  * are all-gathered in rank order and the size * n keys enqueued on every

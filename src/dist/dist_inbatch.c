@@ -1,14 +1,18 @@
 /*
- * dist_ntxent.c - NT-Xent with cross-replica negatives (SimCLR's TPU
- * objective), exactly the single-process loss over the global batch.
+ * dist_inbatch.c - in-batch softmax losses with cross-replica negatives,
+ * exactly the single-process loss over the global batch: NT-Xent
+ * (SimCLR's TPU objective) and in-batch InfoNCE (CPC, CURL).
  *
- * Rank r owns rows r*b .. r*b+b-1 of each view. All ranks gather every
- * row (one all-gather of [z1; z2]); rank r computes the logits of its 2b
- * anchors against the 2B rows (S, 2b x 2B) and from them two gradient
- * terms: its anchors' own (dS Z, into its rows of G) and the rows' as keys
- * of its anchors (dS^T Z_anchors, into every row of G). One all-reduce of
- * G sums the key terms back to the rows' owners - the part the common bug
- * drops - and carries the loss sum and an overflow flag as two more floats.
+ * Rank r owns rows r*b .. r*b+b-1 of each of the two blocks (z1/z2, or
+ * anchors/positives). All ranks gather every row (one all-gather of
+ * [z1; z2]); for each direction (NT-Xent: the two views against all 2B
+ * rows, self masked; InfoNCE: anchors against the B positives, and with
+ * SYMMETRIC positives against the B anchors) rank r computes the logits of
+ * its b anchors against the keys (S) and from them two gradient terms: its
+ * anchors' own (dS K, into its rows of G) and the keys' (dS^T Z_anchors,
+ * into the keys' rows of G). One all-reduce of G sums the key terms back
+ * to the rows' owners - the part the common bug drops - and carries the
+ * loss sum and an overflow flag as two more floats.
  */
 #include <math.h>
 #include <string.h>
@@ -22,7 +26,29 @@ typedef struct nt_dims {
     int64_t rank;
     double tau;
     int normalize, grads;
+    int32_t kind;  /* CTR_OBJECTIVE_NTXENT or CTR_OBJECTIVE_INFONCE */
+    int n_dirs;    /* directions: 2 (NT-Xent, symmetric InfoNCE) or 1 */
 } nt_dims;
+
+/* One direction: this rank's b anchors from global row anchor_first
+ * against key_count keys from row key_first; the positive of global row g
+ * is key (g + shift) mod key_count; self-similarity masked (NT-Xent). */
+typedef struct nt_dir {
+    int64_t anchor_first, key_first, key_count, shift;
+    int self;
+} nt_dir;
+
+static void direction(const nt_dims *dm, int64_t v, nt_dir *dir)
+{
+    dir->anchor_first = v * dm->big_b + dm->rank * dm->b;
+    if (dm->kind == CTR_OBJECTIVE_NTXENT) {
+        dir->key_first = 0, dir->key_count = dm->n;
+        dir->shift = dm->big_b, dir->self = 1;
+    } else { /* A -> P, or P -> A */
+        dir->key_first = v == 0 ? dm->big_b : 0, dir->key_count = dm->big_b;
+        dir->shift = 0, dir->self = 0;
+    }
+}
 
 typedef struct nt_bufs {
     float *send; /* 2b x d: [z1; z2] of this rank */
@@ -72,15 +98,20 @@ static void carve(const ctr_comm *c, const nt_dims *dm, nt_bufs *bf)
 
 static int check_objective(ctr_comm *c, const ctr_objective *obj, nt_dims *dm)
 {
-    int64_t norm = 0;
+    int64_t norm = 0, sym = 0;
     if (obj == NULL)
         return ctr__fail(&c->err, CTR_E_INVALID_ARG, "obj is NULL");
-    if (ctr_objective_kind(obj) != CTR_OBJECTIVE_NTXENT)
+    if (ctr_objective_kind(obj) != dm->kind)
         return ctr__fail(&c->err, CTR_E_INVALID_ARG,
-                         "obj must be of kind CTR_OBJECTIVE_NTXENT");
+                         "obj must be of kind %s",
+                         dm->kind == CTR_OBJECTIVE_NTXENT
+                             ? "CTR_OBJECTIVE_NTXENT"
+                             : "CTR_OBJECTIVE_INFONCE");
     (void)ctr_objective_get_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, &dm->tau);
     (void)ctr_objective_get_i64(obj, CTR_OBJECTIVE_P_NORMALIZE, &norm);
+    (void)ctr_objective_get_i64(obj, CTR_OBJECTIVE_P_SYMMETRIC, &sym);
     dm->normalize = norm != 0;
+    dm->n_dirs = dm->kind == CTR_OBJECTIVE_NTXENT || sym != 0 ? 2 : 1;
     return CTR_OK;
 }
 
@@ -146,22 +177,24 @@ static void arrange(const nt_dims *dm, const float *recv, nt_bufs *bf)
         }
 }
 
-/* The first global row of this rank's anchors of view v. */
+/* The first global row of this rank's rows of block v. */
 static int64_t own_row(const nt_dims *dm, int64_t v)
 {
     return v * dm->big_b + dm->rank * dm->b;
 }
 
-/* Row `self`'s loss over its logits s (n), and with grads its dS in place:
- * (softmax - onehot(pos)) * scale, 0 at self. *bad on overflow. */
+/* An anchor's loss over its logits s (n keys; self < 0: none masked), and
+ * with grads its dS in place: (softmax - onehot(pos)) * scale, 0 at self.
+ * *bad on overflow. */
 static double row_loss(float *s, int64_t n, int64_t self, int64_t pos,
                        const nt_dims *dm, int *bad)
 {
-    const float scale = 1.0f / (float)n;
+    const float scale = 1.0f / (float)(dm->n_dirs * dm->big_b);
     float m = -INFINITY;
     double sum = 0.0, lse, loss;
     int64_t c;
-    s[self] = -INFINITY;
+    if (self >= 0)
+        s[self] = -INFINITY;
     for (c = 0; c < n; c++)
         m = s[c] > m ? s[c] : m;
     for (c = 0; c < n; c++)
@@ -176,52 +209,65 @@ static double row_loss(float *s, int64_t n, int64_t self, int64_t pos,
         return loss;
     for (c = 0; c < n; c++)
         s[c] = (float)exp((double)s[c] - lse) * scale;
-    s[self] = 0.0f;
+    if (self >= 0)
+        s[self] = 0.0f;
     s[pos] -= scale;
     return loss;
 }
 
-/* Logits of view v's anchors, their losses and dS; returns the loss sum. */
+/* Direction v's logits, its anchors' losses and dS; returns the loss sum. */
 static double view_losses(const nt_dims *dm, nt_bufs *bf, int64_t v, int *bad)
 {
-    const int64_t b = dm->b, n = dm->n, first = own_row(dm, v);
-    float *s = bf->s + v * b * n;
+    const int64_t b = dm->b, d = dm->d;
+    nt_dir dir;
+    float *s = bf->s + v * b * dm->n;
     double total = 0.0;
     int64_t i;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)n,
-                (int)dm->d, (float)(1.0 / dm->tau), bf->z + first * dm->d,
-                (int)dm->d, bf->z, (int)dm->d, 0.0f, s, (int)n);
+    direction(dm, v, &dir);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b,
+                (int)dir.key_count, (int)d, (float)(1.0 / dm->tau),
+                bf->z + dir.anchor_first * d, (int)d,
+                bf->z + dir.key_first * d, (int)d, 0.0f, s,
+                (int)dir.key_count);
     for (i = 0; i < b; i++) {
-        const int64_t self = first + i;
-        total += row_loss(s + i * n, n, self, (self + dm->big_b) % n, dm, bad);
+        const int64_t g = dir.anchor_first + i;
+        total += row_loss(s + i * dir.key_count, dir.key_count,
+                          dir.self ? g - dir.key_first : -1,
+                          (g + dir.shift) % dir.key_count, dm, bad);
     }
     return total;
 }
 
-/* G += dS_v^T A_v / tau (the rows as keys) and G[own] += dS_v Z / tau (the
- * anchors' own term). */
+/* G[keys] += dS_v^T A_v / tau (the keys' term) and G[anchors] += dS_v K /
+ * tau (the anchors' own term). */
 static void view_grads(const nt_dims *dm, nt_bufs *bf, int64_t v)
 {
-    const int b = (int)dm->b, n = (int)dm->n, d = (int)dm->d;
-    const int64_t first = own_row(dm, v);
+    const int b = (int)dm->b, d = (int)dm->d;
     const float inv_tau = (float)(1.0 / dm->tau);
     const float *s = bf->s + v * dm->b * dm->n;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, d, b, inv_tau, s,
-                n, bf->z + first * d, d, 1.0f, bf->g, d);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, d, n, inv_tau, s,
-                n, bf->z, d, 1.0f, bf->g + first * d, d);
+    nt_dir dir;
+    int kn;
+    direction(dm, v, &dir);
+    kn = (int)dir.key_count;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, d, b, inv_tau, s,
+                kn, bf->z + dir.anchor_first * d, d, 1.0f,
+                bf->g + dir.key_first * d, d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, d, kn, inv_tau,
+                s, kn, bf->z + dir.key_first * d, d, 1.0f,
+                bf->g + dir.anchor_first * d, d);
 }
 
 /* This rank's loss sum and flag at the end of G; G's rows with grads. */
 static void local_terms(const nt_dims *dm, nt_bufs *bf, float *tail)
 {
-    int bad = 0;
-    double total = view_losses(dm, bf, 0, &bad);
-    total += view_losses(dm, bf, 1, &bad);
+    int bad = 0, v;
+    double total = 0.0;
+    for (v = 0; v < dm->n_dirs; v++)
+        total += view_losses(dm, bf, v, &bad);
     if (dm->grads && !bad) {
         memset(bf->g, 0, (size_t)(dm->n * dm->d) * sizeof(float));
-        view_grads(dm, bf, 0);
-        view_grads(dm, bf, 1);
+        for (v = 0; v < dm->n_dirs; v++)
+            view_grads(dm, bf, v);
     }
     tail[0] = (float)total;
     tail[1] = (float)bad;
@@ -243,7 +289,8 @@ static int run(ctr_comm *c, const nt_dims *dm, const float *z1, int64_t ld1,
                const float *z2, int64_t ld2, double *loss, float *g1,
                float *g2)
 {
-    const char *what = "ctr_comm_ntxent";
+    const char *what = dm->kind == CTR_OBJECTIVE_NTXENT ? "ctr_comm_ntxent"
+                                                        : "ctr_comm_infonce";
     const int64_t nd = dm->n * dm->d;
     nt_bufs bf;
     float tail[2];
@@ -265,7 +312,7 @@ static int run(ctr_comm *c, const nt_dims *dm, const float *z1, int64_t ld1,
         return ctr__fail(&c->err, CTR_E_NUMERIC,
                          "logits overflow float on some rank (inputs too "
                          "large for tau)");
-    *loss = (double)bf.g[nd] / (double)dm->n;
+    *loss = (double)bf.g[nd] / (double)(dm->n_dirs * dm->big_b);
     if (dm->grads) {
         own_grads(dm, &bf, 0, g1);
         own_grads(dm, &bf, 1, g2);
@@ -273,29 +320,49 @@ static int run(ctr_comm *c, const nt_dims *dm, const float *z1, int64_t ld1,
     return CTR_OK;
 }
 
-CTR_API int ctr_comm_ntxent(ctr_comm *comm, const ctr_objective *obj,
-                            double *loss, const float *z1, int64_t ld1,
-                            const float *z2, int64_t ld2, int64_t b,
-                            int64_t d, float *grad_z1, float *grad_z2)
+/* The public calls' common body. */
+static int inbatch(ctr_comm *comm, int32_t kind, const ctr_objective *obj,
+                   double *loss, const float *z1, int64_t ld1,
+                   const float *z2, int64_t ld2, int64_t b, int64_t d,
+                   float *grad_z1, float *grad_z2)
 {
-    static const char *const names[] = {"b", "d", "the temperature (bits)",
-                                        "normalize", "gradients requested"};
+    static const char *const names[] = {
+        "b", "d", "the temperature (bits)", "normalize",
+        "gradients requested", "the number of directions (symmetric)"};
     nt_dims dm;
-    int64_t vals[5] = {0, 0, 0, 0, 0};
+    int64_t vals[6] = {0, 0, 0, 0, 0, 0};
     int rc;
     if (comm == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&comm->err);
     memset(&dm, 0, sizeof(dm));
-    dm.b = b, dm.d = d, dm.rank = comm->rank;
+    dm.b = b, dm.d = d, dm.rank = comm->rank, dm.kind = kind;
     dm.grads = grad_z1 != NULL;
     rc = check_args(comm, obj, loss, z1, ld1, z2, ld2, grad_z1, grad_z2, &dm);
     if (rc == CTR_OK) {
         vals[0] = b, vals[1] = d, vals[2] = ctr__comm_f64_bits(dm.tau);
-        vals[3] = dm.normalize, vals[4] = dm.grads;
+        vals[3] = dm.normalize, vals[4] = dm.grads, vals[5] = dm.n_dirs;
     }
-    rc = ctr__comm_agree(comm, rc, vals, 5, 5, names);
+    rc = ctr__comm_agree(comm, rc, vals, 6, 6, names);
     if (rc != CTR_OK)
         return rc;
     return run(comm, &dm, z1, ld1, z2, ld2, loss, grad_z1, grad_z2);
+}
+
+CTR_API int ctr_comm_ntxent(ctr_comm *comm, const ctr_objective *obj,
+                            double *loss, const float *z1, int64_t ld1,
+                            const float *z2, int64_t ld2, int64_t b,
+                            int64_t d, float *grad_z1, float *grad_z2)
+{
+    return inbatch(comm, CTR_OBJECTIVE_NTXENT, obj, loss, z1, ld1, z2, ld2,
+                   b, d, grad_z1, grad_z2);
+}
+
+CTR_API int ctr_comm_infonce(ctr_comm *comm, const ctr_objective *obj,
+                             double *loss, const float *a, int64_t lda,
+                             const float *p, int64_t ldp, int64_t b,
+                             int64_t d, float *grad_a, float *grad_p)
+{
+    return inbatch(comm, CTR_OBJECTIVE_INFONCE, obj, loss, a, lda, p, ldp, b,
+                   d, grad_a, grad_p);
 }
