@@ -433,6 +433,89 @@ START_TEST(test_queue_gather_bit_identical)
 }
 END_TEST
 
+/* ---- MoCo: shuffle BN across ranks ---------------------------------------------------- */
+
+#define SH_B 4 /* rows per rank */
+
+typedef struct shuffle_result {
+    int rc[3];
+    float k[SH_B * SCEN_OUT];
+    char msg[256];
+} shuffle_result;
+
+static float shuffle_input(int64_t row, int64_t j)
+{
+    return scen_input(11, 0, row, j);
+}
+
+static void shuffle_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctx,
+                         void *out)
+{
+    shuffle_result *res = (shuffle_result *)out;
+    const int *bad_perm = (const int *)ctx;
+    ctr_encoder *e = NULL;
+    ctr_rng *rng = NULL;
+    float x[SH_B * SCEN_IN], xs[SH_B * SCEN_IN], ks[SH_B * SCEN_OUT];
+    int64_t perm[FAKE_MAX_RANKS * SH_B], i;
+    (void)size;
+    for (i = 0; i < SH_B * SCEN_IN; i++)
+        x[i] = shuffle_input(rank * SH_B + i / SCEN_IN, i % SCEN_IN);
+    scen_encoder(&e, 9, 1);
+    if (rank == 0)
+        ctr_rng_create(&rng, 77, NULL);
+    res->rc[0] = ctr_comm_shuffle_rows(comm, rng, perm, xs, x, SH_B, SCEN_IN);
+    res->rc[1] = ctr_encoder_forward(e, ks, xs, SH_B, CTR_ENCODER_TRAIN);
+    if (*bad_perm && rank == 1)
+        perm[0] = perm[1];
+    res->rc[2] = ctr_comm_unshuffle_rows(comm, perm, res->k, ks, SH_B, SCEN_OUT);
+    snprintf(res->msg, sizeof(res->msg), "%s", ctr_comm_last_error(comm));
+    ctr_rng_destroy(rng);
+    ctr_encoder_destroy(e);
+}
+
+/* R ranks shuffling, encoding with per-rank BN, unshuffling equal one
+ * process permuting, encoding with BN groups = R, unpermuting. */
+static void check_shuffle(int64_t size)
+{
+    static shuffle_result res[FAKE_MAX_RANKS];
+    const int64_t big = size * SH_B;
+    float x[FAKE_MAX_RANKS * SH_B * SCEN_IN], xs[FAKE_MAX_RANKS * SH_B * SCEN_IN];
+    float ks[FAKE_MAX_RANKS * SH_B * SCEN_OUT], k[FAKE_MAX_RANKS * SH_B * SCEN_OUT];
+    int64_t perm[FAKE_MAX_RANKS * SH_B], i, r;
+    ctr_encoder *e = NULL;
+    ctr_rng *rng = NULL;
+    int bad = 0;
+    for (i = 0; i < big * SCEN_IN; i++)
+        x[i] = shuffle_input(i / SCEN_IN, i % SCEN_IN);
+    ck_assert_int_eq(ctr_rng_create(&rng, 77, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_rng_permutation(rng, perm, big), CTR_OK);
+    for (i = 0; i < big; i++)
+        memcpy(xs + i * SCEN_IN, x + perm[i] * SCEN_IN, SCEN_IN * sizeof(float));
+    ck_assert_int_eq(scen_encoder(&e, 9, size), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(e, ks, xs, big, CTR_ENCODER_TRAIN), CTR_OK);
+    for (i = 0; i < big; i++)
+        memcpy(k + perm[i] * SCEN_OUT, ks + i * SCEN_OUT, SCEN_OUT * sizeof(float));
+    ck_assert_int_eq(fake_run(size, shuffle_rank, &bad, res, sizeof(res[0]), -1, -1), size);
+    for (r = 0; r < size; r++) {
+        ck_assert_msg(res[r].rc[0] == CTR_OK && res[r].rc[1] == CTR_OK &&
+                          res[r].rc[2] == CTR_OK, "rank %lld: %s", (long long)r, res[r].msg);
+        ck_assert_double_le(scen_rel(res[r].k, k + r * SH_B * SCEN_OUT, SH_B * SCEN_OUT), 1e-5);
+    }
+    bad = 1; /* rank 1 passes a broken permutation to the unshuffle */
+    ck_assert_int_eq(fake_run(size, shuffle_rank, &bad, res, sizeof(res[0]), -1, -1), size);
+    for (r = 0; r < size; r++)
+        ck_assert_int_eq(res[r].rc[2], CTR_E_INVALID_ARG);
+    ctr_encoder_destroy(e);
+    ctr_rng_destroy(rng);
+}
+
+START_TEST(test_shuffle_bn_equal)
+{
+    check_shuffle(2);
+    check_shuffle(4);
+}
+END_TEST
+
 /* ---- SimCLR training: 20 steps ----------------------------------------------------- */
 
 static void simclr_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctx,
@@ -521,6 +604,7 @@ Suite *ctr_test_comm_equiv_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("queue");
     tcase_add_test(tc, test_queue_gather_bit_identical);
+    tcase_add_test(tc, test_shuffle_bn_equal);
     suite_add_tcase(s, tc);
     tc = tcase_create("training");
     tcase_add_test(tc, test_simclr_training_equal);

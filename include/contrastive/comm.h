@@ -239,6 +239,31 @@ CTR_API int ctr_comm_queue_enqueue(ctr_comm *comm, ctr_queue *q,
                                    const float *keys, int64_t n, int64_t ld,
                                    const int64_t *ids);
 
+/* MoCo's shuffle BN across ranks (the reference's batch_shuffle_ddp and
+ * batch_unshuffle_ddp). ctr_comm_shuffle_rows: every rank's b rows of in
+ * (b x cols, dense: the key encoder's inputs) are gathered in rank order
+ * into the global batch X (B = size * b rows); rank 0 draws a permutation
+ * of 0..B-1 with ctr_rng_permutation(rng) (rng is read on rank 0 only and
+ * may be NULL elsewhere) and broadcasts it into every rank's perm (B
+ * int64); out (b x cols) <- rows perm[r b + i] of X. Encode out (BN then
+ * normalises over a mix of every rank's samples, so a query and its key
+ * never share statistics), then ctr_comm_unshuffle_rows with the same perm
+ * puts the encoded rows (in, b x cols) back: out row i <- the encoded row
+ * of global sample r b + i. One process does the same with
+ * CTR_ENCODER_P_BN_GROUPS = size on X permuted by perm. Collective, with
+ * an agreement record (b, cols). Communication: an all-gather of B cols
+ * floats each (and B int64 broadcast). Workspace (the comm's): B (cols+1)
+ * floats. Errors: CTR_E_INVALID_ARG (NULL, b or cols < 1, rank 0 without
+ * rng, perm not a permutation of 0..B-1 in the unshuffle), CTR_E_NUMERIC
+ * (NaN/Inf in in), CTR_E_OVERFLOW, CTR_E_COMM, CTR_E_NOMEM - on every rank
+ * (CTR_E_COMM: outputs undefined). Since 0.1.0. */
+CTR_API int ctr_comm_shuffle_rows(ctr_comm *comm, ctr_rng *rng, int64_t *perm,
+                                  float *out, const float *in, int64_t b,
+                                  int64_t cols);
+CTR_API int ctr_comm_unshuffle_rows(ctr_comm *comm, const int64_t *perm,
+                                    float *out, const float *in, int64_t b,
+                                    int64_t cols);
+
 #ifdef __cplusplus
 }
 #endif

@@ -127,6 +127,47 @@ static int queue_gather(ctr_comm *comm, int rank, int size)
     return report(rank, "MoCo key gather: queues bit-identical", bad, 0.0);
 }
 
+/* Shuffle BN: shuffle the key inputs, encode with per-rank BN, unshuffle;
+ * equal to one process with BN groups = ranks on the permuted batch. */
+static int shuffle_bn(ctr_comm *comm, int rank, int size)
+{
+    enum { B = 4 };
+    const int64_t big = (int64_t)size * B;
+    float *x = calloc((size_t)big * SCEN_IN, sizeof(float));
+    float *xs = calloc((size_t)big * SCEN_IN, sizeof(float));
+    float *ks = calloc((size_t)big * SCEN_OUT, sizeof(float));
+    float *k = calloc((size_t)big * SCEN_OUT, sizeof(float));
+    float mine[B * SCEN_OUT], mine_s[B * SCEN_OUT], xl[B * SCEN_IN];
+    int64_t *perm = calloc((size_t)big, sizeof(int64_t)), *p2 = calloc((size_t)big, sizeof(int64_t)), i;
+    ctr_encoder *ref = NULL, *e = NULL;
+    ctr_rng *rng = NULL, *rng0 = NULL;
+    double worst;
+    int bad = 0;
+    for (i = 0; i < big * SCEN_IN; i++)
+        x[i] = scen_input(11, 0, i / SCEN_IN, i % SCEN_IN);
+    ctr_rng_create(&rng, 77, NULL);
+    ctr_rng_create(&rng0, 77, NULL);
+    ctr_rng_permutation(rng, perm, big);
+    for (i = 0; i < big; i++)
+        memcpy(xs + i * SCEN_IN, x + perm[i] * SCEN_IN, SCEN_IN * sizeof(float));
+    bad |= scen_encoder(&ref, 9, size) != CTR_OK || scen_encoder(&e, 9, 1) != CTR_OK;
+    bad |= ctr_encoder_forward(ref, ks, xs, big, CTR_ENCODER_TRAIN) != CTR_OK;
+    for (i = 0; i < big; i++)
+        memcpy(k + perm[i] * SCEN_OUT, ks + i * SCEN_OUT, SCEN_OUT * sizeof(float));
+    bad |= ctr_comm_shuffle_rows(comm, rank == 0 ? rng0 : NULL, p2, xl,
+                                 x + (int64_t)rank * B * SCEN_IN, B, SCEN_IN) != CTR_OK;
+    bad |= ctr_encoder_forward(e, mine_s, xl, B, CTR_ENCODER_TRAIN) != CTR_OK;
+    bad |= ctr_comm_unshuffle_rows(comm, p2, mine, mine_s, B, SCEN_OUT) != CTR_OK;
+    worst = scen_rel(mine, k + (int64_t)rank * B * SCEN_OUT, B * SCEN_OUT);
+    bad |= !(worst <= TOL);
+    ctr_encoder_destroy(ref);
+    ctr_encoder_destroy(e);
+    ctr_rng_destroy(rng);
+    ctr_rng_destroy(rng0);
+    free(x), free(xs), free(ks), free(k), free(perm), free(p2);
+    return report(rank, "shuffle BN: keys equal one process's", bad, worst);
+}
+
 static int adapter_args(int rank)
 {
     ctr_comm *c = NULL;
@@ -155,6 +196,7 @@ int main(int argc, char **argv)
     if (size > 1)
         fails += mismatch(comm, rank);
     fails += queue_gather(comm, rank, size);
+    fails += shuffle_bn(comm, rank, size);
     fails += adapter_args(rank);
     ctr_comm_destroy(comm);
     MPI_Finalize();
