@@ -578,6 +578,35 @@ START_TEST(test_simclr_checkpoint_resume)
 }
 END_TEST
 
+static void moco_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctx,
+                      void *out)
+{
+    (void)rank;
+    (void)size;
+    scen_moco(comm, *(const int64_t *)ctx, (scen_result *)out);
+}
+
+/* MoCo with shuffle BN across ranks: losses, query-encoder parameters
+ * after 20 steps and the queue (in grad_rel) equal one process's. */
+START_TEST(test_moco_training_equal)
+{
+    static scen_result res[FAKE_MAX_RANKS];
+    int64_t sizes[2] = {2, 4}, bs[2] = {4, 4}, i, r; /* (BN over 2 rows amplifies rounding) */
+    for (i = 0; i < 2; i++) {
+        ck_assert_int_eq(fake_run(sizes[i], moco_rank, &bs[i], res, sizeof(res[0]), -1, -1),
+                         sizes[i]);
+        for (r = 0; r < sizes[i]; r++) {
+            ck_assert_msg(res[r].rc == CTR_OK, "rank %lld: %s", (long long)r, res[r].msg);
+            ck_assert_msg(res[r].loss_rel <= 1e-5 && res[r].param_rel <= 1e-5 &&
+                              res[r].grad_rel <= 1e-5,
+                          "R=%lld rank %lld: loss %g param %g queue %g",
+                          (long long)sizes[i], (long long)r, res[r].loss_rel,
+                          res[r].param_rel, res[r].grad_rel);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_simclr_training_equal)
 {
     check_training(2, 4);
@@ -609,6 +638,7 @@ Suite *ctr_test_comm_equiv_suite(void)
     tc = tcase_create("training");
     tcase_add_test(tc, test_simclr_training_equal);
     tcase_add_test(tc, test_simclr_checkpoint_resume);
+    tcase_add_test(tc, test_moco_training_equal);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

@@ -331,4 +331,186 @@ static inline void scen_simclr_resume(ctr_comm *comm, int64_t b,
     scen_free(&s);
 }
 
+/* ---- MoCo with shuffle BN ------------------------------------------------------ */
+
+#define MOCO_K 16   /* queue capacity */
+#define MOCO_M 0.9  /* key encoder momentum */
+
+typedef struct moco_side {
+    ctr_encoder *q, *k;
+    ctr_optimizer *opt;
+    ctr_queue *queue;
+    ctr_rng *rng; /* the shuffle's permutations */
+} moco_side;
+
+static inline int moco_side_init(moco_side *m, int64_t groups, int with_rng)
+{
+    int rc = scen_encoder(&m->q, 42, groups);
+    if (rc == CTR_OK) rc = scen_encoder(&m->k, 43, groups);
+    if (rc == CTR_OK) rc = ctr_encoder_copy_params(m->k, m->q, 1);
+    if (rc == CTR_OK) rc = scen_optimizer(&m->opt, m->q);
+    if (rc == CTR_OK)
+        rc = ctr_queue_create(&m->queue, MOCO_K, SCEN_OUT, CTR_QUEUE_INIT_RANDOM, 5, NULL);
+    if (rc == CTR_OK && with_rng)
+        rc = ctr_rng_create(&m->rng, 77, NULL);
+    return rc;
+}
+
+static inline void moco_side_free(moco_side *m)
+{
+    ctr_rng_destroy(m->rng);
+    ctr_queue_destroy(m->queue);
+    ctr_optimizer_destroy(m->opt);
+    ctr_encoder_destroy(m->k);
+    ctr_encoder_destroy(m->q);
+}
+
+/* The update after backward: optimizer, key encoder EMA, enqueue. */
+static inline int moco_finish(moco_side *m)
+{
+    int rc = ctr_optimizer_step(m->opt);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_momentum_update(m->k, m->q, MOCO_M, 0);
+    return rc;
+}
+
+typedef struct moco_bufs {
+    int64_t b, big;
+    float *xq, *xk, *xs, *q, *k, *ks, *gq;
+    int64_t *perm;
+} moco_bufs;
+
+/* One process on the global batch: BN groups = ranks, the key batch
+ * permuted by perm, keys put back, InfoNCE against the queue. */
+static inline int moco_ref_step(moco_side *m, moco_bufs *w, ctr_objective *obj,
+                                double *loss)
+{
+    const int64_t big = w->big;
+    int64_t j;
+    int rc = ctr_encoder_forward(m->q, w->q, w->xq, big, CTR_ENCODER_TRAIN);
+    if (rc == CTR_OK) rc = ctr_rng_permutation(m->rng, w->perm, big);
+    for (j = 0; j < big && rc == CTR_OK; j++)
+        memcpy(w->xs + j * SCEN_IN, w->xk + w->perm[j] * SCEN_IN, SCEN_IN * sizeof(float));
+    if (rc == CTR_OK) rc = ctr_encoder_forward(m->k, w->ks, w->xs, big, CTR_ENCODER_TRAIN);
+    for (j = 0; j < big && rc == CTR_OK; j++)
+        memcpy(w->k + w->perm[j] * SCEN_OUT, w->ks + j * SCEN_OUT, SCEN_OUT * sizeof(float));
+    if (rc == CTR_OK)
+        rc = ctr_objective_infonce_queue(obj, loss, w->q, SCEN_OUT, w->k, SCEN_OUT, big,
+                                         SCEN_OUT, m->queue, NULL, w->gq, NULL);
+    if (rc == CTR_OK) rc = ctr_encoder_zero_grad(m->q);
+    if (rc == CTR_OK) rc = ctr_encoder_backward(m->q, NULL, w->gq);
+    if (rc == CTR_OK) rc = moco_finish(m);
+    if (rc == CTR_OK) rc = ctr_queue_enqueue(m->queue, w->k, big, SCEN_OUT, NULL);
+    return rc;
+}
+
+/* Rank r on its b rows: shuffle BN across ranks, its queries' mean loss,
+ * gradients averaged by sample count, keys gathered into every queue. */
+static inline int moco_dist_step(moco_side *m, moco_bufs *w, ctr_objective *obj,
+                                 ctr_comm *comm, int64_t rank, double *loss)
+{
+    const int64_t b = w->b;
+    float l = 0.0f;
+    double local = 0.0;
+    int rc = ctr_encoder_forward(m->q, w->q, w->xq + rank * b * SCEN_IN, b, CTR_ENCODER_TRAIN);
+    if (rc == CTR_OK)
+        rc = ctr_comm_shuffle_rows(comm, m->rng, w->perm, w->xs,
+                                   w->xk + rank * b * SCEN_IN, b, SCEN_IN);
+    if (rc == CTR_OK) rc = ctr_encoder_forward(m->k, w->ks, w->xs, b, CTR_ENCODER_TRAIN);
+    if (rc == CTR_OK) rc = ctr_comm_unshuffle_rows(comm, w->perm, w->k, w->ks, b, SCEN_OUT);
+    if (rc == CTR_OK)
+        rc = ctr_objective_infonce_queue(obj, &local, w->q, SCEN_OUT, w->k, SCEN_OUT, b,
+                                         SCEN_OUT, m->queue, NULL, w->gq, NULL);
+    l = (float)local;
+    if (rc == CTR_OK) rc = ctr_comm_average_f32(comm, &l, 1, (double)b);
+    if (rc == CTR_OK) rc = ctr_encoder_zero_grad(m->q);
+    if (rc == CTR_OK) rc = ctr_encoder_backward(m->q, NULL, w->gq);
+    if (rc == CTR_OK) rc = ctr_comm_encoder_grads(comm, m->q, CTR_COMM_MEAN, (double)b);
+    if (rc == CTR_OK) rc = moco_finish(m);
+    if (rc == CTR_OK) rc = ctr_comm_queue_enqueue(comm, m->queue, w->k, b, SCEN_OUT, NULL);
+    *loss = (double)l;
+    return rc;
+}
+
+static inline void moco_fill(moco_bufs *w, int64_t step)
+{
+    int64_t i;
+    for (i = 0; i < w->big * SCEN_IN; i++) {
+        w->xq[i] = scen_input(step, 0, i / SCEN_IN, i % SCEN_IN);
+        w->xk[i] = scen_input(step, 1, i / SCEN_IN, i % SCEN_IN);
+    }
+}
+
+/* MoCo with shuffle BN: R ranks of b queries against one process with
+ * B = R b, SCEN_STEPS steps; loss, query-encoder parameters and the queue
+ * compared. */
+static inline void scen_moco(ctr_comm *comm, int64_t b, scen_result *res)
+{
+    moco_side ref, dist;
+    moco_bufs w, wd;
+    ctr_objective *obj = NULL;
+    int64_t rank = 0, size = 1, step, n = 0;
+    const float *qa, *qb;
+    float *pa = NULL, *pb = NULL;
+    memset(res, 0, sizeof(*res));
+    memset(&ref, 0, sizeof(ref));
+    memset(&dist, 0, sizeof(dist));
+    ctr_comm_rank(comm, &rank);
+    ctr_comm_size(comm, &size);
+    w.b = wd.b = b, w.big = wd.big = b * size;
+    {
+        float **fb[7] = {&w.xq, &w.xk, &w.xs, &w.q, &w.k, &w.ks, &w.gq};
+        float **fd[7] = {&wd.xq, &wd.xk, &wd.xs, &wd.q, &wd.k, &wd.ks, &wd.gq};
+        int i;
+        for (i = 0; i < 7; i++) {
+            *fb[i] = (float *)calloc((size_t)(w.big * (SCEN_IN + SCEN_OUT)), sizeof(float));
+            *fd[i] = (float *)calloc((size_t)(w.big * (SCEN_IN + SCEN_OUT)), sizeof(float));
+        }
+        w.perm = (int64_t *)calloc((size_t)w.big, sizeof(int64_t));
+        wd.perm = (int64_t *)calloc((size_t)w.big, sizeof(int64_t));
+    }
+    res->rc = moco_side_init(&ref, size, 1);
+    if (res->rc == CTR_OK) res->rc = moco_side_init(&dist, 1, rank == 0);
+    if (res->rc == CTR_OK) res->rc = ctr_objective_create(&obj, CTR_OBJECTIVE_INFONCE_SHARED, NULL);
+    if (res->rc == CTR_OK) res->rc = ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NORMALIZE, 1);
+    if (res->rc == CTR_OK) res->rc = ctr_objective_set_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, 0.2);
+    for (step = 0; step < SCEN_STEPS && res->rc == CTR_OK; step++) {
+        double lr = 0.0, ld = 0.0;
+        moco_fill(&w, step);
+        moco_fill(&wd, step);
+        res->rc = moco_ref_step(&ref, &w, obj, &lr);
+        if (res->rc == CTR_OK)
+            res->rc = moco_dist_step(&dist, &wd, obj, comm, rank, &ld);
+        if (res->rc != CTR_OK)
+            snprintf(res->msg, sizeof(res->msg), "step %lld: %s", (long long)step,
+                     ctr_comm_last_error(comm));
+        else if (fabs(ld - lr) / fabs(lr) > res->loss_rel)
+            res->loss_rel = fabs(ld - lr) / fabs(lr);
+        res->loss_last = lr;
+    }
+    if (res->rc == CTR_OK) {
+        ctr_encoder_num_params(ref.q, &n);
+        pa = (float *)calloc((size_t)n, sizeof(float));
+        pb = (float *)calloc((size_t)n, sizeof(float));
+        ctr_encoder_get_params(ref.q, pa, n);
+        ctr_encoder_get_params(dist.q, pb, n);
+        res->param_rel = scen_rel(pb, pa, n);
+        ctr_queue_keys(ref.queue, &qa, NULL, NULL);
+        ctr_queue_keys(dist.queue, &qb, NULL, NULL);
+        res->grad_rel = scen_rel(qb, qa, MOCO_K * SCEN_OUT); /* the queues */
+    }
+    free(pa), free(pb);
+    {
+        float *fb[7] = {w.xq, w.xk, w.xs, w.q, w.k, w.ks, w.gq};
+        float *fd[7] = {wd.xq, wd.xk, wd.xs, wd.q, wd.k, wd.ks, wd.gq};
+        int i;
+        for (i = 0; i < 7; i++)
+            free(fb[i]), free(fd[i]);
+        free(w.perm), free(wd.perm);
+    }
+    ctr_objective_destroy(obj);
+    moco_side_free(&ref);
+    moco_side_free(&dist);
+}
+
 #endif /* CTR_TEST_DIST_SCENARIO_H */

@@ -47,6 +47,20 @@ static int simclr(ctr_comm *comm, int rank, int64_t b)
     return report(rank, name, bad, worst);
 }
 
+/* MoCo with shuffle BN across ranks, 20 steps (dist_scenario.h). */
+static int moco(ctr_comm *comm, int rank)
+{
+    scen_result res;
+    double worst;
+    int bad;
+    scen_moco(comm, 4, &res);
+    worst = fmax(res.loss_rel, fmax(res.grad_rel, res.param_rel));
+    bad = res.rc != CTR_OK || !(worst <= TOL);
+    if (res.rc != CTR_OK)
+        fprintf(stderr, "rank %d: %s\n", rank, res.msg);
+    return report(rank, "MoCo + shuffle BN, 20 steps, b=4 per rank", bad, worst);
+}
+
 /* Rank 0 saves at step 10 into a directory it makes, every rank resumes
  * from the files (one machine: a shared file system). */
 static int resume(ctr_comm *comm, int rank)
@@ -193,6 +207,7 @@ int main(int argc, char **argv)
     fails += simclr(comm, rank, 4);
     fails += simclr(comm, rank, 2);
     fails += resume(comm, rank);
+    fails += moco(comm, rank);
     if (size > 1)
         fails += mismatch(comm, rank);
     fails += queue_gather(comm, rank, size);
