@@ -92,7 +92,8 @@ LIBS_ALL = $(BLAS_LIBS) -lm -lpthread
 # src/ is one folder per role (docs/architecture.md): every src/<role>/*.c
 # is part of the library, and objects mirror the folders under $(BUILD)/src.
 # Headers are included by their path below src/ ("common/core.h").
-LIB_SRCS := $(sort $(wildcard src/*/*.c))
+# src/mpi/ is the optional MPI adapter, a library of its own (make MPI=1).
+LIB_SRCS := $(sort $(filter-out src/mpi/%,$(wildcard src/*/*.c)))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
 LIB_HDRS := $(wildcard include/*.h include/contrastive/*.h src/*/*.h)
 # ar keeps only the base name of a member: two sources with one name would
@@ -467,3 +468,91 @@ clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) contrastive.pc lib/libcontrastive.a lib/libcontrastive.so*
 
 FORCE:
+
+# ---- the MPI adapter (optional; docs/distributed.md) -------------------------------
+# libcontrastive-mpi (src/mpi/): a ctr_comm over an MPI_Comm, a library of
+# its own with its header and contrastive-mpi.pc; the core never links MPI.
+#   make MPI=1          also build lib/libcontrastive-mpi.{a,so}
+#   make check-mpi      the equivalence tests under mpirun -np 2 and -np 4
+#   make install-mpi    header, libraries, contrastive-mpi.pc (uninstall-mpi)
+#   make bench-mpi      images/s and MPI share of a SimCLR step, 1 vs 2 ranks
+# Needs Open MPI (scripts/install-deps.sh mpi: libopenmpi-dev openmpi-bin).
+MPI ?=
+MPICC ?= mpicc
+MPIRUN ?= mpirun
+MPIRUN_FLAGS ?= --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root)
+MPI_SRCS := $(wildcard src/mpi/*.c)
+MPI_OBJS := $(MPI_SRCS:src/%.c=$(BUILD)/src/%.o)
+MPI_STATIC := lib/libcontrastive-mpi.a
+MPI_SHARED_REAL := lib/libcontrastive-mpi.so.$(VERSION)
+MPI_SONAME := libcontrastive-mpi.so.$(VERSION_MAJOR)
+MPI_SHARED := lib/$(MPI_SONAME) lib/libcontrastive-mpi.so
+MPI_TEST := $(BUILD)/tests/mpi/mpi_equiv
+MPI_CC = OMPI_CC=$(CC) $(MPICC)
+
+.PHONY: mpi check-mpi install-mpi uninstall-mpi mpi-deps
+all: $(if $(filter 1,$(MPI)),mpi)
+
+mpi-deps:
+	@$(if $(NO_DEPS),true,BLAS=$(BLAS) CC=$(CC) sh scripts/install-deps.sh mpi)
+
+$(MPI_OBJS): $(BUILD)/src/mpi/%.o: src/mpi/%.c src/mpi/contrastive-mpi.h $(PUBLIC_HDRS) $(BUILD)/flags | mpi-deps
+	@mkdir -p $(@D)
+	$(MPI_CC) -Iinclude -Isrc/mpi $(CFLAGS_ALL) -c $< -o $@
+
+$(MPI_STATIC): $(MPI_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(MPI_SHARED_REAL): $(MPI_OBJS) $(SHARED) src/mpi/libcontrastive-mpi.map
+	$(MPI_CC) -shared $(CFLAGS_ALL) $(LDFLAGS_ALL) $(NO_UNDEFINED) \
+	    -Wl,-soname,$(MPI_SONAME) -Wl,--version-script=src/mpi/libcontrastive-mpi.map \
+	    -o $@ $(MPI_OBJS) -Llib -lcontrastive
+
+$(MPI_SHARED): $(MPI_SHARED_REAL)
+	ln -sf $(notdir $(MPI_SHARED_REAL)) $@
+
+contrastive-mpi.pc: src/mpi/contrastive-mpi.pc.in $(HEADER) $(BUILD)/flags
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@MPI_REQUIRES@|$(shell pkg-config --exists ompi-c && echo ompi-c)|' $< > $@
+
+mpi: $(MPI_STATIC) $(MPI_SHARED) contrastive-mpi.pc
+
+$(MPI_TEST): tests/mpi/mpi_equiv.c tests/dist_scenario.h $(MPI_STATIC) $(STATIC)
+	@mkdir -p $(@D)
+	$(MPI_CC) -Iinclude -Isrc/mpi -Itests -D_POSIX_C_SOURCE=200809L $(CFLAGS_ALL) $(LDFLAGS_ALL) \
+	    -o $@ $< $(MPI_STATIC) $(STATIC) $(LIBS_ALL)
+
+# Equivalence of 2 and 4 ranks with one process (tests/mpi/mpi_equiv.c).
+# Under SANITIZE=1 leak reports are off: Open MPI keeps its own blocks.
+check-mpi: $(MPI_TEST)
+	$(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0) $(MPIRUN) $(MPIRUN_FLAGS) -np 2 $(MPI_TEST)
+	$(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0) $(MPIRUN) $(MPIRUN_FLAGS) -np 4 $(MPI_TEST)
+
+install-mpi: mpi
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 644 $(MPI_STATIC) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 755 $(MPI_SHARED_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(MPI_SHARED_REAL)) $(DESTDIR)$(LIBDIR)/$(MPI_SONAME)
+	ln -sf $(notdir $(MPI_SHARED_REAL)) $(DESTDIR)$(LIBDIR)/libcontrastive-mpi.so
+	$(INSTALL) -m 644 src/mpi/contrastive-mpi.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 contrastive-mpi.pc $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall-mpi:
+	rm -f $(DESTDIR)$(LIBDIR)/libcontrastive-mpi.a $(DESTDIR)$(LIBDIR)/$(notdir $(MPI_SHARED_REAL))
+	rm -f $(DESTDIR)$(LIBDIR)/$(MPI_SONAME) $(DESTDIR)$(LIBDIR)/libcontrastive-mpi.so
+	rm -f $(DESTDIR)$(INCLUDEDIR)/contrastive-mpi.h $(DESTDIR)$(PKGCONFIGDIR)/contrastive-mpi.pc
+
+# images/s of a data-parallel SimCLR step (the demo's "cnn" encoder, B = 256)
+# and its MPI share: one process with 2 BLAS threads, then 2 ranks with 1
+# (docs/distributed.md). Timings: run on a quiet machine.
+MPI_BENCH := $(BUILD)/tests/mpi/mpi_step_bench
+$(MPI_BENCH): tests/mpi/mpi_step_bench.c $(MPI_STATIC) $(STATIC)
+	@mkdir -p $(@D)
+	$(MPI_CC) -Iinclude -Isrc/mpi -D_POSIX_C_SOURCE=200809L $(CFLAGS_ALL) $(LDFLAGS_ALL) \
+	    -o $@ $< $(MPI_STATIC) $(STATIC) $(LIBS_ALL)
+.PHONY: bench-mpi
+bench-mpi: $(MPI_BENCH)
+	$(MPIRUN) $(MPIRUN_FLAGS) -np 1 -x OPENBLAS_NUM_THREADS=2 $(MPI_BENCH) 256 10
+	$(MPIRUN) $(MPIRUN_FLAGS) -np 2 -x OPENBLAS_NUM_THREADS=1 $(MPI_BENCH) 256 10

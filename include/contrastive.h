@@ -99,6 +99,10 @@ extern "C" {
  * (ctr_allocator.max_load_bytes); nothing was allocated. The file may be
  * valid: a larger limit may load it. Since 0.1.0. */
 #define CTR_E_LIMIT -12
+/* A communicator callback (the host's transport, contrastive/comm.h)
+ * reported a failure; the handle's message holds the transport's code.
+ * Since 0.1.0. */
+#define CTR_E_COMM -13
 
 /* A static, never-NULL English description of a status code. Unknown codes
  * give "unknown error". Thread-safe. Since 0.1.0. */
@@ -236,5 +240,6 @@ CTR_API uint64_t ctr_load_default_max_bytes(void);
 #include "contrastive/bilinear.h"
 #include "contrastive/state.h"
 #include "contrastive/local_global.h"
+#include "contrastive/comm.h"
 
 #endif /* CONTRASTIVE_H */

@@ -26,6 +26,7 @@ allowed() {
     eval) echo "common memories encoder objectives" ;;
     mpi) echo "common memories encoder objectives" ;;
     state) echo "common memories encoder objectives" ;;
+    dist) echo "common memories encoder objectives" ;;
     *) echo "UNKNOWN" ;;
     esac
 }

@@ -10,6 +10,7 @@
 #   ci     check + demo + speech + clang, valgrind, abigail-tools, cmake,
 #          man-db (the CI script)
 #   bench  check + PyTorch and NumPy for the comparison runs
+#   mpi    build + Open MPI (make MPI=1, make check-mpi; the core never needs it)
 #
 # Missing packages are installed with apt-get when run as root; otherwise the
 # script prints the exact command to run and fails. On a system without
@@ -30,6 +31,7 @@ case "${CC:-cc}" in *clang*) build_pkgs="$build_pkgs clang" ;; esac
 check_pkgs="check groff-base"
 demo_pkgs="dataset-fashion-mnist"
 speech_pkgs="espeak-ng"
+mpi_pkgs="libopenmpi-dev openmpi-bin"
 case "$level" in
     build) want="$build_pkgs" ;;
     check) want="$build_pkgs $check_pkgs" ;;
@@ -37,9 +39,12 @@ case "$level" in
     demo) want="$build_pkgs $demo_pkgs" ;;
     speech) want="$build_pkgs $speech_pkgs" ;;
     ci) want="$build_pkgs $check_pkgs $demo_pkgs $speech_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev cmake man-db" ;;
+    mpi) want="$build_pkgs $mpi_pkgs" ;;
     bench) want="$build_pkgs $check_pkgs $demo_pkgs python3-torch python3-numpy" ;;
-    *) echo "install-deps: unknown level '$level' (build|check|fuzz|demo|speech|ci|bench)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown level '$level' (build|check|fuzz|demo|speech|ci|bench|mpi)" >&2; exit 2 ;;
 esac
+# CI runs make check-mpi too (Open MPI, as root with --allow-run-as-root).
+if [ "$level" = ci ]; then want="$want $mpi_pkgs"; fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     for tool in make pkg-config; do

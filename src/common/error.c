@@ -46,6 +46,7 @@ CTR_API const char *ctr_strerror(int code)
     case CTR_E_SHAPE: return "shape mismatch";
     case CTR_E_BUFFER_TOO_SMALL: return "buffer too small";
     case CTR_E_LIMIT: return "over the load limit (ctr_allocator.max_load_bytes)";
+    case CTR_E_COMM: return "communicator (transport) failure";
     default: return "unknown error";
     }
 }
