@@ -48,12 +48,13 @@ static void ours(void *p)
 {
     run_ctx *r = (run_ctx *)p;
     const bench_case *c = r->c;
+    ctr_cpc_args a;
     double loss;
-    check(ctr_objective_cpc(r->obj, &loss, r->z, c->t * c->d, c->d, r->ctx,
-                            c->t * c->dc, c->dc, c->b, c->t, c->d, c->dc, r->w,
-                            NULL, c->k, c->negatives, 0, NULL, NULL, r->gz,
-                            r->gc, r->gw, NULL, NULL),
-          r->obj, "cpc");
+    ctr_cpc_args_init(&a);
+    a.z = r->z, a.c = r->ctx, a.b = c->b, a.t = c->t, a.d = c->d, a.dc = c->dc;
+    a.w = r->w, a.steps = c->k, a.negatives = c->negatives;
+    a.grad_z = r->gz, a.grad_c = r->gc, a.grad_w = r->gw;
+    check(ctr_objective_cpc(r->obj, &a, &loss), r->obj, "cpc");
 }
 
 static void floor_gemms(void *p)

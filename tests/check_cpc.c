@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "golden_util.h"
+#include "cpc_call.h"
 #include "test_util.h"
 
 /* ---- the double-precision reference ----------------------------------- */
@@ -213,7 +214,7 @@ static void run_ours(const cpc_shape *s, const double *z, const double *c,
     r->gb = (float *)malloc((size_t)(s->k * s->d) * sizeof(float));
     ck_assert_int_eq(ctr_objective_create(&obj, CTR_OBJECTIVE_CPC, NULL), CTR_OK);
     ck_assert_int_eq(ctr_objective_set_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, s->tau), CTR_OK);
-    ck_assert_msg(ctr_objective_cpc(obj, &r->loss, zb, zs, zt, cb, cs, ct, s->b,
+    ck_assert_msg(cpc_call(obj, &r->loss, zb, zs, zt, cb, cs, ct, s->b,
                                     s->t, s->d, s->dc, wf, bf, s->k, s->pol,
                                     s->n_neg, NULL, idx, r->gz, r->gc, r->gw,
                                     bf != NULL ? r->gb : NULL, r->acc) == CTR_OK,
@@ -551,10 +552,10 @@ START_TEST(test_sampled_draws_match_documented_order)
         }
     }
     ck_assert_int_eq(ctr_objective_create(&obj, CTR_OBJECTIVE_CPC, NULL), CTR_OK);
-    ck_assert_int_eq(ctr_objective_cpc(obj, &l1, z, TT * DD, DD, c, TT * DC, DC, BB, TT, DD, DC, w,
+    ck_assert_int_eq(cpc_call(obj, &l1, z, TT * DD, DD, c, TT * DC, DC, BB, TT, DD, DC, w,
                                        NULL, KK, CTR_CPC_NEG_SAMPLED, NN, a, NULL, g1, NULL,
                                        NULL, NULL, NULL), CTR_OK);
-    ck_assert_int_eq(ctr_objective_cpc(obj, &l2, z, TT * DD, DD, c, TT * DC, DC, BB, TT, DD, DC, w,
+    ck_assert_int_eq(cpc_call(obj, &l2, z, TT * DD, DD, c, TT * DC, DC, BB, TT, DD, DC, w,
                                        NULL, KK, CTR_CPC_NEG_SAMPLED, NN, NULL, idx, g2, NULL,
                                        NULL, NULL, NULL), CTR_OK);
     ck_assert(memcmp(&l1, &l2, sizeof(l1)) == 0);
@@ -584,7 +585,7 @@ START_TEST(test_statistics)
     ck_assert_int_eq(ctr_objective_get_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, &v), CTR_OK);
     ck_assert_double_eq(v, 1.0);
     for (i = 0; i < 3; i++) {
-        ck_assert_int_eq(ctr_objective_cpc(obj, &loss, z, TT * DD, DD, c, TT * DC, DC, BB, TT,
+        ck_assert_int_eq(cpc_call(obj, &loss, z, TT * DD, DD, c, TT * DC, DC, BB, TT,
                                            DD, DC, w, NULL, KK, pols[i], 5, g, NULL, NULL,
                                            NULL, NULL, NULL, acc), CTR_OK);
         for (k = 0, mean = 0; k < KK; k++)
@@ -655,7 +656,7 @@ static void module_loss(gim_module *m, ctr_objective *obj, const float *x)
     ck_assert_int_eq(ctr_encoder_zero_grad(m->ctx), CTR_OK);
     ck_assert_int_eq(ctr_encoder_forward(m->enc, m->z, x, GB, CTR_ENCODER_TRAIN), CTR_OK);
     ck_assert_int_eq(ctr_encoder_forward(m->ctx, c, m->z, GB, CTR_ENCODER_TRAIN), CTR_OK);
-    ck_assert_int_eq(ctr_objective_cpc(obj, NULL, m->z, GT * GH, GH, c, GT * GC, GC, GB, GT,
+    ck_assert_int_eq(cpc_call(obj, NULL, m->z, GT * GH, GH, c, GT * GC, GC, GB, GT,
                                        GH, GC, m->w, NULL, GK, CTR_CPC_NEG_BATCH, 0, NULL,
                                        NULL, m->gz, gc, m->gw, NULL, NULL), CTR_OK);
     ck_assert_int_eq(ctr_encoder_backward(m->ctx, gzc, gc), CTR_OK);

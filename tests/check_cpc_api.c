@@ -1,6 +1,7 @@
 /*
  * check_cpc_api.c - the CPC critic's contract (contrastive/cpc.h) beyond
- * its numbers: bad inputs (NULL, sizes, strides, steps >= t, policy,
+ * its numbers: the versioned argument struct (struct_size, defaults), bad
+ * inputs (NULL, sizes, strides, steps >= t, policy,
  * indices, NaN/Inf, overflowing scores, wrong kind) with nothing written,
  * the workspace query and the no-allocation rule, every allocation
  * failing in turn, checkpoints of a CPC handle, and ctr_patch_grid.
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpc_call.h"
 #include "test_util.h"
 
 enum { B = 3, T = 5, D = 4, DC = 3, K = 2, NN = 4 };
@@ -44,7 +46,7 @@ static void io_init(io *x)
 static int call(ctr_objective *obj, io *x, int32_t pol, ctr_rng *rng,
                 const int64_t *idx, double *loss)
 {
-    return ctr_objective_cpc(obj, loss, x->z, T * D, D, x->c, T * DC, DC, B, T,
+    return cpc_call(obj, loss, x->z, T * D, D, x->c, T * DC, DC, B, T,
                              D, DC, x->w, x->bias, K, pol, NN, rng, idx, x->gz,
                              x->gc, x->gw, x->gb, x->acc);
 }
@@ -73,11 +75,11 @@ START_TEST(test_bad_arguments)
     ctr_objective *obj = make(), *other = NULL;
     double loss = 7.0;
     io_init(&x);
-    ck_assert_int_eq(ctr_objective_cpc(NULL, &loss, x.z, T * D, D, x.c, T * DC, DC, B, T, D,
+    ck_assert_int_eq(cpc_call(NULL, &loss, x.z, T * D, D, x.c, T * DC, DC, B, T, D,
                                        DC, x.w, NULL, K, CTR_CPC_NEG_BATCH, 0, NULL, NULL,
                                        NULL, NULL, NULL, NULL, NULL), CTR_E_INVALID_ARG);
 #define CPC(z_, zs_, zt_, c_, b_, t_, d_, dc_, w_, bias_, k_, pol_, n_, rng_, idx_, gb_) \
-    ctr_objective_cpc(obj, &loss, z_, zs_, zt_, c_, (t_) * (dc_), dc_, b_, t_, d_, dc_, w_, \
+    cpc_call(obj, &loss, z_, zs_, zt_, c_, (t_) * (dc_), dc_, b_, t_, d_, dc_, w_, \
                       bias_, k_, pol_, n_, rng_, idx_, x.gz, x.gc, x.gw, gb_, x.acc)
     EXPECT_FAIL(CTR_E_INVALID_ARG, CPC(NULL, T * D, D, x.c, B, T, D, DC, x.w, NULL, K, CTR_CPC_NEG_BATCH, 0, NULL, NULL, NULL));
     EXPECT_FAIL(CTR_E_INVALID_ARG, CPC(x.z, T * D, D, NULL, B, T, D, DC, x.w, NULL, K, CTR_CPC_NEG_BATCH, 0, NULL, NULL, NULL));
@@ -90,9 +92,10 @@ START_TEST(test_bad_arguments)
     /* steps >= t is rejected, never clipped */
     EXPECT_FAIL(CTR_E_INVALID_ARG, CPC(x.z, T * D, D, x.c, B, T, D, DC, x.w, NULL, T, CTR_CPC_NEG_BATCH, 0, NULL, NULL, NULL));
     ck_assert_ptr_nonnull(strstr(ctr_objective_last_error(obj), "min(K, t - 1)"));
-    EXPECT_FAIL(CTR_E_INVALID_ARG, CPC(x.z, T * D, D, x.c, B, T, D, DC, x.w, NULL, K, 0, 0, NULL, NULL, NULL));
+    EXPECT_FAIL(CTR_E_INVALID_ARG, CPC(x.z, T * D, D, x.c, B, T, D, DC, x.w, NULL, K, -1, 0, NULL, NULL, NULL));
     EXPECT_FAIL(CTR_E_INVALID_ARG, CPC(x.z, T * D, D, x.c, B, T, D, DC, x.w, NULL, K, 4, 0, NULL, NULL, NULL));
-    /* strides shorter than a row */
+    /* strides shorter than a row (0 is the contiguous default) */
+    EXPECT_FAIL(CTR_E_INVALID_ARG, CPC(x.z, T * D, -D, x.c, B, T, D, DC, x.w, NULL, K, CTR_CPC_NEG_BATCH, 0, NULL, NULL, NULL));
     EXPECT_FAIL(CTR_E_INVALID_ARG, CPC(x.z, T * D, D - 1, x.c, B, T, D, DC, x.w, NULL, K, CTR_CPC_NEG_BATCH, 0, NULL, NULL, NULL));
     EXPECT_FAIL(CTR_E_INVALID_ARG, CPC(x.z, 1, D, x.c, B, T, D, DC, x.w, NULL, K, CTR_CPC_NEG_BATCH, 0, NULL, NULL, NULL));
     /* sampled: n_neg, generator or indices, index range */
@@ -118,6 +121,53 @@ START_TEST(test_bad_arguments)
     ctr_objective_destroy(other);
     /* and it still works */
     ck_assert_int_eq(call(obj, &x, CTR_CPC_NEG_BATCH, NULL, NULL, &loss), CTR_OK);
+    ctr_objective_destroy(obj);
+}
+END_TEST
+
+/* The versioned argument struct: struct_size 0, too small, between known
+ * sizes, too large, args NULL give CTR_E_INVALID_ARG with nothing written
+ * and a message; zero fields are the documented defaults. */
+START_TEST(test_args_struct)
+{
+    static io x;
+    static const uint32_t bad[] = {0, 4, (uint32_t)sizeof(ctr_cpc_args) - 8,
+                                   (uint32_t)sizeof(ctr_cpc_args) - 1,
+                                   (uint32_t)sizeof(ctr_cpc_args) + 8, UINT32_MAX};
+    ctr_objective *obj = make();
+    ctr_cpc_args a, z;
+    double loss = 7.0, l_explicit, l_default;
+    float gz2[B * T * D];
+    size_t i;
+    io_init(&x);
+    ck_assert_int_eq(ctr_cpc_args_init(NULL), CTR_E_INVALID_ARG);
+    ck_assert_uint_eq(ctr_cpc_args_struct_size(), sizeof(ctr_cpc_args));
+    memset(&z, 0xab, sizeof(z));
+    ck_assert_int_eq(ctr_cpc_args_init(&z), CTR_OK);
+    ck_assert_uint_eq(z.struct_size, sizeof(ctr_cpc_args));
+    ck_assert(z.negatives == 0 && z.z == NULL && z.z_seq_stride == 0 && z.step_acc == NULL);
+    ctr_cpc_args_init(&a);
+    a.z = x.z, a.c = x.c, a.w = x.w, a.b = B, a.t = T, a.d = D, a.dc = DC, a.steps = K;
+    a.grad_z = x.gz, a.grad_w = x.gw, a.step_acc = x.acc;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        a.struct_size = bad[i];
+        EXPECT_FAIL(CTR_E_INVALID_ARG, ctr_objective_cpc(obj, &a, &loss));
+        ck_assert_ptr_nonnull(strstr(ctr_objective_last_error(obj), "struct_size"));
+    }
+    EXPECT_FAIL(CTR_E_INVALID_ARG, ctr_objective_cpc(obj, NULL, &loss));
+    ck_assert_ptr_nonnull(strstr(ctr_objective_last_error(obj), "args"));
+    ck_assert_int_eq(ctr_objective_cpc(NULL, &a, &loss), CTR_E_INVALID_ARG);
+    ck_assert_double_eq(loss, 7.0);
+    /* zero strides and policy 0: the contiguous layout and BATCH */
+    a.struct_size = (uint32_t)sizeof(ctr_cpc_args);
+    ck_assert_int_eq(ctr_objective_cpc(obj, &a, &l_default), CTR_OK);
+    ck_assert_str_eq(ctr_objective_last_error(obj), "");
+    memcpy(gz2, x.gz, sizeof(gz2));
+    a.z_seq_stride = T * D, a.z_time_stride = D, a.c_seq_stride = T * DC;
+    a.c_time_stride = DC, a.negatives = CTR_CPC_NEG_BATCH;
+    ck_assert_int_eq(ctr_objective_cpc(obj, &a, &l_explicit), CTR_OK);
+    ck_assert(memcmp(&l_default, &l_explicit, sizeof(double)) == 0);
+    ck_assert(memcmp(gz2, x.gz, sizeof(gz2)) == 0);
     ctr_objective_destroy(obj);
 }
 END_TEST
@@ -181,7 +231,7 @@ START_TEST(test_workspace_and_no_hot_allocation)
         ck_assert_int_eq(st.live_bytes - before, (int64_t)bytes);
         before = st.calls;
         ck_assert_int_eq(call(obj, &x, pols[p], rng, NULL, &loss), CTR_OK);
-        ck_assert_int_eq(ctr_objective_cpc(obj, &loss, x.z, T * D, D, x.c, T * DC, DC, B - 1, T,
+        ck_assert_int_eq(cpc_call(obj, &loss, x.z, T * D, D, x.c, T * DC, DC, B - 1, T,
                                            D, DC, x.w, NULL, K - 1, pols[p], NN - 1, rng, NULL,
                                            x.gz, NULL, NULL, NULL, NULL), CTR_OK);
         ck_assert_int_eq(st.calls, before); /* smaller or equal shapes: no allocation */
@@ -330,6 +380,7 @@ Suite *ctr_test_cpc_api_suite(void)
     TCase *misc = tcase_create("checkpoint and patch grid");
     tcase_add_test(args, test_bad_arguments);
     tcase_add_test(args, test_non_finite_inputs);
+    tcase_add_test(args, test_args_struct);
     tcase_add_test(mem, test_workspace_and_no_hot_allocation);
     tcase_add_test(mem, test_workspace_query);
     tcase_add_test(mem, test_out_of_memory);

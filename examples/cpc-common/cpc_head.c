@@ -95,15 +95,19 @@ int cpc_head_step(cpc_head *h, const float *z, float *gz, int64_t n,
                   double *loss, double *acc, char *err, size_t errcap)
 {
     const int64_t t = h->t, d = h->d, c = h->c, k = h->k;
+    ctr_cpc_args a;
     int64_t i;
     int rc;
     if ((rc = ctr_encoder_zero_grad(h->ctx)) != CTR_OK ||
         (rc = ctr_encoder_forward(h->ctx, h->cbuf, z, n, CTR_ENCODER_TRAIN)) != CTR_OK)
         return fail(err, errcap, rc, "context forward", ctr_encoder_last_error(h->ctx));
-    rc = ctr_objective_cpc(h->obj, loss, z, t * d, d, h->cbuf, t * c, c, n, t,
-                           d, c, h->w, h->w + k * d * c, k, h->negatives,
-                           h->n_neg, h->rng, NULL, gz, h->gc, h->gw,
-                           h->gw + k * d * c, acc);
+    ctr_cpc_args_init(&a);
+    a.z = z, a.c = h->cbuf, a.b = n, a.t = t, a.d = d, a.dc = c; /* contiguous */
+    a.w = h->w, a.bias = h->w + k * d * c, a.steps = k;
+    a.negatives = h->negatives, a.n_neg = h->n_neg, a.rng = h->rng;
+    a.grad_z = gz, a.grad_c = h->gc, a.grad_w = h->gw;
+    a.grad_bias = h->gw + k * d * c, a.step_acc = acc;
+    rc = ctr_objective_cpc(h->obj, &a, loss);
     if (rc != CTR_OK)
         return fail(err, errcap, rc, "critic", ctr_objective_last_error(h->obj));
     if ((rc = ctr_encoder_backward(h->ctx, h->gz_ctx, h->gc)) != CTR_OK)

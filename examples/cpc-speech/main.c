@@ -13,14 +13,17 @@
  * fitted on frozen, mean-pooled contexts of the training utterances to
  * tell the word and the voice of the held-out ones, beside the same probe
  * on a randomly initialised encoder + context and on pooled log-spectrogram
- * frames. Progress on stderr; <out>/curve.csv, <out>/curve.svg; the last
- * stdout line is
+ * frames. `--pool meanstd` appends the standard deviation over the frames
+ * to the mean, for all three feature sets alike (docs/results.md: it does
+ * not close the voice gap). Progress on stderr; <out>/curve.csv,
+ * <out>/curve.svg; the last stdout line is
  *   RESULT method=cpc-speech word_acc=... voice_acc=... random_word_acc=...
  *          random_voice_acc=... spectrogram_word_acc=... spectrogram_voice_acc=...
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +44,7 @@ typedef struct options {
     const char *out_dir;
     double budget, lr, l2;
     int64_t max_steps, batch, channels, context, steps, words, voices;
+    int pool_std; /* 1: mean and standard deviation over frames, 0: mean */
     uint64_t seed;
 } options;
 
@@ -64,6 +68,7 @@ static int parse(options *o, int argc, char **argv)
     o->out_dir = "cpc-speech-out", o->budget = 120.0, o->lr = 1e-3, o->l2 = 0.0;
     o->max_steps = 0, o->batch = 32, o->channels = 64, o->context = 128;
     o->steps = 12, o->seed = 1, o->words = CORPUS_WORDS, o->voices = CORPUS_VOICES;
+    o->pool_std = 0;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
@@ -78,6 +83,8 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--words") == 0) o->words = atoll(v);
         else if (strcmp(a, "--voices") == 0) o->voices = atoll(v);
         else if (strcmp(a, "--out") == 0) o->out_dir = v;
+        else if (strcmp(a, "--pool") == 0 && strcmp(v, "mean") == 0) o->pool_std = 0;
+        else if (strcmp(a, "--pool") == 0 && strcmp(v, "meanstd") == 0) o->pool_std = 1;
         else break;
     }
     if (i < argc || o->batch < 2 || o->batch > 256 || o->steps < 1 || o->steps >= FRAMES ||
@@ -85,9 +92,10 @@ static int parse(options *o, int argc, char **argv)
         o->voices > CORPUS_VOICES) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
-                        "  [--seed S] [--words W] [--voices V] [--out DIR]\n"
+                        "  [--seed S] [--words W] [--voices V] [--pool mean|meanstd] [--out DIR]\n"
                         "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
-                        "   --probe-l2 0, the default: chosen per probe on a held-out training setting)\n");
+                        "   --probe-l2 0, the default: chosen per probe on a held-out training setting;\n"
+                        "   --pool: how every feature set is pooled over frames, default mean)\n");
         return -1;
     }
     return 0;
@@ -232,24 +240,31 @@ static int64_t train(model *m, const options *o, const corpus *c,
     return step;
 }
 
-/* Mean over the frames [f0, f1) of n-float rows, into dst. */
+/* Mean over the frames [f0, f1) of n-float rows into dst[0..n), and with
+ * std != 0 their standard deviation into dst[n..2n). */
 static void pool_frames(float *dst, const float *rows, int64_t f0, int64_t f1,
-                        int64_t n)
+                        int64_t n, int std)
 {
     int64_t f, j;
-    memset(dst, 0, (size_t)n * sizeof(float));
-    for (f = f0; f < f1; f++)
-        for (j = 0; j < n; j++)
-            dst[j] += rows[f * n + j] / (float)(f1 - f0);
+    for (j = 0; j < n; j++) {
+        double sum = 0.0, sq = 0.0, mean, var;
+        for (f = f0; f < f1; f++)
+            sum += rows[f * n + j], sq += (double)rows[f * n + j] * rows[f * n + j];
+        mean = sum / (double)(f1 - f0), var = sq / (double)(f1 - f0) - mean * mean;
+        dst[j] = (float)mean;
+        if (std)
+            dst[n + j] = (float)sqrt(var > 0.0 ? var : 0.0);
+    }
 }
 
-/* Mean-pooled contexts of every utterance (centred in the window; the
- * frames that cover its samples), context floats each; and, when zout is
- * not NULL, the latents pooled the same way (channels floats each). */
+/* Pooled contexts of every utterance (centred in the window; the frames
+ * that cover its samples), context floats each (twice that with
+ * o->pool_std); and, when zout is not NULL, the latents pooled the same way
+ * (channels floats each, or twice). */
 static int features(model *m, const options *o, const corpus *c, float *out,
                     float *zout)
 {
-    const int64_t b = o->batch, h = o->context, ch = o->channels;
+    const int64_t b = o->batch, h = o->context, ch = o->channels, w = 1 + o->pool_std;
     int64_t i0, i, at[256];
     for (i0 = 0; i0 < c->count; i0 += b) {
         const int64_t cnt = c->count - i0 < b ? c->count - i0 : b;
@@ -265,9 +280,10 @@ static int features(model *m, const options *o, const corpus *c, float *out,
             const utterance *u = &c->u[i0 + i];
             int64_t f0 = at[i] / HOP, f1 = (at[i] + (u->count < WINDOW ? u->count : WINDOW) + HOP - 1) / HOP;
             f1 = f1 > FRAMES ? FRAMES : f1 <= f0 ? f0 + 1 : f1;
-            pool_frames(out + (i0 + i) * h, m->c + i * FRAMES * h, f0, f1, h);
+            pool_frames(out + (i0 + i) * h * w, m->c + i * FRAMES * h, f0, f1, h, o->pool_std);
             if (zout != NULL)
-                pool_frames(zout + (i0 + i) * ch, m->z + i * FRAMES * ch, f0, f1, ch);
+                pool_frames(zout + (i0 + i) * ch * w, m->z + i * FRAMES * ch, f0, f1, ch,
+                            o->pool_std);
         }
     }
     return CTR_OK;
@@ -335,6 +351,7 @@ int main(int argc, char **argv)
     static cpc_point curve[4096];
     int64_t npoints, i, *train_idx, n_train = 0, steps;
     double w_acc, v_acc, rw, rv, sw, sv, zw, zv, t0 = now_s();
+    int64_t pw;
     float *feat, *zfeat;
     char err[256], path[1100];
     if (parse(&o, argc, argv) != 0)
@@ -349,8 +366,9 @@ int main(int argc, char **argv)
         return 1;
     }
     train_idx = (int64_t *)malloc((size_t)c.count * sizeof(int64_t));
-    zfeat = (float *)malloc((size_t)(c.count * o.channels) * sizeof(float));
-    feat = (float *)malloc((size_t)(c.count * (o.context > SPECTRO_BANDS ? o.context : SPECTRO_BANDS)) * sizeof(float));
+    pw = 1 + o.pool_std;
+    zfeat = (float *)malloc((size_t)(c.count * o.channels * pw) * sizeof(float));
+    feat = (float *)malloc((size_t)(c.count * pw * (o.context > SPECTRO_BANDS ? o.context : SPECTRO_BANDS)) * sizeof(float));
     for (i = 0; i < c.count; i++)
         if (!c.u[i].test)
             train_idx[n_train++] = i;
@@ -371,15 +389,15 @@ int main(int argc, char **argv)
     cpc_report_chart(path, curve, npoints, "CPC on espeak-ng speech (K = 12, batch negatives)");
     if (features(&m, &o, &c, feat, zfeat) != CTR_OK)
         return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
-    probe_both(&c, feat, o.context, o.l2, "CPC", &w_acc, &v_acc);
+    probe_both(&c, feat, o.context * pw, o.l2, "CPC", &w_acc, &v_acc);
     /* for the record (stderr only): the same probe on the pooled latents */
-    probe_both(&c, zfeat, o.channels, o.l2, "CPC latents z", &zw, &zv);
+    probe_both(&c, zfeat, o.channels * pw, o.l2, "CPC latents z", &zw, &zv);
     if (features(&rnd, &o, &c, feat, NULL) != CTR_OK)
         return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
-    probe_both(&c, feat, o.context, o.l2, "random", &rw, &rv);
+    probe_both(&c, feat, o.context * pw, o.l2, "random", &rw, &rv);
     for (i = 0; i < c.count; i++)
-        spectro_pooled(c.u[i].samples, c.u[i].count, feat + i * SPECTRO_BANDS);
-    probe_both(&c, feat, SPECTRO_BANDS, o.l2, "spectrogram", &sw, &sv);
+        spectro_pooled(c.u[i].samples, c.u[i].count, o.pool_std, feat + i * SPECTRO_BANDS * pw);
+    probe_both(&c, feat, SPECTRO_BANDS * pw, o.l2, "spectrogram", &sw, &sv);
     fprintf(stderr, "cpc-speech: %lld steps; word/voice accuracy: CPC %.3f/%.3f (latents z %.3f/%.3f), "
                     "random %.3f/%.3f, spectrogram %.3f/%.3f (chance %.3f/%.3f); %.1fs in all\n",
             (long long)steps, w_acc, v_acc, zw, zv, rw, rv, sw, sv, 1.0 / (double)o.words,

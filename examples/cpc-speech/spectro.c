@@ -39,11 +39,12 @@ static void fft(double *re, double *im)
     }
 }
 
-void spectro_pooled(const float *x, int64_t n, float *out)
+void spectro_pooled(const float *x, int64_t n, int with_std, float *out)
 {
-    double re[NFFT], im[NFFT], acc[SPECTRO_BANDS];
+    double re[NFFT], im[NFFT], acc[SPECTRO_BANDS], sq[SPECTRO_BANDS];
     int64_t f, frames = n >= WIN ? (n - WIN) / HOP + 1 : 0, i, b;
     memset(acc, 0, sizeof(acc));
+    memset(sq, 0, sizeof(sq));
     for (f = 0; f < frames; f++) {
         memset(im, 0, sizeof(im));
         for (i = 0; i < NFFT; i++)
@@ -54,9 +55,15 @@ void spectro_pooled(const float *x, int64_t n, float *out)
             double e = 0.0;
             for (i = b * per; i < (b + 1) * per; i++)
                 e += re[i] * re[i] + im[i] * im[i];
-            acc[b] += log(e + 1e-6);
+            e = log(e + 1e-6);
+            acc[b] += e, sq[b] += e * e;
         }
     }
-    for (b = 0; b < SPECTRO_BANDS; b++)
-        out[b] = frames > 0 ? (float)(acc[b] / (double)frames) : 0.0f;
+    for (b = 0; b < SPECTRO_BANDS; b++) {
+        const double mean = frames > 0 ? acc[b] / (double)frames : 0.0;
+        const double var = frames > 0 ? sq[b] / (double)frames - mean * mean : 0.0;
+        out[b] = (float)mean;
+        if (with_std)
+            out[SPECTRO_BANDS + b] = (float)sqrt(var > 0.0 ? var : 0.0);
+    }
 }

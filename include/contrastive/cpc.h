@@ -30,7 +30,8 @@ extern "C" {
  * parameters. Since 0.1.0. */
 #define CTR_OBJECTIVE_CPC 70
 
-/* Negative policies (the `negatives` argument of ctr_objective_cpc). */
+/* Negative policies (the `negatives` field of ctr_cpc_args; 0 means
+ * CTR_CPC_NEG_BATCH). */
 /* The other b - 1 sequences' latents at the positive's time step (the
  * common PyTorch CPC convention). Chance level log(b). */
 #define CTR_CPC_NEG_BATCH 1
@@ -43,14 +44,56 @@ extern "C" {
  * of them (CPC v2 on patch grids). Chance level log(b * t). */
 #define CTR_CPC_NEG_ALL 3
 
-/* The multi-step log-bilinear critic (kind CTR_OBJECTIVE_CPC).
+/* The operands and options of one ctr_objective_cpc call. A versioned
+ * struct: fields are only ever appended, and struct_size, the first field,
+ * tells the library which of them the caller knows (see
+ * ctr_objective_cpc). All zero except struct_size (ctr_cpc_args_init) is
+ * the default: contiguous views, CTR_CPC_NEG_BATCH, no bias, no sampled
+ * negatives, no gradient or accuracy outputs. Since 0.1.0. */
+typedef struct ctr_cpc_args {
+    uint32_t struct_size;  /* sizeof(ctr_cpc_args) as the caller knows it */
+    int32_t negatives;     /* CTR_CPC_NEG_*; 0: CTR_CPC_NEG_BATCH */
+    int64_t b, t, d, dc;   /* sequences, steps each, latent and context dims */
+    int64_t steps;         /* K, the prediction steps: 1 <= K <= t - 1 */
+    const float *z;        /* latents, b x t x d view */
+    int64_t z_seq_stride;  /* floats between sequences; 0: t * d */
+    int64_t z_time_stride; /* floats between steps; 0: d */
+    const float *c;        /* contexts, b x t x dc view */
+    int64_t c_seq_stride;  /* 0: t * dc */
+    int64_t c_time_stride; /* 0: dc */
+    const float *w;        /* K x d x dc prediction matrices */
+    const float *bias;     /* K x d, or NULL: no bias */
+    int64_t n_neg;         /* SAMPLED: negatives per anchor and step */
+    ctr_rng *rng;          /* SAMPLED: the generator drawn from, or NULL */
+    const int64_t *neg_idx; /* SAMPLED: the caller's indices, or NULL */
+    float *grad_z;         /* outputs, each NULL: not computed */
+    float *grad_c;
+    float *grad_w;
+    float *grad_bias;
+    double *step_acc;      /* K per-step accuracies */
+} ctr_cpc_args;
+
+/* The multi-step log-bilinear critic (kind CTR_OBJECTIVE_CPC): loss
+ * (may be NULL) receives the loss of the operands and options in *args
+ * (ctr_cpc_args: fields named below; initialise it with ctr_cpc_args_init,
+ * then set what differs from the defaults).
+ *
+ * args->struct_size must be a size of ctr_cpc_args this library knows:
+ * today only sizeof(ctr_cpc_args) of 0.1.0 (ctr_cpc_args_struct_size());
+ * later versions append fields and keep accepting the sizes of earlier
+ * versions, leaving the new fields at their defaults. Any other value (0,
+ * smaller, between two known sizes, or larger, i.e. from a newer header)
+ * is CTR_E_INVALID_ARG with nothing written and the handle's message
+ * naming the sizes.
  *
  * Operands (float32; a "view" is read through strides, so slices of larger
- * buffers work):
+ * buffers work; a stride of 0, what ctr_cpc_args_init sets, means the
+ * contiguous batch-major layout: seq stride t * row length, time stride
+ * the row length):
  *   z    latents, b sequences x t steps x d: z_{s,u} starts at
  *        z + s * z_seq_stride + u * z_time_stride (its d floats contiguous);
  *   c    contexts, b x t x dc the same way (c_seq_stride, c_time_stride);
- *        both strides of each view must be >= its row length (d, dc), so a
+ *        both strides of each view must be 0 or >= its row length (d, dc), so a
  *        batch-major (b, t) or time-major (t, b) layout both work;
  *   w    the `steps` prediction matrices W_1..W_K (K = steps), K x d x dc,
  *        row-major, contiguous: W_k = w + (k - 1) * d * dc (PyTorch's
@@ -60,7 +103,7 @@ extern "C" {
  *   f_k(s,u; v) = z_v . (W_k c_{s,u} + b_k) / tau.
  * Anchors of step k are the contexts with u + k < t; the positive of (s, u)
  * is z_{s,u+k}; the candidates are the positive and the negatives of the
- * policy (CTR_CPC_NEG_*). loss_k = mean over the b * (t - k) anchors of
+ * policy `negatives` (CTR_CPC_NEG_*; 0: BATCH). loss_k = mean over the b * (t - k) anchors of
  * the cross-entropy of the softmax over the candidates (log-sum-exp minus
  * the positive's score); loss = (1/K) sum_k loss_k (positions averaged
  * within a step, then the steps).
@@ -96,27 +139,30 @@ extern "C" {
  * 2 b*t*n_neg + n_neg + 1 + d); grown on the first call with given
  * shapes, then reused (later calls with the same or smaller shapes do not
  * allocate).
- * Errors: CTR_E_INVALID_ARG (NULL operand, size < 1, stride < row length,
+ * Errors: CTR_E_INVALID_ARG (args NULL, struct_size unknown, NULL operand,
+ * size < 1, stride negative or between 1 and the row length - 1,
  * steps out of range, unknown policy, SAMPLED without rng or neg_idx, index
  * out of range, grad_bias without bias, wrong kind), CTR_E_OVERFLOW,
  * CTR_E_NUMERIC (NaN/Inf in an operand, or scores overflowing float:
  * nothing is written; a generator it drew from has advanced),
  * CTR_E_NOMEM. Since 0.1.0. */
-CTR_API int ctr_objective_cpc(ctr_objective *obj, double *loss,
-                              const float *z, int64_t z_seq_stride,
-                              int64_t z_time_stride, const float *c,
-                              int64_t c_seq_stride, int64_t c_time_stride,
-                              int64_t b, int64_t t, int64_t d, int64_t dc,
-                              const float *w, const float *bias,
-                              int64_t steps, int32_t negatives, int64_t n_neg,
-                              ctr_rng *rng, const int64_t *neg_idx,
-                              float *grad_z, float *grad_c, float *grad_w,
-                              float *grad_bias, double *step_acc);
+CTR_API int ctr_objective_cpc(ctr_objective *obj, const ctr_cpc_args *args,
+                              double *loss);
+
+/* Sets a->struct_size to sizeof(ctr_cpc_args) and every other field to 0
+ * (the defaults of ctr_objective_cpc). Errors: CTR_E_INVALID_ARG if a is
+ * NULL. Thread-safe. Since 0.1.0. */
+CTR_API int ctr_cpc_args_init(ctr_cpc_args *a);
+
+/* sizeof(ctr_cpc_args) in this library, for FFI users who build the struct
+ * by hand. Thread-safe. Since 0.1.0. */
+CTR_API size_t ctr_cpc_args_struct_size(void);
 
 /* Bytes of workspace ctr_objective_cpc needs for these shapes with every
  * gradient requested (fewer outputs need less). (The generic
  * ctr_objective_workspace_size on a CPC handle reads (b, d, k) as b
  * sequences of k steps with d = dc, BATCH negatives and steps = k - 1.)
+ * negatives 0 means CTR_CPC_NEG_BATCH, as in ctr_cpc_args.
  * Errors: CTR_E_INVALID_ARG (NULL, wrong kind, sizes or policy as
  * ctr_objective_cpc), CTR_E_OVERFLOW. Since 0.1.0. */
 CTR_API int ctr_objective_cpc_workspace_size(const ctr_objective *obj,

@@ -13,6 +13,8 @@
 #include "common/kernels.h"
 #include "objectives/cpc.h"
 
+#include <string.h>
+
 static const int32_t PARAMS[] = {CTR_OBJECTIVE_P_TEMPERATURE, 0};
 
 static void cpc_defaults(ctr_objective *obj)
@@ -229,26 +231,69 @@ const ctr__obj_kind ctr__obj_cpc = {
     .run = cpc_run,
 };
 
-CTR_API int ctr_objective_cpc(ctr_objective *obj, double *loss,
-                              const float *z, int64_t z_seq_stride,
-                              int64_t z_time_stride, const float *c,
-                              int64_t c_seq_stride, int64_t c_time_stride,
-                              int64_t b, int64_t t, int64_t d, int64_t dc,
-                              const float *w, const float *bias,
-                              int64_t steps, int32_t negatives, int64_t n_neg,
-                              ctr_rng *rng, const int64_t *neg_idx,
-                              float *grad_z, float *grad_c, float *grad_w,
-                              float *grad_bias, double *step_acc)
+/* The sizes of ctr_cpc_args this library reads: 0.1.0's only. */
+static int known_size(uint32_t size)
+{
+    return size == (uint32_t)sizeof(ctr_cpc_args);
+}
+
+/* A stride of 0 is the contiguous default `dflt`. */
+static int64_t stride_or(int64_t stride, int64_t dflt)
+{
+    return stride == 0 ? dflt : stride;
+}
+
+/* The caller's struct into the internal arguments (defaults applied). */
+static int unpack(ctr_objective *obj, const ctr_cpc_args *in, ctr__cpc_args *a)
+{
+    if (in == NULL)
+        return ctr__fail(&obj->err, CTR_E_INVALID_ARG, "args is NULL");
+    if (!known_size(in->struct_size))
+        return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
+                         "args->struct_size is %lu, not a size of ctr_cpc_args "
+                         "this library knows (%lu; ctr_cpc_args_init sets it)",
+                         (unsigned long)in->struct_size,
+                         (unsigned long)sizeof(ctr_cpc_args));
+    a->z = in->z, a->c = in->c;
+    a->zs = stride_or(in->z_seq_stride, in->t * in->d);
+    a->zt = stride_or(in->z_time_stride, in->d);
+    a->cs = stride_or(in->c_seq_stride, in->t * in->dc);
+    a->ct = stride_or(in->c_time_stride, in->dc);
+    a->b = in->b, a->t = in->t, a->d = in->d, a->dc = in->dc;
+    a->steps = in->steps, a->w = in->w, a->bias = in->bias;
+    a->negatives = in->negatives == 0 ? CTR_CPC_NEG_BATCH : in->negatives;
+    a->n_neg = in->n_neg, a->rng = in->rng, a->neg_idx = in->neg_idx;
+    a->grad_z = in->grad_z, a->grad_c = in->grad_c, a->grad_w = in->grad_w;
+    a->grad_bias = in->grad_bias, a->step_acc = in->step_acc, a->ws_bytes = 0;
+    return CTR_OK;
+}
+
+CTR_API int ctr_objective_cpc(ctr_objective *obj, const ctr_cpc_args *args,
+                              double *loss)
 {
     ctr__cpc_args a;
-    a.z = z, a.c = c, a.zs = z_seq_stride, a.zt = z_time_stride;
-    a.cs = c_seq_stride, a.ct = c_time_stride;
-    a.b = b, a.t = t, a.d = d, a.dc = dc, a.steps = steps;
-    a.w = w, a.bias = bias, a.negatives = negatives, a.n_neg = n_neg;
-    a.rng = rng, a.neg_idx = neg_idx;
-    a.grad_z = grad_z, a.grad_c = grad_c, a.grad_w = grad_w;
-    a.grad_bias = grad_bias, a.step_acc = step_acc, a.ws_bytes = 0;
+    int rc;
+    if (obj == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&obj->err);
+    rc = unpack(obj, args, &a);
+    if (rc != CTR_OK)
+        return rc;
     return ctr__obj_call(obj, &ctr__obj_cpc, "ctr_objective_cpc", &a, loss);
+}
+
+CTR_API int ctr_cpc_args_init(ctr_cpc_args *a)
+{
+    if (a == NULL)
+        return CTR_E_INVALID_ARG;
+    memset(a, 0, sizeof(*a));
+    a->struct_size = (uint32_t)sizeof(ctr_cpc_args);
+    return CTR_OK;
+}
+
+CTR_API size_t ctr_cpc_args_struct_size(void)
+{
+    return sizeof(ctr_cpc_args);
 }
 
 CTR_API int ctr_objective_cpc_workspace_size(const ctr_objective *obj,
@@ -270,6 +315,8 @@ CTR_API int ctr_objective_cpc_workspace_size(const ctr_objective *obj,
         return ctr__fail(&o->err, CTR_E_INVALID_ARG,
                          "ctr_objective_cpc_workspace_size needs an objective "
                          "of kind CPC (this one is %s)", obj->kind->name);
+    if (negatives == 0)
+        negatives = CTR_CPC_NEG_BATCH;
     rc = check_shapes(o, b, t, d, dc, steps, negatives, n_neg);
     if (rc == CTR_OK && ctr__cpc_workspace(&n, b, t, d, dc, steps, negatives,
                                            n_neg, &all) != CTR_OK)
