@@ -35,15 +35,6 @@ typedef struct run_ctx {
     float *z, *ctx, *w, *gz, *gc, *gw, *p, *s;
 } run_ctx;
 
-static void check(int rc, const ctr_objective *obj, const char *what)
-{
-    if (rc != CTR_OK) {
-        fprintf(stderr, "%s: %s (%s)\n", what, ctr_strerror(rc),
-                ctr_objective_last_error(obj));
-        exit(1);
-    }
-}
-
 static void ours(void *p)
 {
     run_ctx *r = (run_ctx *)p;
@@ -54,7 +45,7 @@ static void ours(void *p)
     a.z = r->z, a.c = r->ctx, a.b = c->b, a.t = c->t, a.d = c->d, a.dc = c->dc;
     a.w = r->w, a.steps = c->k, a.negatives = c->negatives;
     a.grad_z = r->gz, a.grad_c = r->gc, a.grad_w = r->gw;
-    check(ctr_objective_cpc(r->obj, &a, &loss), r->obj, "cpc");
+    bench_check_objective(ctr_objective_cpc(r->obj, &a, &loss), r->obj, "cpc");
 }
 
 static void floor_gemms(void *p)
@@ -86,13 +77,6 @@ static void floor_gemms(void *p)
     }
 }
 
-static float *randn(ctr_rng *g, int64_t n, float std)
-{
-    float *x = (float *)malloc((size_t)n * sizeof(float));
-    ctr_rng_normal(g, x, n, 0.0f, std);
-    return x;
-}
-
 static void run_case(const bench_case *c, int threads, int reps)
 {
     run_ctx r;
@@ -105,15 +89,16 @@ static void run_case(const bench_case *c, int threads, int reps)
     r.c = c;
     ctr_rng_create(&g, 12345, NULL);
     counting_allocator(&a, &cnt);
-    check(ctr_objective_create(&r.obj, CTR_OBJECTIVE_CPC, &a), NULL, "create");
-    r.z = randn(g, n * c->d, 0.05f);
-    r.ctx = randn(g, n * c->dc, 0.5f);
-    r.w = randn(g, c->k * c->d * c->dc, 0.06f);
-    r.gz = randn(g, n * c->d, 0.0f);
-    r.gc = randn(g, n * c->dc, 0.0f);
-    r.gw = randn(g, c->k * c->d * c->dc, 0.0f);
-    r.p = randn(g, n * c->d, 0.0f);
-    r.s = randn(g, c->b * c->b, 0.0f);
+    bench_check_objective(ctr_objective_create(&r.obj, CTR_OBJECTIVE_CPC, &a), NULL,
+                          "create");
+    r.z = bench_randn(g, n * c->d, 0.05f);
+    r.ctx = bench_randn(g, n * c->dc, 0.5f);
+    r.w = bench_randn(g, c->k * c->d * c->dc, 0.06f);
+    r.gz = bench_randn(g, n * c->d, 0.0f);
+    r.gc = bench_randn(g, n * c->dc, 0.0f);
+    r.gw = bench_randn(g, c->k * c->d * c->dc, 0.0f);
+    r.p = bench_randn(g, n * c->d, 0.0f);
+    r.s = bench_randn(g, c->b * c->b, 0.0f);
     ours_ms = median_ms(ours, &r, reps, 1);
     floor_ms = median_ms(floor_gemms, &r, reps, 1);
     printf("{\"case\":\"%s\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"

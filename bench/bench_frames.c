@@ -64,13 +64,6 @@ static void floor_gemms(void *p)
                 d, r->k, d, 0.0f, r->gw, d);
 }
 
-static float *randn(ctr_rng *g, int64_t n, float std)
-{
-    float *x = (float *)malloc((size_t)n * sizeof(float));
-    ctr_rng_normal(g, x, n, 0.0f, std);
-    return x;
-}
-
 static void run_bilinear_b512(int threads, int reps)
 {
     run_ctx r;
@@ -84,15 +77,15 @@ static void run_bilinear_b512(int threads, int reps)
     counting_allocator(&a, &cnt);
     must(ctr_objective_create(&r.obj, CTR_OBJECTIVE_BILINEAR, &a), "create",
          NULL);
-    r.q = randn(g, r.b * r.d, 1.0f);
-    r.k = randn(g, r.b * r.d, 1.0f);
-    r.w = randn(g, r.d * r.d, 0.01f);
-    r.gq = randn(g, r.b * r.d, 0.0f);
-    r.gk = randn(g, r.b * r.d, 0.0f);
-    r.gw = randn(g, r.d * r.d, 0.0f);
-    r.kw = randn(g, r.b * r.d, 0.0f);
-    r.u = randn(g, r.b * r.d, 0.0f);
-    r.s = randn(g, r.b * r.b, 0.0f);
+    r.q = bench_randn(g, r.b * r.d, 1.0f);
+    r.k = bench_randn(g, r.b * r.d, 1.0f);
+    r.w = bench_randn(g, r.d * r.d, 0.01f);
+    r.gq = bench_randn(g, r.b * r.d, 0.0f);
+    r.gk = bench_randn(g, r.b * r.d, 0.0f);
+    r.gw = bench_randn(g, r.d * r.d, 0.0f);
+    r.kw = bench_randn(g, r.b * r.d, 0.0f);
+    r.u = bench_randn(g, r.b * r.d, 0.0f);
+    r.s = bench_randn(g, r.b * r.b, 0.0f);
     ours_ms = median_ms(ours, &r, reps, 1);
     floor_ms = median_ms(floor_gemms, &r, reps, 1);
     printf("{\"case\":\"bilinear_b512\",\"threads\":%d,\"ours_ms\":%.3f,"

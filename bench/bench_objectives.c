@@ -328,20 +328,6 @@ static void run_case(const bench_case *c, int threads, int reps)
     free(r.scratch), free(r.self_idx), free(r.noise_idx);
 }
 
-static int selected(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    const char *p = list;
-    if (list == NULL || *list == '\0')
-        return 1;
-    while ((p = strstr(p, name)) != NULL) {
-        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-            return 1;
-        p += n;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     int threads = 1, reps = 11, i;
@@ -369,7 +355,7 @@ int main(int argc, char **argv)
         return 2;
     set_blas_threads(threads);
     for (c = 0; c < sizeof(CASES) / sizeof(CASES[0]); c++)
-        if (selected(cases, CASES[c].name))
+        if (bench_selected(cases, CASES[c].name))
             run_case(&CASES[c], threads, reps);
     return 0;
 }

@@ -1,12 +1,13 @@
 """The process and timing harness of a bench/torch_<group>.py script
-(bench/torch_frames.py uses it): each case in its own process with
+(every bench/torch_*.py but the encoder ones uses it): each case in its own process with
 OpenBLAS's and PyTorch's thread counts set, two warm-up steps, then the
 median of at least `reps` steps and 0.5 s of them, and the peak RSS above
 the size once the inputs exist. Prints one JSON line per case:
 {"case", "threads", "torch_ms", "torch_extra_mib"}.
 
-main(script, names, make_step): make_step(torch, F, name) returns the
-step to time (forward + backward of the case).
+main(script, names, make_step, default_reps): make_step(torch, F, name)
+returns the step to time (forward + backward of the case); default_reps is
+--reps when not given.
 """
 import argparse
 import json
@@ -49,11 +50,11 @@ def time_case(name, threads, reps, intra, make_step):
                       "torch_extra_mib": round(max(peak - base, 0.0), 3)}))
 
 
-def main(script, names, make_step):
+def main(script, names, make_step, default_reps=5):
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cases", default="")
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=default_reps)
     ap.add_argument("--intra", type=int, default=1)
     ap.add_argument("--one", default="")
     args = ap.parse_args()

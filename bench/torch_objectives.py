@@ -13,13 +13,11 @@ T is the BLAS thread count (OPENBLAS_NUM_THREADS of the child); I the
 intra-op thread count (torch.set_num_threads), 1 by default: on the 2-core
 machine of docs/performance.md that is PyTorch's fastest setting.
 """
-import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_harness  # noqa: E402
 
 CASES = {
     "infonce_queue_k65536": dict(kind="queue", b=256, d=128, k=65536, tau=0.07),
@@ -30,14 +28,6 @@ CASES = {
     "infonce_sym_b256": dict(kind="clip", b=256, d=128, tau=0.07),
     "nce_bank_k4096": dict(kind="nce", b=256, d=128, n=60000, k=4096, tau=0.07),
 }
-
-
-def rss_mib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def make_step(torch, F, c):
@@ -123,55 +113,7 @@ def make_step(torch, F, c):
     return step
 
 
-def run_one(name, threads, reps, intra):
-    import torch
-    import torch.nn.functional as F
-    torch.set_num_threads(intra)
-    step = make_step(torch, F, CASES[name])
-    base = rss_mib()
-    step()
-    step()
-    times = []
-    # at least `reps` runs and 0.5 s of them (as bench_objectives.c)
-    while len(times) < 4000 and (len(times) < reps or sum(times) < 500.0):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    k = len(times)
-    med = times[k // 2] if k % 2 else 0.5 * (times[k // 2 - 1] + times[k // 2])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"case": name, "threads": threads, "torch_ms": round(med, 3),
-                      "torch_extra_mib": round(max(peak - base, 0.0), 3)}))
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--cases", default="")
-    ap.add_argument("--reps", type=int, default=11)
-    ap.add_argument("--intra", type=int, default=1)
-    ap.add_argument("--one", default="")
-    args = ap.parse_args()
-    if args.one:
-        run_one(args.one, args.threads, args.reps, args.intra)
-        return
-    wanted = [c for c in args.cases.split(",") if c] or list(CASES)
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads),
-               OMP_NUM_THREADS=str(args.intra))
-    for name in wanted:
-        if name not in CASES:
-            continue
-        out = subprocess.run([sys.executable, __file__, "--one", name,
-                              "--threads", str(args.threads), "--reps", str(args.reps),
-                              "--intra", str(args.intra)],
-                             env=env, capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.stderr.write(out.stderr)
-            continue
-        sys.stdout.write(out.stdout)
-        sys.stdout.flush()
-
-
 if __name__ == "__main__":
-    main()
+    torch_harness.main(__file__, list(CASES),
+                       lambda torch, F, name: make_step(torch, F, CASES[name]),
+                       default_reps=11)
