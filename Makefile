@@ -4,7 +4,7 @@
 #   make check            build and run the Check test suites (+ ABI and
 #                         layering checks)
 #   make check SANITIZE=1 the same under AddressSanitizer + UBSan
-#   make check-valgrind   the suites under valgrind memcheck
+#   make check-valgrind   the suites under valgrind memcheck (two shards side by side)
 #   make check-tsan       threads on distinct and shared handles under TSan
 #   make fuzz-smoke       every loader's fuzz target for a few seconds (clang)
 #   make fuzz             the long fuzzing campaign (FUZZ_SECONDS per target)
@@ -244,7 +244,12 @@ VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \
             --track-origins=yes
 check-valgrind: $(TEST_RUNNER) | deps
 	@test -z "$(SANITIZE)" || { echo "check-valgrind: build without SANITIZE"; exit 2; }
-	CTR_TEST_DATA=tests/data CTR_TEST_VALGRIND=1 $(VALGRIND) $(TEST_RUNNER)
+	@pids=; for shard in 0 1; do \
+	    CTR_TEST_SHARD=$$shard/2 CTR_TEST_DATA=tests/data CTR_TEST_VALGRIND=1 \
+	        $(VALGRIND) $(TEST_RUNNER) > $(BUILD)/valgrind-$$shard.log 2>&1 & pids="$$pids $$!"; \
+	done; \
+	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
+	cat $(BUILD)/valgrind-0.log $(BUILD)/valgrind-1.log; exit $$status
 
 # ---- ThreadSanitizer (docs/threading.md) ------------------------------------------
 # The library and tests/tsan/threads.c built with -fsanitize=thread in their
