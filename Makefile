@@ -13,6 +13,7 @@
 #   make run-cpc-images   CPC v2 / Greedy InfoMax on image patches
 #   make run-curl         CURL on frames of a small game (examples/curl)
 #   make run-dim          Deep InfoMax / AMDIM on Fashion-MNIST (examples/dim)
+#   make guide            the guide's SimCLR, MoCo, InstDisc and CPC programs (docs/guide.md)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
@@ -127,7 +128,7 @@ NO_DEPS ?=
 DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
-        check-man man fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE \
+        check-man man fuzz fuzz-smoke fuzz-build examples demo guide bench install uninstall clean FORCE \
         run-cpc-speech run-cpc-images run-curl run-dim
 
 all: $(STATIC) $(SHARED) man
@@ -396,6 +397,20 @@ $(DIM_BIN): $(wildcard examples/dim/*.c examples/dim/*.h) $(CPC_COMMON) examples
 
 run-dim: $(DIM_BIN) | deps
 	$(DIM_BIN) $(DIM_ARGS)
+
+# The guide's programs (docs/guide.md, examples/guide/): SimCLR, MoCo,
+# Instance Discrimination and CPC, one file each, on toy data (toy.c).
+# `make guide` builds and runs them; scripts/check-guide.py checks that each
+# learns (RESULT lines) and that docs/guide.md quotes them as they are.
+GUIDE_NAMES := simclr moco instdisc cpc
+GUIDE_BINS := $(GUIDE_NAMES:%=$(BUILD)/examples/guide-%)
+
+$(BUILD)/examples/guide-%: examples/guide/%.c examples/guide/toy.c examples/guide/toy.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< examples/guide/toy.c $(STATIC) $(LIBS_ALL)
+
+guide: $(GUIDE_BINS) | deps
+	$(PYTHON) scripts/check-guide.py $(BUILD)/examples $(GUIDE_NAMES)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the
