@@ -25,6 +25,16 @@
  * the convolutions' GEMMs over the whole batch at once (im2col shapes) and
  * the linear layer's.
  *
+ * Case demo_cnn_step: the main demo's default step (examples/demo): conv 32
+ * (5x5, stride 2, pad 2) + BN + ReLU, conv 64 (3x3, stride 2, pad 1) + BN +
+ * ReLU, flatten, head linear 512 + BN + ReLU + linear 128 + L2 norm, the
+ * two views of 256 images as one batch of 512, NT-Xent (tau 0.1), backward,
+ * AdamW (lr 2e-3, weight decay 1e-5). Augmentations are the host's and not
+ * timed. Floor: every GEMM of the step (convolutions as im2col GEMMs over
+ * the whole batch, no input gradient for the first; the linear layers'
+ * three each but the first layer's; NT-Xent's similarity and gradient as
+ * two full GEMMs), each on operands of its own.
+ *
  * Case gru_step: GRU 64 -> 128 over 32 steps, batch 64, forward + backward
  * (dL/dh_t given for every step). Floor: the input projection, one
  * recurrent GEMM per step, one GEMM per step for dL/dh_{t-1}, and the two
@@ -261,6 +271,125 @@ static void cnn_case(int threads, int reps)
         free(c.a[k]);
 }
 
+/* ---- the demo's step ------------------------------------------------------------- */
+
+#define DEMO_VIEWS 512 /* 2 x 256 */
+#define DEMO_EMBED 128
+
+typedef struct gemm_shape {
+    int ta, tb, m, n, k;
+} gemm_shape;
+
+static const gemm_shape DEMO_GEMMS[] = {
+    {0, 0, 32, DEMO_VIEWS * 196, 25},       /* conv1 forward */
+    {0, 1, 32, 25, DEMO_VIEWS * 196},       /* conv1 weight gradient */
+    {0, 0, 64, DEMO_VIEWS * 49, 288},       /* conv2 forward */
+    {0, 1, 64, 288, DEMO_VIEWS * 49},       /* conv2 weight gradient */
+    {1, 0, 288, DEMO_VIEWS * 49, 64},       /* conv2 columns' gradient */
+    {0, 1, DEMO_VIEWS, 512, 3136},          /* head linear 1 forward */
+    {1, 0, 512, 3136, DEMO_VIEWS},          /* its weight gradient */
+    {0, 0, DEMO_VIEWS, 3136, 512},          /* its input gradient */
+    {0, 1, DEMO_VIEWS, DEMO_EMBED, 512},    /* head linear 2 forward */
+    {1, 0, DEMO_EMBED, 512, DEMO_VIEWS},    /* its weight gradient */
+    {0, 0, DEMO_VIEWS, 512, DEMO_EMBED},    /* its input gradient */
+    {0, 1, DEMO_VIEWS, DEMO_VIEWS, DEMO_EMBED}, /* NT-Xent similarities */
+    {0, 0, DEMO_VIEWS, DEMO_EMBED, DEMO_VIEWS}, /* NT-Xent gradient */
+};
+#define DEMO_NGEMMS ((int)(sizeof(DEMO_GEMMS) / sizeof(DEMO_GEMMS[0])))
+
+typedef struct demo_ctx {
+    ctr_encoder *enc;
+    ctr_optimizer *opt;
+    ctr_objective *ntxent;
+    float *x, *z, *dz;
+    float *a[DEMO_NGEMMS], *b[DEMO_NGEMMS], *c[DEMO_NGEMMS]; /* floor operands */
+} demo_ctx;
+
+static void demo_step(void *p)
+{
+    demo_ctx *c = (demo_ctx *)p;
+    const int64_t half = DEMO_VIEWS / 2;
+    double loss;
+    check(ctr_encoder_zero_grad(c->enc), "zero_grad", "");
+    check(ctr_encoder_forward(c->enc, c->z, c->x, DEMO_VIEWS, CTR_ENCODER_TRAIN), "forward",
+          ctr_encoder_last_error(c->enc));
+    check(ctr_objective_ntxent(c->ntxent, &loss, c->z, DEMO_EMBED, c->z + half * DEMO_EMBED,
+                               DEMO_EMBED, half, DEMO_EMBED, NULL, c->dz,
+                               c->dz + half * DEMO_EMBED),
+          "ntxent", ctr_objective_last_error(c->ntxent));
+    check(ctr_encoder_backward(c->enc, NULL, c->dz), "backward", ctr_encoder_last_error(c->enc));
+    check(ctr_optimizer_step(c->opt), "step", ctr_optimizer_last_error(c->opt));
+}
+
+static void demo_floor(void *p)
+{
+    demo_ctx *c = (demo_ctx *)p;
+    int g;
+    for (g = 0; g < DEMO_NGEMMS; g++) {
+        const gemm_shape *s = &DEMO_GEMMS[g];
+        gemm(s->ta, s->tb, s->m, s->n, s->k, c->a[g], c->b[g], c->c[g]);
+    }
+}
+
+static void demo_build(demo_ctx *c, const ctr_allocator *a)
+{
+    int64_t dims[3] = {1, 28, 28};
+    check(ctr_encoder_create(&c->enc, dims, 3, 1, a), "create", "");
+    check(ctr_encoder_add_conv2d(c->enc, 32, 5, 2, 2, 0), "conv", "");
+    check(ctr_encoder_add_batchnorm(c->enc, 1e-5, 0.1, 1), "bn", "");
+    check(ctr_encoder_add_activation(c->enc, CTR_LAYER_RELU), "relu", "");
+    check(ctr_encoder_add_conv2d(c->enc, 64, 3, 2, 1, 0), "conv", "");
+    check(ctr_encoder_add_batchnorm(c->enc, 1e-5, 0.1, 1), "bn", "");
+    check(ctr_encoder_add_activation(c->enc, CTR_LAYER_RELU), "relu", "");
+    check(ctr_encoder_add_flatten(c->enc), "flatten", "");
+    check(ctr_encoder_add_linear(c->enc, 512, 1), "linear", "");
+    check(ctr_encoder_add_batchnorm(c->enc, 1e-5, 0.1, 1), "bn", "");
+    check(ctr_encoder_add_activation(c->enc, CTR_LAYER_RELU), "relu", "");
+    check(ctr_encoder_add_linear(c->enc, DEMO_EMBED, 1), "linear", "");
+    check(ctr_encoder_add_l2norm(c->enc, 1e-12), "l2norm", "");
+    check(ctr_optimizer_create_for_encoder(&c->opt, CTR_OPTIMIZER_ADAMW, c->enc, a), "opt", "");
+    check(ctr_optimizer_set_f64(c->opt, CTR_OPTIMIZER_P_LR, 2e-3), "lr", "");
+    check(ctr_optimizer_set_f64(c->opt, CTR_OPTIMIZER_P_WEIGHT_DECAY, 1e-5), "wd", "");
+    check(ctr_objective_create(&c->ntxent, CTR_OBJECTIVE_NTXENT, a), "objective", "");
+    check(ctr_objective_set_f64(c->ntxent, CTR_OBJECTIVE_P_TEMPERATURE, 0.1), "tau", "");
+}
+
+static void demo_case(int threads, int reps)
+{
+    demo_ctx c;
+    counter cnt;
+    ctr_allocator a;
+    ctr_rng *rng = NULL;
+    double ours, floor;
+    int g;
+    memset(&c, 0, sizeof(c));
+    counting_allocator(&a, &cnt);
+    check(ctr_rng_create(&rng, 10, NULL), "rng", "");
+    demo_build(&c, &a);
+    c.x = random_floats(rng, (int64_t)DEMO_VIEWS * 784, 1.0f);
+    c.z = random_floats(rng, (int64_t)DEMO_VIEWS * DEMO_EMBED, 0.0f);
+    c.dz = random_floats(rng, (int64_t)DEMO_VIEWS * DEMO_EMBED, 0.0f);
+    for (g = 0; g < DEMO_NGEMMS; g++) {
+        const gemm_shape *s = &DEMO_GEMMS[g];
+        c.a[g] = random_floats(rng, (int64_t)s->m * s->k, 0.1f);
+        c.b[g] = random_floats(rng, (int64_t)s->k * s->n, 0.1f);
+        c.c[g] = random_floats(rng, (int64_t)s->m * s->n, 0.0f);
+    }
+    ours = median_ms(demo_step, &c, reps, 1);
+    floor = median_ms(demo_floor, &c, reps, 1);
+    printf("{\"case\":\"demo_cnn_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
+           "\"ours_extra_mib\":%.3f}\n",
+           threads, ours, floor, peak_mib(&cnt));
+    fflush(stdout);
+    ctr_objective_destroy(c.ntxent);
+    ctr_optimizer_destroy(c.opt);
+    ctr_encoder_destroy(c.enc);
+    ctr_rng_destroy(rng);
+    free(c.x), free(c.z), free(c.dz);
+    for (g = 0; g < DEMO_NGEMMS; g++)
+        free(c.a[g]), free(c.b[g]), free(c.c[g]);
+}
+
 /* ---- the GRU step ------------------------------------------------------------------- */
 
 #define GRU_BATCH 64
@@ -338,6 +467,7 @@ static void gru_case(int threads, int reps)
 static const bench_entry CASES[] = {
     {"mlp_simclr_step", mlp_case},
     {"cnn_step", cnn_case},
+    {"demo_cnn_step", demo_case},
     {"gru_step", gru_case},
 };
 

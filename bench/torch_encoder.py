@@ -19,6 +19,11 @@ target), SGD with momentum 0.9 and weight decay 1e-6.
 cnn_step: conv32-BN-ReLU, conv64/2-BN-ReLU, global pool, linear 128 on 1x28x28,
 batch 256, backward from (y - target)/256, SGD step. gru_step: GRU 64 -> 128
 over 32 steps, batch 64, forward + backward from a fixed dL/dh for all steps.
+demo_cnn_step: the main demo's default step, as bench_encoder.c's: conv32 5x5/2
+and conv64 3x3/2 (no bias) with BN + ReLU, flatten, linear 512 + BN + ReLU,
+linear 128, L2 norm; 2 x 256 views as one batch; NT-Xent (tau 0.1) written as
+SimCLR's reference code writes it (the 2N x 2N similarity matrix, the diagonal
+masked, cross-entropy); AdamW (lr 2e-3, weight decay 1e-5).
 """
 import argparse
 import json
@@ -123,7 +128,35 @@ def gru_step(reps):
     return time_steps(step, reps)
 
 
-CASES = {"mlp_simclr_step": mlp_simclr_step, "cnn_step": cnn_step, "gru_step": gru_step}
+def ntxent(z, tau):
+    n = z.shape[0] // 2
+    sim = z @ z.t() / tau
+    sim.fill_diagonal_(float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return F.cross_entropy(sim, target)
+
+
+def demo_cnn_step(reps):
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Flatten(), nn.Linear(3136, 512), nn.BatchNorm1d(512), nn.ReLU(),
+        nn.Linear(512, 128)).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-5)
+    x = torch.randn(512, 1, 28, 28)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        loss = ntxent(F.normalize(model(x), dim=1), 0.1)
+        loss.backward()
+        opt.step()
+
+    return time_steps(step, reps)
+
+
+CASES = {"mlp_simclr_step": mlp_simclr_step, "cnn_step": cnn_step, "gru_step": gru_step,
+         "demo_cnn_step": demo_cnn_step}
 
 
 def main():
