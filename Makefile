@@ -559,7 +559,8 @@ bench-mpi: $(MPI_BENCH)
 
 # ---- Python package (bindings/python, docs/python.md) ------------------------
 #   make check-python     the ctypes declarations and constants against the
-#                         headers and the map, then the pytest suite; needs numpy and
+#                         headers and the map, then the pytest suite (and
+#                         examples/python on a tiny subset); needs numpy and
 #                         pytest (python3-numpy, python3-pytest), uses torch if
 #                         the interpreter has it
 #   make install-python   pip install of the package (interpreter PY), offline (Debian's

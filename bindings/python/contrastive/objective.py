@@ -20,17 +20,45 @@ __all__ = ["Objective", "CpcArgs", "LocalGlobalArgs"]
 
 _byref = ctypes.byref
 _c_double = ctypes.c_double
+_nd = np.ndarray
+_empty = np.empty
 
 
-def _outs(out, n, shapes, grads):
+def _outs(out, n, shapes, grads, ins=()):
     if not grads:
         return (None,) * n
     if out is None:
         return tuple(np.empty(s, F32) for s in shapes)
     if len(out) != n:
         raise ValueError("out: expected a tuple of %d arrays" % n)
-    return tuple(None if o is None else output("out[%d]" % i, o, s)
-                 for i, (o, s) in enumerate(zip(out, shapes)))
+    res = tuple(None if o is None else output("out[%d]" % i, o, s)
+                for i, (o, s) in enumerate(zip(out, shapes)))
+    _no_overlap(res, ins)
+    return res
+
+
+def _no_overlap(outs, ins):
+    """The library's rule: gradient outputs must not overlap an input."""
+    for i, o in enumerate(outs):
+        if o is None:
+            continue
+        for x in ins:
+            if isinstance(x, np.ndarray) and np.may_share_memory(o, x):
+                raise ValueError("out[%d] overlaps an input: gradients need their "
+                                 "own memory" % i)
+
+
+def _fast_out(out, shape):
+    """out is a pair of new-looking C-contiguous writeable float32 arrays."""
+    if type(out) is not tuple or len(out) != 2:
+        return False
+    for o in out:
+        if type(o) is not _nd or o.dtype is not F32 or o.shape != shape:
+            return False
+        f = o.flags
+        if not (f.c_contiguous and f.writeable):
+            return False
+    return True
 
 
 def _ids(name, ids, n):
@@ -79,17 +107,42 @@ class Objective(Params, Persistent, Handle):
 
     # ---- in-batch kinds ------------------------------------------------------
     def _inbatch(self, fn, a, p, groups, grads, out, names, npair=False):
-        b, d, lda = matrix(names[0], a)
-        _, _, ldp = matrix(names[1], p, b, d)
-        ga, gp = _outs(out, 2, ((b, d), (b, d)), grads)
+        h = self._h
+        if (type(a) is _nd and type(p) is _nd and a.dtype is F32
+                and p.dtype is F32 and a.ndim == 2 and a.shape == p.shape
+                and a.flags.c_contiguous and p.flags.c_contiguous and h is not None
+                and (out is None or (grads and _fast_out(out, a.shape)))):
+            # the common case, kept short: contiguous float32 pairs, new
+            # gradients in one block (docs/python.md, call overhead)
+            b, d = a.shape
+            lda = ldp = d
+            if out is not None:
+                ga, gp = out
+                pa, pp = ptr(ga), ptr(gp)
+                n = 4 * b * d   # all four are contiguous blocks of n bytes
+                x, y = ptr(a), ptr(p)
+                for o in (pa, pp):
+                    if (o < x + n and x < o + n) or (o < y + n and y < o + n):
+                        _no_overlap(out, (a, p))   # raises with the message
+            elif grads and b and d:
+                block = _empty((2, b, d), F32)
+                base = ptr(block)
+                ga, gp = block[0], block[1]
+                pa, pp = base, base + 4 * b * d
+            else:
+                ga = gp = pa = pp = None
+        else:
+            b, d, lda = matrix(names[0], a)
+            _, _, ldp = matrix(names[1], p, b, d)
+            ga, gp = _outs(out, 2, ((b, d), (b, d)), grads, (a, p))
+            pa, pp = ptr(ga), ptr(gp)
+            h = self.handle
         loss = _c_double()
         if npair:
-            rc = fn(self.handle, _byref(loss), ptr(a), lda, ptr(p), ldp, b, d,
-                    ptr(ga), ptr(gp))
+            rc = fn(h, _byref(loss), ptr(a), lda, ptr(p), ldp, b, d, pa, pp)
         else:
             g = None if groups is None else ptr(vector("groups", groups, b))
-            rc = fn(self.handle, _byref(loss), ptr(a), lda, ptr(p), ldp, b, d, g,
-                    ptr(ga), ptr(gp))
+            rc = fn(h, _byref(loss), ptr(a), lda, ptr(p), ldp, b, d, g, pa, pp)
         if rc:
             self._check(rc)
         return loss.value, ga, gp
@@ -122,10 +175,11 @@ class Objective(Params, Persistent, Handle):
         kneg, _, ldn = matrix("neg", neg, None, d)
         if (q_ids is None) != (neg_ids is None):
             raise ValueError("q_ids and neg_ids: give both or neither")
-        gq, gk = _outs(out[:2] if out else None, 2, ((b, d), (b, d)), grads)
+        gq, gk = _outs(out[:2] if out else None, 2, ((b, d), (b, d)), grads, (q, k, neg))
         gn = None
         if grad_neg:
-            gn = _outs(out[2:] if out and len(out) > 2 else None, 1, ((kneg, d),), True)[0]
+            gn = _outs(out[2:] if out and len(out) > 2 else None, 1, ((kneg, d),), True,
+                      (q, k, neg))[0]
         loss = _c_double()
         self._check(lib.ctr_objective_infonce_shared(
             self.handle, _byref(loss), ptr(q), ldq, ptr(k), ldk, b, d, ptr(neg), ldn, kneg,
@@ -140,7 +194,7 @@ class Objective(Params, Persistent, Handle):
         _, _, ldk = matrix("k", k, b, d)
         if queue.dim != d:
             raise ShapeError("queue: keys of dimension %d, q has %d" % (queue.dim, d))
-        gq, gk = _outs(out, 2, ((b, d), (b, d)), grads)
+        gq, gk = _outs(out, 2, ((b, d), (b, d)), grads, (q, k))
         loss = _c_double()
         self._check(lib.ctr_objective_infonce_queue(
             self.handle, _byref(loss), ptr(q), ldq, ptr(k), ldk, b, d, queue.handle,
@@ -171,7 +225,7 @@ class Objective(Params, Persistent, Handle):
                 or not noise_idx.flags.c_contiguous:
             raise ShapeError("noise_idx: expected a C-contiguous int64 array of shape "
                              "(%d, kn), got %s" % (b, getattr(noise_idx, "shape", None)))
-        (gz,) = _outs(out, 1, ((b, d),), grads)
+        (gz,) = _outs(out, 1, ((b, d),), grads, (z, bank))
         loss = _c_double()
         self._check(lib.ctr_objective_nce(
             self.handle, _byref(loss), ptr(z), ldz, b, d, bp, ldb, n, ptr(self_idx),
@@ -184,7 +238,7 @@ class Objective(Params, Persistent, Handle):
         b, d, ldz = matrix("z", z)
         bp, n, ldb = self._bank(bank, d)
         vector("self_idx", self_idx, b)
-        (gz,) = _outs(out, 1, ((b, d),), grads)
+        (gz,) = _outs(out, 1, ((b, d),), grads, (z, bank))
         loss = _c_double()
         self._check(lib.ctr_objective_bank_softmax(
             self.handle, _byref(loss), ptr(z), ldz, b, d, bp, ldb, n, ptr(self_idx),
@@ -201,7 +255,7 @@ class Objective(Params, Persistent, Handle):
         matrix("w", w, d, d)
         if not w.flags.c_contiguous:
             raise ShapeError("w: must be C-contiguous (d x d)")
-        gq, gk, gw = _outs(out, 3, ((b, d), (b, d), (d, d)), grads)
+        gq, gk, gw = _outs(out, 3, ((b, d), (b, d), (d, d)), grads, (q, k, w))
         if not grad_k:
             gk = None
         loss = _c_double()

@@ -64,6 +64,9 @@ class Optimizer(Params, Persistent, Handle):
     exclude_bias_norm = param_property(P.EXCLUDE_BIAS_NORM,
                                        "no decay/adaptation for biases and norms")
 
+    def _loaded(self):
+        self._n = None   # a loaded buffer optimizer: the library checks n
+
     @property
     def steps(self):
         """Steps taken (CTR_OPTIMIZER_P_STEP, read-only)."""
@@ -84,11 +87,11 @@ class Optimizer(Params, Persistent, Handle):
     def step_buffer(self, params, grads):
         """One step on params (float32, updated in place) from grads."""
         flat("params", params, self._n)
-        flat("grads", grads, self._n)
+        flat("grads", grads, params.size)
         if not params.flags.writeable:
             raise ValueError("params: must be writeable (updated in place)")
         self._check(lib.ctr_optimizer_step_buffer(self.handle, ptr(params), ptr(grads),
-                                                  self._n))
+                                                  params.size))
 
     def reset(self):
         self._check(lib.ctr_optimizer_reset(self.handle))

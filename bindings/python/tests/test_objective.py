@@ -107,6 +107,14 @@ def test_out_arrays_and_no_grads():
         assert loss2 == loss and n1 is None and n2 is None
         with pytest.raises(ctr.ShapeError, match=r"out\[0\]"):
             obj.ntxent(z1, z2, out=(np.zeros((4, 7), np.float32), o2))
+        with pytest.raises(ValueError, match="overlaps"):
+            obj.ntxent(z1, z2, out=(o1, z2))
+        buf = np.zeros((8, 8), np.float32)
+        buf[:4] = z1
+        with pytest.raises(ValueError, match="overlaps"):
+            obj.ntxent(buf[:4], z2, out=(buf[2:6], o2))      # partial overlap
+        with pytest.raises(ValueError, match="overlaps"):
+            obj.ntxent(z1, z2, groups=np.zeros(4, np.int64), out=(o1, z2))
 
 
 def test_shape_and_dtype_errors_before_the_call():

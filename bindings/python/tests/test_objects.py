@@ -141,6 +141,11 @@ def test_optimizers():
             opt.lr = -1.0
         opt.reset()
         assert opt.steps == 0
+        with ctr.Optimizer.from_bytes(opt.to_bytes()) as o3:   # a buffer optimizer
+            o3.step_buffer(p, np.ones(10, np.float32))
+            assert o3.steps == 1
+            with pytest.raises(ctr.ShapeError):
+                o3.step_buffer(np.ones(9, np.float32), np.ones(9, np.float32))
     assert ctr.cosine_lr(0, 10, 100, 1.0) == pytest.approx(0.1)
     assert ctr.cosine_lr(100, 10, 100, 1.0, 0.0) == pytest.approx(0.0)
     assert ctr.Optimizer.bounds(ctr.OptimizerParam.LR)[0] == 0.0
