@@ -97,46 +97,38 @@ class _Module(torch.nn.Module):
         return self.objective.stats()
 
 
-class NTXentLoss(_Module):
-    """NT-Xent (SimCLR) over the 2b views [z1; z2]; temperature, normalize."""
-    kind = K.NTXENT
-    defaults = {"temperature": 0.5}
-
-    def forward(self, z1, z2, groups=None):
-        obj, g = self.objective, _ids("groups", groups)
-
-        def call(arr, need):
-            loss, g1, g2 = obj.ntxent(arr[0], arr[1], groups=g, grads=any(need),
-                                      out=_out(arr, need))
-            return loss, (g1, g2)
-        return _LibraryLoss.apply(call, ("z1", "z2"), z1, z2)
-
-
-class InfoNCELoss(_Module):
-    """InfoNCE with in-batch negatives; temperature, normalize, symmetric."""
-    kind = K.INFONCE
+class _PairLoss(_Module):
+    """A loss of two (b, d) inputs computed by Objective.<method>."""
+    method = None
+    names = ("a", "p")
 
     def forward(self, a, p, groups=None):
-        obj, g = self.objective, _ids("groups", groups)
+        fn = getattr(self.objective, self.method)
+        extra = {} if groups is None else {"groups": _ids("groups", groups)}
 
         def call(arr, need):
-            loss, ga, gp = obj.infonce(arr[0], arr[1], groups=g, grads=any(need),
-                                       out=_out(arr, need))
+            loss, ga, gp = fn(arr[0], arr[1], grads=any(need), out=_out(arr, need), **extra)
             return loss, (ga, gp)
-        return _LibraryLoss.apply(call, ("a", "p"), a, p)
+        return _LibraryLoss.apply(call, self.names, a, p)
 
 
-class NPairLoss(_Module):
-    """Multi-class N-pair loss; temperature, npair_lambda, normalize."""
-    kind = K.NPAIR
+class NTXentLoss(_PairLoss):
+    """NT-Xent (SimCLR) over the 2b views [z1; z2]; temperature, normalize.
+    forward(z1, z2, groups=None)."""
+    kind, method, names = K.NTXENT, "ntxent", ("z1", "z2")
+    defaults = {"temperature": 0.5}
 
-    def forward(self, a, p):
-        obj = self.objective
 
-        def call(arr, need):
-            loss, ga, gp = obj.npair(arr[0], arr[1], grads=any(need), out=_out(arr, need))
-            return loss, (ga, gp)
-        return _LibraryLoss.apply(call, ("a", "p"), a, p)
+class InfoNCELoss(_PairLoss):
+    """InfoNCE with in-batch negatives; temperature, normalize, symmetric.
+    forward(a, p, groups=None)."""
+    kind, method = K.INFONCE, "infonce"
+
+
+class NPairLoss(_PairLoss):
+    """Multi-class N-pair loss; temperature, npair_lambda, normalize.
+    forward(a, p)."""
+    kind, method = K.NPAIR, "npair"
 
 
 class InfoNCESharedLoss(_Module):

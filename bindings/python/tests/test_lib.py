@@ -90,3 +90,18 @@ def test_source_tree_lookup_without_the_variable():
                        env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert os.path.samefile(r.stdout.strip(), os.path.join(TOP, "lib", "libcontrastive.so.0"))
+
+
+def test_version_mismatch_is_refused():
+    from contrastive import _lib
+
+    class Fake:
+        @staticmethod
+        def ctr_version_number():
+            return 10203           # 1.2.3
+
+        @staticmethod
+        def ctr_version_string():
+            return b"1.2.3"
+    with pytest.raises(ctr.LibraryNotFoundError, match="version 1.2.3; this package needs 0.1"):
+        _lib._check_version(Fake, "/fake/libcontrastive.so.0")
