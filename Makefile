@@ -15,6 +15,9 @@
 #   make run-dim          Deep InfoMax / AMDIM on Fashion-MNIST (examples/dim)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
+#   make check-python     the Python package's checks and pytest suite
+#                         (install-python, bench-python: see its section)
+#   make check-guide      compile and run docs/guide.md's recipes
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
 #                         MANDIR CMAKEDIR
 #
@@ -571,7 +574,7 @@ bench-mpi: $(MPI_BENCH)
 PY ?= $(shell command -v /usr/bin/python3 || command -v python3)
 PIP_FLAGS ?=
 PY_LIB_ENV = CONTRASTIVE_LIBRARY=$(CURDIR)/lib/$(SHARED_SONAME)
-.PHONY: check-python install-python uninstall-python bench-python
+.PHONY: check-python install-python uninstall-python bench-python check-guide
 check-python: $(SHARED)
 	$(PY_LIB_ENV) $(PY) bindings/python/tools/gen_signatures.py --check
 	$(PY_LIB_ENV) $(PY) bindings/python/tools/gen_constants.py --check
@@ -583,3 +586,7 @@ uninstall-python:
 	$(PY) -m pip uninstall -y $(PIP_UNINSTALL_FLAGS) contrastive
 bench-python: $(SHARED)
 	$(PY_LIB_ENV) $(PY) bindings/python/bench/bench_python.py
+
+# docs/guide.md's recipes: every C block compiled (-Werror) and run briefly
+check-guide: $(SHARED)
+	sh scripts/check-guide.sh docs/guide.md
