@@ -284,6 +284,16 @@ class Params:
         return lo.value, hi.value
 
 
+def apply_params(obj, params):
+    """Set keyword parameters through the class's parameter properties;
+    a name that is not one is a TypeError (not a silently new attribute)."""
+    for name, value in params.items():
+        if not isinstance(getattr(type(obj), name, None), property) or name in (
+                "handle", "closed"):
+            raise TypeError("%s has no parameter %r" % (type(obj).__name__, name))
+        setattr(obj, name, value)
+
+
 def param_property(param, doc):
     def fget(self):
         return self.get(param)

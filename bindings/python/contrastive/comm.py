@@ -8,7 +8,7 @@ import ctypes
 
 import numpy as np
 
-from ._base import Handle, check, load_allocator, matrix, output, ptr, vector, F32, I64
+from ._base import Handle, check, load_allocator, matrix, ptr, vector, F32, I64
 from ._lib import lib
 from .constants import CommOp
 from .errors import error_for

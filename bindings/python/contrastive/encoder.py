@@ -3,7 +3,7 @@ import ctypes
 
 import numpy as np
 
-from ._base import Handle, Persistent, check, create, flat, output, ptr, I64, F32
+from ._base import Handle, Persistent, check, create, flat, output, ptr, F32
 from ._lib import lib
 from .constants import EncoderParam, Layer, Mode, Shortcut, ENCODER_INPUT, ENCODER_OUTPUT
 from .errors import ShapeError

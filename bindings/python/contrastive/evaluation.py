@@ -4,8 +4,8 @@ import ctypes
 
 import numpy as np
 
-from ._base import (Handle, Params, check, create, matrix, output, param_property, ptr,
-                    vector, F32, F64, I64)
+from ._base import (apply_params, Handle, Params, check, create, matrix, output,
+                    param_property, ptr, vector, F32, F64, I64)
 from ._lib import lib
 from .constants import KnnParam, ProbeParam
 
@@ -18,8 +18,7 @@ class Knn(Params, Handle):
 
     def __init__(self, **params):
         self._own(create(lib.ctr_knn_create))
-        for k, v in params.items():
-            setattr(self, k, v)
+        apply_params(self, params)
 
     k = param_property(KnnParam.K, "neighbours")
     sigma = param_property(KnnParam.SIGMA, "temperature")
@@ -67,8 +66,7 @@ class Probe(Params, Handle):
     def __init__(self, dim, classes, **params):
         self._own(create(lib.ctr_probe_create, dim, classes))
         self.dim, self.classes = dim, classes
-        for k, v in params.items():
-            setattr(self, k, v)
+        apply_params(self, params)
 
     l2 = param_property(ProbeParam.L2, "L2 penalty on W")
     max_iter = param_property(ProbeParam.MAX_ITER, "L-BFGS iterations")

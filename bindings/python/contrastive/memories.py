@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from ._base import (Handle, Params, Persistent, check, create, matrix, output, ptr,
-                    vector, F32, F64, I64)
+                    vector, F64, I64)
 from ._lib import lib
 from .constants import BankParam, QueueFlag, QueueProp
 

@@ -10,8 +10,8 @@ import ctypes
 
 import numpy as np
 
-from ._base import (Handle, Params, Persistent, check, create, matrix, output, ptr,
-                    vector, F32)
+from ._base import (apply_params, Handle, Params, Persistent, check, create, matrix,
+                    output, ptr, vector, F32)
 from ._lib import lib
 from .constants import ObjectiveKind, ObjectiveParam as P, ObjectiveStat as S
 from .errors import ShapeError
@@ -75,8 +75,7 @@ class Objective(Params, Persistent, Handle):
 
     def __init__(self, kind, **params):
         self._own(create(lib.ctr_objective_create, int(kind)))
-        for k, v in params.items():
-            setattr(self, k, v)
+        apply_params(self, params)
 
     @property
     def kind(self):

@@ -4,9 +4,10 @@ import ctypes
 
 import numpy as np
 
-from ._base import Handle, Params, Persistent, check, create, flat, param_property, ptr
+from ._base import (apply_params, Handle, Params, Persistent, check, create, flat,
+                    param_property, ptr)
 from ._lib import lib
-from .constants import OptimizerKind, OptimizerParam as P
+from .constants import OptimizerParam as P
 
 __all__ = ["Optimizer", "cosine_lr"]
 
@@ -21,8 +22,7 @@ class Optimizer(Params, Persistent, Handle):
         self._own(create(lib.ctr_optimizer_create, int(kind), n_params))
         self._enc = None
         self._n = n_params
-        for k, v in params.items():
-            setattr(self, k, v)
+        apply_params(self, params)
 
     @classmethod
     def for_encoder(cls, kind, encoder, **params):
@@ -30,8 +30,7 @@ class Optimizer(Params, Persistent, Handle):
         self._own(create(lib.ctr_optimizer_create_for_encoder, int(kind), encoder.handle))
         self._enc = encoder  # keeps the encoder alive while bound
         self._n = encoder.num_params
-        for k, v in params.items():
-            setattr(self, k, v)
+        apply_params(self, params)
         return self
 
     @classmethod

@@ -103,5 +103,6 @@ def test_version_mismatch_is_refused():
         @staticmethod
         def ctr_version_string():
             return b"1.2.3"
-    with pytest.raises(ctr.LibraryNotFoundError, match="version 1.2.3; this package needs 0.1"):
+    with pytest.raises(ctr.LibraryNotFoundError,
+                       match="version 1.2.3; this package needs 0.1"):
         _lib._check_version(Fake, "/fake/libcontrastive.so.0")

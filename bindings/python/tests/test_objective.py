@@ -241,3 +241,12 @@ def test_parameters_bounds_and_checkpoints(tmp_path):
         ctr.Objective.from_bytes(data[:-3])
     with pytest.raises(ctr.ContrastiveIOError, match="nope"):
         ctr.Objective.load(tmp_path / "nope" / "o.ctr")
+
+
+def test_unknown_keyword_parameter_is_an_error():
+    with pytest.raises(TypeError, match="no parameter 'temprature'"):
+        ctr.Objective(K.NTXENT, temprature=0.5)
+    with pytest.raises(TypeError, match="no parameter"):
+        ctr.Optimizer(ctr.OptimizerKind.SGD, 4, learning_rate=0.1)
+    with pytest.raises(TypeError, match="no parameter"):
+        ctr.Knn(kk=3)

@@ -1,6 +1,5 @@
 """Every class: its calls, close() / with / finaliser, checkpoints, errors."""
 import gc
-import weakref
 
 import numpy as np
 import pytest

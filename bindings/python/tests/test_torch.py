@@ -1,7 +1,6 @@
 """The torch adapter: loss and gradients against PyTorch's own
 implementations (float64 references on the same float32 inputs), within
 1e-5. Skipped where torch is not installed."""
-import numpy as np
 import pytest
 
 ct = pytest.importorskip("contrastive.torch")
