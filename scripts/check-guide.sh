@@ -27,11 +27,11 @@ for src in "$tmp"/*.c; do
     [ "$name" = prelude ] && continue
     cat "$tmp/prelude.c" "$src" > "$tmp/app_$name.c"
     $cc -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude "$tmp/app_$name.c" \
-        -o "$tmp/app_$name" -Llib -l:libcontrastive.so.0
+        -o "$tmp/app_$name" -Llib -l:libcontrastive.so.0 -lm
     out=$(GUIDE_STEPS=${GUIDE_STEPS:-20} LD_LIBRARY_PATH=lib "$tmp/app_$name")
     echo "$out" | grep -q "^$name: loss [0-9.]*, knn top-1 [0-9.]*$" ||
         { echo "check-guide: $name printed: $out" >&2; exit 1; }
     echo "check-guide: $out"
     n=$((n + 1))
 done
-[ "$n" -ge 3 ] || { echo "check-guide: only $n recipes" >&2; exit 1; }
+[ "$n" -ge 4 ] || { echo "check-guide: only $n recipes" >&2; exit 1; }
