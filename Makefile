@@ -16,6 +16,8 @@
 #   make guide            the guide's SimCLR, MoCo, InstDisc and CPC programs (docs/guide.md)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
+#   make check-python     the Python package's checks and pytest suite
+#                         (install-python, bench-python: see its section)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
 #                         MANDIR CMAKEDIR
 #
@@ -576,3 +578,30 @@ $(MPI_BENCH): tests/mpi/mpi_step_bench.c $(MPI_STATIC) $(STATIC)
 bench-mpi: $(MPI_BENCH)
 	$(MPIRUN) $(MPIRUN_FLAGS) -np 1 -x OPENBLAS_NUM_THREADS=2 $(MPI_BENCH) 256 10
 	$(MPIRUN) $(MPIRUN_FLAGS) -np 2 -x OPENBLAS_NUM_THREADS=1 $(MPI_BENCH) 256 10
+
+# ---- Python package (bindings/python, docs/python.md) ------------------------
+#   make check-python     the ctypes declarations and constants against the
+#                         headers and the map, then the pytest suite (and
+#                         examples/python on a tiny subset); needs numpy and
+#                         pytest (python3-numpy, python3-pytest), uses torch if
+#                         the interpreter has it
+#   make install-python   pip install of the package (interpreter PY), offline (Debian's
+#                         setuptools, --no-build-isolation); PIP_FLAGS adds
+#                         options (--prefix=..., --break-system-packages on a
+#                         PEP 668 system Python, or run it inside a venv)
+#   make bench-python     Python call overhead and the torch adapter vs PyTorch
+PY ?= $(shell command -v /usr/bin/python3 || command -v python3)
+PIP_FLAGS ?=
+PY_LIB_ENV = CONTRASTIVE_LIBRARY=$(CURDIR)/lib/$(SHARED_SONAME)
+.PHONY: check-python install-python uninstall-python bench-python
+check-python: $(SHARED)
+	$(PY_LIB_ENV) $(PY) bindings/python/tools/gen_signatures.py --check
+	$(PY_LIB_ENV) $(PY) bindings/python/tools/gen_constants.py --check
+	$(PY_LIB_ENV) $(PY) -m pytest -q -p no:cacheprovider bindings/python/tests
+install-python:
+	$(PY) -m pip install --no-index --no-build-isolation --no-deps $(PIP_FLAGS) ./bindings/python
+	rm -rf bindings/python/build bindings/python/contrastive.egg-info
+uninstall-python:
+	$(PY) -m pip uninstall -y $(PIP_UNINSTALL_FLAGS) contrastive
+bench-python: $(SHARED)
+	$(PY_LIB_ENV) $(PY) bindings/python/bench/bench_python.py
