@@ -197,6 +197,8 @@ $(BUILD)/tests/suites.h: FORCE $(BUILD)/flags
 	@printf 'CTR_TEST_SUITE(%s)\n' $(SUITE_NAMES) > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 $(BUILD)/tests/check_main.o: $(BUILD)/tests/suites.h
+# check_vivi.c tests the VIVI example's loss, which it includes.
+$(BUILD)/tests/check_vivi.o: examples/vivi/vivi_loss.c examples/vivi/vivi_loss.h
 
 # The public header must compile cleanly as C99, C11 and C++.
 HEADER_STRICT := -Wall -Wextra -Wpedantic -Werror -Iinclude
