@@ -6,7 +6,9 @@
  * frames grouped by shot, and over mean-pooled shots grouped by video),
  * differentiated by central finite differences; shots of unequal length,
  * videos of unequal shot counts, frames in any order; the reduction to
- * SimCLR's NT-Xent; bad inputs with nothing written.
+ * SimCLR's NT-Xent; bad inputs with nothing written. And the example's
+ * synthetic videos (examples/vivi/video.c): a pure function of seed and
+ * index.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "test_util.h"
 
+#include "../examples/vivi/video.c"
 #include "../examples/vivi/vivi_loss.c"
 
 /* ---- float64 reference ------------------------------------------------------- */
@@ -261,6 +264,38 @@ START_TEST(test_bad_inputs)
 }
 END_TEST
 
+/* ---- the synthetic videos --------------------------------------------------------- */
+
+START_TEST(test_videos_deterministic)
+{
+    enum { ITEMS = 20 };
+    const video_config cfg = {2, 4, 1.0};
+    const int64_t n = cfg.shots * cfg.frames * VIDEO_PIXELS;
+    float *images = malloc(ITEMS * VIDEO_PIXELS * sizeof(float));
+    float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
+    int64_t labels[ITEMS], item_a[2], item_b[2], cls[2], i;
+    item_pool p;
+    ck_assert_int_eq(video_self_test(), 0);
+    for (i = 0; i < ITEMS * VIDEO_PIXELS; i++)
+        images[i] = (float)(i % 97) / 96.0f;
+    for (i = 0; i < ITEMS; i++)
+        labels[i] = i % VIDEO_CLASSES;
+    ck_assert_int_eq(item_pool_init(&p, images, labels, ITEMS), 0);
+    video_render(&p, &cfg, 9, 2, a, item_a, cls);
+    video_render(&p, &cfg, 9, 2, b, item_b, NULL);
+    ck_assert(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+    /* topic probability 1: both shots of the video's class, different items */
+    ck_assert_int_eq(cls[0], cls[1]);
+    ck_assert_int_ne(item_a[0], item_a[1]);
+    ck_assert_int_eq(item_a[0], item_b[0]);
+    item_pool_free(&p);
+    labels[3] = VIDEO_CLASSES; /* a label out of range, then a missing class */
+    ck_assert_int_eq(item_pool_init(&p, images, labels, ITEMS), -1);
+    ck_assert_int_eq(item_pool_init(&p, images, labels, 3), -1);
+    free(images), free(a), free(b);
+}
+END_TEST
+
 Suite *ctr_test_vivi_suite(void);
 
 Suite *ctr_test_vivi_suite(void)
@@ -273,6 +308,7 @@ Suite *ctr_test_vivi_suite(void)
     tcase_add_test(num, test_smallest_case);
     tcase_add_test(num, test_reduces_to_ntxent);
     tcase_add_test(args, test_bad_inputs);
+    tcase_add_test(num, test_videos_deterministic);
     suite_add_tcase(s, num);
     suite_add_tcase(s, args);
     return s;
