@@ -6,7 +6,8 @@
  * frames grouped by shot, and over mean-pooled shots grouped by video),
  * differentiated by central finite differences; shots of unequal length,
  * videos of unequal shot counts, frames in any order; the reduction to
- * SimCLR's NT-Xent; bad inputs with nothing written. And the example's
+ * SimCLR's NT-Xent; PyTorch goldens in the SupContrast reference form
+ * (tests/gen_vivi.py); bad inputs with nothing written. And the example's
  * synthetic videos (examples/vivi/video.c): a pure function of seed and
  * index.
  */
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden_util.h"
 #include "test_util.h"
 
 #include "../examples/vivi/video.c"
@@ -205,6 +207,68 @@ START_TEST(test_reduces_to_ntxent)
 }
 END_TEST
 
+/* ---- PyTorch goldens ------------------------------------------------------------ */
+
+static int64_t *to_labels(const float *x, long n)
+{
+    int64_t *out = malloc((size_t)n * sizeof(int64_t));
+    long i;
+    for (i = 0; i < n; i++)
+        out[i] = (int64_t)lroundf(x[i]);
+    return out;
+}
+
+static int64_t count_labels(const int64_t *x, long n)
+{
+    int64_t m = 0;
+    long i;
+    for (i = 0; i < n; i++)
+        m = x[i] + 1 > m ? x[i] + 1 : m;
+    return m;
+}
+
+static void golden_case(const char *c)
+{
+    char name[64];
+    long nf, nfs, nsv, n1;
+    float *f, *fs_f, *sv_f, *par, *want_loss, *want_lf, *want_ls, *want_g, *g;
+    int64_t *fs, *sv, d, i;
+    double loss;
+    vivi_loss v;
+#define READ(var, field, cnt) \
+    (snprintf(name, sizeof(name), "%s_%s", c, field), var = golden_read("vivi_golden.txt", name, cnt))
+    READ(f, "f", &nf);
+    READ(fs_f, "frame_shot", &nfs);
+    READ(sv_f, "shot_video", &nsv);
+    READ(par, "params", &n1);
+    READ(want_loss, "loss", &n1);
+    READ(want_lf, "frame_loss", &n1);
+    READ(want_ls, "shot_loss", &n1);
+    READ(want_g, "grad", &n1);
+#undef READ
+    fs = to_labels(fs_f, nfs), sv = to_labels(sv_f, nsv);
+    d = nf / nfs;
+    g = calloc((size_t)nf, sizeof(float));
+    ck_assert_int_eq(vivi_loss_init(&v, par[0], par[1], par[2]), CTR_OK);
+    ck_assert_int_eq(vivi_loss_compute(&v, &loss, f, nfs, d, fs, nsv, sv, count_labels(sv, nsv),
+                                       g), CTR_OK);
+    ck_assert_close(loss, want_loss[0], 1e-5, 1e-7);
+    ck_assert_close(v.frame_loss, want_lf[0], 1e-5, 1e-7);
+    ck_assert_close(v.shot_loss, want_ls[0], 1e-5, 1e-7);
+    for (i = 0; i < nf; i++)
+        ck_assert_close(g[i], want_g[i], 1e-5, 1e-6);
+    vivi_loss_free(&v);
+    free(f), free(fs_f), free(sv_f), free(par), free(want_loss), free(want_lf), free(want_ls);
+    free(want_g), free(g), free(fs), free(sv);
+}
+
+START_TEST(test_pytorch_golden)
+{
+    golden_case("even");
+    golden_case("uneven");
+}
+END_TEST
+
 /* ---- bad inputs ---------------------------------------------------------------- */
 
 enum { N = 8, DIM = 3 };
@@ -307,6 +371,7 @@ Suite *ctr_test_vivi_suite(void)
     tcase_add_test(num, test_unequal_shots_any_order);
     tcase_add_test(num, test_smallest_case);
     tcase_add_test(num, test_reduces_to_ntxent);
+    tcase_add_test(num, test_pytorch_golden);
     tcase_add_test(args, test_bad_inputs);
     tcase_add_test(num, test_videos_deterministic);
     suite_add_tcase(s, num);
