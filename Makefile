@@ -14,6 +14,7 @@
 #   make run-curl         CURL on frames of a small game (examples/curl)
 #   make run-dim          Deep InfoMax / AMDIM on Fashion-MNIST (examples/dim)
 #   make guide            the guide's SimCLR, MoCo, InstDisc and CPC programs (docs/guide.md)
+#   make run-vivi         VIVI on synthetic videos of Fashion-MNIST items (examples/vivi)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
 #   make check-python     the Python package's checks and pytest suite
@@ -127,11 +128,11 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
+DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-vivi,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
         check-man man fuzz fuzz-smoke fuzz-build examples demo guide bench install uninstall clean FORCE \
-        run-cpc-speech run-cpc-images run-curl run-dim
+        run-cpc-speech run-cpc-images run-curl run-dim run-vivi
 
 all: $(STATIC) $(SHARED) man
 
@@ -200,6 +201,8 @@ $(BUILD)/tests/suites.h: FORCE $(BUILD)/flags
 	@printf 'CTR_TEST_SUITE(%s)\n' $(SUITE_NAMES) > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 $(BUILD)/tests/check_main.o: $(BUILD)/tests/suites.h
+# check_vivi.c tests the VIVI example's loss and videos, which it includes.
+$(BUILD)/tests/check_vivi.o: examples/vivi/vivi_loss.c examples/vivi/vivi_loss.h examples/vivi/video.c examples/vivi/video.h
 
 # The public header must compile cleanly as C99, C11 and C++.
 HEADER_STRICT := -Wall -Wextra -Wpedantic -Werror -Iinclude
@@ -413,6 +416,18 @@ $(BUILD)/examples/guide-%: examples/guide/%.c examples/guide/toy.c examples/guid
 
 guide: $(GUIDE_BINS) | deps
 	$(PYTHON) scripts/check-guide.py $(BUILD)/examples $(GUIDE_NAMES)
+# The VIVI example (examples/vivi; docs/frames.md): synthetic videos of
+# Fashion-MNIST items, VIVI's two-level loss vs frame-level SimCLR, a
+# linear probe on single frames. VIVI_ARGS passes options (--help).
+VIVI_BIN := $(BUILD)/examples/vivi
+VIVI_ARGS ?=
+
+$(VIVI_BIN): $(wildcard examples/vivi/*.c examples/vivi/*.h) examples/cpc-common/cpc_probe.c examples/cpc-common/cpc_probe.h examples/cpc-common/cpc_report.c examples/cpc-common/cpc_report.h examples/demo/fmnist.c examples/demo/fmnist.h examples/demo/augment.c examples/demo/augment.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL) -lz
+
+run-vivi: $(VIVI_BIN) | deps
+	$(VIVI_BIN) $(VIVI_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the
