@@ -173,6 +173,36 @@ CTR_API int ctr_comm_encoder_grads(ctr_comm *comm, ctr_encoder *enc,
 CTR_API int ctr_comm_encoder_broadcast(ctr_comm *comm, ctr_encoder *enc,
                                        int64_t root);
 
+/* Synchronised BatchNorm (SyncBN): a train-mode forward of the encoder on
+ * this rank's n samples (as ctr_encoder_forward with CTR_ENCODER_TRAIN)
+ * in which every batch-norm layer normalises with the statistics of the
+ * global batch - the per-channel sums and then the squared deviations
+ * all-reduced over the ranks (two all-reduces of C floats per layer) - so
+ * R ranks with n samples each compute exactly what one process computes
+ * with the R n samples in one BN group; the running statistics move the
+ * same way on every rank. ctr_comm_encoder_backward is its backward: the
+ * per-channel sums of dy and dy * xhat are all-reduced (one all-reduce of
+ * 2 C floats per layer) for the input gradient, while the BN parameters'
+ * own gradients stay local sums, combined with the rest by
+ * ctr_comm_encoder_grads. A synchronised forward must be followed by this
+ * backward (ctr_encoder_backward refuses it, and the other way round:
+ * CTR_E_STAGE). The encoder needs CTR_ENCODER_P_BN_GROUPS = 1; encoders
+ * without batch norm run as ctr_encoder_forward / _backward (no
+ * collective beyond the agreement). Collective, with an agreement record
+ * (n, the parameter, statistics and layer counts, and for the backward
+ * whether dx is requested, equal on every rank); the encoder's own
+ * checks run first, so a bad argument on one rank is its error on every
+ * rank. Messages: the encoder's (ctr_encoder_last_error), the agreement's
+ * in the comm. Never allocates beyond the encoder's workspace.
+ * Errors: CTR_E_INVALID_ARG (NULL, bad n, BN groups != 1), CTR_E_SHAPE,
+ * CTR_E_NUMERIC, CTR_E_STAGE, CTR_E_OVERFLOW, CTR_E_NOMEM - on every rank,
+ * nothing written; CTR_E_COMM (a collective failed: on that rank, outputs
+ * undefined, running statistics restored by the forward). Since 0.1.0. */
+CTR_API int ctr_comm_encoder_forward(ctr_comm *comm, ctr_encoder *enc,
+                                     float *y, const float *x, int64_t n);
+CTR_API int ctr_comm_encoder_backward(ctr_comm *comm, ctr_encoder *enc,
+                                      float *dx, const float *dy);
+
 /* NT-Xent (SimCLR) over the global batch with cross-replica negatives:
  * rank r holds b pairs z1, z2 (b x d, ld1, ld2 >= d), rows r*b .. r*b+b-1
  * of the global views Z1, Z2 (B = size * b pairs, rank order). The loss is

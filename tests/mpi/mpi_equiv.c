@@ -48,6 +48,20 @@ static int simclr(ctr_comm *comm, int rank, int64_t b)
     return report(rank, name, bad, worst);
 }
 
+/* SimCLR with synchronised BN: one process has one BN group. */
+static int sync_bn(ctr_comm *comm, int rank)
+{
+    scen_result res;
+    double worst;
+    int bad;
+    scen_simclr_bn(comm, 2, 1, 0.5, 1, &res);
+    worst = fmax(res.loss_rel, fmax(res.grad_rel, res.param_rel));
+    bad = res.rc != CTR_OK || !(worst <= TOL);
+    if (res.rc != CTR_OK)
+        fprintf(stderr, "rank %d: %s\n", rank, res.msg);
+    return report(rank, "SimCLR + synchronised BN, 20 steps, b=2", bad, worst);
+}
+
 /* MoCo with shuffle BN across ranks, 20 steps (dist_scenario.h). */
 static int moco(ctr_comm *comm, int rank)
 {
@@ -226,6 +240,7 @@ int main(int argc, char **argv)
     fails += simclr(comm, rank, 2);
     fails += resume(comm, rank);
     fails += moco(comm, rank);
+    fails += sync_bn(comm, rank);
     fails += bank(comm, rank, CTR_OBJECTIVE_NCE, CTR_NCE_Z_FIXED,
                   "sharded bank: NCE (Z fixed), 20 steps, b=6");
     fails += bank(comm, rank, CTR_OBJECTIVE_NCE, CTR_NCE_Z_EMA,
