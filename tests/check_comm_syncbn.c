@@ -151,6 +151,98 @@ START_TEST(test_sync_bn_failing_callback)
 }
 END_TEST
 
+/* ---- a convolutional encoder: BN over channels of images ------------------------ */
+
+#define CV_B 3   /* images per rank */
+#define CV_IN (2 * 6 * 6)
+#define CV_OUT 5
+
+/* conv 3x3 (4 channels) - BN - ReLU - flatten - linear. */
+static ctr_encoder *cv_encoder(void)
+{
+    const int64_t dims[3] = {2, 6, 6};
+    ctr_encoder *e = NULL;
+    ck_assert_int_eq(ctr_encoder_create(&e, dims, 3, 17, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_conv2d(e, 4, 3, 1, 1, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_batchnorm(e, 1e-5, 0.1, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_activation(e, CTR_LAYER_RELU), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_flatten(e), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_linear(e, CV_OUT, 1), CTR_OK);
+    return e;
+}
+
+typedef struct cv_result {
+    int rc;
+    double y_rel, dx_rel, grad_rel, stat_rel;
+} cv_result;
+
+static float cv_x(int64_t i) { return scen_input(5, 0, i / CV_IN, i % CV_IN); }
+static float cv_dy(int64_t i) { return scen_input(6, 1, i / CV_OUT, i % CV_OUT); }
+
+/* Every rank: the whole batch through one process (one BN group), then its
+ * images through the synchronised calls; forward outputs, input
+ * gradients, parameter gradients (summed over ranks) and running
+ * statistics compared. */
+static void cv_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctx,
+                    void *out)
+{
+    const int64_t big = CV_B * size;
+    cv_result *res = (cv_result *)out;
+    ctr_encoder *ref = cv_encoder(), *e = cv_encoder();
+    float x[4 * CV_B * CV_IN], dy[4 * CV_B * CV_OUT], y[4 * CV_B * CV_OUT];
+    float dx[4 * CV_B * CV_IN], yl[CV_B * CV_OUT], dxl[CV_B * CV_IN];
+    float ga[1024], gb[1024], sa[64], sb[64];
+    int64_t i, np = 0, ns = 0;
+    (void)ctx;
+    for (i = 0; i < big * CV_IN; i++)
+        x[i] = cv_x(i);
+    for (i = 0; i < big * CV_OUT; i++)
+        dy[i] = cv_dy(i) / (float)big;
+    ctr_encoder_num_params(ref, &np);
+    ctr_encoder_num_stats(ref, &ns);
+    ck_assert_int_le(np, 1024);
+    ck_assert_int_le(ns, 64);
+    res->rc = ctr_encoder_forward(ref, y, x, big, CTR_ENCODER_TRAIN);
+    if (res->rc == CTR_OK)
+        res->rc = ctr_encoder_backward(ref, dx, dy);
+    if (res->rc == CTR_OK)
+        res->rc = ctr_comm_encoder_forward(comm, e, yl, x + rank * CV_B * CV_IN, CV_B);
+    if (res->rc == CTR_OK)
+        res->rc = ctr_comm_encoder_backward(comm, e, dxl, dy + rank * CV_B * CV_OUT);
+    if (res->rc == CTR_OK)
+        res->rc = ctr_comm_encoder_grads(comm, e, CTR_COMM_SUM, 0.0);
+    if (res->rc == CTR_OK) {
+        res->y_rel = scen_rel(yl, y + rank * CV_B * CV_OUT, CV_B * CV_OUT);
+        res->dx_rel = scen_rel(dxl, dx + rank * CV_B * CV_IN, CV_B * CV_IN);
+        ctr_encoder_get_grads(ref, ga, np);
+        ctr_encoder_get_grads(e, gb, np);
+        res->grad_rel = scen_rel(gb, ga, np);
+        ctr_encoder_get_stats(ref, sa, ns);
+        ctr_encoder_get_stats(e, sb, ns);
+        res->stat_rel = scen_rel(sb, sa, ns);
+    }
+    ctr_encoder_destroy(ref);
+    ctr_encoder_destroy(e);
+}
+
+START_TEST(test_sync_bn_conv_equal)
+{
+    static cv_result res[4];
+    int64_t size, r;
+    for (size = 1; size <= 4; size++) {
+        ck_assert_int_eq(fake_run(size, cv_rank, NULL, res, sizeof(res[0]), -1, -1), size);
+        for (r = 0; r < size; r++) {
+            ck_assert_int_eq(res[r].rc, CTR_OK);
+            ck_assert_msg(res[r].y_rel <= 1e-5 && res[r].dx_rel <= 1e-5 &&
+                              res[r].grad_rel <= 1e-5 && res[r].stat_rel <= 1e-5,
+                          "R=%lld rank %lld: y %g dx %g grad %g stats %g",
+                          (long long)size, (long long)r, res[r].y_rel,
+                          res[r].dx_rel, res[r].grad_rel, res[r].stat_rel);
+        }
+    }
+}
+END_TEST
+
 Suite *ctr_test_comm_syncbn_suite(void);
 Suite *ctr_test_comm_syncbn_suite(void)
 {
@@ -159,6 +251,7 @@ Suite *ctr_test_comm_syncbn_suite(void)
     tcase_add_test(tc, test_sync_bn_bad_use_everywhere);
     tcase_add_test(tc, test_sync_bn_needs_its_backward);
     tcase_add_test(tc, test_sync_bn_failing_callback);
+    tcase_add_test(tc, test_sync_bn_conv_equal);
     suite_add_tcase(s, tc);
     return s;
 }
