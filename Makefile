@@ -556,7 +556,7 @@ contrastive-mpi.pc: src/mpi/contrastive-mpi.pc.in $(HEADER) $(BUILD)/flags
 
 mpi: $(MPI_STATIC) $(MPI_SHARED) contrastive-mpi.pc
 
-$(MPI_TEST): tests/mpi/mpi_equiv.c tests/dist_scenario.h $(MPI_STATIC) $(STATIC)
+$(MPI_TEST): tests/mpi/mpi_equiv.c tests/dist_scenario.h tests/dist_bank.h $(MPI_STATIC) $(STATIC)
 	@mkdir -p $(@D)
 	$(MPI_CC) -Iinclude -Isrc/mpi -Itests -D_POSIX_C_SOURCE=200809L $(CFLAGS_ALL) $(LDFLAGS_ALL) \
 	    -o $@ $< $(MPI_STATIC) $(STATIC) $(LIBS_ALL)

@@ -586,24 +586,53 @@ static void moco_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctx,
     scen_moco(comm, *(const int64_t *)ctx, (scen_result *)out);
 }
 
-/* MoCo with shuffle BN across ranks: losses, query-encoder parameters
- * after 20 steps and the queue (in grad_rel) equal one process's. */
-START_TEST(test_moco_training_equal)
+/* Runs fn on sizes[i] ranks with b = bs[i] (i < count): every rank's
+ * losses, gradients (or queue) and parameters within 1e-5. */
+static void check_runs(fake_rank_fn fn, const int64_t *sizes, int64_t *bs,
+                       int64_t count)
 {
     static scen_result res[FAKE_MAX_RANKS];
-    int64_t sizes[2] = {2, 4}, bs[2] = {4, 4}, i, r; /* (BN over 2 rows amplifies rounding) */
-    for (i = 0; i < 2; i++) {
-        ck_assert_int_eq(fake_run(sizes[i], moco_rank, &bs[i], res, sizeof(res[0]), -1, -1),
+    int64_t i, r;
+    for (i = 0; i < count; i++) {
+        ck_assert_int_eq(fake_run(sizes[i], fn, &bs[i], res, sizeof(res[0]), -1, -1),
                          sizes[i]);
         for (r = 0; r < sizes[i]; r++) {
             ck_assert_msg(res[r].rc == CTR_OK, "rank %lld: %s", (long long)r, res[r].msg);
             ck_assert_msg(res[r].loss_rel <= 1e-5 && res[r].param_rel <= 1e-5 &&
                               res[r].grad_rel <= 1e-5,
-                          "R=%lld rank %lld: loss %g param %g queue %g",
+                          "R=%lld rank %lld: loss %g param %g grad/queue %g",
                           (long long)sizes[i], (long long)r, res[r].loss_rel,
                           res[r].param_rel, res[r].grad_rel);
         }
     }
+}
+
+/* MoCo with shuffle BN across ranks: losses, query-encoder parameters
+ * after 20 steps and the queue (in grad_rel) equal one process's. */
+START_TEST(test_moco_training_equal)
+{
+    const int64_t sizes[2] = {2, 4};
+    int64_t bs[2] = {4, 4}; /* (BN over 2 rows amplifies rounding) */
+    check_runs(moco_rank, sizes, bs, 2);
+}
+END_TEST
+
+static void sync_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctx,
+                      void *out)
+{
+    (void)rank;
+    (void)size;
+    scen_simclr_bn(comm, *(const int64_t *)ctx, 1, 0.5, 1, (scen_result *)out);
+}
+
+/* Synchronised BN: R ranks x b pairs equal one process whose BN sees the
+ * whole 2B-row batch in one group (losses, step-0 gradients, parameters
+ * after 20 steps). */
+START_TEST(test_sync_bn_training_equal)
+{
+    const int64_t sizes[3] = {2, 3, 4};
+    int64_t bs[3] = {4, 2, 1};
+    check_runs(sync_rank, sizes, bs, 3);
 }
 END_TEST
 
@@ -639,6 +668,7 @@ Suite *ctr_test_comm_equiv_suite(void)
     tcase_add_test(tc, test_simclr_training_equal);
     tcase_add_test(tc, test_simclr_checkpoint_resume);
     tcase_add_test(tc, test_moco_training_equal);
+    tcase_add_test(tc, test_sync_bn_training_equal);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

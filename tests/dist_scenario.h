@@ -102,6 +102,7 @@ typedef struct scen_state {
     ctr_objective *obj;
     float *x, *y, *z1, *z2, *g1, *g2, *dy, *grads_ref, *grads_dist;
     int64_t n_params;
+    int sync_bn; /* synchronised BN: one BN group in the reference */
 } scen_state;
 
 static inline void scen_fill(scen_state *s, int64_t step)
@@ -149,7 +150,8 @@ static inline int scen_dist_step(scen_state *s, ctr_comm *comm, double *loss)
     const int64_t b = s->b;
     const float *x = s->x + s->rank * 2 * b * SCEN_IN;
     float *y = s->y, *dy = s->dy;
-    int rc = ctr_encoder_forward(s->dist, y, x, 2 * b, CTR_ENCODER_TRAIN);
+    int rc = s->sync_bn ? ctr_comm_encoder_forward(comm, s->dist, y, x, 2 * b)
+                        : ctr_encoder_forward(s->dist, y, x, 2 * b, CTR_ENCODER_TRAIN);
     if (rc == CTR_OK)
         rc = ctr_comm_ntxent(comm, s->obj, loss, y, SCEN_OUT,
                              y + b * SCEN_OUT, SCEN_OUT, b, SCEN_OUT, dy,
@@ -157,7 +159,8 @@ static inline int scen_dist_step(scen_state *s, ctr_comm *comm, double *loss)
     if (rc == CTR_OK)
         rc = ctr_encoder_zero_grad(s->dist);
     if (rc == CTR_OK)
-        rc = ctr_encoder_backward(s->dist, NULL, dy);
+        rc = s->sync_bn ? ctr_comm_encoder_backward(comm, s->dist, NULL, dy)
+                        : ctr_encoder_backward(s->dist, NULL, dy);
     if (rc == CTR_OK)
         rc = ctr_comm_encoder_grads(comm, s->dist, CTR_COMM_SUM, 0.0);
     return rc;
@@ -183,7 +186,7 @@ static inline int scen_setup(scen_state *s, ctr_comm *comm, int64_t b,
                              int normalize, double tau)
 {
     const int64_t big = b * s->size;
-    int rc = scen_encoder(&s->ref, 42, s->size);
+    int rc = scen_encoder(&s->ref, 42, s->sync_bn ? 1 : s->size);
     if (rc == CTR_OK)
         rc = scen_encoder(&s->dist, s->rank == 0 ? 42 : 1000 + (uint64_t)s->rank, 1);
     if (rc == CTR_OK)
@@ -243,14 +246,17 @@ static inline int scen_step(scen_state *s, ctr_comm *comm, int64_t step,
 }
 
 /* SimCLR: R ranks with b pairs each against one process with B = R b,
- * SCEN_STEPS steps of SGD with momentum. */
-static inline void scen_simclr(ctr_comm *comm, int64_t b, int normalize,
-                               double tau, scen_result *res)
+ * SCEN_STEPS steps of SGD with momentum; with sync_bn the ranks
+ * synchronise BN (ctr_comm_encoder_forward / _backward) and the reference
+ * normalises its whole batch in one group. */
+static inline void scen_simclr_bn(ctr_comm *comm, int64_t b, int normalize,
+                                  double tau, int sync_bn, scen_result *res)
 {
     scen_state s;
     int64_t step;
     memset(&s, 0, sizeof(s));
     memset(res, 0, sizeof(*res));
+    s.sync_bn = sync_bn;
     ctr_comm_rank(comm, &s.rank);
     ctr_comm_size(comm, &s.size);
     res->rc = scen_setup(&s, comm, b, normalize, tau);
@@ -265,6 +271,12 @@ static inline void scen_simclr(ctr_comm *comm, int64_t b, int normalize,
         res->param_rel = scen_rel(s.grads_dist, s.grads_ref, s.n_params);
     }
     scen_free(&s);
+}
+
+static inline void scen_simclr(ctr_comm *comm, int64_t b, int normalize,
+                               double tau, scen_result *res)
+{
+    scen_simclr_bn(comm, b, normalize, tau, 0, res);
 }
 
 /* A barrier through the communicator (a one-element all-reduce). */

@@ -173,6 +173,36 @@ CTR_API int ctr_comm_encoder_grads(ctr_comm *comm, ctr_encoder *enc,
 CTR_API int ctr_comm_encoder_broadcast(ctr_comm *comm, ctr_encoder *enc,
                                        int64_t root);
 
+/* Synchronised BatchNorm (SyncBN): a train-mode forward of the encoder on
+ * this rank's n samples (as ctr_encoder_forward with CTR_ENCODER_TRAIN)
+ * in which every batch-norm layer normalises with the statistics of the
+ * global batch - the per-channel sums and then the squared deviations
+ * all-reduced over the ranks (two all-reduces of C floats per layer) - so
+ * R ranks with n samples each compute exactly what one process computes
+ * with the R n samples in one BN group; the running statistics move the
+ * same way on every rank. ctr_comm_encoder_backward is its backward: the
+ * per-channel sums of dy and dy * xhat are all-reduced (one all-reduce of
+ * 2 C floats per layer) for the input gradient, while the BN parameters'
+ * own gradients stay local sums, combined with the rest by
+ * ctr_comm_encoder_grads. A synchronised forward must be followed by this
+ * backward (ctr_encoder_backward refuses it, and the other way round:
+ * CTR_E_STAGE). The encoder needs CTR_ENCODER_P_BN_GROUPS = 1; encoders
+ * without batch norm run as ctr_encoder_forward / _backward (no
+ * collective beyond the agreement). Collective, with an agreement record
+ * (n, the parameter, statistics and layer counts, and for the backward
+ * whether dx is requested, equal on every rank); the encoder's own
+ * checks run first, so a bad argument on one rank is its error on every
+ * rank. Messages: the encoder's (ctr_encoder_last_error), the agreement's
+ * in the comm. Never allocates beyond the encoder's workspace.
+ * Errors: CTR_E_INVALID_ARG (NULL, bad n, BN groups != 1), CTR_E_SHAPE,
+ * CTR_E_NUMERIC, CTR_E_STAGE, CTR_E_OVERFLOW, CTR_E_NOMEM - on every rank,
+ * nothing written; CTR_E_COMM (a collective failed: on that rank, outputs
+ * undefined, running statistics restored by the forward). Since 0.1.0. */
+CTR_API int ctr_comm_encoder_forward(ctr_comm *comm, ctr_encoder *enc,
+                                     float *y, const float *x, int64_t n);
+CTR_API int ctr_comm_encoder_backward(ctr_comm *comm, ctr_encoder *enc,
+                                      float *dx, const float *dy);
+
 /* NT-Xent (SimCLR) over the global batch with cross-replica negatives:
  * rank r holds b pairs z1, z2 (b x d, ld1, ld2 >= d), rows r*b .. r*b+b-1
  * of the global views Z1, Z2 (B = size * b pairs, rank order). The loss is
@@ -263,6 +293,125 @@ CTR_API int ctr_comm_shuffle_rows(ctr_comm *comm, ctr_rng *rng, int64_t *perm,
 CTR_API int ctr_comm_unshuffle_rows(ctr_comm *comm, const int64_t *perm,
                                     float *out, const float *in, int64_t b,
                                     int64_t cols);
+
+/* ---- a memory bank sharded over the ranks ------------------------------------ */
+
+/* Instance Discrimination / CMC / CRD with a bank of n rows (too big for
+ * one process, or just split): rank r holds the contiguous rows
+ * [first, first + count) that ctr_comm_bank_range gives (the first n mod
+ * size ranks one row more), as an ordinary ctr_bank of count rows (its row
+ * i is global row first + i). The calls below take the global n and
+ * global row indices; every rank passes its own shard. They equal one
+ * process with the whole bank: the same rows, the same noise draws, the
+ * same losses and gradients (docs/distributed.md: partial logits - the
+ * bank never moves, each owner computes the logits of its rows). A shard
+ * saves and loads as any bank (one file per rank). */
+
+/* Rank `rank`'s rows of an n-row bank: first and count (n / size, plus one
+ * for the first n mod size ranks). Not a collective.
+ * Errors: CTR_E_INVALID_ARG (NULL, n < size, rank not a rank).
+ * Since 0.1.0. */
+CTR_API int ctr_comm_bank_range(const ctr_comm *comm, int64_t n, int64_t rank,
+                                int64_t *first, int64_t *count);
+
+/* Creates this rank's shard of the bank ctr_bank_create(n, dim, seed)
+ * would make: its rows are exactly that bank's rows [first, first +
+ * count), and its generator is in that bank's state after the init, so
+ * ctr_comm_bank_sample draws what ctr_bank_sample on the whole bank draws.
+ * Replays the whole init's draws (O(n dim) generator steps on every rank,
+ * as the one process would), allocates count x dim floats. Collective,
+ * with an agreement record (n, dim, seed equal; an allocation failure on
+ * one rank fails every rank, their shards freed). The shard uses alloc.
+ * Errors: CTR_E_INVALID_ARG (NULL, n < size, dim < 1), CTR_E_SHAPE
+ * (n, dim or seed differ across ranks), CTR_E_OVERFLOW, CTR_E_NOMEM,
+ * CTR_E_COMM - on every rank, *out unchanged. Since 0.1.0. */
+CTR_API int ctr_comm_bank_create(ctr_comm *comm, ctr_bank **out, int64_t n,
+                                 int64_t dim, uint64_t seed,
+                                 const ctr_allocator *alloc);
+
+/* Noise draws over the whole n-row bank: every rank draws the global
+ * (size b) x k block from its shard's generator (uniform over 0..n-1 with
+ * replacement; with exclude, global anchor a's draws never equal its
+ * exclude entry - every rank's b entries are all-gathered), exactly what
+ * ctr_bank_sample(whole bank, ., size b, k, global exclude) draws, and
+ * keeps its own b x k rows (anchors r b .. r b + b - 1) in out. The shards'
+ * generators advance identically, so they stay equal. Weighted sampling is
+ * not available on a shard (draw the indices yourself, the same on every
+ * rank). Collective, with an agreement record (n, b, k, the use of
+ * exclude, and the generators' states equal: a shard that drew on its own
+ * is CTR_E_SHAPE everywhere). Workspace (the comm's): (size + 1) b int64.
+ * Errors: CTR_E_INVALID_ARG (NULL, b or k < 1, a shard that is not this
+ * rank's rows, sampling weights set, an exclude entry outside 0..n-1),
+ * CTR_E_SHAPE, CTR_E_OVERFLOW, CTR_E_NOMEM, CTR_E_COMM - on every rank,
+ * nothing drawn. Since 0.1.0. */
+CTR_API int ctr_comm_bank_sample(ctr_comm *comm, ctr_bank *shard, int64_t n,
+                                 int64_t *out, int64_t b, int64_t k,
+                                 const int64_t *exclude);
+
+/* The momentum update of the whole bank (ctr_bank_update semantics) with
+ * every rank's b rows: the global row indices idx (b) and features feat
+ * (b x dim, ld >= dim) of every rank are all-gathered in rank order, and
+ * each owner applies, in that order, the updates of the rows it holds - a
+ * row updated twice in the global batch sees the same sequence as in one
+ * process (bit-identical rows). Collective, with an agreement record (n,
+ * b, the banks' dim and momentum). Communication: size b (dim + 1) values
+ * received. Workspace (the comm's): (2 size + 1) b (dim + 1) values.
+ * Errors: CTR_E_INVALID_ARG (NULL, b < 1, ld < dim, an index outside
+ * 0..n-1, a shard that is not this rank's rows), CTR_E_NUMERIC (NaN/Inf
+ * feature on any rank), CTR_E_SHAPE, CTR_E_OVERFLOW, CTR_E_NOMEM,
+ * CTR_E_COMM - on every rank, banks unchanged (CTR_E_COMM: not updated on
+ * the failing rank). Since 0.1.0. */
+CTR_API int ctr_comm_bank_update(ctr_comm *comm, ctr_bank *shard, int64_t n,
+                                 const int64_t *idx, int64_t b,
+                                 const float *feat, int64_t ld);
+
+/* NCE against the sharded bank (kind CTR_OBJECTIVE_NCE, Z mode FIXED or
+ * EMA): rank r holds b anchors z (b x d, ldz >= d; rows r b .. of the
+ * global batch, B = size b), their own rows self_idx (b, global) and noise
+ * rows noise_idx (b x kn, global; e.g. from ctr_comm_bank_sample). The
+ * loss is exactly ctr_objective_nce's on the global batch and the whole
+ * bank (n rows), the same on every rank, and Z is estimated from the
+ * global batch (FIXED: the first call's, then kept; EMA) and committed to
+ * obj on every rank - keep the ranks' objectives equal (checked).
+ * grad_z (b x d, dense, or NULL) gets d loss / d (this rank's z): sum the
+ * encoder gradients with CTR_COMM_SUM. obj's statistics are not updated.
+ * Every rank gathers the B anchors and B (kn + 1) indices and computes the
+ * logits of the entries it owns; communication per rank: an all-gather of
+ * b (d + kn + 1) values, an all-reduce of B (kn + 1) floats and (with the
+ * gradient) one of B d floats. Workspace (the comm's): about B (kn + 1)
+ * (4 + 8 + 8 / size) + 16 B d bytes.
+ * Errors: CTR_E_INVALID_ARG (NULL, b, d or kn < 1, ld < d, obj not NCE or
+ * in EXACT mode, an index outside 0..n-1, a shard that is not this rank's
+ * rows), CTR_E_SHAPE (b, d, n, kn, gradients requested or the objectives'
+ * parameters and Z differ across ranks; d not the bank's dim),
+ * CTR_E_NUMERIC (NaN/Inf z on some rank, overflowing logits),
+ * CTR_E_OVERFLOW, CTR_E_NOMEM, CTR_E_COMM - on every rank, nothing
+ * written, Z unchanged (CTR_E_COMM: outputs undefined). Since 0.1.0. */
+CTR_API int ctr_comm_nce(ctr_comm *comm, ctr_objective *obj, double *loss,
+                         const float *z, int64_t ldz, int64_t b, int64_t d,
+                         const ctr_bank *shard, int64_t n,
+                         const int64_t *self_idx, const int64_t *noise_idx,
+                         int64_t kn, float *grad_z);
+
+/* Full-softmax instance discrimination over the sharded bank (kind
+ * CTR_OBJECTIVE_BANK_SOFTMAX): exactly ctr_objective_bank_softmax on the
+ * global batch (B = size b anchors z, own rows self_idx) and the whole
+ * n-row bank; *loss the same on every rank; grad_z (b x d, or NULL) is
+ * d loss / d (this rank's z) - sum with CTR_COMM_SUM. Each rank runs the
+ * tiled online softmax of all B anchors over its own rows (B x count x d
+ * multiply-adds: the single-process work split by the ranks); the ranks
+ * exchange per anchor a partial log-sum-exp (an all-gather of 3 B values
+ * per rank) and, with the gradient, all-reduce B x d floats. The bank
+ * never moves. obj gives temperature, normalisation and tile, and only
+ * its message changes. Workspace (the comm's): about 4 B (5 d + tile +
+ * 6 size + 20) bytes.
+ * Errors: as ctr_comm_nce (CTR_E_INVALID_ARG if obj is not BANK_SOFTMAX;
+ * CTR_E_NUMERIC also for NaN/Inf in a shard). Since 0.1.0. */
+CTR_API int ctr_comm_bank_softmax(ctr_comm *comm, ctr_objective *obj,
+                                  double *loss, const float *z, int64_t ldz,
+                                  int64_t b, int64_t d, const ctr_bank *shard,
+                                  int64_t n, const int64_t *self_idx,
+                                  float *grad_z);
 
 #ifdef __cplusplus
 }

@@ -117,3 +117,31 @@ CTR_API int ctr_comm_encoder_broadcast(ctr_comm *comm, ctr_encoder *enc,
                                      what);
     return rc;
 }
+
+/* ---- synchronised batch norm ---------------------------------------------------- */
+
+/* The comm's part of a synchronised call: CTR_OK to go on, or a NULL
+ * encoder's error agreed by every rank. */
+static int sync_begin(ctr_comm *comm, const ctr_encoder *enc)
+{
+    ctr__error_clear(&comm->err);
+    if (enc != NULL)
+        return CTR_OK;
+    return ctr__comm_agree(comm, ctr__fail(&comm->err, CTR_E_INVALID_ARG,
+                                           "enc is NULL"),
+                           NULL, 0, 0, NULL);
+}
+
+CTR_API int ctr_comm_encoder_forward(ctr_comm *comm, ctr_encoder *enc,
+                                     float *y, const float *x, int64_t n)
+{
+    int rc = comm == NULL ? CTR_E_INVALID_ARG : sync_begin(comm, enc);
+    return rc != CTR_OK ? rc : ctr__encoder_forward_synced(enc, y, x, n, comm);
+}
+
+CTR_API int ctr_comm_encoder_backward(ctr_comm *comm, ctr_encoder *enc,
+                                      float *dx, const float *dy)
+{
+    int rc = comm == NULL ? CTR_E_INVALID_ARG : sync_begin(comm, enc);
+    return rc != CTR_OK ? rc : ctr__encoder_backward_synced(enc, dx, dy, comm);
+}

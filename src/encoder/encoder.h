@@ -37,6 +37,7 @@ struct ctr_encoder {
     int stage;     /* CTR__STAGE_NONE, CTR_ENCODER_TRAIN, CTR_ENCODER_EVAL or
                     * CTR__STAGE_NOGRAD */
     int64_t batch; /* samples of the last forward */
+    int synced;    /* the last train forward synchronised batch norm */
     /* the no-grad forward's workspace (encoder_infer.c) for up to
      * infer_batch samples: infer_slots buffers of slot_floats, then the
      * layers' shared scratch */
@@ -61,6 +62,15 @@ int ctr__encoder_nograd_bytes(const ctr_encoder *enc, int64_t n, size_t *bytes);
 /* encoder_infer.c: the no-grad forward's buffer plan, after a layer is
  * added. */
 void ctr__encoder_plan_slots(ctr_encoder *enc);
+
+/* encoder_run.c: ctr_comm_encoder_forward / _backward (train mode, batch
+ * norm statistics and backward sums summed over the ranks of comm, after
+ * an agreement record of n and the encoders' shapes; messages go to the
+ * encoder and, for the agreement, to comm). */
+int ctr__encoder_forward_synced(ctr_encoder *enc, float *y, const float *x,
+                                int64_t n, ctr_comm *comm);
+int ctr__encoder_backward_synced(ctr_encoder *enc, float *dx, const float *dy,
+                                 ctr_comm *comm);
 
 /* encoder.c: running variances (the second half of each layer's block of
  * statistics) must be >= 0. */

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "common/comm.h"
 #include "common/vec.h"
 #include "encoder/encoder.h"
 
@@ -142,37 +143,41 @@ static const float *layer_input(const ctr_encoder *enc, int64_t i)
     return enc->work + enc->layers[i - 1].out_offset;
 }
 
-CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
-                                int64_t n, int32_t mode)
+/* The forward's argument checks; *mode loses CTR_ENCODER_NO_GRAD, which
+ * goes to *nograd; *in_floats is the input's size. */
+static int forward_checks(ctr_encoder *enc, float *y, const float *x,
+                          int64_t n, int32_t *mode, int *nograd,
+                          size_t *in_floats)
 {
-    size_t in_floats;
-    const float *cur;
-    ctr__prng gen;
-    int64_t i;
-    int rc, nograd;
-    if (enc == NULL)
-        return CTR_E_INVALID_ARG;
-    ctr__error_clear(&enc->err);
+    int rc;
     if ((rc = ctr__check_ptr(&enc->err, y, "y")) != CTR_OK ||
         (rc = ctr__check_ptr(&enc->err, x, "x")) != CTR_OK ||
         (rc = ctr__check_positive(&enc->err, n, "n")) != CTR_OK)
         return rc;
-    nograd = (mode & CTR_ENCODER_NO_GRAD) != 0;
-    mode &= ~CTR_ENCODER_NO_GRAD;
-    if (mode != CTR_ENCODER_TRAIN && mode != CTR_ENCODER_EVAL)
+    *nograd = (*mode & CTR_ENCODER_NO_GRAD) != 0;
+    *mode &= ~CTR_ENCODER_NO_GRAD;
+    if (*mode != CTR_ENCODER_TRAIN && *mode != CTR_ENCODER_EVAL)
         return ctr__fail(&enc->err, CTR_E_INVALID_ARG,
                          "mode must be CTR_ENCODER_TRAIN or CTR_ENCODER_EVAL, optionally "
-                         "| CTR_ENCODER_NO_GRAD (got %d)", (int)(mode | (nograd ? CTR_ENCODER_NO_GRAD : 0)));
-    if (ctr__matrix_bytes(&in_floats, n, ctr__shape_size(&enc->input), sizeof(float)) != CTR_OK)
+                         "| CTR_ENCODER_NO_GRAD (got %d)", (int)(*mode | (*nograd ? CTR_ENCODER_NO_GRAD : 0)));
+    if (ctr__matrix_bytes(in_floats, n, ctr__shape_size(&enc->input), sizeof(float)) != CTR_OK)
         return ctr__fail(&enc->err, CTR_E_OVERFLOW, "n = %lld is too large", (long long)n);
-    in_floats /= sizeof(float);
-    if ((rc = check_batch(enc, n, mode == CTR_ENCODER_TRAIN)) != CTR_OK ||
-        (rc = ctr__check_finite(&enc->err, x, in_floats, "x")) != CTR_OK)
+    *in_floats /= sizeof(float);
+    if ((rc = check_batch(enc, n, *mode == CTR_ENCODER_TRAIN)) != CTR_OK ||
+        (rc = ctr__check_finite(&enc->err, x, *in_floats, "x")) != CTR_OK)
         return rc;
-    if (nograd)
-        return ctr__encoder_forward_nograd(enc, y, x, n, mode == CTR_ENCODER_TRAIN);
-    if ((rc = ensure_workspace(enc, n)) != CTR_OK)
-        return rc;
+    return CTR_OK;
+}
+
+/* The forward after its checks (workspace ensured); sync: the
+ * communicator of synchronised batch norm, or NULL. */
+static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
+                       int32_t mode, size_t in_floats, ctr_comm *sync)
+{
+    const float *cur;
+    ctr__prng gen;
+    int64_t i;
+    int rc, sync_rc = CTR_OK;
     enc->batch = n;
     cur = x;
     gen = enc->gen;
@@ -188,6 +193,7 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
         ctr__layer_run r = layer_run(enc, l);
         r.train = mode == CTR_ENCODER_TRAIN;
         r.x = cur;
+        r.sync = sync, r.sync_rc = &sync_rc;
         if (l->ops->has_skip)
             r.skip = l->hi[0] < 0 ? (mode == CTR_ENCODER_TRAIN ? layer_input(enc, 0) : x)
                                   : enc->work + enc->layers[l->hi[0]].out_offset;
@@ -197,7 +203,11 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
     /* Finite inputs can still overflow (weights of 1e30, say): that is
      * reported, and the state the forward changed (running statistics,
      * generator) is put back, so that no Inf or NaN is kept or saved. */
-    rc = ctr__check_finite(&enc->err, cur, (size_t)(n * output_size(enc)), "forward: output");
+    rc = sync_rc != CTR_OK
+             ? ctr__fail(&enc->err, sync_rc, "forward: synchronised batch norm: %s",
+                         ctr_comm_last_error(sync))
+             : ctr__check_finite(&enc->err, cur, (size_t)(n * output_size(enc)),
+                                 "forward: output");
     if (rc == CTR_OK && mode == CTR_ENCODER_TRAIN)
         rc = ctr__check_finite(&enc->err, enc->stats, (size_t)enc->n_stats,
                                "forward: running statistics");
@@ -211,9 +221,60 @@ CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
     }
     memcpy(y, cur, (size_t)(n * output_size(enc)) * sizeof(float));
     enc->stage = mode;
+    enc->synced = sync != NULL;
     return CTR_OK;
 }
 
+CTR_API int ctr_encoder_forward(ctr_encoder *enc, float *y, const float *x,
+                                int64_t n, int32_t mode)
+{
+    size_t in_floats = 0;
+    int rc, nograd = 0;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    if ((rc = forward_checks(enc, y, x, n, &mode, &nograd, &in_floats)) != CTR_OK)
+        return rc;
+    if (nograd)
+        return ctr__encoder_forward_nograd(enc, y, x, n, mode == CTR_ENCODER_TRAIN);
+    if ((rc = ensure_workspace(enc, n)) != CTR_OK)
+        return rc;
+    return forward_run(enc, y, x, n, mode, in_floats, NULL);
+}
+
+/* The agreement of a synchronised call: this rank's status (its message
+ * copied to the comm) and the shapes every rank must share. */
+static int sync_agree(ctr_comm *comm, const ctr_encoder *enc, int rc,
+                      int64_t n, int64_t flag)
+{
+    static const char *const names[] = {"n", "the parameter count",
+                                        "the statistics count",
+                                        "the layer count", "dx requested"};
+    int64_t vals[5] = {n, enc->n_params, enc->n_stats, enc->n_layers, flag};
+    if (rc != CTR_OK)
+        ctr__fail(&comm->err, rc, "%s", ctr__error_message(&enc->err));
+    return ctr__comm_agree(comm, rc, vals, 5, 5, names);
+}
+
+int ctr__encoder_forward_synced(ctr_encoder *enc, float *y, const float *x,
+                                int64_t n, ctr_comm *comm)
+{
+    int32_t mode = CTR_ENCODER_TRAIN;
+    size_t in_floats = 0;
+    int rc, nograd = 0;
+    ctr__error_clear(&enc->err);
+    rc = forward_checks(enc, y, x, n, &mode, &nograd, &in_floats);
+    if (rc == CTR_OK && enc->bn_groups != 1)
+        rc = ctr__fail(&enc->err, CTR_E_INVALID_ARG,
+                       "synchronised batch norm needs CTR_ENCODER_P_BN_GROUPS = 1 "
+                       "(got %lld)", (long long)enc->bn_groups);
+    if (rc == CTR_OK)
+        rc = ensure_workspace(enc, n);
+    rc = sync_agree(comm, enc, rc, n, 0);
+    if (rc != CTR_OK)
+        return rc;
+    return forward_run(enc, y, x, n, mode, in_floats, comm);
+}
 
 /* dx (the gradient of layer i's input, the output of layer i - 1) +=
  * the gradient every later layer with a skip link from layer i - 1 left
@@ -230,16 +291,19 @@ static void add_skip_grads(const ctr_encoder *enc, float *dx, int64_t i)
     }
 }
 
-CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
+/* The backward's checks: a train forward of the same kind (synchronised
+ * or not) before it, dy finite. */
+static int backward_checks(ctr_encoder *enc, const float *dy, int synced)
 {
-    const float *g;
-    int64_t i;
-    int rc, k = 0;
-    if (enc == NULL)
-        return CTR_E_INVALID_ARG;
-    ctr__error_clear(&enc->err);
+    int rc;
     if ((rc = ctr__check_ptr(&enc->err, dy, "dy")) != CTR_OK)
         return rc;
+    if (enc->stage == CTR_ENCODER_TRAIN && enc->synced != synced)
+        return ctr__fail(&enc->err, CTR_E_STAGE,
+                         synced ? "ctr_comm_encoder_backward after a forward that "
+                                  "was not synchronised"
+                                : "the backward of ctr_comm_encoder_forward must be "
+                                  "ctr_comm_encoder_backward");
     if (enc->stage == CTR__STAGE_NONE)
         return ctr__fail(&enc->err, CTR_E_STAGE, "backward before any forward");
     if (enc->stage == CTR__STAGE_NOGRAD)
@@ -248,9 +312,15 @@ CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
     if (enc->stage != CTR_ENCODER_TRAIN)
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "backward after an eval-mode forward (nothing cached)");
-    rc = ctr__check_finite(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
-    if (rc != CTR_OK)
-        return rc;
+    return ctr__check_finite(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
+}
+
+static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
+                        ctr_comm *sync)
+{
+    const float *g;
+    int64_t i;
+    int k = 0, sync_rc = CTR_OK;
     g = dy;
     for (i = enc->n_layers - 1; i >= 0; i--) {
         const ctr__layer *l = &enc->layers[i];
@@ -258,6 +328,7 @@ CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
         r.x = layer_input(enc, i);
         r.dy = g;
         r.dx = i == 0 ? dx : enc->work + enc->grad_offset[k];
+        r.sync = sync, r.sync_rc = &sync_rc;
         if (l->ops->has_skip)
             r.dskip = enc->work + l->skip_grad_offset;
         l->ops->backward(l, &r);
@@ -268,7 +339,33 @@ CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
     }
     if (enc->n_layers == 0 && dx != NULL)
         memcpy(dx, dy, (size_t)(enc->batch * output_size(enc)) * sizeof(float));
+    if (sync_rc != CTR_OK)
+        return ctr__fail(&enc->err, sync_rc, "backward: synchronised batch norm: %s",
+                         ctr_comm_last_error(sync));
     return CTR_OK;
+}
+
+CTR_API int ctr_encoder_backward(ctr_encoder *enc, float *dx, const float *dy)
+{
+    int rc;
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    ctr__error_clear(&enc->err);
+    if ((rc = backward_checks(enc, dy, 0)) != CTR_OK)
+        return rc;
+    return backward_run(enc, dx, dy, NULL);
+}
+
+int ctr__encoder_backward_synced(ctr_encoder *enc, float *dx, const float *dy,
+                                 ctr_comm *comm)
+{
+    int rc;
+    ctr__error_clear(&enc->err);
+    rc = backward_checks(enc, dy, 1);
+    rc = sync_agree(comm, enc, rc, rc == CTR_OK ? enc->batch : 0, dx != NULL);
+    if (rc != CTR_OK)
+        return rc;
+    return backward_run(enc, dx, dy, comm);
 }
 
 CTR_API int ctr_encoder_zero_grad(ctr_encoder *enc)

@@ -67,6 +67,11 @@ typedef struct ctr__layer_run {
                       * infer_floats of scratch shared by all layers */
     const float *skip; /* has_skip: the output of layer hi[0] (its source) */
     float *dskip;      /* has_skip, backward: receives dL/d(skip) */
+    /* synchronised batch norm (ctr_comm_encoder_forward / _backward): the
+     * ranks' communicator, or NULL; a failing collective's status goes to
+     * *sync_rc (the layer skips its later collectives) */
+    ctr_comm *sync;
+    int *sync_rc;
 } ctr__layer_run;
 
 typedef struct ctr__tensor_desc {

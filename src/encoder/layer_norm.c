@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/comm.h"
 #include "common/vec.h"
 #include "encoder/encoder_build.h"
 
@@ -196,20 +197,45 @@ static void bn_apply(float *restrict y, const float *restrict x,
     }
 }
 
+/* Synchronised BN: buf[0..n) <- its sum over the ranks (nothing without a
+ * communicator, or after a collective failed: the first failure is kept). */
+static void bn_sync_sum(const ctr__layer_run *r, float *buf, int64_t n)
+{
+    int rc;
+    if (r->sync == NULL || *r->sync_rc != CTR_OK)
+        return;
+    rc = ctr__comm_allreduce_f32(r->sync, buf, n, "synchronised batch norm");
+    if (rc != CTR_OK)
+        *r->sync_rc = rc;
+}
+
 /* mean[j] and sq[j] = sum of (x - mean[j])^2 over a group: a pass for the
- * sums, then one for the squared deviations. */
+ * sums, then one for the squared deviations; synchronised, each sum is
+ * taken over every rank's batch (g->count is then the global count). */
 static void bn_moments_two_pass(float *restrict mean, float *restrict sq,
-                                const float *restrict x, const bn_geom *g)
+                                const float *restrict x, const bn_geom *g,
+                                const ctr__layer_run *r)
 {
     int64_t j, s;
     memset(mean, 0, (size_t)g->c * sizeof(float));
     memset(sq, 0, (size_t)g->c * sizeof(float));
     for (s = 0; s < g->rows; s++)
         bn_accumulate(mean, x + s * g->slice, NULL, g);
+    bn_sync_sum(r, mean, g->c);
     for (j = 0; j < g->c; j++)
         mean[j] /= g->count;
     for (s = 0; s < g->rows; s++)
         bn_accumulate(sq, x + s * g->slice, mean, g);
+    bn_sync_sum(r, sq, g->c);
+}
+
+/* The geometry, with the global count when synchronised. */
+static bn_geom bn_run_geometry(const ctr__layer *l, const ctr__layer_run *r)
+{
+    bn_geom g = bn_geometry(l, r->n, r->groups);
+    if (r->sync != NULL)
+        g.count *= (float)r->sync->size;
+    return g;
 }
 
 /* The same in one pass over memory when a channel's values come in slices
@@ -249,15 +275,15 @@ static void bn_moments_by_slice(float *restrict mean, float *restrict sq,
 
 static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
 {
-    bn_geom g = bn_geometry(l, r->n, r->groups);
+    bn_geom g = bn_run_geometry(l, r);
     float mom = (float)l->hf[1], eps = (float)l->hf[0];
     int64_t k, j, s;
     for (k = 0; k < g.groups; k++) {
         const float *x = r->x + k * g.rows * g.slice;
         float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
         float *scale = bn_array(r, &g, BN_SCALE, k), *shift = bn_array(r, &g, BN_SHIFT, k);
-        if (g.inner == 1)
-            bn_moments_two_pass(mean, is, x, &g);
+        if (g.inner == 1 || r->sync != NULL)
+            bn_moments_two_pass(mean, is, x, &g, r);
         else /* the backward sums' arrays are free in forward */
             bn_moments_by_slice(mean, is, bn_array(r, &g, BN_SUM_DY, k),
                                 bn_array(r, &g, BN_SUM_DYH, k), shift, x, &g);
@@ -364,7 +390,7 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
 
 static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    bn_geom g = bn_geometry(l, r->n, r->groups);
+    bn_geom g = bn_run_geometry(l, r);
     int64_t k, j, s;
     for (k = 0; k < g.groups; k++) {
         int64_t first = k * g.rows * g.slice;
@@ -384,6 +410,7 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         }
         if (r->dx == NULL)
             continue;
+        bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
         for (j = 0; j < g.c; j++) /* the scale array is free in backward */
             kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
         for (s = 0; s < g.rows; s++)

@@ -12,6 +12,7 @@
 #include "common/core.h"
 #include "common/params.h"
 #include "common/prng.h"
+#include "memories/bank_shard.h"
 
 #define BANK_HEADER CTR__FOURCC('B', 'H', 'D', 'R')
 #define BANK_ROWS CTR__FOURCC('B', 'R', 'O', 'W')
@@ -85,30 +86,72 @@ static int bank_new(ctr_bank **out, int64_t n, int64_t dim,
     return CTR_OK;
 }
 
-/* Wu et al.: uniform in [-s, s), s = 1/sqrt(d/3), then L2-normalised. */
-static void init_rows(ctr_bank *b)
+/* One row of Wu et al.'s init from gen: uniform in [-s, s), then
+ * L2-normalised. row NULL: the draws are made (the generator advances as
+ * for a stored row) and nothing is written. */
+static void init_row(ctr__prng *gen, float *row, int64_t dim, double s)
+{
+    double sq, inv;
+    int64_t j;
+    int round = 0;
+    /* An all-zero row has chance far below 1/2; after CTR__MAX_REJECTS of
+     * them the row is the first unit vector. */
+    do {
+        sq = 0.0;
+        for (j = 0; j < dim; j++) {
+            float v = round < CTR__MAX_REJECTS
+                          ? (float)((2.0 * ctr__prng_uniform_f32(gen) - 1.0) * s)
+                          : (float)(j == 0);
+            if (row != NULL)
+                row[j] = v;
+            sq += (double)v * v;
+        }
+    } while (sq == 0.0 && round++ < CTR__MAX_REJECTS);
+    inv = 1.0 / sqrt(sq);
+    for (j = 0; row != NULL && j < dim; j++)
+        row[j] = (float)(row[j] * inv);
+}
+
+/* The rows first .. first + b->n - 1 of the n_total-row bank seeded with
+ * seed; the generator ends where that bank's would. */
+static void init_rows_of(ctr_bank *b, uint64_t seed, int64_t n_total,
+                         int64_t first)
 {
     const double s = 1.0 / sqrt((double)b->dim / 3.0);
-    int64_t i, j;
-    for (i = 0; i < b->n; i++) {
-        float *row = b->rows + i * b->dim;
-        double sq, inv;
-        int round = 0;
-        /* An all-zero row has chance far below 1/2; after
-         * CTR__MAX_REJECTS of them the row is the first unit vector. */
-        do {
-            sq = 0.0;
-            for (j = 0; j < b->dim; j++) {
-                row[j] = round < CTR__MAX_REJECTS
-                             ? (float)((2.0 * ctr__prng_uniform_f32(&b->gen) - 1.0) * s)
-                             : (float)(j == 0);
-                sq += (double)row[j] * row[j];
-            }
-        } while (sq == 0.0 && round++ < CTR__MAX_REJECTS);
-        inv = 1.0 / sqrt(sq);
-        for (j = 0; j < b->dim; j++)
-            row[j] = (float)(row[j] * inv);
-    }
+    int64_t i;
+    ctr__prng_seed(&b->gen, seed);
+    for (i = 0; i < n_total; i++)
+        init_row(&b->gen, i >= first && i < first + b->n
+                              ? b->rows + (i - first) * b->dim
+                              : NULL,
+                 b->dim, s);
+}
+
+static void init_rows(ctr_bank *b, uint64_t seed)
+{
+    init_rows_of(b, seed, b->n, 0);
+}
+
+void ctr__bank_init_shard(ctr_bank *b, uint64_t seed, int64_t n_total,
+                          int64_t first)
+{
+    init_rows_of(b, seed, n_total, first);
+}
+
+int64_t ctr__bank_draw_uniform(ctr_bank *b, int64_t n, int64_t skip)
+{
+    int64_t x;
+    if (skip < 0)
+        return (int64_t)ctr__prng_below(&b->gen, (uint64_t)n);
+    x = (int64_t)ctr__prng_below(&b->gen, (uint64_t)(n - 1));
+    return x >= skip ? x + 1 : x;
+}
+
+int64_t ctr__bank_gen_fingerprint(const ctr_bank *b)
+{
+    uint64_t h = b->gen.s[0] ^ (b->gen.s[1] * 0x9e3779b97f4a7c15ull) ^
+                 (b->gen.s[2] << 17 | b->gen.s[2] >> 47) ^ ~b->gen.s[3];
+    return (int64_t)(h >> 1);
 }
 
 CTR_API int ctr_bank_create(ctr_bank **out, int64_t n, int64_t dim,
@@ -124,8 +167,7 @@ CTR_API int ctr_bank_create(ctr_bank **out, int64_t n, int64_t dim,
     if (rc == CTR_OK)
         rc = bank_new(&b, n, dim, &a);
     if (rc == CTR_OK) {
-        ctr__prng_seed(&b->gen, seed);
-        init_rows(b);
+        init_rows(b, seed);
         *out = b;
     }
     return ctr__create_report(alloc, rc, "ctr_bank_create", &err);
@@ -427,13 +469,8 @@ static int check_sample(ctr_bank *b, const int64_t *out, int64_t n_anchors,
 /* One draw that is not `skip` (skip < 0: any index). */
 static int64_t draw_one(ctr_bank *b, int64_t skip)
 {
-    int64_t x;
-    if (b->alias == NULL) {
-        if (skip < 0)
-            return (int64_t)ctr__prng_below(&b->gen, (uint64_t)b->n);
-        x = (int64_t)ctr__prng_below(&b->gen, (uint64_t)(b->n - 1));
-        return x >= skip ? x + 1 : x;
-    }
+    if (b->alias == NULL)
+        return ctr__bank_draw_uniform(b, b->n, skip);
     if (skip < 0)
         return ctr__alias_draw(b->alias, b->n, &b->gen);
     return ctr__alias_draw_except(b->alias, b->cum, b->n, skip, &b->gen);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/kernels.h"
+#include "objectives/nce.h"
 #include "objectives/tiled_infonce.h"
 
 static const int32_t PARAMS[] = {
@@ -207,13 +208,14 @@ static void nce_stats(const nce_args *a, const float *l, double tau,
  * h = x / (x + c), x = exp(logit - log Z), c = kn / n:
  * -log h = softplus(log c - lx), d/dlogit = -(1 - h);
  * -log(1 - h) = softplus(lx - log c), d/dlogit = h. */
-static double nce_terms(const nce_args *a, float *l, const double *lz)
+double ctr__nce_terms(float *l, int64_t b, int64_t kn, int64_t n,
+                      const double *lz)
 {
-    const int64_t w = a->kn + 1;
-    const double log_c = log((double)a->kn) - log((double)a->n);
+    const int64_t w = kn + 1;
+    const double log_c = log((double)kn) - log((double)n);
     double loss = 0;
     int64_t i, k;
-    for (i = 0; i < a->b; i++) {
+    for (i = 0; i < b; i++) {
         float *row = l + i * w;
         double lx = (double)row[0] - lz[i];
         loss += ctr__softplus(log_c - lx);
@@ -251,6 +253,27 @@ static void nce_gradient(const ctr_objective *obj, const nce_args *a,
                                 a->b, d);
 }
 
+double ctr__nce_log_z(const ctr_objective *obj, const float *l,
+                      int64_t count, int64_t n)
+{
+    double v;
+    if (obj->nce_z_mode == CTR_NCE_Z_FIXED && obj->has_log_z)
+        return obj->log_z;
+    v = batch_log_z(l, count, n);
+    if (obj->nce_z_mode == CTR_NCE_Z_EMA && obj->has_log_z)
+        v = log_add_exp(log(obj->nce_momentum) + obj->log_z,
+                        log1p(-obj->nce_momentum) + v);
+    return v;
+}
+
+void ctr__nce_commit(ctr_objective *obj, double state)
+{
+    if (obj->nce_z_mode != CTR_NCE_Z_FIXED || !obj->has_log_z) {
+        obj->log_z = state;
+        obj->has_log_z = 1;
+    }
+}
+
 /* The normaliser the batch uses (per anchor) and the state to commit. */
 static int nce_log_z(ctr_objective *obj, const nce_args *a, ctr__carve *c,
                      const float *zs, float *l, double *lz,
@@ -269,13 +292,7 @@ static int nce_log_z(ctr_objective *obj, const nce_args *a, ctr__carve *c,
         *state = v - log((double)a->b);
         return CTR_OK;
     }
-    if (obj->nce_z_mode == CTR_NCE_Z_FIXED && obj->has_log_z)
-        v = obj->log_z;
-    else
-        v = batch_log_z(l, a->b * (a->kn + 1), a->n);
-    if (obj->nce_z_mode == CTR_NCE_Z_EMA && obj->has_log_z)
-        v = log_add_exp(log(obj->nce_momentum) + obj->log_z,
-                        log1p(-obj->nce_momentum) + v);
+    v = ctr__nce_log_z(obj, l, a->b * (a->kn + 1), a->n);
     for (i = 0; i < a->b; i++)
         lz[i] = v;
     *state = v;
@@ -402,7 +419,7 @@ static int nce_run(ctr_objective *obj, const nce_args *a, ctr__obj_stats *st,
         return ctr__fail(&obj->err, CTR_E_NUMERIC,
                          "logits overflow float (inputs too large for tau)");
     nce_stats(a, l, obj->temperature, st);
-    st->loss = nce_terms(a, l, lz) / (double)b;
+    st->loss = ctr__nce_terms(l, b, a->kn, a->n, lz) / (double)b;
     if (!isfinite(st->loss) || !isfinite(*state))
         return ctr__fail(&obj->err, CTR_E_NUMERIC, "loss is not finite");
     if (a->grad_z != NULL)
@@ -417,11 +434,8 @@ static int nce_call_run(ctr_objective *obj, const void *args,
 {
     double state = 0.0;
     int rc = nce_run(obj, (const nce_args *)args, st, &state);
-    if (rc == CTR_OK &&
-        (obj->nce_z_mode != CTR_NCE_Z_FIXED || !obj->has_log_z)) {
-        obj->log_z = state;
-        obj->has_log_z = 1;
-    }
+    if (rc == CTR_OK)
+        ctr__nce_commit(obj, state);
     return rc;
 }
 

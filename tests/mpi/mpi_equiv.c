@@ -4,7 +4,8 @@
  * of dist_scenario.h through libcontrastive-mpi and also computes the
  * single-process reference itself; rank 0 prints one line per scenario and
  * the exit status is non-zero if any rank saw a difference above 1e-5 or
- * a wrong error. Also checked: a shape mismatch on one rank is CTR_E_SHAPE
+ * a wrong error. The scenarios include Instance Discrimination with a
+ * bank sharded over the ranks (dist_bank.h). Also checked: a shape mismatch on one rank is CTR_E_SHAPE
  * on every rank (no hang), and the adapter's argument checks.
  */
 #include <math.h>
@@ -14,7 +15,7 @@
 #include <unistd.h>
 
 #include "contrastive-mpi.h"
-#include "dist_scenario.h"
+#include "dist_bank.h"
 
 #define TOL 1e-5
 
@@ -47,6 +48,20 @@ static int simclr(ctr_comm *comm, int rank, int64_t b)
     return report(rank, name, bad, worst);
 }
 
+/* SimCLR with synchronised BN: one process has one BN group. */
+static int sync_bn(ctr_comm *comm, int rank)
+{
+    scen_result res;
+    double worst;
+    int bad;
+    scen_simclr_bn(comm, 2, 1, 0.5, 1, &res);
+    worst = fmax(res.loss_rel, fmax(res.grad_rel, res.param_rel));
+    bad = res.rc != CTR_OK || !(worst <= TOL);
+    if (res.rc != CTR_OK)
+        fprintf(stderr, "rank %d: %s\n", rank, res.msg);
+    return report(rank, "SimCLR + synchronised BN, 20 steps, b=2", bad, worst);
+}
+
 /* MoCo with shuffle BN across ranks, 20 steps (dist_scenario.h). */
 static int moco(ctr_comm *comm, int rank)
 {
@@ -59,6 +74,23 @@ static int moco(ctr_comm *comm, int rank)
     if (res.rc != CTR_OK)
         fprintf(stderr, "rank %d: %s\n", rank, res.msg);
     return report(rank, "MoCo + shuffle BN, 20 steps, b=4 per rank", bad, worst);
+}
+
+/* Instance Discrimination with a sharded bank, 20 steps (dist_bank.h). */
+static int bank(ctr_comm *comm, int rank, int32_t kind, int64_t mode,
+                const char *name)
+{
+    bank_cfg c;
+    scen_result res;
+    double worst;
+    int bad;
+    c.kind = kind, c.z_mode = mode, c.b = 6;
+    scen_bank(comm, &c, &res);
+    worst = fmax(res.loss_rel, fmax(res.grad_rel, res.param_rel));
+    bad = res.rc != CTR_OK || !(worst <= TOL);
+    if (res.rc != CTR_OK)
+        fprintf(stderr, "rank %d: %s\n", rank, res.msg);
+    return report(rank, name, bad, worst);
 }
 
 /* Rank 0 saves at step 10 into a directory it makes, every rank resumes
@@ -208,6 +240,13 @@ int main(int argc, char **argv)
     fails += simclr(comm, rank, 2);
     fails += resume(comm, rank);
     fails += moco(comm, rank);
+    fails += sync_bn(comm, rank);
+    fails += bank(comm, rank, CTR_OBJECTIVE_NCE, CTR_NCE_Z_FIXED,
+                  "sharded bank: NCE (Z fixed), 20 steps, b=6");
+    fails += bank(comm, rank, CTR_OBJECTIVE_NCE, CTR_NCE_Z_EMA,
+                  "sharded bank: NCE (Z EMA), 20 steps, b=6");
+    fails += bank(comm, rank, CTR_OBJECTIVE_BANK_SOFTMAX, 0,
+                  "sharded bank: full softmax, 20 steps, b=6");
     if (size > 1)
         fails += mismatch(comm, rank);
     fails += queue_gather(comm, rank, size);
