@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden_util.h"
 #include "test_util.h"
 
 #define SOFTMAX (-1) /* in place of a CTR_NCE_Z_* mode: bank_softmax */
@@ -493,6 +494,137 @@ START_TEST(test_gradients_match_finite_differences)
 }
 END_TEST
 
+/* ---- PyTorch goldens (tests/gen_cmc.py: CMC's NCEAverage + NCECriterion,
+ * and the full softmax, from CMC's unnormalised initial memories) ------ */
+
+typedef struct golden_case {
+    const char *name;
+    int mode;
+    int64_t n, d, kn, steps;
+    double tau;
+} golden_case;
+
+static int64_t *golden_indices(const char *name, long *count)
+{
+    float *v = golden_read("cmc_golden.txt", name, count);
+    int64_t *out = (int64_t *)malloc((size_t)*count * sizeof(int64_t));
+    long i;
+    ck_assert_ptr_nonnull(out);
+    for (i = 0; i < *count; i++)
+        out[i] = (int64_t)v[i];
+    free(v);
+    return out;
+}
+
+static float *golden_array(const char *c, const char *what, long want)
+{
+    char name[64];
+    long count;
+    float *v;
+    snprintf(name, sizeof(name), "%s_%s", c, what);
+    v = golden_read("cmc_golden.txt", name, &count);
+    ck_assert_int_eq(count, want);
+    return v;
+}
+
+static void golden_to_double(double *out, const float *in, long n)
+{
+    long i;
+    for (i = 0; i < n; i++)
+        out[i] = in[i];
+}
+
+/* One golden step: the library's summed loss and gradients against
+ * PyTorch's, then the bank updates. */
+static void golden_step(cmc *c, const golden_case *g, int64_t s)
+{
+    char name[64];
+    long b, cnt;
+    int64_t *idx, *noise = NULL;
+    float *z[2], *grad[2], *want_loss, *want_g[2];
+    double loss, gd[2][64];
+    int v;
+    snprintf(name, sizeof(name), "%s_s%lld_idx", g->name, (long long)s);
+    idx = golden_indices(name, &b);
+    if (g->mode != SOFTMAX) {
+        snprintf(name, sizeof(name), "%s_s%lld_noise", g->name, (long long)s);
+        noise = golden_indices(name, &cnt);
+        ck_assert_int_eq(cnt, b * g->kn);
+    }
+    for (v = 0; v < 2; v++) {
+        char what[32];
+        snprintf(what, sizeof(what), "s%lld_z%d", (long long)s, v + 1);
+        z[v] = golden_array(g->name, what, b * g->d);
+        snprintf(what, sizeof(what), "s%lld_g%d", (long long)s, v + 1);
+        want_g[v] = golden_array(g->name, what, b * g->d);
+        grad[v] = (float *)malloc((size_t)(b * g->d) * sizeof(float));
+        ck_assert_ptr_nonnull(grad[v]);
+        ck_assert_int_le(b * g->d, 64);
+        golden_to_double(gd[v], want_g[v], b * g->d);
+    }
+    snprintf(name, sizeof(name), "s%lld_loss", (long long)s);
+    want_loss = golden_array(g->name, name, 1);
+    ck_assert_int_eq(cmc_loss(c, z, b, g->d, idx, noise, g->kn, &loss, grad), CTR_OK);
+    ck_assert_close(loss, want_loss[0], 1e-5, 0.0);
+    for (v = 0; v < 2; v++)
+        assert_grad_close(grad[v], gd[v], NULL, b * g->d, 1e-5, v ? "golden g2" : "golden g1");
+    ck_assert_int_eq(cmc_update(c, z, b, g->d, idx), CTR_OK);
+    for (v = 0; v < 2; v++)
+        free(z[v]), free(grad[v]), free(want_g[v]);
+    free(want_loss), free(idx), free(noise);
+}
+
+static void check_golden(const golden_case *g)
+{
+    const int64_t nd = g->n * g->d;
+    int64_t *all = (int64_t *)malloc((size_t)g->n * sizeof(int64_t)), i, s;
+    float *bank;
+    cmc c;
+    int v;
+    ck_assert_ptr_nonnull(all);
+    for (i = 0; i < g->n; i++)
+        all[i] = i;
+    cmc_create(&c, g->n, g->d, g->mode == SOFTMAX ? SOFTMAX : CTR_NCE_Z_FIXED, g->tau, 1);
+    for (v = 0; v < 2; v++) { /* CMC's initial memories, as they are */
+        bank = golden_array(g->name, v ? "init_bank2" : "init_bank1", nd);
+        ck_assert_int_eq(ctr_bank_set_rows(c.bank[v], all, g->n, bank, g->d), CTR_OK);
+        free(bank);
+    }
+    for (s = 0; s < g->steps; s++)
+        golden_step(&c, g, s);
+    if (g->mode != SOFTMAX) {
+        float *z = golden_array(g->name, "z", 2);
+        for (v = 0; v < 2; v++) {
+            double got;
+            ck_assert_int_eq(ctr_objective_stat(c.obj[v], CTR_OBJECTIVE_S_NCE_Z, &got), CTR_OK);
+            ck_assert_close(got, z[v], 1e-5, 0.0);
+        }
+        free(z);
+    }
+    for (v = 0; v < 2; v++) {
+        const float *rows;
+        bank = golden_array(g->name, v ? "bank2" : "bank1", nd);
+        ck_assert_int_eq(ctr_bank_rows(c.bank[v], &rows, NULL, NULL), CTR_OK);
+        for (i = 0; i < nd; i++)
+            ck_assert_close(rows[i], bank[i], 0.0, 1e-6);
+        free(bank);
+    }
+    cmc_destroy(&c);
+    free(all);
+}
+
+START_TEST(test_pytorch_goldens)
+{
+    /* the shapes of tests/gen_cmc.py */
+    static const golden_case cases[] = {
+        {"nce", CTR_NCE_Z_FIXED, 20, 7, 9, 2, 0.07},
+        {"softmax", SOFTMAX, 19, 5, 0, 2, 0.1},
+    };
+    check_golden(&cases[0]);
+    check_golden(&cases[1]);
+}
+END_TEST
+
 /* ---- exact resume of the two-bank run -------------------------------- */
 
 #define R_N 37   /* instances */
@@ -642,6 +774,7 @@ Suite *ctr_test_cmc_suite(void)
     tcase_add_test(num, test_cross_view_nce_matches_reference);
     tcase_add_test(num, test_cross_view_softmax_matches_reference);
     tcase_add_test(num, test_gradients_match_finite_differences);
+    tcase_add_test(num, test_pytorch_goldens);
     tcase_add_test(res, test_two_bank_state_resumes_exactly);
     suite_add_tcase(s, num);
     suite_add_tcase(s, res);

@@ -85,7 +85,7 @@ static int parse(options *o, int argc, char **argv)
     o->m.batch = 256, o->m.dim = 128, o->m.noise = 1024, o->m.tau = 0.07;
     o->m.z_mode = CTR_NCE_Z_EMA, o->m.bank_momentum = 0.5;
     o->m.weight_decay = 1e-5, o->m.seed = 1;
-    o->epochs = 5, o->lr = 2e-3, o->probe_train = 10000, o->l2 = 1e-3;
+    o->epochs = 3, o->lr = 2e-3, o->probe_train = 10000, o->l2 = 1e-3;
     o->augment = 1;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
