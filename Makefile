@@ -15,6 +15,7 @@
 #   make run-dim          Deep InfoMax / AMDIM on Fashion-MNIST (examples/dim)
 #   make guide            the guide's SimCLR, MoCo, InstDisc and CPC programs (docs/guide.md)
 #   make run-vivi         VIVI on synthetic videos of Fashion-MNIST items (examples/vivi)
+#   make run-cmc          Contrastive Multiview Coding on Fashion-MNIST (examples/cmc)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
 #   make check-python     the Python package's checks and pytest suite
@@ -128,11 +129,11 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-vivi,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
+DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-vivi run-cmc,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
         check-man man fuzz fuzz-smoke fuzz-build examples demo guide bench install uninstall clean FORCE \
-        run-cpc-speech run-cpc-images run-curl run-dim run-vivi
+        run-cpc-speech run-cpc-images run-curl run-dim run-vivi run-cmc
 
 all: $(STATIC) $(SHARED) man
 
@@ -428,6 +429,19 @@ $(VIVI_BIN): $(wildcard examples/vivi/*.c examples/vivi/*.h) examples/cpc-common
 
 run-vivi: $(VIVI_BIN) | deps
 	$(VIVI_BIN) $(VIVI_ARGS)
+# The CMC example (examples/cmc; docs/cmc.md): two views (top and bottom
+# halves), two encoders, two banks, the cross-view NCE, with the demo's
+# augmentations and the CPC examples' probe and report. CMC_ARGS pass
+# options (--help), e.g. CMC_ARGS="--softmax".
+CMC_BIN := $(BUILD)/examples/cmc
+CMC_ARGS ?=
+
+$(CMC_BIN): $(wildcard examples/cmc/*.c examples/cmc/*.h) $(CPC_COMMON) examples/demo/fmnist.c examples/demo/fmnist.h examples/demo/augment.c examples/demo/augment.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL) -lz
+
+run-cmc: $(CMC_BIN) | deps
+	$(CMC_BIN) $(CMC_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the
