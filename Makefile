@@ -13,6 +13,7 @@
 #   make run-cpc-images   CPC v2 / Greedy InfoMax on image patches
 #   make run-curl         CURL on frames of a small game (examples/curl)
 #   make run-dim          Deep InfoMax / AMDIM on Fashion-MNIST (examples/dim)
+#   make run-correspondence  video correspondence on synthetic clips (examples/correspondence)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
@@ -124,11 +125,11 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
+DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-correspondence,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
         check-man man fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE \
-        run-cpc-speech run-cpc-images run-curl run-dim
+        run-cpc-speech run-cpc-images run-curl run-dim run-correspondence
 
 all: $(STATIC) $(SHARED) man
 
@@ -391,6 +392,20 @@ $(DIM_BIN): $(wildcard examples/dim/*.c examples/dim/*.h) $(CPC_COMMON) examples
 
 run-dim: $(DIM_BIN) | deps
 	$(DIM_BIN) $(DIM_ARGS)
+
+# The video correspondence example (examples/correspondence; docs/frames.md):
+# synthetic Fashion-MNIST clips, an encoder learned through the dense
+# affinity's reconstruction loss, mask propagation. CORRESPONDENCE_ARGS
+# passes options (--help).
+CORRESPONDENCE_BIN := $(BUILD)/examples/correspondence
+CORRESPONDENCE_ARGS ?=
+
+$(CORRESPONDENCE_BIN): $(wildcard examples/correspondence/*.c examples/correspondence/*.h) $(CPC_COMMON) examples/demo/fmnist.c examples/demo/fmnist.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL) -lz -lm
+
+run-correspondence: $(CORRESPONDENCE_BIN) | deps
+	$(CORRESPONDENCE_BIN) $(CORRESPONDENCE_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the
