@@ -4,8 +4,8 @@
  * the 32 x 32 resolution learns an affinity between consecutive frames of
  * synthetic clips (clips.h) by reconstructing frame t+1's colour channels
  * from frame t's through it (ctr_affinity_reconstruct, CorrFlow/MAST's
- * colourisation proxy: the encoder sees only the luminance, so the colour
- * must travel along the correspondences). Evaluation propagates the first
+ * colourisation proxy; features L2-normalised per position, TimeCycle's
+ * form; optional MAST-style dropping of the input's colour channels). Evaluation propagates the first
  * frame's mask through held-out clips (ctr_affinity_propagate, frame to
  * frame, top-k), scored by the mean IoU of the items over the clip,
  * against copying the first mask and against the same propagation on raw
@@ -35,6 +35,7 @@
 typedef struct options {
     double budget;
     int64_t max_steps, batch, clip_len, test_clips, val_clips, radius, topk;
+    double tau, drop;
     int items, self_test;
     uint64_t seed;
     const char *data, *out;
@@ -44,7 +45,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: correspondence [--budget CPU_S (120)] [--max-steps N (0: none)]\n"
             "  [--batch B (16)] [--items K (2)] [--clip-length T (12)] [--test-clips N (60)]\n"
-            "  [--val-clips N (20)] [--radius R (4)] [--topk K (5)] [--seed S (1)]\n"
+            "  [--val-clips N (20)] [--radius R (4)] [--tau T (0.05)] [--drop-colour P (0)]\n"
+            "  [--topk K (5)] [--seed S (1)]\n"
             "  [--data DIR] [--out DIR (correspondence-out)] [--self-test]\n");
 }
 
@@ -53,6 +55,7 @@ static int parse(options *o, int argc, char **argv)
     int i;
     o->budget = 120.0, o->max_steps = 0, o->batch = 16, o->items = 2, o->clip_len = 12;
     o->test_clips = 60, o->val_clips = 20, o->radius = 4, o->topk = 5, o->seed = 1;
+    o->tau = 0.05, o->drop = 0.0;
     o->data = FMNIST_DEFAULT_DIR, o->out = "correspondence-out", o->self_test = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -73,6 +76,8 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--test-clips") == 0) o->test_clips = atoll(v);
         else if (strcmp(a, "--val-clips") == 0) o->val_clips = atoll(v);
         else if (strcmp(a, "--radius") == 0) o->radius = atoll(v);
+        else if (strcmp(a, "--tau") == 0) o->tau = atof(v);
+        else if (strcmp(a, "--drop-colour") == 0) o->drop = atof(v);
         else if (strcmp(a, "--topk") == 0) o->topk = atoll(v);
         else if (strcmp(a, "--seed") == 0) o->seed = strtoull(v, NULL, 10);
         else if (strcmp(a, "--data") == 0) o->data = v;
@@ -83,7 +88,7 @@ static int parse(options *o, int argc, char **argv)
         }
     }
     if (o->batch < 1 || o->items < 1 || o->items > CLIP_MAX_ITEMS || o->clip_len < 2 ||
-        o->clip_len > MAX_T || o->test_clips < 1 || o->val_clips < 1) {
+        o->clip_len > MAX_T || o->test_clips < 1 || o->val_clips < 1 || !(o->tau >= 1e-6 && o->tau <= 1e6) || !(o->drop >= 0.0 && o->drop <= 1.0)) {
         usage();
         return -1;
     }
@@ -101,11 +106,11 @@ static int check(int rc, const char *what)
 
 /* ---- the model ----------------------------------------------------------------- */
 
-/* 1 x 32 x 32 luminance -> FEAT x 32 x 32: three 3 x 3 convolutions,
+/* 3 x 32 x 32 frame -> FEAT x 32 x 32: three 3 x 3 convolutions,
  * stride 1, ReLU between, linear features out. */
 static int build_encoder(ctr_encoder **out, uint64_t seed)
 {
-    const int64_t dims[3] = {1, CLIP_SIDE, CLIP_SIDE};
+    const int64_t dims[3] = {CLIP_CHANNELS, CLIP_SIDE, CLIP_SIDE};
     ctr_encoder *e = NULL;
     int rc = ctr_encoder_create(&e, dims, 3, seed, NULL);
     if (rc == CTR_OK) rc = ctr_encoder_add_conv2d(e, 32, 3, 1, 1, 1);
@@ -137,43 +142,87 @@ static void curve_add(curve *c, int64_t step, double secs, double loss)
 }
 
 /* One batch of frame pairs (t, t+1) of fresh training clips: x holds the
- * 2B luminance maps (frames t, then frames t+1), col and tgt the colour
- * channels of frames t and t+1. */
+ * 2B input frames (frames t, then frames t+1), col and tgt the colour
+ * channels of frames t and t+1. As MAST drops input channels, a fraction
+ * o->drop of the pairs (drawn from the pair's seed) show the encoder the
+ * luminance only (colour channels zeroed in both frames). */
 static void draw_batch(const clip_source *src, const options *o, uint64_t step, float *x,
                        float *col, float *tgt, float *scratch)
 {
-    const int64_t b = o->batch;
-    int64_t i;
+    const int64_t b = o->batch, fr = CLIP_CHANNELS * CLIP_PIXELS;
+    int64_t i, k;
     for (i = 0; i < b; i++) {
         const uint64_t seed = 1000003ull * (o->seed + 7) + 7919ull * step + (uint64_t)i;
         const int64_t t = (int64_t)(seed % (uint64_t)(o->clip_len - 1));
+        float *xa = x + i * fr, *xb = x + (b + i) * fr;
         clip_render(src, seed, o->items, t, 2, scratch, NULL);
-        memcpy(x + i * CLIP_PIXELS, scratch, CLIP_PIXELS * sizeof(float));
+        memcpy(xa, scratch, (size_t)fr * sizeof(float));
+        memcpy(xb, scratch + fr, (size_t)fr * sizeof(float));
         memcpy(col + i * 2 * CLIP_PIXELS, scratch + CLIP_PIXELS,
                2 * CLIP_PIXELS * sizeof(float));
-        scratch += CLIP_CHANNELS * CLIP_PIXELS;
-        memcpy(x + (b + i) * CLIP_PIXELS, scratch, CLIP_PIXELS * sizeof(float));
-        memcpy(tgt + i * 2 * CLIP_PIXELS, scratch + CLIP_PIXELS,
+        memcpy(tgt + i * 2 * CLIP_PIXELS, scratch + fr + CLIP_PIXELS,
                2 * CLIP_PIXELS * sizeof(float));
-        scratch -= CLIP_CHANNELS * CLIP_PIXELS;
+        if ((double)((seed * 0x9E3779B97F4A7C15ull) >> 11) * (1.0 / 9007199254740992.0) < o->drop)
+            for (k = CLIP_PIXELS; k < fr; k++)
+                xa[k] = xb[k] = 0.0f;
     }
+}
+
+/* Each position's FEAT-vector of n maps (n x FEAT x CLIP_PIXELS) scaled to
+ * unit length in place (TimeCycle's normalised features); inv (may be
+ * NULL) keeps 1 / norm for the backward pass. */
+static void normalize_positions(float *f, int64_t n, float *inv)
+{
+    int64_t m, i, ch;
+    for (m = 0; m < n; m++)
+        for (i = 0; i < CLIP_PIXELS; i++) {
+            float *p = f + m * FEAT * CLIP_PIXELS + i;
+            double n2 = 0.0, r;
+            for (ch = 0; ch < FEAT; ch++)
+                n2 += (double)p[ch * CLIP_PIXELS] * p[ch * CLIP_PIXELS];
+            r = 1.0 / fmax(sqrt(n2), 1e-6);
+            for (ch = 0; ch < FEAT; ch++)
+                p[ch * CLIP_PIXELS] *= (float)r;
+            if (inv != NULL)
+                inv[m * CLIP_PIXELS + i] = (float)r;
+        }
+}
+
+/* Backward of normalize_positions, in place on g: g <- (g - y (y . g)) / norm
+ * for the normalised y. */
+static void normalize_backward(float *g, const float *y, const float *inv, int64_t n)
+{
+    int64_t m, i, ch;
+    for (m = 0; m < n; m++)
+        for (i = 0; i < CLIP_PIXELS; i++) {
+            float *pg = g + m * FEAT * CLIP_PIXELS + i;
+            const float *py = y + m * FEAT * CLIP_PIXELS + i;
+            double dot = 0.0;
+            for (ch = 0; ch < FEAT; ch++)
+                dot += (double)pg[ch * CLIP_PIXELS] * py[ch * CLIP_PIXELS];
+            for (ch = 0; ch < FEAT; ch++)
+                pg[ch * CLIP_PIXELS] = (float)((pg[ch * CLIP_PIXELS] - py[ch * CLIP_PIXELS] * dot) *
+                                               inv[m * CLIP_PIXELS + i]);
+        }
 }
 
 static int train(ctr_encoder *enc, const clip_source *src, const options *o, curve *c)
 {
     const int64_t b = o->batch, nf = b * FEAT * CLIP_PIXELS;
-    float *x = malloc((size_t)(2 * b * CLIP_PIXELS) * sizeof(float));
+    float *x = malloc((size_t)(2 * b * CLIP_CHANNELS * CLIP_PIXELS) * sizeof(float));
     float *col = malloc((size_t)(b * 2 * CLIP_PIXELS) * sizeof(float));
     float *tgt = malloc((size_t)(b * 2 * CLIP_PIXELS) * sizeof(float));
     float *y = malloc((size_t)(2 * nf) * sizeof(float));
     float *dy = malloc((size_t)(2 * nf) * sizeof(float));
     float *scratch = malloc(2 * CLIP_CHANNELS * CLIP_PIXELS * sizeof(float));
+    float *inv = malloc((size_t)(2 * b * CLIP_PIXELS) * sizeof(float));
     ctr_affinity *aff = NULL;
     ctr_optimizer *opt = NULL;
     double t0 = cpu_s(), sum = 0.0;
     int64_t step, since = 0;
     int rc = check(ctr_affinity_create(&aff, NULL), "affinity");
     if (rc == CTR_OK) rc = ctr_affinity_set_i64(aff, CTR_AFFINITY_P_RADIUS, o->radius);
+    if (rc == CTR_OK) rc = ctr_affinity_set_f64(aff, CTR_AFFINITY_P_TEMPERATURE, o->tau);
     if (rc == CTR_OK)
         rc = check(ctr_optimizer_create_for_encoder(&opt, CTR_OPTIMIZER_ADAMW, enc, NULL),
                    "optimizer");
@@ -186,9 +235,13 @@ static int train(ctr_encoder *enc, const clip_source *src, const options *o, cur
         draw_batch(src, o, (uint64_t)step, x, col, tgt, scratch);
         rc = check(ctr_encoder_forward(enc, y, x, 2 * b, CTR_ENCODER_TRAIN), "forward");
         if (rc == CTR_OK)
+            normalize_positions(y, 2 * b, inv);
+        if (rc == CTR_OK)
             rc = check(ctr_affinity_reconstruct(aff, &loss, NULL, y, y + nf, col, tgt, b, FEAT,
                                                 CLIP_SIDE, CLIP_SIDE, 2, dy, dy + nf, NULL),
                        "reconstruct");
+        if (rc == CTR_OK)
+            normalize_backward(dy, y, inv, 2 * b);
         if (rc == CTR_OK) rc = ctr_encoder_zero_grad(enc);
         if (rc == CTR_OK) rc = check(ctr_encoder_backward(enc, NULL, dy), "backward");
         if (rc == CTR_OK) rc = ctr_optimizer_step(opt);
@@ -207,7 +260,7 @@ static int train(ctr_encoder *enc, const clip_source *src, const options *o, cur
     fprintf(stderr, "trained %lld steps in %.1f CPU s\n", (long long)step, cpu_s() - t0);
     ctr_affinity_destroy(aff);
     ctr_optimizer_destroy(opt);
-    free(x), free(col), free(tgt), free(y), free(dy), free(scratch);
+    free(x), free(col), free(tgt), free(y), free(dy), free(scratch), free(inv);
     return rc;
 }
 
@@ -217,8 +270,7 @@ static int train(ctr_encoder *enc, const clip_source *src, const options *o, cur
  * mode) or raw pixels, each channel p as (cos(pi p / 2), sin(pi p / 2)),
  * so that a dot product is a similarity of intensities (sum over channels
  * of cos(pi (p_a - p_b) / 2)). Returns the channel count. */
-static int64_t features(ctr_encoder *enc, const float *frames, int64_t t_len, float *lum,
-                        float *f)
+static int64_t features(ctr_encoder *enc, const float *frames, int64_t t_len, float *f)
 {
     int64_t t, ch, i;
     if (enc == NULL) {
@@ -233,12 +285,10 @@ static int64_t features(ctr_encoder *enc, const float *frames, int64_t t_len, fl
                 }
         return 2 * CLIP_CHANNELS;
     }
-    for (t = 0; t < t_len; t++)
-        memcpy(lum + t * CLIP_PIXELS, frames + t * CLIP_CHANNELS * CLIP_PIXELS,
-               CLIP_PIXELS * sizeof(float));
-    if (check(ctr_encoder_forward(enc, f, lum, t_len, CTR_ENCODER_EVAL | CTR_ENCODER_NO_GRAD),
+    if (check(ctr_encoder_forward(enc, f, frames, t_len, CTR_ENCODER_EVAL | CTR_ENCODER_NO_GRAD),
               "eval forward") != CTR_OK)
         return -1;
+    normalize_positions(f, t_len, NULL);
     return FEAT;
 }
 
@@ -254,7 +304,7 @@ static double iou(const uint8_t *pred, const uint8_t *truth, int k)
 }
 
 typedef struct evalbuf {
-    float *frames, *lum, *f, *lab, *prop;
+    float *frames, *f, *lab, *prop;
     uint8_t *masks, *pred;
 } evalbuf;
 
@@ -307,7 +357,6 @@ static double evaluate(ctr_encoder *enc, int pixels, double tau, const clip_sour
     double sum = 0.0;
     int64_t c;
     e.frames = malloc((size_t)(t_len * CLIP_CHANNELS * CLIP_PIXELS) * sizeof(float));
-    e.lum = malloc((size_t)(t_len * CLIP_PIXELS) * sizeof(float));
     e.f = malloc((size_t)(t_len * FEAT * CLIP_PIXELS) * sizeof(float));
     e.lab = malloc((size_t)((CLIP_MAX_ITEMS + 1) * CLIP_PIXELS) * sizeof(float));
     e.prop = malloc((size_t)((CLIP_MAX_ITEMS + 1) * CLIP_PIXELS) * sizeof(float));
@@ -322,14 +371,14 @@ static double evaluate(ctr_encoder *enc, int pixels, double tau, const clip_sour
         int64_t cf = 0;
         clip_render(src, base + (uint64_t)c, o->items, 0, t_len, e.frames, e.masks);
         if (enc != NULL || pixels)
-            cf = features(enc, e.frames, t_len, e.lum, e.f);
+            cf = features(enc, e.frames, t_len, e.f);
         sum += cf < 0 ? NAN : clip_miou(aff, o, &e, cf, enc != NULL || pixels ? e.f : NULL,
                                         per_frame);
     }
     for (c = 1; c < t_len; c++)
         per_frame[c] /= (double)n;
     ctr_affinity_destroy(aff);
-    free(e.frames), free(e.lum), free(e.f), free(e.lab), free(e.prop), free(e.masks);
+    free(e.frames), free(e.f), free(e.lab), free(e.prop), free(e.masks);
     free(e.pred);
     return sum / (double)n;
 }
