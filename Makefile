@@ -16,6 +16,7 @@
 #   make guide            the guide's SimCLR, MoCo, InstDisc and CPC programs (docs/guide.md)
 #   make run-vivi         VIVI on synthetic videos of Fashion-MNIST items (examples/vivi)
 #   make run-cmc          Contrastive Multiview Coding on Fashion-MNIST (examples/cmc)
+#   make run-correspondence  video correspondence on synthetic clips (examples/correspondence)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
 #   make check-python     the Python package's checks and pytest suite
@@ -129,11 +130,11 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-vivi run-cmc,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
+DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-vivi run-cmc run-correspondence,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
         check-man man fuzz fuzz-smoke fuzz-build examples demo guide bench install uninstall clean FORCE \
-        run-cpc-speech run-cpc-images run-curl run-dim run-vivi run-cmc
+        run-cpc-speech run-cpc-images run-curl run-dim run-vivi run-cmc run-correspondence
 
 all: $(STATIC) $(SHARED) man
 
@@ -442,6 +443,19 @@ $(CMC_BIN): $(wildcard examples/cmc/*.c examples/cmc/*.h) $(CPC_COMMON) examples
 
 run-cmc: $(CMC_BIN) | deps
 	$(CMC_BIN) $(CMC_ARGS)
+# The video correspondence example (examples/correspondence; docs/frames.md):
+# synthetic Fashion-MNIST clips, an encoder learned through the dense
+# affinity's reconstruction loss, mask propagation. CORRESPONDENCE_ARGS
+# passes options (--help).
+CORRESPONDENCE_BIN := $(BUILD)/examples/correspondence
+CORRESPONDENCE_ARGS ?=
+
+$(CORRESPONDENCE_BIN): $(wildcard examples/correspondence/*.c examples/correspondence/*.h) $(CPC_COMMON) examples/demo/fmnist.c examples/demo/fmnist.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL) -lz -lm
+
+run-correspondence: $(CORRESPONDENCE_BIN) | deps
+	$(CORRESPONDENCE_BIN) $(CORRESPONDENCE_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the

@@ -14,6 +14,14 @@
  * to q, k and W (CURL itself detaches k; both sides here compute all
  * three, as bench/torch_frames.py does). The floor is the six GEMMs of bilinear.c on contiguous buffers: K W^T,
  * S = Q (K W^T)^T, dS (K W^T), dS^T Q, (dS^T Q) W and (dS^T Q)^T K.
+ *
+ * affinity_64x64_r8: the windowed dense affinity of video correspondence
+ * (ctr_affinity_reconstruct), B = 8 frame pairs of C = 64 channels on
+ * 32 x 32 maps, window radius 8, cv = 3 values (colours), smooth-L1
+ * against the target frame, forward and the gradients to both feature
+ * maps (MAST's training step; the colours get none). The floor is the
+ * five GEMMs per block of affinity_run.c on the same blocks (logits,
+ * transport, dA, dFb, dFa), without the softmax, masks or loss.
  */
 #include <math.h>
 
@@ -98,10 +106,101 @@ static void run_bilinear_b512(int threads, int reps)
     free(r.kw), free(r.u), free(r.s);
 }
 
+/* ---- affinity_64x64_r8 ------------------------------------------------------ */
+
+enum { AB = 8, AC = 64, AH = 32, AW = 32, ACV = 3, AR = 8, AN = AH * AW };
+/* The blocks of affinity_run.c: 2 target rows (64 positions) against the
+ * reference rows within AR of them. */
+enum { ATY = 2 };
+
+typedef struct aff_ctx {
+    ctr_affinity *aff;
+    float *fa, *fb, *v, *t, *gfa, *gfb, *s, *o, *da;
+} aff_ctx;
+
+static void aff_must(int rc, const char *what, const ctr_affinity *aff)
+{
+    if (rc == CTR_OK)
+        return;
+    fprintf(stderr, "bench_frames: %s: %s (%s)\n", what, ctr_strerror(rc),
+            ctr_affinity_last_error(aff));
+    exit(1);
+}
+
+static void aff_ours(void *p)
+{
+    aff_ctx *r = (aff_ctx *)p;
+    double loss;
+    aff_must(ctr_affinity_reconstruct(r->aff, &loss, NULL, r->fa, r->fb, r->v, r->t, AB, AC,
+                                      AH, AW, ACV, r->gfa, r->gfb, NULL),
+             "reconstruct", r->aff);
+}
+
+static void aff_floor(void *p)
+{
+    aff_ctx *r = (aff_ctx *)p;
+    int b, y0;
+    for (b = 0; b < AB; b++)
+        for (y0 = 0; y0 < AH; y0 += ATY) {
+            const int s0 = y0 - AR > 0 ? y0 - AR : 0;
+            const int s1 = y0 + ATY + AR < AH ? y0 + ATY + AR : AH;
+            const int nt = ATY * AW, ns = (s1 - s0) * AW;
+            const float *fa = r->fa + (size_t)b * AC * AN + s0 * AW;
+            const float *fb = r->fb + (size_t)b * AC * AN + y0 * AW;
+            const float *v = r->v + (size_t)b * ACV * AN + s0 * AW;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nt, ns, AC, 1.0f, fb, AN, fa,
+                        AN, 0.0f, r->s, ns);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ACV, nt, ns, 1.0f, v, AN, r->s,
+                        ns, 0.0f, r->o, nt);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nt, ns, ACV, 1.0f, r->o, nt, v,
+                        AN, 0.0f, r->da, ns);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, AC, nt, ns, 1.0f, fa, AN, r->da,
+                        ns, 0.0f, r->gfb + (size_t)b * AC * AN + y0 * AW, AN);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, AC, ns, nt, 1.0f, fb, AN,
+                        r->da, ns, 1.0f, r->gfa + (size_t)b * AC * AN + s0 * AW, AN);
+        }
+}
+
+static void run_affinity_64x64_r8(int threads, int reps)
+{
+    aff_ctx r;
+    counter cnt;
+    ctr_allocator a;
+    ctr_rng *g = NULL;
+    double ours_ms, floor_ms;
+    memset(&r, 0, sizeof(r));
+    ctr_rng_create(&g, 12345, NULL);
+    counting_allocator(&a, &cnt);
+    aff_must(ctr_affinity_create(&r.aff, &a), "create", NULL);
+    aff_must(ctr_affinity_set_i64(r.aff, CTR_AFFINITY_P_RADIUS, AR), "radius", r.aff);
+    aff_must(ctr_affinity_set_i64(r.aff, CTR_AFFINITY_P_LOSS, CTR_AFFINITY_LOSS_HUBER), "loss",
+             r.aff);
+    r.fa = bench_randn(g, AB * AC * AN, 0.125f);
+    r.fb = bench_randn(g, AB * AC * AN, 0.125f);
+    r.v = bench_randn(g, AB * ACV * AN, 1.0f);
+    r.t = bench_randn(g, AB * ACV * AN, 1.0f);
+    r.gfa = bench_randn(g, AB * AC * AN, 0.0f);
+    r.gfb = bench_randn(g, AB * AC * AN, 0.0f);
+    r.s = bench_randn(g, ATY * AW * AH * AW, 0.0f);
+    r.da = bench_randn(g, ATY * AW * AH * AW, 0.0f);
+    r.o = bench_randn(g, ACV * ATY * AW, 0.0f);
+    ours_ms = median_ms(aff_ours, &r, reps, 1);
+    floor_ms = median_ms(aff_floor, &r, reps, 1);
+    printf("{\"case\":\"affinity_64x64_r8\",\"threads\":%d,\"ours_ms\":%.3f,"
+           "\"floor_ms\":%.3f,\"ours_extra_mib\":%.3f}\n",
+           threads, ours_ms, floor_ms, peak_mib(&cnt));
+    fflush(stdout);
+    ctr_affinity_destroy(r.aff);
+    ctr_rng_destroy(g);
+    free(r.fa), free(r.fb), free(r.v), free(r.t), free(r.gfa), free(r.gfb);
+    free(r.s), free(r.da), free(r.o);
+}
+
 int main(int argc, char **argv)
 {
     static const bench_entry entries[] = {
-        {"bilinear_b512", run_bilinear_b512}};
+        {"bilinear_b512", run_bilinear_b512},
+        {"affinity_64x64_r8", run_affinity_64x64_r8}};
     return bench_main(argc, argv, entries,
                       sizeof(entries) / sizeof(entries[0]), 20);
 }

@@ -238,6 +238,7 @@ CTR_API uint64_t ctr_load_default_max_bytes(void);
 #include "contrastive/objective.h"
 #include "contrastive/cpc.h"
 #include "contrastive/bilinear.h"
+#include "contrastive/affinity.h"
 #include "contrastive/state.h"
 #include "contrastive/local_global.h"
 #include "contrastive/comm.h"
