@@ -13,6 +13,7 @@
 #   make run-cpc-images   CPC v2 / Greedy InfoMax on image patches
 #   make run-curl         CURL on frames of a small game (examples/curl)
 #   make run-dim          Deep InfoMax / AMDIM on Fashion-MNIST (examples/dim)
+#   make run-crd          CRD: a CNN teacher distilled into an MLP (examples/crd)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
@@ -124,11 +125,11 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
+DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-crd,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
         check-man man fuzz fuzz-smoke fuzz-build examples demo bench install uninstall clean FORCE \
-        run-cpc-speech run-cpc-images run-curl run-dim
+        run-cpc-speech run-cpc-images run-curl run-dim run-crd
 
 all: $(STATIC) $(SHARED) man
 
@@ -391,6 +392,19 @@ $(DIM_BIN): $(wildcard examples/dim/*.c examples/dim/*.h) $(CPC_COMMON) examples
 
 run-dim: $(DIM_BIN) | deps
 	$(DIM_BIN) $(DIM_ARGS)
+
+# The CRD example (examples/crd; docs/crd.md): a CNN teacher distilled into
+# a small MLP student with CE, CE + KD and CE + KD + CRD on Fashion-MNIST.
+# CRD_ARGS pass options (--help), e.g. CRD_ARGS="--seed 2".
+CRD_BIN := $(BUILD)/examples/crd
+CRD_ARGS ?=
+
+$(CRD_BIN): $(wildcard examples/crd/*.c examples/crd/*.h) examples/cpc-common/cpc_report.c examples/cpc-common/cpc_report.h examples/demo/fmnist.c examples/demo/fmnist.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL) -lz
+
+run-crd: $(CRD_BIN) | deps
+	$(CRD_BIN) $(CRD_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the
