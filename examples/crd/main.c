@@ -52,7 +52,7 @@ static int parse(options *o, int argc, char **argv)
     int i;
     memset(o, 0, sizeof(*o));
     o->data_dir = FMNIST_DEFAULT_DIR, o->out_dir = "crd-out";
-    o->teacher_steps = 1500, o->steps = 3000, o->batch = 64, o->hidden = 32;
+    o->teacher_steps = 1500, o->steps = 6000, o->batch = 64, o->hidden = 32;
     o->nce_k = 1024, o->feat_dim = 128, o->lr = 1e-3, o->seed = 1;
     o->gamma = 1.0, o->alpha = 1.0, o->beta = 0.8, o->kd_t = 4.0;
     for (i = 1; i < argc; i++) {
