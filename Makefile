@@ -17,6 +17,7 @@
 #   make run-vivi         VIVI on synthetic videos of Fashion-MNIST items (examples/vivi)
 #   make run-cmc          Contrastive Multiview Coding on Fashion-MNIST (examples/cmc)
 #   make run-correspondence  video correspondence on synthetic clips (examples/correspondence)
+#   make run-crd          CRD: a CNN teacher distilled into an MLP (examples/crd)
 #   make bench            the benchmarks (bench/results.json)
 #   make man              the reference manual, build/man/man3 (from the headers)
 #   make check-python     the Python package's checks and pytest suite
@@ -130,11 +131,11 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-vivi run-cmc run-correspondence,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
+DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-vivi run-cmc run-correspondence run-crd,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
         check-man man fuzz fuzz-smoke fuzz-build examples demo guide bench install uninstall clean FORCE \
-        run-cpc-speech run-cpc-images run-curl run-dim run-vivi run-cmc run-correspondence
+        run-cpc-speech run-cpc-images run-curl run-dim run-vivi run-cmc run-correspondence run-crd
 
 all: $(STATIC) $(SHARED) man
 
@@ -456,6 +457,18 @@ $(CORRESPONDENCE_BIN): $(wildcard examples/correspondence/*.c examples/correspon
 
 run-correspondence: $(CORRESPONDENCE_BIN) | deps
 	$(CORRESPONDENCE_BIN) $(CORRESPONDENCE_ARGS)
+# The CRD example (examples/crd; docs/crd.md): a CNN teacher distilled into
+# a small MLP student with CE, CE + KD and CE + KD + CRD on Fashion-MNIST.
+# CRD_ARGS pass options (--help), e.g. CRD_ARGS="--seed 2".
+CRD_BIN := $(BUILD)/examples/crd
+CRD_ARGS ?=
+
+$(CRD_BIN): $(wildcard examples/crd/*.c examples/crd/*.h) examples/cpc-common/cpc_report.c examples/cpc-common/cpc_report.h examples/demo/fmnist.c examples/demo/fmnist.h $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(STATIC) $(LIBS_ALL) -lz
+
+run-crd: $(CRD_BIN) | deps
+	$(CRD_BIN) $(CRD_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 # Each bench/bench_<group>.c is a standalone program linked against the

@@ -241,6 +241,7 @@ CTR_API uint64_t ctr_load_default_max_bytes(void);
 #include "contrastive/affinity.h"
 #include "contrastive/state.h"
 #include "contrastive/local_global.h"
+#include "contrastive/distill.h"
 #include "contrastive/comm.h"
 
 #endif /* CONTRASTIVE_H */

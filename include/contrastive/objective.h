@@ -56,6 +56,7 @@ typedef struct ctr_objective ctr_objective;
 #define CTR_OBJECTIVE_BANK_SOFTMAX 60
 /* 70 is CTR_OBJECTIVE_CPC, the CPC critic (contrastive/cpc.h). */
 /* 90 is CTR_OBJECTIVE_LOCAL_GLOBAL, DIM / AMDIM (contrastive/local_global.h). */
+/* 130 is CTR_OBJECTIVE_DISTILL, cross-entropy + KD (contrastive/distill.h). */
 
 /* ---- parameters (ctr_objective_set_f64 / set_i64 / get_*) -----------------
  * Every parameter is settable through both the f64 and the i64 setters (an

@@ -15,6 +15,7 @@
     X(cpc)                \
     X(bilinear)           \
     X(local_global)       \
+    X(distill)            \
     /* one line per kind above, each ending with a backslash */
 
 #define DECLARE_KIND(name) extern const ctr__obj_kind ctr__obj_##name;
