@@ -61,6 +61,8 @@ static const bench_case CASES[] = {
     {"infonce_queue_k16384", CTR_OBJECTIVE_INFONCE_SHARED, 256, 128, 16384, 0, 0.07, 0, 0},
     {"ntxent_b1024", CTR_OBJECTIVE_NTXENT, 1024, 128, 0, 0, 0.5, 1, 0},
     {"ntxent_b256", CTR_OBJECTIVE_NTXENT, 256, 128, 0, 0, 0.5, 1, 0},
+    /* P_DECOUPLED (DCL): named *_dcl_* */
+    {"ntxent_dcl_b1024", CTR_OBJECTIVE_NTXENT, 1024, 128, 0, 0, 0.5, 1, 0},
     {"npair_b256", CTR_OBJECTIVE_NPAIR, 256, 128, 0, 0, 1.0, 0, 0},
     {"infonce_sym_b256", CTR_OBJECTIVE_INFONCE, 256, 128, 0, 0, 0.07, 1, 1},
     {"nce_bank_k4096", CTR_OBJECTIVE_NCE, 256, 128, 60000, 4096, 0.07, 0, 0},
@@ -295,6 +297,8 @@ static void run_case(const bench_case *c, int threads, int reps)
     ctr_objective_set_f64(r.obj, CTR_OBJECTIVE_P_TEMPERATURE, c->tau);
     ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_NORMALIZE, c->normalize);
     ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_SYMMETRIC, c->symmetric);
+    ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_DECOUPLED,
+                          strstr(c->name, "_dcl_") != NULL);
     if (getenv("CTR_BENCH_TILE") != NULL) /* for tuning the default */
         ctr_objective_set_i64(r.obj, CTR_OBJECTIVE_P_TILE,
                               atoll(getenv("CTR_BENCH_TILE")));

@@ -16,17 +16,6 @@
 
 /* ---- inputs ----------------------------------------------------------------- */
 
-static float *rand_matrix(uint64_t seed, int64_t rows, int64_t ld, float scale)
-{
-    ctr__prng g;
-    float *x = (float *)malloc((size_t)(rows * ld) * sizeof(float));
-    int64_t i;
-    ctr__prng_seed(&g, seed);
-    for (i = 0; i < rows * ld; i++)
-        x[i] = (float)(scale * ctr__prng_normal(&g));
-    return x;
-}
-
 static void to_double(double *out, const float *x, int64_t rows, int64_t d,
                       int64_t ld)
 {
@@ -149,8 +138,8 @@ static void run_infonce_case(int32_t kind, int64_t b, int64_t d, double tau,
                              const int64_t *groups, float input_scale)
 {
     const int64_t lda = d + 3, ldp = d + 1;
-    float *a = rand_matrix(11 + (uint64_t)b, b, lda, input_scale);
-    float *p = rand_matrix(22 + (uint64_t)d, b, ldp, input_scale);
+    float *a = test_randn(11 + (uint64_t)b, b, lda, input_scale);
+    float *p = test_randn(22 + (uint64_t)d, b, ldp, input_scale);
     float *ga = (float *)malloc((size_t)(b * d) * sizeof(float));
     float *gp = (float *)malloc((size_t)(b * d) * sizeof(float));
     double *da = (double *)malloc((size_t)(b * d) * sizeof(double));
@@ -252,8 +241,8 @@ END_TEST
 static void run_ntxent_case(int64_t b, int64_t d, double tau, int normalize,
                             const int64_t *groups)
 {
-    float *z1 = rand_matrix(5, b, d + 2, 1.0f);
-    float *z2 = rand_matrix(6, b, d, 1.0f);
+    float *z1 = test_randn(5, b, d + 2, 1.0f);
+    float *z2 = test_randn(6, b, d, 1.0f);
     float *g1 = (float *)malloc((size_t)(b * d) * sizeof(float));
     float *g2 = (float *)malloc((size_t)(b * d) * sizeof(float));
     double *d1 = (double *)malloc((size_t)(b * d) * sizeof(double));
@@ -303,9 +292,9 @@ static void run_shared_case(int64_t b, int64_t d, int64_t k, double tau,
                             float scale)
 {
     const int64_t ldn = d + 2;
-    float *q = rand_matrix(71, b, d, scale);
-    float *kp = rand_matrix(72, b, d, scale);
-    float *neg = rand_matrix(73, k > 0 ? k : 1, ldn, scale);
+    float *q = test_randn(71, b, d, scale);
+    float *kp = test_randn(72, b, d, scale);
+    float *neg = test_randn(73, k > 0 ? k : 1, ldn, scale);
     float *gq = (float *)malloc((size_t)(b * d) * sizeof(float));
     float *gk = (float *)malloc((size_t)(b * d) * sizeof(float));
     float *gn = (float *)malloc((size_t)((k > 0 ? k : 1) * d) * sizeof(float));
@@ -396,8 +385,8 @@ START_TEST(test_shared_tiles_agree)
 {
     /* the same call at several tile sizes, a queue view with ld > d */
     enum { B = 16, D = 32, K = 3001, LD = 40 };
-    float *q = rand_matrix(1, B, D, 1.0f), *kp = rand_matrix(2, B, D, 1.0f);
-    float *neg = rand_matrix(3, K, LD, 1.0f);
+    float *q = test_randn(1, B, D, 1.0f), *kp = test_randn(2, B, D, 1.0f);
+    float *neg = test_randn(3, K, LD, 1.0f);
     float *g0 = (float *)malloc(B * D * sizeof(float));
     float *g1 = (float *)malloc(B * D * sizeof(float));
     static const int64_t tiles[3] = {8, 1000, 4096};
@@ -470,8 +459,8 @@ static void bank_case_init(bank_case *bc, int64_t b, int64_t d, int64_t n,
     ctr__prng g;
     int64_t i;
     bc->b = b, bc->d = d, bc->n = n, bc->kn = kn;
-    bc->z = rand_matrix(91, b, d, 1.0f);
-    bc->bank = rand_matrix(92, n, d, 1.0f);
+    bc->z = test_randn(91, b, d, 1.0f);
+    bc->bank = test_randn(92, n, d, 1.0f);
     unit_rows(bc->bank, n, d);
     bc->dz = (double *)malloc((size_t)(b * d) * sizeof(double));
     bc->dbank = (double *)malloc((size_t)(n * d) * sizeof(double));

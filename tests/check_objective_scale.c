@@ -80,16 +80,6 @@ static float *draw_rows(uint64_t seed, int64_t rows, int64_t d, int64_t ld,
     return x;
 }
 
-static double *widen(const float *x, int64_t rows, int64_t d, int64_t ld)
-{
-    double *out = ref_alloc(rows * d);
-    int64_t i, j;
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < d; j++)
-            out[i * d + j] = x[i * ld + j];
-    return out;
-}
-
 /* Unnormalised rows of norm up to 100 with tau down to 0.01; rows of any
  * norm with NORMALIZE, tau down to 0.001; unit rows as given. Last, rows
  * of integers in [-40, 40] (norms up to ~110) or [-3, 3] (near-ties in
@@ -262,7 +252,7 @@ static void pair_case(int32_t kind, const regime *r, uint64_t seed,
     errors e;
     int rc;
     memset(&c, 0, sizeof(c));
-    c.a = widen(a, b, d, lda), c.p = widen(p, b, d, d);
+    c.a = ref_widen(a, b, d, lda), c.p = ref_widen(p, b, d, d);
     c.b = b, c.d = d, c.tau = r->tau, c.normalize = r->normalize;
     c.symmetric = symmetric, c.groups = groups;
     ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_SYMMETRIC,
@@ -351,8 +341,8 @@ static void shared_case(const regime *r, uint64_t seed, int with_ids)
     for (i = 0; i < K; i++)
         n_ids[i] = i % 5;
     memset(&c, 0, sizeof(c));
-    c.a = widen(q, B, D, D), c.p = widen(kp, B, D, D);
-    c.neg = widen(neg, K, D, LDN);
+    c.a = ref_widen(q, B, D, D), c.p = ref_widen(kp, B, D, D);
+    c.neg = ref_widen(neg, K, D, LDN);
     c.b = B, c.d = D, c.k = K, c.tau = r->tau, c.normalize = r->normalize;
     if (with_ids)
         c.q_ids = q_ids, c.neg_ids = n_ids;
@@ -411,8 +401,8 @@ static void queue_case(const regime *r, uint64_t seed)
     expect_ok(ctr_objective_infonce_queue(obj, &loss, q, D, kp, D, B, D,
                                           queue, q_ids, gq, gk), obj);
     memset(&c, 0, sizeof(c));
-    c.a = widen(q, B, D, D), c.p = widen(kp, B, D, D);
-    c.neg = widen(slots, count, D, ld);
+    c.a = ref_widen(q, B, D, D), c.p = ref_widen(kp, B, D, D);
+    c.neg = ref_widen(slots, count, D, ld);
     c.b = B, c.d = D, c.k = count, c.tau = r->tau, c.normalize = r->normalize;
     c.q_ids = q_ids, c.neg_ids = slot_ids;
     want = ref_shared_full(&c, eq, ek, en);
@@ -454,7 +444,7 @@ static void bank_softmax_case(const regime *r, uint64_t seed)
     for (i = 0; i < B; i++)
         self[i] = (i * 7 + (int64_t)seed) % N;
     memset(&c, 0, sizeof(c));
-    c.a = widen(z, B, D, D), c.bank = widen(bank, N, D, D);
+    c.a = ref_widen(z, B, D, D), c.bank = ref_widen(bank, N, D, D);
     c.b = B, c.d = D, c.n = N, c.tau = r->tau, c.normalize = r->normalize;
     c.self_idx = self;
     ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_TILE, 16),
@@ -533,7 +523,7 @@ static void nce_case(const regime *r, uint64_t seed, int64_t mode, int lean)
     else if (lean == NCE_NOISE)
         toward_rows(z, bank, noise, KN, B, D);
     memset(&c, 0, sizeof(c));
-    c.a = widen(z, B, D, D), c.bank = widen(bank, N, D, D);
+    c.a = ref_widen(z, B, D, D), c.bank = ref_widen(bank, N, D, D);
     c.b = B, c.d = D, c.n = N, c.kn = KN, c.tau = r->tau;
     c.normalize = r->normalize, c.self_idx = self, c.noise_idx = noise;
     ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NCE_Z_MODE,

@@ -37,6 +37,19 @@ static inline double *ref_alloc(int64_t n)
     return (double *)calloc((size_t)(n > 0 ? n : 1), sizeof(double));
 }
 
+/* A fresh rows x d array of doubles from float rows of leading
+ * dimension ld: a call's operands as the reference takes them. */
+static inline double *ref_widen(const float *x, int64_t rows, int64_t d,
+                                int64_t ld)
+{
+    double *out = ref_alloc(rows * d);
+    int64_t i, j;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < d; j++)
+            out[i * d + j] = x[i * ld + j];
+    return out;
+}
+
 /* out = x / max(|x|, 1e-12) (or x itself without normalize), one row. */
 static inline void ref_unit(double *out, const double *x, int64_t d,
                             int normalize)

@@ -5,6 +5,8 @@
 
 #include "test_util.h"
 
+#include "common/prng.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,4 +136,16 @@ void test_dir_remove_all(test_dir *d)
     if (dir != NULL)
         closedir(dir);
     ck_assert_int_eq(rmdir(d->dir), 0);
+}
+
+float *test_randn(uint64_t seed, int64_t rows, int64_t ld, double scale)
+{
+    ctr__prng g;
+    float *x = (float *)malloc((size_t)(rows * ld) * sizeof(float));
+    int64_t i;
+    ck_assert_ptr_nonnull(x);
+    ctr__prng_seed(&g, seed);
+    for (i = 0; i < rows * ld; i++)
+        x[i] = (float)(scale * ctr__prng_normal(&g));
+    return x;
 }

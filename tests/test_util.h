@@ -40,6 +40,10 @@ void test_alloc_fail_at(test_alloc_state *s, int64_t fail_at, int sticky);
 typedef int (*test_attempt_fn)(const ctr_allocator *a, void *ctx);
 int64_t test_every_alloc_failure(test_attempt_fn attempt, void *ctx);
 
+/* A malloc'ed rows x ld array of normal draws times scale, from a
+ * generator seeded with seed (the same on every platform). */
+float *test_randn(uint64_t seed, int64_t rows, int64_t ld, double scale);
+
 /* |got - want| <= atol + rtol * |want| */
 #define ck_assert_close(got, want, rtol, atol)                               \
     do {                                                                     \

@@ -32,6 +32,9 @@ static const char usage[] =
     "  --threads N                    BLAS threads (default: BLAS's own setting)\n"
     "  --out DIR                      report and checkpoint directory (default demo-out)\n"
     "  --resume                       continue from the checkpoint in --out\n"
+    "  --decoupled 0|1                SimCLR: 1 the decoupled contrastive loss (DCL,\n"
+    "                                 the positive out of the softmax denominator),\n"
+    "                                 0 plain NT-Xent (default 1)\n"
     "  --stop-after N                 train at most N epochs in this run, then\n"
     "                                 evaluate (simulates an interruption)\n"
     "  --data DIR                     Fashion-MNIST .gz files (default " FMNIST_DEFAULT_DIR ")\n"
@@ -139,6 +142,21 @@ static void set_defaults(demo_options *o)
     o->erase_style = ERASE_MEAN;
     o->max_shift = 0.0;
     o->standardize = 1;
+    o->decoupled = 1;
+}
+
+/* A 0|1 flag's value into *out; -1 after an error message. */
+static int parse_bit(const char *flag, const char *v, int *out)
+{
+    int64_t n;
+    if (parse_int(flag, v, 0, &n) != 0)
+        return -1;
+    if (n > 1) {
+        fprintf(stderr, "contrastive-demo: %s must be 0 or 1\n", flag);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
 }
 
 /* One "--flag value" pair; returns 0, or -1 on a bad value or flag. */
@@ -165,16 +183,8 @@ static int parse_pair(demo_options *o, const char *flag, const char *v)
     if (strcmp(flag, "--erase") == 0) return parse_real(flag, v, &o->erase_prob);
     if (strcmp(flag, "--shift") == 0) return parse_real(flag, v, &o->max_shift);
     if (strcmp(flag, "--erase-style") == 0) return parse_erase_style(v, &o->erase_style);
-    if (strcmp(flag, "--standardize") == 0) {
-        if (parse_int(flag, v, 0, &n) != 0)
-            return -1;
-        if (n > 1) {
-            fprintf(stderr, "contrastive-demo: --standardize must be 0 or 1\n");
-            return -1;
-        }
-        o->standardize = (int)n;
-        return 0;
-    }
+    if (strcmp(flag, "--standardize") == 0) return parse_bit(flag, v, &o->standardize);
+    if (strcmp(flag, "--decoupled") == 0) return parse_bit(flag, v, &o->decoupled);
     if (strcmp(flag, "--epochs") == 0) return parse_int(flag, v, 1, &o->epochs);
     if (strcmp(flag, "--batch") == 0) return parse_int(flag, v, 2, &o->batch);
     if (strcmp(flag, "--train-subset") == 0) return parse_int(flag, v, 0, &o->train_subset);

@@ -40,6 +40,7 @@ typedef struct demo_options {
     int erase_style;       /* ERASE_MEAN or ERASE_BLACK (augment.h) */
     double max_shift;      /* translation past the crop, pixels */
     int standardize;       /* 1: standardise the input pixels */
+    int decoupled;         /* 1: decoupled contrastive loss (SimCLR) */
 } demo_options;
 
 /* Parses argv into *o (defaults first). Returns 0 to run, 1 when --help

@@ -152,6 +152,8 @@ static int create_objective(trainer *t, char *err, size_t cap)
     int rc = ctr_objective_create(&t->obj, kinds[t->opt.method], NULL);
     if (rc == CTR_OK)
         rc = ctr_objective_set_f64(t->obj, CTR_OBJECTIVE_P_TEMPERATURE, tau);
+    if (rc == CTR_OK && t->opt.method == METHOD_SIMCLR)
+        rc = ctr_objective_set_i64(t->obj, CTR_OBJECTIVE_P_DECOUPLED, t->opt.decoupled);
     if (rc == CTR_OK && t->opt.method == METHOD_INSTDISC)
         rc = ctr_objective_set_i64(t->obj, CTR_OBJECTIVE_P_NCE_Z_MODE, CTR_NCE_Z_EMA);
     if (rc != CTR_OK)

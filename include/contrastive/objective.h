@@ -78,6 +78,12 @@ typedef struct ctr_objective ctr_objective;
  * NCE with exact Z), in [8, 1048576]; rounded up to a multiple of 8. The
  * workspace holds B x tile floats. Default 1024. */
 #define CTR_OBJECTIVE_P_TILE 130
+/* 1: decoupled contrastive loss (DCL, Yeh et al. 2022): a row's positives
+ * are left out of its softmax denominator, loss_r = logsumexp over the
+ * row's negatives - its positive logit (the mean of its positives with
+ * groups). NTXENT, INFONCE and NPAIR; every row needs a negative (b >= 2,
+ * and group labels not all equal). 0: the standard loss. Default 0. */
+#define CTR_OBJECTIVE_P_DECOUPLED 140
 /* N-pair regulariser weight lambda >= 0, in [0, 1000]: the loss adds
  * lambda * mean over the 2B embeddings of their squared L2 norm. Ignored
  * when NORMALIZE is 1 (cosine variant). Default 0.002. */
@@ -116,6 +122,12 @@ typedef struct ctr_objective ctr_objective;
 #define CTR_OBJECTIVE_S_NCE_LOG_Z 7
 /* Number of successful compute calls since create / reset. */
 #define CTR_OBJECTIVE_S_CALLS 8
+/* d loss / d tau of the last call at its inputs (for a learned
+ * temperature; d loss / d log tau = tau * this). Given by the calls that
+ * computed the input gradient it derives from: NTXENT with grad_z1 and
+ * grad_z2, INFONCE / NPAIR with grad_a or grad_p, INFONCE_SHARED with
+ * grad_q; CTR_E_STAGE otherwise. */
+#define CTR_OBJECTIVE_S_GRAD_TEMPERATURE 9
 
 /* Creates an objective of the given kind with that kind's defaults.
  * alloc may be NULL (system allocator).

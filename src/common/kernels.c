@@ -912,6 +912,17 @@ void ctr__normalize_backward(float *g, const float *y_stored, int64_t ldy,
     }
 }
 
+double ctr__rows_dot(const float *x, int64_t ldx, const float *y,
+                     int64_t ldy, int64_t rows, int64_t cols)
+{
+    const ctr__math_isa *isa = ctr__math_isa_at(0);
+    double total = 0.0;
+    int64_t r;
+    for (r = 0; r < rows; r++)
+        total += isa->vdot_f64(x + r * ldx, y + r * ldy, cols);
+    return total;
+}
+
 void ctr__copy_scaled(float *out, const float *x, int64_t rows, int64_t cols,
                       int64_t ld, float scale)
 {

@@ -99,6 +99,10 @@ void ctr__normalize_backward(float *g, const float *y_stored, int64_t ldy,
                              float y_scale, const float *inv_norm,
                              int64_t rows, int64_t cols);
 
+/* sum over rows of x_r . y_r (row-major views), accumulated in double. */
+double ctr__rows_dot(const float *x, int64_t ldx, const float *y,
+                     int64_t ldy, int64_t rows, int64_t cols);
+
 /* The vector kernels above compiled for one instruction set. */
 typedef struct ctr__math_isa {
     const char *name; /* "avx512f", "avx2+fma" or "portable" */

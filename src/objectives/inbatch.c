@@ -12,15 +12,18 @@
 #include "common/blas.h"
 #include "common/kernels.h"
 
-/* Sums and maxima of row i's positives (same group as i) and negatives. */
-static void group_scan(const float *row, int64_t n, int64_t label,
-                       const int64_t *groups, double *pos_sum, int64_t *np,
-                       float *pos_max, float *neg_max)
+/* Sums and maxima of row i's positives (same group as i) and negatives;
+ * dcl sets the positives to -inf (out of the softmax). */
+static void group_scan(float *row, int64_t n, int64_t label,
+                       const int64_t *groups, int dcl, double *pos_sum,
+                       int64_t *np, float *pos_max, float *neg_max)
 {
     int64_t j;
     for (j = 0; j < n; j++) {
         if (groups[j] == label) {
             *pos_sum += row[j];
+            if (dcl)
+                row[j] = -INFINITY;
             (*np)++;
             *pos_max = row[j] > *pos_max ? row[j] : *pos_max;
         } else {
@@ -51,9 +54,10 @@ static float negatives_max_sum(float *row, int64_t n, int64_t pos,
 /* Row-wise softmax cross-entropy over an n x n logits matrix, in place: S
  * becomes dS = scale * (softmax - y), where y spreads 1 evenly over the
  * row's positives: column i for row i, or with groups every column j with
- * groups[j] == groups[i]. */
-static void ce_rows(float *s, int64_t n, const int64_t *groups, float scale,
-                    ctr__ce_acc *acc)
+ * groups[j] == groups[i]. dcl (DECOUPLED): the softmax runs over the
+ * row's negatives only (the positives are -inf in it). */
+static void ce_rows(float *s, int64_t n, const int64_t *groups, int dcl,
+                    float scale, ctr__ce_acc *acc)
 {
     int64_t i, j;
     for (i = 0; i < n; i++) {
@@ -63,15 +67,17 @@ static void ce_rows(float *s, int64_t n, const int64_t *groups, float scale,
         float pos_max = -INFINITY, neg_max = -INFINITY, m;
         if (groups != NULL) {
             neg_sum = ctr__vsum(row, n);
-            group_scan(row, n, groups[i], groups, &pos_sum, &np, &pos_max,
-                       &neg_max);
+            group_scan(row, n, groups[i], groups, dcl, &pos_sum, &np,
+                       &pos_max, &neg_max);
             neg_sum -= pos_sum;
         } else {
             pos_sum = pos_max = row[i];
             np = 1;
             neg_max = negatives_max_sum(row, n, i, &neg_sum);
+            if (dcl)
+                row[i] = -INFINITY;
         }
-        m = pos_max > neg_max ? pos_max : neg_max;
+        m = dcl || neg_max > pos_max ? neg_max : pos_max;
         sum = ctr__vexp_shift_sum(row, n, m);
         lse = m + log(sum);
         acc->loss += lse - pos_sum / (double)np;
@@ -161,8 +167,11 @@ static double sum_squares(const float *x, int64_t ld, int64_t b, int64_t d)
     return ss;
 }
 
-/* grad = inv_tau op(S) y + reg * x, then through the normalisation. */
-static void input_grad(const ctr_objective *obj, float *grad,
+/* grad = inv_tau op(S) y + reg * x, then through the normalisation.
+ * Returns sum over logits of dloss/dS_ij * S_ij = <inv_tau op(S) y,
+ * x_view> (the logits are linear in x_view's rows), for the temperature's
+ * gradient. */
+static double input_grad(const ctr_objective *obj, float *grad,
                        enum CBLAS_TRANSPOSE ts, const float *s, const float *y,
                        int64_t ldy, const float *x, int64_t ldx,
                        const float *x_view, int64_t ld_view,
@@ -170,11 +179,16 @@ static void input_grad(const ctr_objective *obj, float *grad,
                        int64_t d)
 {
     const float inv_tau = (float)(1.0 / obj->temperature);
+    double gs;
     ctr__sgemm_plus(ts, CblasNoTrans, (int)b, (int)d, (int)b, inv_tau, s,
                     (int)b, y, (int)ldy, (float)reg, reg > 0.0 ? x : NULL,
                     (int)ldx, grad, (int)d);
+    gs = ctr__rows_dot(grad, d, x_view, ld_view, b, d);
+    if (reg > 0.0) /* x_view is x: no normalisation with a regulariser */
+        gs -= reg * sum_squares(x, ldx, b, d);
     if (obj->normalize)
         ctr__normalize_backward(grad, x_view, ld_view, 1.0f, inv_norm, b, d);
+    return gs;
 }
 
 int ctr__pair_run(ctr_objective *obj, const ctr__pair_args *args, double reg,
@@ -190,6 +204,7 @@ int ctr__pair_run(ctr_objective *obj, const ctr__pair_args *args, double reg,
     ctr__carve c = {(char *)obj->ws, 0};
     ctr__ce_acc acc;
     pair_views v;
+    double gs = 0.0;
     float *s, *s2 = NULL;
     prepare_views(obj, &c, a, lda, p, ldp, b, d, &v);
     s = ctr__carve_floats(&c, (size_t)(b * b));
@@ -201,9 +216,9 @@ int ctr__pair_run(ctr_objective *obj, const ctr__pair_args *args, double reg,
     memset(&acc, 0, sizeof(acc));
     if (sym)
         transpose(s2, s, b, 0);
-    ce_rows(s, b, groups, scale, &acc);
+    ce_rows(s, b, groups, obj->decoupled != 0, scale, &acc);
     if (sym)
-        ce_rows(s2, b, groups, scale, &acc);
+        ce_rows(s2, b, groups, obj->decoupled != 0, scale, &acc);
     /* finite inputs give a non-finite loss only through overflowing
      * logits (+inf in a row makes its softmax NaN) */
     if (!isfinite(acc.loss))
@@ -212,11 +227,16 @@ int ctr__pair_run(ctr_objective *obj, const ctr__pair_args *args, double reg,
     if (sym)
         transpose(s, s2, b, 1);
     if (grad_a != NULL)
-        input_grad(obj, grad_a, CblasNoTrans, s, v.p, v.ldp, a, lda, v.a,
-                   v.lda, v.inv_a, reg, b, d);
-    if (grad_p != NULL)
-        input_grad(obj, grad_p, CblasTrans, s, v.a, v.lda, p, ldp, v.p,
-                   v.ldp, v.inv_p, reg, b, d);
+        gs = input_grad(obj, grad_a, CblasNoTrans, s, v.p, v.ldp, a, lda,
+                        v.a, v.lda, v.inv_a, reg, b, d);
+    if (grad_p != NULL) {
+        double gp = input_grad(obj, grad_p, CblasTrans, s, v.a, v.lda, p,
+                               ldp, v.p, v.ldp, v.inv_p, reg, b, d);
+        gs = grad_a != NULL ? gs : gp;
+    }
+    /* d loss / d tau = -(1 / tau) sum_ij dloss/dS_ij S_ij */
+    st->has_grad_temperature = grad_a != NULL || grad_p != NULL;
+    st->grad_temperature = -gs / obj->temperature;
     st->loss = acc.loss * scale;
     if (reg > 0.0)
         st->loss += 0.5 * reg * (sum_squares(a, lda, b, d) +
@@ -225,7 +245,24 @@ int ctr__pair_run(ctr_objective *obj, const ctr__pair_args *args, double reg,
     st->pos_sim = acc.pos_sum / acc.pos_cnt * obj->temperature;
     st->neg_sim = acc.neg_cnt > 0 ? acc.neg_sum / acc.neg_cnt * obj->temperature
                                   : 0.0;
-    st->chance_loss = log((double)b);
+    st->chance_loss = log((double)(obj->decoupled ? b - 1 : b));
+    return CTR_OK;
+}
+
+int ctr__decoupled_check(ctr_objective *obj, int64_t b,
+                         const int64_t *groups)
+{
+    int64_t i;
+    if (!obj->decoupled)
+        return CTR_OK;
+    for (i = 1; groups != NULL && i < b; i++)
+        if (groups[i] != groups[0])
+            return CTR_OK;
+    if (b < 2 || groups != NULL)
+        return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
+                         "CTR_OBJECTIVE_P_DECOUPLED needs a negative for "
+                         "every row: b >= 2 (got %lld) and group labels not "
+                         "all equal", (long long)b);
     return CTR_OK;
 }
 
@@ -241,6 +278,8 @@ int ctr__pair_check(ctr_objective *obj, void *args, ctr__obj_dims *dims)
         rc = ctr__obj_check_matrix(obj, a->a, a->b, a->d, a->lda, "a");
     if (rc == CTR_OK)
         rc = ctr__obj_check_matrix(obj, a->p, a->b, a->d, a->ldp, "p");
+    if (rc == CTR_OK)
+        rc = ctr__decoupled_check(obj, a->b, a->groups);
     dims->b = a->b;
     dims->d = a->d;
     return rc;

@@ -25,6 +25,10 @@ int ctr__pair_check(ctr_objective *obj, void *args, ctr__obj_dims *dims);
 int ctr__pair_workspace(const ctr_objective *obj, size_t *bytes, int64_t b,
                         int64_t d, int64_t k);
 
+/* CTR_E_INVALID_ARG (with a message) when DECOUPLED is set and a row of
+ * a b-row batch with these labels (may be NULL) would have no negative. */
+int ctr__decoupled_check(ctr_objective *obj, int64_t b,
+                         const int64_t *groups);
 /* In-batch InfoNCE on checked operands with the workspace reserved. reg > 0
  * adds N-pair's L2 regulariser reg / 2 * sum of |x|^2 over the rows of a
  * and p to the loss (reg = lambda / b) and reg * x to the gradients. */

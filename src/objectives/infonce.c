@@ -7,7 +7,8 @@
 
 static const int32_t PARAMS[] = {CTR_OBJECTIVE_P_TEMPERATURE,
                                  CTR_OBJECTIVE_P_NORMALIZE,
-                                 CTR_OBJECTIVE_P_SYMMETRIC, 0};
+                                 CTR_OBJECTIVE_P_SYMMETRIC,
+                                 CTR_OBJECTIVE_P_DECOUPLED, 0};
 
 static int infonce_run(ctr_objective *obj, const void *args,
                        ctr__obj_stats *st)

@@ -4,6 +4,8 @@
  */
 #include "objectives/kind.h"
 
+#include <string.h>
+
 #include "common/kernels.h"
 
 /* Ensures the workspace holds `bytes` (grows it; CTR_E_NOMEM leaves the
@@ -48,6 +50,7 @@ int ctr__obj_call(ctr_objective *obj, const ctr__obj_kind *kind,
         return ctr__fail(&obj->err, CTR_E_INVALID_ARG,
                          "%s needs an objective of kind %s (this one is %s)",
                          call, kind->name, obj->kind->name);
+    memset(&st, 0, sizeof(st));
     rc = prepare(obj, kind, args);
     if (rc == CTR_OK)
         rc = kind->run(obj, args, &st);

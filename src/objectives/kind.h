@@ -28,6 +28,8 @@ typedef struct ctr__obj_stats {
     double pos_sim;
     double neg_sim;
     double chance_loss;
+    double grad_temperature; /* d loss / d tau, when has_grad_temperature */
+    int has_grad_temperature;
 } ctr__obj_stats;
 
 typedef struct ctr__obj_kind ctr__obj_kind;
@@ -44,6 +46,7 @@ struct ctr_objective {
     double npair_lambda;
     int64_t nce_z_mode;
     double nce_momentum;
+    int64_t decoupled;
     /* state */
     int has_log_z;
     double log_z;

@@ -9,7 +9,8 @@
 
 static const int32_t PARAMS[] = {
     CTR_OBJECTIVE_P_TEMPERATURE, CTR_OBJECTIVE_P_NORMALIZE,
-    CTR_OBJECTIVE_P_SYMMETRIC, CTR_OBJECTIVE_P_NPAIR_LAMBDA, 0};
+    CTR_OBJECTIVE_P_SYMMETRIC, CTR_OBJECTIVE_P_NPAIR_LAMBDA,
+    CTR_OBJECTIVE_P_DECOUPLED, 0};
 
 /* The paper's raw dot products: tau 1. */
 static void npair_defaults(ctr_objective *obj)

@@ -24,7 +24,8 @@
 #include "objectives/inbatch.h"
 
 static const int32_t PARAMS[] = {CTR_OBJECTIVE_P_TEMPERATURE,
-                                 CTR_OBJECTIVE_P_NORMALIZE, 0};
+                                 CTR_OBJECTIVE_P_NORMALIZE,
+                                 CTR_OBJECTIVE_P_DECOUPLED, 0};
 
 /* SimCLR's setting: cosine similarity, tau 0.5. */
 static void ntxent_defaults(ctr_objective *obj)
@@ -79,6 +80,8 @@ static int ntxent_check(ctr_objective *obj, void *args, ctr__obj_dims *dims)
         rc = ctr__obj_check_matrix(obj, a->a, a->b, a->d, a->lda, "z1");
     if (rc == CTR_OK)
         rc = ctr__obj_check_matrix(obj, a->p, a->b, a->d, a->ldp, "z2");
+    if (rc == CTR_OK)
+        rc = ctr__decoupled_check(obj, a->b, a->groups);
     dims->b = a->b;
     dims->d = a->d;
     return rc;
@@ -89,10 +92,11 @@ static int ntxent_check(ctr_objective *obj, void *args, ctr__obj_dims *dims)
  * at the same offset are its columns' values. */
 typedef struct nt_work {
     int64_t b, d, n;
+    int dcl;               /* DECOUPLED: positives out of the row sums */
     const int64_t *labels; /* n labels, or NULL without groups */
     float scale;           /* 1 / n: the mean over rows */
     float *z, *inv, *s;
-    float *m;      /* max of row r over c != r */
+    float *m;      /* max of row r over c != r (its negatives for DCL) */
     float *negmax; /* max over its negatives */
     float *posmax; /* max over its positives (groups) */
     float *np;     /* its number of positives */
@@ -128,22 +132,32 @@ static void carve(ctr_objective *obj, nt_work *w, int64_t b, int64_t d)
 
 /* ---- pass 1: maxima, positives, raw sums ------------------------------------- */
 
-/* Without groups: one positive per row, the row's max over all c != r. */
+/* Row r's shift m_r: the max over the entries of its row sum, all c != r,
+ * or only its negatives for DCL. */
+static float row_shift(const nt_work *w, int64_t r)
+{
+    if (w->dcl || w->negmax[r] > w->posmax[r])
+        return w->negmax[r];
+    return w->posmax[r];
+}
+
+/* Without groups: one positive per row. */
 static void set_maxima(nt_work *w)
 {
     int64_t r;
     for (r = 0; r < w->n; r++) {
         w->np[r] = 1.0f;
         w->posmax[r] = (float)w->pos[r];
-        w->m[r] = w->posmax[r] > w->negmax[r] ? w->posmax[r] : w->negmax[r];
+        w->m[r] = row_shift(w, r);
     }
 }
 
 /* Without groups row r's one positive is (r + b) mod n: for r < b it lies
  * in row r's own part, at column r + b, which is also row r + b's
  * positive. It is set to -inf while the row is scanned, so the maxima and
- * the raw sum are those of the negatives. Returns the sum of the
- * negatives' logits over ordered pairs. */
+ * the raw sum are those of the negatives; for DCL it stays -inf, so that
+ * the exp passes give it 0 and it drops out of both rows' sums. Returns
+ * the sum of the negatives' logits over ordered pairs. */
 static double scan_plain(nt_work *w)
 {
     const int64_t n = w->n, b = w->b;
@@ -161,7 +175,7 @@ static double scan_plain(nt_work *w)
         w->negmax[r] = rm > w->negmax[r] ? rm : w->negmax[r];
         raw_total += raw;
         if (r < b) {
-            row[r + b] = keep;
+            row[r + b] = w->dcl ? -INFINITY : keep;
             w->pos[r] = w->pos[r + b] = keep;
         }
     }
@@ -175,7 +189,8 @@ static void note_max(float *mx, int64_t i, float v)
 }
 
 /* With groups every c != r of r's group is a positive (SupCon's L_out):
- * one scalar pass over the upper triangle compares the labels. */
+ * one scalar pass over the upper triangle compares the labels (and sets
+ * the positives to -inf for DCL). */
 static double scan_groups(nt_work *w)
 {
     const int64_t n = w->n;
@@ -187,11 +202,12 @@ static double scan_groups(nt_work *w)
         w->np[r] = 0.0f;
     }
     for (r = 0; r < n; r++) {
-        const float *row = w->s + r * n;
+        float *row = w->s + r * n;
         for (c = r + 1; c < n; c++) {
             const float v = row[c];
             total += v;
             if (w->labels[c] == w->labels[r]) {
+                row[c] = w->dcl ? -INFINITY : v;
                 w->pos[r] += v, w->pos[c] += v;
                 w->np[r] += 1.0f, w->np[c] += 1.0f;
                 note_max(w->posmax, r, v), note_max(w->posmax, c, v);
@@ -201,7 +217,7 @@ static double scan_groups(nt_work *w)
         }
     }
     for (r = 0; r < n; r++) {
-        w->m[r] = w->posmax[r] > w->negmax[r] ? w->posmax[r] : w->negmax[r];
+        w->m[r] = row_shift(w, r);
         pos_total += w->pos[r];
     }
     return 2.0 * total - pos_total;
@@ -271,10 +287,10 @@ static int uniform_shift(const ctr_objective *obj)
 
 /* Row r < b's positive (column r + b) is -inf during the row's pass, so
  * that the maxima and the raw sum are the negatives'; its exp is added
- * afterwards to the row's sum and its column's. */
+ * afterwards to the row's sum and its column's (0 for DCL). */
 static double add_positive(nt_work *w, int64_t r, float keep, float m)
 {
-    const float e = (float)exp((double)(keep - m));
+    const float e = w->dcl ? 0.0f : (float)exp((double)(keep - m));
     w->s[r * w->n + r + w->b] = e;
     w->colf[r + w->b] += e;
     w->pos[r] = w->pos[r + w->b] = keep;
@@ -377,6 +393,7 @@ static void prepare(ctr_objective *obj, const ctr__pair_args *a, nt_work *w)
     int64_t i;
     carve(obj, w, b, d);
     w->b = b, w->d = d, w->n = 2 * b;
+    w->dcl = obj->decoupled != 0;
     w->scale = 1.0f / (float)w->n;
     if (obj->normalize) {
         ctr__normalize_rows(w->z, a->a, b, d, a->lda, 1.0f, w->inv);
@@ -401,8 +418,10 @@ static void prepare(ctr_objective *obj, const ctr__pair_args *a, nt_work *w)
  * normalisation. With M = [M11 M12; M12^T M22] (upper triangles of the
  * diagonal blocks, M12 whole): view 1 is M11 Z1 + M12 Z2, view 2
  * M12^T Z1 + M22 Z2 - two half-size ssymm and two sgemm, the work of one
- * sgemm, without a copy of M's lower half. */
-static void view_grad(const ctr_objective *obj, const nt_work *w, int v,
+ * sgemm, without a copy of M's lower half. Returns <M Z / tau, Z> over
+ * the view's rows: summed over both views, sum_rc M_rc S_rc, twice
+ * sum_rc dloss/dS_rc S_rc (the temperature's gradient). */
+static double view_grad(const ctr_objective *obj, const nt_work *w, int v,
                       float *grad)
 {
     const int b = (int)w->b, d = (int)w->d, n = (int)w->n;
@@ -410,11 +429,14 @@ static void view_grad(const ctr_objective *obj, const nt_work *w, int v,
     const float *m12 = w->s + b, *diag = w->s + (size_t)v * (size_t)b * (n + 1);
     const float *zv = w->z + (size_t)v * (size_t)b * d;
     const float *zo = w->z + (size_t)(1 - v) * (size_t)b * d;
+    double gs;
     ctr__ssymm_upper(b, d, inv_tau, diag, n, zv, d, grad, d);
     cblas_sgemm(CblasRowMajor, v == 0 ? CblasNoTrans : CblasTrans,
                 CblasNoTrans, b, d, b, inv_tau, m12, n, zo, d, 1.0f, grad, d);
+    gs = ctr__rows_dot(grad, d, zv, d, b, d);
     if (obj->normalize)
         ctr__normalize_backward(grad, zv, d, 1.0f, w->inv + v * b, b, d);
+    return gs;
 }
 
 /* The softmax's row sums (and the maxima, the statistics' sums): one
@@ -455,6 +477,7 @@ static int ntxent_run(ctr_objective *obj, const void *args,
     const ctr__pair_args *a = (const ctr__pair_args *)args;
     const float inv_tau = (float)(1.0 / obj->temperature);
     double neg_sum, loss = 0.0, correct = 0.0, pos_sum = 0.0, pos_cnt = 0.0;
+    double gs = 0.0;
     nt_work w;
     int64_t r, n;
     int fast, rc;
@@ -478,10 +501,13 @@ static int ntxent_run(ctr_objective *obj, const void *args,
             grad_slow(&w);
         subtract_targets(&w);
         if (a->grad_a != NULL)
-            view_grad(obj, &w, 0, a->grad_a);
+            gs = view_grad(obj, &w, 0, a->grad_a);
         if (a->grad_p != NULL)
-            view_grad(obj, &w, 1, a->grad_p);
+            gs += view_grad(obj, &w, 1, a->grad_p);
     }
+    /* d loss / d tau = -(1 / tau) sum_rc dloss/dS_rc S_rc: both views */
+    st->has_grad_temperature = a->grad_a != NULL && a->grad_p != NULL;
+    st->grad_temperature = -0.5 * gs / obj->temperature;
     st->loss = loss / (double)n;
     st->accuracy = correct / (double)n;
     st->pos_sim = pos_sum / pos_cnt * obj->temperature;
@@ -489,7 +515,7 @@ static int ntxent_run(ctr_objective *obj, const void *args,
                       ? neg_sum / ((double)n * (double)(n - 1) - pos_cnt) *
                             obj->temperature
                       : 0.0;
-    st->chance_loss = log((double)(n - 1));
+    st->chance_loss = log((double)(w.dcl ? n - 2 : n - 1));
     return CTR_OK;
 }
 

@@ -29,6 +29,7 @@ static const param_info PARAMS[] = {
     {CTR_OBJECTIVE_P_NPAIR_LAMBDA, 0, 0, 1e3, 0},
     {CTR_OBJECTIVE_P_NCE_Z_MODE, 1, CTR_NCE_Z_FIXED, CTR_NCE_Z_EXACT, 0},
     {CTR_OBJECTIVE_P_NCE_MOMENTUM, 0, 0, 0.999999, 0},
+    {CTR_OBJECTIVE_P_DECOUPLED, 1, 0, 1, 0},
 };
 
 static const param_info *find_param(int32_t id)
@@ -50,6 +51,7 @@ static void set_defaults(ctr_objective *obj)
     obj->npair_lambda = 0.002;
     obj->nce_z_mode = CTR_NCE_Z_FIXED;
     obj->nce_momentum = 0.99;
+    obj->decoupled = 0;
     if (obj->kind->defaults != NULL)
         obj->kind->defaults(obj);
 }
@@ -64,6 +66,7 @@ static void store_param(ctr_objective *obj, int32_t id, double v)
     case CTR_OBJECTIVE_P_TILE: obj->tile = ((int64_t)v + 7) / 8 * 8; break;
     case CTR_OBJECTIVE_P_NPAIR_LAMBDA: obj->npair_lambda = v; break;
     case CTR_OBJECTIVE_P_NCE_Z_MODE: obj->nce_z_mode = (int64_t)v; break;
+    case CTR_OBJECTIVE_P_DECOUPLED: obj->decoupled = (int64_t)v; break;
     default: obj->nce_momentum = v; break;
     }
 }
@@ -77,6 +80,7 @@ static double read_param(const ctr_objective *obj, int32_t id)
     case CTR_OBJECTIVE_P_TILE: return (double)obj->tile;
     case CTR_OBJECTIVE_P_NPAIR_LAMBDA: return obj->npair_lambda;
     case CTR_OBJECTIVE_P_NCE_Z_MODE: return (double)obj->nce_z_mode;
+    case CTR_OBJECTIVE_P_DECOUPLED: return (double)obj->decoupled;
     default: return obj->nce_momentum;
     }
 }
@@ -207,7 +211,7 @@ CTR_API int ctr_objective_stat(const ctr_objective *obj, int32_t stat,
     ctr__error_clear(err);
     if (value == NULL)
         return ctr__fail(err, CTR_E_INVALID_ARG, "value is NULL");
-    if (stat < CTR_OBJECTIVE_S_LOSS || stat > CTR_OBJECTIVE_S_CALLS)
+    if (stat < CTR_OBJECTIVE_S_LOSS || stat > CTR_OBJECTIVE_S_GRAD_TEMPERATURE)
         return ctr__fail(err, CTR_E_INVALID_ARG, "unknown statistic %d",
                          (int)stat);
     if (stat == CTR_OBJECTIVE_S_CALLS) {
@@ -222,6 +226,14 @@ CTR_API int ctr_objective_stat(const ctr_objective *obj, int32_t stat,
     }
     if (!obj->has_stats)
         return ctr__fail(err, CTR_E_STAGE, "no successful call yet");
+    if (stat == CTR_OBJECTIVE_S_GRAD_TEMPERATURE) {
+        if (!obj->stats.has_grad_temperature)
+            return ctr__fail(err, CTR_E_STAGE, "the last call gave no "
+                             "temperature gradient (see "
+                             "CTR_OBJECTIVE_S_GRAD_TEMPERATURE)");
+        *value = obj->stats.grad_temperature;
+        return CTR_OK;
+    }
     switch (stat) {
     case CTR_OBJECTIVE_S_LOSS: v = obj->stats.loss; break;
     case CTR_OBJECTIVE_S_ACCURACY: v = obj->stats.accuracy; break;
@@ -299,6 +311,10 @@ static void write_state(ctr__ckw *w, const void *p)
     ctr__ckw_put_f64(w, obj->stats.pos_sim);
     ctr__ckw_put_f64(w, obj->stats.neg_sim);
     ctr__ckw_put_f64(w, obj->stats.chance_loss);
+    /* added in 0.x (DCL): files without these fields load with defaults */
+    ctr__ckw_put_i64(w, obj->decoupled);
+    ctr__ckw_put_u32(w, (uint32_t)obj->stats.has_grad_temperature);
+    ctr__ckw_put_f64(w, obj->stats.grad_temperature);
     ctr__ckw_end_section(w);
 }
 
@@ -327,8 +343,8 @@ static int read_fields(ctr__ckr *r, ctr_objective *o)
         CTR_OBJECTIVE_P_TEMPERATURE, CTR_OBJECTIVE_P_NORMALIZE,
         CTR_OBJECTIVE_P_SYMMETRIC,   CTR_OBJECTIVE_P_TILE,
         CTR_OBJECTIVE_P_NPAIR_LAMBDA, CTR_OBJECTIVE_P_NCE_Z_MODE,
-        CTR_OBJECTIVE_P_NCE_MOMENTUM};
-    double v[7];
+        CTR_OBJECTIVE_P_NCE_MOMENTUM, CTR_OBJECTIVE_P_DECOUPLED};
+    double v[8] = {0};
     int rc = ctr__ckr_begin_section(r, OBJ_SECTION, NULL);
     size_t i;
     if (rc != CTR_OK)
@@ -350,15 +366,22 @@ static int read_fields(ctr__ckr *r, ctr_objective *o)
     o->stats.pos_sim = ctr__ckr_get_f64(r);
     o->stats.neg_sim = ctr__ckr_get_f64(r);
     o->stats.chance_loss = ctr__ckr_get_f64(r);
+    if (ctr__ckr_remaining(r) > 0) { /* absent in files before DCL */
+        v[7] = (double)ctr__ckr_get_i64(r);
+        o->stats.has_grad_temperature = (int)ctr__ckr_get_u32(r);
+        o->stats.grad_temperature = ctr__ckr_get_f64(r);
+    }
     rc = ctr__ckr_end_section(r);
     if (rc == CTR_OK)
         rc = ctr__ckr_finish(r);
     if (rc != CTR_OK)
         return rc;
     if (o->kind == NULL || (o->has_log_z & ~1) || (o->has_stats & ~1) ||
-        o->calls < 0 || !isfinite(o->log_z))
+        o->calls < 0 || !isfinite(o->log_z) ||
+        (o->stats.has_grad_temperature & ~1) ||
+        !isfinite(o->stats.grad_temperature))
         return CTR_E_CORRUPT;
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < 8; i++) {
         if (check_param(NULL, ids[i], v[i]) != CTR_OK)
             return CTR_E_CORRUPT;
         store_param(o, ids[i], v[i]);

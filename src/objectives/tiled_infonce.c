@@ -131,6 +131,10 @@ int ctr__shared_run(ctr_objective *obj, const ctr__shared_args *a,
             ctr__vaxpy(gq, kp + i * d, (float)-t.sum[i], d);
             ctr__vscale(gq, (float)(1.0 / (t.sum[i] * (double)b * tau)), d);
         }
+        /* the logits are qs . keys with qs = q / tau: d loss / d tau =
+         * -(1 / tau) sum dloss/dS S = -<grad before the norm, qs> */
+        st->grad_temperature = -ctr__rows_dot(a->grad_q, d, t.qs, d, b, d);
+        st->has_grad_temperature = 1;
         if (obj->normalize)
             ctr__normalize_backward(a->grad_q, t.qs, d, (float)(1.0 / tau),
                                     inv_q, b, d);
