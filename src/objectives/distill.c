@@ -91,10 +91,11 @@ static void log_softmax(double *out, const float *x, int64_t c, double inv_t)
 /* The row's target: its label, else the teacher's first top class. */
 static int64_t row_target(const distill_args *a, int64_t i)
 {
-    const float *t = a->t + i * a->ldt;
+    const float *t;
     int64_t j, best = 0;
     if (a->ce_weight > 0.0)
         return a->labels[i];
+    t = a->t + i * a->ldt; /* only now: without KD the teacher may be NULL */
     for (j = 1; j < a->c; j++)
         best = t[j] > t[best] ? j : best;
     return best;
