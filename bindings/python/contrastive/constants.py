@@ -169,6 +169,7 @@ class ObjectiveKind(IntEnum):
     CPC = 70
     BILINEAR = 80
     LOCAL_GLOBAL = 90
+    DISTILL = 130
 
 
 class ObjectiveParam(IntEnum):
@@ -177,6 +178,7 @@ class ObjectiveParam(IntEnum):
     NORMALIZE = 110
     SYMMETRIC = 120
     TILE = 130
+    DECOUPLED = 140
     NPAIR_LAMBDA = 200
     NCE_Z_MODE = 300
     NCE_MOMENTUM = 310
@@ -199,6 +201,7 @@ class ObjectiveStat(IntEnum):
     NCE_Z = 6
     NCE_LOG_Z = 7
     CALLS = 8
+    GRAD_TEMPERATURE = 9
 
 
 class CpcNegatives(IntEnum):
@@ -212,6 +215,21 @@ class PatchOrder(IntEnum):
     """CTR_PATCH_* constants."""
     ROWS = 1
     COLUMNS = 2
+
+
+class AffinityLoss(IntEnum):
+    """CTR_AFFINITY_LOSS_* constants."""
+    MSE = 1
+    HUBER = 2
+
+
+class AffinityParam(IntEnum):
+    """CTR_AFFINITY_P_* constants."""
+    TEMPERATURE = 400
+    RADIUS = 401
+    LOSS = 402
+    HUBER_BETA = 403
+    WORKSPACE_BYTES = 404
 
 
 class MiEstimator(IntEnum):
@@ -336,6 +354,7 @@ BY_NAME = {
     'CTR_OBJECTIVE_P_NORMALIZE': 110,
     'CTR_OBJECTIVE_P_SYMMETRIC': 120,
     'CTR_OBJECTIVE_P_TILE': 130,
+    'CTR_OBJECTIVE_P_DECOUPLED': 140,
     'CTR_OBJECTIVE_P_NPAIR_LAMBDA': 200,
     'CTR_OBJECTIVE_P_NCE_Z_MODE': 300,
     'CTR_OBJECTIVE_P_NCE_MOMENTUM': 310,
@@ -350,6 +369,7 @@ BY_NAME = {
     'CTR_OBJECTIVE_S_NCE_Z': 6,
     'CTR_OBJECTIVE_S_NCE_LOG_Z': 7,
     'CTR_OBJECTIVE_S_CALLS': 8,
+    'CTR_OBJECTIVE_S_GRAD_TEMPERATURE': 9,
     'CTR_OBJECTIVE_CPC': 70,
     'CTR_CPC_NEG_BATCH': 1,
     'CTR_CPC_NEG_SAMPLED': 2,
@@ -357,6 +377,13 @@ BY_NAME = {
     'CTR_PATCH_ROWS': 1,
     'CTR_PATCH_COLUMNS': 2,
     'CTR_OBJECTIVE_BILINEAR': 80,
+    'CTR_AFFINITY_LOSS_MSE': 1,
+    'CTR_AFFINITY_LOSS_HUBER': 2,
+    'CTR_AFFINITY_P_TEMPERATURE': 400,
+    'CTR_AFFINITY_P_RADIUS': 401,
+    'CTR_AFFINITY_P_LOSS': 402,
+    'CTR_AFFINITY_P_HUBER_BETA': 403,
+    'CTR_AFFINITY_P_WORKSPACE_BYTES': 404,
     'CTR_STATE_NAME_MAX': 63,
     'CTR_OBJECTIVE_LOCAL_GLOBAL': 90,
     'CTR_MI_INFONCE': 1,
@@ -364,6 +391,7 @@ BY_NAME = {
     'CTR_MI_DV': 3,
     'CTR_SELFPAIR_EXCLUDE': 0,
     'CTR_SELFPAIR_DIM': 1,
+    'CTR_OBJECTIVE_DISTILL': 130,
     'CTR_COMM_SUM': 1,
     'CTR_COMM_MEAN': 2,
 }

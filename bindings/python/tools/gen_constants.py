@@ -46,6 +46,8 @@ GROUPS = {
     "CTR_MI_": ("MiEstimator", "IntEnum"),
     "CTR_SELFPAIR_": ("SelfPair", "IntEnum"),
     "CTR_COMM_": ("CommOp", "IntEnum"),
+    "CTR_AFFINITY_P_": ("AffinityParam", "IntEnum"),
+    "CTR_AFFINITY_LOSS_": ("AffinityLoss", "IntEnum"),
 }
 # Constants that are limits, sentinels or versions, not members of a set:
 # module integers named without the CTR_ prefix.
