@@ -238,7 +238,6 @@ END_TEST
 
 static void golden_case(const char *c, const prob *p)
 {
-    char name[64];
     long nf, nv, n;
     float *fa, *fb, *v, *target, *want_out, *want_loss, *want_gfa, *want_gfb, *want_gv;
     float *out, *gfa, *gfb, *gv;
@@ -246,7 +245,7 @@ static void golden_case(const char *c, const prob *p)
     ctr_affinity *aff = make(p, NULL);
     long i;
 #define READ(var, field, cnt) \
-    (snprintf(name, sizeof(name), "%s_%s", c, field), var = golden_read("affinity_golden.txt", name, cnt))
+    (var = golden_read_field("affinity_golden.txt", c, field, cnt))
     READ(fa, "fa", &nf);
     READ(fb, "fb", &n);
     READ(v, "v", &nv);

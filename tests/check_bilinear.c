@@ -163,14 +163,13 @@ END_TEST
 
 static void golden_case(const char *c, double tau, int normalize)
 {
-    char name[64];
     long nq, nk, nw, n;
     float *q, *k, *w, *want_loss, *want_gq, *want_gk, *want_gw, *gq, *gk, *gw;
     int64_t b, d, i;
     double loss;
     ctr_objective *obj = make(NULL);
 #define READ(var, field, cnt) \
-    (snprintf(name, sizeof(name), "%s_%s", c, field), var = golden_read("bilinear_golden.txt", name, cnt))
+    (var = golden_read_field("bilinear_golden.txt", c, field, cnt))
     READ(q, "q", &nq);
     READ(k, "k", &nk);
     READ(w, "w", &nw);

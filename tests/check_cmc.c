@@ -518,11 +518,8 @@ static int64_t *golden_indices(const char *name, long *count)
 
 static float *golden_array(const char *c, const char *what, long want)
 {
-    char name[64];
     long count;
-    float *v;
-    snprintf(name, sizeof(name), "%s_%s", c, what);
-    v = golden_read("cmc_golden.txt", name, &count);
+    float *v = golden_read_field("cmc_golden.txt", c, what, &count);
     ck_assert_int_eq(count, want);
     return v;
 }

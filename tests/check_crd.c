@@ -152,9 +152,7 @@ static void set_bank(ctr_bank *bank, const float *rows, int64_t n, int64_t e)
 
 static float *gread(const char *c, const char *field, long *n)
 {
-    char name[64];
-    snprintf(name, sizeof(name), "%s_%s", c, field);
-    return golden_read("crd_golden.txt", name, n);
+    return golden_read_field("crd_golden.txt", c, field, n);
 }
 
 /* got (n entries, n from the golden file) against tag_field. */

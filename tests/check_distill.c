@@ -125,14 +125,13 @@ END_TEST
 
 static void golden_case(const char *name_, double t, double ce_weight, double kd_weight)
 {
-    char name[64];
     long ns, n, nl, i;
     float *s, *te, *lab, *want_loss, *want_g, *g;
     int64_t *y, b, c;
     double loss;
     ctr_objective *obj = make(NULL);
 #define READ(var, field, cnt) \
-    (snprintf(name, sizeof(name), "%s_%s", name_, field), var = golden_read("crd_golden.txt", name, cnt))
+    (var = golden_read_field("crd_golden.txt", name_, field, cnt))
     READ(s, "student", &ns);
     READ(te, "teacher", &n);
     READ(lab, "labels", &nl);

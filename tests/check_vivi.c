@@ -229,14 +229,13 @@ static int64_t count_labels(const int64_t *x, long n)
 
 static void golden_case(const char *c)
 {
-    char name[64];
     long nf, nfs, nsv, n1;
     float *f, *fs_f, *sv_f, *par, *want_loss, *want_lf, *want_ls, *want_g, *g;
     int64_t *fs, *sv, d, i;
     double loss;
     vivi_loss v;
 #define READ(var, field, cnt) \
-    (snprintf(name, sizeof(name), "%s_%s", c, field), var = golden_read("vivi_golden.txt", name, cnt))
+    (var = golden_read_field("vivi_golden.txt", c, field, cnt))
     READ(f, "f", &nf);
     READ(fs_f, "frame_shot", &nfs);
     READ(sv_f, "shot_video", &nsv);

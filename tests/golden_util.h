@@ -38,4 +38,13 @@ static float *golden_read(const char *file, const char *name, long *count)
     return NULL;
 }
 
+/* golden_read of the array "<prefix>_<field>": a case's named operand. */
+static inline float *golden_read_field(const char *file, const char *prefix, const char *field,
+                                       long *count)
+{
+    char name[128];
+    snprintf(name, sizeof(name), "%s_%s", prefix, field);
+    return golden_read(file, name, count);
+}
+
 #endif /* CTR_GOLDEN_UTIL_H */
