@@ -164,10 +164,7 @@ static void mlp_case(int threads, int reps)
         c.act[l] = random_floats(rng, (int64_t)MLP_BATCH * dims[l], 1.0f);
     ours = median_ms(mlp_step, &c, reps, 1);
     floor = median_ms(mlp_floor, &c, reps, 1);
-    printf("{\"case\":\"mlp_simclr_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
-           "\"ours_extra_mib\":%.3f}\n",
-           threads, ours, floor, peak_mib(&cnt));
-    fflush(stdout);
+    bench_report("mlp_simclr_step", threads, ours, floor, peak_mib(&cnt));
     ctr_optimizer_destroy(c.opt);
     ctr_encoder_destroy(c.enc);
     ctr_rng_destroy(rng);
@@ -259,10 +256,7 @@ static void cnn_case(int threads, int reps)
         c.a[k] = random_floats(rng, sizes[k], 0.1f);
     ours = median_ms(cnn_step, &c, reps, 1);
     floor = median_ms(cnn_floor, &c, reps, 1);
-    printf("{\"case\":\"cnn_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
-           "\"ours_extra_mib\":%.3f}\n",
-           threads, ours, floor, peak_mib(&cnt));
-    fflush(stdout);
+    bench_report("cnn_step", threads, ours, floor, peak_mib(&cnt));
     ctr_optimizer_destroy(c.opt);
     ctr_encoder_destroy(c.enc);
     ctr_rng_destroy(rng);
@@ -377,10 +371,7 @@ static void demo_case(int threads, int reps)
     }
     ours = median_ms(demo_step, &c, reps, 1);
     floor = median_ms(demo_floor, &c, reps, 1);
-    printf("{\"case\":\"demo_cnn_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
-           "\"ours_extra_mib\":%.3f}\n",
-           threads, ours, floor, peak_mib(&cnt));
-    fflush(stdout);
+    bench_report("demo_cnn_step", threads, ours, floor, peak_mib(&cnt));
     ctr_objective_destroy(c.ntxent);
     ctr_optimizer_destroy(c.opt);
     ctr_encoder_destroy(c.enc);
@@ -451,10 +442,7 @@ static void gru_case(int threads, int reps)
         c.a[k] = random_floats(rng, sizes[k], 0.1f);
     ours = median_ms(gru_step, &c, reps, 1);
     floor = median_ms(gru_floor, &c, reps, 1);
-    printf("{\"case\":\"gru_step\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
-           "\"ours_extra_mib\":%.3f}\n",
-           threads, ours, floor, peak_mib(&cnt));
-    fflush(stdout);
+    bench_report("gru_step", threads, ours, floor, peak_mib(&cnt));
     ctr_encoder_destroy(c.enc);
     ctr_rng_destroy(rng);
     free(c.x), free(c.y), free(c.dy);

@@ -95,10 +95,7 @@ static void run_case(const bench_case *c, int threads, int reps)
     r.args.grad_g = r.gg, r.args.grad_l = r.gl;
     ours_ms = median_ms(ours, &r, reps, 1);
     floor_ms = median_ms(floor_gemms, &r, reps, 1);
-    printf("{\"case\":\"%s\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
-           "\"ours_extra_mib\":%.3f}\n",
-           c->name, threads, ours_ms, floor_ms, peak_mib(&cnt));
-    fflush(stdout);
+    bench_report(c->name, threads, ours_ms, floor_ms, peak_mib(&cnt));
     ctr_objective_destroy(r.obj);
     ctr_rng_destroy(g);
     free(r.g), free(r.l), free(r.lc), free(r.gg), free(r.gl), free(r.s);

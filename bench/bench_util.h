@@ -166,6 +166,18 @@ static inline int bench_main(int argc, char **argv, const bench_entry *cases, si
     return 0;
 }
 
+/* One case's JSON line: {"case", "threads", "ours_ms", "floor_ms",
+ * "ours_extra_mib"}, flushed so that run.py sees it before a later case
+ * can fail. */
+static inline void bench_report(const char *name, int threads, double ours_ms, double floor_ms,
+                                double extra_mib)
+{
+    printf("{\"case\":\"%s\",\"threads\":%d,\"ours_ms\":%.3f,\"floor_ms\":%.3f,"
+           "\"ours_extra_mib\":%.3f}\n",
+           name, threads, ours_ms, floor_ms, extra_mib);
+    fflush(stdout);
+}
+
 /* ---- inputs and status ---------------------------------------------------- */
 
 /* n floats drawn from N(0, std^2) by g (std 0: zeros); exits when out of
