@@ -13,10 +13,9 @@
  *     Out-parameters come first and are written only on success.
  *   - Objects are opaque handles created by ctr_<object>_create() and freed by
  *     ctr_<object>_destroy(), which accepts NULL.
- *   - Each handle keeps a message describing its most recent error, read with
- *     ctr_<object>_last_error(). A call that takes a const handle writes
- *     nothing to it, not this message either: its status code is the
- *     answer.
+ *   - Each handle keeps a message describing the outcome of its most recent
+ *     call ("" after a success), read with ctr_<object>_last_error(); calls
+ *     that take a const handle set it too.
  *   - One handle is changed by one thread at a time; distinct handles are
  *     independent, and any number of threads may make calls that take a
  *     const handle (clone, save, queries) on one handle at once while no

@@ -99,7 +99,7 @@ START_TEST(test_create_and_defaults)
         ck_assert_int_eq(iv, 1024);
         ck_assert_int_eq(ctr_objective_stat(obj, CTR_OBJECTIVE_S_LOSS, &v),
                          CTR_E_STAGE);
-        ck_assert_str_eq(ctr_objective_last_error(obj), ""); /* const call */
+        ck_assert_str_eq(ctr_objective_last_error(obj), "no successful call yet");
         ck_assert_int_eq(ctr_objective_stat(obj, CTR_OBJECTIVE_S_CALLS, &v),
                          CTR_OK);
         ck_assert_double_eq(v, 0.0);

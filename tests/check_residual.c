@@ -379,10 +379,10 @@ static void expect_refused(ctr_encoder *enc, int rc, int want)
 {
     int64_t before, after;
     ck_assert_int_eq(rc, want);
+    ck_assert_str_ne(ctr_encoder_last_error(enc), "");
     ck_assert_int_eq(ctr_encoder_num_layers(enc, &after), CTR_OK);
     ck_assert_int_eq(ctr_encoder_last_layer(enc, &before), CTR_OK);
     ck_assert_int_eq(before, after - 1);
-    ck_assert_str_ne(ctr_encoder_last_error(enc), "");
 }
 
 START_TEST(test_bad_arguments)

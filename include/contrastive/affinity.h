@@ -165,7 +165,7 @@ CTR_API int ctr_affinity_propagate(ctr_affinity *aff, float *out,
                                    int64_t h, int64_t w, int64_t cv,
                                    int64_t topk);
 
-/* The message of the handle's most recent error ("" if none); owned by the
+/* The message of the handle's most recent call ("" if it succeeded); owned by the
  * handle, valid until its next call. NULL gives a static text.
  * Since 0.1.0. */
 CTR_API const char *ctr_affinity_last_error(const ctr_affinity *aff);

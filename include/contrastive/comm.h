@@ -145,7 +145,7 @@ CTR_API int ctr_comm_broadcast_i64(ctr_comm *comm, int64_t *buf, int64_t n,
 CTR_API int ctr_comm_average_f32(ctr_comm *comm, float *buf, int64_t n,
                                  double weight);
 
-/* The message of the handle's most recent error ("" if none), valid until
+/* The message of the handle's most recent call ("" if it succeeded), valid until
  * its next call or destroy. NULL gives a static text. Since 0.1.0. */
 CTR_API const char *ctr_comm_last_error(const ctr_comm *comm);
 

@@ -408,7 +408,7 @@ CTR_API int ctr_encoder_load(ctr_encoder **out, const char *path,
 CTR_API int ctr_encoder_load_buffer(ctr_encoder **out, const void *buf,
                                     size_t len, const ctr_allocator *alloc);
 
-/* The message of the handle's most recent error ("" if none); owned by the
+/* The message of the handle's most recent call ("" if it succeeded); owned by the
  * handle, valid until its next call. NULL gives a static text.
  * Since 0.1.0. */
 CTR_API const char *ctr_encoder_last_error(const ctr_encoder *enc);

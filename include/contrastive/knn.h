@@ -118,7 +118,7 @@ CTR_API int ctr_knn_accuracy(ctr_knn *knn, const float *train,
                              int64_t n_classes, const int64_t *test_labels,
                              double *accuracy);
 
-/* The message of the handle's most recent error ("" if none); owned by the
+/* The message of the handle's most recent call ("" if it succeeded); owned by the
  * handle, valid until its next call. NULL gives a static text.
  * Since 0.1.0. */
 CTR_API const char *ctr_knn_last_error(const ctr_knn *knn);

@@ -322,7 +322,7 @@ CTR_API int ctr_objective_load(ctr_objective **out, const char *path,
 CTR_API int ctr_objective_load_buffer(ctr_objective **out, const void *buf,
                                       size_t len, const ctr_allocator *alloc);
 
-/* The message of the handle's most recent error ("" if none), owned by the
+/* The message of the handle's most recent call ("" if it succeeded), owned by the
  * handle and valid until its next call. NULL gives a static "invalid
  * handle" message. Since 0.1.0. */
 CTR_API const char *ctr_objective_last_error(const ctr_objective *obj);

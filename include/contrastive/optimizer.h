@@ -165,7 +165,7 @@ CTR_API int ctr_optimizer_load_buffer(ctr_optimizer **out, const void *buf,
                                       size_t len, ctr_encoder *enc,
                                       const ctr_allocator *alloc);
 
-/* The message of the handle's most recent error ("" if none).
+/* The message of the handle's most recent call ("" if it succeeded).
  * Since 0.1.0. */
 CTR_API const char *ctr_optimizer_last_error(const ctr_optimizer *opt);
 

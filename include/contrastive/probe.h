@@ -105,7 +105,7 @@ CTR_API int ctr_probe_fit_info(const ctr_probe *probe, double *loss,
 CTR_API int ctr_probe_get_weights(const ctr_probe *probe, float *weight,
                                   float *bias);
 
-/* The message of the handle's most recent error ("" if none). Since 0.1.0. */
+/* The message of the handle's most recent call ("" if it succeeded). Since 0.1.0. */
 CTR_API const char *ctr_probe_last_error(const ctr_probe *probe);
 
 /* ---- representation metrics (Wang & Isola, ICML 2020) ------------------ */

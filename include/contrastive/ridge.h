@@ -78,7 +78,7 @@ CTR_API int ctr_ridge_r2(ctr_ridge *ridge, const float *x, int64_t n,
 CTR_API int ctr_ridge_get_weights(const ctr_ridge *ridge, float *weight,
                                   float *bias);
 
-/* The message of the handle's most recent error ("" if none); NULL gives
+/* The message of the handle's most recent call ("" if it succeeded); NULL gives
  * a static "invalid handle" message. Since 0.1.0. */
 CTR_API const char *ctr_ridge_last_error(const ctr_ridge *ridge);
 

@@ -90,7 +90,7 @@ CTR_API int ctr_rng_load(ctr_rng **out, const char *path,
 CTR_API int ctr_rng_load_buffer(ctr_rng **out, const void *buf, size_t len,
                                 const ctr_allocator *alloc);
 
-/* The message of the handle's most recent error ("" if none). The string is
+/* The message of the handle's most recent call ("" if it succeeded). The string is
  * owned by the handle and valid until its next call or destroy. NULL gives a
  * static "invalid handle" message. Since 0.1.0. */
 CTR_API const char *ctr_rng_last_error(const ctr_rng *rng);

@@ -125,7 +125,7 @@ CTR_API int ctr_state_load(ctr_state *st, const char *path);
 /* As ctr_state_load from a caller buffer of len bytes. Since 0.1.0. */
 CTR_API int ctr_state_load_buffer(ctr_state *st, const void *buf, size_t len);
 
-/* The message of the handle's most recent error ("" if none); owned by the
+/* The message of the handle's most recent call ("" if it succeeded); owned by the
  * handle and valid until its next call or destroy. NULL gives a static
  * "invalid handle" message. Since 0.1.0. */
 CTR_API const char *ctr_state_last_error(const ctr_state *st);

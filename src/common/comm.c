@@ -120,18 +120,22 @@ CTR_API void ctr_comm_destroy(ctr_comm *comm)
 
 CTR_API int ctr_comm_rank(const ctr_comm *comm, int64_t *rank)
 {
-    if (comm == NULL || rank == NULL)
+    if (comm == NULL)
         return CTR_E_INVALID_ARG;
+    if (rank == NULL)
+        return ctr__const_fail(&comm->err, CTR_E_INVALID_ARG, "rank is NULL");
     *rank = comm->rank;
-    return CTR_OK;
+    return ctr__const_result(&comm->err, CTR_OK, NULL);
 }
 
 CTR_API int ctr_comm_size(const ctr_comm *comm, int64_t *size)
 {
-    if (comm == NULL || size == NULL)
+    if (comm == NULL)
         return CTR_E_INVALID_ARG;
+    if (size == NULL)
+        return ctr__const_fail(&comm->err, CTR_E_INVALID_ARG, "size is NULL");
     *size = comm->size;
-    return CTR_OK;
+    return ctr__const_result(&comm->err, CTR_OK, NULL);
 }
 
 CTR_API const char *ctr_comm_last_error(const ctr_comm *comm)

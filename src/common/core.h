@@ -7,6 +7,7 @@
 #ifndef CTR_CORE_H
 #define CTR_CORE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -92,14 +93,33 @@ int ctr__matrix_bytes(size_t *out, int64_t rows, int64_t cols, size_t elem);
 
 #define CTR__ERRMSG_CAP 256
 
+/* msg is written by the calls that change the handle (one thread at a time,
+ * docs/threading.md). Calls on a const handle may run on many threads at
+ * once: they record their message in a local ctr__error, then publish it
+ * with ctr__const_result, which writes msg only while it holds `writing`
+ * (a try-lock: a call that finds it held leaves the message to the holder)
+ * and reads `has_message` to skip clearing an empty message. */
 typedef struct ctr__error {
     char msg[CTR__ERRMSG_CAP];
+    atomic_int has_message; /* msg[0] != '\0' */
+    atomic_int writing;     /* a const call is writing msg */
 } ctr__error;
 
-/* The error record of a call on a const handle: none. Such a call writes
- * nothing to its handle, not even the message (docs/threading.md), so that
- * threads may share the handle for it; its status code is its answer. */
+/* A local record for a const call's message (see ctr__const_result). */
+#define CTR__ERROR_INIT {"", 0, 0}
+
+/* The error record of a call that keeps no message (internal probes whose
+ * caller reports its own). */
 #define CTR__NO_MESSAGE ((ctr__error *)NULL)
+
+/* The end of a call on a const handle: publishes its outcome to the
+ * handle's slot (a message for a failure: local's, or the status text if
+ * local has none; "" for success) and returns rc. slot may be NULL. */
+int ctr__const_result(const ctr__error *slot, int rc, const ctr__error *local);
+/* A const call's failure with a formatted message: ctr__fail into a local
+ * record, then ctr__const_result. */
+int ctr__const_fail(const ctr__error *slot, int code, const char *fmt, ...)
+    CTR__PRINTF(3, 4);
 
 /* Records "<message>" in e (truncated to fit) and returns code, so that a
  * failing function can `return ctr__fail(&h->err, CTR_E_X, "...", ...);`.

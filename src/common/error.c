@@ -8,12 +8,18 @@
 
 /* ---- errors --------------------------------------------------------------- */
 
+static void record(ctr__error *e, const char *fmt, va_list ap)
+{
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    atomic_store_explicit(&e->has_message, e->msg[0] != '\0', memory_order_relaxed);
+}
+
 int ctr__fail(ctr__error *e, int code, const char *fmt, ...)
 {
     if (e != NULL) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+        record(e, fmt, ap);
         va_end(ap);
     }
     return code;
@@ -21,8 +27,41 @@ int ctr__fail(ctr__error *e, int code, const char *fmt, ...)
 
 void ctr__error_clear(ctr__error *e)
 {
-    if (e != NULL)
+    if (e != NULL) {
         e->msg[0] = '\0';
+        atomic_store_explicit(&e->has_message, 0, memory_order_relaxed);
+    }
+}
+
+int ctr__const_result(const ctr__error *slot, int rc, const ctr__error *local)
+{
+    /* The handle is not const storage: its calls are const so that threads
+     * may share it, and the message slot is guarded for exactly that. */
+    ctr__error *s = (ctr__error *)(uintptr_t)slot;
+    if (s == NULL)
+        return rc;
+    if (rc == CTR_OK && atomic_load_explicit(&s->has_message, memory_order_relaxed) == 0)
+        return rc;
+    if (atomic_exchange_explicit(&s->writing, 1, memory_order_acquire) != 0)
+        return rc;
+    if (rc == CTR_OK)
+        s->msg[0] = '\0';
+    else
+        snprintf(s->msg, sizeof(s->msg), "%s",
+                 local != NULL && local->msg[0] != '\0' ? local->msg : ctr_strerror(rc));
+    atomic_store_explicit(&s->has_message, rc != CTR_OK, memory_order_relaxed);
+    atomic_store_explicit(&s->writing, 0, memory_order_release);
+    return rc;
+}
+
+int ctr__const_fail(const ctr__error *slot, int code, const char *fmt, ...)
+{
+    ctr__error local = CTR__ERROR_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    record(&local, fmt, ap);
+    va_end(ap);
+    return ctr__const_result(slot, code, &local);
 }
 
 const char *ctr__error_message(const ctr__error *e)

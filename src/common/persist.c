@@ -38,6 +38,24 @@ int ctr__persist_save_buffer(const void *obj, ctr__persist_write_fn write,
     return ctr__ckw_finish(&w, size_out);
 }
 
+int ctr__persist_save_const(const void *obj, ctr__persist_write_fn write,
+                            uint32_t kind, const char *path,
+                            const ctr__alloc *alloc, const ctr__error *slot)
+{
+    ctr__error e = CTR__ERROR_INIT;
+    int rc = ctr__persist_save(obj, write, kind, path, alloc, &e);
+    return ctr__const_result(slot, rc, &e);
+}
+
+int ctr__persist_save_buffer_const(const void *obj, ctr__persist_write_fn write,
+                                   uint32_t kind, void *buf, size_t cap,
+                                   size_t *size_out, const ctr__error *slot)
+{
+    ctr__error e = CTR__ERROR_INIT;
+    int rc = ctr__persist_save_buffer(obj, write, kind, buf, cap, size_out, &e);
+    return ctr__const_result(slot, rc, &e);
+}
+
 /* A failing load's message goes to the caller's buffer (the reader's own
  * message, or the status text when the object gave none). */
 static void report(const ctr__load_opts *o, int rc, const ctr__error *err,

@@ -57,6 +57,15 @@ int ctr__persist_save_buffer(const void *obj, ctr__persist_write_fn write,
                              uint32_t kind, void *buf, size_t cap,
                              size_t *size_out, ctr__error *err);
 
+/* The same for a const handle (docs/threading.md): the message goes to a
+ * local record, then to the handle's slot through ctr__const_result. */
+int ctr__persist_save_const(const void *obj, ctr__persist_write_fn write,
+                            uint32_t kind, const char *path,
+                            const ctr__alloc *alloc, const ctr__error *slot);
+int ctr__persist_save_buffer_const(const void *obj, ctr__persist_write_fn write,
+                                   uint32_t kind, void *buf, size_t cap,
+                                   size_t *size_out, const ctr__error *slot);
+
 /* ctr_<object>_load / _load_buffer: validate the arguments and the
  * caller's allocator, open the source, run `read`. */
 int ctr__persist_load(void *out, ctr__persist_read_fn read, void *ctx,

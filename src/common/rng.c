@@ -159,8 +159,8 @@ CTR_API int ctr_rng_save(const ctr_rng *rng, const char *path)
 {
     if (rng == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save(rng, write_state, CTR__CKPT_KIND_RNG, path,
-                             &rng->alloc, CTR__NO_MESSAGE);
+    return ctr__persist_save_const(rng, write_state, CTR__CKPT_KIND_RNG, path,
+                             &rng->alloc, &rng->err);
 }
 
 CTR_API int ctr_rng_save_buffer(const ctr_rng *rng, void *buf, size_t cap,
@@ -168,9 +168,9 @@ CTR_API int ctr_rng_save_buffer(const ctr_rng *rng, void *buf, size_t cap,
 {
     if (rng == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_buffer(rng, write_state, CTR__CKPT_KIND_RNG, buf,
+    return ctr__persist_save_buffer_const(rng, write_state, CTR__CKPT_KIND_RNG, buf,
                                     cap, size_out,
-                                    CTR__NO_MESSAGE);
+                                    &rng->err);
 }
 
 /* Reads the state section from an opened reader into a new handle. */

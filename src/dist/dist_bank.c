@@ -70,11 +70,19 @@ int ctr__shard_gather_i64(ctr_comm *c, const int64_t *send, int64_t *work,
 CTR_API int ctr_comm_bank_range(const ctr_comm *comm, int64_t n, int64_t rank,
                                 int64_t *first, int64_t *count)
 {
-    if (comm == NULL || first == NULL || count == NULL || n < comm->size ||
-        rank < 0 || rank >= comm->size)
+    if (comm == NULL)
         return CTR_E_INVALID_ARG;
+    if (first == NULL || count == NULL)
+        return ctr__const_fail(&comm->err, CTR_E_INVALID_ARG, "%s is NULL",
+                               first == NULL ? "first" : "count");
+    if (n < comm->size || rank < 0 || rank >= comm->size)
+        return ctr__const_fail(&comm->err, CTR_E_INVALID_ARG,
+                               "n must be >= the number of ranks %lld and rank in "
+                               "[0, %lld) (got n %lld, rank %lld)",
+                               (long long)comm->size, (long long)comm->size,
+                               (long long)n, (long long)rank);
     ctr__shard_range(comm, n, rank, first, count);
-    return CTR_OK;
+    return ctr__const_result(&comm->err, CTR_OK, NULL);
 }
 
 /* ---- creation ----------------------------------------------------------------- */

@@ -88,20 +88,26 @@ const ctr__shape *ctr__encoder_output_shape(const ctr_encoder *enc)
 
 /* ---- shapes -------------------------------------------------------------- */
 
+/* *out = value, for the count queries: "<what> is NULL" if out is. */
+static int get_count(const ctr_encoder *enc, int64_t *out, int64_t value,
+                     const char *what)
+{
+    if (enc == NULL)
+        return CTR_E_INVALID_ARG;
+    if (out == NULL)
+        return ctr__const_fail(&enc->err, CTR_E_INVALID_ARG, "%s is NULL", what);
+    *out = value;
+    return ctr__const_result(&enc->err, CTR_OK, NULL);
+}
+
 CTR_API int ctr_encoder_num_layers(const ctr_encoder *enc, int64_t *out)
 {
-    if (enc == NULL || out == NULL)
-        return CTR_E_INVALID_ARG;
-    *out = enc->n_layers;
-    return CTR_OK;
+    return get_count(enc, out, enc == NULL ? 0 : enc->n_layers, "out");
 }
 
 CTR_API int ctr_encoder_last_layer(const ctr_encoder *enc, int64_t *layer)
 {
-    if (enc == NULL || layer == NULL)
-        return CTR_E_INVALID_ARG;
-    *layer = enc->n_layers - 1;
-    return CTR_OK;
+    return get_count(enc, layer, enc == NULL ? 0 : enc->n_layers - 1, "layer");
 }
 
 int64_t ctr__encoder_layer_index(const ctr_encoder *enc, int64_t layer)
@@ -109,49 +115,66 @@ int64_t ctr__encoder_layer_index(const ctr_encoder *enc, int64_t layer)
     return layer == CTR_ENCODER_OUTPUT ? enc->n_layers - 1 : layer;
 }
 
+/* CTR_OK if `layer` (after CTR_ENCODER_OUTPUT is resolved) names a layer,
+ * or the input when lowest is CTR_ENCODER_INPUT. */
+static int check_layer(const ctr_encoder *enc, ctr__error *e, int64_t layer,
+                       int64_t lowest)
+{
+    if (layer < lowest || layer >= enc->n_layers)
+        return ctr__fail(e, CTR_E_INVALID_ARG,
+                         "layer %lld out of range (the encoder has %lld layers)",
+                         (long long)layer, (long long)enc->n_layers);
+    return CTR_OK;
+}
+
 CTR_API int ctr_encoder_layer_kind(const ctr_encoder *enc, int32_t *kind,
                                    int64_t layer)
 {
-    if (enc == NULL || kind == NULL)
+    ctr__error e = CTR__ERROR_INIT;
+    int rc;
+    if (enc == NULL)
         return CTR_E_INVALID_ARG;
     layer = ctr__encoder_layer_index(enc, layer);
-    if (layer < 0 || layer >= enc->n_layers)
-        return CTR_E_INVALID_ARG;
-    *kind = enc->layers[layer].ops->kind;
-    return CTR_OK;
+    rc = ctr__check_ptr(&e, kind, "kind");
+    if (rc == CTR_OK)
+        rc = check_layer(enc, &e, layer, 0);
+    if (rc == CTR_OK)
+        *kind = enc->layers[layer].ops->kind;
+    return ctr__const_result(&enc->err, rc, &e);
 }
 
 CTR_API int ctr_encoder_shape(const ctr_encoder *enc, int64_t *dims,
                               int32_t *ndims, int64_t *size, int64_t layer)
 {
+    ctr__error e = CTR__ERROR_INIT;
     const ctr__shape *s;
-    if (enc == NULL || dims == NULL || ndims == NULL)
+    int rc;
+    if (enc == NULL)
         return CTR_E_INVALID_ARG;
     layer = ctr__encoder_layer_index(enc, layer);
-    if (layer < CTR_ENCODER_INPUT || layer >= enc->n_layers)
-        return CTR_E_INVALID_ARG;
-    s = layer == CTR_ENCODER_INPUT ? &enc->input : &enc->layers[layer].out;
-    memcpy(dims, s->d, sizeof(s->d));
-    *ndims = s->ndims;
-    if (size != NULL)
-        *size = ctr__shape_size(s);
-    return CTR_OK;
+    rc = ctr__check_ptr(&e, dims, "dims");
+    if (rc == CTR_OK)
+        rc = ctr__check_ptr(&e, ndims, "ndims");
+    if (rc == CTR_OK)
+        rc = check_layer(enc, &e, layer, CTR_ENCODER_INPUT);
+    if (rc == CTR_OK) {
+        s = layer == CTR_ENCODER_INPUT ? &enc->input : &enc->layers[layer].out;
+        memcpy(dims, s->d, sizeof(s->d));
+        *ndims = s->ndims;
+        if (size != NULL)
+            *size = ctr__shape_size(s);
+    }
+    return ctr__const_result(&enc->err, rc, &e);
 }
 
 CTR_API int ctr_encoder_num_params(const ctr_encoder *enc, int64_t *out)
 {
-    if (enc == NULL || out == NULL)
-        return CTR_E_INVALID_ARG;
-    *out = enc->n_params;
-    return CTR_OK;
+    return get_count(enc, out, enc == NULL ? 0 : enc->n_params, "out");
 }
 
 CTR_API int ctr_encoder_num_stats(const ctr_encoder *enc, int64_t *out)
 {
-    if (enc == NULL || out == NULL)
-        return CTR_E_INVALID_ARG;
-    *out = enc->n_stats;
-    return CTR_OK;
+    return get_count(enc, out, enc == NULL ? 0 : enc->n_stats, "out");
 }
 
 /* ---- parameter, gradient and statistics arrays --------------------------- */
@@ -169,26 +192,30 @@ static int check_array_call(ctr__error *err, const void *p, int64_t n,
     return CTR_OK;
 }
 
-CTR_API int ctr_encoder_get_params(const ctr_encoder *enc, float *out, int64_t n)
+/* Copies the `have` floats of `from` to out (n must equal have). */
+static int get_array(const ctr_encoder *enc, float *out, int64_t n,
+                     const float *from, int64_t have)
 {
+    ctr__error e = CTR__ERROR_INIT;
     int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    rc = check_array_call(CTR__NO_MESSAGE, out, n, enc->n_params, "out");
+    rc = check_array_call(&e, out, n, have, "out");
     if (rc == CTR_OK && n > 0)
-        memcpy(out, enc->params, (size_t)n * sizeof(float));
-    return rc;
+        memcpy(out, from, (size_t)n * sizeof(float));
+    return ctr__const_result(&enc->err, rc, &e);
+}
+
+CTR_API int ctr_encoder_get_params(const ctr_encoder *enc, float *out, int64_t n)
+{
+    return get_array(enc, out, n, enc == NULL ? NULL : enc->params,
+                     enc == NULL ? 0 : enc->n_params);
 }
 
 CTR_API int ctr_encoder_get_grads(const ctr_encoder *enc, float *out, int64_t n)
 {
-    int rc;
-    if (enc == NULL)
-        return CTR_E_INVALID_ARG;
-    rc = check_array_call(CTR__NO_MESSAGE, out, n, enc->n_params, "out");
-    if (rc == CTR_OK && n > 0)
-        memcpy(out, enc->grads, (size_t)n * sizeof(float));
-    return rc;
+    return get_array(enc, out, n, enc == NULL ? NULL : enc->grads,
+                     enc == NULL ? 0 : enc->n_params);
 }
 
 CTR_API int ctr_encoder_set_params(ctr_encoder *enc, const float *in, int64_t n)
@@ -207,13 +234,8 @@ CTR_API int ctr_encoder_set_params(ctr_encoder *enc, const float *in, int64_t n)
 
 CTR_API int ctr_encoder_get_stats(const ctr_encoder *enc, float *out, int64_t n)
 {
-    int rc;
-    if (enc == NULL)
-        return CTR_E_INVALID_ARG;
-    rc = check_array_call(CTR__NO_MESSAGE, out, n, enc->n_stats, "out");
-    if (rc == CTR_OK && n > 0)
-        memcpy(out, enc->stats, (size_t)n * sizeof(float));
-    return rc;
+    return get_array(enc, out, n, enc == NULL ? NULL : enc->stats,
+                     enc == NULL ? 0 : enc->n_stats);
 }
 
 /* Running variances must be >= 0: the second half of each layer's block. */
@@ -291,15 +313,15 @@ CTR_API int ctr_encoder_set_i64(ctr_encoder *enc, int32_t param, int64_t value)
 
 CTR_API int ctr_encoder_get_i64(const ctr_encoder *enc, int32_t param, int64_t *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
-                        value, 1);
+    rc = ctr__param_get(&e, GROUP, param, describe(param, &d), value, 1);
     if (rc == CTR_OK)
         *value = enc->bn_groups;
-    return rc;
+    return ctr__const_result(&enc->err, rc, &e);
 }
 
 CTR_API const char *ctr_encoder_last_error(const ctr_encoder *enc)

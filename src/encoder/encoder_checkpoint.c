@@ -57,8 +57,8 @@ CTR_API int ctr_encoder_save(const ctr_encoder *enc, const char *path)
 {
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save(enc, write_encoder, CTR__CKPT_KIND_ENCODER, path,
-                             &enc->alloc, CTR__NO_MESSAGE);
+    return ctr__persist_save_const(enc, write_encoder, CTR__CKPT_KIND_ENCODER, path,
+                             &enc->alloc, &enc->err);
 }
 
 CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t cap,
@@ -66,8 +66,8 @@ CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t ca
 {
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_buffer(enc, write_encoder, CTR__CKPT_KIND_ENCODER,
-                                    buf, cap, size_out, CTR__NO_MESSAGE);
+    return ctr__persist_save_buffer_const(enc, write_encoder, CTR__CKPT_KIND_ENCODER,
+                                    buf, cap, size_out, &enc->err);
 }
 
 /* What a checkpoint declares, read and checked before the encoder is

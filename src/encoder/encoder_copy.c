@@ -61,15 +61,15 @@ CTR_API int ctr_encoder_clone(ctr_encoder **out, const ctr_encoder *src)
     if (src == NULL)
         return CTR_E_INVALID_ARG;
     if (out == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "out is NULL");
+        return ctr__const_fail(&src->err, CTR_E_INVALID_ARG, "out is NULL");
     rc = build_like(&enc, src, &src->alloc);
     if (rc != CTR_OK)
-        return ctr__fail(CTR__NO_MESSAGE, rc, "cannot allocate the clone");
+        return ctr__const_fail(&src->err, rc, "cannot allocate the clone");
     copy_values(enc, src, 1);
     enc->gen = src->gen;
     enc->bn_groups = src->bn_groups;
     *out = enc;
-    return CTR_OK;
+    return ctr__const_result(&src->err, CTR_OK, NULL);
 }
 
 /* Starts a call that writes dst from src: clears dst's error, then checks

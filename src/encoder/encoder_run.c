@@ -405,15 +405,35 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
     return CTR_OK;
 }
 
+/* The shared checks of the size queries on a const encoder. */
+static int check_query(const ctr_encoder *enc, const size_t *bytes, int64_t batch)
+{
+    if (bytes == NULL)
+        return ctr__const_fail(&enc->err, CTR_E_INVALID_ARG, "bytes is NULL");
+    if (batch < 1)
+        return ctr__const_fail(&enc->err, CTR_E_INVALID_ARG,
+                               "batch must be >= 1, got %lld", (long long)batch);
+    return CTR_OK;
+}
+
+static int overflows(const ctr_encoder *enc, int64_t batch)
+{
+    return ctr__const_fail(&enc->err, CTR_E_OVERFLOW,
+                           "the sizes for a batch of %lld overflow", (long long)batch);
+}
+
 CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes, int64_t batch)
 {
     size_t work, fixed, layers, total;
     int rc;
-    if (enc == NULL || bytes == NULL || batch < 1)
+    if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    rc = plan_workspace((ctr_encoder *)enc, batch, 0, &work);
+    rc = check_query(enc, bytes, batch);
     if (rc != CTR_OK)
         return rc;
+    rc = plan_workspace((ctr_encoder *)enc, batch, 0, &work);
+    if (rc != CTR_OK)
+        return overflows(enc, batch);
     /* parameters and gradients, statistics, layers, the handle, workspace */
     if (ctr__matrix_bytes(&fixed, 2, enc->n_params, sizeof(float)) != CTR_OK ||
         ctr__matrix_bytes(&layers, enc->n_stats, 1, sizeof(float)) != CTR_OK ||
@@ -423,9 +443,9 @@ CTR_API int ctr_encoder_memory(const ctr_encoder *enc, size_t *bytes, int64_t ba
         ctr__add_size(&fixed, fixed, sizeof(*enc)) != CTR_OK ||
         ctr__mul_size(&work, work, sizeof(float)) != CTR_OK ||
         ctr__add_size(&total, work, fixed) != CTR_OK)
-        return CTR_E_OVERFLOW;
+        return overflows(enc, batch);
     *bytes = total;
-    return CTR_OK;
+    return ctr__const_result(&enc->err, CTR_OK, NULL);
 }
 
 CTR_API int ctr_encoder_workspace_size(const ctr_encoder *enc, size_t *bytes,
@@ -433,11 +453,18 @@ CTR_API int ctr_encoder_workspace_size(const ctr_encoder *enc, size_t *bytes,
 {
     size_t work;
     int rc, base = mode & ~CTR_ENCODER_NO_GRAD;
-    if (enc == NULL || bytes == NULL || batch < 1 ||
-        (base != CTR_ENCODER_TRAIN && base != CTR_ENCODER_EVAL))
+    if (enc == NULL)
         return CTR_E_INVALID_ARG;
+    rc = check_query(enc, bytes, batch);
+    if (rc != CTR_OK)
+        return rc;
+    if (base != CTR_ENCODER_TRAIN && base != CTR_ENCODER_EVAL)
+        return ctr__const_fail(&enc->err, CTR_E_INVALID_ARG,
+                               "mode %d is neither CTR_ENCODER_TRAIN nor CTR_ENCODER_EVAL "
+                               "(optionally | CTR_ENCODER_NO_GRAD)", (int)mode);
     if (mode & CTR_ENCODER_NO_GRAD)
-        return ctr__encoder_nograd_bytes(enc, batch, bytes);
-    rc = plan_workspace((ctr_encoder *)enc, batch, 0, &work); /* commit 0: reads only */
-    return rc == CTR_OK ? ctr__mul_size(bytes, work, sizeof(float)) : rc;
+        rc = ctr__encoder_nograd_bytes(enc, batch, bytes);
+    else if ((rc = plan_workspace((ctr_encoder *)enc, batch, 0, &work)) == CTR_OK)
+        rc = ctr__mul_size(bytes, work, sizeof(float)); /* plan with commit 0: reads only */
+    return rc == CTR_OK ? ctr__const_result(&enc->err, CTR_OK, NULL) : overflows(enc, batch);
 }

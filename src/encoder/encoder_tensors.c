@@ -88,10 +88,12 @@ void ctr__encoder_arrays(ctr_encoder *enc, float **params, float **grads,
 
 CTR_API int ctr_encoder_num_tensors(const ctr_encoder *enc, int64_t *out)
 {
-    if (enc == NULL || out == NULL)
+    if (enc == NULL)
         return CTR_E_INVALID_ARG;
+    if (out == NULL)
+        return ctr__const_fail(&enc->err, CTR_E_INVALID_ARG, "out is NULL");
     *out = ctr__encoder_tensor_count(enc);
-    return CTR_OK;
+    return ctr__const_result(&enc->err, CTR_OK, NULL);
 }
 
 CTR_API int ctr_encoder_tensor_info(const ctr_encoder *enc, int64_t *layer,
@@ -100,8 +102,12 @@ CTR_API int ctr_encoder_tensor_info(const ctr_encoder *enc, int64_t *layer,
                                     int64_t tensor)
 {
     tensor_query q;
-    if (enc == NULL || lookup_tensor(enc, tensor, &q) != CTR_OK)
+    if (enc == NULL)
         return CTR_E_INVALID_ARG;
+    if (lookup_tensor(enc, tensor, &q) != CTR_OK)
+        return ctr__const_fail(&enc->err, CTR_E_INVALID_ARG,
+                               "tensor %lld out of range (the encoder has %lld)",
+                               (long long)tensor, (long long)ctr__encoder_tensor_count(enc));
     if (layer != NULL)
         *layer = q.layer;
     if (role != NULL)
@@ -112,5 +118,5 @@ CTR_API int ctr_encoder_tensor_info(const ctr_encoder *enc, int64_t *layer,
         memcpy(dims, q.desc.dims, sizeof(q.desc.dims));
     if (ndims != NULL)
         *ndims = q.desc.ndims;
-    return CTR_OK;
+    return ctr__const_result(&enc->err, CTR_OK, NULL);
 }

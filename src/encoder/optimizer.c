@@ -159,26 +159,28 @@ CTR_API int ctr_optimizer_get_f64(const ctr_optimizer *opt, int32_t param, doubl
 {
     ctr_optimizer *o = (ctr_optimizer *)opt;
     const tunable *t = find_tunable(param);
+    ctr__error e = CTR__ERROR_INIT;
     int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, t, value, 0);
+    rc = ctr__param_get(&e, GROUP, param, t, value, 0);
     if (rc == CTR_OK)
         *value = t->is_int ? (double)*int_slot(o, param) : *real_slot(o, param);
-    return rc;
+    return ctr__const_result(&opt->err, rc, &e);
 }
 
 CTR_API int ctr_optimizer_get_i64(const ctr_optimizer *opt, int32_t param, int64_t *value)
 {
     ctr_optimizer *o = (ctr_optimizer *)opt;
     const tunable *t = find_tunable(param);
+    ctr__error e = CTR__ERROR_INIT;
     int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, t, value, 1);
+    rc = ctr__param_get(&e, GROUP, param, t, value, 1);
     if (rc == CTR_OK)
         *value = *int_slot(o, param);
-    return rc;
+    return ctr__const_result(&opt->err, rc, &e);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -564,9 +566,9 @@ CTR_API int ctr_optimizer_save(const ctr_optimizer *opt, const char *path)
 {
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save(opt, write_optimizer, CTR__CKPT_KIND_OPTIMIZER,
+    return ctr__persist_save_const(opt, write_optimizer, CTR__CKPT_KIND_OPTIMIZER,
                              path, &opt->alloc,
-                             CTR__NO_MESSAGE);
+                             &opt->err);
 }
 
 CTR_API int ctr_optimizer_save_buffer(const ctr_optimizer *opt, void *buf, size_t cap,
@@ -574,10 +576,10 @@ CTR_API int ctr_optimizer_save_buffer(const ctr_optimizer *opt, void *buf, size_
 {
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_buffer(opt, write_optimizer,
+    return ctr__persist_save_buffer_const(opt, write_optimizer,
                                     CTR__CKPT_KIND_OPTIMIZER, buf, cap,
                                     size_out,
-                                    CTR__NO_MESSAGE);
+                                    &opt->err);
 }
 
 /* Applies the saved tunables through the setters' bounds. */

@@ -177,29 +177,31 @@ static int64_t read_int(const ctr_knn *knn, int32_t param)
 CTR_API int ctr_knn_get_i64(const ctr_knn *knn, int32_t param,
                             int64_t *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
                         value, 1);
     if (rc == CTR_OK)
         *value = read_int(knn, param);
-    return rc;
+    return ctr__const_result(&knn->err, rc, &e);
 }
 
 CTR_API int ctr_knn_get_f64(const ctr_knn *knn, int32_t param,
                             double *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     const ctr__param *dp = describe(param, &d);
     int rc;
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, dp, value, 0);
+    rc = ctr__param_get(&e, GROUP, param, dp, value, 0);
     if (rc == CTR_OK)
         *value = dp->is_int ? (double)read_int(knn, param) : knn->sigma;
-    return rc;
+    return ctr__const_result(&knn->err, rc, &e);
 }
 
 /* ---- workspace ------------------------------------------------------------- */
@@ -258,13 +260,13 @@ CTR_API int ctr_knn_workspace_size(const ctr_knn *knn, int64_t n_train,
         return CTR_E_INVALID_ARG;
     if (bytes == NULL || n_train < 1 || n_test < 1 || dim < 1 ||
         n_classes < 1)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
+        return ctr__const_fail(&knn->err, CTR_E_INVALID_ARG,
                          "bytes is NULL or a size is < 1");
     rc = plan(knn, n_train, n_test, dim, n_classes, &l);
     if (rc != CTR_OK)
-        return ctr__fail(CTR__NO_MESSAGE, rc, "workspace size overflows");
+        return ctr__const_fail(&knn->err, rc, "workspace size overflows");
     *bytes = l.total;
-    return CTR_OK;
+    return ctr__const_result(&knn->err, CTR_OK, NULL);
 }
 
 static int ensure_workspace(ctr_knn *knn, size_t bytes)

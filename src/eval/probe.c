@@ -154,29 +154,31 @@ CTR_API int ctr_probe_set_i64(ctr_probe *p, int32_t param, int64_t value)
 
 CTR_API int ctr_probe_get_f64(const ctr_probe *p, int32_t param, double *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     const ctr__param *dp = describe(param, &d);
     int rc;
     if (p == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, dp, value, 0);
+    rc = ctr__param_get(&e, GROUP, param, dp, value, 0);
     if (rc == CTR_OK)
         *value = dp->is_int ? (double)*param_i64_slot((ctr_probe *)p, param)
                             : *param_f64_slot((ctr_probe *)p, param);
-    return rc;
+    return ctr__const_result(&p->err, rc, &e);
 }
 
 CTR_API int ctr_probe_get_i64(const ctr_probe *p, int32_t param, int64_t *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (p == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
                         value, 1);
     if (rc == CTR_OK)
         *value = *param_i64_slot((ctr_probe *)p, param);
-    return rc;
+    return ctr__const_result(&p->err, rc, &e);
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */
@@ -573,18 +575,25 @@ CTR_API int ctr_probe_accuracy(ctr_probe *p, const float *x, int64_t n,
     return CTR_OK;
 }
 
+static int not_fitted(const ctr_probe *p)
+{
+    return ctr__const_fail(&p->err, CTR_E_STAGE, "the probe is not fitted yet");
+}
+
 CTR_API int ctr_probe_fit_info(const ctr_probe *p, double *loss,
                                int64_t *iterations, int32_t *converged)
 {
-    if (p == NULL || !p->fitted)
-        return p == NULL ? CTR_E_INVALID_ARG : CTR_E_STAGE;
+    if (p == NULL)
+        return CTR_E_INVALID_ARG;
+    if (!p->fitted)
+        return not_fitted(p);
     if (loss != NULL)
         *loss = p->loss;
     if (iterations != NULL)
         *iterations = p->iterations;
     if (converged != NULL)
         *converged = p->converged;
-    return CTR_OK;
+    return ctr__const_result(&p->err, CTR_OK, NULL);
 }
 
 CTR_API int ctr_probe_get_weights(const ctr_probe *p, float *weight, float *bias)
@@ -592,12 +601,12 @@ CTR_API int ctr_probe_get_weights(const ctr_probe *p, float *weight, float *bias
     if (p == NULL)
         return CTR_E_INVALID_ARG;
     if (!p->fitted)
-        return CTR_E_STAGE;
+        return not_fitted(p);
     if (weight != NULL)
         memcpy(weight, p->weight, (size_t)(p->classes * p->dim) * sizeof(float));
     if (bias != NULL)
         memcpy(bias, p->bias, (size_t)p->classes * sizeof(float));
-    return CTR_OK;
+    return ctr__const_result(&p->err, CTR_OK, NULL);
 }
 
 CTR_API const char *ctr_probe_last_error(const ctr_probe *p)

@@ -390,11 +390,11 @@ CTR_API int ctr_ridge_get_weights(const ctr_ridge *r, float *weight,
     if (r == NULL)
         return CTR_E_INVALID_ARG;
     if (!r->fitted)
-        return CTR_E_STAGE;
+        return ctr__const_fail(&r->err, CTR_E_STAGE, "the ridge probe is not fitted yet");
     if (weight != NULL)
         memcpy(weight, r->weight,
                (size_t)(r->dim * r->targets) * sizeof(float));
     if (bias != NULL)
         memcpy(bias, r->bias, (size_t)r->targets * sizeof(float));
-    return CTR_OK;
+    return ctr__const_result(&r->err, CTR_OK, NULL);
 }

@@ -185,13 +185,13 @@ CTR_API int ctr_bank_rows(const ctr_bank *b, const float **rows, int64_t *n,
     if (b == NULL)
         return CTR_E_INVALID_ARG;
     if (rows == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "rows is NULL");
+        return ctr__const_fail(&b->err, CTR_E_INVALID_ARG, "rows is NULL");
     *rows = b->rows;
     if (n != NULL)
         *n = b->n;
     if (ld != NULL)
         *ld = b->dim;
-    return CTR_OK;
+    return ctr__const_result(&b->err, CTR_OK, NULL);
 }
 
 static void prefetch_row(const float *row, int64_t d)
@@ -551,29 +551,31 @@ static int64_t read_int(const ctr_bank *b, int32_t param)
 
 CTR_API int ctr_bank_get_f64(const ctr_bank *b, int32_t param, double *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     const ctr__param *dp = describe(param, &d);
     int rc;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, dp, value, 0);
+    rc = ctr__param_get(&e, GROUP, param, dp, value, 0);
     if (rc == CTR_OK)
         *value = dp->is_int ? (double)read_int(b, param) : b->momentum;
-    return rc;
+    return ctr__const_result(&b->err, rc, &e);
 }
 
 CTR_API int ctr_bank_get_i64(const ctr_bank *b, int32_t param,
                              int64_t *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
                         value, 1);
     if (rc == CTR_OK)
         *value = read_int(b, param);
-    return rc;
+    return ctr__const_result(&b->err, rc, &e);
 }
 
 /* ---- checkpoints ------------------------------------------------------------ */
@@ -615,8 +617,8 @@ CTR_API int ctr_bank_save(const ctr_bank *b, const char *path)
 {
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save(b, write_bank, CTR__CKPT_KIND_BANK, path,
-                             &b->alloc, CTR__NO_MESSAGE);
+    return ctr__persist_save_const(b, write_bank, CTR__CKPT_KIND_BANK, path,
+                             &b->alloc, &b->err);
 }
 
 CTR_API int ctr_bank_save_buffer(const ctr_bank *b, void *buf, size_t cap,
@@ -624,8 +626,8 @@ CTR_API int ctr_bank_save_buffer(const ctr_bank *b, void *buf, size_t cap,
 {
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_buffer(b, write_bank, CTR__CKPT_KIND_BANK, buf,
-                                    cap, size_out, CTR__NO_MESSAGE);
+    return ctr__persist_save_buffer_const(b, write_bank, CTR__CKPT_KIND_BANK, buf,
+                                    cap, size_out, &b->err);
 }
 
 typedef struct bank_header {

@@ -210,13 +210,13 @@ CTR_API int ctr_queue_keys(const ctr_queue *q, const float **keys,
     if (q == NULL)
         return CTR_E_INVALID_ARG;
     if (keys == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "keys is NULL");
+        return ctr__const_fail(&q->err, CTR_E_INVALID_ARG, "keys is NULL");
     *keys = q->keys;
     if (count != NULL)
         *count = q->count;
     if (ld != NULL)
         *ld = q->dim;
-    return CTR_OK;
+    return ctr__const_result(&q->err, CTR_OK, NULL);
 }
 
 CTR_API int ctr_queue_ids(const ctr_queue *q, const int64_t **ids,
@@ -225,22 +225,17 @@ CTR_API int ctr_queue_ids(const ctr_queue *q, const int64_t **ids,
     if (q == NULL)
         return CTR_E_INVALID_ARG;
     if (ids == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "ids is NULL");
+        return ctr__const_fail(&q->err, CTR_E_INVALID_ARG, "ids is NULL");
     *ids = q->ids;
     if (count != NULL)
         *count = q->count;
-    return CTR_OK;
+    return ctr__const_result(&q->err, CTR_OK, NULL);
 }
 
-CTR_API int ctr_queue_copy(const ctr_queue *q, float *keys, int64_t ld,
-                           int64_t *ids, int64_t max_rows, int64_t *count)
+static int copy_rows(const ctr_queue *q, ctr__error *e, float *keys, int64_t ld,
+                     int64_t *ids, int64_t max_rows, int64_t *count)
 {
-    ctr__error *e;
     int64_t i;
-    if (q == NULL)
-        return CTR_E_INVALID_ARG;
-    e = CTR__NO_MESSAGE;
-    ctr__error_clear(e);
     if (count == NULL)
         return ctr__fail(e, CTR_E_INVALID_ARG, "count is NULL");
     if (max_rows < 0)
@@ -271,6 +266,15 @@ CTR_API int ctr_queue_copy(const ctr_queue *q, float *keys, int64_t ld,
     return CTR_OK;
 }
 
+CTR_API int ctr_queue_copy(const ctr_queue *q, float *keys, int64_t ld,
+                           int64_t *ids, int64_t max_rows, int64_t *count)
+{
+    ctr__error e = CTR__ERROR_INIT;
+    if (q == NULL)
+        return CTR_E_INVALID_ARG;
+    return ctr__const_result(&q->err, copy_rows(q, &e, keys, ld, ids, max_rows, count), &e);
+}
+
 CTR_API int ctr_queue_get_i64(const ctr_queue *q, int32_t param,
                               int64_t *value)
 {
@@ -278,7 +282,7 @@ CTR_API int ctr_queue_get_i64(const ctr_queue *q, int32_t param,
     if (q == NULL)
         return CTR_E_INVALID_ARG;
     if (value == NULL)
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG, "value is NULL");
+        return ctr__const_fail(&q->err, CTR_E_INVALID_ARG, "value is NULL");
     switch (param) {
     case CTR_QUEUE_P_CAPACITY: v = q->capacity; break;
     case CTR_QUEUE_P_DIM: v = q->dim; break;
@@ -290,11 +294,11 @@ CTR_API int ctr_queue_get_i64(const ctr_queue *q, int32_t param,
         v = (int64_t)(sizeof(*q) + q->keys_bytes + q->ids_bytes);
         break;
     default:
-        return ctr__fail(CTR__NO_MESSAGE, CTR_E_INVALID_ARG,
+        return ctr__const_fail(&q->err, CTR_E_INVALID_ARG,
                          "unknown queue property %ld", (long)param);
     }
     *value = v;
-    return CTR_OK;
+    return ctr__const_result(&q->err, CTR_OK, NULL);
 }
 
 /* ---- checkpoints ---------------------------------------------------------- */
@@ -327,8 +331,8 @@ CTR_API int ctr_queue_save(const ctr_queue *q, const char *path)
 {
     if (q == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save(q, write_queue, CTR__CKPT_KIND_QUEUE, path,
-                             &q->alloc, CTR__NO_MESSAGE);
+    return ctr__persist_save_const(q, write_queue, CTR__CKPT_KIND_QUEUE, path,
+                             &q->alloc, &q->err);
 }
 
 CTR_API int ctr_queue_save_buffer(const ctr_queue *q, void *buf, size_t cap,
@@ -336,8 +340,8 @@ CTR_API int ctr_queue_save_buffer(const ctr_queue *q, void *buf, size_t cap,
 {
     if (q == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_buffer(q, write_queue, CTR__CKPT_KIND_QUEUE, buf,
-                                    cap, size_out, CTR__NO_MESSAGE);
+    return ctr__persist_save_buffer_const(q, write_queue, CTR__CKPT_KIND_QUEUE, buf,
+                                    cap, size_out, &q->err);
 }
 
 /* The header fields, validated against each other. */

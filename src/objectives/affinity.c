@@ -153,29 +153,31 @@ CTR_API int ctr_affinity_set_f64(ctr_affinity *aff, int32_t param,
 CTR_API int ctr_affinity_get_i64(const ctr_affinity *aff, int32_t param,
                                  int64_t *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (aff == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
                         value, 1);
     if (rc == CTR_OK)
         *value = (int64_t)read(aff, param);
-    return rc;
+    return ctr__const_result(&aff->err, rc, &e);
 }
 
 CTR_API int ctr_affinity_get_f64(const ctr_affinity *aff, int32_t param,
                                  double *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (aff == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
                         value, 0);
     if (rc == CTR_OK)
         *value = read(aff, param);
-    return rc;
+    return ctr__const_result(&aff->err, rc, &e);
 }
 
 /* ---- validation and workspace ---------------------------------------------- */
@@ -209,19 +211,22 @@ CTR_API int ctr_affinity_workspace_size(const ctr_affinity *aff, int64_t b,
                                         int64_t cv, int64_t topk,
                                         size_t *bytes)
 {
+    ctr__error e = CTR__ERROR_INIT;
     ctr__aff_job j;
     size_t floats;
     int rc;
     memset(&j, 0, sizeof(j));
     j.b = b, j.c = c, j.h = h, j.w = w, j.cv = cv, j.topk = topk;
-    if (aff == NULL || bytes == NULL)
+    if (aff == NULL)
         return CTR_E_INVALID_ARG;
-    rc = check_sizes(CTR__NO_MESSAGE, &j);
+    rc = ctr__check_ptr(&e, bytes, "bytes");
     if (rc == CTR_OK)
-        rc = ctr__aff_ws_floats(&aff->cfg, c, h, w, cv, topk, &floats);
+        rc = check_sizes(&e, &j);
+    if (rc == CTR_OK && ctr__aff_ws_floats(&aff->cfg, c, h, w, cv, topk, &floats) != CTR_OK)
+        rc = ctr__fail(&e, CTR_E_OVERFLOW, "workspace size overflows");
     if (rc == CTR_OK)
         *bytes = floats * sizeof(float);
-    return rc;
+    return ctr__const_result(&aff->err, rc, &e);
 }
 
 /* Largest |x[i]| of n floats into *m; CTR_E_NUMERIC naming `what` at the

@@ -69,12 +69,11 @@ int ctr__cpc_workspace(size_t *bytes, int64_t b, int64_t t, int64_t d,
 }
 
 /* Sizes, steps and policy (shared by the call and the size query). */
-static int check_shapes(ctr_objective *obj, int64_t b, int64_t t, int64_t d,
+static int check_shapes(ctr__error *e, int64_t b, int64_t t, int64_t d,
                         int64_t dc, int64_t steps, int32_t negatives,
                         int64_t n_neg)
 {
     size_t bytes;
-    ctr__error *e = &obj->err;
     int rc = ctr__check_positive(e, b, "b");
     if (rc == CTR_OK)
         rc = ctr__check_positive(e, d, "d");
@@ -185,7 +184,7 @@ static int cpc_check(ctr_objective *obj, void *args, ctr__obj_dims *dims)
     ctr__cpc_args *a = (ctr__cpc_args *)args;
     ctr__cpc_needs nd = {a->grad_z != NULL, a->grad_c != NULL,
                          a->grad_w != NULL, a->grad_bias != NULL};
-    int rc = check_shapes(obj, a->b, a->t, a->d, a->dc, a->steps,
+    int rc = check_shapes(&obj->err, a->b, a->t, a->d, a->dc, a->steps,
                           a->negatives, a->n_neg);
     if (rc == CTR_OK)
         rc = check_operands(obj, a);
@@ -303,25 +302,24 @@ CTR_API int ctr_objective_cpc_workspace_size(const ctr_objective *obj,
                                              int64_t n_neg)
 {
     const ctr__cpc_needs all = {1, 1, 1, 1};
-    ctr_objective *o = (ctr_objective *)obj;
+    ctr__error e = CTR__ERROR_INIT;
     size_t n = 0;
     int rc;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    ctr__error_clear(&o->err);
     if (bytes == NULL)
-        return ctr__fail(&o->err, CTR_E_INVALID_ARG, "bytes is NULL");
+        return ctr__const_fail(&obj->err, CTR_E_INVALID_ARG, "bytes is NULL");
     if (obj->kind != &ctr__obj_cpc)
-        return ctr__fail(&o->err, CTR_E_INVALID_ARG,
-                         "ctr_objective_cpc_workspace_size needs an objective "
-                         "of kind CPC (this one is %s)", obj->kind->name);
+        return ctr__const_fail(&obj->err, CTR_E_INVALID_ARG,
+                               "ctr_objective_cpc_workspace_size needs an objective "
+                               "of kind CPC (this one is %s)", obj->kind->name);
     if (negatives == 0)
         negatives = CTR_CPC_NEG_BATCH;
-    rc = check_shapes(o, b, t, d, dc, steps, negatives, n_neg);
+    rc = check_shapes(&e, b, t, d, dc, steps, negatives, n_neg);
     if (rc == CTR_OK && ctr__cpc_workspace(&n, b, t, d, dc, steps, negatives,
                                            n_neg, &all) != CTR_OK)
-        rc = ctr__fail(&o->err, CTR_E_OVERFLOW, "workspace size overflows");
+        rc = ctr__fail(&e, CTR_E_OVERFLOW, "workspace size overflows");
     if (rc == CTR_OK)
         *bytes = n;
-    return rc;
+    return ctr__const_result(&obj->err, rc, &e);
 }

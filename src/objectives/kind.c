@@ -68,13 +68,18 @@ int ctr__obj_call(ctr_objective *obj, const ctr__obj_kind *kind,
 
 int ctr__obj_check_sizes(ctr_objective *obj, int64_t b, int64_t d)
 {
+    return ctr__obj_check_sizes_into(&obj->err, b, d);
+}
+
+int ctr__obj_check_sizes_into(ctr__error *err, int64_t b, int64_t d)
+{
     size_t bytes;
-    int rc = ctr__check_positive(&obj->err, b, "b");
+    int rc = ctr__check_positive(err, b, "b");
     if (rc == CTR_OK)
-        rc = ctr__check_positive(&obj->err, d, "d");
+        rc = ctr__check_positive(err, d, "d");
     if (rc == CTR_OK && (ctr__matrix_bytes(&bytes, b, d, sizeof(float) * 4) ||
                          b > INT32_MAX || d > INT32_MAX))
-        rc = ctr__fail(&obj->err, CTR_E_OVERFLOW,
+        rc = ctr__fail(err, CTR_E_OVERFLOW,
                        "b x d = %lld x %lld is too large", (long long)b,
                        (long long)d);
     return rc;

@@ -98,6 +98,8 @@ int ctr__obj_call(ctr_objective *obj, const ctr__obj_kind *kind,
 
 /* Checks b >= 1, d >= 1 and that b*d floats fit. */
 int ctr__obj_check_sizes(ctr_objective *obj, int64_t b, int64_t d);
+/* The same checks with the message to err (for const calls). */
+int ctr__obj_check_sizes_into(ctr__error *err, int64_t b, int64_t d);
 /* Checks a rows x cols matrix argument: pointer, ld >= cols, finite
  * entries. Messages name `what`. */
 int ctr__obj_check_matrix(ctr_objective *obj, const float *x, int64_t rows,

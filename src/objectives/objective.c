@@ -167,27 +167,27 @@ CTR_API int ctr_objective_set_i64(ctr_objective *obj, int32_t param,
 CTR_API int ctr_objective_get_f64(const ctr_objective *obj, int32_t param,
                                   double *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     int rc;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, find_param(param), value,
-                        0);
+    rc = ctr__param_get(&e, GROUP, param, find_param(param), value, 0);
     if (rc == CTR_OK)
         *value = read_param(obj, param);
-    return rc;
+    return ctr__const_result(&obj->err, rc, &e);
 }
 
 CTR_API int ctr_objective_get_i64(const ctr_objective *obj, int32_t param,
                                   int64_t *value)
 {
+    ctr__error e = CTR__ERROR_INIT;
     int rc;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(CTR__NO_MESSAGE, GROUP, param, find_param(param), value,
-                        1);
+    rc = ctr__param_get(&e, GROUP, param, find_param(param), value, 1);
     if (rc == CTR_OK)
         *value = (int64_t)read_param(obj, param);
-    return rc;
+    return ctr__const_result(&obj->err, rc, &e);
 }
 
 CTR_API int ctr_objective_param_bounds(int32_t param, double *lo, double *hi)
@@ -200,15 +200,10 @@ CTR_API int ctr_objective_param_bounds(int32_t param, double *lo, double *hi)
     return CTR_OK;
 }
 
-CTR_API int ctr_objective_stat(const ctr_objective *obj, int32_t stat,
-                               double *value)
+static int read_stat(const ctr_objective *obj, ctr__error *err, int32_t stat,
+                     double *value)
 {
-    ctr__error *err;
     double v;
-    if (obj == NULL)
-        return CTR_E_INVALID_ARG;
-    err = CTR__NO_MESSAGE;
-    ctr__error_clear(err);
     if (value == NULL)
         return ctr__fail(err, CTR_E_INVALID_ARG, "value is NULL");
     if (stat < CTR_OBJECTIVE_S_LOSS || stat > CTR_OBJECTIVE_S_GRAD_TEMPERATURE)
@@ -245,20 +240,23 @@ CTR_API int ctr_objective_stat(const ctr_objective *obj, int32_t stat,
     return CTR_OK;
 }
 
-CTR_API int ctr_objective_workspace_size(const ctr_objective *obj,
-                                         size_t *bytes, int64_t b, int64_t d,
-                                         int64_t k)
+CTR_API int ctr_objective_stat(const ctr_objective *obj, int32_t stat,
+                               double *value)
 {
-    ctr__error *err;
-    size_t n = 0;
-    int rc;
+    ctr__error e = CTR__ERROR_INIT;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    err = CTR__NO_MESSAGE;
-    ctr__error_clear(err);
+    return ctr__const_result(&obj->err, read_stat(obj, &e, stat, value), &e);
+}
+
+static int workspace_bytes(const ctr_objective *obj, ctr__error *err, size_t *bytes,
+                           int64_t b, int64_t d, int64_t k)
+{
+    size_t n = 0;
+    int rc;
     if (bytes == NULL)
         return ctr__fail(err, CTR_E_INVALID_ARG, "bytes is NULL");
-    rc = ctr__obj_check_sizes((ctr_objective *)obj, b, d);
+    rc = ctr__obj_check_sizes_into(err, b, d);
     if (rc == CTR_OK && k < 0)
         rc = ctr__fail(err, CTR_E_INVALID_ARG, "k must be >= 0 (got %lld)",
                        (long long)k);
@@ -268,6 +266,16 @@ CTR_API int ctr_objective_workspace_size(const ctr_objective *obj,
         return ctr__fail(err, CTR_E_OVERFLOW, "workspace size overflows");
     *bytes = n;
     return CTR_OK;
+}
+
+CTR_API int ctr_objective_workspace_size(const ctr_objective *obj,
+                                         size_t *bytes, int64_t b, int64_t d,
+                                         int64_t k)
+{
+    ctr__error e = CTR__ERROR_INIT;
+    if (obj == NULL)
+        return CTR_E_INVALID_ARG;
+    return ctr__const_result(&obj->err, workspace_bytes(obj, &e, bytes, b, d, k), &e);
 }
 
 CTR_API int ctr_objective_reset(ctr_objective *obj)
@@ -322,8 +330,8 @@ CTR_API int ctr_objective_save(const ctr_objective *obj, const char *path)
 {
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save(obj, write_state, CTR__CKPT_KIND_OBJECTIVE, path,
-                             &obj->alloc, CTR__NO_MESSAGE);
+    return ctr__persist_save_const(obj, write_state, CTR__CKPT_KIND_OBJECTIVE, path,
+                             &obj->alloc, &obj->err);
 }
 
 CTR_API int ctr_objective_save_buffer(const ctr_objective *obj, void *buf,
@@ -331,9 +339,9 @@ CTR_API int ctr_objective_save_buffer(const ctr_objective *obj, void *buf,
 {
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_buffer(obj, write_state,
+    return ctr__persist_save_buffer_const(obj, write_state,
                                     CTR__CKPT_KIND_OBJECTIVE, buf, cap,
-                                    size_out, CTR__NO_MESSAGE);
+                                    size_out, &obj->err);
 }
 
 /* Reads every field into *o (a stack copy), validating as it goes. */
