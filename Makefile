@@ -624,6 +624,12 @@ $(DEMO_MPI_BIN): $(DEMO_MPI_SRCS) $(wildcard examples/demo/*.h) $(MPI_STATIC) $(
 run-demo-mpi: $(DEMO_MPI_BIN) | deps
 	$(MPIRUN) $(MPIRUN_FLAGS) -np $(MPI_NP) $(DEMO_MPI_BIN) $(DEMO_ARGS)
 
+# images/s of the demo's step, 1 process x 2 BLAS threads against 2 ranks x 1,
+# and the 2-rank step's MPI share (scripts/demo-mpi-bench.sh). Quiet machine.
+.PHONY: bench-demo-mpi
+bench-demo-mpi: $(DEMO_MPI_BIN) $(DEMO_BIN) | deps
+	MPIRUN="$(MPIRUN) $(MPIRUN_FLAGS)" sh scripts/demo-mpi-bench.sh $(DEMO_BIN) $(DEMO_MPI_BIN)
+
 install-mpi: mpi
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	$(INSTALL) -m 644 $(MPI_STATIC) $(DESTDIR)$(LIBDIR)/
