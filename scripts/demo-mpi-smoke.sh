@@ -20,9 +20,9 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # A global batch of 32 pairs: at 64 pairs (128 rows in the CNN's batch
-# norms) the synchronised BN's gradient differs from one process's by
-# 5e-4 (docs/distributed.md, open), which AdamW's first step turns into a
-# loss difference of 2e-4 at step 2.
+# norms) the synchronised BN's two-pass moments and one process's by-slice
+# moments give gradients 5e-4 apart (docs/distributed.md, open), which
+# AdamW's first step turns into a loss difference of 2e-4 at step 2.
 steps=6
 small="--train-subset 96 --test-subset 100 --batch 32 --head 32 --proj-dim 16 --epochs 2 --seed 5 --threads 1 --data $data"
 
