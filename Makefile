@@ -131,7 +131,7 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 # ---- system packages ----------------------------------------------------------
 # scripts/install-deps.sh checks (and as root installs) what the goals need.
 NO_DEPS ?=
-DEPS_LEVEL := $(if $(filter demo run-cpc-images run-dim run-vivi run-cmc run-correspondence run-crd,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
+DEPS_LEVEL := $(if $(filter demo run-demo-mpi run-cpc-images run-dim run-vivi run-cmc run-correspondence run-crd,$(MAKECMDGOALS)),demo,$(if $(filter run-cpc-speech,$(MAKECMDGOALS)),speech,$(if $(filter fuzz% check-tsan,$(MAKECMDGOALS)),fuzz,$(if $(filter check% bench,$(MAKECMDGOALS)),check,build))))
 
 .PHONY: all deps check check-valgrind check-symbols check-layers check-header check-tsan \
         check-man man fuzz fuzz-smoke fuzz-build examples demo guide bench install uninstall clean FORCE \
@@ -604,9 +604,31 @@ $(MPI_TEST): tests/mpi/mpi_equiv.c tests/dist_scenario.h tests/dist_bank.h $(MPI
 
 # Equivalence of 2 and 4 ranks with one process (tests/mpi/mpi_equiv.c).
 # Under SANITIZE=1 leak reports are off: Open MPI keeps its own blocks.
-check-mpi: $(MPI_TEST)
+check-mpi: $(MPI_TEST) $(DEMO_MPI_BIN) $(DEMO_BIN)
 	$(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0) $(MPIRUN) $(MPIRUN_FLAGS) -np 2 $(MPI_TEST)
 	$(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0) $(MPIRUN) $(MPIRUN_FLAGS) -np 4 $(MPI_TEST)
+	$(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0) MPIRUN="$(MPIRUN) $(MPIRUN_FLAGS)" \
+	    sh scripts/demo-mpi-smoke.sh $(DEMO_BIN) $(DEMO_MPI_BIN)
+
+# The demo trained data-parallel (examples/demo-mpi/: the demo's sources with
+# an MPI entry point, linked with libcontrastive-mpi; docs/distributed.md):
+#   make run-demo-mpi [MPI_NP=2] [DEMO_ARGS="--method moco ..."]
+DEMO_MPI_BIN := $(BUILD)/examples/contrastive-demo-mpi
+DEMO_MPI_SRCS := $(filter-out examples/demo/entry.c,$(DEMO_SRCS)) examples/demo-mpi/main.c
+MPI_NP ?= 2
+$(DEMO_MPI_BIN): $(DEMO_MPI_SRCS) $(wildcard examples/demo/*.h) $(MPI_STATIC) $(STATIC) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(MPI_CC) -Iinclude -Isrc/mpi $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(DEMO_MPI_SRCS) \
+	    $(MPI_STATIC) $(STATIC) $(LIBS_ALL) -lz
+.PHONY: run-demo-mpi
+run-demo-mpi: $(DEMO_MPI_BIN) | deps
+	$(MPIRUN) $(MPIRUN_FLAGS) -np $(MPI_NP) $(DEMO_MPI_BIN) $(DEMO_ARGS)
+
+# images/s of the demo's step, 1 process x 2 BLAS threads against 2 ranks x 1,
+# and the 2-rank step's MPI share (scripts/demo-mpi-bench.sh). Quiet machine.
+.PHONY: bench-demo-mpi
+bench-demo-mpi: $(DEMO_MPI_BIN) $(DEMO_BIN) | deps
+	MPIRUN="$(MPIRUN) $(MPIRUN_FLAGS)" sh scripts/demo-mpi-bench.sh $(DEMO_BIN) $(DEMO_MPI_BIN)
 
 install-mpi: mpi
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)

@@ -27,6 +27,7 @@ typedef struct nt_ctx {
     int bad_kind;     /* 1: NaN, 2: other b, 3: wrong objective, 4: one grad */
     int32_t kind;     /* NTXENT (0 means NTXENT) or INFONCE */
     int symmetric;
+    int decoupled;    /* CTR_OBJECTIVE_P_DECOUPLED */
 } nt_ctx;
 
 typedef struct nt_result {
@@ -77,6 +78,7 @@ static void nt_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctxp,
     ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NORMALIZE, c->normalize);
     ctr_objective_set_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, c->tau);
     ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_SYMMETRIC, c->symmetric);
+    ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_DECOUPLED, c->decoupled);
     res->loss = -1.0;
     res->rc = (kind == CTR_OBJECTIVE_INFONCE ? ctr_comm_infonce : ctr_comm_ntxent)(
         comm, obj, &res->loss, z1, NT_LD, c->z2 + rank * c->b * NT_LD, NT_LD,
@@ -86,9 +88,9 @@ static void nt_rank(ctr_comm *comm, int64_t rank, int64_t size, void *ctxp,
 }
 
 /* R ranks of b pairs against one call on R b pairs (kind NTXENT, or
- * INFONCE with symmetric 0/1). */
-static void check_kind_equal(int32_t kind, int symmetric, int64_t size,
-                             int64_t b, int normalize, double tau)
+ * INFONCE with symmetric 0/1), with the decoupled loss (DCL) or not. */
+static void check_dcl_equal(int32_t kind, int symmetric, int decoupled,
+                            int64_t size, int64_t b, int normalize, double tau)
 {
     static nt_ctx c;
     static nt_result res[FAKE_MAX_RANKS];
@@ -100,8 +102,9 @@ static void check_kind_equal(int32_t kind, int symmetric, int64_t size,
     ck_assert_int_le(big, NT_MAX_B);
     memset(&c, 0, sizeof(c));
     c.b = b, c.normalize = normalize, c.tau = tau, c.bad_rank = -1;
-    c.kind = kind, c.symmetric = symmetric;
+    c.kind = kind, c.symmetric = symmetric, c.decoupled = decoupled;
     nt_fill(&c, big);
+    ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_DECOUPLED, decoupled), CTR_OK);
     if (kind == CTR_OBJECTIVE_INFONCE) {
         ck_assert_int_eq(ctr_objective_set_i64(obj, CTR_OBJECTIVE_P_NORMALIZE, normalize), CTR_OK);
         ck_assert_int_eq(ctr_objective_set_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, tau), CTR_OK);
@@ -124,6 +127,12 @@ static void check_kind_equal(int32_t kind, int symmetric, int64_t size,
     ctr_objective_destroy(obj);
 }
 
+static void check_kind_equal(int32_t kind, int symmetric, int64_t size,
+                             int64_t b, int normalize, double tau)
+{
+    check_dcl_equal(kind, symmetric, 0, size, b, normalize, tau);
+}
+
 static void check_ntxent_equal(int64_t size, int64_t b, int normalize,
                                double tau)
 {
@@ -137,6 +146,27 @@ START_TEST(test_infonce_equal)
     check_kind_equal(CTR_OBJECTIVE_INFONCE, 1, 3, 4, 1, 0.2);
     check_kind_equal(CTR_OBJECTIVE_INFONCE, 0, 4, 3, 0, 0.5);
     check_kind_equal(CTR_OBJECTIVE_INFONCE, 1, 4, 6, 0, 1.0);
+}
+END_TEST
+
+/* The decoupled contrastive loss (DCL): the positive out of the softmax,
+ * across ranks as in one process; a global batch of one pair has no
+ * negative and is refused on every rank. */
+START_TEST(test_decoupled_equal)
+{
+    static nt_ctx c;
+    static nt_result res[FAKE_MAX_RANKS];
+    check_dcl_equal(CTR_OBJECTIVE_NTXENT, 0, 1, 2, 4, 1, 0.5);
+    check_dcl_equal(CTR_OBJECTIVE_NTXENT, 0, 1, 4, 1, 1, 0.1);
+    check_dcl_equal(CTR_OBJECTIVE_NTXENT, 0, 1, 3, 4, 0, 0.2);
+    check_dcl_equal(CTR_OBJECTIVE_INFONCE, 1, 1, 2, 3, 1, 0.2);
+    check_dcl_equal(CTR_OBJECTIVE_INFONCE, 0, 1, 4, 2, 0, 0.5);
+    memset(&c, 0, sizeof(c));
+    c.b = 1, c.normalize = 1, c.tau = 0.5, c.bad_rank = -1, c.decoupled = 1;
+    nt_fill(&c, 1);
+    ck_assert_int_eq(fake_run(1, nt_rank, &c, res, sizeof(res[0]), -1, -1), 1);
+    ck_assert_int_eq(res[0].rc, CTR_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(res[0].msg, "DECOUPLED"));
 }
 END_TEST
 
@@ -651,6 +681,7 @@ Suite *ctr_test_comm_equiv_suite(void)
     tcase_add_test(tc, test_ntxent_two_ranks);
     tcase_add_test(tc, test_ntxent_more_ranks);
     tcase_add_test(tc, test_infonce_equal);
+    tcase_add_test(tc, test_decoupled_equal);
     tcase_add_test(tc, test_ntxent_remote_terms_matter);
     tcase_add_test(tc, test_ntxent_bad_input_everywhere);
     tcase_add_test(tc, test_ntxent_failing_allocator);

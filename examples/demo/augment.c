@@ -132,6 +132,16 @@ int augment_image(const float *src, float *dst, const augment_config *cfg,
     return CTR_OK;
 }
 
+int augment_skip(const augment_config *cfg, ctr_rng *rng)
+{
+    float u[DRAWS], noise[SIDE * SIDE];
+    int rc = ctr_rng_uniform(rng, u, DRAWS);
+    if (rc == CTR_OK && cfg->noise_std > 0.0f)
+        rc = ctr_rng_normal(rng, noise, SIDE * SIDE, 0.0f,
+                            cfg->standardize ? cfg->noise_std / AUGMENT_STD : cfg->noise_std);
+    return rc;
+}
+
 void augment_plain(const float *src, float *dst, const augment_config *cfg)
 {
     memcpy(dst, src, SIDE * SIDE * sizeof(float));

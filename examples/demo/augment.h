@@ -37,6 +37,12 @@ augment_config augment_default(void);
 int augment_image(const float *src, float *dst, const augment_config *cfg,
                   ctr_rng *rng);
 
+/* Draws from rng exactly what augment_image draws for one view, without
+ * making it: a rank of the distributed demo skips the other ranks' views
+ * so that its generator stays the one process's. Returns the ctr_rng
+ * status (CTR_OK). */
+int augment_skip(const augment_config *cfg, ctr_rng *rng);
+
 /* Writes src as the encoder sees an unaugmented image (standardised when
  * cfg->standardize is set). */
 void augment_plain(const float *src, float *dst, const augment_config *cfg);

@@ -2,6 +2,9 @@
  * main.c - contrastive-demo: learn Fashion-MNIST features without labels,
  * evaluate them as the papers do (weighted kNN on the embeddings, a linear
  * probe on the frozen backbone), and write a report. Uses only the public API.
+ * demo_run is the whole program; entry.c calls it for one process,
+ * examples/demo-mpi/main.c for each rank of a data-parallel run (rank 0
+ * evaluates and reports, the other ranks train and wait).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -15,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "demo.h"
 #include "fmnist.h"
 #include "options.h"
 #include "report.h"
@@ -52,6 +56,39 @@ static void set_threads(int n)
         openblas_set_num_threads(n);
     if (bli_thread_set_num_threads != NULL)
         bli_thread_set_num_threads(n);
+}
+
+/* ---- across ranks (comm NULL: one process, each call a no-op) ---------------------- */
+
+static int is_root(ctr_comm *comm)
+{
+    int64_t rank = 0;
+    return comm == NULL || (ctr_comm_rank(comm, &rank) == CTR_OK && rank == 0);
+}
+
+/* rc (0 or not) agreed by every rank: any rank's failure fails them all,
+ * so that no rank waits for a collective the others will not make. */
+static int all_ok(ctr_comm *comm, int rc)
+{
+    int64_t bad = rc != 0;
+    if (comm == NULL)
+        return rc;
+    if (ctr_comm_allreduce_i64(comm, &bad, 1) != CTR_OK)
+        return die("communicator", ctr_comm_last_error(comm));
+    return bad != 0;
+}
+
+/* Rank 0's value of *v on every rank (decisions made by the clock). */
+static int from_root(ctr_comm *comm, double *v)
+{
+    int64_t bits;
+    if (comm == NULL)
+        return 0;
+    memcpy(&bits, v, sizeof(bits));
+    if (ctr_comm_broadcast_i64(comm, &bits, 1, 0) != CTR_OK)
+        return die("communicator", ctr_comm_last_error(comm));
+    memcpy(v, &bits, sizeof(bits));
+    return 0;
 }
 
 /* Loads both splits, keeps the requested subsets and applies --label-seed. */
@@ -257,6 +294,8 @@ typedef struct run_state {
     epoch_metrics *history;
     int64_t epochs_done;
     double train_seconds;
+    ctr_comm *comm;  /* NULL: one process */
+    FILE *step_log;  /* --step-log, on rank 0 */
 } run_state;
 
 static void progress(int tty, int64_t epoch, int64_t step, int64_t steps, double loss,
@@ -271,10 +310,20 @@ static void progress(int tty, int64_t epoch, int64_t step, int64_t steps, double
 }
 
 /* Trains one epoch (or until the time budget ends it); fills m. */
+/* Whether the time budget ends the epoch after this step: rank 0's clock
+ * decides for every rank. */
+static int budget_spent(const demo_options *o, run_state *rs, double elapsed)
+{
+    double spent = o->time_budget > 0 && rs->train_seconds + elapsed >= o->time_budget;
+    if (o->time_budget > 0 && from_root(rs->comm, &spent) != 0)
+        return -1;
+    return spent != 0.0;
+}
+
 static int train_epoch(trainer *t, const demo_options *o, const fmnist_split *train,
                        int64_t *order, int64_t steps, run_state *rs, epoch_metrics *m)
 {
-    int tty = isatty(fileno(stderr));
+    int tty = isatty(fileno(stderr)) && is_root(rs->comm), spent = 0;
     double start = now(), loss_sum = 0.0, acc_sum = 0.0;
     char err[512];
     int64_t s;
@@ -288,15 +337,22 @@ static int train_epoch(trainer *t, const demo_options *o, const fmnist_split *tr
         loss_sum += st.loss;
         acc_sum += st.pretext_acc;
         elapsed = now() - start;
+        if (rs->step_log != NULL)
+            fprintf(rs->step_log, "%lld %.9g %.9g\n", (long long)trainer_steps_done(t),
+                    st.loss, st.pretext_acc);
         progress(tty, rs->epochs_done + 1, s + 1, steps, loss_sum / (s + 1),
                  acc_sum / (s + 1), (s + 1) / elapsed,
                  (steps - s - 1) * elapsed / (s + 1));
-        if (o->time_budget > 0 && rs->train_seconds + elapsed >= o->time_budget) {
+        if ((spent = budget_spent(o, rs, elapsed)) != 0) {
+            if (spent < 0)
+                return 1;
             s++;
             break;
         }
     }
     rs->train_seconds += now() - start;
+    if (from_root(rs->comm, &rs->train_seconds) != 0)
+        return 1;
     m->epoch = rs->epochs_done + 1;
     m->steps = trainer_steps_done(t);
     m->seconds = rs->train_seconds;
@@ -318,19 +374,24 @@ static int run_training(trainer *t, const demo_options *o, const fmnist_split *t
            (o->time_budget <= 0 || rs->train_seconds < o->time_budget)) {
         epoch_metrics *m = &rs->history[rs->epochs_done];
         if (train_epoch(t, o, train, order, steps, rs, m) != 0 ||
-            monitor(t, train, test, m) != 0) {
+            trainer_sync(t, err, sizeof(err)) != 0 ||
+            all_ok(rs->comm, is_root(rs->comm) ? monitor(t, train, test, m) : 0) != 0) {
             free(order);
             return 1;
         }
         rs->epochs_done++;
-        fprintf(stderr, "%sepoch %lld: loss %.4f, pretext acc %.3f, kNN (monitor) %.4f, "
-                "align %.3f, unif %.3f, %.0fs\n", isatty(fileno(stderr)) ? "\r" : "",
-                (long long)m->epoch, m->loss, m->pretext_acc, m->knn_acc,
-                m->alignment, m->uniformity, m->seconds);
-        if (trainer_save(t, o->out_dir, err, sizeof(err)) != 0 ||
-            write_report(o, rs->history, rs->epochs_done) != 0) {
+        if (is_root(rs->comm))
+            fprintf(stderr, "%sepoch %lld: loss %.4f, pretext acc %.3f, kNN (monitor) %.4f, "
+                    "align %.3f, unif %.3f, %.0fs\n", isatty(fileno(stderr)) ? "\r" : "",
+                    (long long)m->epoch, m->loss, m->pretext_acc, m->knn_acc,
+                    m->alignment, m->uniformity, m->seconds);
+        if (all_ok(rs->comm, trainer_save(t, o->out_dir, err, sizeof(err)) != 0
+                                 ? die("checkpoint", err)
+                                 : is_root(rs->comm) ? write_report(o, rs->history,
+                                                                    rs->epochs_done)
+                                                     : 0) != 0) {
             free(order);
-            return die("checkpoint", err);
+            return 1;
         }
     }
     free(order);
@@ -367,7 +428,7 @@ static int final_evaluation(trainer *t, const demo_options *o, const fmnist_spli
     return rc;
 }
 
-int main(int argc, char **argv)
+int demo_run(int argc, char **argv, ctr_comm *comm)
 {
     demo_options o;
     fmnist_split train, test;
@@ -377,7 +438,7 @@ int main(int argc, char **argv)
     int rc = options_parse(&o, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
-    set_threads(o.threads);
+    set_threads(comm != NULL && o.threads == 0 ? 1 : o.threads);
     if (load_data(&o, &train, &test) != 0)
         return 1;
     if (train.count < o.batch)
@@ -385,11 +446,14 @@ int main(int argc, char **argv)
     if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
         return die(o.out_dir, strerror(errno));
     memset(&rs, 0, sizeof(rs));
+    rs.comm = comm;
     rs.history = calloc((size_t)o.epochs, sizeof(epoch_metrics));
     if (rs.history == NULL ||
-        trainer_create(&t, &o, train.count, o.epochs * (train.count / o.batch), err,
+        trainer_create(&t, &o, comm, train.count, o.epochs * (train.count / o.batch), err,
                        sizeof(err)) != 0)
         return die("setup", rs.history == NULL ? "out of memory" : err);
+    if (o.step_log != NULL && is_root(comm) && (rs.step_log = fopen(o.step_log, "w")) == NULL)
+        return die(o.step_log, strerror(errno));
     if (o.resume) {
         if (trainer_load(t, o.out_dir, err, sizeof(err)) != 0)
             return die("resume", err);
@@ -401,7 +465,9 @@ int main(int argc, char **argv)
     }
     rc = run_training(t, &o, &train, &test, &rs);
     if (rc == 0)
-        rc = final_evaluation(t, &o, &train, &test, &rs);
+        rc = all_ok(comm, is_root(comm) ? final_evaluation(t, &o, &train, &test, &rs) : 0);
+    if (rs.step_log != NULL && fclose(rs.step_log) != 0 && rc == 0)
+        rc = die(o.step_log, strerror(errno));
     trainer_destroy(t);
     free(rs.history);
     fmnist_free(&train);

@@ -29,7 +29,8 @@ static const char usage[] =
     "  --batch N                      images per step (default 256)\n"
     "  --time-budget SECONDS          stop training after this long (default 300)\n"
     "  --seed N                       seed of every random choice (default 1)\n"
-    "  --threads N                    BLAS threads (default: BLAS's own setting)\n"
+    "  --threads N                    BLAS threads (default: BLAS's own setting;\n"
+    "                                 contrastive-demo-mpi: 1 per rank)\n"
     "  --out DIR                      report and checkpoint directory (default demo-out)\n"
     "  --resume                       continue from the checkpoint in --out\n"
     "  --decoupled 0|1                SimCLR: 1 the decoupled contrastive loss (DCL,\n"
@@ -60,6 +61,8 @@ static const char usage[] =
     "  --standardize 0|1              feed (pixel - mean) / std (default 1)\n"
     "  --label-seed N                 permute training labels first (a test that\n"
     "                                 training never reads them)\n"
+    "  --step-log FILE                write every step's loss and pretext accuracy\n"
+    "                                 to FILE (\"step loss acc\" lines; compares runs)\n"
     "  --help                         this text\n"
     "\n"
     "The last line on stdout is machine-readable:\n"
@@ -174,6 +177,7 @@ static int parse_pair(demo_options *o, const char *flag, const char *v)
     }
     if (strcmp(flag, "--out") == 0) { o->out_dir = v; return 0; }
     if (strcmp(flag, "--data") == 0) { o->data_dir = v; return 0; }
+    if (strcmp(flag, "--step-log") == 0) { o->step_log = v; return 0; }
     if (strcmp(flag, "--time-budget") == 0) return parse_real(flag, v, &o->time_budget);
     if (strcmp(flag, "--lr") == 0) return parse_real(flag, v, &o->lr);
     if (strcmp(flag, "--weight-decay") == 0) return parse_real(flag, v, &o->weight_decay);

@@ -20,6 +20,7 @@ typedef struct demo_options {
     double time_budget;    /* seconds of training, 0 = no limit */
     const char *out_dir;
     const char *data_dir;
+    const char *step_log;  /* NULL, or a file for every step's loss */
     int resume;
     int64_t stop_after;    /* train at most this many epochs in this run
                               (0 = no limit): an interruption, for resume */

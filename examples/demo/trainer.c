@@ -2,7 +2,10 @@
  * trainer.c - SimCLR, MoCo v2 and instance discrimination on a small CNN or an
  * MLP, as a host program writes them with libcontrastive: it owns the data, the
  * augmentations and the loop; the library gives the encoder, optimizer,
- * objective, queue and bank.
+ * objective, queue and bank. With a communicator (the distributed demo,
+ * docs/distributed.md) each rank trains on its slice of the global batch
+ * and the ranks exchange what one process would share; without one, every
+ * call is the single-process call.
  */
 #include "trainer.h"
 
@@ -29,6 +32,8 @@
 struct trainer {
     demo_options opt;
     int64_t n_train, total_steps, step;
+    ctr_comm *comm;          /* NULL: one process */
+    int64_t rank, size, lb;  /* this rank, the ranks, its local batch */
     ctr_encoder *enc, *key_enc;
     ctr_optimizer *optim;
     ctr_objective *obj;
@@ -161,6 +166,14 @@ static int create_objective(trainer *t, char *err, size_t cap)
     return 0;
 }
 
+/* MoCo's BN groups on this rank: the one process's MOCO_BN_GROUPS groups
+ * of the global batch are the ranks' local groups when the ranks divide
+ * them (then R ranks equal one process); otherwise each rank is a group. */
+static int64_t moco_local_groups(const trainer *t)
+{
+    return MOCO_BN_GROUPS % t->size == 0 ? MOCO_BN_GROUPS / t->size : 1;
+}
+
 static int create_memories(trainer *t, char *err, size_t cap)
 {
     int rc = CTR_OK;
@@ -170,9 +183,12 @@ static int create_memories(trainer *t, char *err, size_t cap)
             rc = ctr_queue_create(&t->queue, MOCO_QUEUE, t->opt.proj_dim,
                                   CTR_QUEUE_INIT_RANDOM, t->opt.seed + 2, NULL);
         if (rc == CTR_OK)
-            rc = ctr_encoder_set_i64(t->enc, CTR_ENCODER_P_BN_GROUPS, MOCO_BN_GROUPS);
+            rc = ctr_encoder_set_i64(t->enc, CTR_ENCODER_P_BN_GROUPS, moco_local_groups(t));
         if (rc == CTR_OK)
-            rc = ctr_encoder_set_i64(t->key_enc, CTR_ENCODER_P_BN_GROUPS, MOCO_BN_GROUPS);
+            rc = ctr_encoder_set_i64(t->key_enc, CTR_ENCODER_P_BN_GROUPS, moco_local_groups(t));
+    } else if (t->opt.method == METHOD_INSTDISC && t->comm != NULL) {
+        rc = ctr_comm_bank_create(t->comm, &t->bank, t->n_train, t->opt.proj_dim,
+                                  t->opt.seed + 3, NULL);
     } else if (t->opt.method == METHOD_INSTDISC) {
         rc = ctr_bank_create(&t->bank, t->n_train, t->opt.proj_dim, t->opt.seed + 3, NULL);
     }
@@ -233,14 +249,36 @@ static int create_state(trainer *t, char *err, size_t cap)
     return 0;
 }
 
-int trainer_create(trainer **out, const demo_options *opt, int64_t n_train,
-                   int64_t total_steps, char *err, size_t cap)
+/* The ranks and this rank's share of the batch (one process: 0, 1, batch). */
+static int set_ranks(trainer *t, ctr_comm *comm, char *err, size_t cap)
+{
+    t->comm = comm, t->rank = 0, t->size = 1, t->lb = t->opt.batch;
+    if (comm == NULL)
+        return 0;
+    if (ctr_comm_rank(comm, &t->rank) != CTR_OK || ctr_comm_size(comm, &t->size) != CTR_OK)
+        return FAIL("communicator: %s", ctr_comm_last_error(comm));
+    if (t->opt.batch % t->size != 0)
+        return FAIL("--batch %lld is not a multiple of the %lld ranks",
+                    (long long)t->opt.batch, (long long)t->size);
+    t->lb = t->opt.batch / t->size;
+    if (t->opt.method == METHOD_MOCO && t->lb % moco_local_groups(t) != 0)
+        return FAIL("MoCo: the %lld images of a rank do not split into %lld BN groups",
+                    (long long)t->lb, (long long)moco_local_groups(t));
+    return 0;
+}
+
+int trainer_create(trainer **out, const demo_options *opt, ctr_comm *comm,
+                   int64_t n_train, int64_t total_steps, char *err, size_t cap)
 {
     trainer *t = calloc(1, sizeof(*t));
     int rc;
     if (t == NULL)
         return FAIL("out of memory");
     t->opt = *opt;
+    if (set_ranks(t, comm, err, cap) != 0) {
+        free(t);
+        return -1;
+    }
     t->n_train = n_train;
     t->total_steps = total_steps;
     t->aug = augment_default();
@@ -300,18 +338,25 @@ int trainer_shuffle(trainer *t, int64_t *order, int64_t n)
 /* ---- one step per method ------------------------------------------------------------ */
 
 /* Writes `views` augmented copies of each image order[0..b) into
- * t->views: view v of image i at row v*b + i. */
+ * t->views: view v of image i at row v*b + i. A rank of a distributed run
+ * makes the views of its images order[first..first+lb) only (row v*lb +
+ * i - first) and skips the others' draws: every rank's generator follows
+ * the one process's, so the global batch and its augmentations are the
+ * one process's whatever the number of ranks. */
 static int make_views(trainer *t, const fmnist_split *train, const int64_t *order,
                       int views)
 {
-    int64_t b = t->opt.batch, i;
+    int64_t b = t->opt.batch, first = t->rank * t->lb, i;
     int v;
     for (v = 0; v < views; v++)
-        for (i = 0; i < b; i++)
-            if (augment_image(train->images + order[i] * FMNIST_PIXELS,
-                              t->views + (v * b + i) * FMNIST_PIXELS, &t->aug,
-                              t->rng) != CTR_OK)
+        for (i = 0; i < b; i++) {
+            int own = i >= first && i < first + t->lb;
+            if ((own ? augment_image(train->images + order[i] * FMNIST_PIXELS,
+                                     t->views + (v * t->lb + i - first) * FMNIST_PIXELS,
+                                     &t->aug, t->rng)
+                     : augment_skip(&t->aug, t->rng)) != CTR_OK)
                 return -1;
+        }
     return 0;
 }
 
@@ -347,17 +392,25 @@ static int moco_keys(trainer *t)
     return rc;
 }
 
+/* The b queries' forward, their InfoNCE against the keys and the queue,
+ * and the backward. */
+static int moco_queries(trainer *t, int64_t b, double *loss)
+{
+    int64_t p = t->opt.proj_dim;
+    int rc = ctr_encoder_forward(t->enc, t->z, t->views, b, CTR_ENCODER_TRAIN);
+    if (rc == CTR_OK)
+        rc = ctr_objective_infonce_queue(t->obj, loss, t->z, p, t->keys, p, b,
+                                         p, t->queue, NULL, t->grad, NULL);
+    if (rc == CTR_OK) rc = ctr_encoder_backward(t->enc, NULL, t->grad);
+    return rc;
+}
+
 static int moco_step(trainer *t, double *loss)
 {
     int64_t b = t->opt.batch, p = t->opt.proj_dim;
     int rc = ctr_encoder_momentum_update(t->key_enc, t->enc, MOCO_MOMENTUM, 0);
     if (rc == CTR_OK) rc = moco_keys(t);
-    if (rc == CTR_OK)
-        rc = ctr_encoder_forward(t->enc, t->z, t->views, b, CTR_ENCODER_TRAIN);
-    if (rc == CTR_OK)
-        rc = ctr_objective_infonce_queue(t->obj, loss, t->z, p, t->keys, p, b,
-                                         p, t->queue, NULL, t->grad, NULL);
-    if (rc == CTR_OK) rc = ctr_encoder_backward(t->enc, NULL, t->grad);
+    if (rc == CTR_OK) rc = moco_queries(t, b, loss);
     if (rc == CTR_OK) rc = ctr_queue_enqueue(t->queue, t->keys, b, p, NULL);
     return rc;
 }
@@ -378,10 +431,115 @@ static int instdisc_step(trainer *t, const int64_t *order, double *loss)
     return rc;
 }
 
+/* ---- the same steps across ranks ------------------------------------------------------ */
+
+/* SimCLR on lb pairs per rank: synchronised BN (the one process's BN sees
+ * the 2B views in one group), NT-Xent with cross-replica negatives (the
+ * global loss; each rank gets d loss / d its rows), gradients summed. */
+static int simclr_step_dist(trainer *t, double *loss)
+{
+    int64_t b = t->lb, p = t->opt.proj_dim;
+    int rc = ctr_comm_encoder_forward(t->comm, t->enc, t->z, t->views, 2 * b);
+    if (rc == CTR_OK)
+        rc = ctr_comm_ntxent(t->comm, t->obj, loss, t->z, p, t->z + b * p, p, b, p,
+                             t->grad, t->grad + b * p);
+    if (rc == CTR_OK) rc = ctr_comm_encoder_backward(t->comm, t->enc, NULL, t->grad);
+    if (rc == CTR_OK) rc = ctr_comm_encoder_grads(t->comm, t->enc, CTR_COMM_SUM, 0.0);
+    return rc;
+}
+
+/* MoCo's shuffle BN across ranks: rank 0 draws the permutation of the B
+ * key inputs that the one process draws (the other ranks draw it too and
+ * drop it, so that every generator stays the one process's), each rank
+ * encodes its slice of the permuted batch and gets its keys back in
+ * order. */
+static int moco_keys_dist(trainer *t)
+{
+    int64_t b = t->lb, p = t->opt.proj_dim;
+    float *out = t->z + b * p;
+    int rc = t->rank == 0 ? CTR_OK : ctr_rng_permutation(t->rng, t->perm, t->opt.batch);
+    if (rc == CTR_OK)
+        rc = ctr_comm_shuffle_rows(t->comm, t->rank == 0 ? t->rng : NULL, t->perm,
+                                   t->shuffled, t->views + b * FMNIST_PIXELS, b,
+                                   FMNIST_PIXELS);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_forward(t->key_enc, out, t->shuffled, b,
+                                 CTR_ENCODER_TRAIN | CTR_ENCODER_NO_GRAD);
+    if (rc == CTR_OK) rc = ctr_comm_unshuffle_rows(t->comm, t->perm, t->keys, out, b, p);
+    return rc;
+}
+
+/* MoCo: local queries against the shared queue (the queues are the same
+ * on every rank), gradients averaged, the B keys gathered and enqueued
+ * everywhere; *loss is the mean of the ranks' (equal-sized) means. */
+static int moco_step_dist(trainer *t, double *loss, double *acc)
+{
+    int64_t b = t->lb, p = t->opt.proj_dim;
+    float sums[2];
+    int rc = ctr_encoder_momentum_update(t->key_enc, t->enc, MOCO_MOMENTUM, 0);
+    if (rc == CTR_OK) rc = moco_keys_dist(t);
+    if (rc == CTR_OK) rc = moco_queries(t, b, loss);
+    if (rc == CTR_OK) rc = ctr_objective_stat(t->obj, CTR_OBJECTIVE_S_ACCURACY, acc);
+    sums[0] = (float)*loss, sums[1] = (float)*acc;
+    if (rc == CTR_OK) rc = ctr_comm_average_f32(t->comm, sums, 2, 1.0);
+    if (rc == CTR_OK) rc = ctr_comm_encoder_grads(t->comm, t->enc, CTR_COMM_MEAN, (double)b);
+    if (rc == CTR_OK) rc = ctr_comm_queue_enqueue(t->comm, t->queue, t->keys, b, p, NULL);
+    *loss = sums[0], *acc = sums[1];
+    return rc;
+}
+
+/* Instance discrimination over the sharded bank: synchronised BN, the
+ * noise drawn over the whole bank, NCE from partial logits, gradients
+ * summed, each bank row updated by its owner. */
+static int instdisc_step_dist(trainer *t, const int64_t *order, double *loss)
+{
+    int64_t b = t->lb, p = t->opt.proj_dim;
+    int rc = ctr_comm_encoder_forward(t->comm, t->enc, t->z, t->views, b);
+    memcpy(t->idx, order + t->rank * b, (size_t)b * sizeof(int64_t));
+    if (rc == CTR_OK)
+        rc = ctr_comm_bank_sample(t->comm, t->bank, t->n_train, t->noise, b, NCE_NOISE, t->idx);
+    if (rc == CTR_OK)
+        rc = ctr_comm_nce(t->comm, t->obj, loss, t->z, p, b, p, t->bank, t->n_train, t->idx,
+                          t->noise, NCE_NOISE, t->grad);
+    if (rc == CTR_OK) rc = ctr_comm_encoder_backward(t->comm, t->enc, NULL, t->grad);
+    if (rc == CTR_OK) rc = ctr_comm_encoder_grads(t->comm, t->enc, CTR_COMM_SUM, 0.0);
+    if (rc == CTR_OK)
+        rc = ctr_comm_bank_update(t->comm, t->bank, t->n_train, t->idx, b, t->z, p);
+    return rc;
+}
+
+/* One method's step across ranks; *acc is NAN where the distributed
+ * objective keeps no statistics (NT-Xent, NCE). */
+static int method_step_dist(trainer *t, const int64_t *order, double *loss, double *acc)
+{
+    *acc = NAN;
+    if (t->opt.method == METHOD_SIMCLR)
+        return simclr_step_dist(t, loss);
+    if (t->opt.method == METHOD_MOCO)
+        return moco_step_dist(t, loss, acc);
+    return instdisc_step_dist(t, order, loss);
+}
+
+static int method_step(trainer *t, const int64_t *order, double *loss, double *acc)
+{
+    int rc;
+    if (t->comm != NULL)
+        return method_step_dist(t, order, loss, acc);
+    if (t->opt.method == METHOD_SIMCLR)
+        rc = simclr_step(t, loss);
+    else if (t->opt.method == METHOD_MOCO)
+        rc = moco_step(t, loss);
+    else
+        rc = instdisc_step(t, order, loss);
+    if (rc == CTR_OK && ctr_objective_stat(t->obj, CTR_OBJECTIVE_S_ACCURACY, acc) != CTR_OK)
+        *acc = NAN;
+    return rc;
+}
+
 int trainer_step(trainer *t, const fmnist_split *train, const int64_t *order,
                  step_stats *stats, char *err, size_t cap)
 {
-    double lr, loss = 0.0;
+    double lr, loss = 0.0, acc = NAN;
     int rc;
     if (make_views(t, train, order, t->opt.method == METHOD_INSTDISC ? 1 : 2) != 0)
         return FAIL("augmentation failed");
@@ -389,21 +547,15 @@ int trainer_step(trainer *t, const fmnist_split *train, const int64_t *order,
                                  t->base_lr, 0.0);
     if (rc == CTR_OK) rc = ctr_optimizer_set_f64(t->optim, CTR_OPTIMIZER_P_LR, lr);
     if (rc == CTR_OK) rc = ctr_encoder_zero_grad(t->enc);
-    if (rc == CTR_OK) {
-        if (t->opt.method == METHOD_SIMCLR)
-            rc = simclr_step(t, &loss);
-        else if (t->opt.method == METHOD_MOCO)
-            rc = moco_step(t, &loss);
-        else
-            rc = instdisc_step(t, order, &loss);
-    }
+    if (rc == CTR_OK) rc = method_step(t, order, &loss, &acc);
     if (rc == CTR_OK) rc = ctr_optimizer_step(t->optim);
     if (rc != CTR_OK)
-        return FAIL("step %lld: %s (%s; %s)", (long long)t->step, ctr_strerror(rc),
-                    ctr_encoder_last_error(t->enc), ctr_objective_last_error(t->obj));
+        return FAIL("step %lld: %s (%s; %s%s%s)", (long long)t->step, ctr_strerror(rc),
+                    ctr_encoder_last_error(t->enc), ctr_objective_last_error(t->obj),
+                    t->comm != NULL ? "; " : "",
+                    t->comm != NULL ? ctr_comm_last_error(t->comm) : "");
     stats->loss = loss;
-    if (ctr_objective_stat(t->obj, CTR_OBJECTIVE_S_ACCURACY, &stats->pretext_acc) != CTR_OK)
-        stats->pretext_acc = NAN;
+    stats->pretext_acc = acc;
     t->step++;
     return 0;
 }
@@ -472,16 +624,22 @@ int trainer_embeddings(trainer *t, const float *images, int64_t n, float *emb,
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
-static const char *state_path(char *buf, size_t cap, const char *dir)
+/* Several ranks: one file per rank, state.<rank>of<size>.ckpt (a rank's
+ * bank shard and MoCo's key encoder statistics are its own). */
+static const char *state_path(const trainer *t, char *buf, size_t cap, const char *dir)
 {
-    snprintf(buf, cap, "%s/%s", dir, STATE_FILE);
+    if (t->size > 1)
+        snprintf(buf, cap, "%s/state.%lldof%lld.ckpt", dir, (long long)t->rank,
+                 (long long)t->size);
+    else
+        snprintf(buf, cap, "%s/%s", dir, STATE_FILE);
     return buf;
 }
 
 int trainer_save(const trainer *t, const char *dir, char *err, size_t cap)
 {
     char path[4096];
-    int rc = ctr_state_save(t->state, state_path(path, sizeof(path), dir));
+    int rc = ctr_state_save(t->state, state_path(t, path, sizeof(path), dir));
     if (rc != CTR_OK)
         return lib_fail(err, cap, "saving the checkpoint", rc,
                         ctr_state_last_error(t->state));
@@ -492,7 +650,7 @@ int trainer_load(trainer *t, const char *dir, char *err, size_t cap)
 {
     char path[4096];
     int64_t step = 0;
-    int rc = ctr_state_load(t->state, state_path(path, sizeof(path), dir));
+    int rc = ctr_state_load(t->state, state_path(t, path, sizeof(path), dir));
     if (rc == CTR_OK)
         rc = ctr_optimizer_get_i64(t->optim, CTR_OPTIMIZER_P_STEP, &step);
     if (rc != CTR_OK)
@@ -502,3 +660,36 @@ int trainer_load(trainer *t, const char *dir, char *err, size_t cap)
     return 0;
 }
 
+
+/* ---- across ranks ------------------------------------------------------------------------ */
+
+/* One encoder's running statistics averaged over the ranks: each rank's
+ * move towards its own groups' statistics, and the moves are linear, so
+ * the mean is the one process's statistics. A failure on one rank (out
+ * of memory: a NULL buffer) is an error on every rank. */
+static int average_stats(ctr_comm *comm, ctr_encoder *enc)
+{
+    int64_t n = 0;
+    float *buf;
+    int rc = ctr_encoder_num_stats(enc, &n);
+    if (rc != CTR_OK || n == 0)
+        return rc;
+    buf = malloc((size_t)n * sizeof(float));
+    if (buf != NULL) rc = ctr_encoder_get_stats(enc, buf, n);
+    if (rc == CTR_OK) rc = ctr_comm_average_f32(comm, buf, n, 1.0);
+    if (rc == CTR_OK) rc = ctr_encoder_set_stats(enc, buf, n);
+    free(buf);
+    return rc;
+}
+
+int trainer_sync(trainer *t, char *err, size_t cap)
+{
+    int rc = CTR_OK;
+    if (t->comm == NULL || t->opt.method != METHOD_MOCO)
+        return 0;
+    rc = average_stats(t->comm, t->enc);
+    if (rc == CTR_OK) rc = average_stats(t->comm, t->key_enc);
+    if (rc != CTR_OK)
+        return lib_fail(err, cap, "averaging the BN statistics", rc, ctr_comm_last_error(t->comm));
+    return 0;
+}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <contrastive.h>
+
 #include "fmnist.h"
 #include "options.h"
 
@@ -21,9 +23,12 @@ typedef struct step_stats {
 
 /* Creates the networks, optimizer, objective and memories for
  * opt->method, for n_train training images and `total_steps` steps (the
- * learning-rate schedule). Returns 0, or -1 with a message in err. */
-int trainer_create(trainer **out, const demo_options *opt, int64_t n_train,
-                   int64_t total_steps, char *err, size_t cap);
+ * learning-rate schedule). comm NULL: one process; otherwise this rank of
+ * a data-parallel run (collective: every rank calls it), which trains on
+ * its opt->batch / size images of each global batch. Returns 0, or -1 with
+ * a message in err. */
+int trainer_create(trainer **out, const demo_options *opt, ctr_comm *comm,
+                   int64_t n_train, int64_t total_steps, char *err, size_t cap);
 void trainer_destroy(trainer *t);
 
 /* Draws the next epoch's order of training images. */
@@ -49,5 +54,11 @@ int trainer_embeddings(trainer *t, const float *images, int64_t n, float *emb,
 int trainer_save(const trainer *t, const char *dir, char *err, size_t cap);
 int trainer_load(trainer *t, const char *dir, char *err, size_t cap);
 int64_t trainer_steps_done(const trainer *t);
+
+/* Across ranks (collective; nothing to do without a communicator or
+ * where the ranks' encoders are already equal): MoCo's BN running
+ * statistics averaged over the ranks, so that every rank holds the one
+ * process's, before evaluating or saving. */
+int trainer_sync(trainer *t, char *err, size_t cap);
 
 #endif /* DEMO_TRAINER_H */

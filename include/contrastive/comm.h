@@ -208,9 +208,9 @@ CTR_API int ctr_comm_encoder_backward(ctr_comm *comm, ctr_encoder *enc,
  * of the global views Z1, Z2 (B = size * b pairs, rank order). The loss is
  * exactly ctr_objective_ntxent's on (Z1, Z2): each of the 2B views against
  * the 2B - 2 others, self-similarity masked, mean over the 2B anchors; obj
- * (kind CTR_OBJECTIVE_NTXENT) gives the temperature and the normalisation
- * (CTR_OBJECTIVE_P_TEMPERATURE, CTR_OBJECTIVE_P_NORMALIZE) and is not
- * changed (no statistics; no groups). *loss is the global loss, the same
+ * (kind CTR_OBJECTIVE_NTXENT) gives the temperature, the normalisation
+ * and the decoupled loss (CTR_OBJECTIVE_P_TEMPERATURE, _NORMALIZE,
+ * _DECOUPLED: needs B >= 2) and is not changed (no statistics; no groups). *loss is the global loss, the same
  * on every rank. grad_z1, grad_z2 (b x d, dense, or both NULL for the loss
  * only) get d loss / d (this rank's rows): the rank's anchors' own terms
  * plus the terms of every other rank's anchors in which these rows are
@@ -240,7 +240,8 @@ CTR_API int ctr_comm_ntxent(ctr_comm *comm, const ctr_objective *obj,
  * ctr_objective_infonce's on (A, P) without groups: each anchor against
  * the B positives (its own the target), mean over the B anchors, and with
  * CTR_OBJECTIVE_P_SYMMETRIC the mean with the P -> A direction; obj gives
- * the temperature, normalisation and symmetry and is not changed.
+ * the temperature, normalisation, symmetry and the decoupled loss and is
+ * not changed.
  * grad_a, grad_p (b x d, dense, or both NULL) get d loss / d (this rank's
  * rows), including the terms of other ranks' anchors (all-reduced back, as
  * ctr_comm_ntxent). Sum the encoder gradients with CTR_COMM_SUM.

@@ -26,6 +26,7 @@ typedef struct nt_dims {
     int64_t rank;
     double tau;
     int normalize, grads;
+    int dcl;       /* CTR_OBJECTIVE_P_DECOUPLED: positives out of the softmax */
     int32_t kind;  /* CTR_OBJECTIVE_NTXENT or CTR_OBJECTIVE_INFONCE */
     int n_dirs;    /* directions: 2 (NT-Xent, symmetric InfoNCE) or 1 */
 } nt_dims;
@@ -98,7 +99,7 @@ static void carve(const ctr_comm *c, const nt_dims *dm, nt_bufs *bf)
 
 static int check_objective(ctr_comm *c, const ctr_objective *obj, nt_dims *dm)
 {
-    int64_t norm = 0, sym = 0;
+    int64_t norm = 0, sym = 0, dcl = 0;
     if (obj == NULL)
         return ctr__fail(&c->err, CTR_E_INVALID_ARG, "obj is NULL");
     if (ctr_objective_kind(obj) != dm->kind)
@@ -110,7 +111,9 @@ static int check_objective(ctr_comm *c, const ctr_objective *obj, nt_dims *dm)
     (void)ctr_objective_get_f64(obj, CTR_OBJECTIVE_P_TEMPERATURE, &dm->tau);
     (void)ctr_objective_get_i64(obj, CTR_OBJECTIVE_P_NORMALIZE, &norm);
     (void)ctr_objective_get_i64(obj, CTR_OBJECTIVE_P_SYMMETRIC, &sym);
+    (void)ctr_objective_get_i64(obj, CTR_OBJECTIVE_P_DECOUPLED, &dcl);
     dm->normalize = norm != 0;
+    dm->dcl = dcl != 0;
     dm->n_dirs = dm->kind == CTR_OBJECTIVE_NTXENT || sym != 0 ? 2 : 1;
     return CTR_OK;
 }
@@ -129,6 +132,11 @@ static int check_sizes(ctr_comm *c, nt_dims *dm, int64_t ld1, int64_t ld2)
         return ctr__fail(&c->err, CTR_E_OVERFLOW,
                          "the global batch (size x b) is too large for BLAS");
     dm->n = 2 * dm->big_b;
+    if (dm->dcl && dm->big_b < 2)
+        return ctr__fail(&c->err, CTR_E_INVALID_ARG,
+                         "CTR_OBJECTIVE_P_DECOUPLED needs a negative for "
+                         "every row: a global batch of >= 2 (got %lld)",
+                         (long long)dm->big_b);
     return CTR_OK;
 }
 
@@ -185,22 +193,26 @@ static int64_t own_row(const nt_dims *dm, int64_t v)
 
 /* An anchor's loss over its logits s (n keys; self < 0: none masked), and
  * with grads its dS in place: (softmax - onehot(pos)) * scale, 0 at self.
- * *bad on overflow. */
+ * With DECOUPLED (DCL) the positive is out of the softmax too: the loss is
+ * lse(negatives) - s[pos] and dS[pos] = -scale. *bad on overflow. */
 static double row_loss(float *s, int64_t n, int64_t self, int64_t pos,
                        const nt_dims *dm, int *bad)
 {
     const float scale = 1.0f / (float)(dm->n_dirs * dm->big_b);
+    const float pos_logit = s[pos];
     float m = -INFINITY;
     double sum = 0.0, lse, loss;
     int64_t c;
     if (self >= 0)
         s[self] = -INFINITY;
+    if (dm->dcl)
+        s[pos] = -INFINITY;
     for (c = 0; c < n; c++)
         m = s[c] > m ? s[c] : m;
     for (c = 0; c < n; c++)
         sum += exp((double)s[c] - (double)m);
     lse = (double)m + log(sum);
-    loss = lse - (double)s[pos];
+    loss = lse - (double)pos_logit;
     if (!isfinite(m) || !isfinite(loss)) {
         *bad = 1;
         return 0.0;
@@ -328,9 +340,10 @@ static int inbatch(ctr_comm *comm, int32_t kind, const ctr_objective *obj,
 {
     static const char *const names[] = {
         "b", "d", "the temperature (bits)", "normalize",
-        "gradients requested", "the number of directions (symmetric)"};
+        "gradients requested", "the number of directions (symmetric)",
+        "decoupled"};
     nt_dims dm;
-    int64_t vals[6] = {0, 0, 0, 0, 0, 0};
+    int64_t vals[7] = {0, 0, 0, 0, 0, 0, 0};
     int rc;
     if (comm == NULL)
         return CTR_E_INVALID_ARG;
@@ -342,8 +355,9 @@ static int inbatch(ctr_comm *comm, int32_t kind, const ctr_objective *obj,
     if (rc == CTR_OK) {
         vals[0] = b, vals[1] = d, vals[2] = ctr__comm_f64_bits(dm.tau);
         vals[3] = dm.normalize, vals[4] = dm.grads, vals[5] = dm.n_dirs;
+        vals[6] = dm.dcl;
     }
-    rc = ctr__comm_agree(comm, rc, vals, 6, 6, names);
+    rc = ctr__comm_agree(comm, rc, vals, 7, 7, names);
     if (rc != CTR_OK)
         return rc;
     return run(comm, &dm, z1, ld1, z2, ld2, loss, grad_z1, grad_z2);
