@@ -604,6 +604,9 @@ $(MPI_TEST): tests/mpi/mpi_equiv.c tests/dist_scenario.h tests/dist_bank.h $(MPI
 
 # Equivalence of 2 and 4 ranks with one process (tests/mpi/mpi_equiv.c).
 # Under SANITIZE=1 leak reports are off: Open MPI keeps its own blocks.
+# (defined before check-mpi: a rule's prerequisites expand when it is read)
+DEMO_MPI_BIN := $(BUILD)/examples/contrastive-demo-mpi
+DEMO_MPI_SRCS := $(filter-out examples/demo/entry.c,$(DEMO_SRCS)) examples/demo-mpi/main.c
 check-mpi: $(MPI_TEST) $(DEMO_MPI_BIN) $(DEMO_BIN)
 	$(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0) $(MPIRUN) $(MPIRUN_FLAGS) -np 2 $(MPI_TEST)
 	$(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0) $(MPIRUN) $(MPIRUN_FLAGS) -np 4 $(MPI_TEST)
@@ -613,8 +616,6 @@ check-mpi: $(MPI_TEST) $(DEMO_MPI_BIN) $(DEMO_BIN)
 # The demo trained data-parallel (examples/demo-mpi/: the demo's sources with
 # an MPI entry point, linked with libcontrastive-mpi; docs/distributed.md):
 #   make run-demo-mpi [MPI_NP=2] [DEMO_ARGS="--method moco ..."]
-DEMO_MPI_BIN := $(BUILD)/examples/contrastive-demo-mpi
-DEMO_MPI_SRCS := $(filter-out examples/demo/entry.c,$(DEMO_SRCS)) examples/demo-mpi/main.c
 MPI_NP ?= 2
 $(DEMO_MPI_BIN): $(DEMO_MPI_SRCS) $(wildcard examples/demo/*.h) $(MPI_STATIC) $(STATIC) $(LIB_HDRS)
 	@mkdir -p $(@D)
