@@ -25,7 +25,7 @@
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
 #                         MANDIR CMAKEDIR
 #
-# Options: BLAS=openblas|blis  CC=gcc|clang  SANITIZE=1  WERROR=0  NO_DEPS=1
+# Options: BLAS=openblas|blis  CC=gcc|clang  SANITIZE=1  WERROR=0  NO_DEPS=1  OPENMP=1
 #
 # One build tree (build/) holds one configuration at a time: when the flags
 # change (CC, BLAS, SANITIZE...) everything is rebuilt.
@@ -89,9 +89,29 @@ else
   $(error BLAS must be openblas or blis (got '$(BLAS)'))
 endif
 
+# ---- OpenMP build (docs/threading.md) --------------------------------------
+# make OPENMP=1: the library's passes between GEMMs split their loops over
+# the host's OpenMP threads (-DCTR_OPENMP, src/common/parallel.h), and BLAS
+# is Debian's OpenMP OpenBLAS (libopenblas-openmp-dev), linked by its
+# directory with an rpath, so both share one libgomp pool. The system's
+# libopenblas.so.0 alternative (openblas-pthread) is left as it is.
+OPENMP ?=
+OPENBLAS_OMP_DIR := /usr/lib/$(MULTIARCH)/openblas-openmp
+ifeq ($(OPENMP),1)
+  OMP_FLAGS := -fopenmp
+  BLAS_DEFINE += -DCTR_OPENMP
+  ifeq ($(BLAS),openblas)
+    $(if $(wildcard $(OPENBLAS_OMP_DIR)/libopenblas.so),,$(error OPENMP=1 needs the OpenMP OpenBLAS in $(OPENBLAS_OMP_DIR): apt-get install libopenblas-openmp-dev))
+    BLAS_CFLAGS = -I/usr/include/$(MULTIARCH)/openblas-openmp
+    BLAS_LIBS = -L$(OPENBLAS_OMP_DIR) -Wl,-rpath,$(OPENBLAS_OMP_DIR) -lopenblas
+  endif
+else ifneq ($(OPENMP),)
+  $(error OPENMP must be 1 or empty (got '$(OPENMP)'))
+endif
+
 BUILD := build
 CPPFLAGS_LIB = -Iinclude -Isrc -I$(BUILD)/gen -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
-CFLAGS_ALL = -std=c11 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(SAN_FLAGS)
+CFLAGS_ALL = -std=c11 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(SAN_FLAGS) $(OMP_FLAGS)
 LDFLAGS_ALL = $(LDFLAGS) $(SAN_FLAGS) -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 LIBS_ALL = $(BLAS_LIBS) -lm -lpthread
 
@@ -264,8 +284,8 @@ check-valgrind: $(TEST_RUNNER) | deps
 # The library and tests/tsan/threads.c built with -fsanitize=thread in their
 # own tree: threads on distinct handles, and const calls on shared ones.
 TSAN_CC ?= clang
-TSAN_BUILD := build-tsan
-TSAN_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=thread
+TSAN_BUILD := build-tsan$(if $(filter 1,$(OPENMP)),-omp)
+TSAN_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=thread $(OMP_FLAGS)
 TSAN_CPPFLAGS = -Iinclude -Isrc -I$(BUILD)/gen -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
 TSAN_LIB_OBJS := $(LIB_SRCS:src/%.c=$(TSAN_BUILD)/src/%.o)
 
@@ -279,8 +299,22 @@ $(TSAN_BUILD)/threads: tests/tsan/threads.c $(TSAN_LIB_OBJS)
 	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) -o $@ $< $(TSAN_LIB_OBJS) $(LIBS_ALL)
 
 # One BLAS thread: OpenBLAS's own pool is not instrumented.
-check-tsan: $(TSAN_BUILD)/threads | deps
+check-tsan: $(TSAN_BUILD)/threads $(if $(filter 1,$(OPENMP)),$(TSAN_BUILD)/omp_step) | deps
 	OPENBLAS_NUM_THREADS=1 BLIS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:exitcode=66 $(TSAN_BUILD)/threads
+	$(if $(filter 1,$(OPENMP)),OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 OMP_TOOL_LIBRARIES=$(TSAN_ARCHER) \
+	    TSAN_OPTIONS=halt_on_error=1:exitcode=66 $(TSAN_BUILD)/omp_step)
+
+# make check-tsan OPENMP=1 (docs/threading.md): clang's OpenMP runtime
+# (libomp) with its ThreadSanitizer tool, Archer, which tells TSan about
+# the runtime's barriers and joins (libgomp is not instrumented and has no
+# such tool: its joins would be reported as races). The OpenMP OpenBLAS
+# needs libgomp, a second runtime, so this program links the system's
+# pthread OpenBLAS instead, at one thread: the code under test is the
+# library's own split loops.
+TSAN_ARCHER = $(firstword $(wildcard /usr/lib/llvm-*/lib/libarcher.so /usr/lib/$(MULTIARCH)/libarcher.so) libarcher.so)
+$(TSAN_BUILD)/omp_step: tests/tsan/omp_step.c $(TSAN_LIB_OBJS)
+	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) -o $@ $< $(TSAN_LIB_OBJS) \
+	    $(shell pkg-config --libs openblas) -lm -lpthread
 
 # ---- fuzzing (tests/fuzz/README.md) ----------------------------------------------
 # One libFuzzer target per loader, built with clang into $(FUZZ_BUILD) (its

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/parallel.h"
 #include "common/params.h"
 #include "common/persist.h"
 #include "encoder/encoder_tensors.h"
@@ -388,24 +389,46 @@ static void sgd_segment(ctr_optimizer *opt, const segment *s, float *restrict p,
     }
 }
 
+/* The AdamW constants of one step for one segment. */
+typedef struct adamw_coef {
+    float b1, b2, one_b1, one_b2, decay, step_size, bc2_sqrt, eps;
+} adamw_coef;
+
+/* AdamW on floats [0, n) of a segment (decoupled decay, then the moments
+ * and the update), in one pass. */
+static void adamw_block(float *restrict p, const float *restrict g, float *restrict m,
+                        float *restrict v, const adamw_coef *c, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        p[i] *= c->decay;
+        m[i] = m[i] * c->b1 + c->one_b1 * g[i];
+        v[i] = v[i] * c->b2 + c->one_b2 * g[i] * g[i];
+        p[i] = p[i] - c->step_size * (m[i] / (sqrtf(v[i]) / c->bc2_sqrt + c->eps));
+    }
+}
+
+/* Elementwise: split over threads by blocks of CTR__PARALLEL_BLOCK floats. */
 static void adamw_segment(ctr_optimizer *opt, const segment *s, float *restrict p,
                           const float *restrict g)
 {
     double t = (double)opt->step;
-    float b1 = (float)opt->beta1, b2 = (float)opt->beta2;
-    float decay = decays(opt, s) ? (float)(1.0 - opt->lr * opt->wd) : 1.0f;
-    float step_size = (float)(opt->lr / (1.0 - pow(opt->beta1, t)));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(opt->beta2, t));
-    float eps = (float)opt->eps, one_b1 = (float)(1.0 - opt->beta1);
-    float one_b2 = (float)(1.0 - opt->beta2);
-    float *restrict m = opt->state + s->offset;
-    float *restrict v = opt->state + opt->n + s->offset;
-    int64_t i;
-    for (i = 0; i < s->count; i++) {
-        p[i] *= decay;
-        m[i] = m[i] * b1 + one_b1 * g[i];
-        v[i] = v[i] * b2 + one_b2 * g[i] * g[i];
-        p[i] = p[i] - step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+    adamw_coef c;
+    float *m = opt->state + s->offset, *v = opt->state + opt->n + s->offset;
+    int64_t b, nblocks = (s->count + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
+    c.b1 = (float)opt->beta1;
+    c.b2 = (float)opt->beta2;
+    c.decay = decays(opt, s) ? (float)(1.0 - opt->lr * opt->wd) : 1.0f;
+    c.step_size = (float)(opt->lr / (1.0 - pow(opt->beta1, t)));
+    c.bc2_sqrt = (float)sqrt(1.0 - pow(opt->beta2, t));
+    c.eps = (float)opt->eps;
+    c.one_b1 = (float)(1.0 - opt->beta1);
+    c.one_b2 = (float)(1.0 - opt->beta2);
+    CTR__PARALLEL_FOR(4 * s->count)
+    for (b = 0; b < nblocks; b++) {
+        int64_t at = b * CTR__PARALLEL_BLOCK, left = s->count - at;
+        adamw_block(p + at, g + at, m + at, v + at, &c,
+                    left < CTR__PARALLEL_BLOCK ? left : CTR__PARALLEL_BLOCK);
     }
 }
 
