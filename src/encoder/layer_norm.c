@@ -210,8 +210,16 @@ static void bn_accumulate(float *restrict acc, const float *restrict x,
 }
 
 /* y = x * scale + shift per channel; with mean and invstd (train mode),
- * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma. */
-static void bn_apply(float *restrict y, const float *restrict x,
+ * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma.
+ * z (not NULL: a fused ReLU's output) = max(y, 0). */
+/* z = max(y, 0) (the fused ReLU's output: layer_act.c's expression). */
+static void relu_copy(float *restrict z, const float *restrict y, int64_t n)
+{
+    int64_t i;
+    CTR__VEC_FOR(i, n, z[i] = y[i] > 0.0f ? y[i] : 0.0f);
+}
+
+static void bn_apply(float *restrict y, float *restrict z, const float *restrict x,
                      const float *restrict mean, const float *restrict invstd,
                      const float *restrict scale, const float *restrict shift,
                      const bn_geom *g)
@@ -219,10 +227,12 @@ static void bn_apply(float *restrict y, const float *restrict x,
     int64_t j, b;
     if (g->inner == 1 && mean != NULL) {
         CTR__VEC_FOR(j, g->c, y[j] = ((x[j] - mean[j]) * invstd[j]) * scale[j] + shift[j]);
-        return;
+    } else if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, y[j] = x[j] * scale[j] + shift[j]);
     }
     if (g->inner == 1) {
-        CTR__VEC_FOR(j, g->c, y[j] = x[j] * scale[j] + shift[j]);
+        if (z != NULL)
+            relu_copy(z, y, g->c);
         return;
     }
     for (j = 0; j < g->c; j++) {
@@ -235,6 +245,8 @@ static void bn_apply(float *restrict y, const float *restrict x,
         } else {
             CTR__VEC_FOR(b, g->inner, yj[b] = xj[b] * sc + sh);
         }
+        if (z != NULL) /* while the channel's values are in L1 */
+            relu_copy(z + j * g->inner, yj, g->inner);
     }
 }
 
@@ -313,13 +325,15 @@ static void bn_moments_by_slice(float *restrict mean, float *restrict sq,
 }
 
 /* bn_apply over the rows of a group (split over threads by rows). */
-static void bn_apply_rows(float *y, const float *x, const float *mean, const float *invstd,
-                          const float *scale, const float *shift, const bn_geom *g)
+static void bn_apply_rows(float *y, float *z, const float *x, const float *mean,
+                          const float *invstd, const float *scale, const float *shift,
+                          const bn_geom *g)
 {
     int64_t s;
     CTR__PARALLEL_FOR(g->rows * g->slice)
     for (s = 0; s < g->rows; s++)
-        bn_apply(y + s * g->slice, x + s * g->slice, mean, invstd, scale, shift, g);
+        bn_apply(y + s * g->slice, z != NULL ? z + s * g->slice : NULL, x + s * g->slice,
+                 mean, invstd, scale, shift, g);
 }
 
 static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
@@ -348,7 +362,9 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
             r->stat[j] += mom * mean[j] / (float)g.groups;
             r->stat[g.c + j] += mom * (sq / (g.count - 1.0f)) / (float)g.groups;
         }
-        bn_apply_rows(r->y + k * g.rows * g.slice, x, mean, is, scale, shift, &g);
+        bn_apply_rows(r->y + k * g.rows * g.slice,
+                      r->relu_y != NULL ? r->relu_y + k * g.rows * g.slice : NULL, x, mean, is,
+                      scale, shift, &g);
     }
 }
 
@@ -363,7 +379,7 @@ static void bn_forward_eval(const ctr__layer *l, const ctr__layer_run *r)
         scale[j] = ga * is;
         shift[j] = be - r->stat[j] * ga * is;
     }
-    bn_apply_rows(r->y, r->x, NULL, NULL, scale, shift, &g);
+    bn_apply_rows(r->y, r->relu_y, r->x, NULL, NULL, scale, shift, &g);
 }
 
 static void bn_forward(const ctr__layer *l, const ctr__layer_run *r)
@@ -390,71 +406,139 @@ static float dot_normalised(const float *restrict dy, const float *restrict x, f
     return s;
 }
 
+/* The fused ReLU's gradient: dy where mask > 0, else 0 (layer_act.c's
+ * expression). */
+#define BN_MASKED(dy, mask, b) ((mask)[b] > 0.0f ? (dy)[b] : 0.0f)
+
+/* ctr__sum and dot_normalised of the masked dy in one loop, with the same
+ * lanes and order (the same bits as the ReLU's dx summed apart). */
+static void masked_sums(const float *restrict dy, const float *restrict mask,
+                        const float *restrict x, float m, float is, int64_t n, float *sum,
+                        float *dot)
+{
+    float ls[CTR__VEC_BLOCK] = {0}, ld[CTR__VEC_BLOCK] = {0}, s = 0.0f, t = 0.0f;
+    int64_t b, j;
+    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
+        for (j = 0; j < CTR__VEC_BLOCK; j++) {
+            float d = BN_MASKED(dy, mask, b + j);
+            ls[j] += d;
+            ld[j] += d * ((x[b + j] - m) * is);
+        }
+    for (j = 0; b + j < n; j++) {
+        float d = BN_MASKED(dy, mask, b + j);
+        ls[j] += d;
+        ld[j] += d * ((x[b + j] - m) * is);
+    }
+    for (j = 0; j < CTR__VEC_BLOCK; j++) {
+        s += ls[j];
+        t += ld[j];
+    }
+    *sum += s;
+    *dot += t;
+}
+
+/* Rows of one value per channel (inner 1): sdy, sdh over channels
+ * [j0, j1) of one row; mask NULL or the fused ReLU's output. */
+static void bn_row_sums(float *restrict a, float *restrict e, const float *restrict d,
+                        const float *restrict mk, const float *restrict xs,
+                        const float *restrict m, const float *restrict v, int64_t n)
+{
+    int64_t j;
+    if (mk == NULL) {
+        CTR__VEC_FOR(j, n, a[j] += d[j]; e[j] += d[j] * ((xs[j] - m[j]) * v[j]));
+    } else {
+        CTR__VEC_FOR(j, n, float dd = BN_MASKED(d, mk, j); a[j] += dd;
+                     e[j] += dd * ((xs[j] - m[j]) * v[j]));
+    }
+}
+
 /* sdy[j] += sum dy, sdh[j] += sum dy * xhat over the group's rows, for the
- * channels of block b (one thread's share, as bn_accumulate_block). */
+ * channels of block b (one thread's share, as bn_accumulate_block); dy
+ * masked by the fused ReLU's output when mask is not NULL. */
 static void bn_backward_sums_block(float *restrict sdy, float *restrict sdh,
-                                   const float *restrict dy, const float *restrict x,
-                                   const float *restrict mean, const float *restrict is,
-                                   const bn_geom *g, int64_t b)
+                                   const float *restrict dy, const float *restrict mask,
+                                   const float *restrict x, const float *restrict mean,
+                                   const float *restrict is, const bn_geom *g, int64_t b)
 {
     int64_t j0, j1, j, s;
     bn_block_range(g, b, &j0, &j1);
     for (s = 0; s < g->rows && g->inner == 1; s++) {
-        float *restrict a = sdy + j0, *restrict e = sdh + j0;
-        const float *restrict d = dy + s * g->slice + j0, *restrict xs = x + s * g->slice + j0;
-        const float *restrict m = mean + j0, *restrict v = is + j0;
-        CTR__VEC_FOR(j, j1 - j0, a[j] += d[j]; e[j] += d[j] * ((xs[j] - m[j]) * v[j]));
+        int64_t at = s * g->slice + j0;
+        bn_row_sums(sdy + j0, sdh + j0, dy + at, mask != NULL ? mask + at : NULL, x + at,
+                    mean + j0, is + j0, j1 - j0);
     }
     for (j = j0; j < j1 && g->inner > 1; j++)
         for (s = 0; s < g->rows; s++) {
             int64_t at = s * g->slice + j * g->inner;
+            if (mask != NULL) {
+                masked_sums(dy + at, mask + at, x + at, mean[j], is[j], g->inner, &sdy[j],
+                            &sdh[j]);
+                continue;
+            }
             sdy[j] += ctr__sum(dy + at, g->inner);
             sdh[j] += dot_normalised(dy + at, x + at, mean[j], is[j], g->inner);
         }
 }
 
-static void bn_backward_sums(float *sdy, float *sdh, const float *dy, const float *x,
-                             const float *mean, const float *is, const bn_geom *g)
+static void bn_backward_sums(float *sdy, float *sdh, const float *dy, const float *mask,
+                             const float *x, const float *mean, const float *is,
+                             const bn_geom *g)
 {
     int64_t b;
     CTR__PARALLEL_FOR(2 * g->rows * g->slice)
     for (b = 0; b < bn_block_count(g); b++)
-        bn_backward_sums_block(sdy, sdh, dy, x, mean, is, g, b);
+        bn_backward_sums_block(sdy, sdh, dy, mask, x, mean, is, g, b);
 }
 
-/* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count. */
+/* The per-channel arrays of the input gradient: the statistics, k and the
+ * sums over the group. */
+typedef struct bn_grad_coef {
+    const float *mean, *is, *k, *sdy, *sdh;
+} bn_grad_coef;
+
+/* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count,
+ * over one row; dy masked by the fused ReLU's output when mask is not
+ * NULL. */
 static void bn_input_grad(float *restrict dx, const float *restrict dy,
-                          const float *restrict x, const float *restrict mean,
-                          const float *restrict is, const float *restrict k,
-                          const float *restrict sdy, const float *restrict sdh,
-                          const bn_geom *g)
+                          const float *restrict mask, const float *restrict x,
+                          const bn_grad_coef *c, const bn_geom *g)
 {
+    const float *restrict mean = c->mean, *restrict is = c->is, *restrict k = c->k;
+    const float *restrict sdy = c->sdy, *restrict sdh = c->sdh;
+    float count = g->count;
     int64_t j, b;
-    if (g->inner == 1) {
-        float count = g->count;
+    if (g->inner == 1 && mask == NULL) {
         CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] -
                                                ((x[j] - mean[j]) * is[j]) * sdh[j]));
-        return;
+    } else if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * BN_MASKED(dy, mask, j) - sdy[j] -
+                                               ((x[j] - mean[j]) * is[j]) * sdh[j]));
     }
-    for (j = 0; j < g->c; j++) {
-        float kj = k[j], a = sdy[j], e = sdh[j], count = g->count, m = mean[j], s = is[j];
+    for (j = 0; j < g->c && g->inner > 1; j++) {
+        float kj = k[j], a = sdy[j], e = sdh[j], m = mean[j], s = is[j];
         float *restrict dxj = dx + j * g->inner;
         const float *restrict dyj = dy + j * g->inner, *restrict xj = x + j * g->inner;
-        CTR__VEC_FOR(b, g->inner,
-                     dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
+        const float *restrict mj = mask != NULL ? mask + j * g->inner : NULL;
+        if (mj == NULL) {
+            CTR__VEC_FOR(b, g->inner,
+                         dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
+        } else {
+            CTR__VEC_FOR(b, g->inner,
+                         dxj[b] = kj * (count * BN_MASKED(dyj, mj, b) - a -
+                                        ((xj[b] - m) * s) * e));
+        }
     }
 }
 
 /* bn_input_grad over the rows of a group (split over threads by rows). */
-static void bn_input_grad_rows(float *dx, const float *dy, const float *x, const float *mean,
-                               const float *is, const float *k, const float *sdy,
-                               const float *sdh, const bn_geom *g)
+static void bn_input_grad_rows(float *dx, const float *dy, const float *mask, const float *x,
+                               const bn_grad_coef *c, const bn_geom *g)
 {
     int64_t s;
     CTR__PARALLEL_FOR(3 * g->rows * g->slice)
     for (s = 0; s < g->rows; s++)
-        bn_input_grad(dx + s * g->slice, dy + s * g->slice, x + s * g->slice, mean, is, k,
-                      sdy, sdh, g);
+        bn_input_grad(dx + s * g->slice, dy + s * g->slice,
+                      mask != NULL ? mask + s * g->slice : NULL, x + s * g->slice, c, g);
 }
 
 static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
@@ -466,9 +550,11 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
         float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
         float *kk = bn_array(r, &g, BN_SCALE, k);
+        const float *mask = r->relu_mask != NULL ? r->relu_mask + first : NULL;
+        bn_grad_coef c;
         memset(sdy, 0, (size_t)g.c * sizeof(float));
         memset(sdh, 0, (size_t)g.c * sizeof(float));
-        bn_backward_sums(sdy, sdh, r->dy + first, r->x + first, mean, is, &g);
+        bn_backward_sums(sdy, sdh, r->dy + first, mask, r->x + first, mean, is, &g);
         if (l->hi[0]) {
             for (j = 0; j < g.c; j++) {
                 r->gw[j] += sdh[j];
@@ -480,14 +566,15 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
         for (j = 0; j < g.c; j++) /* the scale array is free in backward */
             kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
-        bn_input_grad_rows(r->dx + first, r->dy + first, r->x + first, mean, is, kk, sdy,
-                           sdh, &g);
+        c.mean = mean, c.is = is, c.k = kk, c.sdy = sdy, c.sdh = sdh;
+        bn_input_grad_rows(r->dx + first, r->dy + first, mask, r->x + first, &c, &g);
     }
 }
 
 /* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .kind = CTR_LAYER_BATCHNORM,
+    .fuses_relu = 1,
     .configure = bn_configure,
     .init = bn_init,
     .cache_floats = bn_cache_floats,
