@@ -406,9 +406,13 @@ static float dot_normalised(const float *restrict dy, const float *restrict x, f
     return s;
 }
 
-/* The fused ReLU's gradient: dy where mask > 0, else 0 (layer_act.c's
- * expression). */
-#define BN_MASKED(dy, mask, b) ((mask)[b] > 0.0f ? (dy)[b] : 0.0f)
+/* The fused ReLU's gradient: d where the ReLU's output m > 0, else 0
+ * (layer_act.c's expression). Both values are loaded whatever the test
+ * gives, which lets gcc turn the choice into a vector blend. */
+static inline float bn_masked(float d, float m)
+{
+    return m > 0.0f ? d : 0.0f;
+}
 
 /* ctr__sum and dot_normalised of the masked dy in one loop, with the same
  * lanes and order (the same bits as the ReLU's dx summed apart). */
@@ -420,12 +424,12 @@ static void masked_sums(const float *restrict dy, const float *restrict mask,
     int64_t b, j;
     for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
         for (j = 0; j < CTR__VEC_BLOCK; j++) {
-            float d = BN_MASKED(dy, mask, b + j);
+            float d = bn_masked(dy[b + j], mask[b + j]);
             ls[j] += d;
             ld[j] += d * ((x[b + j] - m) * is);
         }
     for (j = 0; b + j < n; j++) {
-        float d = BN_MASKED(dy, mask, b + j);
+        float d = bn_masked(dy[b + j], mask[b + j]);
         ls[j] += d;
         ld[j] += d * ((x[b + j] - m) * is);
     }
@@ -447,7 +451,7 @@ static void bn_row_sums(float *restrict a, float *restrict e, const float *restr
     if (mk == NULL) {
         CTR__VEC_FOR(j, n, a[j] += d[j]; e[j] += d[j] * ((xs[j] - m[j]) * v[j]));
     } else {
-        CTR__VEC_FOR(j, n, float dd = BN_MASKED(d, mk, j); a[j] += dd;
+        CTR__VEC_FOR(j, n, float dd = bn_masked(d[j], mk[j]); a[j] += dd;
                      e[j] += dd * ((xs[j] - m[j]) * v[j]));
     }
 }
@@ -511,7 +515,7 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
         CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] -
                                                ((x[j] - mean[j]) * is[j]) * sdh[j]));
     } else if (g->inner == 1) {
-        CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * BN_MASKED(dy, mask, j) - sdy[j] -
+        CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * bn_masked(dy[j], mask[j]) - sdy[j] -
                                                ((x[j] - mean[j]) * is[j]) * sdh[j]));
     }
     for (j = 0; j < g->c && g->inner > 1; j++) {
@@ -524,7 +528,7 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
                          dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
         } else {
             CTR__VEC_FOR(b, g->inner,
-                         dxj[b] = kj * (count * BN_MASKED(dyj, mj, b) - a -
+                         dxj[b] = kj * (count * bn_masked(dyj[b], mj[b]) - a -
                                         ((xj[b] - m) * s) * e));
         }
     }
