@@ -195,6 +195,8 @@ check-man: $(MAN_STAMP)
 
 # The vector kernels are written as a * b + c; let the AVX2+FMA clone fuse them.
 $(BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
+# AdamW's loop (optimizer.c) vectorises only when sqrtf need not set errno.
+$(BUILD)/src/encoder/optimizer.o: CFLAGS_FILE = -fno-math-errno
 
 $(STATIC): $(LIB_OBJS)
 	@mkdir -p $(@D)
