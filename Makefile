@@ -98,6 +98,10 @@ endif
 OPENMP ?=
 OPENBLAS_OMP_DIR := /usr/lib/$(MULTIARCH)/openblas-openmp
 ifeq ($(OPENMP),1)
+  # gcc only: the OpenMP OpenBLAS runs on libgomp, clang's -fopenmp on
+  # libomp, and two OpenMP runtimes in one process would not share a pool
+  # (check-tsan's own tree uses clang and the pthread OpenBLAS, below).
+  $(if $(findstring clang,$(CC)),$(error OPENMP=1 builds with gcc (libgomp, as the OpenMP OpenBLAS); got CC=$(CC)))
   OMP_FLAGS := -fopenmp
   BLAS_DEFINE += -DCTR_OPENMP
   ifeq ($(BLAS),openblas)
