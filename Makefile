@@ -25,7 +25,7 @@
 #   make install / uninstall   PREFIX DESTDIR LIBDIR INCLUDEDIR PKGCONFIGDIR
 #                         MANDIR CMAKEDIR
 #
-# Options: BLAS=openblas|blis  CC=gcc|clang  SANITIZE=1  WERROR=0  NO_DEPS=1
+# Options: BLAS=openblas|blis  CC=gcc|clang  SANITIZE=1  WERROR=0  NO_DEPS=1  OPENMP=1
 #
 # One build tree (build/) holds one configuration at a time: when the flags
 # change (CC, BLAS, SANITIZE...) everything is rebuilt.
@@ -89,9 +89,33 @@ else
   $(error BLAS must be openblas or blis (got '$(BLAS)'))
 endif
 
+# ---- OpenMP build (docs/threading.md) --------------------------------------
+# make OPENMP=1: the library's passes between GEMMs split their loops over
+# the host's OpenMP threads (-DCTR_OPENMP, src/common/parallel.h), and BLAS
+# is Debian's OpenMP OpenBLAS (libopenblas-openmp-dev), linked by its
+# directory with an rpath, so both share one libgomp pool. The system's
+# libopenblas.so.0 alternative (openblas-pthread) is left as it is.
+OPENMP ?=
+OPENBLAS_OMP_DIR := /usr/lib/$(MULTIARCH)/openblas-openmp
+ifeq ($(OPENMP),1)
+  # gcc only: the OpenMP OpenBLAS runs on libgomp, clang's -fopenmp on
+  # libomp, and two OpenMP runtimes in one process would not share a pool
+  # (check-tsan's own tree uses clang and the pthread OpenBLAS, below).
+  $(if $(findstring clang,$(CC)),$(error OPENMP=1 builds with gcc (libgomp, as the OpenMP OpenBLAS); got CC=$(CC)))
+  OMP_FLAGS := -fopenmp
+  BLAS_DEFINE += -DCTR_OPENMP
+  ifeq ($(BLAS),openblas)
+    $(if $(wildcard $(OPENBLAS_OMP_DIR)/libopenblas.so),,$(error OPENMP=1 needs the OpenMP OpenBLAS in $(OPENBLAS_OMP_DIR): apt-get install libopenblas-openmp-dev))
+    BLAS_CFLAGS = -I/usr/include/$(MULTIARCH)/openblas-openmp
+    BLAS_LIBS = -L$(OPENBLAS_OMP_DIR) -Wl,-rpath,$(OPENBLAS_OMP_DIR) -lopenblas
+  endif
+else ifneq ($(OPENMP),)
+  $(error OPENMP must be 1 or empty (got '$(OPENMP)'))
+endif
+
 BUILD := build
 CPPFLAGS_LIB = -Iinclude -Isrc -I$(BUILD)/gen -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
-CFLAGS_ALL = -std=c11 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(SAN_FLAGS)
+CFLAGS_ALL = -std=c11 -fPIC -fvisibility=hidden $(WARNINGS) $(CFLAGS) $(SAN_FLAGS) $(OMP_FLAGS)
 LDFLAGS_ALL = $(LDFLAGS) $(SAN_FLAGS) -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 LIBS_ALL = $(BLAS_LIBS) -lm -lpthread
 
@@ -175,6 +199,8 @@ check-man: $(MAN_STAMP)
 
 # The vector kernels are written as a * b + c; let the AVX2+FMA clone fuse them.
 $(BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
+# AdamW's loop (optimizer.c) vectorises only when sqrtf need not set errno.
+$(BUILD)/src/encoder/optimizer.o: CFLAGS_FILE = -fno-math-errno
 
 $(STATIC): $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -264,10 +290,12 @@ check-valgrind: $(TEST_RUNNER) | deps
 # The library and tests/tsan/threads.c built with -fsanitize=thread in their
 # own tree: threads on distinct handles, and const calls on shared ones.
 TSAN_CC ?= clang
-TSAN_BUILD := build-tsan
-TSAN_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=thread
+TSAN_BUILD := build-tsan$(if $(filter 1,$(OPENMP)),-omp)
+TSAN_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=thread $(OMP_FLAGS)
 TSAN_CPPFLAGS = -Iinclude -Isrc -I$(BUILD)/gen -D_POSIX_C_SOURCE=200809L $(BLAS_DEFINE) $(patsubst -I%,-isystem %,$(BLAS_CFLAGS))
 TSAN_LIB_OBJS := $(LIB_SRCS:src/%.c=$(TSAN_BUILD)/src/%.o)
+# (OPENMP=1: the system's pthread OpenBLAS, see omp_step below)
+TSAN_LIBS = $(if $(filter 1,$(OPENMP)),$(shell pkg-config --libs openblas) -lm -lpthread,$(LIBS_ALL))
 
 $(TSAN_BUILD)/src/%.o: src/%.c $(LIB_HDRS) | deps
 	@mkdir -p $(@D)
@@ -276,11 +304,28 @@ $(TSAN_BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
 $(TSAN_BUILD)/src/common/constants.o: $(CONSTANTS_TABLE)
 
 $(TSAN_BUILD)/threads: tests/tsan/threads.c $(TSAN_LIB_OBJS)
-	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) -o $@ $< $(TSAN_LIB_OBJS) $(LIBS_ALL)
+	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) -o $@ $< $(TSAN_LIB_OBJS) $(TSAN_LIBS)
 
 # One BLAS thread: OpenBLAS's own pool is not instrumented.
-check-tsan: $(TSAN_BUILD)/threads | deps
-	OPENBLAS_NUM_THREADS=1 BLIS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:exitcode=66 $(TSAN_BUILD)/threads
+check-tsan: $(TSAN_BUILD)/threads $(if $(filter 1,$(OPENMP)),$(TSAN_BUILD)/omp_step) | deps
+	OPENBLAS_NUM_THREADS=1 BLIS_NUM_THREADS=1 $(TSAN_OMP_ENV) TSAN_OPTIONS=halt_on_error=1:exitcode=66$(TSAN_OMP_OPTIONS) $(TSAN_BUILD)/threads
+	$(if $(filter 1,$(OPENMP)),OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 $(TSAN_OMP_ENV) \
+	    TSAN_OPTIONS=halt_on_error=1:exitcode=66$(TSAN_OMP_OPTIONS) $(TSAN_BUILD)/omp_step)
+
+# make check-tsan OPENMP=1 (docs/threading.md): clang's OpenMP runtime
+# (libomp) with its ThreadSanitizer tool, Archer, which tells TSan about
+# the runtime's barriers and joins (libgomp is not built for TSan and has
+# no such tool, so TSan cannot see its synchronisation: GCC documents that
+# it needs a libgomp rebuilt without futexes). The OpenMP OpenBLAS
+# needs libgomp, a second runtime, so the TSan programs link the system's
+# pthread OpenBLAS instead, at one thread: the code under test is the
+# library's own split loops. TSan's ignore_noninstrumented_modules=1 (as
+# Archer asks) leaves out the accesses made inside libomp itself.
+TSAN_OMP_ENV = $(if $(filter 1,$(OPENMP)),OMP_TOOL_LIBRARIES=$(TSAN_ARCHER))
+TSAN_OMP_OPTIONS = $(if $(filter 1,$(OPENMP)),:ignore_noninstrumented_modules=1)
+TSAN_ARCHER = $(firstword $(wildcard /usr/lib/llvm-*/lib/libarcher.so /usr/lib/$(MULTIARCH)/libarcher.so) libarcher.so)
+$(TSAN_BUILD)/omp_step: tests/tsan/omp_step.c $(TSAN_LIB_OBJS)
+	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) -o $@ $< $(TSAN_LIB_OBJS) $(TSAN_LIBS)
 
 # ---- fuzzing (tests/fuzz/README.md) ----------------------------------------------
 # One libFuzzer target per loader, built with clang into $(FUZZ_BUILD) (its

@@ -17,7 +17,17 @@
 
 #include "contrastive.h"
 
-#if defined(CTR_BLAS_OPENBLAS)
+#if defined(CTR_OPENMP)
+/* The OpenMP build (make OPENMP=1): one pool for the library's passes and
+ * OpenBLAS, sized by the host's omp_set_num_threads. */
+#include <omp.h>
+void openblas_set_num_threads(int);
+static inline void set_blas_threads(int t)
+{
+    omp_set_num_threads(t);
+    openblas_set_num_threads(t);
+}
+#elif defined(CTR_BLAS_OPENBLAS)
 void openblas_set_num_threads(int);
 static inline void set_blas_threads(int t) { openblas_set_num_threads(t); }
 #elif defined(CTR_BLAS_BLIS)

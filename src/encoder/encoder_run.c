@@ -135,6 +135,24 @@ static ctr__layer_run layer_run(ctr_encoder *enc, const ctr__layer *l)
     return r;
 }
 
+/* 1 when layer i (a kind with ops->fuses_relu: batch norm) and the ReLU
+ * after it run as one pass: forward writes both outputs in one sweep,
+ * backward reads the ReLU's gradient and output instead of making the
+ * ReLU's dx (the same float operations, one pass less each way). Not when
+ * a skip link also reads layer i's output (its gradient then has two
+ * parts). The no-grad forward (encoder_infer.c) runs the layers apart. */
+static int fused_with_relu(const ctr_encoder *enc, int64_t i)
+{
+    int64_t j;
+    if (i + 1 >= enc->n_layers || !enc->layers[i].ops->fuses_relu ||
+        enc->layers[i + 1].ops->kind != CTR_LAYER_RELU)
+        return 0;
+    for (j = i + 2; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i)
+            return 0;
+    return 1;
+}
+
 /* The input of layer i in the last train forward. */
 static const float *layer_input(const ctr_encoder *enc, int64_t i)
 {
@@ -197,8 +215,10 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
         if (l->ops->has_skip)
             r.skip = l->hi[0] < 0 ? (mode == CTR_ENCODER_TRAIN ? layer_input(enc, 0) : x)
                                   : enc->work + enc->layers[l->hi[0]].out_offset;
+        if (fused_with_relu(enc, i))
+            r.relu_y = enc->work + enc->layers[++i].out_offset; /* the ReLU is done too */
         l->ops->forward(l, &r);
-        cur = r.y;
+        cur = r.relu_y != NULL ? r.relu_y : r.y;
     }
     /* Finite inputs can still overflow (weights of 1e30, say): that is
      * reported, and the state the forward changed (running statistics,
@@ -323,8 +343,12 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
     int k = 0, sync_rc = CTR_OK;
     g = dy;
     for (i = enc->n_layers - 1; i >= 0; i--) {
+        const float *relu_y = i > 0 && fused_with_relu(enc, i - 1)
+                                  ? enc->work + enc->layers[i--].out_offset /* ReLU i */
+                                  : NULL;
         const ctr__layer *l = &enc->layers[i];
         ctr__layer_run r = layer_run(enc, l);
+        r.relu_mask = relu_y;
         r.x = layer_input(enc, i);
         r.dy = g;
         r.dx = i == 0 ? dx : enc->work + enc->grad_offset[k];

@@ -72,6 +72,13 @@ typedef struct ctr__layer_run {
      * *sync_rc (the layer skips its later collectives) */
     ctr_comm *sync;
     int *sync_rc;
+    /* A batch norm followed by a ReLU runs as one pass (ops->fuses_relu,
+     * encoder_run.c): forward, relu_y (not NULL) receives max(y, 0), the
+     * ReLU's output; backward, dy is the ReLU's dL/dy and the gradient of
+     * this layer's output is dy where relu_mask (the ReLU's output) > 0,
+     * else 0. NULL in both: the layer alone. */
+    float *relu_y;
+    const float *relu_mask;
 } ctr__layer_run;
 
 typedef struct ctr__tensor_desc {
@@ -89,6 +96,8 @@ struct ctr__layer_ops {
      * backward writes dL/d(source) to r->dskip, which the encoder adds to
      * the gradient flowing into the source. */
     int has_skip;
+    /* 1: forward and backward take relu_y and relu_mask (ctr__layer_run). */
+    int fuses_relu;
     /* Validates the hyper-parameters against l->in and fills l->out,
      * l->param_count and l->stat_count. CTR_E_INVALID_ARG / CTR_E_SHAPE /
      * CTR_E_OVERFLOW with a message. */

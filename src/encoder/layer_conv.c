@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common/blas.h"
+#include "common/parallel.h"
 #include "common/vec.h"
 #include "encoder/encoder_build.h"
 
@@ -315,8 +316,23 @@ static void chunk_columns(float *cols, const float *x, int64_t s0, int64_t nb,
                           const conv_geom *g)
 {
     int64_t i, in_size = g->c * g->h * g->w;
+    CTR__PARALLEL_FOR(nb * g->ckk * g->ohw)
     for (i = 0; i < nb; i++)
         im2col(cols + i * g->ohw, nb * g->ohw, x + (s0 + i) * in_size, g);
+}
+
+/* The output block of a chunk (O x nb*ohw) scattered to the samples' Y,
+ * plus the bias. */
+static void scatter_output(float *y, const float *block, const float *bias, int64_t nb,
+                           const conv_geom *g)
+{
+    int64_t t;
+    CTR__PARALLEL_FOR(2 * nb * g->o * g->ohw)
+    for (t = 0; t < nb * g->o; t++) {
+        int64_t i = t / g->o, oc = t % g->o;
+        add_scalar(y + t * g->ohw, block + oc * nb * g->ohw + i * g->ohw,
+                   bias != NULL ? bias[oc] : 0.0f, g->ohw);
+    }
 }
 
 /* No-grad scratch: one chunk's columns and output block. */
@@ -330,7 +346,7 @@ static int conv2d_infer_floats(const ctr__layer *l, int64_t n, int64_t groups, s
 static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
-    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, oc;
+    int64_t chunk = conv2d_chunk(&g, r->n), s0;
     /* train: every chunk's columns are kept for backward; no-grad: one
      * chunk's, reused */
     int64_t kept = r->nograd ? 0 : r->n * g.ckk * g.ohw;
@@ -341,26 +357,21 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
         chunk_columns(cols, r->x, s0, nb, &g);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)ld, (int)g.ckk,
                     1.0f, r->w, (int)g.ckk, cols, (int)ld, 0.0f, block, (int)ld);
-        for (i = 0; i < nb; i++)
-            for (oc = 0; oc < g.o; oc++) {
-                float *y = r->y + ((s0 + i) * g.o + oc) * g.ohw;
-                const float *src = block + oc * ld + i * g.ohw;
-                float b = l->hi[4] ? r->w[g.o * g.ckk + oc] : 0.0f;
-                add_scalar(y, src, b, g.ohw);
-            }
+        scatter_output(r->y + s0 * g.o * g.ohw, block, l->hi[4] ? r->w + g.o * g.ckk : NULL,
+                       nb, &g);
     }
 }
 
-/* Copies one sample's dY (O x ohw) into the chunk's channel-major block
- * (rows ld apart), adding each channel's sum to gb (the bias gradient) on
- * the way when gb is not NULL. */
-static void gather_output_grad(float *restrict block, int64_t ld, const float *restrict dy,
-                               const conv_geom *g, float *restrict gb)
+/* Copies output channel oc of the chunk's samples' dY into the chunk's
+ * channel-major block (row oc, ld = nb * ohw floats), adding its sum to
+ * *gb (the bias gradient) on the way when gb is not NULL. */
+static void gather_output_grad(float *restrict block, const float *restrict dy, int64_t nb,
+                               int64_t oc, const conv_geom *g, float *restrict gb)
 {
-    int64_t oc, b, j;
-    for (oc = 0; oc < g->o; oc++) {
-        float *restrict dst = block + oc * ld;
-        const float *restrict src = dy + oc * g->ohw;
+    int64_t i, b, j;
+    for (i = 0; i < nb; i++) {
+        float *restrict dst = block + (oc * nb + i) * g->ohw;
+        const float *restrict src = dy + (i * g->o + oc) * g->ohw;
         float lane[CTR__VEC_BLOCK] = {0}, sum = 0.0f;
         if (gb == NULL) {
             memcpy(dst, src, (size_t)g->ohw * sizeof(float));
@@ -377,31 +388,50 @@ static void gather_output_grad(float *restrict block, int64_t ld, const float *r
         }
         for (j = 0; j < CTR__VEC_BLOCK; j++)
             sum += lane[j];
-        gb[oc] += sum;
+        *gb += sum;
+    }
+}
+
+/* dY of a chunk, channel-major like Y (split over threads by channel:
+ * each bias gradient is summed by one thread, samples in order). */
+static void gather_chunk_grad(float *block, const float *dy, int64_t nb, const conv_geom *g,
+                              float *gb)
+{
+    int64_t oc;
+    CTR__PARALLEL_FOR(2 * nb * g->o * g->ohw)
+    for (oc = 0; oc < g->o; oc++)
+        gather_output_grad(block, dy, nb, oc, g, gb != NULL ? gb + oc : NULL);
+}
+
+/* dx of a chunk's samples from the columns' gradient (zeroed here). */
+static void chunk_input_grad(float *dx, const float *dcols, int64_t nb, const conv_geom *g)
+{
+    int64_t i, in_size = g->c * g->h * g->w;
+    CTR__PARALLEL_FOR(nb * g->ckk * g->ohw)
+    for (i = 0; i < nb; i++) {
+        memset(dx + i * in_size, 0, (size_t)in_size * sizeof(float));
+        col2im(dx + i * in_size, dcols + i * g->ohw, nb * g->ohw, g);
     }
 }
 
 static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
-    int64_t chunk = conv2d_chunk(&g, r->n), s0, i, in_size = g.c * g.h * g.w;
+    int64_t chunk = conv2d_chunk(&g, r->n), s0, in_size = g.c * g.h * g.w;
     float *dcols = r->cache + r->n * g.ckk * g.ohw;
     float *block = dcols + g.ckk * chunk * g.ohw;
     for (s0 = 0; s0 < r->n; s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
         const float *cols = r->cache + s0 * g.ckk * g.ohw; /* from forward */
-        for (i = 0; i < nb; i++) /* dY of the chunk, channel-major like Y */
-            gather_output_grad(block + i * g.ohw, ld, r->dy + (s0 + i) * g.o * g.ohw, &g,
-                               l->hi[4] ? r->gw + g.o * g.ckk : NULL);
+        gather_chunk_grad(block, r->dy + s0 * g.o * g.ohw, nb, &g,
+                          l->hi[4] ? r->gw + g.o * g.ckk : NULL);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
                     1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
         if (r->dx == NULL)
             continue;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.ckk, (int)ld, (int)g.o,
                     1.0f, r->w, (int)g.ckk, block, (int)ld, 0.0f, dcols, (int)ld);
-        memset(r->dx + s0 * in_size, 0, (size_t)(nb * in_size) * sizeof(float));
-        for (i = 0; i < nb; i++)
-            col2im(r->dx + (s0 + i) * in_size, dcols + i * g.ohw, ld, &g);
+        chunk_input_grad(r->dx + s0 * in_size, dcols, nb, &g);
     }
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/comm.h"
+#include "common/parallel.h"
 #include "common/vec.h"
 #include "encoder/encoder_build.h"
 
@@ -151,26 +152,74 @@ static float *bn_array(const ctr__layer_run *r, const bn_geom *g, int which, int
     return r->cache + (group * BN_ARRAYS + which) * g->c;
 }
 
-/* acc[j] += sum over the slice's inner values of (x - center[j])^p, p = 1
- * (center NULL) or 2. */
+/* The per-channel sums are split over threads by blocks of channels
+ * (parallel.h): each channel's sum is taken by one thread, over the rows in
+ * order, so it does not depend on the thread count. Rows of one value per
+ * channel (inner 1) go by blocks of BN_LANES channels, images by channel. */
+#define BN_LANES 64
+
+static int64_t bn_block_width(const bn_geom *g)
+{
+    return g->inner == 1 ? BN_LANES : 1;
+}
+
+static int64_t bn_block_count(const bn_geom *g)
+{
+    return (g->c + bn_block_width(g) - 1) / bn_block_width(g);
+}
+
+/* Channels [*j0, *j1) of block b. */
+static void bn_block_range(const bn_geom *g, int64_t b, int64_t *j0, int64_t *j1)
+{
+    *j0 = b * bn_block_width(g);
+    *j1 = *j0 + bn_block_width(g) < g->c ? *j0 + bn_block_width(g) : g->c;
+}
+
+/* acc[j] += sum over the group's rows and inner values of (x - center[j])^p,
+ * p = 1 (center NULL) or 2, for the channels of block b. */
+static void bn_accumulate_block(float *restrict acc, const float *restrict x,
+                                const float *restrict center, const bn_geom *g, int64_t b)
+{
+    int64_t j0, j1, j, s;
+    bn_block_range(g, b, &j0, &j1);
+    for (s = 0; s < g->rows && g->inner == 1; s++) {
+        float *restrict a = acc + j0;
+        const float *restrict xs = x + s * g->slice + j0;
+        if (center == NULL) {
+            CTR__VEC_FOR(j, j1 - j0, a[j] += xs[j]);
+        } else {
+            const float *restrict m = center + j0;
+            CTR__VEC_FOR(j, j1 - j0, a[j] += (xs[j] - m[j]) * (xs[j] - m[j]));
+        }
+    }
+    for (j = j0; j < j1 && g->inner > 1; j++)
+        for (s = 0; s < g->rows; s++) {
+            const float *xj = x + s * g->slice + j * g->inner;
+            acc[j] += center == NULL ? ctr__sum(xj, g->inner)
+                                     : ctr__sum_sq_dev(xj, center[j], g->inner);
+        }
+}
+
 static void bn_accumulate(float *restrict acc, const float *restrict x,
                           const float *restrict center, const bn_geom *g)
 {
-    int64_t j;
-    if (g->inner == 1 && center == NULL) {
-        CTR__VEC_FOR(j, g->c, acc[j] += x[j]);
-    } else if (g->inner == 1) {
-        CTR__VEC_FOR(j, g->c, acc[j] += (x[j] - center[j]) * (x[j] - center[j]));
-    } else {
-        for (j = 0; j < g->c; j++)
-            acc[j] += center == NULL ? ctr__sum(x + j * g->inner, g->inner)
-                                     : ctr__sum_sq_dev(x + j * g->inner, center[j], g->inner);
-    }
+    int64_t b;
+    CTR__PARALLEL_FOR(g->rows * g->slice)
+    for (b = 0; b < bn_block_count(g); b++)
+        bn_accumulate_block(acc, x, center, g, b);
 }
 
 /* y = x * scale + shift per channel; with mean and invstd (train mode),
- * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma. */
-static void bn_apply(float *restrict y, const float *restrict x,
+ * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma.
+ * z (not NULL: a fused ReLU's output) = max(y, 0). */
+/* z = max(y, 0) (the fused ReLU's output: layer_act.c's expression). */
+static void relu_copy(float *restrict z, const float *restrict y, int64_t n)
+{
+    int64_t i;
+    CTR__VEC_FOR(i, n, z[i] = y[i] > 0.0f ? y[i] : 0.0f);
+}
+
+static void bn_apply(float *restrict y, float *restrict z, const float *restrict x,
                      const float *restrict mean, const float *restrict invstd,
                      const float *restrict scale, const float *restrict shift,
                      const bn_geom *g)
@@ -178,10 +227,12 @@ static void bn_apply(float *restrict y, const float *restrict x,
     int64_t j, b;
     if (g->inner == 1 && mean != NULL) {
         CTR__VEC_FOR(j, g->c, y[j] = ((x[j] - mean[j]) * invstd[j]) * scale[j] + shift[j]);
-        return;
+    } else if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, y[j] = x[j] * scale[j] + shift[j]);
     }
     if (g->inner == 1) {
-        CTR__VEC_FOR(j, g->c, y[j] = x[j] * scale[j] + shift[j]);
+        if (z != NULL)
+            relu_copy(z, y, g->c);
         return;
     }
     for (j = 0; j < g->c; j++) {
@@ -194,6 +245,8 @@ static void bn_apply(float *restrict y, const float *restrict x,
         } else {
             CTR__VEC_FOR(b, g->inner, yj[b] = xj[b] * sc + sh);
         }
+        if (z != NULL) /* while the channel's values are in L1 */
+            relu_copy(z + j * g->inner, yj, g->inner);
     }
 }
 
@@ -216,16 +269,14 @@ static void bn_moments_two_pass(float *restrict mean, float *restrict sq,
                                 const float *restrict x, const bn_geom *g,
                                 const ctr__layer_run *r)
 {
-    int64_t j, s;
+    int64_t j;
     memset(mean, 0, (size_t)g->c * sizeof(float));
     memset(sq, 0, (size_t)g->c * sizeof(float));
-    for (s = 0; s < g->rows; s++)
-        bn_accumulate(mean, x + s * g->slice, NULL, g);
+    bn_accumulate(mean, x, NULL, g);
     bn_sync_sum(r, mean, g->c);
     for (j = 0; j < g->c; j++)
         mean[j] /= g->count;
-    for (s = 0; s < g->rows; s++)
-        bn_accumulate(sq, x + s * g->slice, mean, g);
+    bn_accumulate(sq, x, mean, g);
     bn_sync_sum(r, sq, g->c);
 }
 
@@ -242,51 +293,62 @@ static bn_geom bn_run_geometry(const ctr__layer *l, const ctr__layer_run *r)
  * of `inner` (images): each slice's sum, then its squared deviations from
  * its own mean m_s while it is in L1; the slices merge exactly as
  * sq = sum_s sq_s + inner * sum_s (m_s - mean)^2, the last term taken about
- * the first slice's mean (shift) so that it does not cancel. d1, d2 and
- * shift are scratch arrays of c floats. */
-static void bn_moments_by_slice(float *restrict mean, float *restrict sq,
-                                float *restrict d1, float *restrict d2,
-                                float *restrict shift, const float *restrict x,
-                                const bn_geom *g)
+ * the first slice's mean (shift) so that it does not cancel. One channel
+ * per call, over the rows in order (a thread's share, parallel.h). */
+static void bn_channel_moments(float *restrict mean, float *restrict sq,
+                               const float *restrict x, const bn_geom *g, int64_t j)
 {
     float inner = (float)g->inner, rows = (float)g->rows;
-    int64_t j, s;
-    for (j = 0; j < g->c; j++)
-        shift[j] = ctr__sum(x + j * g->inner, g->inner) / inner;
-    memset(mean, 0, (size_t)g->c * sizeof(float));
-    memset(sq, 0, (size_t)g->c * sizeof(float));
-    memset(d1, 0, (size_t)g->c * sizeof(float));
-    memset(d2, 0, (size_t)g->c * sizeof(float));
-    for (s = 0; s < g->rows; s++)
-        for (j = 0; j < g->c; j++) {
-            const float *xj = x + s * g->slice + j * g->inner;
-            float sum = ctr__sum(xj, g->inner), m = sum / inner, d = m - shift[j];
-            mean[j] += sum;
-            sq[j] += ctr__sum_sq_dev(xj, m, g->inner);
-            d1[j] += d;
-            d2[j] += d * d;
-        }
-    for (j = 0; j < g->c; j++) {
-        float between = d2[j] - d1[j] * d1[j] / rows;
-        mean[j] /= g->count;
-        sq[j] += inner * (between > 0.0f ? between : 0.0f);
+    float shift = ctr__sum(x + j * g->inner, g->inner) / inner;
+    float sum_all = 0.0f, sq_all = 0.0f, d1 = 0.0f, d2 = 0.0f, between;
+    int64_t s;
+    for (s = 0; s < g->rows; s++) {
+        const float *xj = x + s * g->slice + j * g->inner;
+        float sum = ctr__sum(xj, g->inner), m = sum / inner, d = m - shift;
+        sum_all += sum;
+        sq_all += ctr__sum_sq_dev(xj, m, g->inner);
+        d1 += d;
+        d2 += d * d;
     }
+    between = d2 - d1 * d1 / rows;
+    mean[j] = sum_all / g->count;
+    sq[j] = sq_all + inner * (between > 0.0f ? between : 0.0f);
+}
+
+static void bn_moments_by_slice(float *restrict mean, float *restrict sq,
+                                const float *restrict x, const bn_geom *g)
+{
+    int64_t j;
+    CTR__PARALLEL_FOR(g->rows * g->slice)
+    for (j = 0; j < g->c; j++)
+        bn_channel_moments(mean, sq, x, g, j);
+}
+
+/* bn_apply over the rows of a group (split over threads by rows). */
+static void bn_apply_rows(float *y, float *z, const float *x, const float *mean,
+                          const float *invstd, const float *scale, const float *shift,
+                          const bn_geom *g)
+{
+    int64_t s;
+    CTR__PARALLEL_FOR(g->rows * g->slice)
+    for (s = 0; s < g->rows; s++)
+        bn_apply(y + s * g->slice, z != NULL ? z + s * g->slice : NULL, x + s * g->slice,
+                 mean, invstd, scale, shift, g);
 }
 
 static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
 {
     bn_geom g = bn_run_geometry(l, r);
     float mom = (float)l->hf[1], eps = (float)l->hf[0];
-    int64_t k, j, s;
+    int64_t k, j;
     for (k = 0; k < g.groups; k++) {
         const float *x = r->x + k * g.rows * g.slice;
         float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
         float *scale = bn_array(r, &g, BN_SCALE, k), *shift = bn_array(r, &g, BN_SHIFT, k);
         if (g.inner == 1 || r->sync != NULL)
             bn_moments_two_pass(mean, is, x, &g, r);
-        else /* the backward sums' arrays are free in forward */
-            bn_moments_by_slice(mean, is, bn_array(r, &g, BN_SUM_DY, k),
-                                bn_array(r, &g, BN_SUM_DYH, k), shift, x, &g);
+        else
+            bn_moments_by_slice(mean, is, x, &g);
         for (j = 0; j < g.c; j++) {
             float sq = is[j];
             is[j] = 1.0f / sqrtf(sq / g.count + eps);
@@ -300,10 +362,9 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
             r->stat[j] += mom * mean[j] / (float)g.groups;
             r->stat[g.c + j] += mom * (sq / (g.count - 1.0f)) / (float)g.groups;
         }
-        for (s = 0; s < g.rows; s++) {
-            int64_t at = (k * g.rows + s) * g.slice;
-            bn_apply(r->y + at, r->x + at, mean, is, scale, shift, &g);
-        }
+        bn_apply_rows(r->y + k * g.rows * g.slice,
+                      r->relu_y != NULL ? r->relu_y + k * g.rows * g.slice : NULL, x, mean, is,
+                      scale, shift, &g);
     }
 }
 
@@ -311,15 +372,14 @@ static void bn_forward_eval(const ctr__layer *l, const ctr__layer_run *r)
 {
     bn_geom g = bn_geometry(l, r->n, 1);
     float *scale = bn_array(r, &g, BN_SCALE, 0), *shift = bn_array(r, &g, BN_SHIFT, 0);
-    int64_t j, s;
+    int64_t j;
     for (j = 0; j < g.c; j++) {
         float is = 1.0f / sqrtf(r->stat[g.c + j] + (float)l->hf[0]);
         float ga = l->hi[0] ? r->w[j] : 1.0f, be = l->hi[0] ? r->w[g.c + j] : 0.0f;
         scale[j] = ga * is;
         shift[j] = be - r->stat[j] * ga * is;
     }
-    for (s = 0; s < g.rows; s++)
-        bn_apply(r->y + s * g.slice, r->x + s * g.slice, NULL, NULL, scale, shift, &g);
+    bn_apply_rows(r->y, r->relu_y, r->x, NULL, NULL, scale, shift, &g);
 }
 
 static void bn_forward(const ctr__layer *l, const ctr__layer_run *r)
@@ -346,62 +406,159 @@ static float dot_normalised(const float *restrict dy, const float *restrict x, f
     return s;
 }
 
-/* sdy[j] += sum dy, sdh[j] += sum dy * xhat over one slice of x. */
-static void bn_backward_sums(float *restrict sdy, float *restrict sdh,
-                             const float *restrict dy, const float *restrict x,
-                             const float *restrict mean, const float *restrict is,
-                             const bn_geom *g)
+/* The fused ReLU's gradient: d where the ReLU's output m > 0, else 0
+ * (layer_act.c's expression). Both values are loaded whatever the test
+ * gives, which lets gcc turn the choice into a vector blend. */
+static inline float bn_masked(float d, float m)
+{
+    return m > 0.0f ? d : 0.0f;
+}
+
+/* ctr__sum and dot_normalised of the masked dy in one loop, with the same
+ * lanes and order (the same bits as the ReLU's dx summed apart). */
+static void masked_sums(const float *restrict dy, const float *restrict mask,
+                        const float *restrict x, float m, float is, int64_t n, float *sum,
+                        float *dot)
+{
+    float ls[CTR__VEC_BLOCK] = {0}, ld[CTR__VEC_BLOCK] = {0}, s = 0.0f, t = 0.0f;
+    int64_t b, j;
+    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
+        for (j = 0; j < CTR__VEC_BLOCK; j++) {
+            float d = bn_masked(dy[b + j], mask[b + j]);
+            ls[j] += d;
+            ld[j] += d * ((x[b + j] - m) * is);
+        }
+    for (j = 0; b + j < n; j++) {
+        float d = bn_masked(dy[b + j], mask[b + j]);
+        ls[j] += d;
+        ld[j] += d * ((x[b + j] - m) * is);
+    }
+    for (j = 0; j < CTR__VEC_BLOCK; j++) {
+        s += ls[j];
+        t += ld[j];
+    }
+    *sum += s;
+    *dot += t;
+}
+
+/* Rows of one value per channel (inner 1): sdy, sdh over channels
+ * [j0, j1) of one row; mask NULL or the fused ReLU's output. */
+static void bn_row_sums(float *restrict a, float *restrict e, const float *restrict d,
+                        const float *restrict mk, const float *restrict xs,
+                        const float *restrict m, const float *restrict v, int64_t n)
 {
     int64_t j;
-    if (g->inner == 1) {
-        CTR__VEC_FOR(j, g->c, sdy[j] += dy[j];
-                     sdh[j] += dy[j] * ((x[j] - mean[j]) * is[j]));
-        return;
-    }
-    for (j = 0; j < g->c; j++) {
-        sdy[j] += ctr__sum(dy + j * g->inner, g->inner);
-        sdh[j] += dot_normalised(dy + j * g->inner, x + j * g->inner, mean[j], is[j],
-                                 g->inner);
+    if (mk == NULL) {
+        CTR__VEC_FOR(j, n, a[j] += d[j]; e[j] += d[j] * ((xs[j] - m[j]) * v[j]));
+    } else {
+        CTR__VEC_FOR(j, n, float dd = bn_masked(d[j], mk[j]); a[j] += dd;
+                     e[j] += dd * ((xs[j] - m[j]) * v[j]));
     }
 }
 
-/* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count. */
-static void bn_input_grad(float *restrict dx, const float *restrict dy,
-                          const float *restrict x, const float *restrict mean,
-                          const float *restrict is, const float *restrict k,
-                          const float *restrict sdy, const float *restrict sdh,
-                          const bn_geom *g)
+/* sdy[j] += sum dy, sdh[j] += sum dy * xhat over the group's rows, for the
+ * channels of block b (one thread's share, as bn_accumulate_block); dy
+ * masked by the fused ReLU's output when mask is not NULL. */
+static void bn_backward_sums_block(float *restrict sdy, float *restrict sdh,
+                                   const float *restrict dy, const float *restrict mask,
+                                   const float *restrict x, const float *restrict mean,
+                                   const float *restrict is, const bn_geom *g, int64_t b)
 {
+    int64_t j0, j1, j, s;
+    bn_block_range(g, b, &j0, &j1);
+    for (s = 0; s < g->rows && g->inner == 1; s++) {
+        int64_t at = s * g->slice + j0;
+        bn_row_sums(sdy + j0, sdh + j0, dy + at, mask != NULL ? mask + at : NULL, x + at,
+                    mean + j0, is + j0, j1 - j0);
+    }
+    for (j = j0; j < j1 && g->inner > 1; j++)
+        for (s = 0; s < g->rows; s++) {
+            int64_t at = s * g->slice + j * g->inner;
+            if (mask != NULL) {
+                masked_sums(dy + at, mask + at, x + at, mean[j], is[j], g->inner, &sdy[j],
+                            &sdh[j]);
+                continue;
+            }
+            sdy[j] += ctr__sum(dy + at, g->inner);
+            sdh[j] += dot_normalised(dy + at, x + at, mean[j], is[j], g->inner);
+        }
+}
+
+static void bn_backward_sums(float *sdy, float *sdh, const float *dy, const float *mask,
+                             const float *x, const float *mean, const float *is,
+                             const bn_geom *g)
+{
+    int64_t b;
+    CTR__PARALLEL_FOR(2 * g->rows * g->slice)
+    for (b = 0; b < bn_block_count(g); b++)
+        bn_backward_sums_block(sdy, sdh, dy, mask, x, mean, is, g, b);
+}
+
+/* The per-channel arrays of the input gradient: the statistics, k and the
+ * sums over the group. */
+typedef struct bn_grad_coef {
+    const float *mean, *is, *k, *sdy, *sdh;
+} bn_grad_coef;
+
+/* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count,
+ * over one row; dy masked by the fused ReLU's output when mask is not
+ * NULL. */
+static void bn_input_grad(float *restrict dx, const float *restrict dy,
+                          const float *restrict mask, const float *restrict x,
+                          const bn_grad_coef *c, const bn_geom *g)
+{
+    const float *restrict mean = c->mean, *restrict is = c->is, *restrict k = c->k;
+    const float *restrict sdy = c->sdy, *restrict sdh = c->sdh;
+    float count = g->count;
     int64_t j, b;
-    if (g->inner == 1) {
-        float count = g->count;
+    if (g->inner == 1 && mask == NULL) {
         CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] -
                                                ((x[j] - mean[j]) * is[j]) * sdh[j]));
-        return;
+    } else if (g->inner == 1) {
+        CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * bn_masked(dy[j], mask[j]) - sdy[j] -
+                                               ((x[j] - mean[j]) * is[j]) * sdh[j]));
     }
-    for (j = 0; j < g->c; j++) {
-        float kj = k[j], a = sdy[j], e = sdh[j], count = g->count, m = mean[j], s = is[j];
+    for (j = 0; j < g->c && g->inner > 1; j++) {
+        float kj = k[j], a = sdy[j], e = sdh[j], m = mean[j], s = is[j];
         float *restrict dxj = dx + j * g->inner;
         const float *restrict dyj = dy + j * g->inner, *restrict xj = x + j * g->inner;
-        CTR__VEC_FOR(b, g->inner,
-                     dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
+        const float *restrict mj = mask != NULL ? mask + j * g->inner : NULL;
+        if (mj == NULL) {
+            CTR__VEC_FOR(b, g->inner,
+                         dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
+        } else {
+            CTR__VEC_FOR(b, g->inner,
+                         dxj[b] = kj * (count * bn_masked(dyj[b], mj[b]) - a -
+                                        ((xj[b] - m) * s) * e));
+        }
     }
+}
+
+/* bn_input_grad over the rows of a group (split over threads by rows). */
+static void bn_input_grad_rows(float *dx, const float *dy, const float *mask, const float *x,
+                               const bn_grad_coef *c, const bn_geom *g)
+{
+    int64_t s;
+    CTR__PARALLEL_FOR(3 * g->rows * g->slice)
+    for (s = 0; s < g->rows; s++)
+        bn_input_grad(dx + s * g->slice, dy + s * g->slice,
+                      mask != NULL ? mask + s * g->slice : NULL, x + s * g->slice, c, g);
 }
 
 static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     bn_geom g = bn_run_geometry(l, r);
-    int64_t k, j, s;
+    int64_t k, j;
     for (k = 0; k < g.groups; k++) {
         int64_t first = k * g.rows * g.slice;
         float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
         float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
         float *kk = bn_array(r, &g, BN_SCALE, k);
+        const float *mask = r->relu_mask != NULL ? r->relu_mask + first : NULL;
+        bn_grad_coef c;
         memset(sdy, 0, (size_t)g.c * sizeof(float));
         memset(sdh, 0, (size_t)g.c * sizeof(float));
-        for (s = 0; s < g.rows; s++)
-            bn_backward_sums(sdy, sdh, r->dy + first + s * g.slice, r->x + first + s * g.slice,
-                             mean, is, &g);
+        bn_backward_sums(sdy, sdh, r->dy + first, mask, r->x + first, mean, is, &g);
         if (l->hi[0]) {
             for (j = 0; j < g.c; j++) {
                 r->gw[j] += sdh[j];
@@ -413,15 +570,15 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
         for (j = 0; j < g.c; j++) /* the scale array is free in backward */
             kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
-        for (s = 0; s < g.rows; s++)
-            bn_input_grad(r->dx + first + s * g.slice, r->dy + first + s * g.slice,
-                          r->x + first + s * g.slice, mean, is, kk, sdy, sdh, &g);
+        c.mean = mean, c.is = is, c.k = kk, c.sdy = sdy, c.sdh = sdh;
+        bn_input_grad_rows(r->dx + first, r->dy + first, mask, r->x + first, &c, &g);
     }
 }
 
 /* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .kind = CTR_LAYER_BATCHNORM,
+    .fuses_relu = 1,
     .configure = bn_configure,
     .init = bn_init,
     .cache_floats = bn_cache_floats,

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "common/parallel.h"
 #include "common/vec.h"
 #include "encoder/encoder_build.h"
 
@@ -63,46 +64,58 @@ static int maxpool_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, 
     return ctr__matrix_bytes(out, n, ctr__shape_size(&l->out), 1);
 }
 
+/* One sample (s) of max pooling; the samples are split over threads. */
+static void maxpool_sample(const pool_geom *g, const ctr__layer_run *r, int64_t s)
+{
+    int32_t *arg = (int32_t *)(void *)r->cache;
+    int64_t in_size = g->c * g->h * g->w, out_size = g->c * g->oh * g->ow, c, oh, ow, i, j;
+    for (c = 0; c < g->c; c++)
+        for (oh = 0; oh < g->oh; oh++)
+            for (ow = 0; ow < g->ow; ow++) {
+                int64_t o = s * out_size + (c * g->oh + oh) * g->ow + ow;
+                int64_t best = -1;
+                float m = 0.0f;
+                for (i = oh * g->s - g->p; i < oh * g->s - g->p + g->k; i++)
+                    for (j = ow * g->s - g->p; j < ow * g->s - g->p + g->k; j++) {
+                        int64_t at = (c * g->h + i) * g->w + j;
+                        float v;
+                        if (i < 0 || i >= g->h || j < 0 || j >= g->w)
+                            continue;
+                        v = r->x[s * in_size + at];
+                        if (best < 0 || v > m) {
+                            m = v;
+                            best = at;
+                        }
+                    }
+                r->y[o] = m;
+                arg[o] = (int32_t)best;
+            }
+}
+
 static void maxpool_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     pool_geom g = pool_geometry(l);
-    int32_t *arg = (int32_t *)(void *)r->cache;
-    int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow, s, c, oh, ow, i, j;
+    int64_t s;
+    CTR__PARALLEL_FOR(r->n * g.c * g.h * g.w)
     for (s = 0; s < r->n; s++)
-        for (c = 0; c < g.c; c++)
-            for (oh = 0; oh < g.oh; oh++)
-                for (ow = 0; ow < g.ow; ow++) {
-                    int64_t o = s * out_size + (c * g.oh + oh) * g.ow + ow;
-                    int64_t best = -1;
-                    float m = 0.0f;
-                    for (i = oh * g.s - g.p; i < oh * g.s - g.p + g.k; i++)
-                        for (j = ow * g.s - g.p; j < ow * g.s - g.p + g.k; j++) {
-                            int64_t at = (c * g.h + i) * g.w + j;
-                            float v;
-                            if (i < 0 || i >= g.h || j < 0 || j >= g.w)
-                                continue;
-                            v = r->x[s * in_size + at];
-                            if (best < 0 || v > m) {
-                                m = v;
-                                best = at;
-                            }
-                        }
-                    r->y[o] = m;
-                    arg[o] = (int32_t)best;
-                }
+        maxpool_sample(&g, r, s);
 }
 
 static void maxpool_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     pool_geom g = pool_geometry(l);
     const int32_t *arg = (const int32_t *)(const void *)r->cache;
-    int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow, s, o;
+    int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow, s;
     if (r->dx == NULL)
         return;
-    memset(r->dx, 0, (size_t)(r->n * in_size) * sizeof(float));
-    for (s = 0; s < r->n; s++)
+    CTR__PARALLEL_FOR(r->n * in_size)
+    for (s = 0; s < r->n; s++) {
+        float *dx = r->dx + s * in_size;
+        int64_t o;
+        memset(dx, 0, (size_t)in_size * sizeof(float));
         for (o = 0; o < out_size; o++)
-            r->dx[s * in_size + arg[s * out_size + o]] += r->dy[s * out_size + o];
+            dx[arg[s * out_size + o]] += r->dy[s * out_size + o];
+    }
 }
 
 /* Listed in layer_registry.c. */
@@ -118,30 +131,38 @@ const ctr__layer_ops ctr__layer_maxpool2d_ops = {
 
 /* Forward (dir 0): y = window mean of x. Backward (dir 1): dx += dy / k^2
  * over each window. Padding counts as zeros in the divisor. */
+static void avgpool_sample(const pool_geom *g, const ctr__layer_run *r, int backward, int64_t s)
+{
+    int64_t in_size = g->c * g->h * g->w, out_size = g->c * g->oh * g->ow, c, oh, ow, i, j;
+    float inv = 1.0f / (float)(g->k * g->k);
+    for (c = 0; c < g->c; c++)
+        for (oh = 0; oh < g->oh; oh++)
+            for (ow = 0; ow < g->ow; ow++) {
+                int64_t o = s * out_size + (c * g->oh + oh) * g->ow + ow;
+                float acc = 0.0f, d = backward ? r->dy[o] * inv : 0.0f;
+                for (i = oh * g->s - g->p; i < oh * g->s - g->p + g->k; i++)
+                    for (j = ow * g->s - g->p; j < ow * g->s - g->p + g->k; j++) {
+                        int64_t at = s * in_size + (c * g->h + i) * g->w + j;
+                        if (i < 0 || i >= g->h || j < 0 || j >= g->w)
+                            continue;
+                        if (backward)
+                            r->dx[at] += d;
+                        else
+                            acc += r->x[at];
+                    }
+                if (!backward)
+                    r->y[o] = acc * inv;
+            }
+}
+
+/* The samples are split over threads. */
 static void avgpool_sweep(const ctr__layer *l, const ctr__layer_run *r, int backward)
 {
     pool_geom g = pool_geometry(l);
-    int64_t in_size = g.c * g.h * g.w, out_size = g.c * g.oh * g.ow, s, c, oh, ow, i, j;
-    float inv = 1.0f / (float)(g.k * g.k);
+    int64_t s;
+    CTR__PARALLEL_FOR(r->n * g.c * g.h * g.w)
     for (s = 0; s < r->n; s++)
-        for (c = 0; c < g.c; c++)
-            for (oh = 0; oh < g.oh; oh++)
-                for (ow = 0; ow < g.ow; ow++) {
-                    int64_t o = s * out_size + (c * g.oh + oh) * g.ow + ow;
-                    float acc = 0.0f, d = backward ? r->dy[o] * inv : 0.0f;
-                    for (i = oh * g.s - g.p; i < oh * g.s - g.p + g.k; i++)
-                        for (j = ow * g.s - g.p; j < ow * g.s - g.p + g.k; j++) {
-                            int64_t at = s * in_size + (c * g.h + i) * g.w + j;
-                            if (i < 0 || i >= g.h || j < 0 || j >= g.w)
-                                continue;
-                            if (backward)
-                                r->dx[at] += d;
-                            else
-                                acc += r->x[at];
-                        }
-                    if (!backward)
-                        r->y[o] = acc * inv;
-                }
+        avgpool_sample(&g, r, backward, s);
 }
 
 static void avgpool_forward(const ctr__layer *l, const ctr__layer_run *r)
@@ -182,6 +203,7 @@ static int gap_configure(ctr__layer *l, ctr__error *err)
 static void gap_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     int64_t c = l->in.d[0], hw = l->in.d[1] * l->in.d[2], i;
+    CTR__PARALLEL_FOR(r->n * c * hw)
     for (i = 0; i < r->n * c; i++)
         r->y[i] = ctr__sum(r->x + i * hw, hw) / (float)hw;
 }
@@ -197,6 +219,7 @@ static void gap_backward(const ctr__layer *l, const ctr__layer_run *r)
     int64_t c = l->in.d[0], hw = l->in.d[1] * l->in.d[2], i;
     if (r->dx == NULL)
         return;
+    CTR__PARALLEL_FOR(r->n * c * hw)
     for (i = 0; i < r->n * c; i++)
         fill(r->dx + i * hw, r->dy[i] / (float)hw, hw);
 }

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/parallel.h"
 #include "common/params.h"
 #include "common/persist.h"
 #include "encoder/encoder_tensors.h"
@@ -390,24 +391,48 @@ static void sgd_segment(ctr_optimizer *opt, const segment *s, float *restrict p,
     }
 }
 
+/* The AdamW constants of one step for one segment. */
+typedef struct adamw_coef {
+    float b1, b2, one_b1, one_b2, decay, step_size, bc2_sqrt, eps;
+} adamw_coef;
+
+/* AdamW on floats [0, n) of a segment (decoupled decay, then the moments
+ * and the update), in one pass that gcc -O2 vectorises: the coefficients
+ * in locals, and this file built with -fno-math-errno (Makefile) so that
+ * sqrtf is the sqrtps instruction (v >= 0, and the same correctly rounded
+ * result as the scalar sqrtss). */
+static void adamw_block(float *restrict p, const float *restrict g, float *restrict m,
+                        float *restrict v, const adamw_coef *c, int64_t n)
+{
+    const float decay = c->decay, b1 = c->b1, b2 = c->b2, one_b1 = c->one_b1;
+    const float one_b2 = c->one_b2, step = c->step_size, bc2 = c->bc2_sqrt, eps = c->eps;
+    int64_t i;
+    CTR__VEC_FOR(i, n, float pd = p[i] * decay; float mi = m[i] * b1 + one_b1 * g[i];
+                 float vi = v[i] * b2 + one_b2 * g[i] * g[i]; m[i] = mi; v[i] = vi;
+                 p[i] = pd - step * (mi / (sqrtf(vi) / bc2 + eps)));
+}
+
+/* Elementwise: split over threads by blocks of CTR__PARALLEL_BLOCK floats. */
 static void adamw_segment(ctr_optimizer *opt, const segment *s, float *restrict p,
                           const float *restrict g)
 {
     double t = (double)opt->step;
-    float b1 = (float)opt->beta1, b2 = (float)opt->beta2;
-    float decay = decays(opt, s) ? (float)(1.0 - opt->lr * opt->wd) : 1.0f;
-    float step_size = (float)(opt->lr / (1.0 - pow(opt->beta1, t)));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(opt->beta2, t));
-    float eps = (float)opt->eps, one_b1 = (float)(1.0 - opt->beta1);
-    float one_b2 = (float)(1.0 - opt->beta2);
-    float *restrict m = opt->state + s->offset;
-    float *restrict v = opt->state + opt->n + s->offset;
-    int64_t i;
-    for (i = 0; i < s->count; i++) {
-        p[i] *= decay;
-        m[i] = m[i] * b1 + one_b1 * g[i];
-        v[i] = v[i] * b2 + one_b2 * g[i] * g[i];
-        p[i] = p[i] - step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+    adamw_coef c;
+    float *m = opt->state + s->offset, *v = opt->state + opt->n + s->offset;
+    int64_t b, nblocks = (s->count + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
+    c.b1 = (float)opt->beta1;
+    c.b2 = (float)opt->beta2;
+    c.decay = decays(opt, s) ? (float)(1.0 - opt->lr * opt->wd) : 1.0f;
+    c.step_size = (float)(opt->lr / (1.0 - pow(opt->beta1, t)));
+    c.bc2_sqrt = (float)sqrt(1.0 - pow(opt->beta2, t));
+    c.eps = (float)opt->eps;
+    c.one_b1 = (float)(1.0 - opt->beta1);
+    c.one_b2 = (float)(1.0 - opt->beta2);
+    CTR__PARALLEL_FOR(4 * s->count)
+    for (b = 0; b < nblocks; b++) {
+        int64_t at = b * CTR__PARALLEL_BLOCK, left = s->count - at;
+        adamw_block(p + at, g + at, m + at, v + at, &c,
+                    left < CTR__PARALLEL_BLOCK ? left : CTR__PARALLEL_BLOCK);
     }
 }
 

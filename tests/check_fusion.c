@@ -1,0 +1,167 @@
+/*
+ * check_fusion.c - the fused passes of the encoder against their unfused
+ * reference, bit for bit (issue 17): a batch norm followed by a ReLU runs
+ * as one pass each way (encoder_run.c, layer_norm.c). The reference is
+ * the same network cut into three handles after each batch norm, so that
+ * every ReLU is the first layer of its handle and runs alone:
+ *   fused      [conv, BN, ReLU, flatten, linear, BN, ReLU, linear]
+ *   reference  [conv, BN] -> [ReLU, flatten, linear, BN] -> [ReLU, linear]
+ * with the same parameters. Outputs, the batch norms' own outputs, input
+ * and parameter gradients and running statistics must be equal, in train
+ * and eval mode, for image (per-channel planes) and vector batch norms.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+#define N 32
+#define IN (2 * 12 * 12)
+#define HID 48
+#define OUT 8
+
+static ctr_encoder *make(const int64_t *dims, int32_t ndims)
+{
+    ctr_encoder *enc = NULL;
+    ck_assert_int_eq(ctr_encoder_create(&enc, dims, ndims, 3, NULL), CTR_OK);
+    return enc;
+}
+
+/* net[0] fused; net[1..3] the reference's three parts. */
+static void build(ctr_encoder *net[4])
+{
+    int64_t img[3] = {2, 12, 12}, conv_out[3] = {8, 12, 12}, hid = HID;
+    int k;
+    net[0] = make(img, 3);
+    net[1] = make(img, 3);
+    net[2] = make(conv_out, 3);
+    net[3] = make(&hid, 1);
+    for (k = 0; k < 2; k++) { /* conv, BN in the fused net and in part 1 */
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, 1, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+    }
+    for (k = 0; k < 3; k += 2) { /* ReLU, flatten, linear, BN */
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_flatten(net[k]), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_linear(net[k], HID, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+    }
+    for (k = 0; k < 4; k += 3) { /* ReLU, linear */
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_linear(net[k], OUT, 1), CTR_OK);
+    }
+}
+
+/* The number of parameters (stats 0) or running statistics (1). */
+static int64_t count_of(ctr_encoder *enc, int stats)
+{
+    int64_t n = 0;
+    ck_assert_int_eq((stats ? ctr_encoder_num_stats : ctr_encoder_num_params)(enc, &n), CTR_OK);
+    return n;
+}
+
+/* The parts' parameters (or statistics) from the fused net's, in order. */
+static void split_values(ctr_encoder *net[4], int stats)
+{
+    int64_t total = count_of(net[0], stats), at = 0;
+    float *all = malloc((size_t)total * sizeof(float));
+    int k;
+    ck_assert_ptr_nonnull(all);
+    ck_assert_int_eq((stats ? ctr_encoder_get_stats : ctr_encoder_get_params)(net[0], all, total),
+                     CTR_OK);
+    for (k = 1; k < 4; at += count_of(net[k++], stats))
+        if (count_of(net[k], stats) > 0)
+            ck_assert_int_eq((stats ? ctr_encoder_set_stats : ctr_encoder_set_params)(
+                                 net[k], all + at, count_of(net[k], stats)),
+                             CTR_OK);
+    ck_assert_int_eq(at, total);
+    free(all);
+}
+
+/* The parts' gradients (stats 0) or statistics (1), concatenated, against
+ * the fused net's. */
+static void assert_parts_equal(ctr_encoder *net[4], int stats)
+{
+    int64_t total = count_of(net[0], stats), at = 0;
+    float *fused = malloc((size_t)total * sizeof(float));
+    float *parts = malloc((size_t)total * sizeof(float));
+    int (*get)(const ctr_encoder *, float *, int64_t) =
+        stats ? ctr_encoder_get_stats : ctr_encoder_get_grads;
+    int k;
+    ck_assert_ptr_nonnull(parts);
+    ck_assert_int_eq(get(net[0], fused, total), CTR_OK);
+    for (k = 1; k < 4; at += count_of(net[k++], stats))
+        if (count_of(net[k], stats) > 0)
+            ck_assert_int_eq(get(net[k], parts + at, count_of(net[k], stats)), CTR_OK);
+    ck_assert_msg(memcmp(fused, parts, (size_t)total * sizeof(float)) == 0,
+                  "fused and unfused %s differ", stats ? "statistics" : "gradients");
+    free(fused), free(parts);
+}
+
+static void assert_same(const float *a, const float *b, int64_t n, const char *what)
+{
+    ck_assert_msg(memcmp(a, b, (size_t)n * sizeof(float)) == 0, "%s: fused differs", what);
+}
+
+/* Forward of the three parts; h1, h2 their first two outputs. */
+static void reference_forward(ctr_encoder *net[4], float *y, float *h1, float *h2,
+                              const float *x, int32_t mode)
+{
+    ck_assert_int_eq(ctr_encoder_forward(net[1], h1, x, N, mode), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(net[2], h2, h1, N, mode), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(net[3], y, h2, N, mode), CTR_OK);
+}
+
+START_TEST(test_bn_relu_fused_equals_unfused)
+{
+    ctr_encoder *net[4];
+    float *x = test_randn(31, N, IN, 1.0), *dy = test_randn(32, N, OUT, 0.1);
+    float *y = malloc(N * OUT * sizeof(float)), *yr = malloc(N * OUT * sizeof(float));
+    float *h1 = malloc(N * 8 * 144 * sizeof(float)), *h2 = malloc(N * HID * sizeof(float));
+    float *bn = malloc(N * 8 * 144 * sizeof(float));
+    float *dx = malloc(N * IN * sizeof(float)), *dxr = malloc(N * IN * sizeof(float));
+    float *d2 = malloc(N * HID * sizeof(float)), *d1 = malloc(N * 8 * 144 * sizeof(float));
+    int k, mode;
+    ck_assert_ptr_nonnull(d1);
+    build(net);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (mode = 0; mode < 2; mode++) { /* train, then eval */
+        int32_t m = mode == 0 ? CTR_ENCODER_TRAIN : CTR_ENCODER_EVAL;
+        ck_assert_int_eq(ctr_encoder_forward(net[0], y, x, N, m), CTR_OK);
+        reference_forward(net, yr, h1, h2, x, m);
+        assert_same(y, yr, N * OUT, "output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 1), CTR_OK);
+        assert_same(bn, h1, N * 8 * 144, "the image batch norm's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 5), CTR_OK);
+        assert_same(bn, h2, N * HID, "the vector batch norm's output");
+    }
+    assert_parts_equal(net, 1);
+    for (k = 0; k < 4; k++)
+        ck_assert_int_eq(ctr_encoder_zero_grad(net[k]), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(net[0], y, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+    reference_forward(net, yr, h1, h2, x, CTR_ENCODER_TRAIN);
+    ck_assert_int_eq(ctr_encoder_backward(net[0], dx, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(net[3], d2, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(net[2], d1, d2), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(net[1], dxr, d1), CTR_OK);
+    assert_same(dx, dxr, N * IN, "input gradient");
+    assert_parts_equal(net, 0);
+    assert_parts_equal(net, 1);
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    free(x), free(dy), free(y), free(yr), free(h1), free(h2), free(bn);
+    free(dx), free(dxr), free(d1), free(d2);
+}
+END_TEST
+
+Suite *ctr_test_fusion_suite(void);
+
+Suite *ctr_test_fusion_suite(void)
+{
+    Suite *s = suite_create("fusion");
+    TCase *tc = tcase_create("bn-relu");
+    tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
+    suite_add_tcase(s, tc);
+    return s;
+}
