@@ -105,6 +105,7 @@ int cpc_head_step(cpc_head *h, const float *z, float *gz, int64_t n,
     a.z = z, a.c = h->cbuf, a.b = n, a.t = t, a.d = d, a.dc = c; /* contiguous */
     a.w = h->w, a.bias = h->w + k * d * c, a.steps = k;
     a.negatives = h->negatives, a.n_neg = h->n_neg, a.rng = h->rng;
+    a.neg_idx = h->neg_idx;
     a.grad_z = gz, a.grad_c = h->gc, a.grad_w = h->gw;
     a.grad_bias = h->gw + k * d * c, a.step_acc = acc;
     rc = ctr_objective_cpc(h->obj, &a, loss);

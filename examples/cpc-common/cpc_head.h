@@ -22,6 +22,7 @@ typedef struct cpc_head {
     ctr_objective *obj;
     ctr_optimizer *opt_ctx, *opt_w;
     ctr_rng *rng;              /* sampled negatives */
+    const int64_t *neg_idx;    /* SAMPLED: the host's indices, or NULL (rng) */
     float *w, *gw;             /* K*d*c weights then K*d biases */
     float *cbuf, *gc, *gz_ctx; /* cap x t x c, cap x t x c, cap x t x d */
 } cpc_head;

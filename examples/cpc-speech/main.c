@@ -15,7 +15,15 @@
  * on a randomly initialised encoder + context and on pooled log-spectrogram
  * frames. `--pool meanstd` appends the standard deviation over the frames
  * to the mean, for all three feature sets alike (docs/results.md: it does
- * not close the voice gap). Progress on stderr; <out>/curve.csv,
+ * not close the voice gap). The options of the voice-gap study
+ * (docs/results.md, "the voice gap, second pass"), none of which closes it:
+ * `--negatives other-voice` (the critic's negatives drawn from windows of
+ * other voices at the positive's time), `same-window` (from the anchor's
+ * own window at other times), `same-setting` (windows of one voice and one
+ * speed/pitch setting, negatives from other voices at the same setting);
+ * `--preemph A` (the encoders read x[n] - A x[n-1], unit RMS; the
+ * spectrogram keeps the plain samples); `--kernel1 N` (the first conv
+ * layer's kernel, default 10). Progress on stderr; <out>/curve.csv,
  * <out>/curve.svg; the last stdout line is
  *   RESULT method=cpc-speech word_acc=... voice_acc=... random_word_acc=...
  *          random_voice_acc=... spectrogram_word_acc=... spectrogram_voice_acc=...
@@ -44,15 +52,23 @@ typedef struct options {
     const char *out_dir;
     double budget, lr, l2;
     int64_t max_steps, batch, channels, context, steps, words, voices;
+    int64_t kernel1; /* the first conv layer's kernel (stride 5) */
     int pool_std; /* 1: mean and standard deviation over frames, 0: mean */
+    int negatives; /* NEG_BATCH, NEG_OTHER_VOICE, NEG_SAME_WINDOW */
+    double preemph; /* encoder input x[n] - a x[n-1], 0: none */
     uint64_t seed;
 } options;
+
+/* The negatives of the critic (--negatives). */
+enum { NEG_BATCH, NEG_OTHER_VOICE, NEG_SAME_WINDOW, NEG_SAME_SETTING };
+#define N_NEG 31 /* sampled negatives: as many as a batch of 32 gives */
 
 typedef struct model {
     ctr_encoder *enc;
     ctr_optimizer *opt;
     cpc_head head;
     float *x, *z, *gz, *c;
+    int64_t *neg_idx, *voice, *setting; /* sampled negatives; each window's voice, setting */
 } model;
 
 static double now_s(void)
@@ -68,7 +84,7 @@ static int parse(options *o, int argc, char **argv)
     o->out_dir = "cpc-speech-out", o->budget = 120.0, o->lr = 1e-3, o->l2 = 0.0;
     o->max_steps = 0, o->batch = 32, o->channels = 64, o->context = 128;
     o->steps = 12, o->seed = 1, o->words = CORPUS_WORDS, o->voices = CORPUS_VOICES;
-    o->pool_std = 0;
+    o->kernel1 = 10, o->pool_std = 0, o->negatives = NEG_BATCH, o->preemph = 0.0;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
@@ -85,14 +101,26 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--out") == 0) o->out_dir = v;
         else if (strcmp(a, "--pool") == 0 && strcmp(v, "mean") == 0) o->pool_std = 0;
         else if (strcmp(a, "--pool") == 0 && strcmp(v, "meanstd") == 0) o->pool_std = 1;
+        else if (strcmp(a, "--negatives") == 0 && strcmp(v, "batch") == 0) o->negatives = NEG_BATCH;
+        else if (strcmp(a, "--negatives") == 0 && strcmp(v, "other-voice") == 0)
+            o->negatives = NEG_OTHER_VOICE;
+        else if (strcmp(a, "--negatives") == 0 && strcmp(v, "same-window") == 0)
+            o->negatives = NEG_SAME_WINDOW;
+        else if (strcmp(a, "--negatives") == 0 && strcmp(v, "same-setting") == 0)
+            o->negatives = NEG_SAME_SETTING;
+        else if (strcmp(a, "--preemph") == 0) o->preemph = atof(v);
+        else if (strcmp(a, "--kernel1") == 0) o->kernel1 = atoll(v);
         else break;
     }
     if (i < argc || o->batch < 2 || o->batch > 256 || o->steps < 1 || o->steps >= FRAMES ||
         o->words < 2 || o->words > CORPUS_WORDS || o->voices < 2 ||
-        o->voices > CORPUS_VOICES) {
+        o->voices > CORPUS_VOICES || o->preemph < 0.0 || o->preemph >= 1.0 ||
+        o->kernel1 < 5 || o->kernel1 > 400 || o->kernel1 % 2 != 0) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
                         "  [--seed S] [--words W] [--voices V] [--pool mean|meanstd] [--out DIR]\n"
+                        "  [--negatives batch|other-voice|same-window|same-setting]\n"
+                        "  [--preemph A] [--kernel1 N]\n"
                         "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
                         "   --probe-l2 0, the default: chosen per probe on a held-out training setting;\n"
                         "   --pool: how every feature set is pooled over frames, default mean)\n");
@@ -104,8 +132,8 @@ static int parse(options *o, int argc, char **argv)
 /* The encoder: 1 s of audio (16000 x 1) -> 100 x channels. */
 static int build_encoder(ctr_encoder **enc, const options *o, uint64_t seed)
 {
-    static const int64_t k[5] = {10, 8, 4, 4, 4}, s[5] = {5, 4, 2, 2, 2},
-                         p[5] = {3, 2, 1, 1, 1};
+    const int64_t k[5] = {o->kernel1, 8, 4, 4, 4}, s[5] = {5, 4, 2, 2, 2},
+                  p[5] = {(o->kernel1 - 4) / 2, 2, 1, 1, 1};
     const int64_t dims[2] = {WINDOW, 1};
     int rc = ctr_encoder_create(enc, dims, 2, seed, NULL), l;
     for (l = 0; rc == CTR_OK && l < 5; l++) {
@@ -130,10 +158,17 @@ static int model_create(model *m, const options *o, char *err, size_t cap)
     m->z = (float *)malloc((size_t)(b * FRAMES * o->channels) * sizeof(float));
     m->gz = (float *)malloc((size_t)(b * FRAMES * o->channels) * sizeof(float));
     m->c = (float *)malloc((size_t)(b * FRAMES * o->context) * sizeof(float));
-    if (!m->x || !m->z || !m->gz || !m->c)
+    m->voice = (int64_t *)malloc((size_t)b * sizeof(int64_t));
+    m->setting = (int64_t *)malloc((size_t)b * sizeof(int64_t));
+    if (o->negatives != NEG_BATCH)
+        m->neg_idx = (int64_t *)malloc((size_t)(o->steps * b * FRAMES * N_NEG) * sizeof(int64_t));
+    if (!m->x || !m->z || !m->gz || !m->c || !m->voice || !m->setting || (o->negatives != NEG_BATCH && !m->neg_idx))
         return snprintf(err, cap, "out of memory"), CTR_E_NOMEM;
-    return cpc_head_create(&m->head, FRAMES, o->channels, o->context, o->steps,
-                           CTR_CPC_NEG_BATCH, 0, b, o->lr, o->seed + 10, err, cap);
+    rc = cpc_head_create(&m->head, FRAMES, o->channels, o->context, o->steps,
+                         o->negatives == NEG_BATCH ? CTR_CPC_NEG_BATCH : CTR_CPC_NEG_SAMPLED,
+                         N_NEG, b, o->lr, o->seed + 10, err, cap);
+    m->head.neg_idx = m->neg_idx;
+    return rc;
 }
 
 static void model_destroy(model *m)
@@ -141,7 +176,41 @@ static void model_destroy(model *m)
     cpc_head_destroy(&m->head);
     ctr_optimizer_destroy(m->opt);
     ctr_encoder_destroy(m->enc);
-    free(m->x), free(m->z), free(m->gz), free(m->c);
+    free(m->x), free(m->z), free(m->gz), free(m->c), free(m->neg_idx), free(m->voice), free(m->setting);
+}
+
+/* The critic's negatives for a batch of b windows whose voices are
+ * voice[]: for anchor (s, u) of step k, N_NEG latents at the positive's
+ * time u + k of windows of other voices (NEG_OTHER_VOICE; drawn with
+ * replacement), or of window s itself at other times (NEG_SAME_WINDOW). */
+static void draw_negatives(int64_t *idx, const int64_t *voice,
+                           const int64_t *setting, int64_t b,
+                           int64_t steps, int negatives, ctr_rng *g)
+{
+    int64_t k, s, u, j, other[256], n_other, r[N_NEG];
+    for (s = 0; s < b; s++) {
+        for (j = 0, n_other = 0; j < b; j++)
+            if (voice[j] != voice[s] &&
+                (negatives != NEG_SAME_SETTING || setting[j] == setting[s]))
+                other[n_other++] = j;
+        for (k = 1; k <= steps; k++)
+            for (u = 0; u + k < FRAMES; u++) {
+                int64_t *dst = idx + (((k - 1) * b + s) * FRAMES + u) * N_NEG;
+                if (negatives == NEG_SAME_WINDOW) {
+                    ctr_rng_below(g, r, N_NEG, FRAMES - 1);
+                    for (j = 0; j < N_NEG; j++)
+                        dst[j] = s * FRAMES + (r[j] >= u + k ? r[j] + 1 : r[j]);
+                } else if (n_other > 0) {
+                    ctr_rng_below(g, r, N_NEG, n_other);
+                    for (j = 0; j < N_NEG; j++)
+                        dst[j] = other[r[j]] * FRAMES + u + k;
+                } else { /* one voice in the batch: any other window */
+                    ctr_rng_below(g, r, N_NEG, b - 1);
+                    for (j = 0; j < N_NEG; j++)
+                        dst[j] = (r[j] >= s ? r[j] + 1 : r[j]) * FRAMES + u + k;
+                }
+            }
+    }
 }
 
 /* Places u in a one-second window at offset `at` (cropping what does not
@@ -169,13 +238,15 @@ static int stop_next(const options *o, int64_t step, double t0)
  * frame is speech and a sequence keeps one speaker, as a sentence of a
  * speech corpus does. (Padding with silence would give every sequence the
  * same latents there: positives tied with their batch negatives.) */
-static void fill_window(float *x, const corpus *c, const int64_t *idx,
-                        int64_t n, ctr_rng *g)
+static int64_t fill_window(float *x, const corpus *c, const int64_t *idx,
+                           int64_t n, int64_t setting, ctr_rng *g)
 {
     int64_t r, from, filled = 0, voice;
     const utterance *u;
-    ctr_rng_below(g, &r, 1, n);
-    u = &c->u[idx[r]], voice = u->voice;
+    do {
+        ctr_rng_below(g, &r, 1, n);
+        u = &c->u[idx[r]], voice = u->voice;
+    } while (setting >= 0 && u->setting != setting);
     ctr_rng_below(g, &from, 1, u->count);
     while (filled < WINDOW) {
         const int64_t len = u->count - from < WINDOW - filled ? u->count - from
@@ -185,8 +256,9 @@ static void fill_window(float *x, const corpus *c, const int64_t *idx,
         do {
             ctr_rng_below(g, &r, 1, n);
             u = &c->u[idx[r]];
-        } while (u->voice != voice);
+        } while (u->voice != voice || (setting >= 0 && u->setting != setting));
     }
+    return voice;
 }
 
 static int64_t train(model *m, const options *o, const corpus *c,
@@ -201,8 +273,12 @@ static int64_t train(model *m, const options *o, const corpus *c,
     *npoints = 0;
     while (!stop_next(o, step, t0)) {
         int rc;
-        for (i = 0; i < o->batch; i++)
-            fill_window(m->x + i * WINDOW, c, train_idx, n_train, g);
+        for (i = 0; i < o->batch; i++) {
+            m->setting[i] = o->negatives == NEG_SAME_SETTING ? i % CORPUS_SETTINGS : -1;
+            m->voice[i] = fill_window(m->x + i * WINDOW, c, train_idx, n_train, m->setting[i], g);
+        }
+        if (o->negatives != NEG_BATCH)
+            draw_negatives(m->neg_idx, m->voice, m->setting, o->batch, o->steps, o->negatives, g);
         rc = ctr_encoder_zero_grad(m->enc);
         if (rc == CTR_OK)
             rc = ctr_encoder_forward(m->enc, m->z, m->x, o->batch, CTR_ENCODER_TRAIN);
@@ -289,6 +365,32 @@ static int features(model *m, const options *o, const corpus *c, float *out,
     return CTR_OK;
 }
 
+/* The encoder's input (--preemph a > 0): a copy of the corpus with each
+ * utterance pre-emphasised, y[n] = x[n] - a x[n-1], and scaled back to unit
+ * RMS; the spectrogram baseline keeps reading the corpus itself. */
+static int preemphasise(corpus *dst, const corpus *src, double a)
+{
+    int64_t i, n;
+    dst->count = src->count;
+    dst->u = (utterance *)calloc((size_t)src->count, sizeof(utterance));
+    for (i = 0; dst->u != NULL && i < src->count; i++) {
+        const utterance *u = &src->u[i];
+        double ss = 0.0, scale;
+        dst->u[i] = *u;
+        dst->u[i].samples = (float *)malloc((size_t)u->count * sizeof(float));
+        if (dst->u[i].samples == NULL)
+            return dst->count = i, -1;
+        for (n = 0; n < u->count; n++) {
+            const double y = u->samples[n] - (n > 0 ? a * u->samples[n - 1] : 0.0);
+            dst->u[i].samples[n] = (float)y, ss += y * y;
+        }
+        scale = ss > 0.0 ? 1.0 / sqrt(ss / (double)u->count) : 1.0;
+        for (n = 0; n < u->count; n++)
+            dst->u[i].samples[n] = (float)(dst->u[i].samples[n] * scale);
+    }
+    return dst->u == NULL ? (dst->count = 0, -1) : 0;
+}
+
 /* The probe's penalties to choose from (--probe-l2 0, the default). */
 static const double L2_GRID[] = {1e-4, 1e-3, 1e-2, 1e-1, 1.0};
 
@@ -343,10 +445,27 @@ static void probe_both(const corpus *c, const float *feat, int64_t dim,
     free(tr), free(te), free(y), free(val);
 }
 
+/* For the record (stderr only): the probe on the pooled contexts (dc
+ * floats each) and latents (dz floats each) side by side. */
+static void probe_cz(const corpus *c, const float *feat, int64_t dc,
+                     const float *zfeat, int64_t dz, double l2)
+{
+    float *cz = (float *)malloc((size_t)(c->count * (dc + dz)) * sizeof(float));
+    double cw, cv;
+    int64_t i;
+    for (i = 0; cz != NULL && i < c->count; i++) {
+        memcpy(cz + i * (dc + dz), feat + i * dc, (size_t)dc * sizeof(float));
+        memcpy(cz + i * (dc + dz) + dc, zfeat + i * dz, (size_t)dz * sizeof(float));
+    }
+    if (cz != NULL)
+        probe_both(c, cz, dc + dz, l2, "CPC c+z", &cw, &cv);
+    free(cz);
+}
+
 int main(int argc, char **argv)
 {
     options o;
-    corpus c;
+    corpus c, pre, *in = &c; /* in: what the encoders read */
     model m, rnd;
     static cpc_point curve[4096];
     int64_t npoints, i, *train_idx, n_train = 0, steps;
@@ -365,6 +484,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "cpc-speech: %s\n", err);
         return 1;
     }
+    memset(&pre, 0, sizeof(pre));
+    if (o.preemph > 0.0) {
+        if (preemphasise(&pre, &c, o.preemph) != 0)
+            return fprintf(stderr, "cpc-speech: out of memory\n"), 1;
+        in = &pre;
+    }
     train_idx = (int64_t *)malloc((size_t)c.count * sizeof(int64_t));
     pw = 1 + o.pool_std;
     zfeat = (float *)malloc((size_t)(c.count * o.channels * pw) * sizeof(float));
@@ -380,19 +505,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "cpc-speech: %s\n", err);
         return 1;
     }
-    steps = train(&m, &o, &c, train_idx, n_train, curve, &npoints, 4096);
+    steps = train(&m, &o, in, train_idx, n_train, curve, &npoints, 4096);
     if (steps < 0)
         return 1;
     snprintf(path, sizeof(path), "%s/curve.csv", o.out_dir);
     cpc_report_csv(path, curve, npoints);
     snprintf(path, sizeof(path), "%s/curve.svg", o.out_dir);
     cpc_report_chart(path, curve, npoints, "CPC on espeak-ng speech (K = 12, batch negatives)");
-    if (features(&m, &o, &c, feat, zfeat) != CTR_OK)
+    if (features(&m, &o, in, feat, zfeat) != CTR_OK)
         return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
     probe_both(&c, feat, o.context * pw, o.l2, "CPC", &w_acc, &v_acc);
     /* for the record (stderr only): the same probe on the pooled latents */
     probe_both(&c, zfeat, o.channels * pw, o.l2, "CPC latents z", &zw, &zv);
-    if (features(&rnd, &o, &c, feat, NULL) != CTR_OK)
+    probe_cz(&c, feat, o.context * pw, zfeat, o.channels * pw, o.l2);
+    if (features(&rnd, &o, in, feat, NULL) != CTR_OK)
         return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
     probe_both(&c, feat, o.context * pw, o.l2, "random", &rw, &rv);
     for (i = 0; i < c.count; i++)
@@ -407,6 +533,8 @@ int main(int argc, char **argv)
            w_acc, v_acc, rw, rv, sw, sv);
     model_destroy(&m), model_destroy(&rnd);
     corpus_free(&c);
+    if (o.preemph > 0.0)
+        corpus_free(&pre);
     free(train_idx), free(feat), free(zfeat);
     return w_acc < 0 || v_acc < 0;
 }
