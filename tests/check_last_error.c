@@ -22,6 +22,9 @@
 
 static int64_t sink_i64;
 static double sink_f64;
+static float sink_f32[64];
+static unsigned char sink_buf[4096];
+static size_t sink_size;
 
 /* fail (a call on h that must fail and leave a message), then call, which
  * must succeed and leave "". */
@@ -48,6 +51,48 @@ static double sink_f64;
         ck_assert_msg(strstr(m_, (text)) != NULL, "%s said \"%s\", expected \"%s\" in it", #call,  \
                       m_, (text));                                                                 \
     } while (0)
+
+/* ok (a call on h that must succeed and leave ""), then fail, which must
+ * fail and leave a message of its own. */
+#define EXPECT_FAIL_SETS(last_error, h, ok, fail)                                                  \
+    do {                                                                                           \
+        int o_ = (ok), f_;                                                                         \
+        ck_assert_msg(o_ == CTR_OK && last_error(h)[0] == '\0', "%s: %d \"%s\"", #ok, o_,          \
+                      last_error(h));                                                              \
+        f_ = (fail);                                                                               \
+        ck_assert_msg(f_ != CTR_OK, "%s did not fail", #fail);                                     \
+        ck_assert_msg(last_error(h)[0] != '\0', "%s failed (%d) without a message", #fail, f_);    \
+    } while (0)
+#define ENC_SETS(h, call)                                                                          \
+    EXPECT_FAIL_SETS(ctr_encoder_last_error, h, ctr_encoder_num_layers(h, &sink_i64), call)
+#define OPT_SETS(h, call)                                                                          \
+    EXPECT_FAIL_SETS(ctr_optimizer_last_error, h,                                                  \
+                     ctr_optimizer_get_i64(h, CTR_OPTIMIZER_P_STEP, &sink_i64), call)
+#define OBJ_SETS(h, call)                                                                          \
+    EXPECT_FAIL_SETS(ctr_objective_last_error, h,                                                  \
+                     ctr_objective_stat(h, CTR_OBJECTIVE_S_CALLS, &sink_f64), call)
+#define QUEUE_SETS(h, call)                                                                        \
+    EXPECT_FAIL_SETS(ctr_queue_last_error, h,                                                      \
+                     ctr_queue_get_i64(h, CTR_QUEUE_P_DIM, &sink_i64), call)
+#define BANK_SETS(h, call)                                                                         \
+    EXPECT_FAIL_SETS(ctr_bank_last_error, h, ctr_bank_get_i64(h, CTR_BANK_P_DIM, &sink_i64), call)
+#define RNG_SETS(h, call) EXPECT_FAIL_SETS(ctr_rng_last_error, h, ctr_rng_uniform(h, NULL, 0), call)
+#define KNN_SETS(h, call)                                                                          \
+    EXPECT_FAIL_SETS(ctr_knn_last_error, h, ctr_knn_get_i64(h, CTR_KNN_P_K, &sink_i64), call)
+#define PROBE_SETS(h, call)                                                                        \
+    EXPECT_FAIL_SETS(ctr_probe_last_error, h, ctr_probe_get_f64(h, CTR_PROBE_P_L2, &sink_f64),     \
+                     call)
+#define RIDGE_SETS(h, call)                                                                        \
+    EXPECT_FAIL_SETS(ctr_ridge_last_error, h, ctr_ridge_get_weights(h, sink_f32, sink_f32 + 32),   \
+                     call)
+#define STATE_SETS(h, call)                                                                        \
+    EXPECT_FAIL_SETS(ctr_state_last_error, h,                                                      \
+                     ctr_state_save_buffer(h, sink_buf, sizeof(sink_buf), &sink_size), call)
+#define AFF_SETS(h, call)                                                                          \
+    EXPECT_FAIL_SETS(ctr_affinity_last_error, h,                                                   \
+                     ctr_affinity_get_f64(h, CTR_AFFINITY_P_TEMPERATURE, &sink_f64), call)
+#define COMM_SETS(h, call)                                                                         \
+    EXPECT_FAIL_SETS(ctr_comm_last_error, h, ctr_comm_size(h, &sink_i64), call)
 
 /* The per-object forms: the failing call is a get of an unknown parameter
  * (a const call) or another cheap bad call that changes nothing. */
@@ -181,7 +226,7 @@ START_TEST(test_encoder_run)
     ctr_encoder *e = small_encoder(4), *k = NULL;
     float *x = values(B * NIN, 1), *dy = values(B * D, 2), y[B * D], dx[B * NIN], out[B * D];
     float *params, *stats;
-    int64_t n_params = 0, n_stats = 0, n = 0, layer = 0, dims[3], off = 0;
+    int64_t n_params = 0, n_stats = 0, n = 0, layer = 0, dims[4], off = 0;
     int32_t kind = 0, nd = 0, role = 0;
     size_t bytes = 0;
     ENC_FAIL(e, CTR_E_INVALID_ARG, "n", ctr_encoder_forward(e, y, x, 0, CTR_ENCODER_TRAIN));
@@ -800,6 +845,267 @@ START_TEST(test_comm_bank)
 }
 END_TEST
 
+/* ---- every failing call leaves a message ---------------------------------- */
+
+START_TEST(test_encoder_failures)
+{
+    ctr_encoder *e = small_encoder(9), *other = NULL, *k = NULL;
+    float *x = values(B * NIN, 32), y[B * D];
+    int64_t vec[1] = {NIN}, n = 0, dims[4];
+    int32_t nd = 0, kind = 0;
+    ck_assert_int_eq(ctr_encoder_create(&other, vec, 1, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_clone(&k, e), CTR_OK);
+    ENC_SETS(e, ctr_encoder_backward(e, NULL, y));
+    ENC_SETS(e, ctr_encoder_layer_output(e, y, 0));
+    ENC_SETS(e, ctr_encoder_add_l2norm(e, -1.0));
+    ENC_SETS(e, ctr_encoder_add_layernorm(e, -1.0, 1));
+    ENC_SETS(e, ctr_encoder_add_conv2d(e, 3, 3, 1, 1, 1));
+    ENC_SETS(e, ctr_encoder_add_conv1d(e, 3, 3, 1, 1, 1));
+    ENC_SETS(e, ctr_encoder_add_pool2d(e, CTR_LAYER_MAXPOOL2D, 2, 2, 0));
+    ENC_SETS(e, ctr_encoder_add_global_avgpool(e));
+    ENC_SETS(e, ctr_encoder_add_flatten(e));
+    ENC_SETS(e, ctr_encoder_add_gru(e, 4));
+    ENC_SETS(e, ctr_encoder_add_residual(e, 99, CTR_SHORTCUT_IDENTITY, 1, 0.0, 0.0));
+    ENC_SETS(e, ctr_encoder_forward(e, NULL, x, B, CTR_ENCODER_TRAIN));
+    ENC_SETS(e, ctr_encoder_forward(e, y, x, B, 9999));
+    ENC_SETS(e, ctr_encoder_last_layer(e, NULL));
+    ENC_SETS(e, ctr_encoder_layer_kind(e, NULL, 0));
+    ENC_SETS(e, ctr_encoder_layer_kind(e, &kind, CTR_ENCODER_INPUT));
+    ENC_SETS(e, ctr_encoder_shape(e, NULL, &nd, &n, 0));
+    ENC_SETS(e, ctr_encoder_num_params(e, NULL));
+    ENC_SETS(e, ctr_encoder_num_tensors(e, NULL));
+    ENC_SETS(e, ctr_encoder_tensor_info(e, NULL, NULL, NULL, dims, &nd, -1));
+    ENC_SETS(e, ctr_encoder_get_grads(e, NULL, 1));
+    ENC_SETS(e, ctr_encoder_num_stats(e, NULL));
+    ENC_SETS(e, ctr_encoder_get_stats(e, NULL, 1));
+    ENC_SETS(e, ctr_encoder_set_stats(e, NULL, 1));
+    ENC_SETS(e, ctr_encoder_set_i64(e, CTR_ENCODER_P_BN_GROUPS, -3));
+    ENC_SETS(e, ctr_encoder_memory(e, NULL, B));
+    ENC_SETS(e, ctr_encoder_workspace_size(e, NULL, B, CTR_ENCODER_TRAIN));
+    ENC_SETS(e, ctr_encoder_save_buffer(e, NULL, 0, NULL));
+    ENC_SETS(k, ctr_encoder_copy_params(k, other, 1));
+    ENC_SETS(k, ctr_encoder_momentum_update(k, other, 0.5, 1));
+    ENC_SETS(e, ctr_encoder_save(e, NULL));
+    free(x);
+    ctr_encoder_destroy(other);
+    ctr_encoder_destroy(k);
+    ctr_encoder_destroy(e);
+}
+END_TEST
+
+START_TEST(test_optimizer_failures)
+{
+    ctr_encoder *e = small_encoder(10);
+    ctr_optimizer *o = NULL, *bo = NULL;
+    ck_assert_int_eq(ctr_optimizer_create_for_encoder(&o, CTR_OPTIMIZER_LARS, e, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_optimizer_create(&bo, CTR_OPTIMIZER_SGD, 10, NULL), CTR_OK);
+    OPT_SETS(o, ctr_optimizer_set_segments(o, NULL, NULL, 1));
+    OPT_SETS(o, ctr_optimizer_step_buffer(o, NULL, NULL, 10));
+    OPT_SETS(bo, ctr_optimizer_step_buffer(bo, NULL, NULL, 10));
+    OPT_SETS(o, ctr_optimizer_set_f64(o, 9999, 1.0));
+    OPT_SETS(o, ctr_optimizer_get_f64(o, CTR_OPTIMIZER_P_LR, NULL));
+    OPT_SETS(o, ctr_optimizer_set_i64(o, 9999, 1));
+    OPT_SETS(o, ctr_optimizer_get_i64(o, CTR_OPTIMIZER_P_LR, &sink_i64));
+    OPT_SETS(o, ctr_optimizer_save(o, NULL));
+    OPT_SETS(o, ctr_optimizer_save_buffer(o, NULL, 0, NULL));
+    OPT_SETS(bo, ctr_optimizer_step(bo));
+    ctr_optimizer_destroy(o);
+    ctr_optimizer_destroy(bo);
+    ctr_encoder_destroy(e);
+}
+END_TEST
+
+START_TEST(test_objective_failures)
+{
+    ctr_objective *inf = objective(CTR_OBJECTIVE_INFONCE), *cpc = objective(CTR_OBJECTIVE_CPC);
+    float *a = values(B * D, 33), g[B * D];
+    int64_t idx[B] = {0, 1, 2, 3};
+    double loss = 0.0;
+    size_t bytes = 0;
+    OBJ_SETS(inf, ctr_objective_set_f64(inf, 9999, 1.0));
+    OBJ_SETS(inf, ctr_objective_set_i64(inf, 9999, 1));
+    OBJ_SETS(inf, ctr_objective_get_i64(inf, CTR_OBJECTIVE_P_TEMPERATURE, &sink_i64));
+    OBJ_SETS(inf, ctr_objective_stat(inf, CTR_OBJECTIVE_S_LOSS, NULL));
+    OBJ_SETS(inf, ctr_objective_workspace_size(inf, NULL, B, D, 0));
+    OBJ_SETS(inf, ctr_objective_infonce(inf, &loss, NULL, D, a, D, B, D, NULL, g, g));
+    OBJ_SETS(inf, ctr_objective_ntxent(inf, &loss, a, D, a, D, B, D, NULL, g, NULL));
+    OBJ_SETS(inf, ctr_objective_infonce_shared(inf, &loss, a, D, a, D, B, D, a, D, B, NULL,
+                                               NULL, NULL, NULL, NULL));
+    OBJ_SETS(inf, ctr_objective_infonce_queue(inf, &loss, a, D, a, D, B, D, NULL, NULL, g, g));
+    OBJ_SETS(inf, ctr_objective_nce(inf, &loss, a, D, B, D, a, D, B, idx, idx, 1, g));
+    OBJ_SETS(inf, ctr_objective_bank_softmax(inf, &loss, a, D, B, D, a, D, B, idx, g));
+    OBJ_SETS(inf, ctr_objective_bilinear(inf, &loss, a, D, a, D, B, D, a, NULL, NULL, NULL));
+    OBJ_SETS(inf, ctr_objective_distill(inf, &loss, a, D, a, D, idx, B, D, 1.0, 1.0, NULL));
+    OBJ_SETS(inf, ctr_objective_local_global(inf, &loss, NULL));
+    OBJ_SETS(inf, ctr_objective_cpc(inf, NULL, &loss));
+    OBJ_SETS(inf, ctr_objective_cpc_workspace_size(inf, &bytes, B, 5, D, 3, 2, 0, 0));
+    OBJ_SETS(cpc, ctr_objective_cpc_workspace_size(cpc, NULL, B, 5, D, 3, 2, 0, 0));
+    OBJ_SETS(inf, ctr_objective_save(inf, NULL));
+    OBJ_SETS(inf, ctr_objective_save_buffer(inf, NULL, 0, NULL));
+    OBJ_SETS(inf, ctr_objective_get_f64(inf, CTR_OBJECTIVE_P_TEMPERATURE, NULL));
+    free(a);
+    ctr_objective_destroy(inf);
+    ctr_objective_destroy(cpc);
+}
+END_TEST
+
+START_TEST(test_memories_failures)
+{
+    ctr_queue *q = NULL;
+    ctr_bank *b = NULL;
+    ctr_rng *r = NULL;
+    int64_t idx[2] = {0, 99}, out[4], count = 0;
+    float f[2 * D] = {0};
+    ck_assert_int_eq(ctr_queue_create(&q, 16, D, 0, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_bank_create(&b, 16, D, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_rng_create(&r, 1, NULL), CTR_OK);
+    QUEUE_SETS(q, ctr_queue_enqueue(q, NULL, 1, D, NULL));
+    QUEUE_SETS(q, ctr_queue_ids(q, NULL, &count));
+    QUEUE_SETS(q, ctr_queue_copy(q, NULL, D, NULL, 16, NULL));
+    QUEUE_SETS(q, ctr_queue_get_i64(q, 9999, &count));
+    QUEUE_SETS(q, ctr_queue_save(q, NULL));
+    QUEUE_SETS(q, ctr_queue_save_buffer(q, NULL, 0, NULL));
+    BANK_SETS(b, ctr_bank_gather(b, idx, 2, f, D));
+    BANK_SETS(b, ctr_bank_set_rows(b, idx, 2, f, D));
+    BANK_SETS(b, ctr_bank_update(b, idx, 2, f, D));
+    BANK_SETS(b, ctr_bank_set_weights(b, NULL, 16));
+    BANK_SETS(b, ctr_bank_sample(b, out, 2, 2, idx));
+    BANK_SETS(b, ctr_bank_set_f64(b, 9999, 0.5));
+    BANK_SETS(b, ctr_bank_get_f64(b, CTR_BANK_P_MOMENTUM, NULL));
+    BANK_SETS(b, ctr_bank_get_i64(b, CTR_BANK_P_MOMENTUM, &count));
+    BANK_SETS(b, ctr_bank_save(b, NULL));
+    BANK_SETS(b, ctr_bank_save_buffer(b, NULL, 0, NULL));
+    RNG_SETS(r, ctr_rng_normal(r, NULL, 4, 0.0f, 1.0f));
+    RNG_SETS(r, ctr_rng_below(r, NULL, 4, 3));
+    RNG_SETS(r, ctr_rng_permutation(r, NULL, 4));
+    RNG_SETS(r, ctr_rng_save(r, NULL));
+    RNG_SETS(r, ctr_rng_save_buffer(r, NULL, 0, NULL));
+    ctr_queue_destroy(q);
+    ctr_bank_destroy(b);
+    ctr_rng_destroy(r);
+}
+END_TEST
+
+START_TEST(test_eval_failures)
+{
+    ctr_knn *k = NULL;
+    ctr_probe *p = NULL;
+    ctr_ridge *rd = NULL;
+    float *x = values(NTR * D, 34), w[3 * D], bias[3];
+    int64_t lab[NTR] = {0}, pred[NTR];
+    double acc = 0.0, r2[2];
+    int32_t conv = 0;
+    ck_assert_int_eq(ctr_knn_create(&k, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_probe_create(&p, D, 3, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_ridge_create(&rd, D, 2, NULL), CTR_OK);
+    KNN_SETS(k, ctr_knn_set_f64(k, 9999, 1.0));
+    KNN_SETS(k, ctr_knn_get_f64(k, CTR_KNN_P_SIGMA, NULL));
+    KNN_SETS(k, ctr_knn_set_i64(k, 9999, 1));
+    KNN_SETS(k, ctr_knn_get_i64(k, CTR_KNN_P_SIGMA, &sink_i64));
+    KNN_SETS(k, ctr_knn_workspace_size(k, NTR, B, D, 3, NULL));
+    KNN_SETS(k, ctr_knn_classify(k, x, NTR, D, NULL, x, B, D, D, 3, pred, NULL));
+    KNN_SETS(k, ctr_knn_accuracy(k, x, NTR, D, lab, x, B, D, D, 3, NULL, &acc));
+    PROBE_SETS(p, ctr_probe_set_i64(p, CTR_PROBE_P_MAX_ITER, -1));
+    PROBE_SETS(p, ctr_probe_get_i64(p, CTR_PROBE_P_L2, &sink_i64));
+    PROBE_SETS(p, ctr_probe_fit(p, x, NTR, D, NULL));
+    PROBE_SETS(p, ctr_probe_predict(p, x, NTR, D, pred, NULL));
+    PROBE_SETS(p, ctr_probe_accuracy(p, x, NTR, D, lab, &acc));
+    PROBE_SETS(p, ctr_probe_get_weights(p, w, bias));
+    PROBE_SETS(p, ctr_probe_fit_info(p, NULL, NULL, &conv));
+    ck_assert_int_eq(ctr_ridge_fit(rd, x, NTR, D, x, D, 1.0, 1), CTR_OK);
+    RIDGE_SETS(rd, ctr_ridge_fit(rd, x, NTR, D, NULL, 2, 1.0, 1));
+    RIDGE_SETS(rd, ctr_ridge_predict(rd, NULL, NTR, D, w));
+    RIDGE_SETS(rd, ctr_ridge_r2(rd, x, NTR, D, x, 1, r2, &acc));
+    free(x);
+    ctr_knn_destroy(k);
+    ctr_probe_destroy(p);
+    ctr_ridge_destroy(rd);
+}
+END_TEST
+
+START_TEST(test_state_affinity_failures)
+{
+    ctr_state *st = NULL;
+    ctr_affinity *a = NULL;
+    ctr_rng *r = NULL;
+    float f[16] = {0};
+    double loss = 0.0;
+    ck_assert_int_eq(ctr_rng_create(&r, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_state_create(&st, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_affinity_create(&a, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_state_add_rng(st, "r", r), CTR_OK);
+    STATE_SETS(st, ctr_state_add_encoder(st, "e", NULL));
+    STATE_SETS(st, ctr_state_add_optimizer(st, "o", NULL));
+    STATE_SETS(st, ctr_state_add_objective(st, "j", NULL));
+    STATE_SETS(st, ctr_state_add_queue(st, "q", NULL));
+    STATE_SETS(st, ctr_state_add_bank(st, "b", NULL));
+    STATE_SETS(st, ctr_state_add_rng(st, "r", r));
+    STATE_SETS(st, ctr_state_save(st, NULL));
+    STATE_SETS(st, ctr_state_save_buffer(st, NULL, 0, NULL));
+    STATE_SETS(st, ctr_state_load(st, NULL));
+    STATE_SETS(st, ctr_state_load_buffer(st, NULL, 0));
+    AFF_SETS(a, ctr_affinity_set_i64(a, 9999, 1));
+    AFF_SETS(a, ctr_affinity_get_i64(a, CTR_AFFINITY_P_TEMPERATURE, &sink_i64));
+    AFF_SETS(a, ctr_affinity_set_f64(a, CTR_AFFINITY_P_TEMPERATURE, -1.0));
+    AFF_SETS(a, ctr_affinity_workspace_size(a, 1, 1, 2, 2, 1, 0, NULL));
+    AFF_SETS(a, ctr_affinity_transport(a, NULL, f, f, f, 1, 1, 2, 2, 1));
+    AFF_SETS(a, ctr_affinity_backward(a, f, f, f, NULL, f, f, f, 1, 1, 2, 2, 1));
+    AFF_SETS(a, ctr_affinity_reconstruct(a, &loss, NULL, f, f, f, NULL, 1, 1, 2, 2, 1, NULL,
+                                         NULL, NULL));
+    AFF_SETS(a, ctr_affinity_propagate(a, NULL, f, f, f, 1, 1, 2, 2, 1, 1));
+    ctr_state_destroy(st);
+    ctr_affinity_destroy(a);
+    ctr_rng_destroy(r);
+}
+END_TEST
+
+START_TEST(test_comm_failures)
+{
+    one_rank o;
+    ctr_comm *c;
+    ctr_encoder *e = small_encoder(11);
+    ctr_objective *inf = objective(CTR_OBJECTIVE_INFONCE);
+    ctr_queue *q = NULL;
+    ctr_bank *shard = NULL;
+    float f[B * D] = {0};
+    int64_t i[B] = {0, 1, 2, 3}, first = 0;
+    double loss = 0.0;
+    one_rank_open(&o);
+    c = o.comm;
+    ck_assert_int_eq(ctr_queue_create(&q, 16, D, 0, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_comm_bank_create(c, &shard, 16, D, 1, NULL), CTR_OK);
+    COMM_SETS(c, ctr_comm_rank(c, NULL));
+    COMM_SETS(c, ctr_comm_size(c, NULL));
+    COMM_SETS(c, ctr_comm_allreduce_f32(c, NULL, 4));
+    COMM_SETS(c, ctr_comm_allreduce_i64(c, NULL, 4));
+    COMM_SETS(c, ctr_comm_allgather_f32(c, NULL, f, 4));
+    COMM_SETS(c, ctr_comm_allgather_i64(c, NULL, i, 4));
+    COMM_SETS(c, ctr_comm_broadcast_f32(c, NULL, 4, 0));
+    COMM_SETS(c, ctr_comm_broadcast_i64(c, i, 4, -1));
+    COMM_SETS(c, ctr_comm_average_f32(c, f, 4, -1.0));
+    COMM_SETS(c, ctr_comm_encoder_grads(c, NULL, CTR_COMM_SUM, 1.0));
+    COMM_SETS(c, ctr_comm_encoder_broadcast(c, NULL, 0));
+    COMM_SETS(c, ctr_comm_encoder_forward(c, e, NULL, f, B));
+    COMM_SETS(c, ctr_comm_encoder_backward(c, e, NULL, f));
+    COMM_SETS(c, ctr_comm_ntxent(c, inf, &loss, f, D, f, D, B, D, NULL, NULL));
+    COMM_SETS(c, ctr_comm_infonce(c, NULL, &loss, f, D, f, D, B, D, NULL, NULL));
+    COMM_SETS(c, ctr_comm_queue_enqueue(c, q, NULL, B, D, NULL));
+    COMM_SETS(c, ctr_comm_shuffle_rows(c, NULL, i, f, f, B, 1));
+    COMM_SETS(c, ctr_comm_unshuffle_rows(c, NULL, f, f, B, 1));
+    COMM_SETS(c, ctr_comm_bank_range(c, 16, 0, NULL, &first));
+    COMM_SETS(c, ctr_comm_bank_create(c, &shard, 0, D, 1, NULL));
+    COMM_SETS(c, ctr_comm_bank_sample(c, NULL, 16, i, B, 1, NULL));
+    COMM_SETS(c, ctr_comm_bank_update(c, shard, 16, NULL, B, f, D));
+    COMM_SETS(c, ctr_comm_nce(c, inf, &loss, f, D, B, D, shard, 16, i, i, 1, NULL));
+    COMM_SETS(c, ctr_comm_bank_softmax(c, inf, &loss, f, D, B, D, shard, 16, i, NULL));
+    one_rank_close(&o);
+    ctr_bank_destroy(shard);
+    ctr_queue_destroy(q);
+    ctr_objective_destroy(inf);
+    ctr_encoder_destroy(e);
+}
+END_TEST
+
 /* ---- NULL handles --------------------------------------------------------- */
 
 START_TEST(test_null_handles)
@@ -850,6 +1156,15 @@ Suite *ctr_test_last_error_suite(void)
     tcase_add_test(tc, test_comm_training);
     tcase_add_test(tc, test_comm_bank);
     tcase_add_test(tc, test_null_handles);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("failures");
+    tcase_add_test(tc, test_encoder_failures);
+    tcase_add_test(tc, test_optimizer_failures);
+    tcase_add_test(tc, test_objective_failures);
+    tcase_add_test(tc, test_memories_failures);
+    tcase_add_test(tc, test_eval_failures);
+    tcase_add_test(tc, test_state_affinity_failures);
+    tcase_add_test(tc, test_comm_failures);
     suite_add_tcase(s, tc);
     return s;
 }
