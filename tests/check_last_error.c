@@ -47,7 +47,8 @@ static size_t sink_size;
         const char *m_;                                                                            \
         ck_assert_msg(r_ == (code), "%s returned %d, expected %d", #call, r_, (int)(code));        \
         m_ = last_error(h);                                                                        \
-        ck_assert_msg(m_[0] != '\0', "%s failed without a message", #call);                        \
+        ck_assert_msg(m_[0] != '\0' && strcmp(m_, ctr_strerror(r_)) != 0,                          \
+                      "%s failed without a message of its own (\"%s\")", #call, m_);               \
         ck_assert_msg(strstr(m_, (text)) != NULL, "%s said \"%s\", expected \"%s\" in it", #call,  \
                       m_, (text));                                                                 \
     } while (0)
@@ -62,6 +63,8 @@ static size_t sink_size;
         f_ = (fail);                                                                               \
         ck_assert_msg(f_ != CTR_OK, "%s did not fail", #fail);                                     \
         ck_assert_msg(last_error(h)[0] != '\0', "%s failed (%d) without a message", #fail, f_);    \
+        ck_assert_msg(strcmp(last_error(h), ctr_strerror(f_)) != 0,                                \
+                      "%s failed with only the code's text \"%s\"", #fail, last_error(h));         \
     } while (0)
 #define ENC_SETS(h, call)                                                                          \
     EXPECT_FAIL_SETS(ctr_encoder_last_error, h, ctr_encoder_num_layers(h, &sink_i64), call)
@@ -1096,8 +1099,10 @@ START_TEST(test_comm_failures)
     COMM_SETS(c, ctr_comm_bank_create(c, &shard, 0, D, 1, NULL));
     COMM_SETS(c, ctr_comm_bank_sample(c, NULL, 16, i, B, 1, NULL));
     COMM_SETS(c, ctr_comm_bank_update(c, shard, 16, NULL, B, f, D));
-    COMM_SETS(c, ctr_comm_nce(c, inf, &loss, f, D, B, D, shard, 16, i, i, 1, NULL));
-    COMM_SETS(c, ctr_comm_bank_softmax(c, inf, &loss, f, D, B, D, shard, 16, i, NULL));
+    COMM_FAIL(c, CTR_E_INVALID_ARG, "obj must be an objective of kind CTR_OBJECTIVE_NCE",
+              ctr_comm_nce(c, inf, &loss, f, D, B, D, shard, 16, i, i, 1, NULL));
+    COMM_FAIL(c, CTR_E_INVALID_ARG, "obj must be an objective of kind CTR_OBJECTIVE_BANK_SOFTMAX",
+              ctr_comm_bank_softmax(c, inf, &loss, f, D, B, D, shard, 16, i, NULL));
     one_rank_close(&o);
     ctr_bank_destroy(shard);
     ctr_queue_destroy(q);
