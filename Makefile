@@ -258,6 +258,12 @@ check-symbols: $(STATIC) $(SHARED)
 check-layers: $(LIB_OBJS)
 	@sh scripts/check-layers.sh $(LIB_OBJS)
 
+# Every exported function that takes a handle is called by the last-error
+# test (scripts/check-last-error.sh lists the ones that take none).
+.PHONY: check-last-error
+check-last-error:
+	@sh scripts/check-last-error.sh $(SYMBOL_MAP) tests/check_last_error.c
+
 # The public header alone under clang's -Weverything -Werror, as C99, C11,
 # C++11 and C++17, with no exceptions. make check runs it when CC is clang
 # (CI's clang configurations).
@@ -271,7 +277,7 @@ check-header:
 
 # The symbol check needs the real shared object, which sanitizer builds
 # do not link strictly; they run the suites (and the layering check) only.
-check: check-layers check-man $(if $(SANITIZE),,check-symbols) $(if $(findstring clang,$(CC)),check-header) $(TEST_RUNNER) | deps
+check: check-layers check-man check-last-error $(if $(SANITIZE),,check-symbols) $(if $(findstring clang,$(CC)),check-header) $(TEST_RUNNER) | deps
 	CTR_TEST_DATA=tests/data $(TEST_RUNNER)
 
 VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \

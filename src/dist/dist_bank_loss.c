@@ -13,7 +13,8 @@ static int call_status(ctr_comm *c, const ctr__bank_call *k, int32_t kind)
     int rc;
     if (k->obj == NULL || ctr_objective_kind(k->obj) != kind)
         return ctr__fail(&c->err, CTR_E_INVALID_ARG,
-                         "obj must be an objective of kind %d", (int)kind);
+                         "obj must be an objective of kind %s",
+                         ctr_constant_name("CTR_OBJECTIVE_", kind));
     if (k->loss == NULL || k->z == NULL || k->b < 1 || k->d < 1 ||
         k->ldz < k->d)
         return ctr__fail(&c->err, CTR_E_INVALID_ARG,

@@ -133,7 +133,10 @@ CTR_API void ctr_objective_destroy(ctr_objective *obj)
 
 CTR_API int32_t ctr_objective_kind(const ctr_objective *obj)
 {
-    return obj == NULL ? 0 : obj->kind->id;
+    if (obj == NULL)
+        return 0;
+    ctr__const_result(&obj->err, CTR_OK, NULL);
+    return obj->kind->id;
 }
 
 CTR_API int ctr_objective_set_f64(ctr_objective *obj, int32_t param,

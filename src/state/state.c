@@ -63,7 +63,10 @@ CTR_API void ctr_state_destroy(ctr_state *st)
 
 CTR_API int64_t ctr_state_count(const ctr_state *st)
 {
-    return st == NULL ? 0 : st->n;
+    if (st == NULL)
+        return 0;
+    ctr__const_result(&st->err, CTR_OK, NULL);
+    return st->n;
 }
 
 CTR_API const char *ctr_state_last_error(const ctr_state *st)
