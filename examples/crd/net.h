@@ -8,8 +8,8 @@
  *            maxpool 2, flatten, linear 128, BN, ReLU   -> f_t (128)
  *   student: flatten 784, linear H, ReLU                -> f_s (H)
  *
- * The teacher has about 210k parameters; the default student (H = 32)
- * about 25k, a ninth of them.
+ * The teacher has about 207k parameters; the default student (H = 128)
+ * about 102k, half of them, and a twelfth of the teacher's multiply-adds.
  */
 #ifndef CRD_NET_H
 #define CRD_NET_H

@@ -5,7 +5,8 @@
 
 #include <stdio.h>
 
-static const char *const COLORS[REPORT_RUNS] = {"#555555", "#1f77b4", "#ff7f0e", "#2ca02c"};
+static const char *const COLORS[REPORT_RUNS] = {"#555555", "#1f77b4", "#ff7f0e", "#2ca02c",
+                                                 "#d62728"};
 
 static int write_csv(const char *dir, const report_run *runs, int nruns)
 {
@@ -47,14 +48,14 @@ static void bars(FILE *f, const report_run *runs, int nruns)
     fprintf(f, "<text x='40' y='45' font-size='12'>test accuracy (axis from %.3f)</text>\n", base);
     for (r = 0; r < nruns; r++) {
         const double h = 260.0 * (runs[r].test_acc - base) / (hi - base);
-        const double x = 50.0 + 75.0 * r;
+        const double x = 50.0 + 66.0 * r;
         fprintf(f, "<rect x='%.1f' y='%.1f' width='50' height='%.1f' fill='%s'/>\n", x,
                 330.0 - h, h, COLORS[r % REPORT_RUNS]);
         fprintf(f, "<text x='%.1f' y='%.1f' font-size='11'>%.4f</text>\n", x, 325.0 - h,
                 runs[r].test_acc);
         fprintf(f, "<text x='%.1f' y='348' font-size='10'>%s</text>\n", x, runs[r].name);
     }
-    fprintf(f, "<line x1='45' y1='330' x2='%d' y2='330' stroke='black'/>\n", 50 + 75 * nruns);
+    fprintf(f, "<line x1='45' y1='330' x2='%d' y2='330' stroke='black'/>\n", 50 + 66 * nruns);
 }
 
 /* Right panel: training accuracy of the students (runs 1..) over steps. */

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#define REPORT_RUNS 4      /* teacher, student CE, CE + KD, CE + KD + CRD */
+#define REPORT_RUNS 5 /* teacher, student CE, CE + KD, CE + KD + CRD, CE + CRD */
 #define REPORT_POINTS 64
 
 typedef struct report_run {
