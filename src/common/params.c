@@ -68,8 +68,8 @@ int ctr__param_set_i64(ctr__error *err, const char *group, int32_t id,
     return rc;
 }
 
-int ctr__param_get(ctr__error *err, const char *group, int32_t id,
-                   const ctr__param *p, const void *value, int want_int)
+static int check_get(ctr__error *err, const char *group, int32_t id,
+                     const ctr__param *p, const void *value, int want_int)
 {
     char buf[96];
     const char *name = param_name(buf, sizeof(buf), group, id);
@@ -82,4 +82,11 @@ int ctr__param_get(ctr__error *err, const char *group, int32_t id,
         return ctr__fail(err, CTR_E_INVALID_ARG, "%s is a real parameter: "
                          "read it with get_f64", name);
     return CTR_OK;
+}
+
+int ctr__param_get(const ctr__error *slot, const char *group, int32_t id,
+                   const ctr__param *p, const void *value, int want_int)
+{
+    ctr__error e = CTR__ERROR_INIT;
+    return ctr__const_result(slot, check_get(&e, group, id, p, value, want_int), &e);
 }

@@ -32,9 +32,9 @@ int ctr__param_set_f64(ctr__error *err, const char *group, int32_t id,
 int ctr__param_set_i64(ctr__error *err, const char *group, int32_t id,
                        const ctr__param *p, int64_t v, double *as_double);
 /* Checks a get: value not NULL, p known, and for get_i64 (want_int 1) an
- * integer parameter. Messages go to err (a local record for a const
- * handle). */
-int ctr__param_get(ctr__error *err, const char *group, int32_t id,
+ * integer parameter. Gets are calls on a const handle: the outcome goes to
+ * the handle's message slot through ctr__const_result. */
+int ctr__param_get(const ctr__error *slot, const char *group, int32_t id,
                    const ctr__param *p, const void *value, int want_int);
 
 #endif /* CTR_PARAMS_H */

@@ -313,15 +313,14 @@ CTR_API int ctr_encoder_set_i64(ctr_encoder *enc, int32_t param, int64_t value)
 
 CTR_API int ctr_encoder_get_i64(const ctr_encoder *enc, int32_t param, int64_t *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, describe(param, &d), value, 1);
+    rc = ctr__param_get(&enc->err, GROUP, param, describe(param, &d), value, 1);
     if (rc == CTR_OK)
         *value = enc->bn_groups;
-    return ctr__const_result(&enc->err, rc, &e);
+    return rc;
 }
 
 CTR_API const char *ctr_encoder_last_error(const ctr_encoder *enc)

@@ -160,28 +160,26 @@ CTR_API int ctr_optimizer_get_f64(const ctr_optimizer *opt, int32_t param, doubl
 {
     ctr_optimizer *o = (ctr_optimizer *)opt;
     const tunable *t = find_tunable(param);
-    ctr__error e = CTR__ERROR_INIT;
     int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, t, value, 0);
+    rc = ctr__param_get(&opt->err, GROUP, param, t, value, 0);
     if (rc == CTR_OK)
         *value = t->is_int ? (double)*int_slot(o, param) : *real_slot(o, param);
-    return ctr__const_result(&opt->err, rc, &e);
+    return rc;
 }
 
 CTR_API int ctr_optimizer_get_i64(const ctr_optimizer *opt, int32_t param, int64_t *value)
 {
     ctr_optimizer *o = (ctr_optimizer *)opt;
     const tunable *t = find_tunable(param);
-    ctr__error e = CTR__ERROR_INIT;
     int rc;
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, t, value, 1);
+    rc = ctr__param_get(&opt->err, GROUP, param, t, value, 1);
     if (rc == CTR_OK)
         *value = *int_slot(o, param);
-    return ctr__const_result(&opt->err, rc, &e);
+    return rc;
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */

@@ -177,31 +177,29 @@ static int64_t read_int(const ctr_knn *knn, int32_t param)
 CTR_API int ctr_knn_get_i64(const ctr_knn *knn, int32_t param,
                             int64_t *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&knn->err, GROUP, param, describe(param, &d),
                         value, 1);
     if (rc == CTR_OK)
         *value = read_int(knn, param);
-    return ctr__const_result(&knn->err, rc, &e);
+    return rc;
 }
 
 CTR_API int ctr_knn_get_f64(const ctr_knn *knn, int32_t param,
                             double *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     const ctr__param *dp = describe(param, &d);
     int rc;
     if (knn == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, dp, value, 0);
+    rc = ctr__param_get(&knn->err, GROUP, param, dp, value, 0);
     if (rc == CTR_OK)
         *value = dp->is_int ? (double)read_int(knn, param) : knn->sigma;
-    return ctr__const_result(&knn->err, rc, &e);
+    return rc;
 }
 
 /* ---- workspace ------------------------------------------------------------- */

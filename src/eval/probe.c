@@ -154,31 +154,29 @@ CTR_API int ctr_probe_set_i64(ctr_probe *p, int32_t param, int64_t value)
 
 CTR_API int ctr_probe_get_f64(const ctr_probe *p, int32_t param, double *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     const ctr__param *dp = describe(param, &d);
     int rc;
     if (p == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, dp, value, 0);
+    rc = ctr__param_get(&p->err, GROUP, param, dp, value, 0);
     if (rc == CTR_OK)
         *value = dp->is_int ? (double)*param_i64_slot((ctr_probe *)p, param)
                             : *param_f64_slot((ctr_probe *)p, param);
-    return ctr__const_result(&p->err, rc, &e);
+    return rc;
 }
 
 CTR_API int ctr_probe_get_i64(const ctr_probe *p, int32_t param, int64_t *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (p == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&p->err, GROUP, param, describe(param, &d),
                         value, 1);
     if (rc == CTR_OK)
         *value = *param_i64_slot((ctr_probe *)p, param);
-    return ctr__const_result(&p->err, rc, &e);
+    return rc;
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */

@@ -551,31 +551,29 @@ static int64_t read_int(const ctr_bank *b, int32_t param)
 
 CTR_API int ctr_bank_get_f64(const ctr_bank *b, int32_t param, double *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     const ctr__param *dp = describe(param, &d);
     int rc;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, dp, value, 0);
+    rc = ctr__param_get(&b->err, GROUP, param, dp, value, 0);
     if (rc == CTR_OK)
         *value = dp->is_int ? (double)read_int(b, param) : b->momentum;
-    return ctr__const_result(&b->err, rc, &e);
+    return rc;
 }
 
 CTR_API int ctr_bank_get_i64(const ctr_bank *b, int32_t param,
                              int64_t *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&b->err, GROUP, param, describe(param, &d),
                         value, 1);
     if (rc == CTR_OK)
         *value = read_int(b, param);
-    return ctr__const_result(&b->err, rc, &e);
+    return rc;
 }
 
 /* ---- checkpoints ------------------------------------------------------------ */

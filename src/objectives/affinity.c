@@ -153,31 +153,29 @@ CTR_API int ctr_affinity_set_f64(ctr_affinity *aff, int32_t param,
 CTR_API int ctr_affinity_get_i64(const ctr_affinity *aff, int32_t param,
                                  int64_t *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (aff == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&aff->err, GROUP, param, describe(param, &d),
                         value, 1);
     if (rc == CTR_OK)
         *value = (int64_t)read(aff, param);
-    return ctr__const_result(&aff->err, rc, &e);
+    return rc;
 }
 
 CTR_API int ctr_affinity_get_f64(const ctr_affinity *aff, int32_t param,
                                  double *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     ctr__param d;
     int rc;
     if (aff == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, describe(param, &d),
+    rc = ctr__param_get(&aff->err, GROUP, param, describe(param, &d),
                         value, 0);
     if (rc == CTR_OK)
         *value = read(aff, param);
-    return ctr__const_result(&aff->err, rc, &e);
+    return rc;
 }
 
 /* ---- validation and workspace ---------------------------------------------- */

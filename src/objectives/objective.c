@@ -170,27 +170,25 @@ CTR_API int ctr_objective_set_i64(ctr_objective *obj, int32_t param,
 CTR_API int ctr_objective_get_f64(const ctr_objective *obj, int32_t param,
                                   double *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     int rc;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, find_param(param), value, 0);
+    rc = ctr__param_get(&obj->err, GROUP, param, find_param(param), value, 0);
     if (rc == CTR_OK)
         *value = read_param(obj, param);
-    return ctr__const_result(&obj->err, rc, &e);
+    return rc;
 }
 
 CTR_API int ctr_objective_get_i64(const ctr_objective *obj, int32_t param,
                                   int64_t *value)
 {
-    ctr__error e = CTR__ERROR_INIT;
     int rc;
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    rc = ctr__param_get(&e, GROUP, param, find_param(param), value, 1);
+    rc = ctr__param_get(&obj->err, GROUP, param, find_param(param), value, 1);
     if (rc == CTR_OK)
         *value = (int64_t)read_param(obj, param);
-    return ctr__const_result(&obj->err, rc, &e);
+    return rc;
 }
 
 CTR_API int ctr_objective_param_bounds(int32_t param, double *lo, double *hi)
