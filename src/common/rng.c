@@ -160,7 +160,7 @@ CTR_API int ctr_rng_save(const ctr_rng *rng, const char *path)
     if (rng == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_const(rng, write_state, CTR__CKPT_KIND_RNG, path,
-                             &rng->alloc, &rng->err);
+                                   &rng->alloc, &rng->err);
 }
 
 CTR_API int ctr_rng_save_buffer(const ctr_rng *rng, void *buf, size_t cap,
@@ -169,8 +169,7 @@ CTR_API int ctr_rng_save_buffer(const ctr_rng *rng, void *buf, size_t cap,
     if (rng == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer_const(rng, write_state, CTR__CKPT_KIND_RNG, buf,
-                                    cap, size_out,
-                                    &rng->err);
+                                          cap, size_out, &rng->err);
 }
 
 /* Reads the state section from an opened reader into a new handle. */

@@ -58,7 +58,7 @@ CTR_API int ctr_encoder_save(const ctr_encoder *enc, const char *path)
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_const(enc, write_encoder, CTR__CKPT_KIND_ENCODER, path,
-                             &enc->alloc, &enc->err);
+                                   &enc->alloc, &enc->err);
 }
 
 CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t cap,
@@ -67,7 +67,7 @@ CTR_API int ctr_encoder_save_buffer(const ctr_encoder *enc, void *buf, size_t ca
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer_const(enc, write_encoder, CTR__CKPT_KIND_ENCODER,
-                                    buf, cap, size_out, &enc->err);
+                                          buf, cap, size_out, &enc->err);
 }
 
 /* What a checkpoint declares, read and checked before the encoder is

@@ -589,9 +589,8 @@ CTR_API int ctr_optimizer_save(const ctr_optimizer *opt, const char *path)
 {
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_const(opt, write_optimizer, CTR__CKPT_KIND_OPTIMIZER,
-                             path, &opt->alloc,
-                             &opt->err);
+    return ctr__persist_save_const(opt, write_optimizer, CTR__CKPT_KIND_OPTIMIZER, path,
+                                   &opt->alloc, &opt->err);
 }
 
 CTR_API int ctr_optimizer_save_buffer(const ctr_optimizer *opt, void *buf, size_t cap,
@@ -600,9 +599,8 @@ CTR_API int ctr_optimizer_save_buffer(const ctr_optimizer *opt, void *buf, size_
     if (opt == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer_const(opt, write_optimizer,
-                                    CTR__CKPT_KIND_OPTIMIZER, buf, cap,
-                                    size_out,
-                                    &opt->err);
+                                          CTR__CKPT_KIND_OPTIMIZER, buf, cap, size_out,
+                                          &opt->err);
 }
 
 /* Applies the saved tunables through the setters' bounds. */

@@ -259,7 +259,7 @@ CTR_API int ctr_knn_workspace_size(const ctr_knn *knn, int64_t n_train,
     if (bytes == NULL || n_train < 1 || n_test < 1 || dim < 1 ||
         n_classes < 1)
         return ctr__const_fail(&knn->err, CTR_E_INVALID_ARG,
-                         "bytes is NULL or a size is < 1");
+                               "bytes is NULL or a size is < 1");
     rc = plan(knn, n_train, n_test, dim, n_classes, &l);
     if (rc != CTR_OK)
         return ctr__const_fail(&knn->err, rc, "workspace size overflows");

@@ -615,8 +615,8 @@ CTR_API int ctr_bank_save(const ctr_bank *b, const char *path)
 {
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_const(b, write_bank, CTR__CKPT_KIND_BANK, path,
-                             &b->alloc, &b->err);
+    return ctr__persist_save_const(b, write_bank, CTR__CKPT_KIND_BANK, path, &b->alloc,
+                                   &b->err);
 }
 
 CTR_API int ctr_bank_save_buffer(const ctr_bank *b, void *buf, size_t cap,
@@ -624,8 +624,8 @@ CTR_API int ctr_bank_save_buffer(const ctr_bank *b, void *buf, size_t cap,
 {
     if (b == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_buffer_const(b, write_bank, CTR__CKPT_KIND_BANK, buf,
-                                    cap, size_out, &b->err);
+    return ctr__persist_save_buffer_const(b, write_bank, CTR__CKPT_KIND_BANK, buf, cap,
+                                          size_out, &b->err);
 }
 
 typedef struct bank_header {

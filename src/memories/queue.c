@@ -295,7 +295,7 @@ CTR_API int ctr_queue_get_i64(const ctr_queue *q, int32_t param,
         break;
     default:
         return ctr__const_fail(&q->err, CTR_E_INVALID_ARG,
-                         "unknown queue property %ld", (long)param);
+                               "unknown queue property %ld", (long)param);
     }
     *value = v;
     return ctr__const_result(&q->err, CTR_OK, NULL);
@@ -332,7 +332,7 @@ CTR_API int ctr_queue_save(const ctr_queue *q, const char *path)
     if (q == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_const(q, write_queue, CTR__CKPT_KIND_QUEUE, path,
-                             &q->alloc, &q->err);
+                                   &q->alloc, &q->err);
 }
 
 CTR_API int ctr_queue_save_buffer(const ctr_queue *q, void *buf, size_t cap,
@@ -341,7 +341,7 @@ CTR_API int ctr_queue_save_buffer(const ctr_queue *q, void *buf, size_t cap,
     if (q == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_buffer_const(q, write_queue, CTR__CKPT_KIND_QUEUE, buf,
-                                    cap, size_out, &q->err);
+                                          cap, size_out, &q->err);
 }
 
 /* The header fields, validated against each other. */

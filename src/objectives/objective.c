@@ -332,7 +332,7 @@ CTR_API int ctr_objective_save(const ctr_objective *obj, const char *path)
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
     return ctr__persist_save_const(obj, write_state, CTR__CKPT_KIND_OBJECTIVE, path,
-                             &obj->alloc, &obj->err);
+                                   &obj->alloc, &obj->err);
 }
 
 CTR_API int ctr_objective_save_buffer(const ctr_objective *obj, void *buf,
@@ -340,9 +340,8 @@ CTR_API int ctr_objective_save_buffer(const ctr_objective *obj, void *buf,
 {
     if (obj == NULL)
         return CTR_E_INVALID_ARG;
-    return ctr__persist_save_buffer_const(obj, write_state,
-                                    CTR__CKPT_KIND_OBJECTIVE, buf, cap,
-                                    size_out, &obj->err);
+    return ctr__persist_save_buffer_const(obj, write_state, CTR__CKPT_KIND_OBJECTIVE,
+                                          buf, cap, size_out, &obj->err);
 }
 
 /* Reads every field into *o (a stack copy), validating as it goes. */
