@@ -5,12 +5,9 @@
  *
  * Suites run without fork by default (CK_FORK=yes in the environment turns
  * forking back on): a BLAS thread pool does not survive fork(), and
- * valgrind follows one process more easily.
- *
- * CTR_TEST_SHARD=i/n runs only the suites whose position in suites.h is
- * i modulo n (make check-valgrind runs the shards side by side).
+ * valgrind follows one process more easily. Check's CK_RUN_SUITE picks one
+ * suite (make check-valgrind runs a memcheck process per suite).
  */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "test_util.h"
@@ -19,23 +16,11 @@
 #include "suites.h"
 #undef CTR_TEST_SUITE
 
-/* 1 when the suite at `position` belongs to this process's shard. */
-static int in_shard(int position)
-{
-    const char *spec = getenv("CTR_TEST_SHARD");
-    int index, count;
-    if (spec == NULL || sscanf(spec, "%d/%d", &index, &count) != 2 || count < 1)
-        return 1;
-    return position % count == index;
-}
-
 int main(void)
 {
     SRunner *sr = srunner_create(NULL);
-    int failed, position = 0;
-#define CTR_TEST_SUITE(name)                                                                       \
-    if (in_shard(position++))                                                                      \
-        srunner_add_suite(sr, ctr_test_##name##_suite());
+    int failed;
+#define CTR_TEST_SUITE(name) srunner_add_suite(sr, ctr_test_##name##_suite());
 #include "suites.h"
 #undef CTR_TEST_SUITE
     if (getenv("CK_FORK") == NULL)

@@ -57,6 +57,15 @@ START_TEST(test_objective)
     ck_assert_int_eq(ctr_objective_create(&o, CTR_OBJECTIVE_NTXENT, NULL), CTR_OK);
     CHECK_RULE(o, objective, CTR_OBJECTIVE_P_NORMALIZE,
                CTR_OBJECTIVE_P_TEMPERATURE, "CTR_OBJECTIVE_P_NORMALIZE");
+    /* bounds and values in the fewest digits that read back exactly */
+    ck_assert_int_eq(ctr_objective_set_f64(o, CTR_OBJECTIVE_P_TEMPERATURE, 0.0001),
+                     CTR_E_INVALID_ARG);
+    ck_assert_str_eq(ctr_objective_last_error(o),
+                     "CTR_OBJECTIVE_P_TEMPERATURE must be in [0.001, 1000] (got 0.0001)");
+    ck_assert_int_eq(ctr_objective_set_f64(o, CTR_OBJECTIVE_P_TEMPERATURE, 1000.0000000000001),
+                     CTR_E_INVALID_ARG);
+    ck_assert_str_eq(ctr_objective_last_error(o), "CTR_OBJECTIVE_P_TEMPERATURE must be in "
+                                                  "[0.001, 1000] (got 1000.0000000000001)");
     ctr_objective_destroy(o);
 }
 END_TEST

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define EXACT_INT ((int64_t)1 << 53) /* integers a double holds exactly */
 
@@ -18,6 +19,29 @@ static const char *param_name(char *buf, size_t cap, const char *group,
         return name;
     snprintf(buf, cap, "parameter %ld (no %s* constant)", (long)id, group);
     return buf;
+}
+
+/* v in the fewest digits that read back as v: 1e-06, not the
+ * 9.9999999999999995e-07 of %.17g; whole numbers in full (1000, not 1e+03). */
+typedef struct {
+    char s[32];
+} shortest;
+
+static shortest show(double v)
+{
+    shortest out;
+    int digits;
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(out.s, sizeof(out.s), "%.0f", v);
+        return out;
+    }
+    for (digits = 1; digits < 17; digits++) {
+        snprintf(out.s, sizeof(out.s), "%.*g", digits, v);
+        if (strtod(out.s, NULL) == v)
+            return out;
+    }
+    snprintf(out.s, sizeof(out.s), "%.17g", v);
+    return out;
 }
 
 static int check_known(ctr__error *err, const char *name, const ctr__param *p,
@@ -43,10 +67,10 @@ int ctr__param_set_f64(ctr__error *err, const char *group, int32_t id,
                          name, v);
     if (p->is_int && v != floor(v))
         return ctr__fail(err, CTR_E_INVALID_ARG, "%s is an integer "
-                         "parameter (got %.17g)", name, v);
+                         "parameter (got %s)", name, show(v).s);
     if (v < p->lo || v > p->hi)
-        return ctr__fail(err, CTR_E_INVALID_ARG, "%s must be in [%.17g, "
-                         "%.17g] (got %.17g)", name, p->lo, p->hi, v);
+        return ctr__fail(err, CTR_E_INVALID_ARG, "%s must be in [%s, %s] (got %s)",
+                         name, show(p->lo).s, show(p->hi).s, show(v).s);
     return CTR_OK;
 }
 
@@ -60,8 +84,8 @@ int ctr__param_set_i64(ctr__error *err, const char *group, int32_t id,
         return rc;
     if (v > EXACT_INT || v < -EXACT_INT)
         return ctr__fail(err, CTR_E_INVALID_ARG, "%s: %lld is beyond 2^53 "
-                         "and out of its bounds [%.17g, %.17g]", name,
-                         (long long)v, p->lo, p->hi);
+                         "and out of its bounds [%s, %s]", name,
+                         (long long)v, show(p->lo).s, show(p->hi).s);
     rc = ctr__param_set_f64(err, group, id, p, (double)v);
     if (rc == CTR_OK)
         *as_double = (double)v;
