@@ -29,8 +29,10 @@
 #include "common/parallel.h"
 #include "encoder/conv_winograd.h"
 
-#define WINO_CHUNK_FLOATS ((int64_t)1 << 21)
+#define WINO_CHUNK_FLOATS ((int64_t)1 << 19)
+#define WINO_MIN_COLUMNS 256
 #define TB 32 /* tiles of a row handled together (fixed: loops vectorise) */
+#define WINO_MIN_CHANNELS 16
 #define WINO_MAX_CHANNELS ((int64_t)1 << 16)
 #define WINO_MAX_TILES ((int64_t)1 << 24)
 
@@ -54,25 +56,31 @@ static wino_geom geom_of(const ctr__wino_shape *s)
     return g;
 }
 
-/* Shapes where Winograd is not faster (measured, docs/performance.md)
- * keep im2col: fewer than 4 input channels (an RGB or grey stem: its GEMM
- * has 27 rows at most, and the transforms cost more than they save). */
+/* Shapes where Winograd is not faster keep im2col: fewer than 16 input
+ * or output channels (an RGB or grey stem, a narrow layer: the transforms
+ * cost about as much per input and output channel as the products save;
+ * measured break-even near 12 to 16 channels, docs/performance.md). */
 int ctr__wino_applies(const ctr__wino_shape *s, int64_t k, int64_t stride)
 {
     wino_geom g;
-    if (k != 3 || stride != 1 || s->c < 4 || s->c > WINO_MAX_CHANNELS ||
-        s->o > WINO_MAX_CHANNELS || s->p > WINO_MAX_CHANNELS)
+    if (k != 3 || stride != 1 || s->c < WINO_MIN_CHANNELS || s->o < WINO_MIN_CHANNELS ||
+        s->c > WINO_MAX_CHANNELS || s->o > WINO_MAX_CHANNELS || s->p > WINO_MAX_CHANNELS)
         return 0;
     g = geom_of(s);
     return g.oh >= 1 && g.ow >= 1 && g.tiles <= WINO_MAX_TILES;
 }
 
-/* Images per chunk of a batch of n. */
+/* Images per chunk of a batch of n: V and M within WINO_CHUNK_FLOATS (2
+ * MiB, about a core's L2 cache), but at least WINO_MIN_COLUMNS tiles, so
+ * that the GEMMs of small images stay wide (measured: the 64-channel
+ * 32 x 32 layers of ResNet-18 like one image per chunk, the 512-channel 4
+ * x 4 ones 64; docs/performance.md). */
 static int64_t chunk_images(const wino_geom *g, int64_t n)
 {
     int64_t chunk = WINO_CHUNK_FLOATS / (16 * (g->c + g->o) * g->tiles);
-    if (chunk < 1)
-        chunk = 1;
+    int64_t wide = (WINO_MIN_COLUMNS + g->tiles - 1) / g->tiles;
+    if (chunk < wide)
+        chunk = wide;
     return chunk < n ? chunk : n;
 }
 
