@@ -281,23 +281,14 @@ END_TEST
 
 /* ---- threads (OpenMP build) --------------------------------------------------- */
 
-static void use_threads(int t)
-{
+/* The host's thread count (OpenMP build; the default build has one). */
 #if defined(CTR_OPENMP)
-    omp_set_num_threads(t);
+#define SET_THREADS(t) omp_set_num_threads(t)
+#define HOST_THREADS() omp_get_max_threads()
 #else
-    (void)t;
+#define SET_THREADS(t) ((void)(t))
+#define HOST_THREADS() 1
 #endif
-}
-
-static int host_threads(void)
-{
-#if defined(CTR_OPENMP)
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 /* A layer big enough that every transform splits over threads. */
 static void run_big(float *y, const float *x, const float *w, float *scratch,
@@ -315,19 +306,19 @@ START_TEST(test_threads)
     float *y1 = malloc((size_t)count * sizeof(float)), *y2 = malloc((size_t)count * sizeof(float));
     float *y3 = malloc((size_t)count * sizeof(float)), *scratch;
     size_t floats;
-    int host = host_threads();
+    int host = HOST_THREADS();
     ck_assert_int_eq(ctr__wino_floats(&s, 4, &floats), CTR_OK);
     scratch = malloc(floats * sizeof(float));
-    use_threads(2);
+    SET_THREADS(2);
     run_big(y1, x, w, scratch, &s);
     memset(scratch, 0xff, floats * sizeof(float)); /* nothing left from the last run is read */
     run_big(y2, x, w, scratch, &s);
     ck_assert_mem_eq(y1, y2, (size_t)count * sizeof(float));
-    use_threads(1);
+    SET_THREADS(1);
     run_big(y3, x, w, scratch, &s);
     for (i = 0; i < count; i++)
         ck_assert_close(y3[i], y1[i], 1e-5, 1e-5);
-    use_threads(host);
+    SET_THREADS(host);
     free(x), free(w), free(y1), free(y2), free(y3), free(scratch);
 }
 END_TEST
