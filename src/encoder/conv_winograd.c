@@ -294,20 +294,33 @@ static void transform_output(float *y, const float *m, const float *bias, int64_
 
 /* ---- the convolution ---------------------------------------------------- */
 
+/* M_e = U_e V_e for the 16 e. The OpenMP build shares the 16 GEMMs out
+ * among its threads, each GEMM on one thread (BLAS called inside a
+ * parallel region runs on its calling thread): one parallel region per
+ * chunk rather than 16 small threaded GEMMs, whose barriers cost more than
+ * they split on a busy machine (measured, docs/performance.md). The default
+ * build runs them one after the other, each on BLAS's threads. */
+static void products(float *m, const float *u, const float *v, int64_t ld, const wino_geom *g)
+{
+    int64_t e;
+    CTR__PARALLEL_FOR(16 * g->o * ld)
+    for (e = 0; e < 16; e++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->o, (int)ld, (int)g->c,
+                    1.0f, u + e * g->o * g->c, (int)g->c, v + e * g->c * ld, (int)ld, 0.0f,
+                    m + e * g->o * ld, (int)ld);
+}
+
 void ctr__wino_forward(float *y, const float *x, const float *w, const float *bias, int64_t n,
                        const ctr__wino_shape *s, float *scratch)
 {
     wino_geom g = geom_of(s);
-    int64_t chunk = chunk_images(&g, n), s0, e;
+    int64_t chunk = chunk_images(&g, n), s0;
     float *u = scratch, *v = u + 16 * g.o * g.c, *m = v + 16 * g.c * chunk * g.tiles;
     transform_filter(u, w, &g);
     for (s0 = 0; s0 < n; s0 += chunk) {
         int64_t nb = n - s0 < chunk ? n - s0 : chunk, ld = nb * g.tiles;
         transform_input(v, x + s0 * g.c * g.h * g.w, nb, &g);
-        for (e = 0; e < 16; e++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)ld, (int)g.c,
-                        1.0f, u + e * g.o * g.c, (int)g.c, v + e * g.c * ld, (int)ld, 0.0f,
-                        m + e * g.o * ld, (int)ld);
+        products(m, u, v, ld, &g);
         transform_output(y + s0 * g.o * g.oh * g.ow, m, bias, nb, &g);
     }
 }
