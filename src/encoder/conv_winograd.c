@@ -14,10 +14,13 @@
  *   V = B^T d B      per chunk: 16 x C x T
  *   M_e = U_e V_e    16 cblas_sgemm
  *   Y = A^T m A + b  scattered to the chunk's output planes
- * The chunk of images keeps V and M near WINO_CHUNK_FLOATS. The
- * transforms split over (image, channel) planes with CTR__PARALLEL_FOR,
- * each plane's arithmetic in a fixed order, so that results do not depend
- * on the thread count beyond BLAS's.
+ * The chunk of images keeps V and M near WINO_CHUNK_FLOATS (but at least
+ * WINO_MIN_COLUMNS tiles wide). The transforms run in blocks of TB tiles
+ * of one channel, split over threads with CTR__PARALLEL_FOR, each block's
+ * arithmetic in a fixed order; the OpenMP build also shares the 16 GEMMs
+ * among its threads, one GEMM per thread at a time, so that its results
+ * do not depend on the thread count (the default build's GEMMs run on
+ * BLAS's threads).
  *
  * The sums come in another order than im2col's, so the outputs differ
  * from the training forward's at float rounding level (docs/encoder.md).
@@ -31,7 +34,7 @@
 
 #define WINO_CHUNK_FLOATS ((int64_t)1 << 19)
 #define WINO_MIN_COLUMNS 256
-#define TB 32 /* tiles of a row handled together (fixed: loops vectorise) */
+#define TB 32 /* tiles (columns of V, M) transformed together: fixed, the loops vectorise */
 #define WINO_MIN_CHANNELS 16
 #define WINO_MAX_CHANNELS ((int64_t)1 << 16)
 #define WINO_MAX_TILES ((int64_t)1 << 24)
