@@ -224,8 +224,10 @@ CTR_API int ctr_encoder_add_residual(ctr_encoder *enc, int64_t source,
  * statistics, running statistics updated, activations cached for backward;
  * the input is copied, so x may change afterwards) or CTR_ENCODER_EVAL
  * (running statistics, no cache), either optionally OR'ed with
- * CTR_ENCODER_NO_GRAD: the same results (TRAIN | NO_GRAD still uses and
- * updates the batch statistics and draws dropout masks) but nothing kept
+ * CTR_ENCODER_NO_GRAD: the same results to float rounding, not bit for
+ * bit (its 3x3, stride-1 convolutions run as Winograd F(2x2, 3x3): see
+ * docs/encoder.md; TRAIN | NO_GRAD still uses and updates the batch
+ * statistics and draws dropout masks) but nothing kept
  * for backward or ctr_encoder_layer_output, in a workspace of its own of a
  * few reused activation buffers (ctr_encoder_workspace_size); after it,
  * backward and layer_output are CTR_E_STAGE until the next forward

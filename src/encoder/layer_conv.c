@@ -25,6 +25,7 @@
 #include "common/blas.h"
 #include "common/parallel.h"
 #include "common/vec.h"
+#include "encoder/conv_winograd.h"
 #include "encoder/encoder_build.h"
 
 #define CHUNK_FLOATS ((int64_t)1 << 21)
@@ -335,11 +336,22 @@ static void scatter_output(float *y, const float *block, const float *bias, int6
     }
 }
 
-/* No-grad scratch: one chunk's columns and output block. */
+/* The no-grad forward's Winograd shape; ctr__wino_applies says if it is
+ * used (conv_winograd.c). */
+static ctr__wino_shape wino_shape(const conv_geom *g)
+{
+    ctr__wino_shape s = {g->c, g->h, g->w, g->o, g->p};
+    return s;
+}
+
+/* No-grad scratch: Winograd's, or one chunk's columns and output block. */
 static int conv2d_infer_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
 {
     conv_geom g = conv2d_geom(l);
+    ctr__wino_shape ws = wino_shape(&g);
     (void)groups;
+    if (ctr__wino_applies(&ws, g.k, g.s))
+        return ctr__wino_floats(&ws, n, out);
     return ctr__matrix_bytes(out, g.ckk + g.o, conv2d_chunk(&g, n) * g.ohw, 1);
 }
 
@@ -351,6 +363,12 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
      * chunk's, reused */
     int64_t kept = r->nograd ? 0 : r->n * g.ckk * g.ohw;
     float *block = r->cache + kept + g.ckk * chunk * g.ohw;
+    ctr__wino_shape ws = wino_shape(&g);
+    if (r->nograd && ctr__wino_applies(&ws, g.k, g.s)) {
+        ctr__wino_forward(r->y, r->x, r->w, l->hi[4] ? r->w + g.o * g.ckk : NULL, r->n, &ws,
+                          r->cache);
+        return;
+    }
     for (s0 = 0; s0 < r->n; s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
         float *cols = r->cache + (r->nograd ? 0 : s0 * g.ckk * g.ohw);
