@@ -5,7 +5,8 @@
 #          python3 (scripts/gen-man.py writes the manual)
 #   check  build + the Check unit-test framework, groff (the manual's check)
 #   fuzz   check + clang and its sanitizer runtimes (libFuzzer, TSan)
-#   demo   build + Debian's Fashion-MNIST data set package
+#   demo   build + Debian's Fashion-MNIST data set package, and the OpenMP
+#          OpenBLAS (libopenblas-openmp-dev) that make demo trains on
 #   speech build + espeak-ng (make run-cpc-speech synthesises its corpus)
 #   ci     check + demo + speech + clang, valgrind, abigail-tools, cmake,
 #          man-db (the CI script)
@@ -30,6 +31,11 @@ build_pkgs="make gcc pkg-config zlib1g-dev python3 $blas_pkg"
 case "${CC:-cc}" in *clang*) build_pkgs="$build_pkgs clang" ;; esac
 check_pkgs="check groff-base"
 demo_pkgs="dataset-fashion-mnist"
+# make demo trains on the OpenMP build (gcc and OpenBLAS only: Makefile)
+case "$blas:${CC:-cc}" in
+    openblas:*clang*) ;;
+    openblas:*) demo_pkgs="$demo_pkgs libopenblas-openmp-dev" ;;
+esac
 speech_pkgs="espeak-ng"
 mpi_pkgs="libopenmpi-dev openmpi-bin"
 case "$level" in
