@@ -1,7 +1,8 @@
 /*
  * check_probe_kernel.c - the linear probe's fused pass (src/eval/
- * probe_kernel.c and the chunks of probe.c): the two skinny products
- * against float64 loops on every tile edge, fits through the fused pass
+ * probe_kernel.c and the chunks of probe.c): the two skinny products of
+ * every instruction set the CPU runs against float64 loops on every tile
+ * edge, fits through the fused pass
  * against fits through the BLAS GEMMs and an objective evaluated here in
  * double, the same bits on every run (and, in the OpenMP build, at 1 and 2
  * threads), and every allocation failure of the BLAS path's fit.
@@ -24,16 +25,29 @@ static const int64_t shapes[][3] = {
     {9, 32, 10}, {33, 33, 11}, {31, 48, 16}, {70, 65, 10}, {4, 3136, 10},
 };
 
+#define N_SHAPES ((int)(sizeof(shapes) / sizeof(shapes[0])))
+
+/* The instruction sets this CPU runs; a loop index is shape · count + set. */
+static int isa_count(void)
+{
+    int n = 0;
+    while (ctr__probe_isa_at(n) != NULL)
+        n++;
+    return n;
+}
+
 START_TEST(test_logits_match_double)
 {
-    const int64_t m = shapes[_i][0], d = shapes[_i][1], C = shapes[_i][2];
+    const ctr__probe_isa *isa = ctr__probe_isa_at(_i % isa_count());
+    const int64_t *shape = shapes[_i / isa_count()];
+    const int64_t m = shape[0], d = shape[1], C = shape[2];
     const int64_t ld = d + 3;
     float *x = test_randn(1 + (uint64_t)_i, m, ld, 1.0);
     float *w = test_randn(50 + (uint64_t)_i, C, d, 0.5);
     float *b = test_randn(90 + (uint64_t)_i, 1, C, 1.0);
     float *z = malloc((size_t)(m * C) * sizeof(float));
     int64_t r, c, j;
-    ctr__probe_logits(x, m, ld, d, w, b, C, z);
+    isa->logits(x, m, ld, d, w, b, C, z);
     for (r = 0; r < m; r++)
         for (c = 0; c < C; c++) {
             double ref = b[c], mag = fabs(b[c]);
@@ -52,7 +66,9 @@ END_TEST
 
 START_TEST(test_accumulate_matches_double)
 {
-    const int64_t m = shapes[_i][0], d = shapes[_i][1], C = shapes[_i][2];
+    const ctr__probe_isa *isa = ctr__probe_isa_at(_i % isa_count());
+    const int64_t *shape = shapes[_i / isa_count()];
+    const int64_t m = shape[0], d = shape[1], C = shape[2];
     const int64_t ld = d + 5;
     float *x = test_randn(3 + (uint64_t)_i, m, ld, 1.0);
     float *g = test_randn(60 + (uint64_t)_i, m, C, 0.3);
@@ -60,7 +76,7 @@ START_TEST(test_accumulate_matches_double)
     float *start = malloc((size_t)(C * d) * sizeof(float));
     int64_t r, c, j;
     memcpy(start, acc, (size_t)(C * d) * sizeof(float));
-    ctr__probe_accumulate(x, m, ld, d, g, C, acc);
+    isa->accumulate(x, m, ld, d, g, C, acc);
     for (c = 0; c < C; c++)
         for (j = 0; j < d; j++) {
             double ref = start[c * d + j], mag = fabs(ref);
@@ -70,11 +86,25 @@ START_TEST(test_accumulate_matches_double)
             }
             ck_assert_close(acc[c * d + j], ref, 0, 1e-6 * mag);
         }
-    ck_assert_ptr_nonnull(ctr__probe_kernel_isa());
     free(x);
     free(g);
     free(acc);
     free(start);
+}
+END_TEST
+
+/* The calls use the first table; the last is the portable one. */
+START_TEST(test_isa_tables)
+{
+    int i = isa_count();
+    float x[3] = {1, 2, 3}, w[6] = {1, 0, 0, 0, 1, 0}, b[2] = {0.5f, -1}, z[2];
+    ck_assert_str_eq(ctr__probe_kernel_isa(), ctr__probe_isa_at(0)->name);
+    ck_assert_int_ge(i, 1);
+    ck_assert_int_le(i, 3);
+    ck_assert_str_eq(ctr__probe_isa_at(i - 1)->name, "portable");
+    ck_assert_ptr_null(ctr__probe_isa_at(-1));
+    ctr__probe_logits(x, 1, 3, 3, w, b, 2, z);
+    ck_assert(z[0] == 1.5f && z[1] == 1.0f);
 }
 END_TEST
 
@@ -246,9 +276,9 @@ Suite *ctr_test_probe_kernel_suite(void)
     Suite *s = suite_create("probe_kernel");
     TCase *kern = tcase_create("kernel");
     TCase *fits = tcase_create("fits");
-    const int n_shapes = (int)(sizeof(shapes) / sizeof(shapes[0]));
-    tcase_add_loop_test(kern, test_logits_match_double, 0, n_shapes);
-    tcase_add_loop_test(kern, test_accumulate_matches_double, 0, n_shapes);
+    tcase_add_loop_test(kern, test_logits_match_double, 0, N_SHAPES * isa_count());
+    tcase_add_loop_test(kern, test_accumulate_matches_double, 0, N_SHAPES * isa_count());
+    tcase_add_test(kern, test_isa_tables);
     tcase_add_test(fits, test_fused_fit_equals_blas_fit);
     tcase_add_test(fits, test_fused_fit_bits);
     tcase_add_test(fits, test_fit_out_of_memory);

@@ -204,14 +204,6 @@ PK_INLINE void accumulate_body(const float *x, int64_t m, int64_t ld,
 
 /* ---- one table per instruction set ------------------------------------------ */
 
-typedef struct probe_isa {
-    const char *name;
-    void (*logits)(const float *, int64_t, int64_t, int64_t, const float *,
-                   const float *, int64_t, float *);
-    void (*accumulate)(const float *, int64_t, int64_t, int64_t,
-                       const float *, int64_t, float *);
-} probe_isa;
-
 #define PK_CLONES(isa, attr, label)                                         \
     attr static void logits_##isa(const float *x, int64_t m, int64_t ld,    \
                                   int64_t d, const float *w,                \
@@ -226,8 +218,8 @@ typedef struct probe_isa {
     {                                                                       \
         accumulate_body(x, m, ld, d, g, C, acc);                            \
     }                                                                       \
-    static const probe_isa isa_##isa = {label, logits_##isa,                \
-                                        accumulate_##isa};
+    static const ctr__probe_isa isa_##isa = {label, logits_##isa,           \
+                                             accumulate_##isa};
 
 PK_CLONES(base, , "portable")
 #if PK_X86
@@ -235,16 +227,24 @@ PK_CLONES(avx2, PK_AVX2, "avx2+fma")
 PK_CLONES(avx512, PK_AVX512, "avx512f")
 #endif
 
-static const probe_isa *pick(void)
+const ctr__probe_isa *ctr__probe_isa_at(int i)
 {
+    const ctr__probe_isa *usable[3];
+    int n = 0;
 #if PK_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
-        return &isa_avx512;
+        usable[n++] = &isa_avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return &isa_avx2;
+        usable[n++] = &isa_avx2;
 #endif
-    return &isa_base;
+    usable[n++] = &isa_base;
+    return i >= 0 && i < n ? usable[i] : NULL;
+}
+
+static const ctr__probe_isa *pick(void)
+{
+    return ctr__probe_isa_at(0);
 }
 
 void ctr__probe_logits(const float *x, int64_t m, int64_t ld, int64_t d,

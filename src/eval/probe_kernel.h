@@ -31,6 +31,20 @@ void ctr__probe_accumulate(const float *x, int64_t m, int64_t ld, int64_t d,
  * "portable"). */
 const char *ctr__probe_kernel_isa(void);
 
+/* The kernels of one instruction set. */
+typedef struct ctr__probe_isa {
+    const char *name;
+    void (*logits)(const float *x, int64_t m, int64_t ld, int64_t d,
+                   const float *w, const float *bias, int64_t C, float *z);
+    void (*accumulate)(const float *x, int64_t m, int64_t ld, int64_t d,
+                       const float *g, int64_t C, float *acc);
+} ctr__probe_isa;
+
+/* The i-th table this CPU can run, best first (0 is the one the calls
+ * above use; the last is "portable"), or NULL past the last: the tests
+ * check every one. */
+const ctr__probe_isa *ctr__probe_isa_at(int i);
+
 /* For the tests (defined in probe.c): on != 0 makes the probe fit with
  * the BLAS GEMMs whatever its class count, 0 restores the fused pass for
  * few classes. */
