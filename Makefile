@@ -199,6 +199,7 @@ check-man: $(MAN_STAMP)
 
 # The vector kernels are written as a * b + c; let the AVX2+FMA clone fuse them.
 $(BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
+$(BUILD)/src/eval/probe_kernel.o: CFLAGS_FILE = -ffp-contract=fast
 # AdamW's loop (optimizer.c) vectorises only when sqrtf need not set errno.
 $(BUILD)/src/encoder/optimizer.o: CFLAGS_FILE = -fno-math-errno
 
@@ -312,6 +313,7 @@ $(TSAN_BUILD)/src/%.o: src/%.c $(LIB_HDRS) | deps
 	@mkdir -p $(@D)
 	$(TSAN_CC) $(TSAN_CPPFLAGS) -std=c11 $(WARNINGS) $(TSAN_FLAGS) $(CFLAGS_FILE) -c $< -o $@
 $(TSAN_BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
+$(TSAN_BUILD)/src/eval/probe_kernel.o: CFLAGS_FILE = -ffp-contract=fast
 $(TSAN_BUILD)/src/common/constants.o: $(CONSTANTS_TABLE)
 
 $(TSAN_BUILD)/threads: tests/tsan/threads.c $(TSAN_LIB_OBJS)
@@ -363,6 +365,7 @@ $(FUZZ_BUILD)/src/%.o: src/%.c $(LIB_HDRS) | deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(CFLAGS_FILE) -c $< -o $@
 $(FUZZ_BUILD)/src/common/kernels.o: CFLAGS_FILE = -ffp-contract=fast
+$(FUZZ_BUILD)/src/eval/probe_kernel.o: CFLAGS_FILE = -ffp-contract=fast
 $(FUZZ_BUILD)/src/common/constants.o: $(CONSTANTS_TABLE)
 
 $(FUZZ_BUILD)/%.o: tests/fuzz/%.c tests/fuzz/fuzz.h tests/fuzz/ckpt_repair.h $(LIB_HDRS) | deps
@@ -408,8 +411,27 @@ $(DEMO_BIN): $(DEMO_SRCS) $(wildcard examples/demo/*.h) $(STATIC) $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) -Iinclude $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $(DEMO_SRCS) $(STATIC) $(LIBS_ALL) -lz
 
-demo: $(DEMO_BIN) | deps
-	$(DEMO_BIN) $(DEMO_ARGS)
+# `make demo` trains on the OpenMP build (docs/threading.md: both cores
+# work between the GEMMs; the demo's step 78 against 109 ms at 2 threads),
+# built in a tree of its own, $(BUILD)/omp, so that `make` and `make check`
+# keep theirs, when the OpenMP OpenBLAS is installed (install-deps.sh's demo
+# level installs it), BLAS=openblas and CC is gcc; otherwise, or with
+# DEMO_OPENMP=0, on the default build. libgomp's threads wait passively
+# unless OMP_WAIT_POLICY is set (DEMO_OMP_WAIT; docs/results.md, issue 17).
+DEMO_OPENMP ?= 1
+DEMO_OMP_WAIT ?= PASSIVE
+DEMO_OMP_TREE := $(BUILD)/omp
+DEMO_OMP_BIN := $(DEMO_OMP_TREE)/examples/contrastive-demo
+demo: | deps
+	@if [ "$(DEMO_OPENMP)" = 1 ] && [ -z "$(OPENMP)" ] && [ "$(BLAS)" = openblas ] && \
+	    [ -e $(OPENBLAS_OMP_DIR)/libopenblas.so ] && ! echo "$(CC)" | grep -q clang; then \
+	    $(MAKE) --no-print-directory OPENMP=1 BUILD=$(DEMO_OMP_TREE) \
+	        STATIC=$(DEMO_OMP_TREE)/libcontrastive.a NO_DEPS=1 $(DEMO_OMP_BIN) && \
+	    echo "make demo: the OpenMP build, OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-$(DEMO_OMP_WAIT)}" && \
+	    OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-$(DEMO_OMP_WAIT)} $(DEMO_OMP_BIN) $(DEMO_ARGS); \
+	else \
+	    $(MAKE) --no-print-directory NO_DEPS=1 $(DEMO_BIN) && $(DEMO_BIN) $(DEMO_ARGS); \
+	fi
 
 # The predictive-coding examples (examples/cpc-speech, examples/cpc-images),
 # written against the public header only; examples/cpc-common holds what

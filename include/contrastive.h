@@ -122,6 +122,7 @@ CTR_API const char *ctr_version_string(void);
  * ("avx512f", "avx2+fma" or "portable"), and the threading model. Example:
  *   "libcontrastive 0.1.0; blas=openblas (OpenBLAS 0.3.21 ...); blas_threads=2;
  *    cpu_simd=avx512f; kernels=avx512f; threads=caller+blas"
+ * (threads=openmp in the OpenMP build, make OPENMP=1: docs/threading.md).
  * Like snprintf it writes at most cap bytes (truncating, always terminated
  * when cap > 0) and stores in *needed the length of the whole string without
  * the terminator (needed may be NULL). buf may be NULL when cap is 0, to ask

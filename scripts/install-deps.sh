@@ -5,7 +5,10 @@
 #          python3 (scripts/gen-man.py writes the manual)
 #   check  build + the Check unit-test framework, groff (the manual's check)
 #   fuzz   check + clang and its sanitizer runtimes (libFuzzer, TSan)
-#   demo   build + Debian's Fashion-MNIST data set package
+#   demo   build + Debian's Fashion-MNIST data set package, and the OpenMP
+#          OpenBLAS (libopenblas-openmp-dev) that make demo trains on (as
+#          root; otherwise its absence is only reported: the demo then
+#          runs on the default build)
 #   speech build + espeak-ng (make run-cpc-speech synthesises its corpus)
 #   ci     check + demo + speech + clang, valgrind, abigail-tools, cmake,
 #          man-db (the CI script)
@@ -30,15 +33,23 @@ build_pkgs="make gcc pkg-config zlib1g-dev python3 $blas_pkg"
 case "${CC:-cc}" in *clang*) build_pkgs="$build_pkgs clang" ;; esac
 check_pkgs="check groff-base"
 demo_pkgs="dataset-fashion-mnist"
+# make demo trains on the OpenMP build (gcc and OpenBLAS only: Makefile)
+# when this is installed, else on the default build: installed as root,
+# only mentioned otherwise
+demo_optional=""
+case "$blas:${CC:-cc}" in
+    openblas:*clang*) ;;
+    openblas:*) demo_optional="libopenblas-openmp-dev" ;;
+esac
 speech_pkgs="espeak-ng"
 mpi_pkgs="libopenmpi-dev openmpi-bin"
 case "$level" in
     build) want="$build_pkgs" ;;
     check) want="$build_pkgs $check_pkgs" ;;
     fuzz) want="$build_pkgs $check_pkgs clang libclang-rt-dev" ;;
-    demo) want="$build_pkgs $demo_pkgs" ;;
+    demo) want="$build_pkgs $demo_pkgs $demo_optional" ;;
     speech) want="$build_pkgs $speech_pkgs" ;;
-    ci) want="$build_pkgs $check_pkgs $demo_pkgs $speech_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev cmake man-db" ;;
+    ci) want="$build_pkgs $check_pkgs $demo_pkgs $demo_optional $speech_pkgs clang g++ valgrind abigail-tools libclang-rt-dev libblis-dev cmake man-db" ;;
     mpi) want="$build_pkgs $mpi_pkgs" ;;
     bench) want="$build_pkgs $check_pkgs $demo_pkgs python3-torch python3-numpy" ;;
     *) echo "install-deps: unknown level '$level' (build|check|fuzz|demo|speech|ci|bench|mpi)" >&2; exit 2 ;;
@@ -62,6 +73,11 @@ done
 [ -z "$missing" ] && exit 0
 
 cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ] && [ "$level" = demo ] && [ -n "$demo_optional" ] &&
+    [ "$(echo $missing)" = "$demo_optional" ]; then
+    echo "install-deps: make demo runs on the default build; for the faster OpenMP build run as root:  apt-get update && $cmd" >&2
+    exit 0
+fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing packages:$missing" >&2
     echo "install-deps: run as root:  apt-get update && $cmd" >&2

@@ -30,6 +30,11 @@ START_TEST(test_build_info_contents)
     ck_assert_ptr_nonnull(strstr(buf, "blas="));
     ck_assert_ptr_nonnull(strstr(buf, "cpu_simd="));
     ck_assert_ptr_nonnull(strstr(buf, "blas_threads="));
+#if defined(CTR_OPENMP)
+    ck_assert_ptr_nonnull(strstr(buf, "; threads=openmp"));
+#else
+    ck_assert_ptr_nonnull(strstr(buf, "; threads=caller+blas"));
+#endif
 }
 END_TEST
 

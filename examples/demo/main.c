@@ -404,13 +404,19 @@ static int final_evaluation(trainer *t, const demo_options *o, const fmnist_spli
                             const fmnist_split *test, const run_state *rs)
 {
     features f;
-    double knn = 0.0, linear = 0.0;
+    double knn = 0.0, linear = 0.0, t0 = now(), t1, t2, t3;
     char path[4096], title[256];
     int rc = extract(t, train, train->count, test, test->count, 1, &f);
+    t1 = now();
     if (rc == 0)
         rc = knn_accuracy(&f, train->labels, test->labels, &knn);
+    t2 = now();
     if (rc == 0)
         rc = linear_probe_accuracy(&f, train->labels, test->labels, &linear);
+    t3 = now();
+    if (rc == 0)
+        fprintf(stderr, "evaluation: %.1fs (features %.1fs, kNN %.1fs, linear probe "
+                "%.1fs)\n", t3 - t0, t1 - t0, t2 - t1, t3 - t2);
     if (rc == 0) {
         int64_t n = test->count < 3000 ? test->count : 3000;
         snprintf(title, sizeof(title), "PCA of %lld test images' embeddings (%s)",

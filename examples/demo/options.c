@@ -3,6 +3,7 @@
  */
 #include "options.h"
 
+#include <contrastive.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@ static const char usage[] =
     "                                 (default cnn)\n"
     "  --epochs N                     epochs; the learning-rate schedule spans them\n"
     "                                 (default: what fits the default budget; CNN 10\n"
-    "                                 SimCLR, 12 MoCo, 12 instance discrimination;\n"
+    "                                 SimCLR, 12 MoCo, 12 instance discrimination,\n"
+    "                                 on the library's OpenMP build 14, 15, 15;\n"
     "                                 MLP 18, 19, 15; ResNet 4, 5, 5)\n"
     "  --batch N                      images per step (default 256)\n"
     "  --time-budget SECONDS          stop training after this long (default 300)\n"
@@ -217,15 +219,27 @@ static int parse_pair(demo_options *o, const char *flag, const char *v)
     return -1;
 }
 
+/* Whether the library linked is its OpenMP build (ctr_build_info), whose
+ * CNN step at 2 threads takes 0.72 of the default build's (issue 17,
+ * docs/performance.md): more epochs fit the same budget. */
+static int openmp_build(void)
+{
+    char info[1024];
+    return ctr_build_info(info, sizeof(info), NULL) == CTR_OK &&
+           strstr(info, "; threads=openmp") != NULL;
+}
+
 /* Epochs that fit the default 300 s budget on a 2-core machine (the cosine
  * schedule must finish inside it) and the crop that suits the backbone:
  * the CNN learns most from uncropped views, the MLP from mild crops. */
 static void apply_encoder_defaults(demo_options *o)
 {
     static const int64_t mlp_epochs[] = {18, 19, 15}; /* simclr, moco, instdisc */
-    static const int64_t cnn_epochs[] = {10, 12, 12};
+    static const int64_t cnn_default_build[] = {10, 12, 12};
+    static const int64_t cnn_openmp_build[] = {14, 15, 15};
     static const int64_t resnet_epochs[] = {4, 5, 5};
     const int cnn = strcmp(o->encoder, "cnn") == 0, resnet = strcmp(o->encoder, "resnet") == 0;
+    const int64_t *cnn_epochs = openmp_build() ? cnn_openmp_build : cnn_default_build;
     if (o->epochs == 0)
         o->epochs = cnn ? cnn_epochs[o->method]
                         : resnet ? resnet_epochs[o->method] : mlp_epochs[o->method];

@@ -11,8 +11,15 @@
  *
  * on standardised features z = (x − μ)/σ (μ, σ per feature from the
  * training set; optional), by full-batch L-BFGS: deterministic (no
- * sampling), no learning rate to tune, and GEMM-bound (two GEMMs of
- * n×d by d×C per iteration, in row blocks of bounded memory).
+ * sampling), no learning rate to tune, and bound by the products of the
+ * n×d features with d×C weights, two per function evaluation. With up to
+ * 16 classes they run as one fused pass over the features (each block of
+ * rows read from memory once: its logits, softmax gradient and share of
+ * the weight gradient while it is in cache), in at most 16 chunks of rows
+ * whose partial gradients are added in a fixed order: the same bits on
+ * every run, and in the OpenMP build at every thread count (the chunks are
+ * shared out over the host's OpenMP threads). Beyond 16 classes, two
+ * GEMMs per evaluation in row blocks of bounded memory.
  *
  * Thread rule: one thread at a time per handle.
  */
@@ -39,7 +46,9 @@ typedef struct ctr_probe ctr_probe;
  * default 1. */
 #define CTR_PROBE_P_STANDARDIZE 104
 /* Rows per GEMM block, i64, [1, 2^20], default 4096: bounds the
- * workspace to O(block·C). */
+ * workspace to O(block·C) (with more than 16 classes; with up to 16 the
+ * fit's workspace is at most 16 partial gradients, 16·C·dim floats, and
+ * this sets the blocks of prediction). */
 #define CTR_PROBE_P_BLOCK_ROWS 105
 
 /* Creates a probe for `dim`-dimensional features and `classes` classes

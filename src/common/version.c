@@ -54,7 +54,11 @@ CTR_API int ctr_build_info(char *buf, size_t cap, size_t *needed)
     append(buf, cap, &len, ctr__simd_cpu_level());
     append(buf, cap, &len, "; kernels=");
     append(buf, cap, &len, ctr__simd_kernels());
+#if defined(CTR_OPENMP)
+    append(buf, cap, &len, "; threads=openmp");
+#else
     append(buf, cap, &len, "; threads=caller+blas");
+#endif
     if (needed != NULL)
         *needed = len;
     return CTR_OK;

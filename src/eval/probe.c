@@ -10,14 +10,35 @@
  *   ∂L/∂W[c,j] = s_j·(A[c,j] − μ_j·ḡ_c),  A = Gᵀx / n,  ḡ_c = Σ_i G[i,c] / n,
  * where G = softmax − onehot. So the data is read in row blocks and never
  * copied: memory is O(block·C + history·C·d).
+ *
+ * With a few classes (C <= FUSED_MAX_CLASSES) the two products are skinny
+ * (N = C) and BLAS spends most of their time packing x, twice per
+ * evaluation; there one fused pass does both (probe_kernel.c): per block
+ * of BLOCK rows, the logits, the softmax gradient, and the block's share
+ * of Gᵀx while the block is still in cache. The rows are cut into at most
+ * MAX_CHUNKS chunks by their count alone; each chunk sums into its own
+ * partial Gᵀx, and the partials are added in chunk order, so the bits do
+ * not depend on how chunks are shared out: the OpenMP build gives each
+ * thread its chunks (src/common/parallel.h) and equals the serial build.
  */
 #include <math.h>
 #include <string.h>
 
 #include "common/blas.h"
 #include "common/core.h"
+#include "common/parallel.h"
 #include "common/params.h"
 #include "eval/lbfgs.h"
+#include "eval/probe_kernel.h"
+
+/* The fused pass (above) for C up to this many classes; BLAS beyond. */
+#define FUSED_MAX_CLASSES 16
+/* Rows of a block of the fused pass: 32 rows of the demo's 3136 features
+ * are 400 KB, in L2 with the chunk's partial Gᵀx between the products. */
+#define BLOCK 32
+/* Chunks of rows (each with its partial Gᵀx) and their smallest size. */
+#define MAX_CHUNKS 16
+#define MIN_CHUNK_ROWS 256
 
 struct ctr_probe {
     ctr__alloc alloc;
@@ -40,6 +61,15 @@ struct ctr_probe {
     int64_t block;   /* rows per block of the current workspace */
     double *lbfgs_work;
     size_t lbfgs_bytes;
+    /* the fused pass's partial Gᵀx (chunks × classes × dim) and per chunk
+     * Σ_i G[i,c] then the loss (chunks × (classes + 1)); the statistics'
+     * double sums (2·dim) */
+    float *partial;
+    size_t partial_bytes;
+    double *chunk_sums;
+    size_t chunk_bytes;
+    int64_t chunks, chunk_rows;
+    int use_blas; /* ctr__probe_use_blas: the BLAS path for any C */
     /* result of the last fit */
     int fitted;
     double loss;
@@ -203,9 +233,23 @@ static void free_workspace(ctr_probe *p)
 {
     ctr__free(&p->alloc, p->logits, p->logits_bytes);
     ctr__free(&p->alloc, p->lbfgs_work, p->lbfgs_bytes);
+    ctr__free(&p->alloc, p->partial, p->partial_bytes);
+    ctr__free(&p->alloc, p->chunk_sums, p->chunk_bytes);
     p->logits = NULL;
     p->lbfgs_work = NULL;
-    p->logits_bytes = p->lbfgs_bytes = 0;
+    p->partial = NULL;
+    p->chunk_sums = NULL;
+    p->logits_bytes = p->lbfgs_bytes = p->partial_bytes = p->chunk_bytes = 0;
+}
+
+void ctr__probe_use_blas(ctr_probe *p, int on)
+{
+    p->use_blas = on != 0;
+}
+
+static int fused(const ctr_probe *p)
+{
+    return !p->use_blas && p->classes <= FUSED_MAX_CLASSES;
 }
 
 CTR_API void ctr_probe_destroy(ctr_probe *p)
@@ -282,39 +326,87 @@ CTR_API int ctr_probe_create(ctr_probe **out, int64_t dim, int64_t classes,
     return ctr__create_report(alloc, rc, "ctr_probe_create", &err);
 }
 
-/* Allocates the logits block and the L-BFGS workspace for the current
- * parameters, reusing what is there when the sizes agree. On failure the
- * probe keeps its old workspace. */
-static int ensure_workspace(ctr_probe *p)
+/* The fused pass's chunks of n rows: at most MAX_CHUNKS, of at least
+ * MIN_CHUNK_ROWS rows (but one), a whole number of blocks each. */
+static void plan_chunks(int64_t n, int64_t *chunks, int64_t *chunk_rows)
 {
-    size_t logits_bytes, n_theta = (size_t)(p->classes * (p->dim + 1));
-    size_t lbfgs_bytes, doubles;
-    float *logits;
-    double *work;
-    if (ctr__matrix_bytes(&logits_bytes, p->block_rows, p->classes,
+    int64_t k = (n + MIN_CHUNK_ROWS - 1) / MIN_CHUNK_ROWS, rows;
+    if (k > MAX_CHUNKS)
+        k = MAX_CHUNKS;
+    rows = (n + k - 1) / k;
+    rows = (rows + BLOCK - 1) / BLOCK * BLOCK;
+    *chunk_rows = rows;
+    *chunks = (n + rows - 1) / rows;
+}
+
+/* Byte counts of the fit workspace for n rows; CTR_E_OVERFLOW if any
+ * overflows. */
+typedef struct work_sizes {
+    size_t logits, lbfgs, partial, chunk;
+} work_sizes;
+
+static int work_bytes(const ctr_probe *p, int64_t chunks, work_sizes *w)
+{
+    size_t n_theta = (size_t)(p->classes * (p->dim + 1)), doubles, sums;
+    int64_t partials = fused(p) ? chunks : 0;
+    if (ctr__matrix_bytes(&w->logits, p->block_rows, p->classes,
+                          sizeof(float)) != CTR_OK ||
+        ctr__matrix_bytes(&w->partial, partials * p->classes, p->dim,
                           sizeof(float)) != CTR_OK)
-        return ctr__fail(&p->err, CTR_E_OVERFLOW, "block workspace overflows");
+        return CTR_E_OVERFLOW;
     doubles = ctr__lbfgs_workspace_doubles(n_theta, (size_t)p->history);
-    if (ctr__mul_size(&lbfgs_bytes, doubles, sizeof(double)) != CTR_OK)
-        return ctr__fail(&p->err, CTR_E_OVERFLOW, "L-BFGS workspace overflows");
-    if (logits_bytes == p->logits_bytes && lbfgs_bytes == p->lbfgs_bytes) {
+    if (ctr__mul_size(&w->lbfgs, doubles, sizeof(double)) != CTR_OK ||
+        ctr__mul_size(&sums, (size_t)p->dim, 2) != CTR_OK ||
+        ctr__add_size(&sums, sums, (size_t)(chunks * (p->classes + 1))) != CTR_OK ||
+        ctr__mul_size(&w->chunk, sums, sizeof(double)) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    return CTR_OK;
+}
+
+/* Allocates the fit workspace for n rows and the current parameters,
+ * reusing what is there when the sizes agree. On failure the probe keeps
+ * its old workspace. */
+static int ensure_workspace(ctr_probe *p, int64_t n)
+{
+    work_sizes w;
+    float *logits, *partial;
+    double *work, *sums;
+    int64_t chunks, chunk_rows;
+    plan_chunks(n, &chunks, &chunk_rows);
+    if (work_bytes(p, chunks, &w) != CTR_OK)
+        return ctr__fail(&p->err, CTR_E_OVERFLOW, "fit workspace overflows");
+    if (w.logits == p->logits_bytes && w.lbfgs == p->lbfgs_bytes &&
+        w.partial == p->partial_bytes && w.chunk == p->chunk_bytes) {
         p->block = p->block_rows;
+        p->chunks = chunks;
+        p->chunk_rows = chunk_rows;
         return CTR_OK;
     }
-    logits = (float *)ctr__malloc(&p->alloc, logits_bytes);
-    work = (double *)ctr__malloc(&p->alloc, lbfgs_bytes);
-    if (logits == NULL || work == NULL) {
-        ctr__free(&p->alloc, logits, logits_bytes);
-        ctr__free(&p->alloc, work, lbfgs_bytes);
+    logits = (float *)ctr__malloc(&p->alloc, w.logits);
+    work = (double *)ctr__malloc(&p->alloc, w.lbfgs);
+    partial = w.partial > 0 ? (float *)ctr__malloc(&p->alloc, w.partial) : NULL;
+    sums = (double *)ctr__malloc(&p->alloc, w.chunk);
+    if (logits == NULL || work == NULL || sums == NULL ||
+        (w.partial > 0 && partial == NULL)) {
+        ctr__free(&p->alloc, logits, w.logits);
+        ctr__free(&p->alloc, work, w.lbfgs);
+        ctr__free(&p->alloc, partial, w.partial);
+        ctr__free(&p->alloc, sums, w.chunk);
         return ctr__fail(&p->err, CTR_E_NOMEM,
                          "cannot allocate the fit workspace");
     }
     free_workspace(p);
     p->logits = logits;
-    p->logits_bytes = logits_bytes;
+    p->logits_bytes = w.logits;
     p->lbfgs_work = work;
-    p->lbfgs_bytes = lbfgs_bytes;
+    p->lbfgs_bytes = w.lbfgs;
+    p->partial = partial;
+    p->partial_bytes = w.partial;
+    p->chunk_sums = sums;
+    p->chunk_bytes = w.chunk;
     p->block = p->block_rows;
+    p->chunks = chunks;
+    p->chunk_rows = chunk_rows;
     return CTR_OK;
 }
 
@@ -373,34 +465,107 @@ static double softmax_grad_row(float *z, int64_t C, int64_t y, double *class_sum
     return ce;
 }
 
-static double probe_objective(void *ctx, const double *theta, double *grad)
+/* Chunk k's Σ_i G[i,c] (classes doubles) and loss (one more), after the
+ * statistics' 2·dim doubles. */
+static double *chunk_slot(const ctr_probe *p, int64_t k)
 {
-    const fit_data *fd = (const fit_data *)ctx;
-    ctr_probe *p = fd->p;
-    const int64_t d = p->dim, C = p->classes;
-    double loss = 0.0, penalty = 0.0, inv_n = 1.0 / (double)fd->n;
-    int64_t i0, r, c, j;
+    return p->chunk_sums + 2 * p->dim + k * (p->classes + 1);
+}
 
-    fold_parameters(p, theta);
+/* The BLAS path: per block, the logits GEMM, the softmax gradient, and
+ * Gᵀx accumulated by a second GEMM into grad_acc; sums in chunk 0's slot. */
+static void blas_pass(ctr_probe *p, const fit_data *fd)
+{
+    const int64_t d = p->dim, C = p->classes;
+    double *sums = chunk_slot(p, 0);
+    int64_t i0, r;
     memset(p->grad_acc, 0, (size_t)(C * d) * sizeof(float));
-    memset(p->class_sum, 0, (size_t)C * sizeof(double));
+    memset(sums, 0, (size_t)(C + 1) * sizeof(double));
     for (i0 = 0; i0 < fd->n; i0 += p->block) {
         int64_t m = fd->n - i0 < p->block ? fd->n - i0 : p->block;
         const float *xb = fd->x + i0 * fd->ld;
         block_logits(p, xb, m, fd->ld);
         for (r = 0; r < m; r++)
-            loss += softmax_grad_row(p->logits + r * C, C, fd->labels[i0 + r],
-                                     p->class_sum);
+            sums[C] += softmax_grad_row(p->logits + r * C, C,
+                                        fd->labels[i0 + r], sums);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)d,
                     (int)m, 1.0f, p->logits, (int)C, xb, (int)fd->ld, 1.0f,
                     p->grad_acc, (int)d);
+    }
+}
+
+/* One chunk of the fused pass: its partial Gᵀx and sums, from zero. */
+static void fused_chunk(ctr_probe *p, const fit_data *fd, int64_t k)
+{
+    const int64_t d = p->dim, C = p->classes;
+    const int64_t end = fd->n < (k + 1) * p->chunk_rows ? fd->n
+                                                        : (k + 1) * p->chunk_rows;
+    float z[BLOCK * FUSED_MAX_CLASSES];
+    float *acc = p->partial + k * C * d;
+    double *sums = chunk_slot(p, k);
+    int64_t i0, r;
+    memset(acc, 0, (size_t)(C * d) * sizeof(float));
+    memset(sums, 0, (size_t)(C + 1) * sizeof(double));
+    for (i0 = k * p->chunk_rows; i0 < end; i0 += BLOCK) {
+        int64_t m = end - i0 < BLOCK ? end - i0 : BLOCK;
+        const float *xb = fd->x + i0 * fd->ld;
+        ctr__probe_logits(xb, m, fd->ld, d, p->weight, p->bias, C, z);
+        for (r = 0; r < m; r++)
+            sums[C] += softmax_grad_row(z + r * C, C, fd->labels[i0 + r], sums);
+        ctr__probe_accumulate(xb, m, fd->ld, d, z, C, acc);
+    }
+}
+
+/* The chunks, shared out over the host's OpenMP threads in that build. */
+static void fused_pass(ctr_probe *p, const fit_data *fd)
+{
+    int64_t k;
+    CTR__PARALLEL_FOR(fd->n * p->dim)
+    for (k = 0; k < p->chunks; k++)
+        fused_chunk(p, fd, k);
+}
+
+/* Entry e of A = Gᵀx: the partials added in chunk order (fused), or the
+ * BLAS path's accumulator. */
+static double gtx(const ctr_probe *p, int64_t e)
+{
+    const int64_t size = p->classes * p->dim;
+    double sum = 0.0;
+    int64_t k;
+    if (!fused(p))
+        return p->grad_acc[e];
+    for (k = 0; k < p->chunks; k++)
+        sum += p->partial[k * size + e];
+    return sum;
+}
+
+static double probe_objective(void *ctx, const double *theta, double *grad)
+{
+    const fit_data *fd = (const fit_data *)ctx;
+    ctr_probe *p = fd->p;
+    const int64_t d = p->dim, C = p->classes;
+    const int64_t chunks = fused(p) ? p->chunks : 1;
+    double loss = 0.0, penalty = 0.0, inv_n = 1.0 / (double)fd->n;
+    int64_t c, j, k;
+
+    fold_parameters(p, theta);
+    if (fused(p))
+        fused_pass(p, fd);
+    else
+        blas_pass(p, fd);
+    memset(p->class_sum, 0, (size_t)C * sizeof(double));
+    for (k = 0; k < chunks; k++) {
+        const double *sums = chunk_slot(p, k);
+        for (c = 0; c < C; c++)
+            p->class_sum[c] += sums[c];
+        loss += sums[C];
     }
     for (c = 0; c < C; c++) {
         double gbar = p->class_sum[c] * inv_n;
         for (j = 0; j < d; j++) {
             double w = theta[c * d + j];
             grad[c * d + j] =
-                p->scale[j] * (p->grad_acc[c * d + j] * inv_n - p->mean[j] * gbar) +
+                p->scale[j] * (gtx(p, c * d + j) * inv_n - p->mean[j] * gbar) +
                 p->l2 * w;
             penalty += w * w;
         }
@@ -409,10 +574,12 @@ static double probe_objective(void *ctx, const double *theta, double *grad)
     return loss * inv_n + 0.5 * p->l2 * penalty;
 }
 
-/* μ and 1/σ per feature over the training rows (double accumulation). */
+/* μ and 1/σ per feature over the training rows (double sums, rows in
+ * order, read row by row). */
 static void feature_statistics(ctr_probe *p, const float *x, int64_t n, int64_t ld)
 {
     int64_t i, j, d = p->dim;
+    double *mu = p->chunk_sums, *sq = mu + d;
     if (!p->standardize) {
         for (j = 0; j < d; j++) {
             p->mean[j] = 0.0f;
@@ -420,17 +587,20 @@ static void feature_statistics(ctr_probe *p, const float *x, int64_t n, int64_t 
         }
         return;
     }
-    for (j = 0; j < d; j++) {
-        double sum = 0.0, sq = 0.0, mu, var;
-        for (i = 0; i < n; i++)
-            sum += x[i * ld + j];
-        mu = sum / (double)n;
-        for (i = 0; i < n; i++) {
-            double dv = x[i * ld + j] - mu;
-            sq += dv * dv;
+    memset(mu, 0, (size_t)(2 * d) * sizeof(double));
+    for (i = 0; i < n; i++)
+        for (j = 0; j < d; j++)
+            mu[j] += x[i * ld + j];
+    for (j = 0; j < d; j++)
+        mu[j] /= (double)n;
+    for (i = 0; i < n; i++)
+        for (j = 0; j < d; j++) {
+            double dv = x[i * ld + j] - mu[j];
+            sq[j] += dv * dv;
         }
-        var = sq / (double)n;
-        p->mean[j] = (float)mu;
+    for (j = 0; j < d; j++) {
+        double var = sq[j] / (double)n;
+        p->mean[j] = (float)mu[j];
         p->scale[j] = var > 0.0 ? (float)(1.0 / sqrt(var)) : 1.0f;
     }
 }
@@ -479,7 +649,7 @@ CTR_API int ctr_probe_fit(ctr_probe *p, const float *x, int64_t n, int64_t ld,
     ctr__error_clear(&p->err);
     if ((rc = check_rows(p, x, n, ld)) != CTR_OK ||
         (rc = check_labels(p, labels, n)) != CTR_OK ||
-        (rc = ensure_workspace(p)) != CTR_OK)
+        (rc = ensure_workspace(p, n)) != CTR_OK)
         return rc;
     n_theta = (size_t)(p->classes * (p->dim + 1));
     feature_statistics(p, x, n, ld);
