@@ -377,27 +377,12 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
 static void gather_output_grad(float *restrict block, const float *restrict dy, int64_t nb,
                                int64_t oc, const conv_geom *g, float *restrict gb)
 {
-    int64_t i, b, j;
+    int64_t i;
     for (i = 0; i < nb; i++) {
-        float *restrict dst = block + (oc * nb + i) * g->ohw;
-        const float *restrict src = dy + (i * g->o + oc) * g->ohw;
-        float lane[CTR__VEC_BLOCK] = {0}, sum = 0.0f;
-        if (gb == NULL) {
-            memcpy(dst, src, (size_t)g->ohw * sizeof(float));
-            continue;
-        }
-        for (b = 0; b + CTR__VEC_BLOCK <= g->ohw; b += CTR__VEC_BLOCK)
-            for (j = 0; j < CTR__VEC_BLOCK; j++) {
-                dst[b + j] = src[b + j];
-                lane[j] += src[b + j];
-            }
-        for (j = 0; b + j < g->ohw; j++) {
-            dst[b + j] = src[b + j];
-            lane[j] += src[b + j];
-        }
-        for (j = 0; j < CTR__VEC_BLOCK; j++)
-            sum += lane[j];
-        *gb += sum;
+        const float *src = dy + (i * g->o + oc) * g->ohw;
+        memcpy(block + (oc * nb + i) * g->ohw, src, (size_t)g->ohw * sizeof(float));
+        if (gb != NULL) /* the plane is in L1 */
+            *gb += ctr__sum(src, g->ohw);
     }
 }
 
