@@ -9,6 +9,13 @@
  * with the same parameters. Outputs, the batch norms' own outputs, input
  * and parameter gradients and running statistics must be equal, in train
  * and eval mode, for image (per-channel planes) and vector batch norms.
+ *
+ * A conv2d followed by a batch norm hands it each output plane's sum and
+ * squared deviation in a train forward (the batch norm's moments without a
+ * pass of their own); the reference cuts the net between them:
+ *   fused      [conv, BN, ReLU, conv, BN, flatten, linear]
+ *   reference  [conv] -> [BN, ReLU, conv] -> [BN, flatten, linear]
+ * with one and two batch norm groups (CTR_ENCODER_P_BN_GROUPS).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +119,19 @@ static void reference_forward(ctr_encoder *net[4], float *y, float *h1, float *h
     ck_assert_int_eq(ctr_encoder_forward(net[3], y, h2, N, mode), CTR_OK);
 }
 
+/* Backward of the fused net (dx) and of the three parts (dxr, through d2
+ * and d1), then their input and parameter gradients compared. */
+static void backward_both(ctr_encoder *net[4], float *dx, float *dxr, float *d1, float *d2,
+                          const float *dy)
+{
+    ck_assert_int_eq(ctr_encoder_backward(net[0], dx, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(net[3], d2, dy), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(net[2], d1, d2), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_backward(net[1], dxr, d1), CTR_OK);
+    assert_same(dx, dxr, N * IN, "input gradient");
+    assert_parts_equal(net, 0);
+}
+
 START_TEST(test_bn_relu_fused_equals_unfused)
 {
     ctr_encoder *net[4];
@@ -141,13 +161,66 @@ START_TEST(test_bn_relu_fused_equals_unfused)
         ck_assert_int_eq(ctr_encoder_zero_grad(net[k]), CTR_OK);
     ck_assert_int_eq(ctr_encoder_forward(net[0], y, x, N, CTR_ENCODER_TRAIN), CTR_OK);
     reference_forward(net, yr, h1, h2, x, CTR_ENCODER_TRAIN);
-    ck_assert_int_eq(ctr_encoder_backward(net[0], dx, dy), CTR_OK);
-    ck_assert_int_eq(ctr_encoder_backward(net[3], d2, dy), CTR_OK);
-    ck_assert_int_eq(ctr_encoder_backward(net[2], d1, d2), CTR_OK);
-    ck_assert_int_eq(ctr_encoder_backward(net[1], dxr, d1), CTR_OK);
-    assert_same(dx, dxr, N * IN, "input gradient");
-    assert_parts_equal(net, 0);
+    backward_both(net, dx, dxr, d1, d2, dy);
     assert_parts_equal(net, 1);
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    free(x), free(dy), free(y), free(yr), free(h1), free(h2), free(bn);
+    free(dx), free(dxr), free(d1), free(d2);
+}
+END_TEST
+
+/* net[0] fused conv + BN; net[1..3] the reference's parts; BN groups. */
+static void build_conv_bn(ctr_encoder *net[4], int64_t groups)
+{
+    int64_t img[3] = {2, 12, 12}, c1[3] = {8, 12, 12}, c2[3] = {6, 6, 6};
+    int k;
+    net[0] = make(img, 3);
+    net[1] = make(img, 3);
+    net[2] = make(c1, 3);
+    net[3] = make(c2, 3);
+    for (k = 0; k < 2; k++)
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, 1, 1, 1), CTR_OK);
+    for (k = 0; k < 3; k += 2) {
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 6, 3, 2, 1, 0), CTR_OK);
+    }
+    for (k = 0; k < 4; k += 3) {
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_flatten(net[k]), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_linear(net[k], OUT, 1), CTR_OK);
+    }
+    for (k = 0; k < 4; k++)
+        ck_assert_int_eq(ctr_encoder_set_i64(net[k], CTR_ENCODER_P_BN_GROUPS, groups), CTR_OK);
+}
+
+START_TEST(test_conv_bn_plane_stats_equal_unfused)
+{
+    ctr_encoder *net[4];
+    float *x = test_randn(33, N, IN, 1.0), *dy = test_randn(34, N, OUT, 0.1);
+    float *y = malloc(N * OUT * sizeof(float)), *yr = malloc(N * OUT * sizeof(float));
+    float *h1 = malloc(N * 8 * 144 * sizeof(float)), *h2 = malloc(N * 6 * 36 * sizeof(float));
+    float *bn = malloc(N * 8 * 144 * sizeof(float));
+    float *dx = malloc(N * IN * sizeof(float)), *dxr = malloc(N * IN * sizeof(float));
+    float *d2 = malloc(N * 6 * 36 * sizeof(float)), *d1 = malloc(N * 8 * 144 * sizeof(float));
+    int k, step;
+    ck_assert_ptr_nonnull(d1);
+    build_conv_bn(net, _i + 1);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (step = 0; step < 2; step++) { /* the second forward sees updated statistics */
+        for (k = 0; k < 4; k++)
+            ck_assert_int_eq(ctr_encoder_zero_grad(net[k]), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[0], y, x, N, CTR_ENCODER_TRAIN), CTR_OK);
+        reference_forward(net, yr, h1, h2, x, CTR_ENCODER_TRAIN);
+        assert_same(y, yr, N * OUT, "output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[2], h1, 0), CTR_OK);
+        assert_same(bn, h1, N * 8 * 144, "the first batch norm's output");
+        assert_parts_equal(net, 1);
+        backward_both(net, dx, dxr, d1, d2, dy);
+    }
     for (k = 0; k < 4; k++)
         ctr_encoder_destroy(net[k]);
     free(x), free(dy), free(y), free(yr), free(h1), free(h2), free(bn);
@@ -161,7 +234,10 @@ Suite *ctr_test_fusion_suite(void)
 {
     Suite *s = suite_create("fusion");
     TCase *tc = tcase_create("bn-relu");
+    TCase *planes = tcase_create("conv-bn-plane-stats");
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
+    tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
+    suite_add_tcase(s, planes);
     return s;
 }

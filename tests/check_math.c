@@ -14,6 +14,7 @@
 
 #include "common/kernels.h"
 #include "common/prng.h"
+#include "common/vec.h"
 #include "test_util.h"
 
 #define MAXN 70
@@ -509,6 +510,58 @@ START_TEST(test_fma_tables_agree)
 }
 END_TEST
 
+/* vec.h's lane sums as plain lane arrays (their definition): lane j takes
+ * x[j], x[j + 16], ..., then the lanes are added in order. */
+static float lane_sum_ref(const float *x, int64_t n, float c, int sq)
+{
+    float lane[16] = {0}, s = 0.0f;
+    int64_t i;
+    for (i = 0; i < n; i++)
+        lane[i % 16] += sq ? (x[i] - c) * (x[i] - c) : x[i];
+    for (i = 0; i < 16; i++)
+        s += lane[i];
+    return s;
+}
+
+static void assert_same_float(float a, float b, const char *what, int64_t n)
+{
+    ck_assert_msg((isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof(a)) == 0,
+                  "%s, n = %lld: %a against the lane array's %a", what, (long long)n,
+                  (double)a, (double)b);
+}
+
+/* ctr__sum and ctr__sum_sq_dev (vector lanes above CTR__VSUM_MIN values,
+ * an array below) give the lane array's bits at every length and tail,
+ * with signed zeros, infinities and NaN among the values. */
+START_TEST(test_lane_sums_bits)
+{
+    const int64_t lanes_n = 300;
+    float *x = test_randn(41, 1, lanes_n, 1.0);
+    int64_t n, k;
+    for (k = 0; k < 3; k++) {
+        if (k == 1) /* zeros of both signs: the lanes' sign of zero */
+            for (n = 0; n < lanes_n; n++)
+                x[n] = n % 3 == 0 ? -0.0f : (n % 3 == 1 ? 0.0f : x[n]);
+        if (k == 2) {
+            x[70] = INFINITY;
+            x[133] = -INFINITY;
+            x[250] = NAN;
+        }
+        for (n = 0; n <= lanes_n; n++) {
+            float c = n > 0 ? x[0] : 0.5f;
+            assert_same_float(ctr__sum(x, n), lane_sum_ref(x, n, 0.0f, 0), "sum", n);
+            assert_same_float(ctr__sum_sq_dev(x, c, n), lane_sum_ref(x, n, c, 1), "sum_sq_dev",
+                              n);
+        }
+    }
+    for (n = 0; n < lanes_n; n++) /* all negative zeros: the total is +0 */
+        x[n] = -0.0f;
+    for (n = 0; n <= lanes_n; n++)
+        assert_same_float(ctr__sum(x, n), lane_sum_ref(x, n, 0.0f, 0), "sum of -0", n);
+    free(x);
+}
+END_TEST
+
 Suite *ctr_test_math_suite(void);
 
 Suite *ctr_test_math_suite(void)
@@ -525,6 +578,7 @@ Suite *ctr_test_math_suite(void)
     tcase_add_loop_test(tc, test_elementwise, 0, 3);
     tcase_add_loop_test(tc, test_finite_scan_every_position, 0, 3);
     tcase_add_test(tc, test_fma_tables_agree);
+    tcase_add_test(tc, test_lane_sums_bits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -27,6 +27,17 @@ static int reserve(size_t *pos, size_t *offset, size_t floats)
     return CTR_OK;
 }
 
+/* 1 when layer i writes the plane statistics of its output for the batch
+ * norm after it in a train forward (ctr__layer_run.plane_stats): a conv2d
+ * whose output planes have more than one value. */
+static int makes_plane_stats(const ctr_encoder *enc, int64_t i)
+{
+    const ctr__layer *l = &enc->layers[i];
+    return i + 1 < enc->n_layers && l->ops->makes_plane_stats &&
+           enc->layers[i + 1].ops->takes_plane_stats && l->out.ndims == 3 &&
+           l->out.d[1] * l->out.d[2] > 1;
+}
+
 /* Lays out the workspace for n samples: the input copy, each layer's output
  * and cache, two gradient buffers. Writes offsets into the layers only when
  * `commit` is set; returns the total in *total. */
@@ -43,7 +54,7 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
     for (i = 0; i < enc->n_layers; i++) {
         ctr__layer *l = &enc->layers[i];
         const ctr__layer_ops *ops = l->ops;
-        size_t out_off, cache_off, skip_off = 0, cache = 0;
+        size_t out_off, cache_off, skip_off = 0, planes_off = 0, cache = 0;
         int64_t size = ctr__shape_size(&l->out);
         if (size > widest)
             widest = size;
@@ -57,10 +68,15 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
             (ctr__matrix_bytes(&floats, n, ctr__shape_size(&l->skip), 1) != CTR_OK ||
              reserve(&pos, &skip_off, floats) != CTR_OK))
             return CTR_E_OVERFLOW;
+        if (makes_plane_stats(enc, i) && /* after in_copy: never offset 0 */
+            (ctr__matrix_bytes(&floats, n, 2 * l->out.d[0], 1) != CTR_OK ||
+             reserve(&pos, &planes_off, floats) != CTR_OK))
+            return CTR_E_OVERFLOW;
         if (commit) {
             l->out_offset = out_off;
             l->cache_offset = cache_off;
             l->skip_grad_offset = skip_off;
+            l->plane_stats_offset = planes_off;
         }
     }
     for (k = 0; k < 2; k++) {
@@ -193,6 +209,7 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
                        int32_t mode, size_t in_floats, ctr_comm *sync)
 {
     const float *cur;
+    float *planes = NULL; /* the plane statistics of the last output */
     ctr__prng gen;
     int64_t i;
     int rc, sync_rc = CTR_OK;
@@ -215,6 +232,11 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
         if (l->ops->has_skip)
             r.skip = l->hi[0] < 0 ? (mode == CTR_ENCODER_TRAIN ? layer_input(enc, 0) : x)
                                   : enc->work + enc->layers[l->hi[0]].out_offset;
+        if (l->ops->takes_plane_stats) /* from the layer before, or NULL */
+            r.plane_stats = planes;
+        planes = NULL;
+        if (mode == CTR_ENCODER_TRAIN && sync == NULL && l->plane_stats_offset != 0)
+            r.plane_stats = planes = enc->work + l->plane_stats_offset;
         if (fused_with_relu(enc, i))
             r.relu_y = enc->work + enc->layers[++i].out_offset; /* the ReLU is done too */
         l->ops->forward(l, &r);

@@ -43,6 +43,8 @@ typedef struct ctr__layer {
     int64_t stat_offset, stat_count;   /* in the running-statistics array */
     size_t out_offset, cache_offset;   /* in the workspace (floats) */
     size_t skip_grad_offset;           /* has_skip: dL/d(source), n x skip */
+    size_t plane_stats_offset;         /* 0, or plane_stats (ctr__layer_run) of
+                                        * its output, 2 x n x channels */
     /* no-grad forward (encoder_infer.c): the buffer of its output (-1: y),
      * the last layer reading that output, and, for the layer whose index
      * is a buffer's, the last layer reading the buffer's current value */
@@ -79,6 +81,14 @@ typedef struct ctr__layer_run {
      * else 0. NULL in both: the layer alone. */
     float *relu_y;
     const float *relu_mask;
+    /* A layer with ops->makes_plane_stats followed by a train-mode batch
+     * norm over image planes (ops->takes_plane_stats, encoder_run.c):
+     * forward, the first writes and the second reads, for each sample i and
+     * channel c of its output, the plane's sum and the squared deviation of
+     * its values from the plane's mean (ctr__sum, ctr__sum_sq_dev), at
+     * plane_stats[2 * (i * C + c)] and [+ 1], so that the batch norm needs
+     * no pass of its own for its moments. NULL: each layer alone. */
+    float *plane_stats;
 } ctr__layer_run;
 
 typedef struct ctr__tensor_desc {
@@ -98,6 +108,9 @@ struct ctr__layer_ops {
     int has_skip;
     /* 1: forward and backward take relu_y and relu_mask (ctr__layer_run). */
     int fuses_relu;
+    /* 1: a train forward can write plane_stats of its output (ctr__layer_run);
+     * 1: a train forward can read them instead of computing its moments. */
+    int makes_plane_stats, takes_plane_stats;
     /* Validates the hyper-parameters against l->in and fills l->out,
      * l->param_count and l->stat_count. CTR_E_INVALID_ARG / CTR_E_SHAPE /
      * CTR_E_OVERFLOW with a message. */

@@ -323,16 +323,25 @@ static void chunk_columns(float *cols, const float *x, int64_t s0, int64_t nb,
 }
 
 /* The output block of a chunk (O x nb*ohw) scattered to the samples' Y,
- * plus the bias. */
+ * plus the bias; with stats (not NULL: the chunk's plane statistics,
+ * ctr__layer_run.plane_stats) each plane's sum and squared deviation from
+ * its mean, taken while the plane is in L1 (the batch norm's expressions,
+ * layer_norm.c). */
 static void scatter_output(float *y, const float *block, const float *bias, int64_t nb,
-                           const conv_geom *g)
+                           const conv_geom *g, float *stats)
 {
     int64_t t;
     CTR__PARALLEL_FOR(2 * nb * g->o * g->ohw)
     for (t = 0; t < nb * g->o; t++) {
         int64_t i = t / g->o, oc = t % g->o;
-        add_scalar(y + t * g->ohw, block + oc * nb * g->ohw + i * g->ohw,
-                   bias != NULL ? bias[oc] : 0.0f, g->ohw);
+        float *yt = y + t * g->ohw;
+        add_scalar(yt, block + oc * nb * g->ohw + i * g->ohw, bias != NULL ? bias[oc] : 0.0f,
+                   g->ohw);
+        if (stats != NULL) {
+            float sum = ctr__sum(yt, g->ohw);
+            stats[2 * t] = sum;
+            stats[2 * t + 1] = ctr__sum_sq_dev(yt, sum / (float)g->ohw, g->ohw);
+        }
     }
 }
 
@@ -376,7 +385,7 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)ld, (int)g.ckk,
                     1.0f, r->w, (int)g.ckk, cols, (int)ld, 0.0f, block, (int)ld);
         scatter_output(r->y + s0 * g.o * g.ohw, block, l->hi[4] ? r->w + g.o * g.ckk : NULL,
-                       nb, &g);
+                       nb, &g, r->plane_stats != NULL ? r->plane_stats + 2 * s0 * g.o : NULL);
     }
 }
 
@@ -386,27 +395,12 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
 static void gather_output_grad(float *restrict block, const float *restrict dy, int64_t nb,
                                int64_t oc, const conv_geom *g, float *restrict gb)
 {
-    int64_t i, b, j;
+    int64_t i;
     for (i = 0; i < nb; i++) {
-        float *restrict dst = block + (oc * nb + i) * g->ohw;
-        const float *restrict src = dy + (i * g->o + oc) * g->ohw;
-        float lane[CTR__VEC_BLOCK] = {0}, sum = 0.0f;
-        if (gb == NULL) {
-            memcpy(dst, src, (size_t)g->ohw * sizeof(float));
-            continue;
-        }
-        for (b = 0; b + CTR__VEC_BLOCK <= g->ohw; b += CTR__VEC_BLOCK)
-            for (j = 0; j < CTR__VEC_BLOCK; j++) {
-                dst[b + j] = src[b + j];
-                lane[j] += src[b + j];
-            }
-        for (j = 0; b + j < g->ohw; j++) {
-            dst[b + j] = src[b + j];
-            lane[j] += src[b + j];
-        }
-        for (j = 0; j < CTR__VEC_BLOCK; j++)
-            sum += lane[j];
-        *gb += sum;
+        const float *src = dy + (i * g->o + oc) * g->ohw;
+        memcpy(block + (oc * nb + i) * g->ohw, src, (size_t)g->ohw * sizeof(float));
+        if (gb != NULL) /* the plane is in L1 */
+            *gb += ctr__sum(src, g->ohw);
     }
 }
 
@@ -456,6 +450,7 @@ static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
 /* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_conv2d_ops = {
     .kind = CTR_LAYER_CONV2D,
+    .makes_plane_stats = 1,
     .configure = conv2d_configure,
     .init = conv2d_init,
     .cache_floats = conv2d_cache_floats,
@@ -541,53 +536,73 @@ static int conv1d_check_batch(const ctr__layer *l, int64_t n, int64_t groups, in
     return CTR_OK;
 }
 
-/* cols[row = s*T' + t][f*k + kk] = x[s][t*stride + kk - pad][f] (0 outside). */
-static void im2col_1d(float *restrict cols, const float *restrict x, int64_t n,
-                      const conv1_geom *g)
+/* cols[row = t][f*k + kk] = x[t*stride + kk - pad][f] (0 outside), one
+ * sample (cols and x at its rows). */
+static void im2col_1d(float *restrict cols, const float *restrict x, const conv1_geom *g)
 {
-    int64_t s, t, f, kk;
-    for (s = 0; s < n; s++)
-        for (t = 0; t < g->ot; t++) {
-            float *row = cols + (s * g->ot + t) * g->fk;
-            for (kk = 0; kk < g->k; kk++) {
-                int64_t it = t * g->s - g->p + kk;
-                if (it < 0 || it >= g->t) {
-                    for (f = 0; f < g->f; f++)
-                        row[f * g->k + kk] = 0.0f;
-                    continue;
-                }
+    int64_t t, f, kk;
+    for (t = 0; t < g->ot; t++) {
+        float *row = cols + t * g->fk;
+        for (kk = 0; kk < g->k; kk++) {
+            int64_t it = t * g->s - g->p + kk;
+            if (it < 0 || it >= g->t) {
                 for (f = 0; f < g->f; f++)
-                    row[f * g->k + kk] = x[(s * g->t + it) * g->f + f];
+                    row[f * g->k + kk] = 0.0f;
+                continue;
             }
+            for (f = 0; f < g->f; f++)
+                row[f * g->k + kk] = x[it * g->f + f];
         }
+    }
 }
 
-static void col2im_1d(float *restrict dx, const float *restrict dcols, int64_t n,
-                      const conv1_geom *g)
+/* dx = the columns' gradient scattered back, one sample (dx zeroed here). */
+static void col2im_1d(float *restrict dx, const float *restrict dcols, const conv1_geom *g)
 {
-    int64_t s, t, f, kk;
-    for (s = 0; s < n; s++)
-        for (t = 0; t < g->ot; t++) {
-            const float *row = dcols + (s * g->ot + t) * g->fk;
-            for (kk = 0; kk < g->k; kk++) {
-                int64_t it = t * g->s - g->p + kk;
-                if (it < 0 || it >= g->t)
-                    continue;
-                for (f = 0; f < g->f; f++)
-                    dx[(s * g->t + it) * g->f + f] += row[f * g->k + kk];
-            }
+    int64_t t, f, kk;
+    memset(dx, 0, (size_t)(g->t * g->f) * sizeof(float));
+    for (t = 0; t < g->ot; t++) {
+        const float *row = dcols + t * g->fk;
+        for (kk = 0; kk < g->k; kk++) {
+            int64_t it = t * g->s - g->p + kk;
+            if (it < 0 || it >= g->t)
+                continue;
+            for (f = 0; f < g->f; f++)
+                dx[it * g->f + f] += row[f * g->k + kk];
         }
+    }
 }
 
+/* Columns per block of the bias gradient (one thread's share). */
+#define BIAS_COLUMNS 64
+
+/* gb[j] += sum over the rows of dy[., j], each column summed in row order
+ * by one thread (the same bits at any thread count). */
+static void bias_grad_rows(float *gb, const float *dy, int64_t rows, int64_t o)
+{
+    int64_t b, blocks = (o + BIAS_COLUMNS - 1) / BIAS_COLUMNS;
+    CTR__PARALLEL_FOR(rows * o)
+    for (b = 0; b < blocks; b++) {
+        int64_t j0 = b * BIAS_COLUMNS, j1 = j0 + BIAS_COLUMNS < o ? j0 + BIAS_COLUMNS : o, i, j;
+        for (i = 0; i < rows; i++)
+            for (j = j0; j < j1; j++)
+                gb[j] += dy[i * o + j];
+    }
+}
+
+/* The passes around the GEMMs split over threads by sample (parallel.h). */
 static void conv1d_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv1_geom g = conv1d_geom(l);
-    int64_t rows = r->n * g.ot, i;
+    int64_t rows = r->n * g.ot, s;
     float beta = 0.0f;
-    im2col_1d(r->cache, r->x, r->n, &g);
+    CTR__PARALLEL_FOR(rows * g.fk)
+    for (s = 0; s < r->n; s++)
+        im2col_1d(r->cache + s * g.ot * g.fk, r->x + s * g.t * g.f, &g);
     if (l->hi[4]) {
-        for (i = 0; i < rows; i++)
-            memcpy(r->y + i * g.o, r->w + g.o * g.fk, (size_t)g.o * sizeof(float));
+        CTR__PARALLEL_FOR(rows * g.o)
+        for (s = 0; s < rows; s++)
+            memcpy(r->y + s * g.o, r->w + g.o * g.fk, (size_t)g.o * sizeof(float));
         beta = 1.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)g.o, (int)g.fk,
@@ -597,22 +612,19 @@ static void conv1d_forward(const ctr__layer *l, const ctr__layer_run *r)
 static void conv1d_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv1_geom g = conv1d_geom(l);
-    int64_t rows = r->n * g.ot, i, j;
+    int64_t rows = r->n * g.ot, s;
     float *dcols = r->cache + rows * g.fk;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.o, (int)g.fk, (int)rows,
                 1.0f, r->dy, (int)g.o, r->cache, (int)g.fk, 1.0f, r->gw, (int)g.fk);
-    if (l->hi[4]) {
-        float *gb = r->gw + g.o * g.fk;
-        for (i = 0; i < rows; i++)
-            for (j = 0; j < g.o; j++)
-                gb[j] += r->dy[i * g.o + j];
-    }
+    if (l->hi[4])
+        bias_grad_rows(r->gw + g.o * g.fk, r->dy, rows, g.o);
     if (r->dx == NULL)
         return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)g.fk, (int)g.o,
                 1.0f, r->dy, (int)g.o, r->w, (int)g.fk, 0.0f, dcols, (int)g.fk);
-    memset(r->dx, 0, (size_t)(r->n * g.t * g.f) * sizeof(float));
-    col2im_1d(r->dx, dcols, r->n, &g);
+    CTR__PARALLEL_FOR(2 * rows * g.fk)
+    for (s = 0; s < r->n; s++)
+        col2im_1d(r->dx + s * g.t * g.f, dcols + s * g.ot * g.fk, &g);
 }
 
 /* Listed in layer_registry.c. */

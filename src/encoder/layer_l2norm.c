@@ -2,10 +2,12 @@
  * layer_l2norm.c - y = x / max(||x||, eps) per row (the last dimension of
  * vectors and sequences, the whole sample of images), as
  * torch.nn.functional.normalize. Hyper-parameter hf[0] = eps.
- * Cache: the norm of each row.
+ * Cache: the norm of each row. Rows are split over the OpenMP build's
+ * threads.
  */
 #include <math.h>
 
+#include "common/parallel.h"
 #include "common/vec.h"
 #include "encoder/encoder_build.h"
 
@@ -42,49 +44,62 @@ static void project_loop(float *restrict dx, const float *restrict dy,
     CTR__VEC_FOR(j, n, dx[j] = (dy[j] - y[j] * dot) / norm);
 }
 
+/* One row: y = x / max(||x||, eps), its norm to *norm. */
+static void l2_row_forward(float *restrict y, float *restrict norm, const float *restrict x,
+                           float eps, int64_t len)
+{
+    double sq = 0.0;
+    float inv;
+    int64_t j;
+    for (j = 0; j < len; j++)
+        sq += (double)x[j] * x[j];
+    *norm = (float)sqrt(sq);
+    inv = 1.0f / (*norm > eps ? *norm : eps);
+    scale_loop(y, x, inv, len);
+}
+
+/* Rows are independent: split over threads (parallel.h), the same bits at
+ * any thread count. */
 static void l2_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t rows, len, i, j;
+    int64_t rows, len, i;
     float eps = (float)l->hf[0];
     ctr__shape_rows(&l->in, &rows, &len);
     rows *= r->n;
-    for (i = 0; i < rows; i++) {
-        const float *restrict x = r->x + i * len;
-        float *restrict y = r->y + i * len;
-        double sq = 0.0;
-        float norm, inv;
-        for (j = 0; j < len; j++)
-            sq += (double)x[j] * x[j];
-        norm = (float)sqrt(sq);
-        r->cache[i] = norm;
-        inv = 1.0f / (norm > eps ? norm : eps);
-        scale_loop(y, x, inv, len);
-    }
+    CTR__PARALLEL_FOR(2 * rows * len)
+    for (i = 0; i < rows; i++)
+        l2_row_forward(r->y + i * len, r->cache + i, r->x + i * len, eps, len);
 }
 
-/* For ||x|| > eps: dx = (dy - y (y . dy)) / ||x||; otherwise the
- * denominator is the constant eps and dx = dy / eps. */
+/* One row of the backward. For ||x|| > eps: dx = (dy - y (y . dy)) /
+ * ||x||; otherwise the denominator is the constant eps and dx = dy / eps. */
+static void l2_row_backward(float *restrict dx, const float *restrict dy,
+                            const float *restrict y, float norm, float eps, int64_t len)
+{
+    float dot = 0.0f;
+    int64_t j;
+    if (!(norm > eps)) {
+        for (j = 0; j < len; j++)
+            dx[j] = dy[j] / eps;
+        return;
+    }
+    for (j = 0; j < len; j++)
+        dot += y[j] * dy[j];
+    project_loop(dx, dy, y, dot, norm, len);
+}
+
 static void l2_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t rows, len, i, j;
+    int64_t rows, len, i;
     float eps = (float)l->hf[0];
     if (r->dx == NULL)
         return;
     ctr__shape_rows(&l->in, &rows, &len);
     rows *= r->n;
-    for (i = 0; i < rows; i++) {
-        const float *restrict y = r->y + i * len, *restrict dy = r->dy + i * len;
-        float *restrict dx = r->dx + i * len;
-        float norm = r->cache[i], dot = 0.0f;
-        if (!(norm > eps)) {
-            for (j = 0; j < len; j++)
-                dx[j] = dy[j] / eps;
-            continue;
-        }
-        for (j = 0; j < len; j++)
-            dot += y[j] * dy[j];
-        project_loop(dx, dy, y, dot, norm, len);
-    }
+    CTR__PARALLEL_FOR(3 * rows * len)
+    for (i = 0; i < rows; i++)
+        l2_row_backward(r->dx + i * len, r->dy + i * len, r->y + i * len, r->cache[i], eps,
+                        len);
 }
 
 /* Listed in layer_registry.c. */

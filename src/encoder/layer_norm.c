@@ -291,28 +291,45 @@ static bn_geom bn_run_geometry(const ctr__layer *l, const ctr__layer_run *r)
 
 /* The same in one pass over memory when a channel's values come in slices
  * of `inner` (images): each slice's sum, then its squared deviations from
- * its own mean m_s while it is in L1; the slices merge exactly as
- * sq = sum_s sq_s + inner * sum_s (m_s - mean)^2, the last term taken about
- * the first slice's mean (shift) so that it does not cancel. One channel
- * per call, over the rows in order (a thread's share, parallel.h). */
+ * its own mean m_s while it is in L1; the slices merge (bn_merge_*) exactly
+ * as sq = sum_s sq_s + inner * sum_s (m_s - mean)^2, the last term taken
+ * about the first slice's mean (shift) so that it does not cancel.
+ * bn_channel_moments: one channel per call, over the rows in order (a
+ * thread's share, parallel.h). */
+typedef struct bn_merge {
+    float inner, shift, sum_all, sq_all, d1, d2;
+} bn_merge;
+
+/* One slice into the merge: its sum and the squared deviation of its
+ * values from its own mean. */
+static void bn_merge_slice(bn_merge *a, float sum, float sq_dev)
+{
+    float d = sum / a->inner - a->shift;
+    a->sum_all += sum;
+    a->sq_all += sq_dev;
+    a->d1 += d;
+    a->d2 += d * d;
+}
+
+static void bn_merge_finish(const bn_merge *a, const bn_geom *g, float *mean, float *sq)
+{
+    float between = a->d2 - a->d1 * a->d1 / (float)g->rows;
+    *mean = a->sum_all / g->count;
+    *sq = a->sq_all + a->inner * (between > 0.0f ? between : 0.0f);
+}
+
 static void bn_channel_moments(float *restrict mean, float *restrict sq,
                                const float *restrict x, const bn_geom *g, int64_t j)
 {
-    float inner = (float)g->inner, rows = (float)g->rows;
-    float shift = ctr__sum(x + j * g->inner, g->inner) / inner;
-    float sum_all = 0.0f, sq_all = 0.0f, d1 = 0.0f, d2 = 0.0f, between;
+    bn_merge a = {(float)g->inner, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
     int64_t s;
+    a.shift = ctr__sum(x + j * g->inner, g->inner) / a.inner;
     for (s = 0; s < g->rows; s++) {
         const float *xj = x + s * g->slice + j * g->inner;
-        float sum = ctr__sum(xj, g->inner), m = sum / inner, d = m - shift;
-        sum_all += sum;
-        sq_all += ctr__sum_sq_dev(xj, m, g->inner);
-        d1 += d;
-        d2 += d * d;
+        float sum = ctr__sum(xj, g->inner);
+        bn_merge_slice(&a, sum, ctr__sum_sq_dev(xj, sum / a.inner, g->inner));
     }
-    between = d2 - d1 * d1 / rows;
-    mean[j] = sum_all / g->count;
-    sq[j] = sq_all + inner * (between > 0.0f ? between : 0.0f);
+    bn_merge_finish(&a, g, mean + j, sq + j);
 }
 
 static void bn_moments_by_slice(float *restrict mean, float *restrict sq,
@@ -322,6 +339,23 @@ static void bn_moments_by_slice(float *restrict mean, float *restrict sq,
     CTR__PARALLEL_FOR(g->rows * g->slice)
     for (j = 0; j < g->c; j++)
         bn_channel_moments(mean, sq, x, g, j);
+}
+
+/* bn_channel_moments of every channel from the slices' sums and squared
+ * deviations that the layer before took while writing them
+ * (ctr__layer_run.plane_stats, 2 floats per slice, slices in x's order):
+ * the same float operations in the same order, without a pass over x. */
+static void bn_moments_from_planes(float *restrict mean, float *restrict sq,
+                                   const float *restrict planes, const bn_geom *g)
+{
+    int64_t j, s;
+    for (j = 0; j < g->c; j++) {
+        bn_merge a = {(float)g->inner, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        a.shift = planes[2 * j] / a.inner;
+        for (s = 0; s < g->rows; s++)
+            bn_merge_slice(&a, planes[2 * (s * g->c + j)], planes[2 * (s * g->c + j) + 1]);
+        bn_merge_finish(&a, g, mean + j, sq + j);
+    }
 }
 
 /* bn_apply over the rows of a group (split over threads by rows). */
@@ -347,6 +381,8 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
         float *scale = bn_array(r, &g, BN_SCALE, k), *shift = bn_array(r, &g, BN_SHIFT, k);
         if (g.inner == 1 || r->sync != NULL)
             bn_moments_two_pass(mean, is, x, &g, r);
+        else if (r->plane_stats != NULL) /* slices are rows (images: outer 1) */
+            bn_moments_from_planes(mean, is, r->plane_stats + 2 * k * g.rows * g.c, &g);
         else
             bn_moments_by_slice(mean, is, x, &g);
         for (j = 0; j < g.c; j++) {
@@ -579,6 +615,7 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
 const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .kind = CTR_LAYER_BATCHNORM,
     .fuses_relu = 1,
+    .takes_plane_stats = 1,
     .configure = bn_configure,
     .init = bn_init,
     .cache_floats = bn_cache_floats,
@@ -638,65 +675,110 @@ static int ln_tensors(const ctr__layer *l, ctr__tensor_desc *d)
     return 2;
 }
 
+/* One row of the forward: xhat to h, y, the row's invstd to *invstd. */
+static void ln_row_forward(float *restrict y, float *restrict h, float *restrict invstd,
+                           const float *restrict x, const ctr__layer *l, const float *w,
+                           int64_t len)
+{
+    double mean = 0.0, var = 0.0;
+    float m, is;
+    int64_t j;
+    for (j = 0; j < len; j++)
+        mean += x[j];
+    mean /= (double)len;
+    for (j = 0; j < len; j++)
+        var += (x[j] - mean) * (x[j] - mean);
+    var /= (double)len;
+    m = (float)mean;
+    is = (float)(1.0 / sqrt(var + l->hf[0]));
+    *invstd = is;
+    for (j = 0; j < len; j++) {
+        h[j] = (x[j] - m) * is;
+        y[j] = l->hi[0] ? h[j] * w[j] + w[len + j] : h[j];
+    }
+}
+
+/* Rows are independent: split over threads (parallel.h). */
 static void ln_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t rows, len, i, j;
+    int64_t rows, len, i;
     float *xhat, *invstd;
     ctr__shape_rows(&l->in, &rows, &len);
     rows *= r->n;
     xhat = r->cache;
     invstd = xhat + rows * len;
+    CTR__PARALLEL_FOR(3 * rows * len)
+    for (i = 0; i < rows; i++)
+        ln_row_forward(r->y + i * len, xhat + i * len, invstd + i, r->x + i * len, l, r->w,
+                       len);
+}
+
+/* The affine parameters' gradients over columns [j0, j1): gw[j] += dy h and
+ * gw[len + j] += dy summed over the rows in order (one thread's share: the
+ * same bits at any thread count). */
+static void ln_param_grad_block(float *restrict gw, const float *restrict dy,
+                                const float *restrict xhat, int64_t rows, int64_t len,
+                                int64_t j0, int64_t j1)
+{
+    int64_t i, j;
     for (i = 0; i < rows; i++) {
-        const float *x = r->x + i * len;
-        float *h = xhat + i * len, *y = r->y + i * len;
-        double mean = 0.0, var = 0.0;
-        float m, is;
-        for (j = 0; j < len; j++)
-            mean += x[j];
-        mean /= (double)len;
-        for (j = 0; j < len; j++)
-            var += (x[j] - mean) * (x[j] - mean);
-        var /= (double)len;
-        m = (float)mean;
-        is = (float)(1.0 / sqrt(var + l->hf[0]));
-        invstd[i] = is;
-        for (j = 0; j < len; j++) {
-            h[j] = (x[j] - m) * is;
-            y[j] = l->hi[0] ? h[j] * r->w[j] + r->w[len + j] : h[j];
+        const float *restrict d = dy + i * len, *restrict h = xhat + i * len;
+        for (j = j0; j < j1; j++) {
+            gw[j] += d[j] * h[j];
+            gw[len + j] += d[j];
         }
+    }
+}
+
+#define LN_COLUMNS 64 /* columns per block of the parameter gradient */
+
+static void ln_param_grad(float *gw, const float *dy, const float *xhat, int64_t rows,
+                          int64_t len)
+{
+    int64_t b, blocks = (len + LN_COLUMNS - 1) / LN_COLUMNS;
+    CTR__PARALLEL_FOR(2 * rows * len)
+    for (b = 0; b < blocks; b++) {
+        int64_t j0 = b * LN_COLUMNS, j1 = j0 + LN_COLUMNS < len ? j0 + LN_COLUMNS : len;
+        ln_param_grad_block(gw, dy, xhat, rows, len, j0, j1);
+    }
+}
+
+/* One row of the input gradient: dx = invstd (d - mean d - h mean(d h)),
+ * d = dy * gamma. */
+static void ln_row_input_grad(float *restrict dx, const float *restrict dy,
+                              const float *restrict h, float invstd, const ctr__layer *l,
+                              const float *w, int64_t len)
+{
+    float sd = 0.0f, sdh = 0.0f;
+    int64_t j;
+    for (j = 0; j < len; j++) {
+        float d = l->hi[0] ? dy[j] * w[j] : dy[j];
+        sd += d;
+        sdh += d * h[j];
+    }
+    sd /= (float)len;
+    sdh /= (float)len;
+    for (j = 0; j < len; j++) {
+        float d = l->hi[0] ? dy[j] * w[j] : dy[j];
+        dx[j] = invstd * (d - sd - h[j] * sdh);
     }
 }
 
 static void ln_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t rows, len, i, j;
+    int64_t rows, len, i;
     const float *xhat = r->cache, *invstd;
     ctr__shape_rows(&l->in, &rows, &len);
     rows *= r->n;
     invstd = xhat + rows * len;
-    for (i = 0; i < rows; i++) {
-        const float *dy = r->dy + i * len, *h = xhat + i * len;
-        float sd = 0.0f, sdh = 0.0f;
-        if (l->hi[0]) {
-            for (j = 0; j < len; j++) {
-                r->gw[j] += dy[j] * h[j];
-                r->gw[len + j] += dy[j];
-            }
-        }
-        if (r->dx == NULL)
-            continue;
-        for (j = 0; j < len; j++) {
-            float d = l->hi[0] ? dy[j] * r->w[j] : dy[j];
-            sd += d;
-            sdh += d * h[j];
-        }
-        sd /= (float)len;
-        sdh /= (float)len;
-        for (j = 0; j < len; j++) {
-            float d = l->hi[0] ? dy[j] * r->w[j] : dy[j];
-            r->dx[i * len + j] = invstd[i] * (d - sd - h[j] * sdh);
-        }
-    }
+    if (l->hi[0])
+        ln_param_grad(r->gw, r->dy, xhat, rows, len);
+    if (r->dx == NULL)
+        return;
+    CTR__PARALLEL_FOR(3 * rows * len)
+    for (i = 0; i < rows; i++)
+        ln_row_input_grad(r->dx + i * len, r->dy + i * len, xhat + i * len, invstd[i], l, r->w,
+                          len);
 }
 
 /* Listed in layer_registry.c. */

@@ -3,7 +3,9 @@
  * (make check-tsan OPENMP=1; docs/threading.md): training steps of a CNN
  * big enough that every split loop runs on the OpenMP team (conv's im2col,
  * output scatter, bias-gradient gather and col2im; BatchNorm over images
- * and over features; ReLU; max, average and global pooling; AdamW), at
+ * and over features; ReLU; max, average and global pooling; AdamW; and,
+ * in a sequence net, conv1d's im2col/col2im and bias gradient, LayerNorm
+ * and L2-norm), at
  * the host's thread count (OMP_NUM_THREADS, 2 in make check-tsan).
  * A race is TSan's report and a non-zero exit; two runs that differ in a
  * bit are a message and exit 1. Ends with "omp_step: N steps, same bits".
@@ -25,9 +27,28 @@ static int ok(int rc, const char *what)
     return rc == CTR_OK;
 }
 
+/* 64 steps x 8 features (the images' 512 values): conv1d, LayerNorm, ReLU,
+ * L2-norm, a stride-2 conv1d, LayerNorm, a linear head. */
+static int build_sequence(ctr_encoder **enc)
+{
+    int64_t dims[2] = {64, 8};
+    int good = ok(ctr_encoder_create(enc, dims, 2, 7, NULL), "create");
+    good = good && ok(ctr_encoder_add_conv1d(*enc, 16, 5, 1, 2, 1), "conv1d");
+    good = good && ok(ctr_encoder_add_layernorm(*enc, 1e-5, 1), "ln");
+    good = good && ok(ctr_encoder_add_activation(*enc, CTR_LAYER_RELU), "relu");
+    good = good && ok(ctr_encoder_add_l2norm(*enc, 1e-12), "l2");
+    good = good && ok(ctr_encoder_add_conv1d(*enc, 16, 3, 2, 1, 1), "conv1d");
+    good = good && ok(ctr_encoder_add_layernorm(*enc, 1e-5, 1), "ln");
+    good = good && ok(ctr_encoder_add_flatten(*enc), "flatten");
+    return good && ok(ctr_encoder_add_linear(*enc, OUT, 1), "linear");
+}
+
+/* pool 0, 1: the CNN with max or average pooling; 2: the sequence net. */
 static int build(ctr_encoder **enc, int pool)
 {
     int64_t dims[3] = {2, 16, 16};
+    if (pool == 2)
+        return build_sequence(enc);
     int good = ok(ctr_encoder_create(enc, dims, 3, 7, NULL), "create");
     good = good && ok(ctr_encoder_add_conv2d(*enc, 8, 3, 1, 1, 1), "conv");
     good = good && ok(ctr_encoder_add_batchnorm(*enc, 1e-5, 0.1, 1), "bn");
@@ -82,7 +103,7 @@ static int train(int pool, float **out, int64_t *np)
 int main(void)
 {
     int pool, steps = 0;
-    for (pool = 0; pool < 2; pool++) {
+    for (pool = 0; pool < 3; pool++) {
         float *a = NULL, *b = NULL;
         int64_t na = 0, nb = 0;
         int same;
