@@ -520,6 +520,25 @@ static void probe_cz(const corpus *c, const float *feat, int64_t dc,
     free(cz);
 }
 
+/* For the record (stderr only): the probe on each model's own pooled
+ * contexts (block j of nm blocks of n floats a row): what each band's
+ * model carries by itself. */
+static void probe_bands(const corpus *c, const float *feat, int64_t nm,
+                        int64_t n, double l2)
+{
+    float *one = (float *)malloc((size_t)(c->count * n) * sizeof(float));
+    double bw, bv;
+    int64_t i, j;
+    char label[64];
+    for (j = 0; one != NULL && nm > 1 && j < nm; j++) {
+        for (i = 0; i < c->count; i++)
+            memcpy(one + i * n, feat + (i * nm + j) * n, (size_t)n * sizeof(float));
+        snprintf(label, sizeof(label), "CPC c, model %lld", (long long)j);
+        probe_both(c, one, n, l2, label, &bw, &bv);
+    }
+    free(one);
+}
+
 /* nm models for the front-end's inputs; model j's seed is o->seed + 1000 j
  * (so that the plain front-end's model is the one of before). */
 static int models_create(model *m, int64_t nm, const front *f,
@@ -556,6 +575,7 @@ static int probe_trained(model *m, int64_t nm, const front *f, float *win,
         probe_both(c, feat, dc * pw, o->l2, "CPC", word, voice);
         probe_both(c, zfeat, dz * pw, o->l2, "CPC latents z", &zw, &zv);
         probe_cz(c, feat, dc * pw, zfeat, dz * pw, o->l2);
+        probe_bands(c, feat, nm, o->context * pw, o->l2);
         if (!o->pool_std)
             probe_both(c, both, dc * 2, o->l2, "CPC c mean+std", &sw, &sv);
         fprintf(stderr, "cpc-speech: CPC latents z word/voice %.3f/%.3f\n", zw, zv);
