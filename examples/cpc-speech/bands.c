@@ -9,22 +9,23 @@
 #define PI 3.14159265358979323846
 #define HALF (BANDS_TAPS / 2)
 
-/* Tap j of the low-pass: sinc at cut-off fs/4, Blackman window, unit DC
- * gain (the taps sum to about 1; exact 0.5 at the centre). */
-static double tap(int64_t j)
+/* Tap j of the low-pass: sinc at cut-off f (a fraction of the sampling
+ * rate, 0.25 for 4 kHz at 16 kHz), Blackman window (the taps sum to about
+ * 1; exactly 2 f at the centre). */
+static double tap(int64_t j, double f)
 {
     const double m = (double)(j - HALF), a = 2.0 * PI * (double)j / (BANDS_TAPS - 1);
     const double w = 0.42 - 0.5 * cos(a) + 0.08 * cos(2.0 * a);
-    return (j == HALF ? 0.5 : sin(0.5 * PI * m) / (PI * m)) * w;
+    return (j == HALF ? 2.0 * f : sin(2.0 * PI * f * m) / (PI * m)) * w;
 }
 
-void bands_split(const float *x, int64_t n, float *low, float *high,
-                 double low_gain, double high_gain)
+void bands_split(const float *x, int64_t n, double cut, float *low,
+                 float *high, double low_gain, double high_gain)
 {
     double h[BANDS_TAPS];
     int64_t i, j;
     for (j = 0; j < BANDS_TAPS; j++)
-        h[j] = tap(j);
+        h[j] = tap(j, cut);
     for (i = 0; i < n; i++) {
         const int64_t j0 = i + HALF - n + 1 > 0 ? i + HALF - n + 1 : 0;
         const int64_t j1 = i + HALF + 1 < BANDS_TAPS ? i + HALF + 1 : BANDS_TAPS;
@@ -39,12 +40,12 @@ void bands_split(const float *x, int64_t n, float *low, float *high,
 }
 
 double bands_high_gain(const float *const *xs, const int64_t *ns,
-                       int64_t count, float *scratch)
+                       int64_t count, double cut, float *scratch)
 {
     double ss = 0.0;
     int64_t i, k, n = 0;
     for (i = 0; i < count; i++) {
-        bands_split(xs[i], ns[i], NULL, scratch, 1.0, 1.0);
+        bands_split(xs[i], ns[i], cut, NULL, scratch, 1.0, 1.0);
         for (k = 0; k < ns[i]; k++)
             ss += (double)scratch[k] * scratch[k];
         n += ns[i];

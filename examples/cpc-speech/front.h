@@ -18,15 +18,17 @@ typedef struct front {
     int kind;
     int64_t models;  /* CPC models: 2 for split, else 1 */
     int64_t in_ch;   /* input channels of each encoder: 2 for stack */
+    double cut;      /* the split, a fraction of the sampling rate */
     double gain;     /* of the high band: 1 / its RMS over the training set */
     float *tmp;      /* one window */
 } front;
 
-/* Sets f up for kind over the training utterances idx[0..n) of c
- * (the high band's gain); window: samples per window. Returns 0, or -1
+/* Sets f up for kind, split at cut (a fraction of the sampling rate),
+ * over the training utterances idx[0..n) of c (the high band's gain);
+ * window: samples per window. Returns 0, or -1
  * when out of memory. */
-int front_init(front *f, int kind, const corpus *c, const int64_t *idx,
-               int64_t n, int64_t window);
+int front_init(front *f, int kind, double cut, const corpus *c,
+               const int64_t *idx, int64_t n, int64_t window);
 void front_free(front *f);
 
 /* The inputs of the f->models encoders for cnt windows win (cnt x window):

@@ -29,7 +29,8 @@
  * its own encoder + context + critic, trained on the same windows, the
  * probe on both models' pooled contexts side by side; the random baseline
  * is two random models the same way), `--front stack` (one encoder, the
- * waveform and its 4-8 kHz band as two input channels), `--stride6 S`
+ * waveform and its 4-8 kHz band as two input channels), `--split-hz F`
+ * (where the two bands meet, default 4000), `--stride6 S`
  * (a sixth conv layer of stride S = 2 or 4: latents every 20 or 40 ms, so
  * that K spans 240 or 480 ms). Progress on stderr; <out>/curve.csv,
  * <out>/curve.svg; the last stdout line is
@@ -66,6 +67,7 @@ typedef struct options {
     double preemph; /* encoder input x[n] - a x[n-1], 0: none */
     int front; /* FRONT_FULL, FRONT_SPLIT, FRONT_STACK (front.h) */
     int64_t stride6; /* 1: five conv layers; > 1: a sixth, of this stride */
+    double split_hz; /* where --front split|stack splits the bands */
     int64_t hop, frames; /* samples per latent, latents per window */
     uint64_t seed;
 } options;
@@ -96,7 +98,7 @@ static int parse(options *o, int argc, char **argv)
     o->max_steps = 0, o->batch = 32, o->channels = 64, o->context = 128;
     o->steps = 12, o->seed = 1, o->words = CORPUS_WORDS, o->voices = CORPUS_VOICES;
     o->kernel1 = 10, o->pool_std = 0, o->negatives = NEG_BATCH, o->preemph = 0.0;
-    o->front = FRONT_FULL, o->stride6 = 1;
+    o->front = FRONT_FULL, o->stride6 = 1, o->split_hz = 4000.0;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
@@ -123,6 +125,7 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--preemph") == 0) o->preemph = atof(v);
         else if (strcmp(a, "--kernel1") == 0) o->kernel1 = atoll(v);
         else if (strcmp(a, "--stride6") == 0) o->stride6 = atoll(v);
+        else if (strcmp(a, "--split-hz") == 0) o->split_hz = atof(v);
         else if (strcmp(a, "--front") == 0 && strcmp(v, "full") == 0) o->front = FRONT_FULL;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "split") == 0) o->front = FRONT_SPLIT;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "stack") == 0) o->front = FRONT_STACK;
@@ -133,13 +136,14 @@ static int parse(options *o, int argc, char **argv)
         o->steps > CPC_REPORT_MAX_STEPS || (o->stride6 != 1 && o->stride6 != 2 && o->stride6 != 4) ||
         o->words < 2 || o->words > CORPUS_WORDS || o->voices < 2 ||
         o->voices > CORPUS_VOICES || o->preemph < 0.0 || o->preemph >= 1.0 ||
-        o->kernel1 < 5 || o->kernel1 > 400 || o->kernel1 % 2 != 0) {
+        o->kernel1 < 5 || o->kernel1 > 400 || o->kernel1 % 2 != 0 ||
+        !(o->split_hz >= 500.0 && o->split_hz <= 7500.0)) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
                         "  [--seed S] [--words W] [--voices V] [--pool mean|meanstd] [--out DIR]\n"
                         "  [--negatives batch|other-voice|same-window|same-setting]\n"
                         "  [--preemph A] [--kernel1 N] [--front full|split|stack]\n"
-                        "  [--stride6 1|2|4]\n"
+                        "  [--stride6 1|2|4] [--split-hz F]\n"
                         "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
                         "   --probe-l2 0, the default: chosen per probe on a held-out training setting;\n"
                         "   --pool: how every feature set is pooled over frames, default mean)\n");
@@ -618,7 +622,7 @@ int main(int argc, char **argv)
     for (i = 0; i < c.count; i++)
         if (!c.u[i].test)
             train_idx[n_train++] = i;
-    if (front_init(&fr, o.front, in, train_idx, n_train, WINDOW) != 0)
+    if (front_init(&fr, o.front, o.split_hz / CORPUS_RATE, in, train_idx, n_train, WINDOW) != 0)
         return fprintf(stderr, "cpc-speech: out of memory\n"), 1;
     nm = fr.models;
     win = (float *)calloc((size_t)(o.batch * WINDOW), sizeof(float));
