@@ -21,6 +21,16 @@ echo "$result" | awk '{ split($3, c, "="); split($7, w, "="); split($8, v, "=");
     if (c[2] <= 0.25 || w[2] <= 0.25 || v[2] <= 0.34) { print "cpc-smoke: speech at chance" > "/dev/stderr"; exit 1 } }'
 test -s "$tmp/speech/curve.csv" && test -s "$tmp/speech/curve.svg"
 test "$(ls "$tmp/speech/corpus" | wc -l)" -eq 36
+# the voice-gap front-ends (docs/results.md, "the voice gap, third pass"):
+# multi-band CPC with the coarser sixth layer, and the two-channel input;
+# they reuse the corpus above
+for front in "--front split --stride6 2 --steps 8" "--front stack"; do
+    "$bin/cpc-speech" --words 4 --voices 3 --max-steps 4 --batch 8 $front --out "$tmp/speech" > "$tmp/speech.out"
+    result=$(tail -n 1 "$tmp/speech.out")
+    echo "cpc-smoke: $front: $result"
+    echo "$result" | grep -Eq "^RESULT method=cpc-speech word_acc=$num voice_acc=$num random_word_acc=$num random_voice_acc=$num spectrogram_word_acc=$num spectrogram_voice_acc=$num$" ||
+        { echo "cpc-smoke: malformed speech RESULT line ($front)" >&2; exit 1; }
+done
 
 small="--max-steps 30 --batch 8 --probe-train 600 --test-subset 300"
 for flag in "" --gim; do

@@ -23,7 +23,16 @@
  * speed/pitch setting, negatives from other voices at the same setting);
  * `--preemph A` (the encoders read x[n] - A x[n-1], unit RMS; the
  * spectrogram keeps the plain samples); `--kernel1 N` (the first conv
- * layer's kernel, default 10). Progress on stderr; <out>/curve.csv,
+ * layer's kernel, default 10). The options of the third pass
+ * (docs/results.md, "the voice gap, third pass"): `--front split`
+ * (multi-band CPC: the waveform split at 4 kHz, bands.h, each band with
+ * its own encoder + context + critic, trained on the same windows, the
+ * probe on both models' pooled contexts side by side; the random baseline
+ * is two random models the same way), `--front stack` (one encoder, the
+ * waveform and its 4-8 kHz band as two input channels), `--split-hz F`
+ * (where the two bands meet, default 4000), `--stride6 S`
+ * (a sixth conv layer of stride S = 2 or 4: latents every 20 or 40 ms, so
+ * that K spans 240 or 480 ms). Progress on stderr; <out>/curve.csv,
  * <out>/curve.svg; the last stdout line is
  *   RESULT method=cpc-speech word_acc=... voice_acc=... random_word_acc=...
  *          random_voice_acc=... spectrogram_word_acc=... spectrogram_voice_acc=...
@@ -42,11 +51,11 @@
 #include "../cpc-common/cpc_probe.h"
 #include "../cpc-common/cpc_report.h"
 #include "corpus.h"
+#include "front.h"
 #include "spectro.h"
 
 #define WINDOW 16000 /* one second */
-#define HOP 160      /* samples per latent (5 * 4 * 2 * 2 * 2) */
-#define FRAMES (WINDOW / HOP)
+#define HOP 160      /* samples per latent of the five layers (5 * 4 * 2 * 2 * 2) */
 
 typedef struct options {
     const char *out_dir;
@@ -56,6 +65,10 @@ typedef struct options {
     int pool_std; /* 1: mean and standard deviation over frames, 0: mean */
     int negatives; /* NEG_BATCH, NEG_OTHER_VOICE, NEG_SAME_WINDOW */
     double preemph; /* encoder input x[n] - a x[n-1], 0: none */
+    int front; /* FRONT_FULL, FRONT_SPLIT, FRONT_STACK (front.h) */
+    int64_t stride6; /* 1: five conv layers; > 1: a sixth, of this stride */
+    double split_hz; /* where --front split|stack splits the bands */
+    int64_t hop, frames; /* samples per latent, latents per window */
     uint64_t seed;
 } options;
 
@@ -85,6 +98,7 @@ static int parse(options *o, int argc, char **argv)
     o->max_steps = 0, o->batch = 32, o->channels = 64, o->context = 128;
     o->steps = 12, o->seed = 1, o->words = CORPUS_WORDS, o->voices = CORPUS_VOICES;
     o->kernel1 = 10, o->pool_std = 0, o->negatives = NEG_BATCH, o->preemph = 0.0;
+    o->front = FRONT_FULL, o->stride6 = 1, o->split_hz = 4000.0;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
@@ -110,17 +124,26 @@ static int parse(options *o, int argc, char **argv)
             o->negatives = NEG_SAME_SETTING;
         else if (strcmp(a, "--preemph") == 0) o->preemph = atof(v);
         else if (strcmp(a, "--kernel1") == 0) o->kernel1 = atoll(v);
+        else if (strcmp(a, "--stride6") == 0) o->stride6 = atoll(v);
+        else if (strcmp(a, "--split-hz") == 0) o->split_hz = atof(v);
+        else if (strcmp(a, "--front") == 0 && strcmp(v, "full") == 0) o->front = FRONT_FULL;
+        else if (strcmp(a, "--front") == 0 && strcmp(v, "split") == 0) o->front = FRONT_SPLIT;
+        else if (strcmp(a, "--front") == 0 && strcmp(v, "stack") == 0) o->front = FRONT_STACK;
         else break;
     }
-    if (i < argc || o->batch < 2 || o->batch > 256 || o->steps < 1 || o->steps >= FRAMES ||
+    o->hop = HOP * o->stride6, o->frames = o->stride6 >= 1 ? WINDOW / o->hop : 0;
+    if (i < argc || o->batch < 2 || o->batch > 256 || o->steps < 1 || o->steps >= o->frames ||
+        o->steps > CPC_REPORT_MAX_STEPS || (o->stride6 != 1 && o->stride6 != 2 && o->stride6 != 4) ||
         o->words < 2 || o->words > CORPUS_WORDS || o->voices < 2 ||
         o->voices > CORPUS_VOICES || o->preemph < 0.0 || o->preemph >= 1.0 ||
-        o->kernel1 < 5 || o->kernel1 > 400 || o->kernel1 % 2 != 0) {
+        o->kernel1 < 5 || o->kernel1 > 400 || o->kernel1 % 2 != 0 ||
+        !(o->split_hz >= 500.0 && o->split_hz <= 7500.0)) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
                         "  [--seed S] [--words W] [--voices V] [--pool mean|meanstd] [--out DIR]\n"
                         "  [--negatives batch|other-voice|same-window|same-setting]\n"
-                        "  [--preemph A] [--kernel1 N]\n"
+                        "  [--preemph A] [--kernel1 N] [--front full|split|stack]\n"
+                        "  [--stride6 1|2|4] [--split-hz F]\n"
                         "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
                         "   --probe-l2 0, the default: chosen per probe on a held-out training setting;\n"
                         "   --pool: how every feature set is pooled over frames, default mean)\n");
@@ -129,14 +152,19 @@ static int parse(options *o, int argc, char **argv)
     return 0;
 }
 
-/* The encoder: 1 s of audio (16000 x 1) -> 100 x channels. */
-static int build_encoder(ctr_encoder **enc, const options *o, uint64_t seed)
+/* The encoder: 1 s of audio (16000 x in_ch) -> 100 x channels, or with
+ * --stride6 S a sixth conv layer (kernel 2S, stride S) -> 100 / S x
+ * channels, one latent every 10 S ms. */
+static int build_encoder(ctr_encoder **enc, const options *o, int64_t in_ch,
+                         uint64_t seed)
 {
-    const int64_t k[5] = {o->kernel1, 8, 4, 4, 4}, s[5] = {5, 4, 2, 2, 2},
-                  p[5] = {(o->kernel1 - 4) / 2, 2, 1, 1, 1};
-    const int64_t dims[2] = {WINDOW, 1};
-    int rc = ctr_encoder_create(enc, dims, 2, seed, NULL), l;
-    for (l = 0; rc == CTR_OK && l < 5; l++) {
+    const int64_t k[6] = {o->kernel1, 8, 4, 4, 4, 2 * o->stride6},
+                  s[6] = {5, 4, 2, 2, 2, o->stride6},
+                  p[6] = {(o->kernel1 - 4) / 2, 2, 1, 1, 1, o->stride6 / 2};
+    const int64_t dims[2] = {WINDOW, in_ch}, layers = o->stride6 > 1 ? 6 : 5;
+    int rc = ctr_encoder_create(enc, dims, 2, seed, NULL);
+    int64_t l;
+    for (l = 0; rc == CTR_OK && l < layers; l++) {
         rc = ctr_encoder_add_conv1d(*enc, o->channels, k[l], s[l], p[l], 1);
         if (rc == CTR_OK)
             rc = ctr_encoder_add_activation(*enc, CTR_LAYER_RELU);
@@ -144,29 +172,30 @@ static int build_encoder(ctr_encoder **enc, const options *o, uint64_t seed)
     return rc;
 }
 
-static int model_create(model *m, const options *o, char *err, size_t cap)
+static int model_create(model *m, const options *o, int64_t in_ch, uint64_t seed,
+                        char *err, size_t cap)
 {
     const int64_t b = o->batch;
     int rc;
     memset(m, 0, sizeof(*m));
-    if ((rc = build_encoder(&m->enc, o, o->seed)) != CTR_OK ||
+    if ((rc = build_encoder(&m->enc, o, in_ch, seed)) != CTR_OK ||
         (rc = ctr_optimizer_create_for_encoder(&m->opt, CTR_OPTIMIZER_ADAMW, m->enc, NULL)) != CTR_OK ||
         (rc = ctr_optimizer_set_f64(m->opt, CTR_OPTIMIZER_P_LR, o->lr)) != CTR_OK)
         return snprintf(err, cap, "encoder: %s (%s)", ctr_strerror(rc),
                         ctr_encoder_last_error(m->enc)), rc;
-    m->x = (float *)calloc((size_t)(b * WINDOW), sizeof(float));
-    m->z = (float *)malloc((size_t)(b * FRAMES * o->channels) * sizeof(float));
-    m->gz = (float *)malloc((size_t)(b * FRAMES * o->channels) * sizeof(float));
-    m->c = (float *)malloc((size_t)(b * FRAMES * o->context) * sizeof(float));
+    m->x = (float *)calloc((size_t)(b * WINDOW * in_ch), sizeof(float));
+    m->z = (float *)malloc((size_t)(b * o->frames * o->channels) * sizeof(float));
+    m->gz = (float *)malloc((size_t)(b * o->frames * o->channels) * sizeof(float));
+    m->c = (float *)malloc((size_t)(b * o->frames * o->context) * sizeof(float));
     m->voice = (int64_t *)malloc((size_t)b * sizeof(int64_t));
     m->setting = (int64_t *)malloc((size_t)b * sizeof(int64_t));
     if (o->negatives != NEG_BATCH)
-        m->neg_idx = (int64_t *)malloc((size_t)(o->steps * b * FRAMES * N_NEG) * sizeof(int64_t));
+        m->neg_idx = (int64_t *)malloc((size_t)(o->steps * b * o->frames * N_NEG) * sizeof(int64_t));
     if (!m->x || !m->z || !m->gz || !m->c || !m->voice || !m->setting || (o->negatives != NEG_BATCH && !m->neg_idx))
         return snprintf(err, cap, "out of memory"), CTR_E_NOMEM;
-    rc = cpc_head_create(&m->head, FRAMES, o->channels, o->context, o->steps,
+    rc = cpc_head_create(&m->head, o->frames, o->channels, o->context, o->steps,
                          o->negatives == NEG_BATCH ? CTR_CPC_NEG_BATCH : CTR_CPC_NEG_SAMPLED,
-                         N_NEG, b, o->lr, o->seed + 10, err, cap);
+                         N_NEG, b, o->lr, seed + 10, err, cap);
     m->head.neg_idx = m->neg_idx;
     return rc;
 }
@@ -184,7 +213,7 @@ static void model_destroy(model *m)
  * time u + k of windows of other voices (NEG_OTHER_VOICE; drawn with
  * replacement), or of window s itself at other times (NEG_SAME_WINDOW). */
 static void draw_negatives(int64_t *idx, const int64_t *voice,
-                           const int64_t *setting, int64_t b,
+                           const int64_t *setting, int64_t b, int64_t frames,
                            int64_t steps, int negatives, ctr_rng *g)
 {
     int64_t k, s, u, j, other[256], n_other, r[N_NEG];
@@ -194,20 +223,20 @@ static void draw_negatives(int64_t *idx, const int64_t *voice,
                 (negatives != NEG_SAME_SETTING || setting[j] == setting[s]))
                 other[n_other++] = j;
         for (k = 1; k <= steps; k++)
-            for (u = 0; u + k < FRAMES; u++) {
-                int64_t *dst = idx + (((k - 1) * b + s) * FRAMES + u) * N_NEG;
+            for (u = 0; u + k < frames; u++) {
+                int64_t *dst = idx + (((k - 1) * b + s) * frames + u) * N_NEG;
                 if (negatives == NEG_SAME_WINDOW) {
-                    ctr_rng_below(g, r, N_NEG, FRAMES - 1);
+                    ctr_rng_below(g, r, N_NEG, frames - 1);
                     for (j = 0; j < N_NEG; j++)
-                        dst[j] = s * FRAMES + (r[j] >= u + k ? r[j] + 1 : r[j]);
+                        dst[j] = s * frames + (r[j] >= u + k ? r[j] + 1 : r[j]);
                 } else if (n_other > 0) {
                     ctr_rng_below(g, r, N_NEG, n_other);
                     for (j = 0; j < N_NEG; j++)
-                        dst[j] = other[r[j]] * FRAMES + u + k;
+                        dst[j] = other[r[j]] * frames + u + k;
                 } else { /* one voice in the batch: any other window */
                     ctr_rng_below(g, r, N_NEG, b - 1);
                     for (j = 0; j < N_NEG; j++)
-                        dst[j] = (r[j] >= s ? r[j] + 1 : r[j]) * FRAMES + u + k;
+                        dst[j] = (r[j] >= s ? r[j] + 1 : r[j]) * frames + u + k;
                 }
             }
     }
@@ -261,45 +290,71 @@ static int64_t fill_window(float *x, const corpus *c, const int64_t *idx,
     return voice;
 }
 
-static int64_t train(model *m, const options *o, const corpus *c,
+/* One training step of model m on its input m->x (n windows): loss and
+ * per-step accuracies into loss, acc. Returns 0, or -1 with a message. */
+static int model_step(model *m, int64_t n, double *loss, double *acc)
+{
+    char err[256];
+    int rc = ctr_encoder_zero_grad(m->enc);
+    if (rc == CTR_OK)
+        rc = ctr_encoder_forward(m->enc, m->z, m->x, n, CTR_ENCODER_TRAIN);
+    if (rc == CTR_OK &&
+        cpc_head_step(&m->head, m->z, m->gz, n, loss, acc, err, sizeof(err)) != CTR_OK)
+        return fprintf(stderr, "cpc-speech: %s\n", err), -1;
+    if (rc == CTR_OK)
+        rc = ctr_encoder_backward(m->enc, NULL, m->gz);
+    if (rc == CTR_OK)
+        rc = ctr_optimizer_step(m->opt);
+    if (rc != CTR_OK)
+        return fprintf(stderr, "cpc-speech: %s (%s)\n", ctr_strerror(rc),
+                       ctr_encoder_last_error(m->enc)), -1;
+    return 0;
+}
+
+/* A batch of training windows into win, through the front-end into the
+ * inputs of the nm models; the sampled negatives into m[0]'s buffer (the
+ * models share it). */
+static void next_batch(model *m, int64_t nm, const front *f, float *win,
+                       const options *o, const corpus *c, const int64_t *train_idx,
+                       int64_t n_train, ctr_rng *g)
+{
+    float *x[2];
+    int64_t i;
+    for (i = 0; i < o->batch; i++) {
+        m->setting[i] = o->negatives == NEG_SAME_SETTING ? i % CORPUS_SETTINGS : -1;
+        m->voice[i] = fill_window(win + i * WINDOW, c, train_idx, n_train, m->setting[i], g);
+    }
+    if (o->negatives != NEG_BATCH)
+        draw_negatives(m->neg_idx, m->voice, m->setting, o->batch, o->frames, o->steps, o->negatives, g);
+    for (i = 0; i < nm; i++)
+        x[i] = m[i].x;
+    front_apply(f, win, o->batch, WINDOW, x);
+}
+
+/* Trains the nm models (one per band of the front-end) on the same
+ * windows; the curve has their mean loss and accuracies. */
+static int64_t train(model *m, int64_t nm, const front *f, float *win,
+                     const options *o, const corpus *c,
                      const int64_t *train_idx, int64_t n_train, cpc_point *curve,
                      int64_t *npoints, int64_t cap)
 {
     double t0 = now_s(), loss = 0, sum_loss = 0, acc[64], sum_acc[64] = {0};
-    int64_t step = 0, in_int = 0, i, k;
+    int64_t step = 0, in_int = 0, j, k;
     ctr_rng *g = NULL;
-    char err[256];
     ctr_rng_create(&g, o->seed + 77, NULL);
     *npoints = 0;
     while (!stop_next(o, step, t0)) {
-        int rc;
-        for (i = 0; i < o->batch; i++) {
-            m->setting[i] = o->negatives == NEG_SAME_SETTING ? i % CORPUS_SETTINGS : -1;
-            m->voice[i] = fill_window(m->x + i * WINDOW, c, train_idx, n_train, m->setting[i], g);
+        next_batch(m, nm, f, win, o, c, train_idx, n_train, g);
+        for (j = 0; j < nm; j++) {
+            if (model_step(&m[j], o->batch, &loss, acc) != 0) {
+                ctr_rng_destroy(g);
+                return -1;
+            }
+            sum_loss += loss / (double)nm;
+            for (k = 0; k < o->steps; k++)
+                sum_acc[k] += acc[k] / (double)nm;
         }
-        if (o->negatives != NEG_BATCH)
-            draw_negatives(m->neg_idx, m->voice, m->setting, o->batch, o->steps, o->negatives, g);
-        rc = ctr_encoder_zero_grad(m->enc);
-        if (rc == CTR_OK)
-            rc = ctr_encoder_forward(m->enc, m->z, m->x, o->batch, CTR_ENCODER_TRAIN);
-        if (rc == CTR_OK &&
-            cpc_head_step(&m->head, m->z, m->gz, o->batch, &loss, acc, err, sizeof(err)) != CTR_OK) {
-            fprintf(stderr, "cpc-speech: %s\n", err);
-            step = -1;
-            break;
-        }
-        if (rc == CTR_OK)
-            rc = ctr_encoder_backward(m->enc, NULL, m->gz);
-        if (rc == CTR_OK)
-            rc = ctr_optimizer_step(m->opt);
-        if (rc != CTR_OK) {
-            fprintf(stderr, "cpc-speech: %s (%s)\n", ctr_strerror(rc), ctr_encoder_last_error(m->enc));
-            step = -1;
-            break;
-        }
-        step++, in_int++, sum_loss += loss;
-        for (k = 0; k < o->steps; k++)
-            sum_acc[k] += acc[k];
+        step++, in_int++;
         if ((in_int == 20 || stop_next(o, step, t0)) && in_int > 0 && *npoints < cap) {
             cpc_point *p = &curve[(*npoints)++];
             p->step = step, p->seconds = now_s() - t0, p->loss = sum_loss / in_int;
@@ -334,32 +389,39 @@ static void pool_frames(float *dst, const float *rows, int64_t f0, int64_t f1,
 }
 
 /* Pooled contexts of every utterance (centred in the window; the frames
- * that cover its samples), context floats each (twice that with
- * o->pool_std); and, when zout is not NULL, the latents pooled the same way
- * (channels floats each, or twice). */
-static int features(model *m, const options *o, const corpus *c, float *out,
+ * that cover its samples) of the nm models side by side, nm x context
+ * floats each (twice that with std: mean then standard deviation per
+ * model); and, when zout is not NULL, the latents pooled the same way
+ * (nm x channels floats each, or twice). */
+static int features(model *m, int64_t nm, const front *f, float *win,
+                    const options *o, const corpus *c, int std, float *out,
                     float *zout)
 {
-    const int64_t b = o->batch, h = o->context, ch = o->channels, w = 1 + o->pool_std;
-    int64_t i0, i, at[256];
+    const int64_t b = o->batch, h = o->context, ch = o->channels, w = 1 + std;
+    int64_t i0, i, j, at[256];
+    float *x[2];
+    for (j = 0; j < nm; j++)
+        x[j] = m[j].x;
     for (i0 = 0; i0 < c->count; i0 += b) {
         const int64_t cnt = c->count - i0 < b ? c->count - i0 : b;
-        int rc;
         for (i = 0; i < cnt; i++)
-            at[i] = place(m->x + i * WINDOW, &c->u[i0 + i], (WINDOW - c->u[i0 + i].count) / 2);
-        rc = ctr_encoder_forward(m->enc, m->z, m->x, cnt, CTR_ENCODER_EVAL);
-        if (rc == CTR_OK)
-            rc = cpc_head_context(&m->head, m->z, m->c, cnt);
-        if (rc != CTR_OK)
-            return rc;
-        for (i = 0; i < cnt; i++) {
-            const utterance *u = &c->u[i0 + i];
-            int64_t f0 = at[i] / HOP, f1 = (at[i] + (u->count < WINDOW ? u->count : WINDOW) + HOP - 1) / HOP;
-            f1 = f1 > FRAMES ? FRAMES : f1 <= f0 ? f0 + 1 : f1;
-            pool_frames(out + (i0 + i) * h * w, m->c + i * FRAMES * h, f0, f1, h, o->pool_std);
-            if (zout != NULL)
-                pool_frames(zout + (i0 + i) * ch * w, m->z + i * FRAMES * ch, f0, f1, ch,
-                            o->pool_std);
+            at[i] = place(win + i * WINDOW, &c->u[i0 + i], (WINDOW - c->u[i0 + i].count) / 2);
+        front_apply(f, win, cnt, WINDOW, x);
+        for (j = 0; j < nm; j++) {
+            int rc = ctr_encoder_forward(m[j].enc, m[j].z, m[j].x, cnt, CTR_ENCODER_EVAL);
+            if (rc == CTR_OK)
+                rc = cpc_head_context(&m[j].head, m[j].z, m[j].c, cnt);
+            if (rc != CTR_OK)
+                return rc;
+            for (i = 0; i < cnt; i++) {
+                const utterance *u = &c->u[i0 + i];
+                int64_t f0 = at[i] / o->hop, f1 = (at[i] + (u->count < WINDOW ? u->count : WINDOW) + o->hop - 1) / o->hop;
+                f1 = f1 > o->frames ? o->frames : f1 <= f0 ? f0 + 1 : f1;
+                pool_frames(out + ((i0 + i) * nm + j) * h * w, m[j].c + i * o->frames * h, f0, f1, h, std);
+                if (zout != NULL)
+                    pool_frames(zout + ((i0 + i) * nm + j) * ch * w, m[j].z + i * o->frames * ch, f0,
+                                f1, ch, std);
+            }
         }
     }
     return CTR_OK;
@@ -462,16 +524,81 @@ static void probe_cz(const corpus *c, const float *feat, int64_t dc,
     free(cz);
 }
 
+/* For the record (stderr only): the probe on each model's own pooled
+ * contexts (block j of nm blocks of n floats a row): what each band's
+ * model carries by itself. */
+static void probe_bands(const corpus *c, const float *feat, int64_t nm,
+                        int64_t n, double l2)
+{
+    float *one = (float *)malloc((size_t)(c->count * n) * sizeof(float));
+    double bw, bv;
+    int64_t i, j;
+    char label[64];
+    for (j = 0; one != NULL && nm > 1 && j < nm; j++) {
+        for (i = 0; i < c->count; i++)
+            memcpy(one + i * n, feat + (i * nm + j) * n, (size_t)n * sizeof(float));
+        snprintf(label, sizeof(label), "CPC c, model %lld", (long long)j);
+        probe_both(c, one, n, l2, label, &bw, &bv);
+    }
+    free(one);
+}
+
+/* nm models for the front-end's inputs; model j's seed is o->seed + 1000 j
+ * (so that the plain front-end's model is the one of before). */
+static int models_create(model *m, int64_t nm, const front *f,
+                         const options *o, char *err, size_t cap)
+{
+    int64_t j;
+    for (j = 0; j < nm; j++) {
+        int rc = model_create(&m[j], o, f->in_ch, o->seed + 1000 * (uint64_t)j, err, cap);
+        if (rc != CTR_OK)
+            return rc;
+        m[j].head.neg_idx = m[0].neg_idx; /* the same windows, the same negatives */
+    }
+    return CTR_OK;
+}
+
+/* The trained models' probes: contexts c (the RESULT's, pooled as
+ * o->pool_std says) into word/voice; for the record (stderr only) the
+ * pooled latents z, c and z side by side, and c with mean + std pooling. */
+static int probe_trained(model *m, int64_t nm, const front *f, float *win,
+                         const options *o, const corpus *c, double *word,
+                         double *voice)
+{
+    const int64_t dc = nm * o->context, dz = nm * o->channels, pw = 1 + o->pool_std;
+    float *both = (float *)malloc((size_t)(c->count * dc * 2) * sizeof(float));
+    float *feat = (float *)malloc((size_t)(c->count * dc * pw) * sizeof(float));
+    float *zfeat = (float *)malloc((size_t)(c->count * dz * pw) * sizeof(float));
+    double zw, zv, sw, sv;
+    int rc = both && feat && zfeat ? CTR_OK : CTR_E_NOMEM;
+    if (rc == CTR_OK && !o->pool_std)
+        rc = features(m, nm, f, win, o, c, 1, both, NULL);
+    if (rc == CTR_OK)
+        rc = features(m, nm, f, win, o, c, o->pool_std, feat, zfeat);
+    if (rc == CTR_OK) {
+        probe_both(c, feat, dc * pw, o->l2, "CPC", word, voice);
+        probe_both(c, zfeat, dz * pw, o->l2, "CPC latents z", &zw, &zv);
+        probe_cz(c, feat, dc * pw, zfeat, dz * pw, o->l2);
+        probe_bands(c, feat, nm, o->context * pw, o->l2);
+        if (!o->pool_std)
+            probe_both(c, both, dc * 2, o->l2, "CPC c mean+std", &sw, &sv);
+        fprintf(stderr, "cpc-speech: CPC latents z word/voice %.3f/%.3f\n", zw, zv);
+    }
+    free(both), free(feat), free(zfeat);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     options o;
     corpus c, pre, *in = &c; /* in: what the encoders read */
-    model m, rnd;
+    model m[2], rnd[2];
+    front fr;
     static cpc_point curve[4096];
-    int64_t npoints, i, *train_idx, n_train = 0, steps;
-    double w_acc, v_acc, rw, rv, sw, sv, zw, zv, t0 = now_s();
+    int64_t npoints, i, *train_idx, n_train = 0, steps, nm;
+    double w_acc, v_acc, rw, rv, sw, sv, t0 = now_s();
     int64_t pw;
-    float *feat, *zfeat;
+    float *feat, *win;
     char err[256], path[1100];
     if (parse(&o, argc, argv) != 0)
         return 2;
@@ -492,49 +619,54 @@ int main(int argc, char **argv)
     }
     train_idx = (int64_t *)malloc((size_t)c.count * sizeof(int64_t));
     pw = 1 + o.pool_std;
-    zfeat = (float *)malloc((size_t)(c.count * o.channels * pw) * sizeof(float));
-    feat = (float *)malloc((size_t)(c.count * pw * (o.context > SPECTRO_BANDS ? o.context : SPECTRO_BANDS)) * sizeof(float));
     for (i = 0; i < c.count; i++)
         if (!c.u[i].test)
             train_idx[n_train++] = i;
+    if (front_init(&fr, o.front, o.split_hz / CORPUS_RATE, in, train_idx, n_train, WINDOW) != 0)
+        return fprintf(stderr, "cpc-speech: out of memory\n"), 1;
+    nm = fr.models;
+    win = (float *)calloc((size_t)(o.batch * WINDOW), sizeof(float));
+    feat = (float *)malloc((size_t)(c.count * pw * (nm * o.context > SPECTRO_BANDS ? nm * o.context : SPECTRO_BANDS)) * sizeof(float));
+    if (win == NULL || feat == NULL)
+        return fprintf(stderr, "cpc-speech: out of memory\n"), 1;
     fprintf(stderr, "cpc-speech: %lld utterances (%lld train, %lld test), %lld words x %lld voices; "
-                    "K=%lld, batch %lld, budget %.0fs\n", (long long)c.count, (long long)n_train,
+                    "K=%lld, batch %lld, budget %.0fs; %lld model(s), %lld input channel(s), "
+                    "high-band gain %.2f\n", (long long)c.count, (long long)n_train,
             (long long)(c.count - n_train), (long long)o.words, (long long)o.voices,
-            (long long)o.steps, (long long)o.batch, o.budget);
-    if (model_create(&m, &o, err, sizeof(err)) != CTR_OK || model_create(&rnd, &o, err, sizeof(err)) != CTR_OK) {
+            (long long)o.steps, (long long)o.batch, o.budget, (long long)nm,
+            (long long)fr.in_ch, fr.gain);
+    if (models_create(m, nm, &fr, &o, err, sizeof(err)) != CTR_OK ||
+        models_create(rnd, nm, &fr, &o, err, sizeof(err)) != CTR_OK) {
         fprintf(stderr, "cpc-speech: %s\n", err);
         return 1;
     }
-    steps = train(&m, &o, in, train_idx, n_train, curve, &npoints, 4096);
+    steps = train(m, nm, &fr, win, &o, in, train_idx, n_train, curve, &npoints, 4096);
     if (steps < 0)
         return 1;
     snprintf(path, sizeof(path), "%s/curve.csv", o.out_dir);
     cpc_report_csv(path, curve, npoints);
     snprintf(path, sizeof(path), "%s/curve.svg", o.out_dir);
     cpc_report_chart(path, curve, npoints, "CPC on espeak-ng speech (K = 12, batch negatives)");
-    if (features(&m, &o, in, feat, zfeat) != CTR_OK)
+    if (probe_trained(m, nm, &fr, win, &o, in, &w_acc, &v_acc) != CTR_OK ||
+        features(rnd, nm, &fr, win, &o, in, o.pool_std, feat, NULL) != CTR_OK)
         return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
-    probe_both(&c, feat, o.context * pw, o.l2, "CPC", &w_acc, &v_acc);
-    /* for the record (stderr only): the same probe on the pooled latents */
-    probe_both(&c, zfeat, o.channels * pw, o.l2, "CPC latents z", &zw, &zv);
-    probe_cz(&c, feat, o.context * pw, zfeat, o.channels * pw, o.l2);
-    if (features(&rnd, &o, in, feat, NULL) != CTR_OK)
-        return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
-    probe_both(&c, feat, o.context * pw, o.l2, "random", &rw, &rv);
+    probe_both(&c, feat, nm * o.context * pw, o.l2, "random", &rw, &rv);
     for (i = 0; i < c.count; i++)
         spectro_pooled(c.u[i].samples, c.u[i].count, o.pool_std, feat + i * SPECTRO_BANDS * pw);
     probe_both(&c, feat, SPECTRO_BANDS * pw, o.l2, "spectrogram", &sw, &sv);
-    fprintf(stderr, "cpc-speech: %lld steps; word/voice accuracy: CPC %.3f/%.3f (latents z %.3f/%.3f), "
+    fprintf(stderr, "cpc-speech: %lld steps; word/voice accuracy: CPC %.3f/%.3f, "
                     "random %.3f/%.3f, spectrogram %.3f/%.3f (chance %.3f/%.3f); %.1fs in all\n",
-            (long long)steps, w_acc, v_acc, zw, zv, rw, rv, sw, sv, 1.0 / (double)o.words,
+            (long long)steps, w_acc, v_acc, rw, rv, sw, sv, 1.0 / (double)o.words,
             1.0 / (double)o.voices, now_s() - t0);
     printf("RESULT method=cpc-speech word_acc=%.4f voice_acc=%.4f random_word_acc=%.4f "
            "random_voice_acc=%.4f spectrogram_word_acc=%.4f spectrogram_voice_acc=%.4f\n",
            w_acc, v_acc, rw, rv, sw, sv);
-    model_destroy(&m), model_destroy(&rnd);
+    for (i = 0; i < nm; i++)
+        model_destroy(&m[i]), model_destroy(&rnd[i]);
     corpus_free(&c);
     if (o.preemph > 0.0)
         corpus_free(&pre);
-    free(train_idx), free(feat), free(zfeat);
+    front_free(&fr);
+    free(train_idx), free(feat), free(win);
     return w_acc < 0 || v_acc < 0;
 }
