@@ -7,6 +7,9 @@
 
 #include <string.h>
 
+#include "common/parallel.h"
+#include "common/vec.h"
+
 ctr__layer ctr__layer_template(const ctr__layer_ops *ops)
 {
     ctr__layer l;
@@ -112,4 +115,33 @@ int64_t ctr__window_count(int64_t len, int64_t kernel, int64_t stride, int64_t p
     if (len + 2 * pad < kernel)
         return 0;
     return (len + 2 * pad - kernel) / stride + 1;
+}
+
+void ctr__fill_rows(float *y, const float *b, int64_t rows, int64_t cols)
+{
+    int64_t i;
+    CTR__PARALLEL_FOR(rows * cols)
+    for (i = 0; i < rows; i++)
+        memcpy(y + i * cols, b, (size_t)cols * sizeof(float));
+}
+
+#define ADD_ROWS_COLUMNS 64 /* columns per block: one thread's share */
+
+static void add_rows_block(float *restrict acc, const float *restrict d, int64_t rows,
+                           int64_t cols, int64_t width)
+{
+    int64_t i, j;
+    for (i = 0; i < rows; i++)
+        CTR__VEC_FOR(j, width, acc[j] += d[i * cols + j]);
+}
+
+void ctr__add_rows(float *acc, const float *d, int64_t rows, int64_t cols)
+{
+    int64_t b, blocks = (cols + ADD_ROWS_COLUMNS - 1) / ADD_ROWS_COLUMNS;
+    CTR__PARALLEL_FOR(rows * cols)
+    for (b = 0; b < blocks; b++) {
+        int64_t j0 = b * ADD_ROWS_COLUMNS;
+        add_rows_block(acc + j0, d + j0, rows, cols,
+                       cols - j0 < ADD_ROWS_COLUMNS ? cols - j0 : ADD_ROWS_COLUMNS);
+    }
 }

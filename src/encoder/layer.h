@@ -173,4 +173,13 @@ float ctr__uniform_sym(ctr__prng *g, double bound);
  * values padded by `pad` on both sides; 0 if the window does not fit. */
 int64_t ctr__window_count(int64_t len, int64_t kernel, int64_t stride, int64_t pad);
 
+/* Every one of `rows` rows of y (rows x cols) set to b (a bias before a
+ * GEMM that adds to it). */
+void ctr__fill_rows(float *y, const float *b, int64_t rows, int64_t cols);
+
+/* acc[j] += the sum over the rows of d[i][j] (a bias gradient): each block
+ * of columns summed by one thread, rows in order, so the same bits at any
+ * thread count and as a serial loop. */
+void ctr__add_rows(float *acc, const float *d, int64_t rows, int64_t cols);
+
 #endif /* CTR_LAYER_H */

@@ -573,23 +573,6 @@ static void col2im_1d(float *restrict dx, const float *restrict dcols, const con
     }
 }
 
-/* Columns per block of the bias gradient (one thread's share). */
-#define BIAS_COLUMNS 64
-
-/* gb[j] += sum over the rows of dy[., j], each column summed in row order
- * by one thread (the same bits at any thread count). */
-static void bias_grad_rows(float *gb, const float *dy, int64_t rows, int64_t o)
-{
-    int64_t b, blocks = (o + BIAS_COLUMNS - 1) / BIAS_COLUMNS;
-    CTR__PARALLEL_FOR(rows * o)
-    for (b = 0; b < blocks; b++) {
-        int64_t j0 = b * BIAS_COLUMNS, j1 = j0 + BIAS_COLUMNS < o ? j0 + BIAS_COLUMNS : o, i, j;
-        for (i = 0; i < rows; i++)
-            for (j = j0; j < j1; j++)
-                gb[j] += dy[i * o + j];
-    }
-}
-
 /* The passes around the GEMMs split over threads by sample (parallel.h). */
 static void conv1d_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
@@ -600,9 +583,7 @@ static void conv1d_forward(const ctr__layer *l, const ctr__layer_run *r)
     for (s = 0; s < r->n; s++)
         im2col_1d(r->cache + s * g.ot * g.fk, r->x + s * g.t * g.f, &g);
     if (l->hi[4]) {
-        CTR__PARALLEL_FOR(rows * g.o)
-        for (s = 0; s < rows; s++)
-            memcpy(r->y + s * g.o, r->w + g.o * g.fk, (size_t)g.o * sizeof(float));
+        ctr__fill_rows(r->y, r->w + g.o * g.fk, rows, g.o);
         beta = 1.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)g.o, (int)g.fk,
@@ -617,7 +598,7 @@ static void conv1d_backward(const ctr__layer *l, const ctr__layer_run *r)
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.o, (int)g.fk, (int)rows,
                 1.0f, r->dy, (int)g.o, r->cache, (int)g.fk, 1.0f, r->gw, (int)g.fk);
     if (l->hi[4])
-        bias_grad_rows(r->gw + g.o * g.fk, r->dy, rows, g.o);
+        ctr__add_rows(r->gw + g.o * g.fk, r->dy, rows, g.o);
     if (r->dx == NULL)
         return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)g.fk, (int)g.o,

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "common/blas.h"
-#include "common/vec.h"
 #include "encoder/encoder_build.h"
 
 static int linear_configure(ctr__layer *l, ctr__error *err)
@@ -86,27 +85,16 @@ static int linear_check_batch(const ctr__layer *l, int64_t n, int64_t groups, in
 
 static void linear_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
-    int64_t rows, in, i, out = l->hi[0];
+    int64_t rows, in, out = l->hi[0];
     float beta = 0.0f;
     ctr__shape_rows(&l->in, &rows, &in);
     rows *= r->n;
     if (l->hi[1]) {
-        const float *b = r->w + out * in;
-        for (i = 0; i < rows; i++)
-            memcpy(r->y + i * out, b, (size_t)out * sizeof(float));
+        ctr__fill_rows(r->y, r->w + out * in, rows, out);
         beta = 1.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out,
                 (int)in, 1.0f, r->x, (int)in, r->w, (int)in, beta, r->y, (int)out);
-}
-
-/* acc[j] += sum over rows of d[i][j]. */
-static void add_rows(float *restrict acc, const float *restrict d, int64_t rows,
-                     int64_t cols)
-{
-    int64_t i, j;
-    for (i = 0; i < rows; i++)
-        CTR__VEC_FOR(j, cols, acc[j] += d[i * cols + j]);
 }
 
 static void linear_backward(const ctr__layer *l, const ctr__layer_run *r)
@@ -118,7 +106,7 @@ static void linear_backward(const ctr__layer *l, const ctr__layer_run *r)
                 (int)rows, 1.0f, r->dy, (int)out, r->x, (int)in, 1.0f, r->gw,
                 (int)in);
     if (l->hi[1])
-        add_rows(r->gw + out * in, r->dy, rows, out);
+        ctr__add_rows(r->gw + out * in, r->dy, rows, out);
     if (r->dx != NULL)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
                     (int)in, (int)out, 1.0f, r->dy, (int)out, r->w, (int)in,
