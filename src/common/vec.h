@@ -126,16 +126,14 @@ static inline float ctr__sum_sq_dev(const float *restrict x, float c, int64_t n)
 
 static inline float ctr__dot(const float *restrict x, const float *restrict w, int64_t n)
 {
-    float lane[CTR__VEC_BLOCK] = {0}, s = 0.0f;
+    float lane[CTR__VEC_BLOCK] = {0};
     int64_t b, j;
     for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
         for (j = 0; j < CTR__VEC_BLOCK; j++)
             lane[j] += x[b + j] * w[b + j];
     for (j = 0; b + j < n; j++)
         lane[j] += x[b + j] * w[b + j];
-    for (j = 0; j < CTR__VEC_BLOCK; j++)
-        s += lane[j];
-    return s;
+    return ctr__lane_array_total(lane);
 }
 
 /* exp(x) within about 2 ulp for x in [-87, 88] (clamped outside), written

@@ -209,9 +209,6 @@ static void bn_accumulate(float *restrict acc, const float *restrict x,
         bn_accumulate_block(acc, x, center, g, b);
 }
 
-/* y = x * scale + shift per channel; with mean and invstd (train mode),
- * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma.
- * z (not NULL: a fused ReLU's output) = max(y, 0). */
 /* z = max(y, 0) (the fused ReLU's output: layer_act.c's expression). */
 static void relu_copy(float *restrict z, const float *restrict y, int64_t n)
 {
@@ -219,6 +216,9 @@ static void relu_copy(float *restrict z, const float *restrict y, int64_t n)
     CTR__VEC_FOR(i, n, z[i] = y[i] > 0.0f ? y[i] : 0.0f);
 }
 
+/* y = x * scale + shift per channel; with mean and invstd (train mode),
+ * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma.
+ * z (not NULL: a fused ReLU's output) = max(y, 0). */
 static void bn_apply(float *restrict y, float *restrict z, const float *restrict x,
                      const float *restrict mean, const float *restrict invstd,
                      const float *restrict scale, const float *restrict shift,
@@ -300,6 +300,14 @@ typedef struct bn_merge {
     float inner, shift, sum_all, sq_all, d1, d2;
 } bn_merge;
 
+/* An empty merge, shifted by the first slice's mean (its sum / inner). */
+static bn_merge bn_merge_start(const bn_geom *g, float first_sum)
+{
+    bn_merge a = {(float)g->inner, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    a.shift = first_sum / a.inner;
+    return a;
+}
+
 /* One slice into the merge: its sum and the squared deviation of its
  * values from its own mean. */
 static void bn_merge_slice(bn_merge *a, float sum, float sq_dev)
@@ -321,9 +329,8 @@ static void bn_merge_finish(const bn_merge *a, const bn_geom *g, float *mean, fl
 static void bn_channel_moments(float *restrict mean, float *restrict sq,
                                const float *restrict x, const bn_geom *g, int64_t j)
 {
-    bn_merge a = {(float)g->inner, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    bn_merge a = bn_merge_start(g, ctr__sum(x + j * g->inner, g->inner));
     int64_t s;
-    a.shift = ctr__sum(x + j * g->inner, g->inner) / a.inner;
     for (s = 0; s < g->rows; s++) {
         const float *xj = x + s * g->slice + j * g->inner;
         float sum = ctr__sum(xj, g->inner);
@@ -350,8 +357,7 @@ static void bn_moments_from_planes(float *restrict mean, float *restrict sq,
 {
     int64_t j, s;
     for (j = 0; j < g->c; j++) {
-        bn_merge a = {(float)g->inner, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-        a.shift = planes[2 * j] / a.inner;
+        bn_merge a = bn_merge_start(g, planes[2 * j]);
         for (s = 0; s < g->rows; s++)
             bn_merge_slice(&a, planes[2 * (s * g->c + j)], planes[2 * (s * g->c + j) + 1]);
         bn_merge_finish(&a, g, mean + j, sq + j);
