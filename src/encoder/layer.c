@@ -1,7 +1,8 @@
 /*
  * layer.c - what every layer kind shares (layer.h): shapes and their
- * views, window arithmetic, the initialisation draw, and configuring a
- * layer through its kind's table. Knows no kind and no handle.
+ * views, window arithmetic, the initialisation draw, a bias's rows (fill,
+ * gradient), and configuring a layer through its kind's table. Knows no
+ * kind and no handle.
  */
 #include "encoder/layer.h"
 
