@@ -151,26 +151,6 @@ END_TEST
 
 /* ---- a small ResNet -------------------------------------------------------- */
 
-static int basic_block(ctr_encoder *enc, int64_t out, int64_t stride)
-{
-    int64_t source, d[3];
-    int32_t nd;
-    int rc;
-    if ((rc = ctr_encoder_last_layer(enc, &source)) != CTR_OK ||
-        (rc = ctr_encoder_shape(enc, d, &nd, NULL, CTR_ENCODER_OUTPUT)) != CTR_OK ||
-        (rc = ctr_encoder_add_conv2d(enc, out, 3, stride, 1, 0)) != CTR_OK ||
-        (rc = ctr_encoder_add_batchnorm(enc, 1e-5, 0.1, 1)) != CTR_OK ||
-        (rc = ctr_encoder_add_activation(enc, CTR_LAYER_RELU)) != CTR_OK ||
-        (rc = ctr_encoder_add_conv2d(enc, out, 3, 1, 1, 0)) != CTR_OK ||
-        (rc = ctr_encoder_add_batchnorm(enc, 1e-5, 0.1, 1)) != CTR_OK)
-        return rc;
-    if (stride != 1 || d[0] != out)
-        rc = ctr_encoder_add_residual(enc, source, CTR_SHORTCUT_PROJECTION, stride, 1e-5, 0.1);
-    else
-        rc = ctr_encoder_add_residual(enc, source, CTR_SHORTCUT_IDENTITY, 1, 0.0, 0.0);
-    return rc != CTR_OK ? rc : ctr_encoder_add_activation(enc, CTR_LAYER_RELU);
-}
-
 /* Stem 3 -> 16 on 3 x 11 x 11 (im2col), an identity block of 16 and a
  * projection block of 24 / 2 (Winograd in their stride-1 3x3 convs),
  * global pool, linear 6. */
@@ -187,7 +167,8 @@ static int small_resnet(ctr_encoder **out, const ctr_allocator *a)
     if ((rc = ctr_encoder_add_conv2d(enc, 16, 3, 1, 1, 0)) != CTR_OK ||
         (rc = ctr_encoder_add_batchnorm(enc, 1e-5, 0.1, 1)) != CTR_OK ||
         (rc = ctr_encoder_add_activation(enc, CTR_LAYER_RELU)) != CTR_OK ||
-        (rc = basic_block(enc, 16, 1)) != CTR_OK || (rc = basic_block(enc, 24, 2)) != CTR_OK ||
+        (rc = test_basic_block(enc, 16, 1, 1e-5, 0.1)) != CTR_OK ||
+        (rc = test_basic_block(enc, 24, 2, 1e-5, 0.1)) != CTR_OK ||
         (rc = ctr_encoder_add_global_avgpool(enc)) != CTR_OK ||
         (rc = ctr_encoder_add_linear(enc, NET_OUT, 1)) != CTR_OK) {
         ctr_encoder_destroy(enc);

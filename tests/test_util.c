@@ -149,3 +149,25 @@ float *test_randn(uint64_t seed, int64_t rows, int64_t ld, double scale)
         x[i] = (float)(scale * ctr__prng_normal(&g));
     return x;
 }
+
+int test_basic_block(ctr_encoder *enc, int64_t out, int64_t stride, double proj_eps,
+                     double proj_momentum)
+{
+    int64_t source, d[3];
+    int32_t nd;
+    int rc;
+    if ((rc = ctr_encoder_last_layer(enc, &source)) != CTR_OK ||
+        (rc = ctr_encoder_shape(enc, d, &nd, NULL, CTR_ENCODER_OUTPUT)) != CTR_OK ||
+        (rc = ctr_encoder_add_conv2d(enc, out, 3, stride, 1, 0)) != CTR_OK ||
+        (rc = ctr_encoder_add_batchnorm(enc, 1e-5, 0.1, 1)) != CTR_OK ||
+        (rc = ctr_encoder_add_activation(enc, CTR_LAYER_RELU)) != CTR_OK ||
+        (rc = ctr_encoder_add_conv2d(enc, out, 3, 1, 1, 0)) != CTR_OK ||
+        (rc = ctr_encoder_add_batchnorm(enc, 1e-5, 0.1, 1)) != CTR_OK)
+        return rc;
+    if (stride != 1 || d[0] != out)
+        rc = ctr_encoder_add_residual(enc, source, CTR_SHORTCUT_PROJECTION, stride, proj_eps,
+                                      proj_momentum);
+    else
+        rc = ctr_encoder_add_residual(enc, source, CTR_SHORTCUT_IDENTITY, 1, 0.0, 0.0);
+    return rc != CTR_OK ? rc : ctr_encoder_add_activation(enc, CTR_LAYER_RELU);
+}

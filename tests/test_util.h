@@ -44,6 +44,14 @@ int64_t test_every_alloc_failure(test_attempt_fn attempt, void *ctx);
  * generator seeded with seed (the same on every platform). */
 float *test_randn(uint64_t seed, int64_t rows, int64_t ld, double scale);
 
+/* Appends ResNet's basic block to enc: conv 3x3 (stride) + BN + ReLU, conv
+ * 3x3 + BN, the residual from the layer before the block, ReLU. The
+ * shortcut is a projection (its batch norm: proj_eps, proj_momentum) when
+ * the stride or the channel count changes, the identity otherwise. The
+ * block's batch norms use eps 1e-5, momentum 0.1. Returns the first error. */
+int test_basic_block(ctr_encoder *enc, int64_t out, int64_t stride, double proj_eps,
+                     double proj_momentum);
+
 /* |got - want| <= atol + rtol * |want| */
 #define ck_assert_close(got, want, rtol, atol)                               \
     do {                                                                     \
