@@ -462,6 +462,14 @@ START_TEST(test_linear_gradients)
     s.hi0 = 1;
     s.hi1 = 1;
     check_layer(&s); /* sequence length 1, one output */
+    s = make_spec(CTR_LAYER_LINEAR, 70, 1, 6, 0, 0);
+    s.hi0 = 4;
+    s.hi1 = 1;
+    check_layer(&s); /* 70 rows */
+    s = make_spec(CTR_LAYER_LINEAR, 9, 2, 8, 3, 0);
+    s.hi0 = 2;
+    s.hi1 = 1;
+    check_layer(&s); /* sequence: 72 rows */
 }
 END_TEST
 
