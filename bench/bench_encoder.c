@@ -8,6 +8,8 @@
  *   {"case":..., "threads":T, "ours_ms":x, "floor_ms":y, "ours_extra_mib":z}
  * Times are medians of N runs after two warm-up runs. The program is the
  * host: it sets the BLAS thread count itself (the library never does).
+ * CTR_BENCH_DIAG=1: mlp_simclr_step also prints to stderr how many steps
+ * and floors it ran (to turn a profile's samples into samples per step).
  *
  * Case mlp_simclr_step: MLP 784-512-512-128 (linear+BN+ReLU twice, linear,
  * L2-normalise), SimCLR batch 256 with two views, run as one forward of the
