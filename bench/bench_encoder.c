@@ -8,6 +8,8 @@
  *   {"case":..., "threads":T, "ours_ms":x, "floor_ms":y, "ours_extra_mib":z}
  * Times are medians of N runs after two warm-up runs. The program is the
  * host: it sets the BLAS thread count itself (the library never does).
+ * CTR_BENCH_DIAG=1: mlp_simclr_step also prints to stderr how many steps
+ * and floors it ran (to turn a profile's samples into samples per step).
  *
  * Case mlp_simclr_step: MLP 784-512-512-128 (linear+BN+ReLU twice, linear,
  * L2-normalise), SimCLR batch 256 with two views, run as one forward of the
@@ -76,12 +78,14 @@ typedef struct mlp_ctx {
     float *x, *z, *target, *dz;
     /* floor: weights, activations and gradients of the eight GEMMs */
     float *w[3], *gw[3], *act[4], *dact[3];
+    long calls[2]; /* diagnostics: steps and floors run (CTR_BENCH_DIAG=1) */
 } mlp_ctx;
 
 static void mlp_step(void *p)
 {
     mlp_ctx *c = (mlp_ctx *)p;
     int64_t i;
+    c->calls[0]++;
     check(ctr_encoder_zero_grad(c->enc), "zero_grad", "");
     check(ctr_encoder_forward(c->enc, c->z, c->x, MLP_BATCH, CTR_ENCODER_TRAIN), "forward",
           ctr_encoder_last_error(c->enc));
@@ -97,6 +101,7 @@ static void mlp_floor(void *p)
     static const int dims[4] = {MLP_IN, MLP_HID, MLP_HID, MLP_OUT};
     const int n = MLP_BATCH;
     int l;
+    c->calls[1]++;
     for (l = 0; l < 3; l++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, dims[l + 1], dims[l], 1.0f,
                     c->act[l], dims[l], c->w[l], dims[l], 0.0f, c->act[l + 1], dims[l + 1]);
@@ -165,6 +170,9 @@ static void mlp_case(int threads, int reps)
     ours = median_ms(mlp_step, &c, reps, 1);
     floor = median_ms(mlp_floor, &c, reps, 1);
     bench_report("mlp_simclr_step", threads, ours, floor, peak_mib(&cnt));
+    if (getenv("CTR_BENCH_DIAG") != NULL) /* for profiles: samples per call */
+        fprintf(stderr, "mlp_simclr_step: %ld steps, %ld floors run\n", c.calls[0],
+                c.calls[1]);
     ctr_optimizer_destroy(c.opt);
     ctr_encoder_destroy(c.enc);
     ctr_rng_destroy(rng);

@@ -462,6 +462,14 @@ START_TEST(test_linear_gradients)
     s.hi0 = 1;
     s.hi1 = 1;
     check_layer(&s); /* sequence length 1, one output */
+    s = make_spec(CTR_LAYER_LINEAR, 70, 1, 6, 0, 0);
+    s.hi0 = 4;
+    s.hi1 = 1;
+    check_layer(&s); /* 70 rows */
+    s = make_spec(CTR_LAYER_LINEAR, 9, 2, 8, 3, 0);
+    s.hi0 = 2;
+    s.hi1 = 1;
+    check_layer(&s); /* sequence: 72 rows */
 }
 END_TEST
 
@@ -484,6 +492,18 @@ START_TEST(test_batchnorm_gradients)
     s.hi0 = 1;
     s.groups = 2;
     check_layer(&s); /* grouped 2-D */
+    /* rows of one value per channel are summed by chunks of 32 rows: more
+     * than one chunk, a partial last one */
+    s = make_spec(CTR_LAYER_BATCHNORM, 70, 1, 5, 0, 0);
+    s.hi0 = 1;
+    check_layer(&s);
+    s = make_spec(CTR_LAYER_BATCHNORM, 100, 1, 3, 0, 0);
+    s.hi0 = 1;
+    s.groups = 2;
+    check_layer(&s); /* grouped, 50 rows per group */
+    s = make_spec(CTR_LAYER_BATCHNORM, 9, 2, 8, 2, 0);
+    s.hi0 = 0;
+    check_layer(&s); /* sequence: 72 rows */
 }
 END_TEST
 

@@ -210,18 +210,35 @@ START_TEST(test_one_and_two_threads_agree)
 }
 END_TEST
 
-/* AdamW on a host buffer (two steps, decay on) at t threads. */
-static float *adamw_buffer(int t, const float *p0, const float *g, int64_t n)
+/* Segments whose borders cut the optimizer's blocks of 16384 floats; the
+ * second and fourth are excluded from weight decay. */
+static const int64_t SGD_SIZES[4] = {5000, 20000, 3, 75000};
+static const int32_t SGD_EXCLUDED[4] = {0, 1, 0, 1};
+
+/* Steps on a host buffer at t threads: AdamW two steps, decay on; SGD
+ * (momentum 0.9, weight decay 0.01 but not on the excluded segments,
+ * Nesterov or not) three steps. */
+static float *buffer_steps(int32_t kind, int t, const float *p0, const float *g, int64_t n,
+                           int nesterov)
 {
     ctr_optimizer *opt = NULL;
     float *p = malloc((size_t)n * sizeof(float));
-    int k;
+    int k, sgd = kind == CTR_OPTIMIZER_SGD;
     ck_assert_ptr_nonnull(p);
     memcpy(p, p0, (size_t)n * sizeof(float));
     use_threads(t);
-    ck_assert_int_eq(ctr_optimizer_create(&opt, CTR_OPTIMIZER_ADAMW, n, NULL), CTR_OK);
-    ck_assert_int_eq(ctr_optimizer_set_f64(opt, CTR_OPTIMIZER_P_WEIGHT_DECAY, 0.05), CTR_OK);
-    for (k = 0; k < 2; k++)
+    ck_assert_int_eq(ctr_optimizer_create(&opt, kind, n, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_optimizer_set_f64(opt, CTR_OPTIMIZER_P_WEIGHT_DECAY, sgd ? 0.01 : 0.05),
+                     CTR_OK);
+    if (sgd) {
+        ck_assert_int_eq(ctr_optimizer_set_f64(opt, CTR_OPTIMIZER_P_LR, 0.01), CTR_OK);
+        ck_assert_int_eq(ctr_optimizer_set_f64(opt, CTR_OPTIMIZER_P_MOMENTUM, 0.9), CTR_OK);
+        ck_assert_int_eq(ctr_optimizer_set_i64(opt, CTR_OPTIMIZER_P_NESTEROV, nesterov), CTR_OK);
+        ck_assert_int_eq(ctr_optimizer_set_segments(opt, SGD_SIZES, SGD_EXCLUDED, 4), CTR_OK);
+        ck_assert_int_eq(ctr_optimizer_set_i64(opt, CTR_OPTIMIZER_P_EXCLUDE_BIAS_NORM, 1),
+                         CTR_OK);
+    }
+    for (k = 0; k < (sgd ? 3 : 2); k++)
         ck_assert_int_eq(ctr_optimizer_step_buffer(opt, p, g, n), CTR_OK);
     ctr_optimizer_destroy(opt);
     return p;
@@ -233,7 +250,8 @@ START_TEST(test_adamw_same_bits_across_threads)
     const double lr = 0.001, wd = 0.05, b1 = 0.9, b2 = 0.999;
     int saved = max_threads(), k;
     float *p0 = test_randn(21, 1, n, 1.0), *g = test_randn(22, 1, n, 1.0);
-    float *one = adamw_buffer(1, p0, g, n), *two = adamw_buffer(2, p0, g, n);
+    float *one = buffer_steps(CTR_OPTIMIZER_ADAMW, 1, p0, g, n, 0);
+    float *two = buffer_steps(CTR_OPTIMIZER_ADAMW, 2, p0, g, n, 0);
     float *m = calloc((size_t)n, sizeof(float)), *v = calloc((size_t)n, sizeof(float));
     int64_t i;
     ck_assert_ptr_nonnull(v);
@@ -254,6 +272,78 @@ START_TEST(test_adamw_same_bits_across_threads)
 }
 END_TEST
 
+/* The split SGD update (blocks over the threads) against its rule written
+ * float by float here, at 1 and 2 threads, with and without Nesterov. */
+START_TEST(test_sgd_same_bits_across_threads)
+{
+    const int64_t n = 100003;
+    const float lr = 0.01f, mu = 0.9f, wd = 0.01f;
+    int saved = max_threads(), k;
+    float *p0 = test_randn(23, 1, n, 1.0), *g = test_randn(24, 1, n, 1.0);
+    float *one = buffer_steps(CTR_OPTIMIZER_SGD, 1, p0, g, n, _i);
+    float *two = buffer_steps(CTR_OPTIMIZER_SGD, 2, p0, g, n, _i);
+    float *buf = calloc((size_t)n, sizeof(float));
+    int64_t i;
+    ck_assert_ptr_nonnull(buf);
+    assert_same_bits(two, one, n, "SGD at 1 and 2 threads");
+    for (k = 0; k < 3; k++) {
+        for (i = 0; i < n; i++) {
+            int excluded = (i >= 5000 && i < 25000) || i >= 25003;
+            float d = g[i] + (excluded ? 0.0f : wd) * p0[i];
+            if (k == 0) {
+                buf[i] = d;
+                p0[i] = p0[i] - lr * (buf[i] + (_i ? mu : 0.0f) * buf[i]);
+            } else if (_i) {
+                buf[i] = buf[i] * mu + 1.0f * d;
+                p0[i] = p0[i] - lr * (d + mu * buf[i]);
+            } else {
+                buf[i] = buf[i] * mu + 1.0f * d;
+                p0[i] = p0[i] - lr * buf[i];
+            }
+        }
+    }
+    assert_same_bits(one, p0, n, "SGD against its loop");
+    free(p0), free(g), free(one), free(two), free(buf);
+    use_threads(saved);
+}
+END_TEST
+
+/* A value that is not finite far into a big array (past the first blocks
+ * of the split check) is found: the step and the forward refuse it, name
+ * its index and leave the parameters as they were. */
+START_TEST(test_split_finite_checks)
+{
+    const int64_t n = 100003, bad = 70001;
+    ctr_optimizer *opt = NULL;
+    ctr_encoder *enc = NULL;
+    int64_t in = 1000;
+    int saved = max_threads();
+    float *p = test_randn(25, 1, n, 1.0), *g = test_randn(26, 1, n, 1.0);
+    float *p_copy = malloc((size_t)n * sizeof(float)), *y = malloc(100 * 8 * sizeof(float));
+    ck_assert_ptr_nonnull(p_copy);
+    ck_assert_ptr_nonnull(y);
+    memcpy(p_copy, p, (size_t)n * sizeof(float));
+    use_threads(2);
+    g[bad] = (float)NAN;
+    ck_assert_int_eq(ctr_optimizer_create(&opt, CTR_OPTIMIZER_SGD, n, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_optimizer_step_buffer(opt, p, g, n), CTR_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ctr_optimizer_last_error(opt), "grads[70001] is NaN"));
+    assert_same_bits(p, p_copy, n, "parameters after a refused step");
+    g[bad] = 0.0f;
+    p[bad] = (float)INFINITY;
+    ck_assert_int_eq(ctr_optimizer_step_buffer(opt, p, g, n), CTR_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ctr_optimizer_last_error(opt), "params[70001] is Inf"));
+    ck_assert_int_eq(ctr_encoder_create(&enc, &in, 1, 1, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_linear(enc, 8, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(enc, y, p, 100, CTR_ENCODER_TRAIN), CTR_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ctr_encoder_last_error(enc), "x[70001] is Inf"));
+    ctr_encoder_destroy(enc);
+    ctr_optimizer_destroy(opt);
+    free(p), free(g), free(p_copy), free(y);
+    use_threads(saved);
+}
+END_TEST
+
 Suite *ctr_test_threads_suite(void);
 
 Suite *ctr_test_threads_suite(void)
@@ -264,6 +354,8 @@ Suite *ctr_test_threads_suite(void)
     tcase_add_loop_test(det, test_same_bits_at_a_thread_count, 0, 3);
     tcase_add_loop_test(det, test_one_and_two_threads_agree, 0, 3);
     tcase_add_test(det, test_adamw_same_bits_across_threads);
+    tcase_add_loop_test(det, test_sgd_same_bits_across_threads, 0, 2);
+    tcase_add_test(det, test_split_finite_checks);
     suite_add_tcase(s, det);
     return s;
 }

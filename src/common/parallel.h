@@ -20,6 +20,8 @@
 #ifndef CTR_PARALLEL_H
 #define CTR_PARALLEL_H
 
+#include "common/core.h"
+
 #define CTR__PARALLEL_MIN 32768
 
 #if defined(CTR_OPENMP)
@@ -33,5 +35,16 @@
 /* Elementwise loops run in blocks of this many floats, one block per
  * iteration. */
 #define CTR__PARALLEL_BLOCK ((int64_t)16384)
+
+/* Whole-array passes by blocks of CTR__PARALLEL_BLOCK floats over the
+ * threads (parallel.c), the same result as the serial pass at any thread
+ * count. ctr__par_all_finite: 1 when no value is Inf or NaN.
+ * ctr__par_check_finite: ctr__check_finite (core.h) with the check split
+ * (the message of a failure is the serial check's). ctr__par_copy,
+ * ctr__par_zero: memcpy and memset of n floats. */
+int ctr__par_all_finite(const float *x, int64_t n);
+int ctr__par_check_finite(ctr__error *e, const float *x, size_t n, const char *what);
+void ctr__par_copy(float *dst, const float *src, int64_t n);
+void ctr__par_zero(float *x, int64_t n);
 
 #endif

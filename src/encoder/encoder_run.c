@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/comm.h"
+#include "common/parallel.h" /* the input's check and copy, zero_grad: split */
 #include "common/vec.h"
 #include "encoder/encoder.h"
 
@@ -198,7 +199,7 @@ static int forward_checks(ctr_encoder *enc, float *y, const float *x,
         return ctr__fail(&enc->err, CTR_E_OVERFLOW, "n = %lld is too large", (long long)n);
     *in_floats /= sizeof(float);
     if ((rc = check_batch(enc, n, *mode == CTR_ENCODER_TRAIN)) != CTR_OK ||
-        (rc = ctr__check_finite(&enc->err, x, *in_floats, "x")) != CTR_OK)
+        (rc = ctr__par_check_finite(&enc->err, x, *in_floats, "x")) != CTR_OK)
         return rc;
     return CTR_OK;
 }
@@ -217,7 +218,7 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
     cur = x;
     gen = enc->gen;
     if (mode == CTR_ENCODER_TRAIN) {
-        memcpy(enc->work + enc->in_copy_offset, x, in_floats * sizeof(float));
+        ctr__par_copy(enc->work + enc->in_copy_offset, x, (int64_t)in_floats);
         cur = enc->work + enc->in_copy_offset;
         if (enc->n_stats > 0)
             memcpy(enc->work + enc->stats_copy_offset, enc->stats,
@@ -420,7 +421,7 @@ CTR_API int ctr_encoder_zero_grad(ctr_encoder *enc)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&enc->err);
     if (enc->n_params > 0)
-        memset(enc->grads, 0, (size_t)enc->n_params * sizeof(float));
+        ctr__par_zero(enc->grads, enc->n_params);
     return CTR_OK;
 }
 

@@ -87,14 +87,28 @@ static void bn_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g)
 /* Per-channel arrays kept per group in the cache. */
 enum { BN_MEAN, BN_INVSTD, BN_SUM_DY, BN_SUM_DYH, BN_SCALE, BN_SHIFT, BN_ARRAYS };
 
-/* Cache: BN_ARRAYS per-channel arrays per group. The normalised input
+/* Rows of one value per channel (inner 1) are summed by chunks of this
+ * many rows, each into a partial sum of its own (bn_rows_*). */
+#define BN_CHUNK_ROWS 32
+
+/* Cache: BN_ARRAYS per-channel arrays per group, then for rows of one
+ * value per channel the chunks' partial sums. The normalised input
  * xhat = (x - mean) * invstd is not stored: backward recomputes it from the
  * layer's input, which the encoder keeps (a pass of writes and the memory
  * of a whole activation saved for two subtractions and products). */
 static int bn_cache_floats(const ctr__layer *l, int64_t n, int64_t groups, size_t *out)
 {
-    (void)n;
-    return ctr__matrix_bytes(out, groups, BN_ARRAYS * bn_channels(l), 1);
+    int64_t outer, c, inner;
+    size_t part = 0;
+    ctr__shape_channels(&l->in, &outer, &c, &inner);
+    if (ctr__matrix_bytes(out, groups, BN_ARRAYS * c, 1) != CTR_OK)
+        return CTR_E_OVERFLOW;
+    if (inner == 1 && /* the partial sums of bn_rows_*: 2 x c per chunk of rows */
+        (n > INT64_MAX / outer ||
+         ctr__matrix_bytes(&part, (n * outer + BN_CHUNK_ROWS - 1) / BN_CHUNK_ROWS, 2 * c, 1) !=
+             CTR_OK))
+        return CTR_E_OVERFLOW;
+    return ctr__add_size(out, *out, part);
 }
 
 static int bn_tensors(const ctr__layer *l, ctr__tensor_desc *d)
@@ -152,61 +166,93 @@ static float *bn_array(const ctr__layer_run *r, const bn_geom *g, int which, int
     return r->cache + (group * BN_ARRAYS + which) * g->c;
 }
 
-/* The per-channel sums are split over threads by blocks of channels
- * (parallel.h): each channel's sum is taken by one thread, over the rows in
- * order, so it does not depend on the thread count. Rows of one value per
- * channel (inner 1) go by blocks of BN_LANES channels, images by channel. */
-#define BN_LANES 64
-
-static int64_t bn_block_width(const bn_geom *g)
+/* The chunks' partial sums in the cache (inner 1). */
+static float *bn_partials(const ctr__layer_run *r, const bn_geom *g)
 {
-    return g->inner == 1 ? BN_LANES : 1;
+    return r->cache + g->groups * BN_ARRAYS * g->c;
 }
 
-static int64_t bn_block_count(const bn_geom *g)
+static int64_t bn_chunk_count(const bn_geom *g)
 {
-    return (g->c + bn_block_width(g) - 1) / bn_block_width(g);
+    return (g->rows + BN_CHUNK_ROWS - 1) / BN_CHUNK_ROWS;
 }
 
-/* Channels [*j0, *j1) of block b. */
-static void bn_block_range(const bn_geom *g, int64_t b, int64_t *j0, int64_t *j1)
+/* Rows [*s0, *s1) of chunk k. */
+static void bn_chunk_range(const bn_geom *g, int64_t k, int64_t *s0, int64_t *s1)
 {
-    *j0 = b * bn_block_width(g);
-    *j1 = *j0 + bn_block_width(g) < g->c ? *j0 + bn_block_width(g) : g->c;
+    *s0 = k * BN_CHUNK_ROWS;
+    *s1 = *s0 + BN_CHUNK_ROWS < g->rows ? *s0 + BN_CHUNK_ROWS : g->rows;
 }
 
-/* acc[j] += sum over the group's rows and inner values of (x - center[j])^p,
- * p = 1 (center NULL) or 2, for the channels of block b. */
-static void bn_accumulate_block(float *restrict acc, const float *restrict x,
-                                const float *restrict center, const bn_geom *g, int64_t b)
+/* acc[j] += part[k][j] for the chunks k in order (part: `chunks` rows of
+ * `stride` floats). */
+static void bn_add_partials(float *restrict acc, const float *restrict part, int64_t chunks,
+                            int64_t stride, int64_t c)
 {
-    int64_t j0, j1, j, s;
-    bn_block_range(g, b, &j0, &j1);
-    for (s = 0; s < g->rows && g->inner == 1; s++) {
-        float *restrict a = acc + j0;
-        const float *restrict xs = x + s * g->slice + j0;
-        if (center == NULL) {
-            CTR__VEC_FOR(j, j1 - j0, a[j] += xs[j]);
-        } else {
-            const float *restrict m = center + j0;
-            CTR__VEC_FOR(j, j1 - j0, a[j] += (xs[j] - m[j]) * (xs[j] - m[j]));
+    int64_t k, j;
+    for (k = 0; k < chunks; k++) {
+        const float *restrict pk = part + k * stride;
+        CTR__VEC_FOR(j, c, acc[j] += pk[j]);
+    }
+}
+
+/* Rows of one value per channel (inner 1): acc[j] += the sum over the
+ * group's rows of (x - center[j])^p, p = 1 (center NULL) or 2. Each chunk
+ * of BN_CHUNK_ROWS rows is summed in row order into its partial sum, the
+ * chunks split over the threads (parallel.h) and read as whole rows;
+ * the partial sums are then added in chunk order, so the result does not
+ * depend on the thread count. */
+static void bn_rows_accumulate(float *restrict acc, float *restrict part,
+                               const float *restrict x, const float *restrict center,
+                               const bn_geom *g)
+{
+    int64_t k;
+    CTR__PARALLEL_FOR(g->rows * g->c)
+    for (k = 0; k < bn_chunk_count(g); k++) {
+        float *restrict a = part + k * g->c;
+        int64_t s0, s1, s, j;
+        bn_chunk_range(g, k, &s0, &s1);
+        memset(a, 0, (size_t)g->c * sizeof(float));
+        for (s = s0; s < s1; s++) {
+            const float *restrict xs = x + s * g->slice;
+            if (center == NULL) {
+                CTR__VEC_FOR(j, g->c, a[j] += xs[j]);
+            } else {
+                CTR__VEC_FOR(j, g->c, a[j] += (xs[j] - center[j]) * (xs[j] - center[j]));
+            }
         }
     }
-    for (j = j0; j < j1 && g->inner > 1; j++)
-        for (s = 0; s < g->rows; s++) {
-            const float *xj = x + s * g->slice + j * g->inner;
-            acc[j] += center == NULL ? ctr__sum(xj, g->inner)
-                                     : ctr__sum_sq_dev(xj, center[j], g->inner);
-        }
+    bn_add_partials(acc, part, bn_chunk_count(g), g->c, g->c);
 }
 
-static void bn_accumulate(float *restrict acc, const float *restrict x,
+/* The per-channel sums of images are split over threads by channel
+ * (parallel.h): each channel's sum is taken by one thread, over the rows in
+ * order, so it does not depend on the thread count. */
+
+/* acc[j] += sum over the group's rows and inner values of (x - center[j])^p,
+ * p = 1 (center NULL) or 2, for channel j (inner > 1). */
+static void bn_accumulate_channel(float *restrict acc, const float *restrict x,
+                                  const float *restrict center, const bn_geom *g, int64_t j)
+{
+    int64_t s;
+    for (s = 0; s < g->rows; s++) {
+        const float *xj = x + s * g->slice + j * g->inner;
+        acc[j] += center == NULL ? ctr__sum(xj, g->inner)
+                                 : ctr__sum_sq_dev(xj, center[j], g->inner);
+    }
+}
+
+static void bn_accumulate(float *restrict acc, float *restrict part, const float *restrict x,
                           const float *restrict center, const bn_geom *g)
 {
-    int64_t b;
+    int64_t j;
+    if (g->inner == 1) {
+        bn_rows_accumulate(acc, part, x, center, g);
+        return;
+    }
     CTR__PARALLEL_FOR(g->rows * g->slice)
-    for (b = 0; b < bn_block_count(g); b++)
-        bn_accumulate_block(acc, x, center, g, b);
+    for (j = 0; j < g->c; j++)
+        bn_accumulate_channel(acc, x, center, g, j);
 }
 
 /* z = max(y, 0) (the fused ReLU's output: layer_act.c's expression). */
@@ -269,14 +315,15 @@ static void bn_moments_two_pass(float *restrict mean, float *restrict sq,
                                 const float *restrict x, const bn_geom *g,
                                 const ctr__layer_run *r)
 {
+    float *part = bn_partials(r, g);
     int64_t j;
     memset(mean, 0, (size_t)g->c * sizeof(float));
     memset(sq, 0, (size_t)g->c * sizeof(float));
-    bn_accumulate(mean, x, NULL, g);
+    bn_accumulate(mean, part, x, NULL, g);
     bn_sync_sum(r, mean, g->c);
     for (j = 0; j < g->c; j++)
         mean[j] /= g->count;
-    bn_accumulate(sq, x, mean, g);
+    bn_accumulate(sq, part, x, mean, g);
     bn_sync_sum(r, sq, g->c);
 }
 
@@ -498,42 +545,61 @@ static void bn_row_sums(float *restrict a, float *restrict e, const float *restr
     }
 }
 
-/* sdy[j] += sum dy, sdh[j] += sum dy * xhat over the group's rows, for the
- * channels of block b (one thread's share, as bn_accumulate_block); dy
- * masked by the fused ReLU's output when mask is not NULL. */
-static void bn_backward_sums_block(float *restrict sdy, float *restrict sdh,
-                                   const float *restrict dy, const float *restrict mask,
-                                   const float *restrict x, const float *restrict mean,
-                                   const float *restrict is, const bn_geom *g, int64_t b)
+/* sdy[j] += sum dy, sdh[j] += sum dy * xhat over the group's rows and
+ * inner values of channel j (inner > 1: one thread's share, as
+ * bn_accumulate_channel); dy masked by the fused ReLU's output when mask
+ * is not NULL. */
+static void bn_backward_sums_channel(float *restrict sdy, float *restrict sdh,
+                                     const float *restrict dy, const float *restrict mask,
+                                     const float *restrict x, const float *restrict mean,
+                                     const float *restrict is, const bn_geom *g, int64_t j)
 {
-    int64_t j0, j1, j, s;
-    bn_block_range(g, b, &j0, &j1);
-    for (s = 0; s < g->rows && g->inner == 1; s++) {
-        int64_t at = s * g->slice + j0;
-        bn_row_sums(sdy + j0, sdh + j0, dy + at, mask != NULL ? mask + at : NULL, x + at,
-                    mean + j0, is + j0, j1 - j0);
-    }
-    for (j = j0; j < j1 && g->inner > 1; j++)
-        for (s = 0; s < g->rows; s++) {
-            int64_t at = s * g->slice + j * g->inner;
-            if (mask != NULL) {
-                masked_sums(dy + at, mask + at, x + at, mean[j], is[j], g->inner, &sdy[j],
-                            &sdh[j]);
-                continue;
-            }
-            sdy[j] += ctr__sum(dy + at, g->inner);
-            sdh[j] += dot_normalised(dy + at, x + at, mean[j], is[j], g->inner);
+    int64_t s;
+    for (s = 0; s < g->rows; s++) {
+        int64_t at = s * g->slice + j * g->inner;
+        if (mask != NULL) {
+            masked_sums(dy + at, mask + at, x + at, mean[j], is[j], g->inner, &sdy[j], &sdh[j]);
+            continue;
         }
+        sdy[j] += ctr__sum(dy + at, g->inner);
+        sdh[j] += dot_normalised(dy + at, x + at, mean[j], is[j], g->inner);
+    }
 }
 
-static void bn_backward_sums(float *sdy, float *sdh, const float *dy, const float *mask,
-                             const float *x, const float *mean, const float *is,
-                             const bn_geom *g)
+/* The same for rows of one value per channel (inner 1), by chunks of rows
+ * as bn_rows_accumulate: each chunk's sums of dy and dy * xhat in row
+ * order into its partial sums (2 x c), then added in chunk order. */
+static void bn_rows_backward_sums(float *sdy, float *sdh, float *part, const float *dy,
+                                  const float *mask, const float *x, const float *mean,
+                                  const float *is, const bn_geom *g)
 {
-    int64_t b;
+    int64_t k;
+    CTR__PARALLEL_FOR(3 * g->rows * g->c)
+    for (k = 0; k < bn_chunk_count(g); k++) {
+        float *a = part + 2 * k * g->c, *e = a + g->c;
+        int64_t s0, s1, s;
+        bn_chunk_range(g, k, &s0, &s1);
+        memset(a, 0, 2 * (size_t)g->c * sizeof(float));
+        for (s = s0; s < s1; s++)
+            bn_row_sums(a, e, dy + s * g->slice, mask != NULL ? mask + s * g->slice : NULL,
+                        x + s * g->slice, mean, is, g->c);
+    }
+    bn_add_partials(sdy, part, bn_chunk_count(g), 2 * g->c, g->c);
+    bn_add_partials(sdh, part + g->c, bn_chunk_count(g), 2 * g->c, g->c);
+}
+
+static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *dy,
+                             const float *mask, const float *x, const float *mean,
+                             const float *is, const bn_geom *g)
+{
+    int64_t j;
+    if (g->inner == 1) {
+        bn_rows_backward_sums(sdy, sdh, part, dy, mask, x, mean, is, g);
+        return;
+    }
     CTR__PARALLEL_FOR(2 * g->rows * g->slice)
-    for (b = 0; b < bn_block_count(g); b++)
-        bn_backward_sums_block(sdy, sdh, dy, mask, x, mean, is, g, b);
+    for (j = 0; j < g->c; j++)
+        bn_backward_sums_channel(sdy, sdh, dy, mask, x, mean, is, g, j);
 }
 
 /* The per-channel arrays of the input gradient: the statistics, k and the
@@ -600,7 +666,8 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         bn_grad_coef c;
         memset(sdy, 0, (size_t)g.c * sizeof(float));
         memset(sdh, 0, (size_t)g.c * sizeof(float));
-        bn_backward_sums(sdy, sdh, r->dy + first, mask, r->x + first, mean, is, &g);
+        bn_backward_sums(sdy, sdh, bn_partials(r, &g), r->dy + first, mask, r->x + first, mean,
+                         is, &g);
         if (l->hi[0]) {
             for (j = 0; j < g.c; j++) {
                 r->gw[j] += sdh[j];

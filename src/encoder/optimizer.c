@@ -364,29 +364,47 @@ static int decays(const ctr_optimizer *opt, const segment *s)
     return !(opt->exclude && s->excluded);
 }
 
-/* Branch-free loops per case (and restrict pointers: parameters, gradients
- * and state never overlap) so that -O2 vectorises them. */
-static void sgd_segment(ctr_optimizer *opt, const segment *s, float *restrict p,
-                        const float *restrict g)
+/* The SGD constants of one step for one segment. */
+typedef struct sgd_coef {
+    float lr, mu, wd, keep, nest;
+    int first, nesterov;
+} sgd_coef;
+
+/* SGD on floats [0, n) of a segment: branch-free loops per case (and
+ * restrict pointers: parameters, gradients and state never overlap) so
+ * that -O2 vectorises them. */
+static void sgd_block(float *restrict p, const float *restrict g, float *restrict buf,
+                      const sgd_coef *c, int64_t n)
 {
-    float lr = (float)opt->lr, mu = (float)opt->momentum;
-    float wd = decays(opt, s) ? (float)opt->wd : 0.0f;
-    float keep = (float)(1.0 - opt->dampening);
-    float *restrict buf = opt->state + s->offset;
-    int64_t i, n = s->count;
-    float nest = opt->nesterov ? mu : 0.0f;
+    const float lr = c->lr, mu = c->mu, wd = c->wd, keep = c->keep, nest = c->nest;
+    int64_t i;
     if (mu == 0.0f) {
         CTR__VEC_FOR(i, n, p[i] = p[i] - lr * (g[i] + wd * p[i]));
-    } else if (!opt->buf_init) {
+    } else if (c->first) {
         CTR__VEC_FOR(i, n, buf[i] = g[i] + wd * p[i];
                      p[i] = p[i] - lr * (buf[i] + nest * buf[i]));
-    } else if (opt->nesterov) {
+    } else if (c->nesterov) {
         CTR__VEC_FOR(i, n, float d = g[i] + wd * p[i]; buf[i] = buf[i] * mu + keep * d;
                      p[i] = p[i] - lr * (d + mu * buf[i]));
     } else {
         CTR__VEC_FOR(i, n, buf[i] = buf[i] * mu + keep * (g[i] + wd * p[i]);
                      p[i] = p[i] - lr * buf[i]);
     }
+}
+
+/* SGD on floats [at, at + n) of segment s. */
+static void sgd_range(const ctr_optimizer *opt, const segment *s, float *p, const float *g,
+                      int64_t at, int64_t n)
+{
+    sgd_coef c;
+    c.lr = (float)opt->lr;
+    c.mu = (float)opt->momentum;
+    c.wd = decays(opt, s) ? (float)opt->wd : 0.0f;
+    c.keep = (float)(1.0 - opt->dampening);
+    c.nest = opt->nesterov ? c.mu : 0.0f;
+    c.first = !opt->buf_init;
+    c.nesterov = opt->nesterov != 0;
+    sgd_block(p + s->offset + at, g + s->offset + at, opt->state + s->offset + at, &c, n);
 }
 
 /* The AdamW constants of one step for one segment. */
@@ -410,14 +428,13 @@ static void adamw_block(float *restrict p, const float *restrict g, float *restr
                  p[i] = pd - step * (mi / (sqrtf(vi) / bc2 + eps)));
 }
 
-/* Elementwise: split over threads by blocks of CTR__PARALLEL_BLOCK floats. */
-static void adamw_segment(ctr_optimizer *opt, const segment *s, float *restrict p,
-                          const float *restrict g)
+/* AdamW on floats [at, at + n) of segment s. */
+static void adamw_range(const ctr_optimizer *opt, const segment *s, float *p, const float *g,
+                        int64_t at, int64_t n)
 {
     double t = (double)opt->step;
+    int64_t o = s->offset + at;
     adamw_coef c;
-    float *m = opt->state + s->offset, *v = opt->state + opt->n + s->offset;
-    int64_t b, nblocks = (s->count + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
     c.b1 = (float)opt->beta1;
     c.b2 = (float)opt->beta2;
     c.decay = decays(opt, s) ? (float)(1.0 - opt->lr * opt->wd) : 1.0f;
@@ -426,11 +443,45 @@ static void adamw_segment(ctr_optimizer *opt, const segment *s, float *restrict 
     c.eps = (float)opt->eps;
     c.one_b1 = (float)(1.0 - opt->beta1);
     c.one_b2 = (float)(1.0 - opt->beta2);
-    CTR__PARALLEL_FOR(4 * s->count)
+    adamw_block(p + o, g + o, opt->state + o, opt->state + opt->n + o, &c, n);
+}
+
+/* The first segment that ends after float `at` (segments cover [0, n) in
+ * order). */
+static int64_t segment_at(const ctr_optimizer *opt, int64_t at)
+{
+    int64_t lo = 0, hi = opt->n_segs - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (opt->segs[mid].offset + opt->segs[mid].count > at)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* SGD or AdamW over the whole array in one parallel region: blocks of
+ * CTR__PARALLEL_BLOCK floats over the threads, each block cut at the
+ * segments' borders. Elementwise, so the same bits at any thread count
+ * and as segment by segment. */
+static void elementwise_step(const ctr_optimizer *opt, float *p, const float *g)
+{
+    int64_t b, nblocks = (opt->n + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
+    CTR__PARALLEL_FOR(5 * opt->n)
     for (b = 0; b < nblocks; b++) {
-        int64_t at = b * CTR__PARALLEL_BLOCK, left = s->count - at;
-        adamw_block(p + at, g + at, m + at, v + at, &c,
-                    left < CTR__PARALLEL_BLOCK ? left : CTR__PARALLEL_BLOCK);
+        int64_t lo = b * CTR__PARALLEL_BLOCK;
+        int64_t hi = lo + CTR__PARALLEL_BLOCK < opt->n ? lo + CTR__PARALLEL_BLOCK : opt->n;
+        int64_t i;
+        for (i = segment_at(opt, lo); i < opt->n_segs && opt->segs[i].offset < hi; i++) {
+            const segment *s = &opt->segs[i];
+            int64_t a = lo > s->offset ? lo - s->offset : 0;
+            int64_t e = hi < s->offset + s->count ? hi - s->offset : s->count;
+            if (opt->kind == CTR_OPTIMIZER_SGD)
+                sgd_range(opt, s, p, g, a, e - a);
+            else
+                adamw_range(opt, s, p, g, a, e - a);
+        }
     }
 }
 
@@ -475,17 +526,10 @@ static void apply_step(ctr_optimizer *opt, float *p, const float *g)
 {
     int64_t i;
     opt->step++;
-    for (i = 0; i < opt->n_segs; i++) {
-        const segment *s = &opt->segs[i];
-        float *ps = p + s->offset;
-        const float *gs = g + s->offset;
-        if (opt->kind == CTR_OPTIMIZER_SGD)
-            sgd_segment(opt, s, ps, gs);
-        else if (opt->kind == CTR_OPTIMIZER_ADAMW)
-            adamw_segment(opt, s, ps, gs);
-        else
-            lars_segment(opt, s, ps, gs);
-    }
+    if (opt->kind != CTR_OPTIMIZER_LARS)
+        elementwise_step(opt, p, g);
+    for (i = 0; i < opt->n_segs && opt->kind == CTR_OPTIMIZER_LARS; i++)
+        lars_segment(opt, &opt->segs[i], p + opt->segs[i].offset, g + opt->segs[i].offset);
     if (opt->momentum != 0.0)
         opt->buf_init = 1;
 }
@@ -507,7 +551,7 @@ CTR_API int ctr_optimizer_step(ctr_optimizer *opt)
                          "the encoder now has %lld parameters, the optimizer %lld",
                          (long long)n, (long long)opt->n);
     if ((rc = check_combination(opt)) != CTR_OK ||
-        (rc = ctr__check_finite(&opt->err, g, (size_t)n, "gradient")) != CTR_OK)
+        (rc = ctr__par_check_finite(&opt->err, g, (size_t)n, "gradient")) != CTR_OK)
         return rc;
     apply_step(opt, p, g);
     return CTR_OK;
@@ -527,8 +571,8 @@ CTR_API int ctr_optimizer_step_buffer(ctr_optimizer *opt, float *params,
         return ctr__fail(&opt->err, CTR_E_SHAPE, "n must be %lld (got %lld)",
                          (long long)opt->n, (long long)n);
     if ((rc = check_combination(opt)) != CTR_OK ||
-        (rc = ctr__check_finite(&opt->err, params, (size_t)n, "params")) != CTR_OK ||
-        (rc = ctr__check_finite(&opt->err, grads, (size_t)n, "grads")) != CTR_OK)
+        (rc = ctr__par_check_finite(&opt->err, params, (size_t)n, "params")) != CTR_OK ||
+        (rc = ctr__par_check_finite(&opt->err, grads, (size_t)n, "grads")) != CTR_OK)
         return rc;
     apply_step(opt, params, grads);
     return CTR_OK;

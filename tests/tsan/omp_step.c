@@ -4,8 +4,9 @@
  * big enough that every split loop runs on the OpenMP team (conv's im2col,
  * output scatter, bias-gradient gather and col2im; BatchNorm over images
  * and over features; ReLU; max, average and global pooling; AdamW; and,
- * in a sequence net, conv1d's im2col/col2im and bias gradient, LayerNorm
- * and L2-norm), at
+ * in a sequence net trained by SGD with momentum, conv1d's im2col/col2im
+ * and bias gradient, LayerNorm and L2-norm; the finite checks, the input
+ * copy and zero_grad), at
  * the host's thread count (OMP_NUM_THREADS, 2 in make check-tsan).
  * A race is TSan's report and a non-zero exit; two runs that differ in a
  * bit are a message and exit 1. Ends with "omp_step: N steps, same bits".
@@ -69,8 +70,9 @@ static int build(ctr_encoder **enc, int pool)
     return good && ok(ctr_encoder_add_linear(*enc, OUT, 1), "linear");
 }
 
-/* STEPS AdamW steps from fixed data; the parameters after them in *out
- * (malloc'ed, *np floats). */
+/* STEPS steps (AdamW; the sequence net SGD with momentum and weight decay)
+ * from fixed data; the parameters after them in *out (malloc'ed, *np
+ * floats). */
 static int train(int pool, float **out, int64_t *np)
 {
     ctr_encoder *enc = NULL;
@@ -81,8 +83,14 @@ static int train(int pool, float **out, int64_t *np)
     int k, good = x != NULL && y != NULL && dx != NULL && build(&enc, pool);
     for (i = 0; good && i < BATCH * 512; i++)
         x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
-    good = good && ok(ctr_optimizer_create_for_encoder(&opt, CTR_OPTIMIZER_ADAMW, enc, NULL),
+    good = good && ok(ctr_optimizer_create_for_encoder(
+                          &opt, pool == 2 ? CTR_OPTIMIZER_SGD : CTR_OPTIMIZER_ADAMW, enc, NULL),
                       "optimizer");
+    good = good && (pool != 2 || (ok(ctr_optimizer_set_f64(opt, CTR_OPTIMIZER_P_MOMENTUM, 0.9),
+                                     "momentum") &&
+                                  ok(ctr_optimizer_set_f64(opt, CTR_OPTIMIZER_P_WEIGHT_DECAY,
+                                                           1e-4),
+                                     "weight decay")));
     for (k = 0; good && k < STEPS; k++) {
         good = ok(ctr_encoder_zero_grad(enc), "zero_grad") &&
                ok(ctr_encoder_forward(enc, y, x, BATCH, CTR_ENCODER_TRAIN), "forward");
