@@ -385,27 +385,28 @@ static int direct_applies(const conv_geom *g)
     return g->ckk <= DIRECT_CKK;
 }
 
-/* The two kernels below run on 8-float vectors; on x86-64 glibc an AVX2
- * clone is picked at load time (no FMA: both clones do the same float
- * operations, so the bits do not depend on the CPU). */
+/* The two kernels below run on 8-float vectors, as inlined bodies
+ * compiled twice on x86-64 (kernels.c's way): for the baseline and for
+ * AVX2, chosen per call from the CPU's feature bits (not by an ifunc: its
+ * resolver runs before ThreadSanitizer's runtime is up). No FMA: both do
+ * the same float operations, so the bits do not depend on the CPU. */
 typedef float conv_v8 __attribute__((vector_size(8 * sizeof(float))));
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define DIRECT_CLONES __attribute__((target_clones("avx2", "default")))
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DIRECT_X86 1
+#define DIRECT_AVX2 __attribute__((target("avx2")))
+#else
+#define DIRECT_X86 0
 #endif
-#endif
-#ifndef DIRECT_CLONES
-#define DIRECT_CLONES
-#endif
+#define DIRECT_BODY static inline __attribute__((always_inline))
 #define DIRECT_EACH8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
 #define DIRECT_SPLAT(x) {(x), (x), (x), (x), (x), (x), (x), (x)}
 
 /* Output channels [0, 8) of w (rows of ckk) for one sample: y[k] =
  * sum_j w[k][j] * cols[j] (j in order, from +0) + b[k], planes ohw apart,
  * 8 positions at a time; the tail as scalars (the same operations). */
-DIRECT_CLONES static void direct_out8(float *restrict y, const float *restrict cols,
-                                      const float *restrict w, const float *restrict b,
-                                      int64_t ckk, int64_t ohw)
+DIRECT_BODY void direct_out8_body(float *restrict y, const float *restrict cols,
+                                  const float *restrict w, const float *restrict b, int64_t ckk,
+                                  int64_t ohw)
 {
     int64_t p, j, k;
     for (p = 0; p + 8 <= ohw; p += 8) {
@@ -434,9 +435,9 @@ DIRECT_CLONES static void direct_out8(float *restrict y, const float *restrict c
 /* acc[(j * 8 + k) * 8 + lane] += dy[k] * cols[j] over the 8-position
  * blocks (lane = position % 8) and tail[j * 8 + k] += the tail's
  * products, for the 8 dY planes dy[k] (ohw apart) of one sample. */
-DIRECT_CLONES static void direct_grad8(float *restrict acc, float *restrict tail,
-                                       const float *restrict dy, const float *restrict cols,
-                                       int64_t ckk, int64_t ohw)
+DIRECT_BODY void direct_grad8_body(float *restrict acc, float *restrict tail,
+                                   const float *restrict dy, const float *restrict cols,
+                                   int64_t ckk, int64_t ohw)
 {
     int64_t p, j, k;
     for (j = 0; j < ckk; j++) {
@@ -459,6 +460,58 @@ DIRECT_CLONES static void direct_grad8(float *restrict acc, float *restrict tail
             for (k = 0; k < 8; k++)
                 tail[j * 8 + k] += dy[k * ohw + p] * cj[p];
     }
+}
+
+static void direct_out8_base(float *y, const float *cols, const float *w, const float *b,
+                             int64_t ckk, int64_t ohw)
+{
+    direct_out8_body(y, cols, w, b, ckk, ohw);
+}
+
+static void direct_grad8_base(float *acc, float *tail, const float *dy, const float *cols,
+                              int64_t ckk, int64_t ohw)
+{
+    direct_grad8_body(acc, tail, dy, cols, ckk, ohw);
+}
+
+#if DIRECT_X86
+DIRECT_AVX2 static void direct_out8_avx2(float *y, const float *cols, const float *w,
+                                         const float *b, int64_t ckk, int64_t ohw)
+{
+    direct_out8_body(y, cols, w, b, ckk, ohw);
+}
+
+DIRECT_AVX2 static void direct_grad8_avx2(float *acc, float *tail, const float *dy,
+                                          const float *cols, int64_t ckk, int64_t ohw)
+{
+    direct_grad8_body(acc, tail, dy, cols, ckk, ohw);
+}
+#else
+#define direct_out8_avx2 direct_out8_base
+#define direct_grad8_avx2 direct_grad8_base
+#endif
+
+/* 1 when the AVX2 bodies can run here. */
+static int direct_has_avx2(void)
+{
+#if DIRECT_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+static void direct_out8(float *y, const float *cols, const float *w, const float *b,
+                        int64_t ckk, int64_t ohw)
+{
+    (direct_has_avx2() ? direct_out8_avx2 : direct_out8_base)(y, cols, w, b, ckk, ohw);
+}
+
+static void direct_grad8(float *acc, float *tail, const float *dy, const float *cols,
+                         int64_t ckk, int64_t ohw)
+{
+    (direct_has_avx2() ? direct_grad8_avx2 : direct_grad8_base)(acc, tail, dy, cols, ckk, ohw);
 }
 
 /* y = sum_j w[j] * cols[j] (j in order, from +0) + b over one output
