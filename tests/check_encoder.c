@@ -561,6 +561,15 @@ START_TEST(test_conv_gradients)
     s = make_spec(CTR_LAYER_CONV2D, 1, 3, 1, 4, 20);
     s.hi0 = 2, s.hi1 = 2, s.hi2 = 2, s.hi3 = 0, s.hi4 = 0;
     check_layer(&s); /* stride 2, even kernel, no padding */
+    s = make_spec(CTR_LAYER_CONV2D, 2, 3, 1, 5, 21);
+    s.hi0 = 11, s.hi1 = 3, s.hi2 = 1, s.hi3 = 1, s.hi4 = 1;
+    check_layer(&s); /* one input channel: the direct path, a block of 8 channels and 3 */
+    s = make_spec(CTR_LAYER_CONV2D, 3, 3, 1, 9, 9);
+    s.hi0 = 8, s.hi1 = 5, s.hi2 = 2, s.hi3 = 2, s.hi4 = 0;
+    check_layer(&s); /* the direct path, 5x5 stride 2 (25 values per window) */
+    s = make_spec(CTR_LAYER_CONV2D, 2, 3, 4, 5, 6);
+    s.hi0 = 9, s.hi1 = 3, s.hi2 = 2, s.hi3 = 1, s.hi4 = 1;
+    check_layer(&s); /* 36 values per window: the GEMM path */
     s = make_spec(CTR_LAYER_CONV1D, 2, 2, 7, 3, 0);
     s.hi0 = 4, s.hi1 = 3, s.hi2 = 2, s.hi3 = 1, s.hi4 = 1;
     check_layer(&s); /* strided 1-D convolution over a sequence */

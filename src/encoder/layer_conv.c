@@ -364,6 +364,260 @@ static int conv2d_infer_floats(const ctr__layer *l, int64_t n, int64_t groups, s
     return ctr__matrix_bytes(out, g.ckk + g.o, conv2d_chunk(&g, n) * g.ohw, 1);
 }
 
+/* ---- conv2d, the direct path ----------------------------------------------
+ * A convolution with few values per window (C*k*k <= DIRECT_CKK: a first
+ * layer over grey or colour images) gains nothing from GEMMs in training:
+ * K is 9 or 25, the output block must still be scattered to the samples,
+ * and OpenBLAS runs the weight gradient (O x C*k*k outputs over a K of
+ * the whole batch's positions) at a fifth of its usual rate (issue 17).
+ * In train mode each sample's output is taken from its columns (kept for
+ * backward as on the GEMM path, but one sample after the other: ld H'*W')
+ * while they are in cache, with the bias and the plane statistics, and
+ * the weight and bias gradients straight from dY in NCHW (no gather). An
+ * input gradient, when wanted, takes the GEMM path's chunks. Every sum
+ * runs in a fixed order (samples in order), whatever the thread count.
+ * The no-grad forward keeps the GEMM path. */
+#define DIRECT_CKK 32
+#define DIRECT_OC_BLOCK 8 /* output channels per vector kernel call */
+
+static int direct_applies(const conv_geom *g)
+{
+    return g->ckk <= DIRECT_CKK;
+}
+
+/* The two kernels below run on 8-float vectors, as inlined bodies
+ * compiled twice on x86-64 (kernels.c's way): for the baseline and for
+ * AVX2, chosen per call from the CPU's feature bits (not by an ifunc: its
+ * resolver runs before ThreadSanitizer's runtime is up). No FMA: both do
+ * the same float operations, so the bits do not depend on the CPU. */
+typedef float conv_v8 __attribute__((vector_size(8 * sizeof(float))));
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DIRECT_X86 1
+#define DIRECT_AVX2 __attribute__((target("avx2")))
+#else
+#define DIRECT_X86 0
+#endif
+#define DIRECT_BODY static inline __attribute__((always_inline))
+#define DIRECT_EACH8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+#define DIRECT_SPLAT(x) {(x), (x), (x), (x), (x), (x), (x), (x)}
+
+/* Output channels [0, 8) of w (rows of ckk) for one sample: y[k] =
+ * sum_j w[k][j] * cols[j] (j in order, from +0) + b[k], planes ohw apart,
+ * 8 positions at a time; the tail as scalars (the same operations). */
+DIRECT_BODY void direct_out8_body(float *restrict y, const float *restrict cols,
+                                  const float *restrict w, const float *restrict b, int64_t ckk,
+                                  int64_t ohw)
+{
+    int64_t p, j, k;
+    for (p = 0; p + 8 <= ohw; p += 8) {
+        conv_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0};
+        conv_v8 a7 = {0}, c;
+        for (j = 0; j < ckk; j++) {
+            memcpy(&c, cols + j * ohw + p, sizeof(c));
+#define DIRECT_MAC(k) { conv_v8 wk = DIRECT_SPLAT(w[(k) * ckk + j]); a##k += wk * c; }
+            DIRECT_EACH8(DIRECT_MAC)
+#undef DIRECT_MAC
+        }
+#define DIRECT_STORE(k) { conv_v8 bk = DIRECT_SPLAT(b[k]); a##k += bk; \
+                          memcpy(y + (k) * ohw + p, &a##k, sizeof(c)); }
+        DIRECT_EACH8(DIRECT_STORE)
+#undef DIRECT_STORE
+    }
+    for (; p < ohw; p++)
+        for (k = 0; k < 8; k++) {
+            float a = 0.0f;
+            for (j = 0; j < ckk; j++)
+                a += w[k * ckk + j] * cols[j * ohw + p];
+            y[k * ohw + p] = a + b[k];
+        }
+}
+
+/* acc[(j * 8 + k) * 8 + lane] += dy[k] * cols[j] over the 8-position
+ * blocks (lane = position % 8) and tail[j * 8 + k] += the tail's
+ * products, for the 8 dY planes dy[k] (ohw apart) of one sample. */
+DIRECT_BODY void direct_grad8_body(float *restrict acc, float *restrict tail,
+                                   const float *restrict dy, const float *restrict cols,
+                                   int64_t ckk, int64_t ohw)
+{
+    int64_t p, j, k;
+    for (j = 0; j < ckk; j++) {
+        const float *cj = cols + j * ohw;
+        float *aj = acc + j * 64;
+        conv_v8 a0, a1, a2, a3, a4, a5, a6, a7, c, d;
+#define DIRECT_LOAD(k) memcpy(&a##k, aj + (k) * 8, sizeof(c));
+        DIRECT_EACH8(DIRECT_LOAD)
+#undef DIRECT_LOAD
+        for (p = 0; p + 8 <= ohw; p += 8) {
+            memcpy(&c, cj + p, sizeof(c));
+#define DIRECT_MAC(k) memcpy(&d, dy + (k) * ohw + p, sizeof(d)); a##k += d * c;
+            DIRECT_EACH8(DIRECT_MAC)
+#undef DIRECT_MAC
+        }
+#define DIRECT_SAVE(k) memcpy(aj + (k) * 8, &a##k, sizeof(c));
+        DIRECT_EACH8(DIRECT_SAVE)
+#undef DIRECT_SAVE
+        for (; p < ohw; p++)
+            for (k = 0; k < 8; k++)
+                tail[j * 8 + k] += dy[k * ohw + p] * cj[p];
+    }
+}
+
+static void direct_out8_base(float *y, const float *cols, const float *w, const float *b,
+                             int64_t ckk, int64_t ohw)
+{
+    direct_out8_body(y, cols, w, b, ckk, ohw);
+}
+
+static void direct_grad8_base(float *acc, float *tail, const float *dy, const float *cols,
+                              int64_t ckk, int64_t ohw)
+{
+    direct_grad8_body(acc, tail, dy, cols, ckk, ohw);
+}
+
+#if DIRECT_X86
+DIRECT_AVX2 static void direct_out8_avx2(float *y, const float *cols, const float *w,
+                                         const float *b, int64_t ckk, int64_t ohw)
+{
+    direct_out8_body(y, cols, w, b, ckk, ohw);
+}
+
+DIRECT_AVX2 static void direct_grad8_avx2(float *acc, float *tail, const float *dy,
+                                          const float *cols, int64_t ckk, int64_t ohw)
+{
+    direct_grad8_body(acc, tail, dy, cols, ckk, ohw);
+}
+#else
+#define direct_out8_avx2 direct_out8_base
+#define direct_grad8_avx2 direct_grad8_base
+#endif
+
+/* 1 when the AVX2 bodies can run here. */
+static int direct_has_avx2(void)
+{
+#if DIRECT_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+static void direct_out8(float *y, const float *cols, const float *w, const float *b,
+                        int64_t ckk, int64_t ohw)
+{
+    (direct_has_avx2() ? direct_out8_avx2 : direct_out8_base)(y, cols, w, b, ckk, ohw);
+}
+
+static void direct_grad8(float *acc, float *tail, const float *dy, const float *cols,
+                         int64_t ckk, int64_t ohw)
+{
+    (direct_has_avx2() ? direct_grad8_avx2 : direct_grad8_base)(acc, tail, dy, cols, ckk, ohw);
+}
+
+/* y = sum_j w[j] * cols[j] (j in order, from +0) + b over one output
+ * plane: direct_out8's operations for a channel outside its blocks. */
+static void direct_plane(float *restrict y, const float *restrict cols, const float *restrict w,
+                         float b, const conv_geom *g)
+{
+    int64_t p, j;
+    for (p = 0; p < g->ohw; p++) {
+        float a = 0.0f;
+        for (j = 0; j < g->ckk; j++)
+            a += w[j] * cols[j * g->ohw + p];
+        y[p] = a + b;
+    }
+}
+
+/* One sample: its columns, its output planes and (stats not NULL) their
+ * statistics, as scatter_output takes them. */
+static void direct_sample(float *y, float *cols, const float *x, const float *w,
+                          const float *bias, const conv_geom *g, float *stats)
+{
+    static const float zero[DIRECT_OC_BLOCK] = {0};
+    int64_t oc;
+    im2col(cols, g->ohw, x, g);
+    for (oc = 0; oc + DIRECT_OC_BLOCK <= g->o; oc += DIRECT_OC_BLOCK)
+        direct_out8(y + oc * g->ohw, cols, w + oc * g->ckk, bias != NULL ? bias + oc : zero,
+                    g->ckk, g->ohw);
+    for (; oc < g->o; oc++)
+        direct_plane(y + oc * g->ohw, cols, w + oc * g->ckk, bias != NULL ? bias[oc] : 0.0f, g);
+    for (oc = 0; oc < g->o && stats != NULL; oc++) {
+        const float *yt = y + oc * g->ohw;
+        float sum = ctr__sum(yt, g->ohw);
+        stats[2 * oc] = sum;
+        stats[2 * oc + 1] = ctr__sum_sq_dev(yt, sum / (float)g->ohw, g->ohw);
+    }
+}
+
+static void direct_forward(const ctr__layer *l, const ctr__layer_run *r, const conv_geom *g)
+{
+    int64_t i, in_size = g->c * g->h * g->w;
+    const float *bias = l->hi[4] ? r->w + g->o * g->ckk : NULL;
+    CTR__PARALLEL_FOR(r->n * (g->ckk + 2 * g->o) * g->ohw)
+    for (i = 0; i < r->n; i++)
+        direct_sample(r->y + i * g->o * g->ohw, r->cache + i * g->ckk * g->ohw,
+                      r->x + i * in_size, r->w, bias, g,
+                      r->plane_stats != NULL ? r->plane_stats + 2 * i * g->o : NULL);
+}
+
+/* Output channels [o0, o0 + 8): gw[oc][j] += the sum over the samples
+ * (in order) and positions of dY[i][oc] * cols_i[j], taken by
+ * direct_grad8 in lanes totalled in lane order, then its tail; gb[oc]
+ * (gb not NULL) += the planes' sums, sample after sample. */
+static void direct_grad_block(float *gw, float *gb, const float *dy, const float *cols,
+                              int64_t n, int64_t o0, const conv_geom *g)
+{
+    float acc[DIRECT_CKK * 64] = {0}, tail[DIRECT_CKK * 8] = {0}, bsum[8] = {0};
+    int64_t i, j, k, lane;
+    for (i = 0; i < n; i++) {
+        const float *d = dy + (i * g->o + o0) * g->ohw;
+        direct_grad8(acc, tail, d, cols + i * g->ckk * g->ohw, g->ckk, g->ohw);
+        for (k = 0; k < 8 && gb != NULL; k++)
+            bsum[k] += ctr__sum(d + k * g->ohw, g->ohw);
+    }
+    for (j = 0; j < g->ckk; j++)
+        for (k = 0; k < 8; k++) {
+            float t = 0.0f;
+            for (lane = 0; lane < 8; lane++)
+                t += acc[(j * 8 + k) * 8 + lane];
+            gw[(o0 + k) * g->ckk + j] += t + tail[j * 8 + k];
+        }
+    for (k = 0; k < 8 && gb != NULL; k++)
+        gb[o0 + k] += bsum[k];
+}
+
+/* An output channel outside the blocks: the same sums, one dot at a
+ * time (ctr__dot's lanes). */
+static void direct_grad_channel(float *gw, float *gb, const float *dy, const float *cols,
+                                int64_t n, int64_t oc, const conv_geom *g)
+{
+    int64_t i, j;
+    for (i = 0; i < n; i++) {
+        const float *d = dy + (i * g->o + oc) * g->ohw;
+        for (j = 0; j < g->ckk; j++)
+            gw[oc * g->ckk + j] += ctr__dot(d, cols + (i * g->ckk + j) * g->ohw, g->ohw);
+        if (gb != NULL)
+            gb[oc] += ctr__sum(d, g->ohw);
+    }
+}
+
+/* The weight and bias gradients, split over threads by blocks of
+ * DIRECT_OC_BLOCK output channels, then one task per channel left over
+ * (each sum is one thread's). */
+static void direct_weight_grad(const ctr__layer *l, const ctr__layer_run *r, const conv_geom *g)
+{
+    int64_t t, blocks = g->o / DIRECT_OC_BLOCK, rest = g->o % DIRECT_OC_BLOCK;
+    float *gb = l->hi[4] ? r->gw + g->o * g->ckk : NULL;
+    CTR__PARALLEL_FOR(r->n * (g->ckk + 1) * g->o * g->ohw)
+    for (t = 0; t < blocks + rest; t++) {
+        if (t < blocks)
+            direct_grad_block(r->gw, gb, r->dy, r->cache, r->n, t * DIRECT_OC_BLOCK, g);
+        else
+            direct_grad_channel(r->gw, gb, r->dy, r->cache, r->n,
+                                blocks * DIRECT_OC_BLOCK + t - blocks, g);
+    }
+}
+
 static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
@@ -376,6 +630,10 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
     if (r->nograd && ctr__wino_applies(&ws, g.k, g.s)) {
         ctr__wino_forward(r->y, r->x, r->w, l->hi[4] ? r->w + g.o * g.ckk : NULL, r->n, &ws,
                           r->cache);
+        return;
+    }
+    if (!r->nograd && direct_applies(&g)) {
+        direct_forward(l, r, &g);
         return;
     }
     for (s0 = 0; s0 < r->n; s0 += chunk) {
@@ -426,24 +684,36 @@ static void chunk_input_grad(float *dx, const float *dcols, int64_t nb, const co
     }
 }
 
+/* The input gradient of a chunk from its dY block: the columns' gradient
+ * W^T . block, scattered back. */
+static void chunk_dx(const ctr__layer_run *r, const conv_geom *g, const float *block,
+                     float *dcols, int64_t s0, int64_t nb)
+{
+    int64_t ld = nb * g->ohw;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->ckk, (int)ld, (int)g->o,
+                1.0f, r->w, (int)g->ckk, block, (int)ld, 0.0f, dcols, (int)ld);
+    chunk_input_grad(r->dx + s0 * g->c * g->h * g->w, dcols, nb, g);
+}
+
 static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
-    int64_t chunk = conv2d_chunk(&g, r->n), s0, in_size = g.c * g.h * g.w;
+    int64_t chunk = conv2d_chunk(&g, r->n), s0;
+    int direct = direct_applies(&g);
     float *dcols = r->cache + r->n * g.ckk * g.ohw;
     float *block = dcols + g.ckk * chunk * g.ohw;
-    for (s0 = 0; s0 < r->n; s0 += chunk) {
+    if (direct)
+        direct_weight_grad(l, r, &g);
+    for (s0 = 0; s0 < r->n && (!direct || r->dx != NULL); s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
         const float *cols = r->cache + s0 * g.ckk * g.ohw; /* from forward */
         gather_chunk_grad(block, r->dy + s0 * g.o * g.ohw, nb, &g,
-                          l->hi[4] ? r->gw + g.o * g.ckk : NULL);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
-                    1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
-        if (r->dx == NULL)
-            continue;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.ckk, (int)ld, (int)g.o,
-                    1.0f, r->w, (int)g.ckk, block, (int)ld, 0.0f, dcols, (int)ld);
-        chunk_input_grad(r->dx + s0 * in_size, dcols, nb, &g);
+                          l->hi[4] && !direct ? r->gw + g.o * g.ckk : NULL);
+        if (!direct)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
+                        1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
+        if (r->dx != NULL)
+            chunk_dx(r, &g, block, dcols, s0, nb);
     }
 }
 

@@ -16,6 +16,14 @@
 #include "common/vec.h"
 #include "encoder/encoder_build.h"
 
+/* The image backward recomputes the batch norm's output to find where the
+ * fused ReLU passed its gradient (masked_sums): the expression must round
+ * as the forward's did, so clang may not contract it into an FMA at one
+ * place and not the other (gcc does not contract in ISO C mode). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 static int check_norm_args(const ctr__layer *l, ctr__error *err)
 {
     if (l->hi[0] != 0 && l->hi[0] != 1)
@@ -85,7 +93,7 @@ static void bn_init(const ctr__layer *l, float *w, float *stat, ctr__prng *g)
 }
 
 /* Per-channel arrays kept per group in the cache. */
-enum { BN_MEAN, BN_INVSTD, BN_SUM_DY, BN_SUM_DYH, BN_SCALE, BN_SHIFT, BN_ARRAYS };
+enum { BN_MEAN, BN_INVSTD, BN_SUM_DY, BN_SUM_DYH, BN_SCALE, BN_SHIFT, BN_K, BN_ARRAYS };
 
 /* Rows of one value per channel (inner 1) are summed by chunks of this
  * many rows, each into a partial sum of its own (bn_rows_*). */
@@ -503,24 +511,34 @@ static inline float bn_masked(float d, float m)
     return m > 0.0f ? d : 0.0f;
 }
 
-/* ctr__sum and dot_normalised of the masked dy in one loop, with the same
- * lanes and order (the same bits as the ReLU's dx summed apart). */
-static void masked_sums(const float *restrict dy, const float *restrict mask,
-                        const float *restrict x, float m, float is, int64_t n, float *sum,
-                        float *dot)
+/* The fused ReLU's gradient over an image plane, from xhat = (x - m) * is
+ * and the batch norm's output xhat * sc + sh recomputed with bn_apply's
+ * train-mode expression (the bits the forward wrote): d where that output
+ * is > 0, which is where the ReLU's output is > 0 (bn_masked's test), so
+ * the ReLU's output is not read. */
+static inline float bn_masked_h(float d, float h, float sc, float sh)
+{
+    return h * sc + sh > 0.0f ? d : 0.0f;
+}
+
+/* ctr__sum and dot_normalised of the masked dy of one image plane in one
+ * loop, with the same lanes and order (the same bits as the ReLU's dx
+ * summed apart); sc, sh the channel's forward scale and shift. */
+static void masked_sums(const float *restrict dy, const float *restrict x, float m, float is,
+                        float sc, float sh, int64_t n, float *sum, float *dot)
 {
     float ls[CTR__VEC_BLOCK] = {0}, ld[CTR__VEC_BLOCK] = {0}, s = 0.0f, t = 0.0f;
     int64_t b, j;
     for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
         for (j = 0; j < CTR__VEC_BLOCK; j++) {
-            float d = bn_masked(dy[b + j], mask[b + j]);
+            float h = (x[b + j] - m) * is, d = bn_masked_h(dy[b + j], h, sc, sh);
             ls[j] += d;
-            ld[j] += d * ((x[b + j] - m) * is);
+            ld[j] += d * h;
         }
     for (j = 0; b + j < n; j++) {
-        float d = bn_masked(dy[b + j], mask[b + j]);
+        float h = (x[b + j] - m) * is, d = bn_masked_h(dy[b + j], h, sc, sh);
         ls[j] += d;
-        ld[j] += d * ((x[b + j] - m) * is);
+        ld[j] += d * h;
     }
     for (j = 0; j < CTR__VEC_BLOCK; j++) {
         s += ls[j];
@@ -545,24 +563,32 @@ static void bn_row_sums(float *restrict a, float *restrict e, const float *restr
     }
 }
 
+/* The per-channel arrays of the backward: the statistics, the forward's
+ * scale and shift, k and the sums over the group. */
+typedef struct bn_grad_coef {
+    const float *mean, *is, *scale, *shift, *k, *sdy, *sdh;
+} bn_grad_coef;
+
 /* sdy[j] += sum dy, sdh[j] += sum dy * xhat over the group's rows and
  * inner values of channel j (inner > 1: one thread's share, as
- * bn_accumulate_channel); dy masked by the fused ReLU's output when mask
- * is not NULL. */
+ * bn_accumulate_channel); dy masked by the fused ReLU when mask is not
+ * NULL (recomputed from x, masked_sums). */
 static void bn_backward_sums_channel(float *restrict sdy, float *restrict sdh,
                                      const float *restrict dy, const float *restrict mask,
-                                     const float *restrict x, const float *restrict mean,
-                                     const float *restrict is, const bn_geom *g, int64_t j)
+                                     const float *restrict x, const bn_grad_coef *c,
+                                     const bn_geom *g, int64_t j)
 {
+    float m = c->mean[j], is = c->is[j];
     int64_t s;
     for (s = 0; s < g->rows; s++) {
         int64_t at = s * g->slice + j * g->inner;
         if (mask != NULL) {
-            masked_sums(dy + at, mask + at, x + at, mean[j], is[j], g->inner, &sdy[j], &sdh[j]);
+            masked_sums(dy + at, x + at, m, is, c->scale[j], c->shift[j], g->inner, &sdy[j],
+                        &sdh[j]);
             continue;
         }
         sdy[j] += ctr__sum(dy + at, g->inner);
-        sdh[j] += dot_normalised(dy + at, x + at, mean[j], is[j], g->inner);
+        sdh[j] += dot_normalised(dy + at, x + at, m, is, g->inner);
     }
 }
 
@@ -589,28 +615,22 @@ static void bn_rows_backward_sums(float *sdy, float *sdh, float *part, const flo
 }
 
 static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *dy,
-                             const float *mask, const float *x, const float *mean,
-                             const float *is, const bn_geom *g)
+                             const float *mask, const float *x, const bn_grad_coef *c,
+                             const bn_geom *g)
 {
     int64_t j;
     if (g->inner == 1) {
-        bn_rows_backward_sums(sdy, sdh, part, dy, mask, x, mean, is, g);
+        bn_rows_backward_sums(sdy, sdh, part, dy, mask, x, c->mean, c->is, g);
         return;
     }
     CTR__PARALLEL_FOR(2 * g->rows * g->slice)
     for (j = 0; j < g->c; j++)
-        bn_backward_sums_channel(sdy, sdh, dy, mask, x, mean, is, g, j);
+        bn_backward_sums_channel(sdy, sdh, dy, mask, x, c, g, j);
 }
-
-/* The per-channel arrays of the input gradient: the statistics, k and the
- * sums over the group. */
-typedef struct bn_grad_coef {
-    const float *mean, *is, *k, *sdy, *sdh;
-} bn_grad_coef;
 
 /* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count,
  * over one row; dy masked by the fused ReLU's output when mask is not
- * NULL. */
+ * NULL (image planes: by the recomputed output, bn_masked_h). */
 static void bn_input_grad(float *restrict dx, const float *restrict dy,
                           const float *restrict mask, const float *restrict x,
                           const bn_grad_coef *c, const bn_geom *g)
@@ -628,16 +648,15 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
     }
     for (j = 0; j < g->c && g->inner > 1; j++) {
         float kj = k[j], a = sdy[j], e = sdh[j], m = mean[j], s = is[j];
+        float sc = c->scale[j], sh = c->shift[j];
         float *restrict dxj = dx + j * g->inner;
         const float *restrict dyj = dy + j * g->inner, *restrict xj = x + j * g->inner;
-        const float *restrict mj = mask != NULL ? mask + j * g->inner : NULL;
-        if (mj == NULL) {
+        if (mask == NULL) {
             CTR__VEC_FOR(b, g->inner,
                          dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
         } else {
-            CTR__VEC_FOR(b, g->inner,
-                         dxj[b] = kj * (count * bn_masked(dyj[b], mj[b]) - a -
-                                        ((xj[b] - m) * s) * e));
+            CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
+                         dxj[b] = kj * (count * bn_masked_h(dyj[b], h, sc, sh) - a - h * e));
         }
     }
 }
@@ -661,13 +680,15 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         int64_t first = k * g.rows * g.slice;
         float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
         float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
-        float *kk = bn_array(r, &g, BN_SCALE, k);
+        float *kk = bn_array(r, &g, BN_K, k);
         const float *mask = r->relu_mask != NULL ? r->relu_mask + first : NULL;
         bn_grad_coef c;
         memset(sdy, 0, (size_t)g.c * sizeof(float));
         memset(sdh, 0, (size_t)g.c * sizeof(float));
-        bn_backward_sums(sdy, sdh, bn_partials(r, &g), r->dy + first, mask, r->x + first, mean,
-                         is, &g);
+        c.mean = mean, c.is = is, c.k = kk, c.sdy = sdy, c.sdh = sdh;
+        c.scale = bn_array(r, &g, BN_SCALE, k), c.shift = bn_array(r, &g, BN_SHIFT, k);
+        bn_backward_sums(sdy, sdh, bn_partials(r, &g), r->dy + first, mask, r->x + first, &c,
+                         &g);
         if (l->hi[0]) {
             for (j = 0; j < g.c; j++) {
                 r->gw[j] += sdh[j];
@@ -677,9 +698,8 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         if (r->dx == NULL)
             continue;
         bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
-        for (j = 0; j < g.c; j++) /* the scale array is free in backward */
+        for (j = 0; j < g.c; j++)
             kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
-        c.mean = mean, c.is = is, c.k = kk, c.sdy = sdy, c.sdh = sdh;
         bn_input_grad_rows(r->dx + first, r->dy + first, mask, r->x + first, &c, &g);
     }
 }
