@@ -32,7 +32,16 @@
  * waveform and its 4-8 kHz band as two input channels), `--split-hz F`
  * (where the two bands meet, default 4000), `--stride6 S`
  * (a sixth conv layer of stride S = 2 or 4: latents every 20 or 40 ms, so
- * that K spans 240 or 480 ms). Progress on stderr; <out>/curve.csv,
+ * that K spans 240 or 480 ms). The options of the fourth pass
+ * (docs/results.md, "the voice gap, fourth pass"): `--utt-weight W`
+ * (an utterance-level contrastive term, utt.h: the batch as pairs of
+ * windows, the two halves of one two-second stream of one voice, their
+ * mean-pooled contexts pulled together by NT-Xent against the other
+ * streams, `--utt-tau T`, through a linear projection of `--utt-proj D`
+ * dims or none; for every model, or `--utt-models high` the highest
+ * band's only), `--compress log` (log(1 + |h|) of the first conv
+ * layer's output, senc.h), `--front split3` (three bands, 0-2, 2-4 and
+ * 4-8 kHz, each its own model). Progress on stderr; <out>/curve.csv,
  * <out>/curve.svg; the last stdout line is
  *   RESULT method=cpc-speech word_acc=... voice_acc=... random_word_acc=...
  *          random_voice_acc=... spectrogram_word_acc=... spectrogram_voice_acc=...
@@ -73,6 +82,7 @@ typedef struct options {
     int64_t hop, frames; /* samples per latent, latents per window */
     double utt_weight, utt_tau; /* the utterance-level term (utt.h); 0: off */
     int64_t utt_proj; /* its projection's width, 0: none */
+    int utt_high; /* 1: the term for the highest band's model only */
     int compress; /* 1: log(1 + |h|) after the first conv layer (senc.h) */
     uint64_t seed;
 } options;
@@ -104,7 +114,7 @@ static int parse(options *o, int argc, char **argv)
     o->steps = 12, o->seed = 1, o->words = CORPUS_WORDS, o->voices = CORPUS_VOICES;
     o->kernel1 = 10, o->pool_std = 0, o->negatives = NEG_BATCH, o->preemph = 0.0;
     o->front = FRONT_FULL, o->stride6 = 1, o->split_hz = 4000.0;
-    o->utt_weight = 0.0, o->utt_tau = 0.1, o->utt_proj = 0, o->compress = 0;
+    o->utt_weight = 0.0, o->utt_tau = 0.1, o->utt_proj = 0, o->compress = 0, o->utt_high = 0;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
@@ -135,6 +145,8 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--utt-weight") == 0) o->utt_weight = atof(v);
         else if (strcmp(a, "--utt-tau") == 0) o->utt_tau = atof(v);
         else if (strcmp(a, "--utt-proj") == 0) o->utt_proj = atoll(v);
+        else if (strcmp(a, "--utt-models") == 0 && strcmp(v, "all") == 0) o->utt_high = 0;
+        else if (strcmp(a, "--utt-models") == 0 && strcmp(v, "high") == 0) o->utt_high = 1;
         else if (strcmp(a, "--compress") == 0 && strcmp(v, "none") == 0) o->compress = 0;
         else if (strcmp(a, "--compress") == 0 && strcmp(v, "log") == 0) o->compress = 1;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "full") == 0) o->front = FRONT_FULL;
@@ -159,7 +171,8 @@ static int parse(options *o, int argc, char **argv)
                         "  [--negatives batch|other-voice|same-window|same-setting]\n"
                         "  [--preemph A] [--kernel1 N] [--front full|split|stack|split3]\n"
                         "  [--stride6 1|2|4] [--split-hz F]\n"
-                        "  [--utt-weight W] [--utt-tau T] [--utt-proj D] [--compress none|log]\n"
+                        "  [--utt-weight W] [--utt-tau T] [--utt-proj D]\n"
+                        "  [--utt-models all|high] [--compress none|log]\n"
                         "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
                         "   --probe-l2 0, the default: chosen per probe on a held-out training setting;\n"
                         "   --pool: how every feature set is pooled over frames, default mean)\n");
@@ -358,7 +371,7 @@ static int64_t train(model *m, int64_t nm, const front *f, float *win,
                      const int64_t *train_idx, int64_t n_train, cpc_point *curve,
                      int64_t *npoints, int64_t cap)
 {
-    double t0 = now_s(), loss = 0, sum_loss = 0, acc[64], sum_acc[64] = {0}, utt[2] = {0, 0};
+    double t0 = now_s(), loss = 0, sum_loss = 0, acc[64], sum_acc[64] = {0}, utt[3] = {0, 0, 0};
     int64_t step = 0, in_int = 0, j, k;
     ctr_rng *g = NULL;
     ctr_rng_create(&g, o->seed + 77, NULL);
@@ -371,7 +384,8 @@ static int64_t train(model *m, int64_t nm, const front *f, float *win,
                 return -1;
             }
             sum_loss += loss / (double)nm;
-            utt[0] += m[j].utt.loss / (double)nm, utt[1] += m[j].utt.acc / (double)nm;
+            if (m[j].head.extra != NULL)
+                utt[0] += m[j].utt.loss, utt[1] += m[j].utt.acc, utt[2] += 1.0;
             for (k = 0; k < o->steps; k++)
                 sum_acc[k] += acc[k] / (double)nm;
         }
@@ -387,8 +401,8 @@ static int64_t train(model *m, int64_t nm, const front *f, float *win,
                     (long long)o->steps, p->acc[o->steps - 1]);
             if (o->utt_weight > 0.0)
                 fprintf(stderr, "           utterance term: loss %.4f  pair accuracy %.3f\n",
-                        utt[0] / (double)in_int, utt[1] / (double)in_int);
-            sum_loss = 0, in_int = 0, utt[0] = utt[1] = 0;
+                        utt[0] / utt[2], utt[1] / utt[2]);
+            sum_loss = 0, in_int = 0, utt[0] = utt[1] = utt[2] = 0;
         }
     }
     ctr_rng_destroy(g);
@@ -578,6 +592,8 @@ static int models_create(model *m, int64_t nm, const front *f,
         if (rc != CTR_OK)
             return rc;
         m[j].head.neg_idx = m[0].neg_idx; /* the same windows, the same negatives */
+        if (o->utt_high && j + 1 < nm)
+            m[j].head.extra = NULL; /* --utt-models high: the last model's only */
     }
     return CTR_OK;
 }
