@@ -111,6 +111,8 @@ int cpc_head_step(cpc_head *h, const float *z, float *gz, int64_t n,
     rc = ctr_objective_cpc(h->obj, &a, loss);
     if (rc != CTR_OK)
         return fail(err, errcap, rc, "critic", ctr_objective_last_error(h->obj));
+    if (h->extra != NULL && (rc = h->extra(h->extra_user, h->cbuf, h->gc, n)) != CTR_OK)
+        return fail(err, errcap, rc, "context term", NULL);
     if ((rc = ctr_encoder_backward(h->ctx, h->gz_ctx, h->gc)) != CTR_OK)
         return fail(err, errcap, rc, "context backward", ctr_encoder_last_error(h->ctx));
     for (i = 0; i < n * t * d; i++)

@@ -25,6 +25,12 @@ typedef struct cpc_head {
     const int64_t *neg_idx;    /* SAMPLED: the host's indices, or NULL (rng) */
     float *w, *gw;             /* K*d*c weights then K*d biases */
     float *cbuf, *gc, *gz_ctx; /* cap x t x c, cap x t x c, cap x t x d */
+    /* Optional (NULL after create): a host term on the contexts, called
+     * by cpc_head_step after the critic and before the context's backward
+     * with the step's contexts c and the critic's dL/dc (n x t x c each),
+     * to which it adds its own gradient; returns a CTR status. */
+    int (*extra)(void *user, const float *c, float *gc, int64_t n);
+    void *extra_user;
 } cpc_head;
 
 /* Creates a head for sequences of t latents of dimension d, a GRU context

@@ -32,7 +32,16 @@
  * waveform and its 4-8 kHz band as two input channels), `--split-hz F`
  * (where the two bands meet, default 4000), `--stride6 S`
  * (a sixth conv layer of stride S = 2 or 4: latents every 20 or 40 ms, so
- * that K spans 240 or 480 ms). Progress on stderr; <out>/curve.csv,
+ * that K spans 240 or 480 ms). The options of the fourth pass
+ * (docs/results.md, "the voice gap, fourth pass"): `--utt-weight W`
+ * (an utterance-level contrastive term, utt.h: the batch as pairs of
+ * windows, the two halves of one two-second stream of one voice, their
+ * mean-pooled contexts pulled together by NT-Xent against the other
+ * streams, `--utt-tau T`, through a linear projection of `--utt-proj D`
+ * dims or none; for every model, or `--utt-models high` the highest
+ * band's only), `--compress log` (log(1 + |h|) of the first conv
+ * layer's output, senc.h), `--front split3` (three bands, 0-2, 2-4 and
+ * 4-8 kHz, each its own model). Progress on stderr; <out>/curve.csv,
  * <out>/curve.svg; the last stdout line is
  *   RESULT method=cpc-speech word_acc=... voice_acc=... random_word_acc=...
  *          random_voice_acc=... spectrogram_word_acc=... spectrogram_voice_acc=...
@@ -52,7 +61,9 @@
 #include "../cpc-common/cpc_report.h"
 #include "corpus.h"
 #include "front.h"
+#include "senc.h"
 #include "spectro.h"
+#include "utt.h"
 
 #define WINDOW 16000 /* one second */
 #define HOP 160      /* samples per latent of the five layers (5 * 4 * 2 * 2 * 2) */
@@ -69,6 +80,10 @@ typedef struct options {
     int64_t stride6; /* 1: five conv layers; > 1: a sixth, of this stride */
     double split_hz; /* where --front split|stack splits the bands */
     int64_t hop, frames; /* samples per latent, latents per window */
+    double utt_weight, utt_tau; /* the utterance-level term (utt.h); 0: off */
+    int64_t utt_proj; /* its projection's width, 0: none */
+    int utt_high; /* 1: the term for the highest band's model only */
+    int compress; /* 1: log(1 + |h|) after the first conv layer (senc.h) */
     uint64_t seed;
 } options;
 
@@ -77,11 +92,11 @@ enum { NEG_BATCH, NEG_OTHER_VOICE, NEG_SAME_WINDOW, NEG_SAME_SETTING };
 #define N_NEG 31 /* sampled negatives: as many as a batch of 32 gives */
 
 typedef struct model {
-    ctr_encoder *enc;
-    ctr_optimizer *opt;
+    senc enc;
     cpc_head head;
     float *x, *z, *gz, *c;
     int64_t *neg_idx, *voice, *setting; /* sampled negatives; each window's voice, setting */
+    utt_term utt; /* --utt-weight > 0 */
 } model;
 
 static double now_s(void)
@@ -99,6 +114,7 @@ static int parse(options *o, int argc, char **argv)
     o->steps = 12, o->seed = 1, o->words = CORPUS_WORDS, o->voices = CORPUS_VOICES;
     o->kernel1 = 10, o->pool_std = 0, o->negatives = NEG_BATCH, o->preemph = 0.0;
     o->front = FRONT_FULL, o->stride6 = 1, o->split_hz = 4000.0;
+    o->utt_weight = 0.0, o->utt_tau = 0.1, o->utt_proj = 0, o->compress = 0, o->utt_high = 0;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
@@ -126,9 +142,17 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--kernel1") == 0) o->kernel1 = atoll(v);
         else if (strcmp(a, "--stride6") == 0) o->stride6 = atoll(v);
         else if (strcmp(a, "--split-hz") == 0) o->split_hz = atof(v);
+        else if (strcmp(a, "--utt-weight") == 0) o->utt_weight = atof(v);
+        else if (strcmp(a, "--utt-tau") == 0) o->utt_tau = atof(v);
+        else if (strcmp(a, "--utt-proj") == 0) o->utt_proj = atoll(v);
+        else if (strcmp(a, "--utt-models") == 0 && strcmp(v, "all") == 0) o->utt_high = 0;
+        else if (strcmp(a, "--utt-models") == 0 && strcmp(v, "high") == 0) o->utt_high = 1;
+        else if (strcmp(a, "--compress") == 0 && strcmp(v, "none") == 0) o->compress = 0;
+        else if (strcmp(a, "--compress") == 0 && strcmp(v, "log") == 0) o->compress = 1;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "full") == 0) o->front = FRONT_FULL;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "split") == 0) o->front = FRONT_SPLIT;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "stack") == 0) o->front = FRONT_STACK;
+        else if (strcmp(a, "--front") == 0 && strcmp(v, "split3") == 0) o->front = FRONT_SPLIT3;
         else break;
     }
     o->hop = HOP * o->stride6, o->frames = o->stride6 >= 1 ? WINDOW / o->hop : 0;
@@ -137,13 +161,18 @@ static int parse(options *o, int argc, char **argv)
         o->words < 2 || o->words > CORPUS_WORDS || o->voices < 2 ||
         o->voices > CORPUS_VOICES || o->preemph < 0.0 || o->preemph >= 1.0 ||
         o->kernel1 < 5 || o->kernel1 > 400 || o->kernel1 % 2 != 0 ||
-        !(o->split_hz >= 500.0 && o->split_hz <= 7500.0)) {
+        !(o->split_hz >= 500.0 && o->split_hz <= 7500.0) ||
+        !(o->utt_weight >= 0.0 && o->utt_weight <= 100.0) ||
+        !(o->utt_tau >= 0.001 && o->utt_tau <= 1000.0) || o->utt_proj < 0 ||
+        o->utt_proj > 4096 || (o->utt_weight > 0.0 && o->batch % 2 != 0)) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
                         "  [--seed S] [--words W] [--voices V] [--pool mean|meanstd] [--out DIR]\n"
                         "  [--negatives batch|other-voice|same-window|same-setting]\n"
-                        "  [--preemph A] [--kernel1 N] [--front full|split|stack]\n"
+                        "  [--preemph A] [--kernel1 N] [--front full|split|stack|split3]\n"
                         "  [--stride6 1|2|4] [--split-hz F]\n"
+                        "  [--utt-weight W] [--utt-tau T] [--utt-proj D]\n"
+                        "  [--utt-models all|high] [--compress none|log]\n"
                         "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
                         "   --probe-l2 0, the default: chosen per probe on a held-out training setting;\n"
                         "   --pool: how every feature set is pooled over frames, default mean)\n");
@@ -155,21 +184,16 @@ static int parse(options *o, int argc, char **argv)
 /* The encoder: 1 s of audio (16000 x in_ch) -> 100 x channels, or with
  * --stride6 S a sixth conv layer (kernel 2S, stride S) -> 100 / S x
  * channels, one latent every 10 S ms. */
-static int build_encoder(ctr_encoder **enc, const options *o, int64_t in_ch,
+static int build_encoder(senc *enc, const options *o, int64_t in_ch,
                          uint64_t seed)
 {
     const int64_t k[6] = {o->kernel1, 8, 4, 4, 4, 2 * o->stride6},
                   s[6] = {5, 4, 2, 2, 2, o->stride6},
                   p[6] = {(o->kernel1 - 4) / 2, 2, 1, 1, 1, o->stride6 / 2};
-    const int64_t dims[2] = {WINDOW, in_ch}, layers = o->stride6 > 1 ? 6 : 5;
-    int rc = ctr_encoder_create(enc, dims, 2, seed, NULL);
-    int64_t l;
-    for (l = 0; rc == CTR_OK && l < layers; l++) {
-        rc = ctr_encoder_add_conv1d(*enc, o->channels, k[l], s[l], p[l], 1);
-        if (rc == CTR_OK)
-            rc = ctr_encoder_add_activation(*enc, CTR_LAYER_RELU);
-    }
-    return rc;
+    senc_shape sh;
+    sh.window = WINDOW, sh.in_ch = in_ch, sh.channels = o->channels;
+    sh.layers = o->stride6 > 1 ? 6 : 5, sh.k = k, sh.s = s, sh.p = p;
+    return senc_create(enc, &sh, o->compress, o->batch, o->lr, seed);
 }
 
 static int model_create(model *m, const options *o, int64_t in_ch, uint64_t seed,
@@ -178,11 +202,9 @@ static int model_create(model *m, const options *o, int64_t in_ch, uint64_t seed
     const int64_t b = o->batch;
     int rc;
     memset(m, 0, sizeof(*m));
-    if ((rc = build_encoder(&m->enc, o, in_ch, seed)) != CTR_OK ||
-        (rc = ctr_optimizer_create_for_encoder(&m->opt, CTR_OPTIMIZER_ADAMW, m->enc, NULL)) != CTR_OK ||
-        (rc = ctr_optimizer_set_f64(m->opt, CTR_OPTIMIZER_P_LR, o->lr)) != CTR_OK)
+    if ((rc = build_encoder(&m->enc, o, in_ch, seed)) != CTR_OK)
         return snprintf(err, cap, "encoder: %s (%s)", ctr_strerror(rc),
-                        ctr_encoder_last_error(m->enc)), rc;
+                        senc_last_error(&m->enc)), rc;
     m->x = (float *)calloc((size_t)(b * WINDOW * in_ch), sizeof(float));
     m->z = (float *)malloc((size_t)(b * o->frames * o->channels) * sizeof(float));
     m->gz = (float *)malloc((size_t)(b * o->frames * o->channels) * sizeof(float));
@@ -197,14 +219,19 @@ static int model_create(model *m, const options *o, int64_t in_ch, uint64_t seed
                          o->negatives == NEG_BATCH ? CTR_CPC_NEG_BATCH : CTR_CPC_NEG_SAMPLED,
                          N_NEG, b, o->lr, seed + 10, err, cap);
     m->head.neg_idx = m->neg_idx;
+    if (rc == CTR_OK && o->utt_weight > 0.0) {
+        rc = utt_create(&m->utt, o->utt_weight, o->utt_tau, o->frames, o->context,
+                        o->utt_proj, b, o->lr, seed + 20, err, cap);
+        m->head.extra = utt_hook, m->head.extra_user = &m->utt;
+    }
     return rc;
 }
 
 static void model_destroy(model *m)
 {
     cpc_head_destroy(&m->head);
-    ctr_optimizer_destroy(m->opt);
-    ctr_encoder_destroy(m->enc);
+    utt_destroy(&m->utt);
+    senc_destroy(&m->enc);
     free(m->x), free(m->z), free(m->gz), free(m->c), free(m->neg_idx), free(m->voice), free(m->setting);
 }
 
@@ -262,12 +289,14 @@ static int stop_next(const options *o, int64_t step, double t0)
     return o->max_steps > 0 ? step >= o->max_steps : now_s() - t0 >= o->budget;
 }
 
-/* A training window: utterances of one voice (random training words and
- * settings) end to end, from a random point of the first, so that every
- * frame is speech and a sequence keeps one speaker, as a sentence of a
- * speech corpus does. (Padding with silence would give every sequence the
- * same latents there: positives tied with their batch negatives.) */
-static int64_t fill_window(float *x, const corpus *c, const int64_t *idx,
+/* A training window of len samples: utterances of one voice (random
+ * training words and settings) end to end, from a random point of the
+ * first, so that every frame is speech and a sequence keeps one speaker,
+ * as a sentence of a speech corpus does. (Padding with silence would give
+ * every sequence the same latents there: positives tied with their batch
+ * negatives.) With --utt-weight, len is two windows: the two halves of one
+ * sentence. */
+static int64_t fill_window(float *x, int64_t len, const corpus *c, const int64_t *idx,
                            int64_t n, int64_t setting, ctr_rng *g)
 {
     int64_t r, from, filled = 0, voice;
@@ -277,11 +306,11 @@ static int64_t fill_window(float *x, const corpus *c, const int64_t *idx,
         u = &c->u[idx[r]], voice = u->voice;
     } while (setting >= 0 && u->setting != setting);
     ctr_rng_below(g, &from, 1, u->count);
-    while (filled < WINDOW) {
-        const int64_t len = u->count - from < WINDOW - filled ? u->count - from
-                                                              : WINDOW - filled;
-        memcpy(x + filled, u->samples + from, (size_t)len * sizeof(float));
-        filled += len, from = 0;
+    while (filled < len) {
+        const int64_t part = u->count - from < len - filled ? u->count - from
+                                                            : len - filled;
+        memcpy(x + filled, u->samples + from, (size_t)part * sizeof(float));
+        filled += part, from = 0;
         do {
             ctr_rng_below(g, &r, 1, n);
             u = &c->u[idx[r]];
@@ -295,19 +324,19 @@ static int64_t fill_window(float *x, const corpus *c, const int64_t *idx,
 static int model_step(model *m, int64_t n, double *loss, double *acc)
 {
     char err[256];
-    int rc = ctr_encoder_zero_grad(m->enc);
+    int rc = senc_zero_grad(&m->enc);
     if (rc == CTR_OK)
-        rc = ctr_encoder_forward(m->enc, m->z, m->x, n, CTR_ENCODER_TRAIN);
+        rc = senc_forward(&m->enc, m->z, m->x, n, CTR_ENCODER_TRAIN);
     if (rc == CTR_OK &&
         cpc_head_step(&m->head, m->z, m->gz, n, loss, acc, err, sizeof(err)) != CTR_OK)
         return fprintf(stderr, "cpc-speech: %s\n", err), -1;
     if (rc == CTR_OK)
-        rc = ctr_encoder_backward(m->enc, NULL, m->gz);
+        rc = senc_backward(&m->enc, m->gz);
     if (rc == CTR_OK)
-        rc = ctr_optimizer_step(m->opt);
+        rc = senc_step(&m->enc);
     if (rc != CTR_OK)
         return fprintf(stderr, "cpc-speech: %s (%s)\n", ctr_strerror(rc),
-                       ctr_encoder_last_error(m->enc)), -1;
+                       senc_last_error(&m->enc)), -1;
     return 0;
 }
 
@@ -318,11 +347,15 @@ static void next_batch(model *m, int64_t nm, const front *f, float *win,
                        const options *o, const corpus *c, const int64_t *train_idx,
                        int64_t n_train, ctr_rng *g)
 {
-    float *x[2];
+    const int64_t per = o->utt_weight > 0.0 ? 2 : 1; /* windows per sentence */
+    float *x[FRONT_MAX_MODELS];
     int64_t i;
-    for (i = 0; i < o->batch; i++) {
+    for (i = 0; i < o->batch; i += per) {
         m->setting[i] = o->negatives == NEG_SAME_SETTING ? i % CORPUS_SETTINGS : -1;
-        m->voice[i] = fill_window(win + i * WINDOW, c, train_idx, n_train, m->setting[i], g);
+        m->voice[i] = fill_window(win + i * WINDOW, per * WINDOW, c, train_idx, n_train,
+                                  m->setting[i], g);
+        if (per == 2)
+            m->setting[i + 1] = m->setting[i], m->voice[i + 1] = m->voice[i];
     }
     if (o->negatives != NEG_BATCH)
         draw_negatives(m->neg_idx, m->voice, m->setting, o->batch, o->frames, o->steps, o->negatives, g);
@@ -338,7 +371,7 @@ static int64_t train(model *m, int64_t nm, const front *f, float *win,
                      const int64_t *train_idx, int64_t n_train, cpc_point *curve,
                      int64_t *npoints, int64_t cap)
 {
-    double t0 = now_s(), loss = 0, sum_loss = 0, acc[64], sum_acc[64] = {0};
+    double t0 = now_s(), loss = 0, sum_loss = 0, acc[64], sum_acc[64] = {0}, utt[3] = {0, 0, 0};
     int64_t step = 0, in_int = 0, j, k;
     ctr_rng *g = NULL;
     ctr_rng_create(&g, o->seed + 77, NULL);
@@ -351,6 +384,8 @@ static int64_t train(model *m, int64_t nm, const front *f, float *win,
                 return -1;
             }
             sum_loss += loss / (double)nm;
+            if (m[j].head.extra != NULL)
+                utt[0] += m[j].utt.loss, utt[1] += m[j].utt.acc, utt[2] += 1.0;
             for (k = 0; k < o->steps; k++)
                 sum_acc[k] += acc[k] / (double)nm;
         }
@@ -364,7 +399,10 @@ static int64_t train(model *m, int64_t nm, const front *f, float *win,
             fprintf(stderr, "step %5lld  %6.1fs  loss %.4f (chance %.4f)  acc k=1 %.3f  k=%lld %.3f\n",
                     (long long)step, p->seconds, p->loss, p->chance, p->acc[0],
                     (long long)o->steps, p->acc[o->steps - 1]);
-            sum_loss = 0, in_int = 0;
+            if (o->utt_weight > 0.0)
+                fprintf(stderr, "           utterance term: loss %.4f  pair accuracy %.3f\n",
+                        utt[0] / utt[2], utt[1] / utt[2]);
+            sum_loss = 0, in_int = 0, utt[0] = utt[1] = utt[2] = 0;
         }
     }
     ctr_rng_destroy(g);
@@ -399,7 +437,7 @@ static int features(model *m, int64_t nm, const front *f, float *win,
 {
     const int64_t b = o->batch, h = o->context, ch = o->channels, w = 1 + std;
     int64_t i0, i, j, at[256];
-    float *x[2];
+    float *x[FRONT_MAX_MODELS];
     for (j = 0; j < nm; j++)
         x[j] = m[j].x;
     for (i0 = 0; i0 < c->count; i0 += b) {
@@ -408,7 +446,7 @@ static int features(model *m, int64_t nm, const front *f, float *win,
             at[i] = place(win + i * WINDOW, &c->u[i0 + i], (WINDOW - c->u[i0 + i].count) / 2);
         front_apply(f, win, cnt, WINDOW, x);
         for (j = 0; j < nm; j++) {
-            int rc = ctr_encoder_forward(m[j].enc, m[j].z, m[j].x, cnt, CTR_ENCODER_EVAL);
+            int rc = senc_forward(&m[j].enc, m[j].z, m[j].x, cnt, CTR_ENCODER_EVAL);
             if (rc == CTR_OK)
                 rc = cpc_head_context(&m[j].head, m[j].z, m[j].c, cnt);
             if (rc != CTR_OK)
@@ -554,6 +592,8 @@ static int models_create(model *m, int64_t nm, const front *f,
         if (rc != CTR_OK)
             return rc;
         m[j].head.neg_idx = m[0].neg_idx; /* the same windows, the same negatives */
+        if (o->utt_high && j + 1 < nm)
+            m[j].head.extra = NULL; /* --utt-models high: the last model's only */
     }
     return CTR_OK;
 }
@@ -592,7 +632,7 @@ int main(int argc, char **argv)
 {
     options o;
     corpus c, pre, *in = &c; /* in: what the encoders read */
-    model m[2], rnd[2];
+    model m[FRONT_MAX_MODELS], rnd[FRONT_MAX_MODELS];
     front fr;
     static cpc_point curve[4096];
     int64_t npoints, i, *train_idx, n_train = 0, steps, nm;
@@ -631,10 +671,10 @@ int main(int argc, char **argv)
         return fprintf(stderr, "cpc-speech: out of memory\n"), 1;
     fprintf(stderr, "cpc-speech: %lld utterances (%lld train, %lld test), %lld words x %lld voices; "
                     "K=%lld, batch %lld, budget %.0fs; %lld model(s), %lld input channel(s), "
-                    "high-band gain %.2f\n", (long long)c.count, (long long)n_train,
+                    "high-band gain %.2f (middle %.2f)\n", (long long)c.count, (long long)n_train,
             (long long)(c.count - n_train), (long long)o.words, (long long)o.voices,
             (long long)o.steps, (long long)o.batch, o.budget, (long long)nm,
-            (long long)fr.in_ch, fr.gain);
+            (long long)fr.in_ch, fr.gain, fr.gain_mid);
     if (models_create(m, nm, &fr, &o, err, sizeof(err)) != CTR_OK ||
         models_create(rnd, nm, &fr, &o, err, sizeof(err)) != CTR_OK) {
         fprintf(stderr, "cpc-speech: %s\n", err);
