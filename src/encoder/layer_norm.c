@@ -233,12 +233,11 @@ static void bn_rows_accumulate(float *restrict acc, float *restrict part,
     bn_add_partials(acc, part, bn_chunk_count(g), g->c, g->c);
 }
 
-/* The per-channel sums of images are split over threads by channel
- * (parallel.h): each channel's sum is taken by one thread, over the rows in
- * order, so it does not depend on the thread count. */
-
 /* acc[j] += sum over the group's rows and inner values of (x - center[j])^p,
- * p = 1 (center NULL) or 2, for channel j (inner > 1). */
+ * p = 1 (center NULL) or 2, for channel j (inner > 1). Images are split
+ * over threads by channel (parallel.h): each channel's sum is taken by one
+ * thread, over the rows in order, so it does not depend on the thread
+ * count. */
 static void bn_accumulate_channel(float *restrict acc, const float *restrict x,
                                   const float *restrict center, const bn_geom *g, int64_t j)
 {

@@ -526,10 +526,12 @@ static void apply_step(ctr_optimizer *opt, float *p, const float *g)
 {
     int64_t i;
     opt->step++;
-    if (opt->kind != CTR_OPTIMIZER_LARS)
+    if (opt->kind == CTR_OPTIMIZER_LARS) {
+        for (i = 0; i < opt->n_segs; i++)
+            lars_segment(opt, &opt->segs[i], p + opt->segs[i].offset, g + opt->segs[i].offset);
+    } else {
         elementwise_step(opt, p, g);
-    for (i = 0; i < opt->n_segs && opt->kind == CTR_OPTIMIZER_LARS; i++)
-        lars_segment(opt, &opt->segs[i], p + opt->segs[i].offset, g + opt->segs[i].offset);
+    }
     if (opt->momentum != 0.0)
         opt->buf_init = 1;
 }
