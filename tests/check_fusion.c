@@ -16,6 +16,15 @@
  *   fused      [conv, BN, ReLU, conv, BN, flatten, linear]
  *   reference  [conv] -> [BN, ReLU, conv] -> [BN, flatten, linear]
  * with one and two batch norm groups (CTR_ENCODER_P_BN_GROUPS).
+ *
+ * A batch norm over rows of features (inner 1) runs its train forward and
+ * backward as one parallel region each (layer_norm.c's bn_rows_*), with
+ * the ReLU's mask recomputed from its input; on a batch large enough for
+ * the region to start threads (OpenMP build, 2 threads), with a partial
+ * chunk of rows and a partial block of channels:
+ *   fused      [linear, BN, ReLU, linear]
+ *   reference  [linear, BN] -> [ReLU, linear]
+ * with one and two batch norm groups.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +179,13 @@ START_TEST(test_bn_relu_fused_equals_unfused)
 }
 END_TEST
 
+static void set_groups(ctr_encoder *net[4], int64_t groups)
+{
+    int k;
+    for (k = 0; k < 4; k++)
+        ck_assert_int_eq(ctr_encoder_set_i64(net[k], CTR_ENCODER_P_BN_GROUPS, groups), CTR_OK);
+}
+
 /* net[0] fused conv + BN; net[1..3] the reference's parts; BN groups. */
 static void build_conv_bn(ctr_encoder *net[4], int64_t groups)
 {
@@ -191,8 +207,7 @@ static void build_conv_bn(ctr_encoder *net[4], int64_t groups)
         ck_assert_int_eq(ctr_encoder_add_flatten(net[k]), CTR_OK);
         ck_assert_int_eq(ctr_encoder_add_linear(net[k], OUT, 1), CTR_OK);
     }
-    for (k = 0; k < 4; k++)
-        ck_assert_int_eq(ctr_encoder_set_i64(net[k], CTR_ENCODER_P_BN_GROUPS, groups), CTR_OK);
+    set_groups(net, groups);
 }
 
 START_TEST(test_conv_bn_plane_stats_equal_unfused)
@@ -228,16 +243,92 @@ START_TEST(test_conv_bn_plane_stats_equal_unfused)
 }
 END_TEST
 
+/* The rows case: net[0] fused, net[1..2] the reference's two parts and
+ * net[3] an encoder without layers (no parameters or statistics), so that
+ * the helpers above, written for four handles, apply. */
+#define ROWS_N 100
+#define ROWS_IN 40
+#define ROWS_HID 520
+
+/* [linear, BN] when head, then [ReLU, linear] when tail. */
+static void add_rows_layers(ctr_encoder *enc, int head, int tail)
+{
+    if (head) {
+        ck_assert_int_eq(ctr_encoder_add_linear(enc, ROWS_HID, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(enc, 1e-5, 0.1, 1), CTR_OK);
+    }
+    if (tail) {
+        ck_assert_int_eq(ctr_encoder_add_activation(enc, CTR_LAYER_RELU), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_linear(enc, OUT, 1), CTR_OK);
+    }
+}
+
+static void build_rows(ctr_encoder *net[4], int64_t groups)
+{
+    int64_t in = ROWS_IN, hid = ROWS_HID, out = OUT;
+    net[0] = make(&in, 1);
+    net[1] = make(&in, 1);
+    net[2] = make(&hid, 1);
+    net[3] = make(&out, 1); /* no layers: the identity */
+    add_rows_layers(net[0], 1, 1);
+    add_rows_layers(net[1], 1, 0);
+    add_rows_layers(net[2], 0, 1);
+    set_groups(net, groups);
+}
+
+START_TEST(test_bn_rows_region_equals_unfused)
+{
+    ctr_encoder *net[4];
+    float *x = test_randn(35, ROWS_N, ROWS_IN, 1.0), *dy = test_randn(36, ROWS_N, OUT, 0.1);
+    float *y = malloc(ROWS_N * OUT * sizeof(float)), *yr = malloc(ROWS_N * OUT * sizeof(float));
+    float *h1 = malloc(ROWS_N * ROWS_HID * sizeof(float));
+    float *bn = malloc(ROWS_N * ROWS_HID * sizeof(float));
+    float *dx = malloc(ROWS_N * ROWS_IN * sizeof(float));
+    float *dxr = malloc(ROWS_N * ROWS_IN * sizeof(float));
+    float *d1 = malloc(ROWS_N * ROWS_HID * sizeof(float)), *d2 = malloc(ROWS_N * OUT * sizeof(float));
+    int k, step, saved = test_set_threads(2);
+    ck_assert_ptr_nonnull(d2);
+    build_rows(net, _i + 1);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (step = 0; step < 2; step++) { /* the second sees updated statistics */
+        for (k = 0; k < 4; k++)
+            ck_assert_int_eq(ctr_encoder_zero_grad(net[k]), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[0], y, x, ROWS_N, CTR_ENCODER_TRAIN), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[1], h1, x, ROWS_N, CTR_ENCODER_TRAIN), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[2], yr, h1, ROWS_N, CTR_ENCODER_TRAIN),
+                         CTR_OK);
+        assert_same(y, yr, ROWS_N * OUT, "output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 1), CTR_OK);
+        assert_same(bn, h1, ROWS_N * ROWS_HID, "the batch norm's output");
+        assert_parts_equal(net, 1);
+        ck_assert_int_eq(ctr_encoder_backward(net[0], dx, dy), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_backward(net[2], d1, dy), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_backward(net[1], dxr, d1), CTR_OK);
+        assert_same(dx, dxr, ROWS_N * ROWS_IN, "input gradient");
+        assert_parts_equal(net, 0);
+    }
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    free(x), free(dy), free(y), free(yr), free(h1), free(bn), free(dx), free(dxr);
+    free(d1), free(d2);
+    test_set_threads(saved);
+}
+END_TEST
+
 Suite *ctr_test_fusion_suite(void);
 
 Suite *ctr_test_fusion_suite(void)
 {
     Suite *s = suite_create("fusion");
     TCase *tc = tcase_create("bn-relu");
-    TCase *planes = tcase_create("conv-bn-plane-stats");
+    TCase *planes = tcase_create("conv-bn-plane-stats"), *rows;
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
     tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
     suite_add_tcase(s, planes);
+    rows = tcase_create("bn-relu-rows-region");
+    tcase_add_loop_test(rows, test_bn_rows_region_equals_unfused, 0, 2);
+    suite_add_tcase(s, rows);
     return s;
 }
