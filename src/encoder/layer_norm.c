@@ -243,6 +243,17 @@ static void bn_rows_reduce(float *restrict acc, const float *restrict part, int6
     }
 }
 
+/* Chunk k's rows to *s0, *s1, and its partial sum (part + k * stride)
+ * zeroed over `width` floats and returned. */
+static float *bn_chunk_start(float *part, int64_t stride, int64_t width, const bn_geom *g,
+                             int64_t k, int64_t *s0, int64_t *s1)
+{
+    float *a = part + k * stride;
+    bn_chunk_range(g, k, s0, s1);
+    memset(a, 0, (size_t)width * sizeof(float));
+    return a;
+}
+
 /* Rows of one value per channel (inner 1): each chunk of BN_CHUNK_ROWS
  * rows' sum of (x - center[j])^p, p = 1 (center NULL) or 2, in row order
  * into its partial sum (part + k * c), the chunks split over the threads
@@ -253,10 +264,8 @@ static void bn_rows_chunk_sums(float *restrict part, const float *restrict x,
     int64_t k;
     CTR__FOR
     for (k = 0; k < bn_chunk_count(g); k++) {
-        float *restrict a = part + k * g->c;
         int64_t s0, s1, s, j;
-        bn_chunk_range(g, k, &s0, &s1);
-        memset(a, 0, (size_t)g->c * sizeof(float));
+        float *restrict a = bn_chunk_start(part, g->c, g->c, g, k, &s0, &s1);
         for (s = s0; s < s1; s++) {
             const float *restrict xs = x + s * g->slice;
             if (center == NULL) {
@@ -720,10 +729,8 @@ static void bn_rows_grad_chunks(float *part, const float *dy, int fused, const f
     int64_t k;
     CTR__FOR
     for (k = 0; k < bn_chunk_count(g); k++) {
-        float *a = part + 2 * k * g->c, *e = a + g->c;
         int64_t s0, s1, s;
-        bn_chunk_range(g, k, &s0, &s1);
-        memset(a, 0, 2 * (size_t)g->c * sizeof(float));
+        float *a = bn_chunk_start(part, 2 * g->c, 2 * g->c, g, k, &s0, &s1), *e = a + g->c;
         for (s = s0; s < s1; s++)
             bn_row_sums(a, e, dy + s * g->slice, fused, x + s * g->slice, c, g->c);
     }
@@ -821,6 +828,37 @@ static void bn_channel_grads(const ctr__layer *l, const ctr__layer_run *r, const
         kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * c->is[j] / g->count;
 }
 
+/* The input gradient of group k (inner 1) by chunks of rows over the
+ * threads of the caller's region, each chunk's column sums of dx into its
+ * partial sum while its rows are in cache; then, by channel blocks,
+ * dx_colsum[j] += the partial sums in chunk order (the same bits at any
+ * thread count). The partial sums' space is free: the backward's sums
+ * were reduced from it before the barrier. */
+static void bn_rows_input_grad_colsum(const ctr__layer_run *r, const bn_geom *g,
+                                      const bn_grad_coef *c, int64_t k)
+{
+    int64_t first = k * g->rows * g->slice, ch, b;
+    float *part = bn_partials(r, g);
+    const float *mask = r->relu_mask; /* a flag (bn_input_grad) */
+    CTR__FOR
+    for (ch = 0; ch < bn_chunk_count(g); ch++) {
+        int64_t s0, s1, s, j;
+        float *restrict a = bn_chunk_start(part, g->c, g->c, g, ch, &s0, &s1);
+        for (s = s0; s < s1; s++) {
+            float *restrict dx = r->dx + first + s * g->slice;
+            bn_input_grad(dx, r->dy + first + s * g->slice, mask, r->x + first + s * g->slice,
+                          c, g);
+            CTR__VEC_FOR(j, g->c, a[j] += dx[j]);
+        }
+    }
+    CTR__FOR
+    for (b = 0; b < bn_channel_blocks(g); b++) {
+        int64_t j0, w;
+        bn_channel_range(g, b, &j0, &w);
+        bn_add_partials(r->dx_colsum + j0, part + j0, bn_chunk_count(g), g->c, w);
+    }
+}
+
 /* The backward of group k over rows of one value per channel (inner 1,
  * not synchronised) in one parallel region: the chunks' sums, their
  * reduction with the parameters' gradients and k by channel blocks, the
@@ -845,11 +883,13 @@ static void bn_rows_backward(const ctr__layer *l, const ctr__layer_run *r, const
             bn_reduce_block(sdh, part + g->c, 2 * g->c, g, b, &j0, &w);
             bn_channel_grads(l, r, g, c, kk, r->dx != NULL, j0, w);
         }
-        if (r->dx != NULL) {
+        if (r->dx != NULL && r->dx_colsum == NULL) {
             CTR__FOR
             for (s = 0; s < g->rows; s++)
                 bn_input_grad(r->dx + first + s * g->slice, dy + s * g->slice,
                               fused ? r->relu_mask : NULL, x + s * g->slice, c, g);
+        } else if (r->dx != NULL) {
+            bn_rows_input_grad_colsum(r, g, c, k);
         }
     }
 }
@@ -882,6 +922,8 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         for (j = 0; j < g.c; j++)
             kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
         bn_input_grad_rows(r->dx + first, r->dy + first, mask, r->x + first, &c, &g);
+        if (r->dx_colsum != NULL) /* rows (after a linear layer): inner 1 */
+            ctr__add_rows(r->dx_colsum, r->dx + first, g.rows, g.slice);
     }
 }
 
@@ -890,6 +932,7 @@ const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .kind = CTR_LAYER_BATCHNORM,
     .fuses_relu = 1,
     .takes_plane_stats = 1,
+    .sums_dx = 1,
     .configure = bn_configure,
     .init = bn_init,
     .cache_floats = bn_cache_floats,
