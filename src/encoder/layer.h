@@ -78,7 +78,9 @@ typedef struct ctr__layer_run {
      * encoder_run.c): forward, relu_y (not NULL) receives max(y, 0), the
      * ReLU's output; backward, dy is the ReLU's dL/dy and the gradient of
      * this layer's output is dy where relu_mask (the ReLU's output) > 0,
-     * else 0. NULL in both: the layer alone. */
+     * else 0 (the batch norm finds where from its own output, recomputed
+     * from its input, and reads only whether relu_mask is NULL). NULL in
+     * both: the layer alone. */
     float *relu_y;
     const float *relu_mask;
     /* A layer with ops->makes_plane_stats followed by a train-mode batch

@@ -513,9 +513,10 @@ static void bn_channel_stats(const ctr__layer *l, const ctr__layer_run *r, const
     }
 }
 
-/* mean[j] = the partial sums of x added in chunk order, / count; then
- * the statistics (bn_channel_stats) from the squared deviations' partial
- * sums: channel blocks over the threads of the caller's region. */
+/* bn_rows_mean: mean[j] = the partial sums of x added in chunk order,
+ * / count; bn_rows_stats: the squared deviations' partial sums added in
+ * chunk order, then bn_channel_stats. Both by channel blocks over the
+ * threads of the caller's region. */
 static void bn_rows_mean(float *restrict mean, const float *restrict part, const bn_geom *g)
 {
     int64_t b;
