@@ -4,9 +4,9 @@
  * GOMP_parallel, which gcc's `omp parallel` calls), by the function that
  * runs in them, with their wall time, printed to stderr at exit (issue 17,
  * docs/performance.md: regions per mlp_simclr_step). Regions whose
- * function lives in another object than the first one seen — OpenBLAS's,
- * opened inside its GEMMs — are not counted, nor regions opened inside a
- * counted one. Counting starts when the program sets OMP_REGIONS_ON in its
+ * function lives in a shared object named *blas* (OpenBLAS's, opened
+ * inside its GEMMs) are not counted, nor regions opened inside a counted
+ * one. Counting starts when the program sets OMP_REGIONS_ON in its
  * environment, or at once when it is set before the start; OMP_REGIONS_PER
  * divides the counts (the steps run). Names: `addr2line -f -e PROGRAM 0xOFFSET`.
  *
@@ -24,6 +24,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 typedef void (*parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
@@ -47,15 +48,10 @@ static double now_ns(void)
 
 static void record(void *fn, double ns)
 {
-    static void *program; /* the object of the first region: the library's */
     Dl_info info;
     int i;
-    if (dladdr(fn, &info) == 0)
-        return;
-    if (program == NULL)
-        program = info.dli_fbase;
-    if (info.dli_fbase != program) /* OpenBLAS's, inside a GEMM */
-        return;
+    if (dladdr(fn, &info) == 0 || (info.dli_fname != NULL && strstr(info.dli_fname, "blas")))
+        return; /* OpenBLAS's, inside a GEMM */
     for (i = 0; i < n_regions && regions[i].fn != fn; i++)
         ;
     if (i == n_regions && n_regions == MAX_REGIONS)
