@@ -16,7 +16,26 @@
  *   fused      [conv, BN, ReLU, conv, BN, flatten, linear]
  *   reference  [conv] -> [BN, ReLU, conv] -> [BN, flatten, linear]
  * with one and two batch norm groups (CTR_ENCODER_P_BN_GROUPS).
+ *
+ * A batch norm over rows of features (inner 1) runs its train forward and
+ * backward as one parallel region each (layer_norm.c's bn_rows_*), with
+ * the ReLU's mask recomputed from its input; on a batch large enough for
+ * the region to start threads (OpenMP build, 2 threads), with a partial
+ * chunk of rows and a partial block of channels:
+ *   fused      [linear, BN, ReLU, linear]
+ *   reference  [linear, BN] -> [ReLU, linear]
+ * with one and two batch norm groups.
+ *
+ * The bias gradient of a linear layer before a batch norm over rows is
+ * summed by the batch norm while it writes the linear's dy (chunks of
+ * rows, so a different order from the linear's own pass): against the
+ * net cut between them,
+ *   fused      [linear, BN, ReLU, linear]
+ *   reference  [linear] -> [BN, ReLU, linear]
+ * everything has the same bits but that bias gradient, which must equal
+ * the double-precision column sums of the reference's dy of the linear.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +189,13 @@ START_TEST(test_bn_relu_fused_equals_unfused)
 }
 END_TEST
 
+static void set_groups(ctr_encoder *net[4], int64_t groups)
+{
+    int k;
+    for (k = 0; k < 4; k++)
+        ck_assert_int_eq(ctr_encoder_set_i64(net[k], CTR_ENCODER_P_BN_GROUPS, groups), CTR_OK);
+}
+
 /* net[0] fused conv + BN; net[1..3] the reference's parts; BN groups. */
 static void build_conv_bn(ctr_encoder *net[4], int64_t groups)
 {
@@ -191,8 +217,7 @@ static void build_conv_bn(ctr_encoder *net[4], int64_t groups)
         ck_assert_int_eq(ctr_encoder_add_flatten(net[k]), CTR_OK);
         ck_assert_int_eq(ctr_encoder_add_linear(net[k], OUT, 1), CTR_OK);
     }
-    for (k = 0; k < 4; k++)
-        ck_assert_int_eq(ctr_encoder_set_i64(net[k], CTR_ENCODER_P_BN_GROUPS, groups), CTR_OK);
+    set_groups(net, groups);
 }
 
 START_TEST(test_conv_bn_plane_stats_equal_unfused)
@@ -228,16 +253,194 @@ START_TEST(test_conv_bn_plane_stats_equal_unfused)
 }
 END_TEST
 
+/* The rows case: net[0] fused, net[1..2] the reference's two parts and
+ * net[3] an encoder without layers (no parameters or statistics), so that
+ * the helpers above, written for four handles, apply. */
+#define ROWS_N 100
+#define ROWS_IN 40
+#define ROWS_HID 520
+
+/* [linear, BN] when head, then [ReLU, linear] when tail. */
+static void add_rows_layers(ctr_encoder *enc, int head, int tail)
+{
+    if (head) {
+        ck_assert_int_eq(ctr_encoder_add_linear(enc, ROWS_HID, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(enc, 1e-5, 0.1, 1), CTR_OK);
+    }
+    if (tail) {
+        ck_assert_int_eq(ctr_encoder_add_activation(enc, CTR_LAYER_RELU), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_linear(enc, OUT, 1), CTR_OK);
+    }
+}
+
+static void build_rows(ctr_encoder *net[4], int64_t groups)
+{
+    int64_t in = ROWS_IN, hid = ROWS_HID, out = OUT;
+    net[0] = make(&in, 1);
+    net[1] = make(&in, 1);
+    net[2] = make(&hid, 1);
+    net[3] = make(&out, 1); /* no layers: the identity */
+    add_rows_layers(net[0], 1, 1);
+    add_rows_layers(net[1], 1, 0);
+    add_rows_layers(net[2], 0, 1);
+    set_groups(net, groups);
+}
+
+/* The rows cases' buffers: input and dy (random), the outputs (fused,
+ * reference), the first part's output, a layer output, the input
+ * gradients (fused, reference), the parts' dy. */
+typedef struct rows_bufs {
+    float *x, *dy, *y, *yr, *h1, *bn, *dx, *dxr, *d1, *d2;
+} rows_bufs;
+
+static float *floats(int64_t n)
+{
+    float *p = malloc((size_t)n * sizeof(float));
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static rows_bufs rows_bufs_new(uint64_t seed)
+{
+    rows_bufs b;
+    b.x = test_randn(seed, ROWS_N, ROWS_IN, 1.0);
+    b.dy = test_randn(seed + 1, ROWS_N, OUT, 0.1);
+    b.y = floats(ROWS_N * OUT), b.yr = floats(ROWS_N * OUT), b.d2 = floats(ROWS_N * OUT);
+    b.h1 = floats(ROWS_N * ROWS_HID), b.bn = floats(ROWS_N * ROWS_HID);
+    b.d1 = floats(ROWS_N * ROWS_HID);
+    b.dx = floats(ROWS_N * ROWS_IN), b.dxr = floats(ROWS_N * ROWS_IN);
+    return b;
+}
+
+static void rows_bufs_free(rows_bufs *b)
+{
+    free(b->x), free(b->dy), free(b->y), free(b->yr), free(b->h1), free(b->bn);
+    free(b->dx), free(b->dxr), free(b->d1), free(b->d2);
+}
+
+START_TEST(test_bn_rows_region_equals_unfused)
+{
+    ctr_encoder *net[4];
+    rows_bufs b = rows_bufs_new(35);
+    float *x = b.x, *dy = b.dy, *y = b.y, *yr = b.yr, *h1 = b.h1, *bn = b.bn;
+    float *dx = b.dx, *dxr = b.dxr, *d1 = b.d1;
+    int k, step, saved = test_set_threads(2);
+    build_rows(net, _i + 1);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (step = 0; step < 2; step++) { /* the second sees updated statistics */
+        for (k = 0; k < 4; k++)
+            ck_assert_int_eq(ctr_encoder_zero_grad(net[k]), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[0], y, x, ROWS_N, CTR_ENCODER_TRAIN), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[1], h1, x, ROWS_N, CTR_ENCODER_TRAIN), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[2], yr, h1, ROWS_N, CTR_ENCODER_TRAIN),
+                         CTR_OK);
+        assert_same(y, yr, ROWS_N * OUT, "output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 1), CTR_OK);
+        assert_same(bn, h1, ROWS_N * ROWS_HID, "the batch norm's output");
+        assert_parts_equal(net, 1);
+        ck_assert_int_eq(ctr_encoder_backward(net[0], dx, dy), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_backward(net[2], d1, dy), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_backward(net[1], dxr, d1), CTR_OK);
+        assert_same(dx, dxr, ROWS_N * ROWS_IN, "input gradient");
+        assert_parts_equal(net, 0);
+    }
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    rows_bufs_free(&b);
+    test_set_threads(saved);
+}
+END_TEST
+
+/* The bias gradient's case: net[1] = [linear], net[2] = [BN, ReLU,
+ * linear], net[3] no layers. */
+static void build_bias(ctr_encoder *net[4], int64_t groups)
+{
+    int64_t in = ROWS_IN, hid = ROWS_HID, out = OUT;
+    net[0] = make(&in, 1);
+    net[1] = make(&in, 1);
+    net[2] = make(&hid, 1);
+    net[3] = make(&out, 1);
+    add_rows_layers(net[0], 1, 1);
+    ck_assert_int_eq(ctr_encoder_add_linear(net[1], ROWS_HID, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_batchnorm(net[2], 1e-5, 0.1, 1), CTR_OK);
+    add_rows_layers(net[2], 0, 1);
+    set_groups(net, groups);
+}
+
+/* The gradients of net[0] against net[1..2]'s: the same bits but the
+ * first linear's bias (floats [ROWS_IN * ROWS_HID, + ROWS_HID)), which is
+ * checked against the column sums of d1 (dL/d its output) in double. */
+static void assert_bias_grads(ctr_encoder *net[4], const float *d1)
+{
+    int64_t total = count_of(net[0], 0), n1 = count_of(net[1], 0), j, i;
+    int64_t b0 = ROWS_IN * ROWS_HID;
+    float *fused = malloc((size_t)total * sizeof(float));
+    float *parts = malloc((size_t)total * sizeof(float));
+    ck_assert_ptr_nonnull(parts);
+    ck_assert_int_eq(ctr_encoder_get_grads(net[0], fused, total), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(net[1], parts, n1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_get_grads(net[2], parts + n1, total - n1), CTR_OK);
+    assert_same(fused, parts, b0, "the linear's weight gradient");
+    assert_same(fused + n1, parts + n1, total - n1, "the later gradients");
+    for (j = 0; j < ROWS_HID; j++) {
+        double sum = 0.0;
+        for (i = 0; i < ROWS_N; i++)
+            sum += d1[i * ROWS_HID + j];
+        ck_assert_msg(fabs(fused[b0 + j] - sum) <= 1e-5 + 1e-5 * fabs(sum),
+                      "bias gradient %d: %g, column sum %g", (int)j, fused[b0 + j], sum);
+        ck_assert_msg(fabs(fused[b0 + j] - parts[b0 + j]) <= 1e-5 + 1e-5 * fabs(sum),
+                      "bias gradient %d: %g, the linear's own %g", (int)j, fused[b0 + j],
+                      parts[b0 + j]);
+    }
+    free(fused), free(parts);
+}
+
+START_TEST(test_bias_grad_by_bn_equals_unfused)
+{
+    ctr_encoder *net[4];
+    rows_bufs b = rows_bufs_new(37);
+    int k, step, saved = test_set_threads(2);
+    build_bias(net, _i + 1);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (step = 0; step < 2; step++) { /* the second with moved running statistics */
+        ck_assert_int_eq(ctr_encoder_forward(net[0], b.y, b.x, ROWS_N, CTR_ENCODER_TRAIN),
+                         CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[1], b.h1, b.x, ROWS_N, CTR_ENCODER_TRAIN),
+                         CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[2], b.yr, b.h1, ROWS_N, CTR_ENCODER_TRAIN),
+                         CTR_OK);
+        assert_same(b.y, b.yr, ROWS_N * OUT, "output");
+        for (k = 0; k < 4; k++)
+            ck_assert_int_eq(ctr_encoder_zero_grad(net[k]), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_backward(net[0], b.dx, b.dy), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_backward(net[2], b.d1, b.dy), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_backward(net[1], b.dxr, b.d1), CTR_OK);
+        assert_same(b.dx, b.dxr, ROWS_N * ROWS_IN, "input gradient");
+        assert_bias_grads(net, b.d1);
+    }
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    rows_bufs_free(&b);
+    test_set_threads(saved);
+}
+END_TEST
+
 Suite *ctr_test_fusion_suite(void);
 
 Suite *ctr_test_fusion_suite(void)
 {
     Suite *s = suite_create("fusion");
     TCase *tc = tcase_create("bn-relu");
-    TCase *planes = tcase_create("conv-bn-plane-stats");
+    TCase *planes = tcase_create("conv-bn-plane-stats"), *rows;
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
     tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
     suite_add_tcase(s, planes);
+    rows = tcase_create("bn-relu-rows-region");
+    tcase_add_loop_test(rows, test_bn_rows_region_equals_unfused, 0, 2);
+    tcase_add_loop_test(rows, test_bias_grad_by_bn_equals_unfused, 0, 2);
+    suite_add_tcase(s, rows);
     return s;
 }

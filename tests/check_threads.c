@@ -308,9 +308,16 @@ START_TEST(test_sgd_same_bits_across_threads)
 }
 END_TEST
 
+static void step_count_is(const ctr_optimizer *opt, int64_t want)
+{
+    int64_t v = -1;
+    ck_assert_int_eq(ctr_optimizer_get_i64(opt, CTR_OPTIMIZER_P_STEP, &v), CTR_OK);
+    ck_assert_int_eq(v, want);
+}
+
 /* A value that is not finite far into a big array (past the first blocks
  * of the split check) is found: the step and the forward refuse it, name
- * its index and leave the parameters as they were. */
+ * its index and leave the parameters and the step count as they were. */
 START_TEST(test_split_finite_checks)
 {
     const int64_t n = 100003, bad = 70001;
@@ -329,6 +336,13 @@ START_TEST(test_split_finite_checks)
     ck_assert_int_eq(ctr_optimizer_step_buffer(opt, p, g, n), CTR_E_NUMERIC);
     ck_assert_ptr_nonnull(strstr(ctr_optimizer_last_error(opt), "grads[70001] is NaN"));
     assert_same_bits(p, p_copy, n, "parameters after a refused step");
+    step_count_is(opt, 0);
+    ctr_optimizer_destroy(opt); /* AdamW: its check shares the update's region */
+    ck_assert_int_eq(ctr_optimizer_create(&opt, CTR_OPTIMIZER_ADAMW, n, NULL), CTR_OK);
+    ck_assert_int_eq(ctr_optimizer_step_buffer(opt, p, g, n), CTR_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ctr_optimizer_last_error(opt), "grads[70001] is NaN"));
+    assert_same_bits(p, p_copy, n, "parameters after a refused AdamW step");
+    step_count_is(opt, 0);
     g[bad] = 0.0f;
     p[bad] = (float)INFINITY;
     ck_assert_int_eq(ctr_optimizer_step_buffer(opt, p, g, n), CTR_E_NUMERIC);

@@ -15,6 +15,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#if defined(CTR_OPENMP)
+#include <omp.h>
+#endif
+
 /* Each block carries a header (64 bytes, so the payload keeps 64-byte
  * alignment) recording its size and a magic word. */
 #define HDR 64
@@ -170,4 +174,16 @@ int test_basic_block(ctr_encoder *enc, int64_t out, int64_t stride, double proj_
     else
         rc = ctr_encoder_add_residual(enc, source, CTR_SHORTCUT_IDENTITY, 1, 0.0, 0.0);
     return rc != CTR_OK ? rc : ctr_encoder_add_activation(enc, CTR_LAYER_RELU);
+}
+
+int test_set_threads(int t)
+{
+#if defined(CTR_OPENMP)
+    int before = omp_get_max_threads();
+    omp_set_num_threads(t);
+    return before;
+#else
+    (void)t;
+    return 1;
+#endif
 }

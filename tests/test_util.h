@@ -77,4 +77,9 @@ void test_dir_teardown(test_dir *d);
 /* Removes every file in the directory, then the directory. */
 void test_dir_remove_all(test_dir *d);
 
+/* The OpenMP build's thread count for the library's passes
+ * (omp_set_num_threads; the previous count returned), nothing in the
+ * default build (returns 1). */
+int test_set_threads(int t);
+
 #endif /* CTR_TEST_UTIL_H */

@@ -32,6 +32,30 @@
 #define CTR__PARALLEL_FOR(work)
 #endif
 
+/* A pass of several loops in one parallel region, so that the threads
+ * meet at a barrier between the loops instead of a fork and a join each:
+ *
+ *     CTR__PARALLEL_REGION(work)
+ *     {
+ *         first_pass(...);   - each with CTR__FOR before its loop
+ *         second_pass(...);
+ *     }
+ *
+ * CTR__FOR before a `for` loop (in the region's block or in a function it
+ * calls) splits the loop's iterations as CTR__PARALLEL_FOR does, the same
+ * blocks per thread at every call, with a barrier at its end; outside a
+ * region, or when the region did not start threads (`work` below
+ * CTR__PARALLEL_MIN, or no OpenMP), the loop runs whole on the calling
+ * thread. Every thread runs the block's code outside the loops: keep it to
+ * local variables. */
+#if defined(CTR_OPENMP)
+#define CTR__PARALLEL_REGION(work) CTR__PRAGMA(omp parallel if ((work) >= CTR__PARALLEL_MIN))
+#define CTR__FOR CTR__PRAGMA(omp for schedule(static))
+#else
+#define CTR__PARALLEL_REGION(work)
+#define CTR__FOR
+#endif
+
 /* Elementwise loops run in blocks of this many floats, one block per
  * iteration. */
 #define CTR__PARALLEL_BLOCK ((int64_t)16384)

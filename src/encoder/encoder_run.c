@@ -358,12 +358,29 @@ static int backward_checks(ctr_encoder *enc, const float *dy, int synced)
     return ctr__check_finite(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
 }
 
+/* mlp5-17 (issue 17): the bias gradient of a linear layer summed by the
+ * layer after it (ops->sums_dx: batch norm) while it writes the linear's
+ * dy (ctr__layer_run.dx_colsum): layer i's target, or NULL when layer
+ * i - 1 is no linear layer with bias or a skip link also feeds its dy. */
+static float *bias_grad_of_previous(const ctr_encoder *enc, int64_t i)
+{
+    const ctr__layer *prev = i > 0 ? &enc->layers[i - 1] : NULL;
+    int64_t j;
+    if (prev == NULL || !enc->layers[i].ops->sums_dx || prev->ops->kind != CTR_LAYER_LINEAR ||
+        prev->hi[1] == 0 || enc->grads == NULL)
+        return NULL;
+    for (j = i + 1; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i - 1)
+            return NULL;
+    return enc->grads + prev->param_offset + prev->param_count - prev->hi[0];
+}
+
 static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
                         ctr_comm *sync)
 {
     const float *g;
     int64_t i;
-    int k = 0, sync_rc = CTR_OK;
+    int k = 0, sync_rc = CTR_OK, bias_done = 0;
     g = dy;
     for (i = enc->n_layers - 1; i >= 0; i--) {
         const float *relu_y = i > 0 && fused_with_relu(enc, i - 1)
@@ -378,6 +395,9 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
         r.sync = sync, r.sync_rc = &sync_rc;
         if (l->ops->has_skip)
             r.dskip = enc->work + l->skip_grad_offset;
+        r.bias_grad_done = bias_done; /* mlp5-17: by the layer after */
+        r.dx_colsum = bias_grad_of_previous(enc, i);
+        bias_done = r.dx_colsum != NULL;
         l->ops->backward(l, &r);
         if (r.dx != NULL)
             add_skip_grads(enc, r.dx, i);

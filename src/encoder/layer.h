@@ -78,7 +78,9 @@ typedef struct ctr__layer_run {
      * encoder_run.c): forward, relu_y (not NULL) receives max(y, 0), the
      * ReLU's output; backward, dy is the ReLU's dL/dy and the gradient of
      * this layer's output is dy where relu_mask (the ReLU's output) > 0,
-     * else 0. NULL in both: the layer alone. */
+     * else 0 (the batch norm finds where from its own output, recomputed
+     * from its input, and reads only whether relu_mask is NULL). NULL in
+     * both: the layer alone. */
     float *relu_y;
     const float *relu_mask;
     /* A layer with ops->makes_plane_stats followed by a train-mode batch
@@ -89,6 +91,14 @@ typedef struct ctr__layer_run {
      * plane_stats[2 * (i * C + c)] and [+ 1], so that the batch norm needs
      * no pass of its own for its moments. NULL: each layer alone. */
     float *plane_stats;
+    /* A linear layer with bias followed by a layer with ops->sums_dx
+     * (batch norm, encoder_run.c): backward, the second adds the column
+     * sums of its dx (over all rows: the first's bias gradient) to
+     * dx_colsum, not NULL, while it writes dx, and the first, given
+     * bias_grad_done = 1, skips its own pass over the same dx. NULL and 0:
+     * each layer alone. */
+    float *dx_colsum;
+    int bias_grad_done;
 } ctr__layer_run;
 
 typedef struct ctr__tensor_desc {
@@ -108,6 +118,8 @@ struct ctr__layer_ops {
     int has_skip;
     /* 1: forward and backward take relu_y and relu_mask (ctr__layer_run). */
     int fuses_relu;
+    /* 1: backward takes dx_colsum (ctr__layer_run). */
+    int sums_dx;
     /* 1: a train forward can write plane_stats of its output (ctr__layer_run);
      * 1: a train forward can read them instead of computing its moments. */
     int makes_plane_stats, takes_plane_stats;

@@ -105,7 +105,7 @@ static void linear_backward(const ctr__layer *l, const ctr__layer_run *r)
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in,
                 (int)rows, 1.0f, r->dy, (int)out, r->x, (int)in, 1.0f, r->gw,
                 (int)in);
-    if (l->hi[1])
+    if (l->hi[1] && !r->bias_grad_done) /* else summed by the layer after */
         ctr__add_rows(r->gw + out * in, r->dy, rows, out);
     if (r->dx != NULL)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,

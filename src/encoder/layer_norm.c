@@ -204,23 +204,68 @@ static void bn_add_partials(float *restrict acc, const float *restrict part, int
     }
 }
 
-/* Rows of one value per channel (inner 1): acc[j] += the sum over the
- * group's rows of (x - center[j])^p, p = 1 (center NULL) or 2. Each chunk
- * of BN_CHUNK_ROWS rows is summed in row order into its partial sum, the
- * chunks split over the threads (parallel.h) and read as whole rows;
- * the partial sums are then added in chunk order, so the result does not
- * depend on the thread count. */
-static void bn_rows_accumulate(float *restrict acc, float *restrict part,
-                               const float *restrict x, const float *restrict center,
-                               const bn_geom *g)
+/* Channels are reduced from the chunks' partial sums in blocks of this
+ * many, one block per iteration of a split loop. */
+#define BN_CHANNEL_BLOCK 64
+
+static int64_t bn_channel_blocks(const bn_geom *g)
+{
+    return (g->c + BN_CHANNEL_BLOCK - 1) / BN_CHANNEL_BLOCK;
+}
+
+/* Channels [*j0, *j0 + *w) of block b. */
+static void bn_channel_range(const bn_geom *g, int64_t b, int64_t *j0, int64_t *w)
+{
+    *j0 = b * BN_CHANNEL_BLOCK;
+    *w = g->c - *j0 < BN_CHANNEL_BLOCK ? g->c - *j0 : BN_CHANNEL_BLOCK;
+}
+
+/* acc[j] = 0 + part[k][j] for the chunks k in order (part: rows of
+ * `stride` floats) over channel block b, whose channels go to *j0, *w. */
+static void bn_reduce_block(float *restrict acc, const float *restrict part, int64_t stride,
+                            const bn_geom *g, int64_t b, int64_t *j0, int64_t *w)
+{
+    bn_channel_range(g, b, j0, w);
+    memset(acc + *j0, 0, (size_t)*w * sizeof(float));
+    bn_add_partials(acc + *j0, part + *j0, bn_chunk_count(g), stride, *w);
+}
+
+/* bn_reduce_block over every channel block, the blocks split over the
+ * threads of the caller's region (CTR__FOR, parallel.h). */
+static void bn_rows_reduce(float *restrict acc, const float *restrict part, int64_t stride,
+                           const bn_geom *g)
+{
+    int64_t b;
+    CTR__FOR
+    for (b = 0; b < bn_channel_blocks(g); b++) {
+        int64_t j0, w;
+        bn_reduce_block(acc, part, stride, g, b, &j0, &w);
+    }
+}
+
+/* Chunk k's rows to *s0, *s1, and its partial sum (part + k * stride)
+ * zeroed over `width` floats and returned. */
+static float *bn_chunk_start(float *part, int64_t stride, int64_t width, const bn_geom *g,
+                             int64_t k, int64_t *s0, int64_t *s1)
+{
+    float *a = part + k * stride;
+    bn_chunk_range(g, k, s0, s1);
+    memset(a, 0, (size_t)width * sizeof(float));
+    return a;
+}
+
+/* Rows of one value per channel (inner 1): each chunk of BN_CHUNK_ROWS
+ * rows' sum of (x - center[j])^p, p = 1 (center NULL) or 2, in row order
+ * into its partial sum (part + k * c), the chunks split over the threads
+ * of the caller's region (CTR__FOR) and read as whole rows. */
+static void bn_rows_chunk_sums(float *restrict part, const float *restrict x,
+                               const float *restrict center, const bn_geom *g)
 {
     int64_t k;
-    CTR__PARALLEL_FOR(g->rows * g->c)
+    CTR__FOR
     for (k = 0; k < bn_chunk_count(g); k++) {
-        float *restrict a = part + k * g->c;
         int64_t s0, s1, s, j;
-        bn_chunk_range(g, k, &s0, &s1);
-        memset(a, 0, (size_t)g->c * sizeof(float));
+        float *restrict a = bn_chunk_start(part, g->c, g->c, g, k, &s0, &s1);
         for (s = s0; s < s1; s++) {
             const float *restrict xs = x + s * g->slice;
             if (center == NULL) {
@@ -230,7 +275,20 @@ static void bn_rows_accumulate(float *restrict acc, float *restrict part,
             }
         }
     }
-    bn_add_partials(acc, part, bn_chunk_count(g), g->c, g->c);
+}
+
+/* acc[j] = the sum over the group's rows of (x - center[j])^p (inner 1):
+ * the chunks' partial sums added in chunk order, so the result does not
+ * depend on the thread count. */
+static void bn_rows_accumulate(float *restrict acc, float *restrict part,
+                               const float *restrict x, const float *restrict center,
+                               const bn_geom *g)
+{
+    CTR__PARALLEL_REGION(g->rows * g->c)
+    {
+        bn_rows_chunk_sums(part, x, center, g);
+        bn_rows_reduce(acc, part, g->c, g);
+    }
 }
 
 /* acc[j] += sum over the group's rows and inner values of (x - center[j])^p,
@@ -430,34 +488,108 @@ static void bn_apply_rows(float *y, float *z, const float *x, const float *mean,
                  mean, invstd, scale, shift, g);
 }
 
+/* Channels [j0, j0 + w) of group k after its moments: invstd from the
+ * squared deviations (held in the invstd array), the scale and shift of
+ * bn_apply, and the running statistics. */
+static void bn_channel_stats(const ctr__layer *l, const ctr__layer_run *r, const bn_geom *g,
+                             int64_t k, int64_t j0, int64_t w)
+{
+    float mom = (float)l->hf[1], eps = (float)l->hf[0];
+    float *mean = bn_array(r, g, BN_MEAN, k), *is = bn_array(r, g, BN_INVSTD, k);
+    float *scale = bn_array(r, g, BN_SCALE, k), *shift = bn_array(r, g, BN_SHIFT, k);
+    int64_t j;
+    for (j = j0; j < j0 + w; j++) {
+        float sq = is[j];
+        is[j] = 1.0f / sqrtf(sq / g->count + eps);
+        scale[j] = l->hi[0] ? r->w[j] : 1.0f;
+        shift[j] = l->hi[0] ? r->w[g->c + j] : 0.0f;
+        /* running statistics move towards the mean over groups */
+        if (k == 0) {
+            r->stat[j] *= 1.0f - mom;
+            r->stat[g->c + j] *= 1.0f - mom;
+        }
+        r->stat[j] += mom * mean[j] / (float)g->groups;
+        r->stat[g->c + j] += mom * (sq / (g->count - 1.0f)) / (float)g->groups;
+    }
+}
+
+/* bn_rows_mean: mean[j] = the partial sums of x added in chunk order,
+ * / count; bn_rows_stats: the squared deviations' partial sums added in
+ * chunk order, then bn_channel_stats. Both by channel blocks over the
+ * threads of the caller's region. */
+static void bn_rows_mean(float *restrict mean, const float *restrict part, const bn_geom *g)
+{
+    int64_t b;
+    CTR__FOR
+    for (b = 0; b < bn_channel_blocks(g); b++) {
+        int64_t j0, w, j;
+        bn_reduce_block(mean, part, g->c, g, b, &j0, &w);
+        for (j = j0; j < j0 + w; j++)
+            mean[j] /= g->count;
+    }
+}
+
+static void bn_rows_stats(const ctr__layer *l, const ctr__layer_run *r, const bn_geom *g,
+                          int64_t k)
+{
+    float *sq = bn_array(r, g, BN_INVSTD, k);
+    const float *part = bn_partials(r, g);
+    int64_t b;
+    CTR__FOR
+    for (b = 0; b < bn_channel_blocks(g); b++) {
+        int64_t j0, w;
+        bn_reduce_block(sq, part, g->c, g, b, &j0, &w);
+        bn_channel_stats(l, r, g, k, j0, w);
+    }
+}
+
+/* The train forward of group k over rows of one value per channel
+ * (inner 1, not synchronised) in one parallel region: the sums, the
+ * squared deviations, the statistics and the apply (+ ReLU) as split
+ * loops with a barrier between them (the float operations and order of
+ * bn_moments_two_pass, the statistics loop and bn_apply_rows). */
+static void bn_rows_forward_train(const ctr__layer *l, const ctr__layer_run *r,
+                                  const bn_geom *g, int64_t k)
+{
+    const float *x = r->x + k * g->rows * g->slice;
+    float *y = r->y + k * g->rows * g->slice;
+    float *z = r->relu_y != NULL ? r->relu_y + k * g->rows * g->slice : NULL;
+    float *mean = bn_array(r, g, BN_MEAN, k), *is = bn_array(r, g, BN_INVSTD, k);
+    const float *scale = bn_array(r, g, BN_SCALE, k), *shift = bn_array(r, g, BN_SHIFT, k);
+    float *part = bn_partials(r, g);
+    CTR__PARALLEL_REGION(g->rows * g->c)
+    {
+        int64_t s;
+        bn_rows_chunk_sums(part, x, NULL, g);
+        bn_rows_mean(mean, part, g);
+        bn_rows_chunk_sums(part, x, mean, g);
+        bn_rows_stats(l, r, g, k);
+        CTR__FOR
+        for (s = 0; s < g->rows; s++)
+            bn_apply(y + s * g->slice, z != NULL ? z + s * g->slice : NULL, x + s * g->slice,
+                     mean, is, scale, shift, g);
+    }
+}
+
 static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
 {
     bn_geom g = bn_run_geometry(l, r);
-    float mom = (float)l->hf[1], eps = (float)l->hf[0];
-    int64_t k, j;
+    int64_t k;
     for (k = 0; k < g.groups; k++) {
         const float *x = r->x + k * g.rows * g.slice;
         float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
         float *scale = bn_array(r, &g, BN_SCALE, k), *shift = bn_array(r, &g, BN_SHIFT, k);
+        if (g.inner == 1 && r->sync == NULL) {
+            bn_rows_forward_train(l, r, &g, k);
+            continue;
+        }
         if (g.inner == 1 || r->sync != NULL)
             bn_moments_two_pass(mean, is, x, &g, r);
         else if (r->plane_stats != NULL) /* slices are rows (images: outer 1) */
             bn_moments_from_planes(mean, is, r->plane_stats + 2 * k * g.rows * g.c, &g);
         else
             bn_moments_by_slice(mean, is, x, &g);
-        for (j = 0; j < g.c; j++) {
-            float sq = is[j];
-            is[j] = 1.0f / sqrtf(sq / g.count + eps);
-            scale[j] = l->hi[0] ? r->w[j] : 1.0f;
-            shift[j] = l->hi[0] ? r->w[g.c + j] : 0.0f;
-            /* running statistics move towards the mean over groups */
-            if (k == 0) {
-                r->stat[j] *= 1.0f - mom;
-                r->stat[g.c + j] *= 1.0f - mom;
-            }
-            r->stat[j] += mom * mean[j] / (float)g.groups;
-            r->stat[g.c + j] += mom * (sq / (g.count - 1.0f)) / (float)g.groups;
-        }
+        bn_channel_stats(l, r, &g, k, 0, g.c);
         bn_apply_rows(r->y + k * g.rows * g.slice,
                       r->relu_y != NULL ? r->relu_y + k * g.rows * g.slice : NULL, x, mean, is,
                       scale, shift, &g);
@@ -502,19 +634,11 @@ static float dot_normalised(const float *restrict dy, const float *restrict x, f
     return s;
 }
 
-/* The fused ReLU's gradient: d where the ReLU's output m > 0, else 0
- * (layer_act.c's expression). Both values are loaded whatever the test
- * gives, which lets gcc turn the choice into a vector blend. */
-static inline float bn_masked(float d, float m)
-{
-    return m > 0.0f ? d : 0.0f;
-}
-
-/* The fused ReLU's gradient over an image plane, from xhat = (x - m) * is
- * and the batch norm's output xhat * sc + sh recomputed with bn_apply's
- * train-mode expression (the bits the forward wrote): d where that output
- * is > 0, which is where the ReLU's output is > 0 (bn_masked's test), so
- * the ReLU's output is not read. */
+/* The fused ReLU's gradient, from xhat = (x - m) * is and the batch
+ * norm's output xhat * sc + sh recomputed with bn_apply's train-mode
+ * expression (the bits the forward wrote): d where that output is > 0,
+ * which is where the ReLU's output is > 0 (layer_act.c's test, d where
+ * the output m > 0, else 0), so the ReLU's output is not read. */
 static inline float bn_masked_h(float d, float h, float sc, float sh)
 {
     return h * sc + sh > 0.0f ? d : 0.0f;
@@ -547,26 +671,31 @@ static void masked_sums(const float *restrict dy, const float *restrict x, float
     *dot += t;
 }
 
-/* Rows of one value per channel (inner 1): sdy, sdh over channels
- * [j0, j1) of one row; mask NULL or the fused ReLU's output. */
-static void bn_row_sums(float *restrict a, float *restrict e, const float *restrict d,
-                        const float *restrict mk, const float *restrict xs,
-                        const float *restrict m, const float *restrict v, int64_t n)
-{
-    int64_t j;
-    if (mk == NULL) {
-        CTR__VEC_FOR(j, n, a[j] += d[j]; e[j] += d[j] * ((xs[j] - m[j]) * v[j]));
-    } else {
-        CTR__VEC_FOR(j, n, float dd = bn_masked(d[j], mk[j]); a[j] += dd;
-                     e[j] += dd * ((xs[j] - m[j]) * v[j]));
-    }
-}
-
 /* The per-channel arrays of the backward: the statistics, the forward's
  * scale and shift, k and the sums over the group. */
 typedef struct bn_grad_coef {
     const float *mean, *is, *scale, *shift, *k, *sdy, *sdh;
 } bn_grad_coef;
+
+/* Rows of one value per channel (inner 1): sdy, sdh over the c channels
+ * of one row; fused (the mask not NULL): dy masked by the fused ReLU,
+ * found from the batch norm's output recomputed from x (bn_masked_h, as
+ * the image planes), so that the ReLU's output is not read. */
+static void bn_row_sums(float *restrict a, float *restrict e, const float *restrict d,
+                        int fused, const float *restrict xs, const bn_grad_coef *c,
+                        int64_t n)
+{
+    const float *restrict m = c->mean, *restrict v = c->is;
+    const float *restrict sc = c->scale, *restrict sh = c->shift;
+    int64_t j;
+    if (!fused) {
+        CTR__VEC_FOR(j, n, a[j] += d[j]; e[j] += d[j] * ((xs[j] - m[j]) * v[j]));
+    } else {
+        CTR__VEC_FOR(j, n, float h = (xs[j] - m[j]) * v[j];
+                     float dd = bn_masked_h(d[j], h, sc[j], sh[j]); a[j] += dd;
+                     e[j] += dd * h);
+    }
+}
 
 /* sdy[j] += sum dy, sdh[j] += sum dy * xhat over the group's rows and
  * inner values of channel j (inner > 1: one thread's share, as
@@ -592,25 +721,34 @@ static void bn_backward_sums_channel(float *restrict sdy, float *restrict sdh,
 }
 
 /* The same for rows of one value per channel (inner 1), by chunks of rows
- * as bn_rows_accumulate: each chunk's sums of dy and dy * xhat in row
- * order into its partial sums (2 x c), then added in chunk order. */
-static void bn_rows_backward_sums(float *sdy, float *sdh, float *part, const float *dy,
-                                  const float *mask, const float *x, const float *mean,
-                                  const float *is, const bn_geom *g)
+ * as bn_rows_chunk_sums: each chunk's sums of dy and dy * xhat in row
+ * order into its partial sums (2 x c), chunks split over the threads of
+ * the caller's region. */
+static void bn_rows_grad_chunks(float *part, const float *dy, int fused, const float *x,
+                                const bn_grad_coef *c, const bn_geom *g)
 {
     int64_t k;
-    CTR__PARALLEL_FOR(3 * g->rows * g->c)
+    CTR__FOR
     for (k = 0; k < bn_chunk_count(g); k++) {
-        float *a = part + 2 * k * g->c, *e = a + g->c;
         int64_t s0, s1, s;
-        bn_chunk_range(g, k, &s0, &s1);
-        memset(a, 0, 2 * (size_t)g->c * sizeof(float));
+        float *a = bn_chunk_start(part, 2 * g->c, 2 * g->c, g, k, &s0, &s1), *e = a + g->c;
         for (s = s0; s < s1; s++)
-            bn_row_sums(a, e, dy + s * g->slice, mask != NULL ? mask + s * g->slice : NULL,
-                        x + s * g->slice, mean, is, g->c);
+            bn_row_sums(a, e, dy + s * g->slice, fused, x + s * g->slice, c, g->c);
     }
-    bn_add_partials(sdy, part, bn_chunk_count(g), 2 * g->c, g->c);
-    bn_add_partials(sdh, part + g->c, bn_chunk_count(g), 2 * g->c, g->c);
+}
+
+/* sdy, sdh (zeroed by the caller) += the chunks' partial sums in chunk
+ * order (the result does not depend on the thread count). */
+static void bn_rows_backward_sums(float *sdy, float *sdh, float *part, const float *dy,
+                                  const float *mask, const float *x, const bn_grad_coef *c,
+                                  const bn_geom *g)
+{
+    CTR__PARALLEL_REGION(3 * g->rows * g->c)
+    {
+        bn_rows_grad_chunks(part, dy, mask != NULL, x, c, g);
+        bn_rows_reduce(sdy, part, 2 * g->c, g);
+        bn_rows_reduce(sdh, part + g->c, 2 * g->c, g);
+    }
 }
 
 static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *dy,
@@ -619,7 +757,7 @@ static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *d
 {
     int64_t j;
     if (g->inner == 1) {
-        bn_rows_backward_sums(sdy, sdh, part, dy, mask, x, c->mean, c->is, g);
+        bn_rows_backward_sums(sdy, sdh, part, dy, mask, x, c, g);
         return;
     }
     CTR__PARALLEL_FOR(2 * g->rows * g->slice)
@@ -628,8 +766,9 @@ static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *d
 }
 
 /* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count,
- * over one row; dy masked by the fused ReLU's output when mask is not
- * NULL (image planes: by the recomputed output, bn_masked_h). */
+ * over one row; dy masked by the fused ReLU when mask is not NULL (by the
+ * batch norm's output recomputed from x, bn_masked_h: the mask's values
+ * are not read). */
 static void bn_input_grad(float *restrict dx, const float *restrict dy,
                           const float *restrict mask, const float *restrict x,
                           const bn_grad_coef *c, const bn_geom *g)
@@ -642,8 +781,10 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
         CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] -
                                                ((x[j] - mean[j]) * is[j]) * sdh[j]));
     } else if (g->inner == 1) {
-        CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * bn_masked(dy[j], mask[j]) - sdy[j] -
-                                               ((x[j] - mean[j]) * is[j]) * sdh[j]));
+        const float *restrict sc = c->scale, *restrict sh = c->shift;
+        CTR__VEC_FOR(j, g->c, float h = (x[j] - mean[j]) * is[j];
+                     dx[j] = k[j] * (count * bn_masked_h(dy[j], h, sc[j], sh[j]) - sdy[j] -
+                                     h * sdh[j]));
     }
     for (j = 0; j < g->c && g->inner > 1; j++) {
         float kj = k[j], a = sdy[j], e = sdh[j], m = mean[j], s = is[j];
@@ -671,6 +812,89 @@ static void bn_input_grad_rows(float *dx, const float *dy, const float *mask, co
                       mask != NULL ? mask + s * g->slice : NULL, x + s * g->slice, c, g);
 }
 
+/* Channels [j0, j0 + w) after the sums: the affine parameters'
+ * gradients and (want_k) the input gradient's k. */
+static void bn_channel_grads(const ctr__layer *l, const ctr__layer_run *r, const bn_geom *g,
+                             const bn_grad_coef *c, float *kk, int want_k, int64_t j0,
+                             int64_t w)
+{
+    int64_t j;
+    if (l->hi[0]) {
+        for (j = j0; j < j0 + w; j++) {
+            r->gw[j] += c->sdh[j];
+            r->gw[g->c + j] += c->sdy[j];
+        }
+    }
+    for (j = j0; j < j0 + w && want_k; j++)
+        kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * c->is[j] / g->count;
+}
+
+/* The input gradient of group k (inner 1) by chunks of rows over the
+ * threads of the caller's region, each chunk's column sums of dx into its
+ * partial sum while its rows are in cache; then, by channel blocks,
+ * dx_colsum[j] += the partial sums in chunk order (the same bits at any
+ * thread count). The partial sums' space is free: the backward's sums
+ * were reduced from it before the barrier. */
+static void bn_rows_input_grad_colsum(const ctr__layer_run *r, const bn_geom *g,
+                                      const bn_grad_coef *c, int64_t k)
+{
+    int64_t first = k * g->rows * g->slice, ch, b;
+    float *part = bn_partials(r, g);
+    const float *mask = r->relu_mask; /* a flag (bn_input_grad) */
+    CTR__FOR
+    for (ch = 0; ch < bn_chunk_count(g); ch++) {
+        int64_t s0, s1, s, j;
+        float *restrict a = bn_chunk_start(part, g->c, g->c, g, ch, &s0, &s1);
+        for (s = s0; s < s1; s++) {
+            float *restrict dx = r->dx + first + s * g->slice;
+            bn_input_grad(dx, r->dy + first + s * g->slice, mask, r->x + first + s * g->slice,
+                          c, g);
+            CTR__VEC_FOR(j, g->c, a[j] += dx[j]);
+        }
+    }
+    CTR__FOR
+    for (b = 0; b < bn_channel_blocks(g); b++) {
+        int64_t j0, w;
+        bn_channel_range(g, b, &j0, &w);
+        bn_add_partials(r->dx_colsum + j0, part + j0, bn_chunk_count(g), g->c, w);
+    }
+}
+
+/* The backward of group k over rows of one value per channel (inner 1,
+ * not synchronised) in one parallel region: the chunks' sums, their
+ * reduction with the parameters' gradients and k by channel blocks, the
+ * input gradient by rows (the float operations and order of the passes
+ * apart: bn_rows_backward_sums, bn_input_grad_rows). */
+static void bn_rows_backward(const ctr__layer *l, const ctr__layer_run *r, const bn_geom *g,
+                             const bn_grad_coef *c, int64_t k)
+{
+    int64_t first = k * g->rows * g->slice;
+    const float *dy = r->dy + first, *x = r->x + first;
+    float *part = bn_partials(r, g), *kk = bn_array(r, g, BN_K, k);
+    float *sdy = bn_array(r, g, BN_SUM_DY, k), *sdh = bn_array(r, g, BN_SUM_DYH, k);
+    int fused = r->relu_mask != NULL;
+    CTR__PARALLEL_REGION(3 * g->rows * g->c)
+    {
+        int64_t b, s;
+        bn_rows_grad_chunks(part, dy, fused, x, c, g);
+        CTR__FOR
+        for (b = 0; b < bn_channel_blocks(g); b++) {
+            int64_t j0, w;
+            bn_reduce_block(sdy, part, 2 * g->c, g, b, &j0, &w);
+            bn_reduce_block(sdh, part + g->c, 2 * g->c, g, b, &j0, &w);
+            bn_channel_grads(l, r, g, c, kk, r->dx != NULL, j0, w);
+        }
+        if (r->dx != NULL && r->dx_colsum == NULL) {
+            CTR__FOR
+            for (s = 0; s < g->rows; s++)
+                bn_input_grad(r->dx + first + s * g->slice, dy + s * g->slice,
+                              fused ? r->relu_mask : NULL, x + s * g->slice, c, g);
+        } else if (r->dx != NULL) {
+            bn_rows_input_grad_colsum(r, g, c, k);
+        }
+    }
+}
+
 static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     bn_geom g = bn_run_geometry(l, r);
@@ -686,20 +910,21 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         memset(sdh, 0, (size_t)g.c * sizeof(float));
         c.mean = mean, c.is = is, c.k = kk, c.sdy = sdy, c.sdh = sdh;
         c.scale = bn_array(r, &g, BN_SCALE, k), c.shift = bn_array(r, &g, BN_SHIFT, k);
+        if (g.inner == 1 && r->sync == NULL) {
+            bn_rows_backward(l, r, &g, &c, k);
+            continue;
+        }
         bn_backward_sums(sdy, sdh, bn_partials(r, &g), r->dy + first, mask, r->x + first, &c,
                          &g);
-        if (l->hi[0]) {
-            for (j = 0; j < g.c; j++) {
-                r->gw[j] += sdh[j];
-                r->gw[g.c + j] += sdy[j];
-            }
-        }
+        bn_channel_grads(l, r, &g, &c, kk, 0, 0, g.c);
         if (r->dx == NULL)
             continue;
         bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
         for (j = 0; j < g.c; j++)
             kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
         bn_input_grad_rows(r->dx + first, r->dy + first, mask, r->x + first, &c, &g);
+        if (r->dx_colsum != NULL) /* rows (after a linear layer): inner 1 */
+            ctr__add_rows(r->dx_colsum, r->dx + first, g.rows, g.slice);
     }
 }
 
@@ -708,6 +933,7 @@ const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .kind = CTR_LAYER_BATCHNORM,
     .fuses_relu = 1,
     .takes_plane_stats = 1,
+    .sums_dx = 1,
     .configure = bn_configure,
     .init = bn_init,
     .cache_floats = bn_cache_floats,

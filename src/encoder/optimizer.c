@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/kernels.h" /* ctr__vfinite */
 #include "common/parallel.h"
 #include "common/params.h"
 #include "common/persist.h"
@@ -461,14 +462,14 @@ static int64_t segment_at(const ctr_optimizer *opt, int64_t at)
     return lo;
 }
 
-/* SGD or AdamW over the whole array in one parallel region: blocks of
- * CTR__PARALLEL_BLOCK floats over the threads, each block cut at the
- * segments' borders. Elementwise, so the same bits at any thread count
- * and as segment by segment. */
-static void elementwise_step(const ctr_optimizer *opt, float *p, const float *g)
+/* SGD or AdamW over the whole array: blocks of CTR__PARALLEL_BLOCK floats
+ * over the threads of the caller's region (CTR__FOR, parallel.h), each
+ * block cut at the segments' borders. Elementwise, so the same bits at
+ * any thread count and as segment by segment. */
+static void elementwise_blocks(const ctr_optimizer *opt, float *p, const float *g)
 {
     int64_t b, nblocks = (opt->n + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
-    CTR__PARALLEL_FOR(5 * opt->n)
+    CTR__FOR
     for (b = 0; b < nblocks; b++) {
         int64_t lo = b * CTR__PARALLEL_BLOCK;
         int64_t hi = lo + CTR__PARALLEL_BLOCK < opt->n ? lo + CTR__PARALLEL_BLOCK : opt->n;
@@ -483,6 +484,32 @@ static void elementwise_step(const ctr_optimizer *opt, float *p, const float *g)
                 adamw_range(opt, s, p, g, a, e - a);
         }
     }
+}
+
+/* The finite check of the gradient and (when it passes) the elementwise
+ * step in one parallel region: the blocks' checks, a barrier, the
+ * update. 1 when every gradient was finite (the step was taken), 0 when
+ * nothing was written. opt->step is the step's number already. */
+static int checked_elementwise_step(const ctr_optimizer *opt, float *p, const float *g)
+{
+    int64_t nblocks = (opt->n + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
+    int bad = 0;
+    CTR__PARALLEL_REGION(5 * opt->n)
+    {
+        int64_t b;
+#if defined(CTR_OPENMP)
+#pragma omp for schedule(static) reduction(|| : bad)
+#endif
+        for (b = 0; b < nblocks; b++) {
+            int64_t lo = b * CTR__PARALLEL_BLOCK;
+            bad = bad || !ctr__vfinite(g + lo, opt->n - lo < CTR__PARALLEL_BLOCK
+                                                   ? opt->n - lo
+                                                   : CTR__PARALLEL_BLOCK);
+        }
+        if (!bad) /* the reduction's result, after its barrier */
+            elementwise_blocks(opt, p, g);
+    }
+    return !bad;
 }
 
 static void lars_segment(ctr_optimizer *opt, const segment *s, float *restrict p,
@@ -522,18 +549,30 @@ static int check_combination(ctr_optimizer *opt)
     return CTR_OK;
 }
 
-static void apply_step(ctr_optimizer *opt, float *p, const float *g)
+/* The step on parameters p with gradients g (checked finite here; the
+ * caller checked p where it must): LARS, or the elementwise rules with
+ * the check in their parallel region (checked_elementwise_step). On a
+ * gradient that is not finite, nothing is written and the check's
+ * message (the first bad value, "what") is set. */
+static int apply_step(ctr_optimizer *opt, float *p, const float *g, const char *what)
 {
     int64_t i;
+    int rc;
     opt->step++;
     if (opt->kind == CTR_OPTIMIZER_LARS) {
+        if ((rc = ctr__par_check_finite(&opt->err, g, (size_t)opt->n, what)) != CTR_OK) {
+            opt->step--;
+            return rc;
+        }
         for (i = 0; i < opt->n_segs; i++)
             lars_segment(opt, &opt->segs[i], p + opt->segs[i].offset, g + opt->segs[i].offset);
-    } else {
-        elementwise_step(opt, p, g);
+    } else if (!checked_elementwise_step(opt, p, g)) {
+        opt->step--;
+        return ctr__check_finite(&opt->err, g, (size_t)opt->n, what);
     }
     if (opt->momentum != 0.0)
         opt->buf_init = 1;
+    return CTR_OK;
 }
 
 CTR_API int ctr_optimizer_step(ctr_optimizer *opt)
@@ -552,11 +591,9 @@ CTR_API int ctr_optimizer_step(ctr_optimizer *opt)
         return ctr__fail(&opt->err, CTR_E_SHAPE,
                          "the encoder now has %lld parameters, the optimizer %lld",
                          (long long)n, (long long)opt->n);
-    if ((rc = check_combination(opt)) != CTR_OK ||
-        (rc = ctr__par_check_finite(&opt->err, g, (size_t)n, "gradient")) != CTR_OK)
+    if ((rc = check_combination(opt)) != CTR_OK)
         return rc;
-    apply_step(opt, p, g);
-    return CTR_OK;
+    return apply_step(opt, p, g, "gradient");
 }
 
 CTR_API int ctr_optimizer_step_buffer(ctr_optimizer *opt, float *params,
@@ -573,11 +610,9 @@ CTR_API int ctr_optimizer_step_buffer(ctr_optimizer *opt, float *params,
         return ctr__fail(&opt->err, CTR_E_SHAPE, "n must be %lld (got %lld)",
                          (long long)opt->n, (long long)n);
     if ((rc = check_combination(opt)) != CTR_OK ||
-        (rc = ctr__par_check_finite(&opt->err, params, (size_t)n, "params")) != CTR_OK ||
-        (rc = ctr__par_check_finite(&opt->err, grads, (size_t)n, "grads")) != CTR_OK)
+        (rc = ctr__par_check_finite(&opt->err, params, (size_t)n, "params")) != CTR_OK)
         return rc;
-    apply_step(opt, params, grads);
-    return CTR_OK;
+    return apply_step(opt, params, grads, "grads");
 }
 
 /* ---- schedule ------------------------------------------------------------ */
