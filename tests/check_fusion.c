@@ -16,6 +16,10 @@
  *   fused      [conv, BN, ReLU, conv, BN, flatten, linear]
  *   reference  [conv] -> [BN, ReLU, conv] -> [BN, flatten, linear]
  * with one and two batch norm groups (CTR_ENCODER_P_BN_GROUPS).
+ *
+ * A fused train forward over image planes writes only the ReLU's output;
+ * ctr_encoder_layer_output recomputes the batch norm's from its input and
+ * the cached statistics: checked against the reference's written output.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +224,10 @@ START_TEST(test_conv_bn_plane_stats_equal_unfused)
         assert_same(bn, h1, N * 8 * 144, "the first batch norm's output");
         assert_parts_equal(net, 1);
         backward_both(net, dx, dxr, d1, d2, dy);
+        /* the fused BN's output is recomputed (not written in training):
+         * still the same after a backward */
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 1), CTR_OK);
+        assert_same(bn, h1, N * 8 * 144, "the first batch norm's output after backward");
     }
     for (k = 0; k < 4; k++)
         ctr_encoder_destroy(net[k]);

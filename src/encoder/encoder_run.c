@@ -447,6 +447,14 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "the last forward was no-grad: layer outputs are not kept");
     l = &enc->layers[layer];
+    if (enc->stage == CTR_ENCODER_TRAIN && fused_with_relu(enc, layer) &&
+        l->ops->fused_output != NULL) { /* its output may not have been written */
+        ctr__layer_run r = layer_run(enc, l);
+        r.train = 1;
+        r.x = layer_input(enc, layer);
+        l->ops->fused_output(l, &r, out);
+        return CTR_OK;
+    }
     memcpy(out, enc->work + l->out_offset,
            (size_t)(enc->batch * ctr__shape_size(&l->out)) * sizeof(float));
     return CTR_OK;

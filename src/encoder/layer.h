@@ -76,7 +76,8 @@ typedef struct ctr__layer_run {
     int *sync_rc;
     /* A batch norm followed by a ReLU runs as one pass (ops->fuses_relu,
      * encoder_run.c): forward, relu_y (not NULL) receives max(y, 0), the
-     * ReLU's output; backward, dy is the ReLU's dL/dy and the gradient of
+     * ReLU's output, and in train mode y may be left unwritten (nothing
+     * in a step reads it; ops->fused_output recomputes it); backward, dy is the ReLU's dL/dy and the gradient of
      * this layer's output is dy where relu_mask (the ReLU's output) > 0,
      * else 0. NULL in both: the layer alone. */
     float *relu_y;
@@ -131,6 +132,11 @@ struct ctr__layer_ops {
                        ctr__error *err);
     void (*forward)(const ctr__layer *l, const ctr__layer_run *r);
     void (*backward)(const ctr__layer *l, const ctr__layer_run *r);
+    /* fuses_relu kinds: the layer's output of the last train forward that
+     * ran fused (relu_y not NULL), which may have left r->y unwritten, to
+     * out (n x out size), recomputed from r->x and the cache as that
+     * forward computed it (the same bits); r as for that forward. */
+    void (*fused_output)(const ctr__layer *l, const ctr__layer_run *r, float *out);
 };
 
 /* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */

@@ -269,9 +269,19 @@ static void relu_copy(float *restrict z, const float *restrict y, int64_t n)
     CTR__VEC_FOR(i, n, z[i] = y[i] > 0.0f ? y[i] : 0.0f);
 }
 
+/* The fused train forward over one image plane: z = max(y, 0) with y
+ * bn_apply's train-mode expression, y kept in registers (not written). */
+static void bn_apply_relu_plane(float *restrict z, const float *restrict x, float m, float is,
+                                float sc, float sh, int64_t n)
+{
+    int64_t b;
+    CTR__VEC_FOR(b, n, float v = ((x[b] - m) * is) * sc + sh; z[b] = v > 0.0f ? v : 0.0f);
+}
+
 /* y = x * scale + shift per channel; with mean and invstd (train mode),
  * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma.
- * z (not NULL: a fused ReLU's output) = max(y, 0). */
+ * z (not NULL: a fused ReLU's output) = max(y, 0). y NULL (train mode,
+ * image planes, z not NULL): z only (bn_fused_output recomputes y). */
 static void bn_apply(float *restrict y, float *restrict z, const float *restrict x,
                      const float *restrict mean, const float *restrict invstd,
                      const float *restrict scale, const float *restrict shift,
@@ -290,8 +300,13 @@ static void bn_apply(float *restrict y, float *restrict z, const float *restrict
     }
     for (j = 0; j < g->c; j++) {
         const float *restrict xj = x + j * g->inner;
-        float *restrict yj = y + j * g->inner;
+        float *restrict yj;
         float sc = scale[j], sh = shift[j];
+        if (y == NULL) {
+            bn_apply_relu_plane(z + j * g->inner, xj, mean[j], invstd[j], sc, sh, g->inner);
+            continue;
+        }
+        yj = y + j * g->inner;
         if (mean != NULL) {
             float m = mean[j], is = invstd[j];
             CTR__VEC_FOR(b, g->inner, yj[b] = ((xj[b] - m) * is) * sc + sh);
@@ -426,8 +441,8 @@ static void bn_apply_rows(float *y, float *z, const float *x, const float *mean,
     int64_t s;
     CTR__PARALLEL_FOR(g->rows * g->slice)
     for (s = 0; s < g->rows; s++)
-        bn_apply(y + s * g->slice, z != NULL ? z + s * g->slice : NULL, x + s * g->slice,
-                 mean, invstd, scale, shift, g);
+        bn_apply(y != NULL ? y + s * g->slice : NULL, z != NULL ? z + s * g->slice : NULL,
+                 x + s * g->slice, mean, invstd, scale, shift, g);
 }
 
 static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
@@ -458,9 +473,29 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
             r->stat[j] += mom * mean[j] / (float)g.groups;
             r->stat[g.c + j] += mom * (sq / (g.count - 1.0f)) / (float)g.groups;
         }
-        bn_apply_rows(r->y + k * g.rows * g.slice,
+        /* fused over image planes: the ReLU's output only (layer.h) */
+        bn_apply_rows(r->relu_y != NULL && g.inner > 1 ? NULL : r->y + k * g.rows * g.slice,
                       r->relu_y != NULL ? r->relu_y + k * g.rows * g.slice : NULL, x, mean, is,
                       scale, shift, &g);
+    }
+}
+
+/* ops->fused_output: image planes recomputed by groups with the train
+ * forward's cached statistics, scale and shift (bn_apply's expression: the
+ * bits the forward kept in registers); rows were written. */
+static void bn_fused_output(const ctr__layer *l, const ctr__layer_run *r, float *out)
+{
+    bn_geom g = bn_geometry(l, r->n, r->groups);
+    int64_t k;
+    if (g.inner == 1) {
+        memcpy(out, r->y, (size_t)(r->n * g.size) * sizeof(float));
+        return;
+    }
+    for (k = 0; k < g.groups; k++) {
+        int64_t first = k * g.rows * g.slice;
+        bn_apply_rows(out + first, NULL, r->x + first, bn_array(r, &g, BN_MEAN, k),
+                      bn_array(r, &g, BN_INVSTD, k), bn_array(r, &g, BN_SCALE, k),
+                      bn_array(r, &g, BN_SHIFT, k), &g);
     }
 }
 
@@ -715,6 +750,7 @@ const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .check_batch = bn_check_batch,
     .forward = bn_forward,
     .backward = bn_backward,
+    .fused_output = bn_fused_output,
 };
 
 /* ---- layer norm ---------------------------------------------------------- */
