@@ -20,6 +20,14 @@
  * A fused train forward over image planes writes only the ReLU's output;
  * ctr_encoder_layer_output recomputes the batch norm's from its input and
  * the cached statistics: checked against the reference's written output.
+ *
+ * A batch norm over image planes, its ReLU and a global average pool run
+ * as one pass each way in a train step (neither the batch norm's nor the
+ * ReLU's output written, the pool's gradient planes not made):
+ *   fused      [conv, BN, ReLU, GAP, linear]
+ *   reference  [conv, BN] -> [ReLU, GAP] -> [linear]
+ * with planes of 144 and of 36 values (ctr__sum's two paths), one and two
+ * batch norm groups; the BN's and the ReLU's layer outputs recomputed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +244,70 @@ START_TEST(test_conv_bn_plane_stats_equal_unfused)
 }
 END_TEST
 
+/* net[0] fused conv + BN + ReLU + GAP; net[1..3] the reference's parts;
+ * conv stride 1 or 2 (planes of 12 x 12 or 6 x 6). */
+static void build_bn_pool(ctr_encoder *net[4], int64_t groups, int64_t stride)
+{
+    int64_t img[3] = {2, 12, 12}, c1[3] = {8, 12 / stride, 12 / stride}, pooled = 8;
+    int k;
+    net[0] = make(img, 3);
+    net[1] = make(img, 3);
+    net[2] = make(c1, 3);
+    net[3] = make(&pooled, 1);
+    for (k = 0; k < 2; k++) {
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, stride, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+    }
+    for (k = 0; k < 3; k += 2) {
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_global_avgpool(net[k]), CTR_OK);
+    }
+    for (k = 0; k < 4; k += 3)
+        ck_assert_int_eq(ctr_encoder_add_linear(net[k], OUT, 1), CTR_OK);
+    for (k = 0; k < 4; k++)
+        ck_assert_int_eq(ctr_encoder_set_i64(net[k], CTR_ENCODER_P_BN_GROUPS, groups), CTR_OK);
+}
+
+START_TEST(test_bn_relu_pool_equals_unfused)
+{
+    int64_t stride = 1 + _i / 2, plane = 8 * (12 / stride) * (12 / stride);
+    ctr_encoder *net[4];
+    float *x = test_randn(35, N, IN, 1.0), *dy = test_randn(36, N, OUT, 0.1);
+    float *y = malloc(N * OUT * sizeof(float)), *yr = malloc(N * OUT * sizeof(float));
+    float *h1 = malloc(N * 8 * 144 * sizeof(float)), *h2 = malloc(N * 8 * sizeof(float));
+    float *got = malloc(N * 8 * 144 * sizeof(float)), *relu = malloc(N * 8 * 144 * sizeof(float));
+    float *dx = malloc(N * IN * sizeof(float)), *dxr = malloc(N * IN * sizeof(float));
+    float *d1 = malloc(N * 8 * 144 * sizeof(float)), *d2 = malloc(N * 8 * sizeof(float));
+    int step, k;
+    ck_assert_ptr_nonnull(d2);
+    build_bn_pool(net, 1 + _i % 2, stride);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (step = 0; step < 3; step++) { /* train twice (statistics move), then eval */
+        int32_t mode = step < 2 ? CTR_ENCODER_TRAIN : CTR_ENCODER_EVAL;
+        for (k = 0; k < 4; k++)
+            ck_assert_int_eq(ctr_encoder_zero_grad(net[k]), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_forward(net[0], y, x, N, mode), CTR_OK);
+        reference_forward(net, yr, h1, h2, x, mode);
+        assert_same(y, yr, N * OUT, "output");
+        assert_parts_equal(net, 1);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], got, 1), CTR_OK);
+        assert_same(got, h1, plane * N, "the batch norm's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], got, 2), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[2], relu, 0), CTR_OK);
+        assert_same(got, relu, plane * N, "the ReLU's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], got, 3), CTR_OK);
+        assert_same(got, h2, 8 * N, "the pool's output");
+        if (mode == CTR_ENCODER_TRAIN)
+            backward_both(net, dx, dxr, d1, d2, dy);
+    }
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    free(x), free(dy), free(y), free(yr), free(h1), free(h2), free(got), free(relu);
+    free(dx), free(dxr), free(d1), free(d2);
+}
+END_TEST
+
 Suite *ctr_test_fusion_suite(void);
 
 Suite *ctr_test_fusion_suite(void)
@@ -243,9 +315,12 @@ Suite *ctr_test_fusion_suite(void)
     Suite *s = suite_create("fusion");
     TCase *tc = tcase_create("bn-relu");
     TCase *planes = tcase_create("conv-bn-plane-stats");
+    TCase *pool = tcase_create("bn-relu-pool");
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
     tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
     suite_add_tcase(s, planes);
+    tcase_add_loop_test(pool, test_bn_relu_pool_equals_unfused, 0, 4);
+    suite_add_tcase(s, pool);
     return s;
 }

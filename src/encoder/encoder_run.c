@@ -170,6 +170,24 @@ static int fused_with_relu(const ctr_encoder *enc, int64_t i)
     return 1;
 }
 
+/* 1 when layer i also takes the global average pool after its fused ReLU
+ * in a train step (ops->fuses_pool, layer.h's pool_y and pool_dy): image
+ * planes of more than one value, and no skip link reading the ReLU's
+ * output (it is not written). */
+static int fused_with_pool(const ctr_encoder *enc, int64_t i)
+{
+    const ctr__layer *l = &enc->layers[i];
+    int64_t j;
+    if (!fused_with_relu(enc, i) || !l->ops->fuses_pool || i + 2 >= enc->n_layers ||
+        enc->layers[i + 2].ops->kind != CTR_LAYER_GLOBAL_AVGPOOL || l->out.ndims != 3 ||
+        l->out.d[1] * l->out.d[2] < 2)
+        return 0;
+    for (j = i + 3; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i + 1)
+            return 0;
+    return 1;
+}
+
 /* The input of layer i in the last train forward. */
 static const float *layer_input(const ctr_encoder *enc, int64_t i)
 {
@@ -238,10 +256,13 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
         planes = NULL;
         if (mode == CTR_ENCODER_TRAIN && sync == NULL && l->plane_stats_offset != 0)
             r.plane_stats = planes = enc->work + l->plane_stats_offset;
+        if (mode == CTR_ENCODER_TRAIN && fused_with_pool(enc, i)) /* and the pool */
+            r.pool_y = enc->work + enc->layers[i + 2].out_offset;
         if (fused_with_relu(enc, i))
             r.relu_y = enc->work + enc->layers[++i].out_offset; /* the ReLU is done too */
+        i += r.pool_y != NULL;
         l->ops->forward(l, &r);
-        cur = r.relu_y != NULL ? r.relu_y : r.y;
+        cur = r.pool_y != NULL ? r.pool_y : r.relu_y != NULL ? r.relu_y : r.y;
     }
     /* Finite inputs can still overflow (weights of 1e30, say): that is
      * reported, and the state the forward changed (running statistics,
@@ -366,14 +387,16 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
     int k = 0, sync_rc = CTR_OK;
     g = dy;
     for (i = enc->n_layers - 1; i >= 0; i--) {
-        const float *relu_y = i > 0 && fused_with_relu(enc, i - 1)
+        const float *pool_dy = i > 1 && fused_with_pool(enc, i - 2) ? g : NULL;
+        const float *relu_y = (i -= pool_dy != NULL) > 0 && fused_with_relu(enc, i - 1)
                                   ? enc->work + enc->layers[i--].out_offset /* ReLU i */
                                   : NULL;
         const ctr__layer *l = &enc->layers[i];
         ctr__layer_run r = layer_run(enc, l);
         r.relu_mask = relu_y;
         r.x = layer_input(enc, i);
-        r.dy = g;
+        r.dy = pool_dy != NULL ? NULL : g;
+        r.pool_dy = pool_dy;
         r.dx = i == 0 ? dx : enc->work + enc->grad_offset[k];
         r.sync = sync, r.sync_rc = &sync_rc;
         if (l->ops->has_skip)
@@ -428,7 +451,7 @@ CTR_API int ctr_encoder_zero_grad(ctr_encoder *enc)
 CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer)
 {
     const ctr__layer *l;
-    int rc;
+    int rc, relu;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&enc->err);
@@ -446,13 +469,16 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
     if (enc->stage == CTR__STAGE_NOGRAD)
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "the last forward was no-grad: layer outputs are not kept");
+    relu = enc->stage == CTR_ENCODER_TRAIN && layer > 0 && fused_with_pool(enc, layer - 1);
+    layer -= relu; /* the ReLU's output (not written) from its batch norm's */
     l = &enc->layers[layer];
     if (enc->stage == CTR_ENCODER_TRAIN && fused_with_relu(enc, layer) &&
         l->ops->fused_output != NULL) { /* its output may not have been written */
         ctr__layer_run r = layer_run(enc, l);
         r.train = 1;
         r.x = layer_input(enc, layer);
-        l->ops->fused_output(l, &r, out);
+        r.relu_y = enc->work + enc->layers[layer + 1].out_offset;
+        l->ops->fused_output(l, &r, out, relu);
         return CTR_OK;
     }
     memcpy(out, enc->work + l->out_offset,
