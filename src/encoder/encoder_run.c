@@ -39,12 +39,29 @@ static int makes_plane_stats(const ctr_encoder *enc, int64_t i)
            l->out.d[1] * l->out.d[2] > 1;
 }
 
+/* 1 when layer i is a view of its input in the workspace (ops->is_view):
+ * its output is layer i - 1's buffer, its forward and backward are
+ * skipped. Not the first layer (an eval forward reads the host's x in
+ * place), nor when a skip link reads layer i - 1's output (the link's
+ * gradient is added to the view's dx). Layer i - 1's output is always
+ * written: a fused batch norm's is not, but a ReLU follows it. */
+static int is_view(const ctr_encoder *enc, int64_t i)
+{
+    int64_t j;
+    if (i == 0 || !enc->layers[i].ops->is_view)
+        return 0;
+    for (j = i + 1; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i - 1)
+            return 0;
+    return 1;
+}
+
 /* Lays out the workspace for n samples: the input copy, each layer's output
  * and cache, two gradient buffers. Writes offsets into the layers only when
  * `commit` is set; returns the total in *total. */
 static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total)
 {
-    size_t pos = 0, off, floats, grads[2];
+    size_t pos = 0, off, floats, grads[2], prev_out = 0;
     int64_t i, widest = ctr__shape_size(&enc->input);
     int k;
     if (ctr__matrix_bytes(&floats, n, widest, 1) != CTR_OK ||
@@ -59,9 +76,12 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
         int64_t size = ctr__shape_size(&l->out);
         if (size > widest)
             widest = size;
-        if (ctr__matrix_bytes(&floats, n, size, 1) != CTR_OK ||
-            reserve(&pos, &out_off, floats) != CTR_OK)
+        if (is_view(enc, i)) /* the output of layer i - 1 */
+            out_off = prev_out;
+        else if (ctr__matrix_bytes(&floats, n, size, 1) != CTR_OK ||
+                 reserve(&pos, &out_off, floats) != CTR_OK)
             return CTR_E_OVERFLOW;
+        prev_out = out_off;
         if (ctr__layer_cache_floats(l, n, enc->bn_groups, 0, &cache) != CTR_OK ||
             reserve(&pos, &cache_off, cache) != CTR_OK)
             return CTR_E_OVERFLOW;
@@ -245,6 +265,8 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
     for (i = 0; i < enc->n_layers; i++) {
         const ctr__layer *l = &enc->layers[i];
         ctr__layer_run r = layer_run(enc, l);
+        if (is_view(enc, i)) /* cur is its output */
+            continue;
         r.train = mode == CTR_ENCODER_TRAIN;
         r.x = cur;
         r.sync = sync, r.sync_rc = &sync_rc;
@@ -388,6 +410,8 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
     g = dy;
     for (i = enc->n_layers - 1; i >= 0; i--) {
         const float *pool_dy = i > 1 && fused_with_pool(enc, i - 2) ? g : NULL;
+        if (is_view(enc, i)) /* g is its dx */
+            continue;
         const float *relu_y = (i -= pool_dy != NULL) > 0 && fused_with_relu(enc, i - 1)
                                   ? enc->work + enc->layers[i--].out_offset /* ReLU i */
                                   : NULL;

@@ -120,6 +120,10 @@ struct ctr__layer_ops {
     /* 1: forward and backward take relu_y and relu_mask (ctr__layer_run);
      * 1: and pool_y, pool_dy (image planes). */
     int fuses_relu, fuses_pool;
+    /* 1: the output is the input's values in the same order (flatten): the
+     * encoder's workspace may give the layer its input's buffer as its
+     * output and skip its forward and backward (encoder_run.c). */
+    int is_view;
     /* 1: a train forward can write plane_stats of its output (ctr__layer_run);
      * 1: a train forward can read them instead of computing its moments. */
     int makes_plane_stats, takes_plane_stats;
