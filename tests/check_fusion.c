@@ -34,6 +34,23 @@
  *   reference  [linear] -> [BN, ReLU, linear]
  * everything has the same bits but that bias gradient, which must equal
  * the double-precision column sums of the reference's dy of the linear.
+ *
+ * A fused train forward over image planes writes only the ReLU's output;
+ * ctr_encoder_layer_output recomputes the batch norm's from its input and
+ * the cached statistics: checked against the reference's written output.
+ *
+ * A batch norm over image planes, its ReLU and a global average pool run
+ * as one pass each way in a train step (neither the batch norm's nor the
+ * ReLU's output written, the pool's gradient planes not made):
+ *   fused      [conv, BN, ReLU, GAP, linear]
+ *   reference  [conv, BN] -> [ReLU, GAP] -> [linear]
+ * with planes of 144 and of 36 values (ctr__sum's two paths), one and two
+ * batch norm groups; the BN's and the ReLU's layer outputs recomputed.
+ *
+ * A flatten after the first layer is a view of its input in the workspace
+ * (no copy either way); a flatten first in its handle still copies:
+ *   view       [conv, BN, ReLU, flatten, linear]
+ *   reference  [conv, BN, ReLU] -> [flatten] -> [linear]
  */
 #include <math.h>
 #include <stdlib.h>
@@ -245,6 +262,10 @@ START_TEST(test_conv_bn_plane_stats_equal_unfused)
         assert_same(bn, h1, N * 8 * 144, "the first batch norm's output");
         assert_parts_equal(net, 1);
         backward_both(net, dx, dxr, d1, d2, dy);
+        /* the fused BN's output is recomputed (not written in training):
+         * still the same after a backward */
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 1), CTR_OK);
+        assert_same(bn, h1, N * 8 * 144, "the first batch norm's output after backward");
     }
     for (k = 0; k < 4; k++)
         ctr_encoder_destroy(net[k]);
@@ -427,6 +448,140 @@ START_TEST(test_bias_grad_by_bn_equals_unfused)
 }
 END_TEST
 
+/* The buffers of a test: x and dy drawn from seed, the rest large enough
+ * for any activation here (8 x 12 x 12 per sample). */
+typedef struct bufs {
+    float *x, *dy, *y, *yr, *h1, *h2, *got, *relu, *dx, *dxr, *d1, *d2;
+} bufs;
+
+static bufs bufs_make(uint64_t seed)
+{
+    bufs b;
+    size_t act = N * 8 * 144 * sizeof(float);
+    b.x = test_randn(seed, N, IN, 1.0), b.dy = test_randn(seed + 1, N, OUT, 0.1);
+    b.y = malloc(N * OUT * sizeof(float)), b.yr = malloc(N * OUT * sizeof(float));
+    b.h1 = malloc(act), b.h2 = malloc(act), b.got = malloc(act), b.relu = malloc(act);
+    b.dx = malloc(N * IN * sizeof(float)), b.dxr = malloc(N * IN * sizeof(float));
+    b.d1 = malloc(act), b.d2 = malloc(act);
+    ck_assert_ptr_nonnull(b.d2);
+    return b;
+}
+
+static void bufs_free(bufs *b)
+{
+    free(b->x), free(b->dy), free(b->y), free(b->yr), free(b->h1), free(b->h2);
+    free(b->got), free(b->relu), free(b->dx), free(b->dxr), free(b->d1), free(b->d2);
+}
+
+/* Gradients zeroed, a forward of the net and of the reference's parts in
+ * `mode`: outputs and running statistics must be equal. */
+static void forward_both(ctr_encoder *net[4], bufs *b, int32_t mode)
+{
+    int k;
+    for (k = 0; k < 4; k++)
+        ck_assert_int_eq(ctr_encoder_zero_grad(net[k]), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(net[0], b->y, b->x, N, mode), CTR_OK);
+    reference_forward(net, b->yr, b->h1, b->h2, b->x, mode);
+    assert_same(b->y, b->yr, N * OUT, "output");
+    assert_parts_equal(net, 1);
+}
+
+/* The four handles: net[0] and net[1] on the test's images, net[2] on c1
+ * (8 planes of side x side), net[3] on vectors of `last`. */
+static void make_four(ctr_encoder *net[4], int64_t side, int64_t last)
+{
+    int64_t img[3] = {2, 12, 12}, c1[3] = {8, side, side};
+    net[0] = make(img, 3);
+    net[1] = make(img, 3);
+    net[2] = make(c1, 3);
+    net[3] = make(&last, 1);
+}
+
+/* net[0] fused conv + BN + ReLU + GAP; net[1..3] the reference's parts;
+ * conv stride 1 or 2 (planes of 12 x 12 or 6 x 6). */
+static void build_bn_pool(ctr_encoder *net[4], int64_t groups, int64_t stride)
+{
+    int k;
+    make_four(net, 12 / stride, 8);
+    for (k = 0; k < 2; k++) {
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, stride, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+    }
+    for (k = 0; k < 3; k += 2) {
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_global_avgpool(net[k]), CTR_OK);
+    }
+    for (k = 0; k < 4; k += 3)
+        ck_assert_int_eq(ctr_encoder_add_linear(net[k], OUT, 1), CTR_OK);
+    for (k = 0; k < 4; k++)
+        ck_assert_int_eq(ctr_encoder_set_i64(net[k], CTR_ENCODER_P_BN_GROUPS, groups), CTR_OK);
+}
+
+START_TEST(test_bn_relu_pool_equals_unfused)
+{
+    int64_t stride = 1 + _i / 2, plane = 8 * (12 / stride) * (12 / stride);
+    ctr_encoder *net[4];
+    bufs b = bufs_make(35);
+    int step, k;
+    build_bn_pool(net, 1 + _i % 2, stride);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (step = 0; step < 3; step++) { /* train twice (statistics move), then eval */
+        int32_t mode = step < 2 ? CTR_ENCODER_TRAIN : CTR_ENCODER_EVAL;
+        forward_both(net, &b, mode);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 1), CTR_OK);
+        assert_same(b.got, b.h1, plane * N, "the batch norm's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 2), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[2], b.relu, 0), CTR_OK);
+        assert_same(b.got, b.relu, plane * N, "the ReLU's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 3), CTR_OK);
+        assert_same(b.got, b.h2, 8 * N, "the pool's output");
+        if (mode == CTR_ENCODER_TRAIN)
+            backward_both(net, b.dx, b.dxr, b.d1, b.d2, b.dy);
+    }
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    bufs_free(&b);
+}
+END_TEST
+
+/* net[0] with the flatten as a view, net[1..3] the reference's parts. */
+static void build_view(ctr_encoder *net[4])
+{
+    int k;
+    make_four(net, 12, 8 * 144);
+    for (k = 0; k < 2; k++) {
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, 1, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+    }
+    ck_assert_int_eq(ctr_encoder_add_flatten(net[0]), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_flatten(net[2]), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_linear(net[0], OUT, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_add_linear(net[3], OUT, 1), CTR_OK);
+}
+
+START_TEST(test_flatten_view_equals_copy)
+{
+    ctr_encoder *net[4];
+    bufs b = bufs_make(37);
+    int step, k;
+    build_view(net);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (step = 0; step < 3; step++) { /* train twice, then eval */
+        forward_both(net, &b, step < 2 ? CTR_ENCODER_TRAIN : CTR_ENCODER_EVAL);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 3), CTR_OK);
+        assert_same(b.got, b.h2, N * 8 * 144, "the flatten's output");
+        if (step < 2)
+            backward_both(net, b.dx, b.dxr, b.d1, b.d2, b.dy);
+    }
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    bufs_free(&b);
+}
+END_TEST
+
 Suite *ctr_test_fusion_suite(void);
 
 Suite *ctr_test_fusion_suite(void)
@@ -434,6 +589,8 @@ Suite *ctr_test_fusion_suite(void)
     Suite *s = suite_create("fusion");
     TCase *tc = tcase_create("bn-relu");
     TCase *planes = tcase_create("conv-bn-plane-stats"), *rows;
+    TCase *pool = tcase_create("bn-relu-pool");
+    TCase *view = tcase_create("flatten-view");
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
     tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
@@ -442,5 +599,9 @@ Suite *ctr_test_fusion_suite(void)
     tcase_add_loop_test(rows, test_bn_rows_region_equals_unfused, 0, 2);
     tcase_add_loop_test(rows, test_bias_grad_by_bn_equals_unfused, 0, 2);
     suite_add_tcase(s, rows);
+    tcase_add_loop_test(pool, test_bn_relu_pool_equals_unfused, 0, 4);
+    suite_add_tcase(s, pool);
+    tcase_add_test(view, test_flatten_view_equals_copy);
+    suite_add_tcase(s, view);
     return s;
 }

@@ -39,12 +39,29 @@ static int makes_plane_stats(const ctr_encoder *enc, int64_t i)
            l->out.d[1] * l->out.d[2] > 1;
 }
 
+/* 1 when layer i is a view of its input in the workspace (ops->is_view):
+ * its output is layer i - 1's buffer, its forward and backward are
+ * skipped. Not the first layer (an eval forward reads the host's x in
+ * place), nor when a skip link reads layer i - 1's output (the link's
+ * gradient is added to the view's dx). Layer i - 1's output is always
+ * written: a fused batch norm's is not, but a ReLU follows it. */
+static int is_view(const ctr_encoder *enc, int64_t i)
+{
+    int64_t j;
+    if (i == 0 || !enc->layers[i].ops->is_view)
+        return 0;
+    for (j = i + 1; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i - 1)
+            return 0;
+    return 1;
+}
+
 /* Lays out the workspace for n samples: the input copy, each layer's output
  * and cache, two gradient buffers. Writes offsets into the layers only when
  * `commit` is set; returns the total in *total. */
 static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total)
 {
-    size_t pos = 0, off, floats, grads[2];
+    size_t pos = 0, off, floats, grads[2], prev_out = 0;
     int64_t i, widest = ctr__shape_size(&enc->input);
     int k;
     if (ctr__matrix_bytes(&floats, n, widest, 1) != CTR_OK ||
@@ -59,9 +76,12 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
         int64_t size = ctr__shape_size(&l->out);
         if (size > widest)
             widest = size;
-        if (ctr__matrix_bytes(&floats, n, size, 1) != CTR_OK ||
-            reserve(&pos, &out_off, floats) != CTR_OK)
+        if (is_view(enc, i)) /* the output of layer i - 1 */
+            out_off = prev_out;
+        else if (ctr__matrix_bytes(&floats, n, size, 1) != CTR_OK ||
+                 reserve(&pos, &out_off, floats) != CTR_OK)
             return CTR_E_OVERFLOW;
+        prev_out = out_off;
         if (ctr__layer_cache_floats(l, n, enc->bn_groups, 0, &cache) != CTR_OK ||
             reserve(&pos, &cache_off, cache) != CTR_OK)
             return CTR_E_OVERFLOW;
@@ -170,6 +190,24 @@ static int fused_with_relu(const ctr_encoder *enc, int64_t i)
     return 1;
 }
 
+/* 1 when layer i also takes the global average pool after its fused ReLU
+ * in a train step (ops->fuses_pool, layer.h's pool_y and pool_dy): image
+ * planes of more than one value, and no skip link reading the ReLU's
+ * output (it is not written). */
+static int fused_with_pool(const ctr_encoder *enc, int64_t i)
+{
+    const ctr__layer *l = &enc->layers[i];
+    int64_t j;
+    if (!fused_with_relu(enc, i) || !l->ops->fuses_pool || i + 2 >= enc->n_layers ||
+        enc->layers[i + 2].ops->kind != CTR_LAYER_GLOBAL_AVGPOOL || l->out.ndims != 3 ||
+        l->out.d[1] * l->out.d[2] < 2)
+        return 0;
+    for (j = i + 3; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i + 1)
+            return 0;
+    return 1;
+}
+
 /* The input of layer i in the last train forward. */
 static const float *layer_input(const ctr_encoder *enc, int64_t i)
 {
@@ -227,6 +265,8 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
     for (i = 0; i < enc->n_layers; i++) {
         const ctr__layer *l = &enc->layers[i];
         ctr__layer_run r = layer_run(enc, l);
+        if (is_view(enc, i)) /* cur is its output */
+            continue;
         r.train = mode == CTR_ENCODER_TRAIN;
         r.x = cur;
         r.sync = sync, r.sync_rc = &sync_rc;
@@ -238,10 +278,13 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
         planes = NULL;
         if (mode == CTR_ENCODER_TRAIN && sync == NULL && l->plane_stats_offset != 0)
             r.plane_stats = planes = enc->work + l->plane_stats_offset;
+        if (mode == CTR_ENCODER_TRAIN && fused_with_pool(enc, i)) /* and the pool */
+            r.pool_y = enc->work + enc->layers[i + 2].out_offset;
         if (fused_with_relu(enc, i))
             r.relu_y = enc->work + enc->layers[++i].out_offset; /* the ReLU is done too */
+        i += r.pool_y != NULL;
         l->ops->forward(l, &r);
-        cur = r.relu_y != NULL ? r.relu_y : r.y;
+        cur = r.pool_y != NULL ? r.pool_y : r.relu_y != NULL ? r.relu_y : r.y;
     }
     /* Finite inputs can still overflow (weights of 1e30, say): that is
      * reported, and the state the forward changed (running statistics,
@@ -383,14 +426,18 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
     int k = 0, sync_rc = CTR_OK, bias_done = 0;
     g = dy;
     for (i = enc->n_layers - 1; i >= 0; i--) {
-        const float *relu_y = i > 0 && fused_with_relu(enc, i - 1)
+        const float *pool_dy = i > 1 && fused_with_pool(enc, i - 2) ? g : NULL;
+        if (is_view(enc, i)) /* g is its dx */
+            continue;
+        const float *relu_y = (i -= pool_dy != NULL) > 0 && fused_with_relu(enc, i - 1)
                                   ? enc->work + enc->layers[i--].out_offset /* ReLU i */
                                   : NULL;
         const ctr__layer *l = &enc->layers[i];
         ctr__layer_run r = layer_run(enc, l);
         r.relu_mask = relu_y;
         r.x = layer_input(enc, i);
-        r.dy = g;
+        r.dy = pool_dy != NULL ? NULL : g;
+        r.pool_dy = pool_dy;
         r.dx = i == 0 ? dx : enc->work + enc->grad_offset[k];
         r.sync = sync, r.sync_rc = &sync_rc;
         if (l->ops->has_skip)
@@ -448,7 +495,7 @@ CTR_API int ctr_encoder_zero_grad(ctr_encoder *enc)
 CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer)
 {
     const ctr__layer *l;
-    int rc;
+    int rc, relu;
     if (enc == NULL)
         return CTR_E_INVALID_ARG;
     ctr__error_clear(&enc->err);
@@ -466,7 +513,18 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
     if (enc->stage == CTR__STAGE_NOGRAD)
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "the last forward was no-grad: layer outputs are not kept");
+    relu = enc->stage == CTR_ENCODER_TRAIN && layer > 0 && fused_with_pool(enc, layer - 1);
+    layer -= relu; /* the ReLU's output (not written) from its batch norm's */
     l = &enc->layers[layer];
+    if (enc->stage == CTR_ENCODER_TRAIN && fused_with_relu(enc, layer) &&
+        l->ops->fused_output != NULL) { /* its output may not have been written */
+        ctr__layer_run r = layer_run(enc, l);
+        r.train = 1;
+        r.x = layer_input(enc, layer);
+        r.relu_y = enc->work + enc->layers[layer + 1].out_offset;
+        l->ops->fused_output(l, &r, out, relu);
+        return CTR_OK;
+    }
     memcpy(out, enc->work + l->out_offset,
            (size_t)(enc->batch * ctr__shape_size(&l->out)) * sizeof(float));
     return CTR_OK;

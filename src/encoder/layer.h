@@ -76,13 +76,24 @@ typedef struct ctr__layer_run {
     int *sync_rc;
     /* A batch norm followed by a ReLU runs as one pass (ops->fuses_relu,
      * encoder_run.c): forward, relu_y (not NULL) receives max(y, 0), the
-     * ReLU's output; backward, dy is the ReLU's dL/dy and the gradient of
+     * ReLU's output, and in train mode y may be left unwritten (nothing
+     * in a step reads it; ops->fused_output recomputes it); backward, dy is the ReLU's dL/dy and the gradient of
      * this layer's output is dy where relu_mask (the ReLU's output) > 0,
      * else 0 (the batch norm finds where from its own output, recomputed
      * from its input, and reads only whether relu_mask is NULL). NULL in
      * both: the layer alone. */
     float *relu_y;
     const float *relu_mask;
+    /* A batch norm over image planes, its ReLU and a global average pool
+     * after it in a train step (ops->fuses_pool, encoder_run.c): forward,
+     * pool_y (not NULL, with relu_y) receives the pool's output, each
+     * plane's mean of max(y, 0) summed as ctr__sum does, and neither y nor
+     * relu_y is written; backward, dy is NULL and pool_dy (not NULL) is the
+     * pool's dL/dy (n x C): the ReLU's gradient over a plane is
+     * pool_dy / (H * W) (the pool's expression) where the output is > 0
+     * (recomputed; relu_mask, not NULL, is not read). */
+    float *pool_y;
+    const float *pool_dy;
     /* A layer with ops->makes_plane_stats followed by a train-mode batch
      * norm over image planes (ops->takes_plane_stats, encoder_run.c):
      * forward, the first writes and the second reads, for each sample i and
@@ -116,10 +127,15 @@ struct ctr__layer_ops {
      * backward writes dL/d(source) to r->dskip, which the encoder adds to
      * the gradient flowing into the source. */
     int has_skip;
-    /* 1: forward and backward take relu_y and relu_mask (ctr__layer_run). */
-    int fuses_relu;
+    /* 1: forward and backward take relu_y and relu_mask (ctr__layer_run);
+     * 1: and pool_y, pool_dy (image planes). */
+    int fuses_relu, fuses_pool;
     /* 1: backward takes dx_colsum (ctr__layer_run). */
     int sums_dx;
+    /* 1: the output is the input's values in the same order (flatten): the
+     * encoder's workspace may give the layer its input's buffer as its
+     * output and skip its forward and backward (encoder_run.c). */
+    int is_view;
     /* 1: a train forward can write plane_stats of its output (ctr__layer_run);
      * 1: a train forward can read them instead of computing its moments. */
     int makes_plane_stats, takes_plane_stats;
@@ -143,6 +159,12 @@ struct ctr__layer_ops {
                        ctr__error *err);
     void (*forward)(const ctr__layer *l, const ctr__layer_run *r);
     void (*backward)(const ctr__layer *l, const ctr__layer_run *r);
+    /* fuses_relu kinds: the layer's output of the last train forward that
+     * ran fused (relu_y not NULL), which may have left r->y unwritten, to
+     * out (n x out size), recomputed from r->x and the cache as that
+     * forward computed it (the same bits); r as for that forward. relu 1:
+     * the ReLU's output instead (after a forward with pool_y). */
+    void (*fused_output)(const ctr__layer *l, const ctr__layer_run *r, float *out, int relu);
 };
 
 /* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */

@@ -1,6 +1,8 @@
 /*
  * layer_flatten.c - the flatten kind: a sequence or image sample becomes
- * one vector of all its values (a copy; no parameters, no cache).
+ * one vector of all its values (a copy; no parameters, no cache). In the
+ * train workspace it is a view (ops->is_view): its output is its input's
+ * buffer and neither copy runs (encoder_run.c).
  */
 #include <string.h>
 
@@ -32,6 +34,7 @@ static void flatten_backward(const ctr__layer *l, const ctr__layer_run *r)
 /* Listed in layer_registry.c. */
 const ctr__layer_ops ctr__layer_flatten_ops = {
     .kind = CTR_LAYER_FLATTEN,
+    .is_view = 1,
     .configure = flatten_configure,
     .forward = flatten_forward,
     .backward = flatten_backward,

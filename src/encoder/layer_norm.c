@@ -327,13 +327,41 @@ static void relu_copy(float *restrict z, const float *restrict y, int64_t n)
     CTR__VEC_FOR(i, n, z[i] = y[i] > 0.0f ? y[i] : 0.0f);
 }
 
+/* The fused train forward over one image plane: z = max(y, 0) with y
+ * bn_apply's train-mode expression, y kept in registers (not written).
+ * pool not NULL: *pool = the plane's mean of z, summed in ctr__sum's lanes
+ * and order (the global average pool's bits: z is never -0, so the lanes
+ * ctr__sum starts at +0 give the same sums), z not written. */
+static void bn_apply_relu_plane(float *restrict z, float *restrict pool, const float *restrict x,
+                                float m, float is, float sc, float sh, int64_t n)
+{
+    float lane[CTR__VEC_BLOCK] = {0};
+    int64_t b, j;
+    if (pool == NULL) {
+        CTR__VEC_FOR(b, n, float v = ((x[b] - m) * is) * sc + sh; z[b] = v > 0.0f ? v : 0.0f);
+        return;
+    }
+    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
+        for (j = 0; j < CTR__VEC_BLOCK; j++) {
+            float v = ((x[b + j] - m) * is) * sc + sh;
+            lane[j] += v > 0.0f ? v : 0.0f;
+        }
+    for (j = 0; b + j < n; j++) {
+        float v = ((x[b + j] - m) * is) * sc + sh;
+        lane[j] += v > 0.0f ? v : 0.0f;
+    }
+    *pool = ctr__lane_array_total(lane) / (float)n;
+}
+
 /* y = x * scale + shift per channel; with mean and invstd (train mode),
  * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma.
- * z (not NULL: a fused ReLU's output) = max(y, 0). */
-static void bn_apply(float *restrict y, float *restrict z, const float *restrict x,
-                     const float *restrict mean, const float *restrict invstd,
-                     const float *restrict scale, const float *restrict shift,
-                     const bn_geom *g)
+ * z (not NULL: a fused ReLU's output) = max(y, 0). y NULL (train mode,
+ * image planes): z only (bn_fused_output recomputes y), or with pool (not
+ * NULL, c values) the planes' means of max(y, 0) only. */
+static void bn_apply(float *restrict y, float *restrict z, float *restrict pool,
+                     const float *restrict x, const float *restrict mean,
+                     const float *restrict invstd, const float *restrict scale,
+                     const float *restrict shift, const bn_geom *g)
 {
     int64_t j, b;
     if (g->inner == 1 && mean != NULL) {
@@ -348,8 +376,15 @@ static void bn_apply(float *restrict y, float *restrict z, const float *restrict
     }
     for (j = 0; j < g->c; j++) {
         const float *restrict xj = x + j * g->inner;
-        float *restrict yj = y + j * g->inner;
+        float *restrict yj;
         float sc = scale[j], sh = shift[j];
+        if (y == NULL) {
+            bn_apply_relu_plane(z != NULL ? z + j * g->inner : NULL,
+                                pool != NULL ? pool + j : NULL, xj, mean[j], invstd[j], sc, sh,
+                                g->inner);
+            continue;
+        }
+        yj = y + j * g->inner;
         if (mean != NULL) {
             float m = mean[j], is = invstd[j];
             CTR__VEC_FOR(b, g->inner, yj[b] = ((xj[b] - m) * is) * sc + sh);
@@ -477,15 +512,16 @@ static void bn_moments_from_planes(float *restrict mean, float *restrict sq,
 }
 
 /* bn_apply over the rows of a group (split over threads by rows). */
-static void bn_apply_rows(float *y, float *z, const float *x, const float *mean,
+static void bn_apply_rows(float *y, float *z, float *pool, const float *x, const float *mean,
                           const float *invstd, const float *scale, const float *shift,
                           const bn_geom *g)
 {
     int64_t s;
     CTR__PARALLEL_FOR(g->rows * g->slice)
     for (s = 0; s < g->rows; s++)
-        bn_apply(y + s * g->slice, z != NULL ? z + s * g->slice : NULL, x + s * g->slice,
-                 mean, invstd, scale, shift, g);
+        bn_apply(y != NULL ? y + s * g->slice : NULL, z != NULL ? z + s * g->slice : NULL,
+                 pool != NULL ? pool + s * g->c : NULL, x + s * g->slice, mean, invstd, scale,
+                 shift, g);
 }
 
 /* Channels [j0, j0 + w) of group k after its moments: invstd from the
@@ -566,8 +602,8 @@ static void bn_rows_forward_train(const ctr__layer *l, const ctr__layer_run *r,
         bn_rows_stats(l, r, g, k);
         CTR__FOR
         for (s = 0; s < g->rows; s++)
-            bn_apply(y + s * g->slice, z != NULL ? z + s * g->slice : NULL, x + s * g->slice,
-                     mean, is, scale, shift, g);
+            bn_apply(y + s * g->slice, z != NULL ? z + s * g->slice : NULL, NULL,
+                     x + s * g->slice, mean, is, scale, shift, g);
     }
 }
 
@@ -590,9 +626,33 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
         else
             bn_moments_by_slice(mean, is, x, &g);
         bn_channel_stats(l, r, &g, k, 0, g.c);
-        bn_apply_rows(r->y + k * g.rows * g.slice,
-                      r->relu_y != NULL ? r->relu_y + k * g.rows * g.slice : NULL, x, mean, is,
+        /* fused over image planes: the ReLU's output only, or the pool's
+         * (layer.h) */
+        bn_apply_rows(r->relu_y != NULL && g.inner > 1 ? NULL : r->y + k * g.rows * g.slice,
+                      r->relu_y != NULL && r->pool_y == NULL ? r->relu_y + k * g.rows * g.slice
+                                                            : NULL,
+                      r->pool_y != NULL ? r->pool_y + k * g.rows * g.c : NULL, x, mean, is,
                       scale, shift, &g);
+    }
+}
+
+/* ops->fused_output: image planes recomputed by groups with the train
+ * forward's cached statistics, scale and shift (bn_apply's expression: the
+ * bits the forward kept in registers); rows were written. */
+static void bn_fused_output(const ctr__layer *l, const ctr__layer_run *r, float *out, int relu)
+{
+    bn_geom g = bn_geometry(l, r->n, r->groups);
+    int64_t k;
+    if (g.inner == 1) {
+        memcpy(out, relu ? r->relu_y : r->y, (size_t)(r->n * g.size) * sizeof(float));
+        return;
+    }
+    for (k = 0; k < g.groups; k++) {
+        int64_t first = k * g.rows * g.slice;
+        bn_apply_rows(relu ? NULL : out + first, relu ? out + first : NULL, NULL, r->x + first,
+                      bn_array(r, &g, BN_MEAN, k),
+                      bn_array(r, &g, BN_INVSTD, k), bn_array(r, &g, BN_SCALE, k),
+                      bn_array(r, &g, BN_SHIFT, k), &g);
     }
 }
 
@@ -607,7 +667,7 @@ static void bn_forward_eval(const ctr__layer *l, const ctr__layer_run *r)
         scale[j] = ga * is;
         shift[j] = be - r->stat[j] * ga * is;
     }
-    bn_apply_rows(r->y, r->relu_y, r->x, NULL, NULL, scale, shift, &g);
+    bn_apply_rows(r->y, r->relu_y, NULL, r->x, NULL, NULL, scale, shift, &g);
 }
 
 static void bn_forward(const ctr__layer *l, const ctr__layer_run *r)
@@ -671,10 +731,34 @@ static void masked_sums(const float *restrict dy, const float *restrict x, float
     *dot += t;
 }
 
+/* masked_sums of a plane whose dy is d everywhere (the global average
+ * pool's gradient, layer.h's pool_dy): the same lanes and order, so the
+ * bits of masked_sums over the pool's dx plane. */
+static void masked_sums_const(float dc, const float *restrict x, float m, float is, float sc,
+                              float sh, int64_t n, float *sum, float *dot)
+{
+    float ls[CTR__VEC_BLOCK] = {0}, ld[CTR__VEC_BLOCK] = {0};
+    int64_t b, j;
+    for (b = 0; b + CTR__VEC_BLOCK <= n; b += CTR__VEC_BLOCK)
+        for (j = 0; j < CTR__VEC_BLOCK; j++) {
+            float h = (x[b + j] - m) * is, d = bn_masked_h(dc, h, sc, sh);
+            ls[j] += d;
+            ld[j] += d * h;
+        }
+    for (j = 0; b + j < n; j++) {
+        float h = (x[b + j] - m) * is, d = bn_masked_h(dc, h, sc, sh);
+        ls[j] += d;
+        ld[j] += d * h;
+    }
+    *sum += ctr__lane_array_total(ls);
+    *dot += ctr__lane_array_total(ld);
+}
+
 /* The per-channel arrays of the backward: the statistics, the forward's
  * scale and shift, k and the sums over the group. */
 typedef struct bn_grad_coef {
     const float *mean, *is, *scale, *shift, *k, *sdy, *sdh;
+    const float *pool_dy; /* the group's pool_dy (layer.h), or NULL */
 } bn_grad_coef;
 
 /* Rows of one value per channel (inner 1): sdy, sdh over the c channels
@@ -710,6 +794,11 @@ static void bn_backward_sums_channel(float *restrict sdy, float *restrict sdh,
     int64_t s;
     for (s = 0; s < g->rows; s++) {
         int64_t at = s * g->slice + j * g->inner;
+        if (c->pool_dy != NULL) { /* the pool's dx plane: its dy / (H * W) */
+            masked_sums_const(c->pool_dy[s * g->c + j] / (float)g->inner, x + at, m, is,
+                              c->scale[j], c->shift[j], g->inner, &sdy[j], &sdh[j]);
+            continue;
+        }
         if (mask != NULL) {
             masked_sums(dy + at, x + at, m, is, c->scale[j], c->shift[j], g->inner, &sdy[j],
                         &sdh[j]);
@@ -768,10 +857,11 @@ static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *d
 /* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count,
  * over one row; dy masked by the fused ReLU when mask is not NULL (by the
  * batch norm's output recomputed from x, bn_masked_h: the mask's values
- * are not read). */
+ * are not read); pdy not NULL (the row's pool_dy, dy NULL): each plane's
+ * dy is its pdy / (H * W). */
 static void bn_input_grad(float *restrict dx, const float *restrict dy,
-                          const float *restrict mask, const float *restrict x,
-                          const bn_grad_coef *c, const bn_geom *g)
+                          const float *restrict pdy, const float *restrict mask,
+                          const float *restrict x, const bn_grad_coef *c, const bn_geom *g)
 {
     const float *restrict mean = c->mean, *restrict is = c->is, *restrict k = c->k;
     const float *restrict sdy = c->sdy, *restrict sdh = c->sdh;
@@ -790,8 +880,13 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
         float kj = k[j], a = sdy[j], e = sdh[j], m = mean[j], s = is[j];
         float sc = c->scale[j], sh = c->shift[j];
         float *restrict dxj = dx + j * g->inner;
-        const float *restrict dyj = dy + j * g->inner, *restrict xj = x + j * g->inner;
-        if (mask == NULL) {
+        const float *restrict dyj = dy != NULL ? dy + j * g->inner : NULL;
+        const float *restrict xj = x + j * g->inner;
+        if (pdy != NULL) {
+            float d = pdy[j] / (float)g->inner;
+            CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
+                         dxj[b] = kj * (count * bn_masked_h(d, h, sc, sh) - a - h * e));
+        } else if (mask == NULL) {
             CTR__VEC_FOR(b, g->inner,
                          dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
         } else {
@@ -808,7 +903,8 @@ static void bn_input_grad_rows(float *dx, const float *dy, const float *mask, co
     int64_t s;
     CTR__PARALLEL_FOR(3 * g->rows * g->slice)
     for (s = 0; s < g->rows; s++)
-        bn_input_grad(dx + s * g->slice, dy + s * g->slice,
+        bn_input_grad(dx + s * g->slice, dy != NULL ? dy + s * g->slice : NULL,
+                      c->pool_dy != NULL ? c->pool_dy + s * g->c : NULL,
                       mask != NULL ? mask + s * g->slice : NULL, x + s * g->slice, c, g);
 }
 
@@ -847,8 +943,8 @@ static void bn_rows_input_grad_colsum(const ctr__layer_run *r, const bn_geom *g,
         float *restrict a = bn_chunk_start(part, g->c, g->c, g, ch, &s0, &s1);
         for (s = s0; s < s1; s++) {
             float *restrict dx = r->dx + first + s * g->slice;
-            bn_input_grad(dx, r->dy + first + s * g->slice, mask, r->x + first + s * g->slice,
-                          c, g);
+            bn_input_grad(dx, r->dy + first + s * g->slice, NULL, mask,
+                          r->x + first + s * g->slice, c, g);
             CTR__VEC_FOR(j, g->c, a[j] += dx[j]);
         }
     }
@@ -887,7 +983,7 @@ static void bn_rows_backward(const ctr__layer *l, const ctr__layer_run *r, const
         if (r->dx != NULL && r->dx_colsum == NULL) {
             CTR__FOR
             for (s = 0; s < g->rows; s++)
-                bn_input_grad(r->dx + first + s * g->slice, dy + s * g->slice,
+                bn_input_grad(r->dx + first + s * g->slice, dy + s * g->slice, NULL,
                               fused ? r->relu_mask : NULL, x + s * g->slice, c, g);
         } else if (r->dx != NULL) {
             bn_rows_input_grad_colsum(r, g, c, k);
@@ -905,24 +1001,25 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
         float *kk = bn_array(r, &g, BN_K, k);
         const float *mask = r->relu_mask != NULL ? r->relu_mask + first : NULL;
+        const float *dy = r->dy != NULL ? r->dy + first : NULL; /* NULL: pool_dy */
         bn_grad_coef c;
         memset(sdy, 0, (size_t)g.c * sizeof(float));
         memset(sdh, 0, (size_t)g.c * sizeof(float));
         c.mean = mean, c.is = is, c.k = kk, c.sdy = sdy, c.sdh = sdh;
         c.scale = bn_array(r, &g, BN_SCALE, k), c.shift = bn_array(r, &g, BN_SHIFT, k);
+        c.pool_dy = r->pool_dy != NULL ? r->pool_dy + k * g.rows * g.c : NULL;
         if (g.inner == 1 && r->sync == NULL) {
             bn_rows_backward(l, r, &g, &c, k);
             continue;
         }
-        bn_backward_sums(sdy, sdh, bn_partials(r, &g), r->dy + first, mask, r->x + first, &c,
-                         &g);
+        bn_backward_sums(sdy, sdh, bn_partials(r, &g), dy, mask, r->x + first, &c, &g);
         bn_channel_grads(l, r, &g, &c, kk, 0, 0, g.c);
         if (r->dx == NULL)
             continue;
         bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
         for (j = 0; j < g.c; j++)
             kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
-        bn_input_grad_rows(r->dx + first, r->dy + first, mask, r->x + first, &c, &g);
+        bn_input_grad_rows(r->dx + first, dy, mask, r->x + first, &c, &g);
         if (r->dx_colsum != NULL) /* rows (after a linear layer): inner 1 */
             ctr__add_rows(r->dx_colsum, r->dx + first, g.rows, g.slice);
     }
@@ -932,6 +1029,7 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
 const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .kind = CTR_LAYER_BATCHNORM,
     .fuses_relu = 1,
+    .fuses_pool = 1,
     .takes_plane_stats = 1,
     .sums_dx = 1,
     .configure = bn_configure,
@@ -941,6 +1039,7 @@ const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .check_batch = bn_check_batch,
     .forward = bn_forward,
     .backward = bn_backward,
+    .fused_output = bn_fused_output,
 };
 
 /* ---- layer norm ---------------------------------------------------------- */
