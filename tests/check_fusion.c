@@ -588,14 +588,14 @@ Suite *ctr_test_fusion_suite(void)
 {
     Suite *s = suite_create("fusion");
     TCase *tc = tcase_create("bn-relu");
-    TCase *planes = tcase_create("conv-bn-plane-stats"), *rows;
+    TCase *planes = tcase_create("conv-bn-plane-stats");
+    TCase *rows = tcase_create("bn-relu-rows-region");
     TCase *pool = tcase_create("bn-relu-pool");
     TCase *view = tcase_create("flatten-view");
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
     tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
     suite_add_tcase(s, planes);
-    rows = tcase_create("bn-relu-rows-region");
     tcase_add_loop_test(rows, test_bn_rows_region_equals_unfused, 0, 2);
     tcase_add_loop_test(rows, test_bias_grad_by_bn_equals_unfused, 0, 2);
     suite_add_tcase(s, rows);
