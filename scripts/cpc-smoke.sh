@@ -24,10 +24,11 @@ test "$(ls "$tmp/speech/corpus" | wc -l)" -eq 36
 # the voice-gap front-ends (docs/results.md, "the voice gap, third pass"):
 # multi-band CPC with the coarser sixth layer, and the two-channel input;
 # and the fourth pass's options in one run (three bands, the log-compressed
-# first layer, the utterance-level term with its projection); they reuse
-# the corpus above
+# first layer, the utterance-level term with its projection), and the
+# fifth pass's learnable log-energy front end; they reuse the corpus above
 for front in "--front split --stride6 2 --steps 8" "--front stack" \
-    "--front split3 --stride6 2 --steps 8 --compress log --utt-weight 1 --utt-proj 16"; do
+    "--front split3 --stride6 2 --steps 8 --compress log --utt-weight 1 --utt-proj 16" \
+    "--compress logpow --fb-init mel --fb-pairs 16"; do
     "$bin/cpc-speech" --words 4 --voices 3 --max-steps 4 --batch 8 $front --out "$tmp/speech" > "$tmp/speech.out"
     result=$(tail -n 1 "$tmp/speech.out")
     echo "cpc-smoke: $front: $result"

@@ -41,7 +41,13 @@
  * dims or none; for every model, or `--utt-models high` the highest
  * band's only), `--compress log` (log(1 + |h|) of the first conv
  * layer's output, senc.h), `--front split3` (three bands, 0-2, 2-4 and
- * 4-8 kHz, each its own model). Progress on stderr; <out>/curve.csv,
+ * 4-8 kHz, each its own model). The option of the fifth pass
+ * (docs/results.md, "the voice gap, fifth pass"): `--compress logpow`
+ * (a learnable log-energy front end, senc.h: `--fb-pairs P` (64) pairs of
+ * `--fb-taps N` (400, 25 ms) tap filters every 10 ms, the log of each
+ * pair's energy, then a 1x1 and two 3-tap convs; `--fb-init random|mel|
+ * linear`, fbank.h: the random baseline's filters are initialised the same
+ * way). Progress on stderr; <out>/curve.csv,
  * <out>/curve.svg; the last stdout line is
  *   RESULT method=cpc-speech word_acc=... voice_acc=... random_word_acc=...
  *          random_voice_acc=... spectrogram_word_acc=... spectrogram_voice_acc=...
@@ -60,6 +66,7 @@
 #include "../cpc-common/cpc_probe.h"
 #include "../cpc-common/cpc_report.h"
 #include "corpus.h"
+#include "fbank.h"
 #include "front.h"
 #include "senc.h"
 #include "spectro.h"
@@ -83,7 +90,10 @@ typedef struct options {
     double utt_weight, utt_tau; /* the utterance-level term (utt.h); 0: off */
     int64_t utt_proj; /* its projection's width, 0: none */
     int utt_high; /* 1: the term for the highest band's model only */
-    int compress; /* 1: log(1 + |h|) after the first conv layer (senc.h) */
+    int compress; /* SENC_LOG: log(1 + |h|) after the first conv layer, SENC_LOGPOW:
+                     the learnable log-energy front end (senc.h) */
+    int fb_init; /* SENC_LOGPOW: the filters' initialisation (FBANK_*) */
+    int64_t fb_pairs, fb_taps; /* SENC_LOGPOW: its band-passes, their taps */
     uint64_t seed;
 } options;
 
@@ -115,6 +125,7 @@ static int parse(options *o, int argc, char **argv)
     o->kernel1 = 10, o->pool_std = 0, o->negatives = NEG_BATCH, o->preemph = 0.0;
     o->front = FRONT_FULL, o->stride6 = 1, o->split_hz = 4000.0;
     o->utt_weight = 0.0, o->utt_tau = 0.1, o->utt_proj = 0, o->compress = 0, o->utt_high = 0;
+    o->fb_init = FBANK_RANDOM, o->fb_pairs = 64, o->fb_taps = 400;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
@@ -148,7 +159,13 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--utt-models") == 0 && strcmp(v, "all") == 0) o->utt_high = 0;
         else if (strcmp(a, "--utt-models") == 0 && strcmp(v, "high") == 0) o->utt_high = 1;
         else if (strcmp(a, "--compress") == 0 && strcmp(v, "none") == 0) o->compress = 0;
-        else if (strcmp(a, "--compress") == 0 && strcmp(v, "log") == 0) o->compress = 1;
+        else if (strcmp(a, "--compress") == 0 && strcmp(v, "log") == 0) o->compress = SENC_LOG;
+        else if (strcmp(a, "--compress") == 0 && strcmp(v, "logpow") == 0) o->compress = SENC_LOGPOW;
+        else if (strcmp(a, "--fb-init") == 0 && strcmp(v, "random") == 0) o->fb_init = FBANK_RANDOM;
+        else if (strcmp(a, "--fb-init") == 0 && strcmp(v, "mel") == 0) o->fb_init = FBANK_MEL;
+        else if (strcmp(a, "--fb-init") == 0 && strcmp(v, "linear") == 0) o->fb_init = FBANK_LINEAR;
+        else if (strcmp(a, "--fb-pairs") == 0) o->fb_pairs = atoll(v);
+        else if (strcmp(a, "--fb-taps") == 0) o->fb_taps = atoll(v);
         else if (strcmp(a, "--front") == 0 && strcmp(v, "full") == 0) o->front = FRONT_FULL;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "split") == 0) o->front = FRONT_SPLIT;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "stack") == 0) o->front = FRONT_STACK;
@@ -164,7 +181,9 @@ static int parse(options *o, int argc, char **argv)
         !(o->split_hz >= 500.0 && o->split_hz <= 7500.0) ||
         !(o->utt_weight >= 0.0 && o->utt_weight <= 100.0) ||
         !(o->utt_tau >= 0.001 && o->utt_tau <= 1000.0) || o->utt_proj < 0 ||
-        o->utt_proj > 4096 || (o->utt_weight > 0.0 && o->batch % 2 != 0)) {
+        o->utt_proj > 4096 || (o->utt_weight > 0.0 && o->batch % 2 != 0) ||
+        o->fb_pairs < 2 || o->fb_pairs > 512 || o->fb_taps < HOP || o->fb_taps > 1024 ||
+        o->fb_taps % 2 != 0) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
                         "  [--seed S] [--words W] [--voices V] [--pool mean|meanstd] [--out DIR]\n"
@@ -172,7 +191,8 @@ static int parse(options *o, int argc, char **argv)
                         "  [--preemph A] [--kernel1 N] [--front full|split|stack|split3]\n"
                         "  [--stride6 1|2|4] [--split-hz F]\n"
                         "  [--utt-weight W] [--utt-tau T] [--utt-proj D]\n"
-                        "  [--utt-models all|high] [--compress none|log]\n"
+                        "  [--utt-models all|high] [--compress none|log|logpow]\n"
+                        "  [--fb-init random|mel|linear] [--fb-pairs P] [--fb-taps N]\n"
                         "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
                         "   --probe-l2 0, the default: chosen per probe on a held-out training setting;\n"
                         "   --pool: how every feature set is pooled over frames, default mean)\n");
@@ -190,9 +210,16 @@ static int build_encoder(senc *enc, const options *o, int64_t in_ch,
     const int64_t k[6] = {o->kernel1, 8, 4, 4, 4, 2 * o->stride6},
                   s[6] = {5, 4, 2, 2, 2, o->stride6},
                   p[6] = {(o->kernel1 - 4) / 2, 2, 1, 1, 1, o->stride6 / 2};
+    /* --compress logpow: fb_pairs band-passes of fb_taps taps every 10 ms,
+     * their log energies, a 1x1 and two 3-tap convs (+ the sixth layer) */
+    const int64_t kf[5] = {o->fb_taps, 1, 3, 3, 2 * o->stride6},
+                  sf[5] = {HOP, 1, 1, 1, o->stride6},
+                  pf[5] = {(o->fb_taps - HOP) / 2, 0, 1, 1, o->stride6 / 2};
+    const int fb = o->compress == SENC_LOGPOW;
     senc_shape sh;
     sh.window = WINDOW, sh.in_ch = in_ch, sh.channels = o->channels;
-    sh.layers = o->stride6 > 1 ? 6 : 5, sh.k = k, sh.s = s, sh.p = p;
+    sh.layers = (o->stride6 > 1 ? 6 : 5) - fb, sh.k = fb ? kf : k, sh.s = fb ? sf : s;
+    sh.p = fb ? pf : p, sh.pairs = o->fb_pairs, sh.fb_init = o->fb_init, sh.rate = CORPUS_RATE;
     return senc_create(enc, &sh, o->compress, o->batch, o->lr, seed);
 }
 
