@@ -22,12 +22,14 @@ echo "$result" | awk '{ split($3, c, "="); split($7, w, "="); split($8, v, "=");
 test -s "$tmp/speech/curve.csv" && test -s "$tmp/speech/curve.svg"
 test "$(ls "$tmp/speech/corpus" | wc -l)" -eq 36
 # the voice-gap front-ends (docs/results.md, "the voice gap, third pass"):
-# multi-band CPC with the coarser sixth layer, and the two-channel input;
+# multi-band CPC with the coarser sixth layer (and, fifth pass, a high-band
+# model of its own widths), and the two-channel input;
 # and the fourth pass's options in one run (three bands, the log-compressed
-# first layer, the utterance-level term with its projection); they reuse
-# the corpus above
-for front in "--front split --stride6 2 --steps 8" "--front stack" \
-    "--front split3 --stride6 2 --steps 8 --compress log --utt-weight 1 --utt-proj 16"; do
+# first layer, the utterance-level term with its projection), and the
+# fifth pass's learnable log-energy front end; they reuse the corpus above
+for front in "--front split --stride6 2 --steps 8 --high-channels 32 --high-context 64" "--front stack" \
+    "--front split3 --stride6 2 --steps 8 --compress log --utt-weight 1 --utt-proj 16" \
+    "--compress logpow --fb-init mel --fb-pairs 16"; do
     "$bin/cpc-speech" --words 4 --voices 3 --max-steps 4 --batch 8 $front --out "$tmp/speech" > "$tmp/speech.out"
     result=$(tail -n 1 "$tmp/speech.out")
     echo "cpc-smoke: $front: $result"

@@ -41,7 +41,15 @@
  * dims or none; for every model, or `--utt-models high` the highest
  * band's only), `--compress log` (log(1 + |h|) of the first conv
  * layer's output, senc.h), `--front split3` (three bands, 0-2, 2-4 and
- * 4-8 kHz, each its own model). Progress on stderr; <out>/curve.csv,
+ * 4-8 kHz, each its own model). The option of the fifth pass
+ * (docs/results.md, "the voice gap, fifth pass"): `--compress logpow`
+ * (a learnable log-energy front end, senc.h: `--fb-pairs P` (64) pairs of
+ * `--fb-taps N` (400, 25 ms) tap filters every 10 ms, the log of each
+ * pair's energy, then a 1x1 and two 3-tap convs; `--fb-init random|mel|
+ * linear`, fbank.h: the random baseline's filters are initialised the same
+ * way); `--high-channels C`, `--high-context H` (with more than one band,
+ * the highest band's model's encoder channels and GRU width, by default
+ * those of the others). Progress on stderr; <out>/curve.csv,
  * <out>/curve.svg; the last stdout line is
  *   RESULT method=cpc-speech word_acc=... voice_acc=... random_word_acc=...
  *          random_voice_acc=... spectrogram_word_acc=... spectrogram_voice_acc=...
@@ -60,6 +68,7 @@
 #include "../cpc-common/cpc_probe.h"
 #include "../cpc-common/cpc_report.h"
 #include "corpus.h"
+#include "fbank.h"
 #include "front.h"
 #include "senc.h"
 #include "spectro.h"
@@ -83,7 +92,11 @@ typedef struct options {
     double utt_weight, utt_tau; /* the utterance-level term (utt.h); 0: off */
     int64_t utt_proj; /* its projection's width, 0: none */
     int utt_high; /* 1: the term for the highest band's model only */
-    int compress; /* 1: log(1 + |h|) after the first conv layer (senc.h) */
+    int compress; /* SENC_LOG: log(1 + |h|) after the first conv layer, SENC_LOGPOW:
+                     the learnable log-energy front end (senc.h) */
+    int fb_init; /* SENC_LOGPOW: the filters' initialisation (FBANK_*) */
+    int64_t fb_pairs, fb_taps; /* SENC_LOGPOW: its band-passes, their taps */
+    int64_t high_channels, high_context; /* the highest band's model's widths (0: as the others') */
     uint64_t seed;
 } options;
 
@@ -92,6 +105,7 @@ enum { NEG_BATCH, NEG_OTHER_VOICE, NEG_SAME_WINDOW, NEG_SAME_SETTING };
 #define N_NEG 31 /* sampled negatives: as many as a batch of 32 gives */
 
 typedef struct model {
+    int64_t ch, ctx; /* its encoder's channels, its GRU's width */
     senc enc;
     cpc_head head;
     float *x, *z, *gz, *c;
@@ -115,6 +129,8 @@ static int parse(options *o, int argc, char **argv)
     o->kernel1 = 10, o->pool_std = 0, o->negatives = NEG_BATCH, o->preemph = 0.0;
     o->front = FRONT_FULL, o->stride6 = 1, o->split_hz = 4000.0;
     o->utt_weight = 0.0, o->utt_tau = 0.1, o->utt_proj = 0, o->compress = 0, o->utt_high = 0;
+    o->fb_init = FBANK_RANDOM, o->fb_pairs = 64, o->fb_taps = 400;
+    o->high_channels = 0, o->high_context = 0;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
@@ -148,7 +164,15 @@ static int parse(options *o, int argc, char **argv)
         else if (strcmp(a, "--utt-models") == 0 && strcmp(v, "all") == 0) o->utt_high = 0;
         else if (strcmp(a, "--utt-models") == 0 && strcmp(v, "high") == 0) o->utt_high = 1;
         else if (strcmp(a, "--compress") == 0 && strcmp(v, "none") == 0) o->compress = 0;
-        else if (strcmp(a, "--compress") == 0 && strcmp(v, "log") == 0) o->compress = 1;
+        else if (strcmp(a, "--compress") == 0 && strcmp(v, "log") == 0) o->compress = SENC_LOG;
+        else if (strcmp(a, "--compress") == 0 && strcmp(v, "logpow") == 0) o->compress = SENC_LOGPOW;
+        else if (strcmp(a, "--fb-init") == 0 && strcmp(v, "random") == 0) o->fb_init = FBANK_RANDOM;
+        else if (strcmp(a, "--fb-init") == 0 && strcmp(v, "mel") == 0) o->fb_init = FBANK_MEL;
+        else if (strcmp(a, "--fb-init") == 0 && strcmp(v, "linear") == 0) o->fb_init = FBANK_LINEAR;
+        else if (strcmp(a, "--fb-pairs") == 0) o->fb_pairs = atoll(v);
+        else if (strcmp(a, "--fb-taps") == 0) o->fb_taps = atoll(v);
+        else if (strcmp(a, "--high-channels") == 0) o->high_channels = atoll(v);
+        else if (strcmp(a, "--high-context") == 0) o->high_context = atoll(v);
         else if (strcmp(a, "--front") == 0 && strcmp(v, "full") == 0) o->front = FRONT_FULL;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "split") == 0) o->front = FRONT_SPLIT;
         else if (strcmp(a, "--front") == 0 && strcmp(v, "stack") == 0) o->front = FRONT_STACK;
@@ -164,7 +188,10 @@ static int parse(options *o, int argc, char **argv)
         !(o->split_hz >= 500.0 && o->split_hz <= 7500.0) ||
         !(o->utt_weight >= 0.0 && o->utt_weight <= 100.0) ||
         !(o->utt_tau >= 0.001 && o->utt_tau <= 1000.0) || o->utt_proj < 0 ||
-        o->utt_proj > 4096 || (o->utt_weight > 0.0 && o->batch % 2 != 0)) {
+        o->utt_proj > 4096 || (o->utt_weight > 0.0 && o->batch % 2 != 0) ||
+        o->fb_pairs < 2 || o->fb_pairs > 512 || o->fb_taps < HOP || o->fb_taps > 1024 ||
+        o->fb_taps % 2 != 0 || o->high_channels < 0 || o->high_channels > 1024 ||
+        o->high_context < 0 || o->high_context > 1024) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
                         "  [--seed S] [--words W] [--voices V] [--pool mean|meanstd] [--out DIR]\n"
@@ -172,7 +199,9 @@ static int parse(options *o, int argc, char **argv)
                         "  [--preemph A] [--kernel1 N] [--front full|split|stack|split3]\n"
                         "  [--stride6 1|2|4] [--split-hz F]\n"
                         "  [--utt-weight W] [--utt-tau T] [--utt-proj D]\n"
-                        "  [--utt-models all|high] [--compress none|log]\n"
+                        "  [--utt-models all|high] [--compress none|log|logpow]\n"
+                        "  [--fb-init random|mel|linear] [--fb-pairs P] [--fb-taps N]\n"
+                        "  [--high-channels C] [--high-context H]\n"
                         "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
                         "   --probe-l2 0, the default: chosen per probe on a held-out training setting;\n"
                         "   --pool: how every feature set is pooled over frames, default mean)\n");
@@ -184,43 +213,51 @@ static int parse(options *o, int argc, char **argv)
 /* The encoder: 1 s of audio (16000 x in_ch) -> 100 x channels, or with
  * --stride6 S a sixth conv layer (kernel 2S, stride S) -> 100 / S x
  * channels, one latent every 10 S ms. */
-static int build_encoder(senc *enc, const options *o, int64_t in_ch,
+static int build_encoder(senc *enc, const options *o, int64_t in_ch, int64_t channels,
                          uint64_t seed)
 {
     const int64_t k[6] = {o->kernel1, 8, 4, 4, 4, 2 * o->stride6},
                   s[6] = {5, 4, 2, 2, 2, o->stride6},
                   p[6] = {(o->kernel1 - 4) / 2, 2, 1, 1, 1, o->stride6 / 2};
+    /* --compress logpow: fb_pairs band-passes of fb_taps taps every 10 ms,
+     * their log energies, a 1x1 and two 3-tap convs (+ the sixth layer) */
+    const int64_t kf[5] = {o->fb_taps, 1, 3, 3, 2 * o->stride6},
+                  sf[5] = {HOP, 1, 1, 1, o->stride6},
+                  pf[5] = {(o->fb_taps - HOP) / 2, 0, 1, 1, o->stride6 / 2};
+    const int fb = o->compress == SENC_LOGPOW;
     senc_shape sh;
-    sh.window = WINDOW, sh.in_ch = in_ch, sh.channels = o->channels;
-    sh.layers = o->stride6 > 1 ? 6 : 5, sh.k = k, sh.s = s, sh.p = p;
+    sh.window = WINDOW, sh.in_ch = in_ch, sh.channels = channels;
+    sh.layers = (o->stride6 > 1 ? 6 : 5) - fb, sh.k = fb ? kf : k, sh.s = fb ? sf : s;
+    sh.p = fb ? pf : p, sh.pairs = o->fb_pairs, sh.fb_init = o->fb_init, sh.rate = CORPUS_RATE;
     return senc_create(enc, &sh, o->compress, o->batch, o->lr, seed);
 }
 
-static int model_create(model *m, const options *o, int64_t in_ch, uint64_t seed,
-                        char *err, size_t cap)
+static int model_create(model *m, const options *o, int64_t in_ch, int64_t ch, int64_t ctx,
+                        uint64_t seed, char *err, size_t cap)
 {
     const int64_t b = o->batch;
     int rc;
     memset(m, 0, sizeof(*m));
-    if ((rc = build_encoder(&m->enc, o, in_ch, seed)) != CTR_OK)
+    m->ch = ch, m->ctx = ctx;
+    if ((rc = build_encoder(&m->enc, o, in_ch, ch, seed)) != CTR_OK)
         return snprintf(err, cap, "encoder: %s (%s)", ctr_strerror(rc),
                         senc_last_error(&m->enc)), rc;
     m->x = (float *)calloc((size_t)(b * WINDOW * in_ch), sizeof(float));
-    m->z = (float *)malloc((size_t)(b * o->frames * o->channels) * sizeof(float));
-    m->gz = (float *)malloc((size_t)(b * o->frames * o->channels) * sizeof(float));
-    m->c = (float *)malloc((size_t)(b * o->frames * o->context) * sizeof(float));
+    m->z = (float *)malloc((size_t)(b * o->frames * ch) * sizeof(float));
+    m->gz = (float *)malloc((size_t)(b * o->frames * ch) * sizeof(float));
+    m->c = (float *)malloc((size_t)(b * o->frames * ctx) * sizeof(float));
     m->voice = (int64_t *)malloc((size_t)b * sizeof(int64_t));
     m->setting = (int64_t *)malloc((size_t)b * sizeof(int64_t));
     if (o->negatives != NEG_BATCH)
         m->neg_idx = (int64_t *)malloc((size_t)(o->steps * b * o->frames * N_NEG) * sizeof(int64_t));
     if (!m->x || !m->z || !m->gz || !m->c || !m->voice || !m->setting || (o->negatives != NEG_BATCH && !m->neg_idx))
         return snprintf(err, cap, "out of memory"), CTR_E_NOMEM;
-    rc = cpc_head_create(&m->head, o->frames, o->channels, o->context, o->steps,
+    rc = cpc_head_create(&m->head, o->frames, ch, ctx, o->steps,
                          o->negatives == NEG_BATCH ? CTR_CPC_NEG_BATCH : CTR_CPC_NEG_SAMPLED,
                          N_NEG, b, o->lr, seed + 10, err, cap);
     m->head.neg_idx = m->neg_idx;
     if (rc == CTR_OK && o->utt_weight > 0.0) {
-        rc = utt_create(&m->utt, o->utt_weight, o->utt_tau, o->frames, o->context,
+        rc = utt_create(&m->utt, o->utt_weight, o->utt_tau, o->frames, ctx,
                         o->utt_proj, b, o->lr, seed + 20, err, cap);
         m->head.extra = utt_hook, m->head.extra_user = &m->utt;
     }
@@ -426,16 +463,25 @@ static void pool_frames(float *dst, const float *rows, int64_t f0, int64_t f1,
     }
 }
 
+/* The widths of models [0, j): of their contexts (ctx != 0) or latents. */
+static int64_t widths(const model *m, int64_t j, int ctx)
+{
+    int64_t k, sum = 0;
+    for (k = 0; k < j; k++)
+        sum += ctx ? m[k].ctx : m[k].ch;
+    return sum;
+}
+
 /* Pooled contexts of every utterance (centred in the window; the frames
- * that cover its samples) of the nm models side by side, nm x context
+ * that cover its samples) of the nm models side by side, widths(m, nm, 1)
  * floats each (twice that with std: mean then standard deviation per
  * model); and, when zout is not NULL, the latents pooled the same way
- * (nm x channels floats each, or twice). */
+ * (widths(m, nm, 0) floats each, or twice). */
 static int features(model *m, int64_t nm, const front *f, float *win,
                     const options *o, const corpus *c, int std, float *out,
                     float *zout)
 {
-    const int64_t b = o->batch, h = o->context, ch = o->channels, w = 1 + std;
+    const int64_t b = o->batch, w = 1 + std, dc = widths(m, nm, 1), dz = widths(m, nm, 0);
     int64_t i0, i, j, at[256];
     float *x[FRONT_MAX_MODELS];
     for (j = 0; j < nm; j++)
@@ -446,6 +492,7 @@ static int features(model *m, int64_t nm, const front *f, float *win,
             at[i] = place(win + i * WINDOW, &c->u[i0 + i], (WINDOW - c->u[i0 + i].count) / 2);
         front_apply(f, win, cnt, WINDOW, x);
         for (j = 0; j < nm; j++) {
+            const int64_t h = m[j].ctx, ch = m[j].ch, oc = widths(m, j, 1), oz = widths(m, j, 0);
             int rc = senc_forward(&m[j].enc, m[j].z, m[j].x, cnt, CTR_ENCODER_EVAL);
             if (rc == CTR_OK)
                 rc = cpc_head_context(&m[j].head, m[j].z, m[j].c, cnt);
@@ -455,9 +502,9 @@ static int features(model *m, int64_t nm, const front *f, float *win,
                 const utterance *u = &c->u[i0 + i];
                 int64_t f0 = at[i] / o->hop, f1 = (at[i] + (u->count < WINDOW ? u->count : WINDOW) + o->hop - 1) / o->hop;
                 f1 = f1 > o->frames ? o->frames : f1 <= f0 ? f0 + 1 : f1;
-                pool_frames(out + ((i0 + i) * nm + j) * h * w, m[j].c + i * o->frames * h, f0, f1, h, std);
+                pool_frames(out + ((i0 + i) * dc + oc) * w, m[j].c + i * o->frames * h, f0, f1, h, std);
                 if (zout != NULL)
-                    pool_frames(zout + ((i0 + i) * nm + j) * ch * w, m[j].z + i * o->frames * ch, f0,
+                    pool_frames(zout + ((i0 + i) * dz + oz) * w, m[j].z + i * o->frames * ch, f0,
                                 f1, ch, std);
             }
         }
@@ -565,16 +612,18 @@ static void probe_cz(const corpus *c, const float *feat, int64_t dc,
 /* For the record (stderr only): the probe on each model's own pooled
  * contexts (block j of nm blocks of n floats a row): what each band's
  * model carries by itself. */
-static void probe_bands(const corpus *c, const float *feat, int64_t nm,
-                        int64_t n, double l2)
+static void probe_bands(const corpus *c, const float *feat, const model *m, int64_t nm,
+                        int64_t pw, double l2)
 {
-    float *one = (float *)malloc((size_t)(c->count * n) * sizeof(float));
+    const int64_t d = widths(m, nm, 1) * pw;
+    float *one = (float *)malloc((size_t)(c->count * d) * sizeof(float));
     double bw, bv;
     int64_t i, j;
     char label[64];
     for (j = 0; one != NULL && nm > 1 && j < nm; j++) {
+        const int64_t n = m[j].ctx * pw, off = widths(m, j, 1) * pw;
         for (i = 0; i < c->count; i++)
-            memcpy(one + i * n, feat + (i * nm + j) * n, (size_t)n * sizeof(float));
+            memcpy(one + i * n, feat + i * d + off, (size_t)n * sizeof(float));
         snprintf(label, sizeof(label), "CPC c, model %lld", (long long)j);
         probe_both(c, one, n, l2, label, &bw, &bv);
     }
@@ -588,7 +637,10 @@ static int models_create(model *m, int64_t nm, const front *f,
 {
     int64_t j;
     for (j = 0; j < nm; j++) {
-        int rc = model_create(&m[j], o, f->in_ch, o->seed + 1000 * (uint64_t)j, err, cap);
+        const int high = nm > 1 && j + 1 == nm; /* the highest band's model */
+        const int64_t ch = high && o->high_channels > 0 ? o->high_channels : o->channels;
+        const int64_t ctx = high && o->high_context > 0 ? o->high_context : o->context;
+        int rc = model_create(&m[j], o, f->in_ch, ch, ctx, o->seed + 1000 * (uint64_t)j, err, cap);
         if (rc != CTR_OK)
             return rc;
         m[j].head.neg_idx = m[0].neg_idx; /* the same windows, the same negatives */
@@ -605,7 +657,7 @@ static int probe_trained(model *m, int64_t nm, const front *f, float *win,
                          const options *o, const corpus *c, double *word,
                          double *voice)
 {
-    const int64_t dc = nm * o->context, dz = nm * o->channels, pw = 1 + o->pool_std;
+    const int64_t dc = widths(m, nm, 1), dz = widths(m, nm, 0), pw = 1 + o->pool_std;
     float *both = (float *)malloc((size_t)(c->count * dc * 2) * sizeof(float));
     float *feat = (float *)malloc((size_t)(c->count * dc * pw) * sizeof(float));
     float *zfeat = (float *)malloc((size_t)(c->count * dz * pw) * sizeof(float));
@@ -619,7 +671,7 @@ static int probe_trained(model *m, int64_t nm, const front *f, float *win,
         probe_both(c, feat, dc * pw, o->l2, "CPC", word, voice);
         probe_both(c, zfeat, dz * pw, o->l2, "CPC latents z", &zw, &zv);
         probe_cz(c, feat, dc * pw, zfeat, dz * pw, o->l2);
-        probe_bands(c, feat, nm, o->context * pw, o->l2);
+        probe_bands(c, feat, m, nm, pw, o->l2);
         if (!o->pool_std)
             probe_both(c, both, dc * 2, o->l2, "CPC c mean+std", &sw, &sv);
         fprintf(stderr, "cpc-speech: CPC latents z word/voice %.3f/%.3f\n", zw, zv);
@@ -666,8 +718,7 @@ int main(int argc, char **argv)
         return fprintf(stderr, "cpc-speech: out of memory\n"), 1;
     nm = fr.models;
     win = (float *)calloc((size_t)(o.batch * WINDOW), sizeof(float));
-    feat = (float *)malloc((size_t)(c.count * pw * (nm * o.context > SPECTRO_BANDS ? nm * o.context : SPECTRO_BANDS)) * sizeof(float));
-    if (win == NULL || feat == NULL)
+    if (win == NULL)
         return fprintf(stderr, "cpc-speech: out of memory\n"), 1;
     fprintf(stderr, "cpc-speech: %lld utterances (%lld train, %lld test), %lld words x %lld voices; "
                     "K=%lld, batch %lld, budget %.0fs; %lld model(s), %lld input channel(s), "
@@ -680,6 +731,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "cpc-speech: %s\n", err);
         return 1;
     }
+    feat = (float *)malloc((size_t)(c.count * pw * (widths(m, nm, 1) > SPECTRO_BANDS ? widths(m, nm, 1) : SPECTRO_BANDS)) * sizeof(float));
+    if (feat == NULL)
+        return fprintf(stderr, "cpc-speech: out of memory\n"), 1;
     steps = train(m, nm, &fr, win, &o, in, train_idx, n_train, curve, &npoints, 4096);
     if (steps < 0)
         return 1;
@@ -690,7 +744,7 @@ int main(int argc, char **argv)
     if (probe_trained(m, nm, &fr, win, &o, in, &w_acc, &v_acc) != CTR_OK ||
         features(rnd, nm, &fr, win, &o, in, o.pool_std, feat, NULL) != CTR_OK)
         return fprintf(stderr, "cpc-speech: feature extraction failed\n"), 1;
-    probe_both(&c, feat, nm * o.context * pw, o.l2, "random", &rw, &rv);
+    probe_both(&c, feat, widths(rnd, nm, 1) * pw, o.l2, "random", &rw, &rv);
     for (i = 0; i < c.count; i++)
         spectro_pooled(c.u[i].samples, c.u[i].count, o.pool_std, feat + i * SPECTRO_BANDS * pw);
     probe_both(&c, feat, SPECTRO_BANDS * pw, o.l2, "spectrogram", &sw, &sv);
