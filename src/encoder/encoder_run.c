@@ -401,7 +401,7 @@ static int backward_checks(ctr_encoder *enc, const float *dy, int synced)
     return ctr__check_finite(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
 }
 
-/* mlp5-17 (issue 17): the bias gradient of a linear layer summed by the
+/* The bias gradient of a linear layer summed by the
  * layer after it (ops->sums_dx: batch norm) while it writes the linear's
  * dy (ctr__layer_run.dx_colsum): layer i's target, or NULL when layer
  * i - 1 is no linear layer with bias or a skip link also feeds its dy. */
@@ -427,11 +427,13 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
     g = dy;
     for (i = enc->n_layers - 1; i >= 0; i--) {
         const float *pool_dy = i > 1 && fused_with_pool(enc, i - 2) ? g : NULL;
+        const float *relu_y = NULL;
         if (is_view(enc, i)) /* g is its dx */
             continue;
-        const float *relu_y = (i -= pool_dy != NULL) > 0 && fused_with_relu(enc, i - 1)
-                                  ? enc->work + enc->layers[i--].out_offset /* ReLU i */
-                                  : NULL;
+        if (pool_dy != NULL) /* the pool i: its batch norm i - 2 takes g */
+            i--;
+        if (i > 0 && fused_with_relu(enc, i - 1))
+            relu_y = enc->work + enc->layers[i--].out_offset; /* ReLU i */
         const ctr__layer *l = &enc->layers[i];
         ctr__layer_run r = layer_run(enc, l);
         r.relu_mask = relu_y;
@@ -442,7 +444,7 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
         r.sync = sync, r.sync_rc = &sync_rc;
         if (l->ops->has_skip)
             r.dskip = enc->work + l->skip_grad_offset;
-        r.bias_grad_done = bias_done; /* mlp5-17: by the layer after */
+        r.bias_grad_done = bias_done; /* summed by the layer after it */
         r.dx_colsum = bias_grad_of_previous(enc, i);
         bias_done = r.dx_colsum != NULL;
         l->ops->backward(l, &r);
