@@ -11,26 +11,15 @@
 
 #include "common/kernels.h"
 
-static int64_t block_len(int64_t b, int64_t n)
-{
-    int64_t left = n - b * CTR__PARALLEL_BLOCK;
-    return left < CTR__PARALLEL_BLOCK ? left : CTR__PARALLEL_BLOCK;
-}
-
-static int64_t block_count(int64_t n)
-{
-    return (n + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
-}
-
 int ctr__par_all_finite(const float *x, int64_t n)
 {
-    int64_t b, blocks = block_count(n);
+    int64_t b, blocks = ctr__par_block_count(n);
     int bad = 0;
 #if defined(CTR_OPENMP)
 #pragma omp parallel for schedule(static) reduction(|| : bad) if (n >= CTR__PARALLEL_MIN)
 #endif
     for (b = 0; b < blocks; b++)
-        bad = bad || !ctr__vfinite(x + b * CTR__PARALLEL_BLOCK, block_len(b, n));
+        bad = bad || !ctr__vfinite(x + b * CTR__PARALLEL_BLOCK, ctr__par_block_len(b, n));
     return !bad;
 }
 
@@ -43,17 +32,18 @@ int ctr__par_check_finite(ctr__error *e, const float *x, size_t n, const char *w
 
 void ctr__par_copy(float *dst, const float *src, int64_t n)
 {
-    int64_t b, blocks = block_count(n);
+    int64_t b, blocks = ctr__par_block_count(n);
     CTR__PARALLEL_FOR(2 * n)
     for (b = 0; b < blocks; b++)
         memcpy(dst + b * CTR__PARALLEL_BLOCK, src + b * CTR__PARALLEL_BLOCK,
-               (size_t)block_len(b, n) * sizeof(float));
+               (size_t)ctr__par_block_len(b, n) * sizeof(float));
 }
 
 void ctr__par_zero(float *x, int64_t n)
 {
-    int64_t b, blocks = block_count(n);
+    int64_t b, blocks = ctr__par_block_count(n);
     CTR__PARALLEL_FOR(n)
     for (b = 0; b < blocks; b++)
-        memset(x + b * CTR__PARALLEL_BLOCK, 0, (size_t)block_len(b, n) * sizeof(float));
+        memset(x + b * CTR__PARALLEL_BLOCK, 0,
+               (size_t)ctr__par_block_len(b, n) * sizeof(float));
 }

@@ -60,6 +60,19 @@
  * iteration. */
 #define CTR__PARALLEL_BLOCK ((int64_t)16384)
 
+/* How many blocks n floats make, and the length of block b (the last may
+ * be short). */
+static inline int64_t ctr__par_block_count(int64_t n)
+{
+    return (n + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
+}
+
+static inline int64_t ctr__par_block_len(int64_t b, int64_t n)
+{
+    int64_t left = n - b * CTR__PARALLEL_BLOCK;
+    return left < CTR__PARALLEL_BLOCK ? left : CTR__PARALLEL_BLOCK;
+}
+
 /* Whole-array passes by blocks of CTR__PARALLEL_BLOCK floats over the
  * threads (parallel.c), the same result as the serial pass at any thread
  * count. ctr__par_all_finite: 1 when no value is Inf or NaN.

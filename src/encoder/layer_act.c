@@ -41,25 +41,13 @@ static void relu_grad_loop(float *restrict dx, const float *restrict y,
     CTR__VEC_FOR(i, k, float d = dy[i]; dx[i] = y[i] > 0.0f ? d : 0.0f);
 }
 
-/* The loops run by blocks of CTR__PARALLEL_BLOCK floats (parallel.h). */
-static int64_t block_len(int64_t b, int64_t k)
-{
-    int64_t left = k - b * CTR__PARALLEL_BLOCK;
-    return left < CTR__PARALLEL_BLOCK ? left : CTR__PARALLEL_BLOCK;
-}
-
-static int64_t block_count(int64_t k)
-{
-    return (k + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
-}
-
 static void relu_forward(const ctr__layer *l, const ctr__layer_run *r)
 {
     int64_t k = elements(l, r->n), b;
     CTR__PARALLEL_FOR(k)
-    for (b = 0; b < block_count(k); b++)
+    for (b = 0; b < ctr__par_block_count(k); b++)
         relu_loop(r->y + b * CTR__PARALLEL_BLOCK, r->x + b * CTR__PARALLEL_BLOCK,
-                  block_len(b, k));
+                  ctr__par_block_len(b, k));
 }
 
 static void relu_backward(const ctr__layer *l, const ctr__layer_run *r)
@@ -68,9 +56,9 @@ static void relu_backward(const ctr__layer *l, const ctr__layer_run *r)
     if (r->dx == NULL)
         return;
     CTR__PARALLEL_FOR(k)
-    for (b = 0; b < block_count(k); b++)
+    for (b = 0; b < ctr__par_block_count(k); b++)
         relu_grad_loop(r->dx + b * CTR__PARALLEL_BLOCK, r->y + b * CTR__PARALLEL_BLOCK,
-                       r->dy + b * CTR__PARALLEL_BLOCK, block_len(b, k));
+                       r->dy + b * CTR__PARALLEL_BLOCK, ctr__par_block_len(b, k));
 }
 
 /* Listed in layer_registry.c. */

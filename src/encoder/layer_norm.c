@@ -908,6 +908,16 @@ static void bn_input_grad_rows(float *dx, const float *dy, const float *mask, co
                       mask != NULL ? mask + s * g->slice : NULL, x + s * g->slice, c, g);
 }
 
+/* The input gradient's k over channels [j0, j0 + w): gamma * invstd /
+ * count. */
+static void bn_input_coef(const ctr__layer *l, const ctr__layer_run *r, const bn_geom *g,
+                          const float *is, float *kk, int64_t j0, int64_t w)
+{
+    int64_t j;
+    for (j = j0; j < j0 + w; j++)
+        kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g->count;
+}
+
 /* Channels [j0, j0 + w) after the sums: the affine parameters'
  * gradients and (want_k) the input gradient's k. */
 static void bn_channel_grads(const ctr__layer *l, const ctr__layer_run *r, const bn_geom *g,
@@ -921,8 +931,8 @@ static void bn_channel_grads(const ctr__layer *l, const ctr__layer_run *r, const
             r->gw[g->c + j] += c->sdy[j];
         }
     }
-    for (j = j0; j < j0 + w && want_k; j++)
-        kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * c->is[j] / g->count;
+    if (want_k)
+        bn_input_coef(l, r, g, c->is, kk, j0, w);
 }
 
 /* The input gradient of group k (inner 1) by chunks of rows over the
@@ -994,7 +1004,7 @@ static void bn_rows_backward(const ctr__layer *l, const ctr__layer_run *r, const
 static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     bn_geom g = bn_run_geometry(l, r);
-    int64_t k, j;
+    int64_t k;
     for (k = 0; k < g.groups; k++) {
         int64_t first = k * g.rows * g.slice;
         float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
@@ -1017,8 +1027,7 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         if (r->dx == NULL)
             continue;
         bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
-        for (j = 0; j < g.c; j++)
-            kk[j] = (l->hi[0] ? r->w[j] : 1.0f) * is[j] / g.count;
+        bn_input_coef(l, r, &g, is, kk, 0, g.c);
         bn_input_grad_rows(r->dx + first, dy, mask, r->x + first, &c, &g);
         if (r->dx_colsum != NULL) /* rows (after a linear layer): inner 1 */
             ctr__add_rows(r->dx_colsum, r->dx + first, g.rows, g.slice);

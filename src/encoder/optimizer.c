@@ -468,11 +468,10 @@ static int64_t segment_at(const ctr_optimizer *opt, int64_t at)
  * any thread count and as segment by segment. */
 static void elementwise_blocks(const ctr_optimizer *opt, float *p, const float *g)
 {
-    int64_t b, nblocks = (opt->n + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
+    int64_t b, nblocks = ctr__par_block_count(opt->n);
     CTR__FOR
     for (b = 0; b < nblocks; b++) {
-        int64_t lo = b * CTR__PARALLEL_BLOCK;
-        int64_t hi = lo + CTR__PARALLEL_BLOCK < opt->n ? lo + CTR__PARALLEL_BLOCK : opt->n;
+        int64_t lo = b * CTR__PARALLEL_BLOCK, hi = lo + ctr__par_block_len(b, opt->n);
         int64_t i;
         for (i = segment_at(opt, lo); i < opt->n_segs && opt->segs[i].offset < hi; i++) {
             const segment *s = &opt->segs[i];
@@ -492,7 +491,7 @@ static void elementwise_blocks(const ctr_optimizer *opt, float *p, const float *
  * nothing was written. opt->step is the step's number already. */
 static int checked_elementwise_step(const ctr_optimizer *opt, float *p, const float *g)
 {
-    int64_t nblocks = (opt->n + CTR__PARALLEL_BLOCK - 1) / CTR__PARALLEL_BLOCK;
+    int64_t nblocks = ctr__par_block_count(opt->n);
     int bad = 0;
     CTR__PARALLEL_REGION(5 * opt->n)
     {
@@ -500,12 +499,8 @@ static int checked_elementwise_step(const ctr_optimizer *opt, float *p, const fl
 #if defined(CTR_OPENMP)
 #pragma omp for schedule(static) reduction(|| : bad)
 #endif
-        for (b = 0; b < nblocks; b++) {
-            int64_t lo = b * CTR__PARALLEL_BLOCK;
-            bad = bad || !ctr__vfinite(g + lo, opt->n - lo < CTR__PARALLEL_BLOCK
-                                                   ? opt->n - lo
-                                                   : CTR__PARALLEL_BLOCK);
-        }
+        for (b = 0; b < nblocks; b++)
+            bad = bad || !ctr__vfinite(g + b * CTR__PARALLEL_BLOCK, ctr__par_block_len(b, opt->n));
         if (!bad) /* the reduction's result, after its barrier */
             elementwise_blocks(opt, p, g);
     }
