@@ -36,6 +36,14 @@ for front in "--front split --stride6 2 --steps 8 --high-channels 32 --high-cont
     echo "$result" | grep -Eq "^RESULT method=cpc-speech word_acc=$num voice_acc=$num random_word_acc=$num random_voice_acc=$num spectrogram_word_acc=$num spectrogram_voice_acc=$num$" ||
         { echo "cpc-smoke: malformed speech RESULT line ($front)" >&2; exit 1; }
 done
+# two bands step side by side on two threads (the default) or one after the
+# other: the same numbers
+for t in 1 2; do
+    "$bin/cpc-speech" --words 4 --voices 3 --max-steps 4 --batch 8 --front split --threads $t \
+        --out "$tmp/speech" | tail -n 1 > "$tmp/speech.t$t"
+done
+cmp -s "$tmp/speech.t1" "$tmp/speech.t2" ||
+    { echo "cpc-smoke: --threads 1 and 2 disagree" >&2; cat "$tmp/speech.t1" "$tmp/speech.t2" >&2; exit 1; }
 
 small="--max-steps 30 --batch 8 --probe-train 600 --test-subset 300"
 for flag in "" --gim; do

@@ -19,24 +19,58 @@ static double tap(int64_t j, double f)
     return (j == HALF ? 2.0 * f : sin(2.0 * PI * f * m) / (PI * m)) * w;
 }
 
+/* The low band at sample i, the taps that reach inside [0, n) only. */
+static double low_at(const double *h, const float *x, int64_t n, int64_t i)
+{
+    const int64_t j0 = i + HALF - n + 1 > 0 ? i + HALF - n + 1 : 0;
+    const int64_t j1 = i + HALF + 1 < BANDS_TAPS ? i + HALF + 1 : BANDS_TAPS;
+    double lo = 0.0;
+    int64_t j;
+    for (j = j0; j < j1; j++)
+        lo += h[j] * x[i + HALF - j];
+    return lo;
+}
+
+/* The low band at samples i..i+BLOCK-1, all BLOCK sums in the order of
+ * low_at's (the same bits): independent sums, so the adds overlap. */
+#define BLOCK 4
+static void low_block(const double *h, const float *x, int64_t i, double *lo)
+{
+    int64_t j, r;
+    for (r = 0; r < BLOCK; r++)
+        lo[r] = 0.0;
+    for (j = 0; j < BANDS_TAPS; j++) {
+        const float *xj = x + i + HALF - j;
+        for (r = 0; r < BLOCK; r++)
+            lo[r] += h[j] * xj[r];
+    }
+}
+
+static void put(float *low, float *high, const float *x, int64_t i, double lo,
+                double low_gain, double high_gain)
+{
+    if (low != NULL)
+        low[i] = (float)(low_gain * lo);
+    if (high != NULL)
+        high[i] = (float)(high_gain * (x[i] - lo));
+}
+
 void bands_split(const float *x, int64_t n, double cut, float *low,
                  float *high, double low_gain, double high_gain)
 {
-    double h[BANDS_TAPS];
-    int64_t i, j;
+    double h[BANDS_TAPS], lo[BLOCK];
+    int64_t i = 0, j, r;
     for (j = 0; j < BANDS_TAPS; j++)
         h[j] = tap(j, cut);
-    for (i = 0; i < n; i++) {
-        const int64_t j0 = i + HALF - n + 1 > 0 ? i + HALF - n + 1 : 0;
-        const int64_t j1 = i + HALF + 1 < BANDS_TAPS ? i + HALF + 1 : BANDS_TAPS;
-        double lo = 0.0;
-        for (j = j0; j < j1; j++)
-            lo += h[j] * x[i + HALF - j];
-        if (low != NULL)
-            low[i] = (float)(low_gain * lo);
-        if (high != NULL)
-            high[i] = (float)(high_gain * (x[i] - lo));
+    for (; i < n && i < HALF; i++)
+        put(low, high, x, i, low_at(h, x, n, i), low_gain, high_gain);
+    for (; i + BLOCK + HALF <= n; i += BLOCK) { /* every tap inside */
+        low_block(h, x, i, lo);
+        for (r = 0; r < BLOCK; r++)
+            put(low, high, x, i + r, lo[r], low_gain, high_gain);
     }
+    for (; i < n; i++)
+        put(low, high, x, i, low_at(h, x, n, i), low_gain, high_gain);
 }
 
 double bands_high_gain(const float *const *xs, const int64_t *ns,

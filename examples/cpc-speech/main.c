@@ -49,7 +49,10 @@
  * linear`, fbank.h: the random baseline's filters are initialised the same
  * way); `--high-channels C`, `--high-context H` (with more than one band,
  * the highest band's model's encoder channels and GRU width, by default
- * those of the others). Progress on stderr; <out>/curve.csv,
+ * those of the others). With more than one band, each band's model steps
+ * on a thread of its own (`--threads N`, default 2; BLAS runs one thread
+ * while they do; the numbers are those of one model after the other).
+ * Progress on stderr; <out>/curve.csv,
  * <out>/curve.svg; the last stdout line is
  *   RESULT method=cpc-speech word_acc=... voice_acc=... random_word_acc=...
  *          random_voice_acc=... spectrogram_word_acc=... spectrogram_voice_acc=...
@@ -58,6 +61,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +78,12 @@
 #include "spectro.h"
 #include "utt.h"
 
+/* The host owns BLAS threads; these exist when the BLAS is linked. */
+extern int openblas_get_num_threads(void) __attribute__((weak));
+extern void openblas_set_num_threads(int) __attribute__((weak));
+extern long bli_thread_get_num_threads(void) __attribute__((weak));
+extern void bli_thread_set_num_threads(long) __attribute__((weak));
+
 #define WINDOW 16000 /* one second */
 #define HOP 160      /* samples per latent of the five layers (5 * 4 * 2 * 2 * 2) */
 
@@ -81,6 +91,7 @@ typedef struct options {
     const char *out_dir;
     double budget, lr, l2;
     int64_t max_steps, batch, channels, context, steps, words, voices;
+    int64_t threads; /* host threads for the models' steps (--threads) */
     int64_t kernel1; /* the first conv layer's kernel (stride 5) */
     int pool_std; /* 1: mean and standard deviation over frames, 0: mean */
     int negatives; /* NEG_BATCH, NEG_OTHER_VOICE, NEG_SAME_WINDOW */
@@ -130,11 +141,12 @@ static int parse(options *o, int argc, char **argv)
     o->front = FRONT_FULL, o->stride6 = 1, o->split_hz = 4000.0;
     o->utt_weight = 0.0, o->utt_tau = 0.1, o->utt_proj = 0, o->compress = 0, o->utt_high = 0;
     o->fb_init = FBANK_RANDOM, o->fb_pairs = 64, o->fb_taps = 400;
-    o->high_channels = 0, o->high_context = 0;
+    o->high_channels = 0, o->high_context = 0, o->threads = 2;
     for (i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--time-budget") == 0) o->budget = atof(v);
         else if (strcmp(a, "--max-steps") == 0) o->max_steps = atoll(v);
+        else if (strcmp(a, "--threads") == 0) o->threads = atoll(v);
         else if (strcmp(a, "--batch") == 0) o->batch = atoll(v);
         else if (strcmp(a, "--channels") == 0) o->channels = atoll(v);
         else if (strcmp(a, "--context") == 0) o->context = atoll(v);
@@ -191,7 +203,7 @@ static int parse(options *o, int argc, char **argv)
         o->utt_proj > 4096 || (o->utt_weight > 0.0 && o->batch % 2 != 0) ||
         o->fb_pairs < 2 || o->fb_pairs > 512 || o->fb_taps < HOP || o->fb_taps > 1024 ||
         o->fb_taps % 2 != 0 || o->high_channels < 0 || o->high_channels > 1024 ||
-        o->high_context < 0 || o->high_context > 1024) {
+        o->high_context < 0 || o->high_context > 1024 || o->threads < 1 || o->threads > 64) {
         fprintf(stderr, "usage: cpc-speech [--time-budget S] [--max-steps N] [--batch B]\n"
                         "  [--channels C] [--context H] [--steps K] [--lr LR] [--probe-l2 L]\n"
                         "  [--seed S] [--words W] [--voices V] [--pool mean|meanstd] [--out DIR]\n"
@@ -201,10 +213,12 @@ static int parse(options *o, int argc, char **argv)
                         "  [--utt-weight W] [--utt-tau T] [--utt-proj D]\n"
                         "  [--utt-models all|high] [--compress none|log|logpow]\n"
                         "  [--fb-init random|mel|linear] [--fb-pairs P] [--fb-taps N]\n"
-                        "  [--high-channels C] [--high-context H]\n"
+                        "  [--high-channels C] [--high-context H] [--threads N]\n"
                         "  (--words, --voices: a smaller corpus, the first W words and V voices;\n"
                         "   --probe-l2 0, the default: chosen per probe on a held-out training setting;\n"
-                        "   --pool: how every feature set is pooled over frames, default mean)\n");
+                        "   --pool: how every feature set is pooled over frames, default mean;\n"
+                        "   --threads: with more than one band, each band's model steps on a\n"
+                        "   thread of its own and BLAS runs one thread meanwhile, default 2)\n");
         return -1;
     }
     return 0;
@@ -377,6 +391,59 @@ static int model_step(model *m, int64_t n, double *loss, double *acc)
     return 0;
 }
 
+/* Sets the BLAS thread count to n (n <= 0: leaves it) and returns the one
+ * it replaces (0: unknown). */
+static int64_t blas_threads_set(int64_t n)
+{
+    int64_t was = 0;
+    if (openblas_get_num_threads != NULL)
+        was = openblas_get_num_threads();
+    else if (bli_thread_get_num_threads != NULL)
+        was = bli_thread_get_num_threads();
+    if (n > 0 && openblas_set_num_threads != NULL)
+        openblas_set_num_threads((int)n);
+    if (n > 0 && bli_thread_set_num_threads != NULL)
+        bli_thread_set_num_threads((long)n);
+    return was;
+}
+
+/* One model's training step, run on a thread of its own when the models
+ * step side by side (--threads). */
+typedef struct step_job {
+    model *m;
+    int64_t n;
+    double loss, acc[64];
+    int rc;
+} step_job;
+
+static void *step_job_run(void *arg)
+{
+    step_job *j = (step_job *)arg;
+    j->rc = model_step(j->m, j->n, &j->loss, j->acc);
+    return NULL;
+}
+
+/* Steps the nm models: with threads > 1, models 1.. on threads of their
+ * own beside model 0 on this one (their handles are distinct, so the
+ * library allows it; each model's numbers are those of a sequential run). */
+static int models_step(step_job *job, int64_t nm, int64_t threads)
+{
+    pthread_t th[FRONT_MAX_MODELS];
+    int started[FRONT_MAX_MODELS] = {0}, rc = 0;
+    int64_t j;
+    for (j = 1; j < nm; j++)
+        started[j] = threads > 1 && pthread_create(&th[j], NULL, step_job_run, &job[j]) == 0;
+    for (j = 0; j < nm; j++)
+        if (!started[j])
+            step_job_run(&job[j]);
+    for (j = 1; j < nm; j++)
+        if (started[j])
+            pthread_join(th[j], NULL);
+    for (j = 0; j < nm; j++)
+        rc |= job[j].rc;
+    return rc;
+}
+
 /* A batch of training windows into win, through the front-end into the
  * inputs of the nm models; the sampled negatives into m[0]'s buffer (the
  * models share it). */
@@ -408,18 +475,22 @@ static int64_t train(model *m, int64_t nm, const front *f, float *win,
                      const int64_t *train_idx, int64_t n_train, cpc_point *curve,
                      int64_t *npoints, int64_t cap)
 {
-    double t0 = now_s(), loss = 0, sum_loss = 0, acc[64], sum_acc[64] = {0}, utt[3] = {0, 0, 0};
+    double t0 = now_s(), sum_loss = 0, sum_acc[64] = {0}, utt[3] = {0, 0, 0};
     int64_t step = 0, in_int = 0, j, k;
+    step_job job[FRONT_MAX_MODELS];
     ctr_rng *g = NULL;
+    for (j = 0; j < nm; j++)
+        job[j].m = &m[j], job[j].n = o->batch;
     ctr_rng_create(&g, o->seed + 77, NULL);
     *npoints = 0;
     while (!stop_next(o, step, t0)) {
         next_batch(m, nm, f, win, o, c, train_idx, n_train, g);
+        if (models_step(job, nm, o->threads) != 0) {
+            ctr_rng_destroy(g);
+            return -1;
+        }
         for (j = 0; j < nm; j++) {
-            if (model_step(&m[j], o->batch, &loss, acc) != 0) {
-                ctr_rng_destroy(g);
-                return -1;
-            }
+            const double loss = job[j].loss, *acc = job[j].acc;
             sum_loss += loss / (double)nm;
             if (m[j].head.extra != NULL)
                 utt[0] += m[j].utt.loss, utt[1] += m[j].utt.acc, utt[2] += 1.0;
@@ -687,7 +758,7 @@ int main(int argc, char **argv)
     model m[FRONT_MAX_MODELS], rnd[FRONT_MAX_MODELS];
     front fr;
     static cpc_point curve[4096];
-    int64_t npoints, i, *train_idx, n_train = 0, steps, nm;
+    int64_t npoints, i, *train_idx, n_train = 0, steps, nm, blas_threads;
     double w_acc, v_acc, rw, rv, sw, sv, t0 = now_s();
     int64_t pw;
     float *feat, *win;
@@ -734,7 +805,9 @@ int main(int argc, char **argv)
     feat = (float *)malloc((size_t)(c.count * pw * (widths(m, nm, 1) > SPECTRO_BANDS ? widths(m, nm, 1) : SPECTRO_BANDS)) * sizeof(float));
     if (feat == NULL)
         return fprintf(stderr, "cpc-speech: out of memory\n"), 1;
+    blas_threads = blas_threads_set(nm > 1 && o.threads > 1 ? 1 : 0);
     steps = train(m, nm, &fr, win, &o, in, train_idx, n_train, curve, &npoints, 4096);
+    blas_threads_set(blas_threads);
     if (steps < 0)
         return 1;
     snprintf(path, sizeof(path), "%s/curve.csv", o.out_dir);
