@@ -35,9 +35,10 @@
  * everything has the same bits but that bias gradient, which must equal
  * the double-precision column sums of the reference's dy of the linear.
  *
- * A fused train forward over image planes writes only the ReLU's output;
- * ctr_encoder_layer_output recomputes the batch norm's from its input and
- * the cached statistics: checked against the reference's written output.
+ * A fused train forward (image planes or rows) writes only the ReLU's
+ * output; ctr_encoder_layer_output recomputes the batch norm's from its
+ * input and the cached statistics: checked against the reference's
+ * written output.
  *
  * A batch norm over image planes, its ReLU and a global average pool run
  * as one pass each way in a train step (neither the batch norm's nor the
@@ -359,6 +360,10 @@ START_TEST(test_bn_rows_region_equals_unfused)
         assert_same(y, yr, ROWS_N * OUT, "output");
         ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 1), CTR_OK);
         assert_same(bn, h1, ROWS_N * ROWS_HID, "the batch norm's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 2), CTR_OK);
+        for (k = 0; k < ROWS_N * ROWS_HID; k++)
+            h1[k] = h1[k] > 0.0f ? h1[k] : 0.0f; /* layer_act.c's ReLU */
+        assert_same(bn, h1, ROWS_N * ROWS_HID, "the ReLU's output");
         assert_parts_equal(net, 1);
         ck_assert_int_eq(ctr_encoder_backward(net[0], dx, dy), CTR_OK);
         ck_assert_int_eq(ctr_encoder_backward(net[2], d1, dy), CTR_OK);
