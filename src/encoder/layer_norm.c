@@ -950,13 +950,13 @@ static void bn_rows_input_grad_colsum(const ctr__layer_run *r, const bn_geom *g,
     const float *mask = r->relu_mask; /* a flag (bn_input_grad) */
     CTR__FOR
     for (ch = 0; ch < bn_chunk_count(g); ch++) {
-        int64_t s0, s1, s, j;
-        float *restrict a = bn_chunk_start(part, g->c, g->c, g, ch, &s0, &s1);
+        int64_t s0, s1, s;
+        float *a = bn_chunk_start(part, g->c, g->c, g, ch, &s0, &s1);
         for (s = s0; s < s1; s++) {
-            float *restrict dx = r->dx + first + s * g->slice;
+            float *dx = r->dx + first + s * g->slice;
             bn_input_grad(dx, r->dy + first + s * g->slice, NULL, mask,
                           r->x + first + s * g->slice, c, g);
-            CTR__VEC_FOR(j, g->c, a[j] += dx[j]);
+            bn_add_partials(a, dx, 1, g->c, g->c); /* restrict arguments: vectorised */
         }
     }
     CTR__FOR
