@@ -587,6 +587,49 @@ START_TEST(test_flatten_view_equals_copy)
 }
 END_TEST
 
+/* The forward's output check and copy run as one split pass (check by
+ * blocks, a barrier, each thread copying the blocks it checked), and the
+ * backward's dy check is split: on an output of three blocks (the last
+ * partial) at two threads, y must be the layer output bit for bit, and
+ * nothing may be written when only the last block overflows. */
+#define CC_N 300
+#define CC_OUT 128
+
+START_TEST(test_output_check_copy_split)
+{
+    int64_t in = 4, i, np = 0;
+    ctr_encoder *enc = make(&in, 1);
+    float *x = test_randn(81, CC_N, 4, 1.0), *y = floats(CC_N * CC_OUT);
+    float *ref = floats(CC_N * CC_OUT), *dy = floats(CC_N * CC_OUT);
+    float *p;
+    int saved = test_set_threads(2);
+    ck_assert_int_eq(ctr_encoder_add_linear(enc, CC_OUT, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(enc, y, x, CC_N, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_layer_output(enc, ref, CTR_ENCODER_OUTPUT), CTR_OK);
+    assert_same(y, ref, CC_N * CC_OUT, "the output");
+    memcpy(dy, y, (size_t)CC_N * CC_OUT * sizeof(float));
+    dy[CC_N * CC_OUT - 1] = NAN; /* the last block only */
+    ck_assert_int_eq(ctr_encoder_backward(enc, NULL, dy), CTR_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ctr_encoder_last_error(enc), "dy"));
+    ck_assert_int_eq(ctr_encoder_num_params(enc, &np), CTR_OK);
+    p = floats(np);
+    for (i = 0; i < np; i++)
+        p[i] = 1.0f;
+    ck_assert_int_eq(ctr_encoder_set_params(enc, p, np), CTR_OK);
+    for (i = 0; i < 4; i++) /* finite, but its row of outputs overflows */
+        x[(CC_N - 1) * 4 + i] = 3e38f;
+    for (i = 0; i < CC_N * CC_OUT; i++)
+        y[i] = -7.0f;
+    ck_assert_int_eq(ctr_encoder_forward(enc, y, x, CC_N, CTR_ENCODER_TRAIN), CTR_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ctr_encoder_last_error(enc), "forward: output"));
+    for (i = 0; i < CC_N * CC_OUT; i++)
+        ck_assert(y[i] == -7.0f);
+    test_set_threads(saved);
+    ctr_encoder_destroy(enc);
+    free(x), free(y), free(ref), free(dy), free(p);
+}
+END_TEST
+
 Suite *ctr_test_fusion_suite(void);
 
 Suite *ctr_test_fusion_suite(void)
@@ -597,6 +640,7 @@ Suite *ctr_test_fusion_suite(void)
     TCase *rows = tcase_create("bn-relu-rows-region");
     TCase *pool = tcase_create("bn-relu-pool");
     TCase *view = tcase_create("flatten-view");
+    TCase *copy = tcase_create("output-check-copy");
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
     tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
@@ -608,5 +652,7 @@ Suite *ctr_test_fusion_suite(void)
     suite_add_tcase(s, pool);
     tcase_add_test(view, test_flatten_view_equals_copy);
     suite_add_tcase(s, view);
+    tcase_add_test(copy, test_output_check_copy_split);
+    suite_add_tcase(s, copy);
     return s;
 }
