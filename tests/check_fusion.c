@@ -35,9 +35,10 @@
  * everything has the same bits but that bias gradient, which must equal
  * the double-precision column sums of the reference's dy of the linear.
  *
- * A fused train forward over image planes writes only the ReLU's output;
- * ctr_encoder_layer_output recomputes the batch norm's from its input and
- * the cached statistics: checked against the reference's written output.
+ * A fused train forward (image planes or rows) writes only the ReLU's
+ * output; ctr_encoder_layer_output recomputes the batch norm's from its
+ * input and the cached statistics: checked against the reference's
+ * written output.
  *
  * A batch norm over image planes, its ReLU and a global average pool run
  * as one pass each way in a train step (neither the batch norm's nor the
@@ -359,6 +360,10 @@ START_TEST(test_bn_rows_region_equals_unfused)
         assert_same(y, yr, ROWS_N * OUT, "output");
         ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 1), CTR_OK);
         assert_same(bn, h1, ROWS_N * ROWS_HID, "the batch norm's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], bn, 2), CTR_OK);
+        for (k = 0; k < ROWS_N * ROWS_HID; k++)
+            h1[k] = h1[k] > 0.0f ? h1[k] : 0.0f; /* layer_act.c's ReLU */
+        assert_same(bn, h1, ROWS_N * ROWS_HID, "the ReLU's output");
         assert_parts_equal(net, 1);
         ck_assert_int_eq(ctr_encoder_backward(net[0], dx, dy), CTR_OK);
         ck_assert_int_eq(ctr_encoder_backward(net[2], d1, dy), CTR_OK);
@@ -582,6 +587,49 @@ START_TEST(test_flatten_view_equals_copy)
 }
 END_TEST
 
+/* The forward's output check and copy run as one split pass (check by
+ * blocks, a barrier, each thread copying the blocks it checked), and the
+ * backward's dy check is split: on an output of three blocks (the last
+ * partial) at two threads, y must be the layer output bit for bit, and
+ * nothing may be written when only the last block overflows. */
+#define CC_N 300
+#define CC_OUT 128
+
+START_TEST(test_output_check_copy_split)
+{
+    int64_t in = 4, i, np = 0;
+    ctr_encoder *enc = make(&in, 1);
+    float *x = test_randn(81, CC_N, 4, 1.0), *y = floats(CC_N * CC_OUT);
+    float *ref = floats(CC_N * CC_OUT), *dy = floats(CC_N * CC_OUT);
+    float *p;
+    int saved = test_set_threads(2);
+    ck_assert_int_eq(ctr_encoder_add_linear(enc, CC_OUT, 1), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_forward(enc, y, x, CC_N, CTR_ENCODER_TRAIN), CTR_OK);
+    ck_assert_int_eq(ctr_encoder_layer_output(enc, ref, CTR_ENCODER_OUTPUT), CTR_OK);
+    assert_same(y, ref, CC_N * CC_OUT, "the output");
+    memcpy(dy, y, (size_t)CC_N * CC_OUT * sizeof(float));
+    dy[CC_N * CC_OUT - 1] = NAN; /* the last block only */
+    ck_assert_int_eq(ctr_encoder_backward(enc, NULL, dy), CTR_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ctr_encoder_last_error(enc), "dy"));
+    ck_assert_int_eq(ctr_encoder_num_params(enc, &np), CTR_OK);
+    p = floats(np);
+    for (i = 0; i < np; i++)
+        p[i] = 1.0f;
+    ck_assert_int_eq(ctr_encoder_set_params(enc, p, np), CTR_OK);
+    for (i = 0; i < 4; i++) /* finite, but its row of outputs overflows */
+        x[(CC_N - 1) * 4 + i] = 3e38f;
+    for (i = 0; i < CC_N * CC_OUT; i++)
+        y[i] = -7.0f;
+    ck_assert_int_eq(ctr_encoder_forward(enc, y, x, CC_N, CTR_ENCODER_TRAIN), CTR_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ctr_encoder_last_error(enc), "forward: output"));
+    for (i = 0; i < CC_N * CC_OUT; i++)
+        ck_assert(y[i] == -7.0f);
+    test_set_threads(saved);
+    ctr_encoder_destroy(enc);
+    free(x), free(y), free(ref), free(dy), free(p);
+}
+END_TEST
+
 Suite *ctr_test_fusion_suite(void);
 
 Suite *ctr_test_fusion_suite(void)
@@ -592,6 +640,7 @@ Suite *ctr_test_fusion_suite(void)
     TCase *rows = tcase_create("bn-relu-rows-region");
     TCase *pool = tcase_create("bn-relu-pool");
     TCase *view = tcase_create("flatten-view");
+    TCase *copy = tcase_create("output-check-copy");
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
     tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
@@ -603,5 +652,7 @@ Suite *ctr_test_fusion_suite(void)
     suite_add_tcase(s, pool);
     tcase_add_test(view, test_flatten_view_equals_copy);
     suite_add_tcase(s, view);
+    tcase_add_test(copy, test_output_check_copy_split);
+    suite_add_tcase(s, copy);
     return s;
 }

@@ -56,6 +56,32 @@
 #define CTR__FOR
 #endif
 
+/* The calling thread's share [*lo, *hi) of n iterations in a parallel
+ * region: contiguous, in thread order; the whole range outside a region
+ * or without OpenMP. CTR__BARRIER ends a loop split this way;
+ * CTR__ATOMIC_WRITE goes before a store to a shared flag. */
+#if defined(CTR_OPENMP)
+#include <omp.h>
+#define CTR__BARRIER CTR__PRAGMA(omp barrier)
+#define CTR__ATOMIC_WRITE CTR__PRAGMA(omp atomic write)
+#else
+#define CTR__BARRIER
+#define CTR__ATOMIC_WRITE
+#endif
+
+static inline void ctr__par_share(int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t t = 0, nt = 1, q, r;
+#if defined(CTR_OPENMP)
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    q = n / nt;
+    r = n % nt;
+    *lo = t * q + (t < r ? t : r);
+    *hi = *lo + q + (t < r);
+}
+
 /* Elementwise loops run in blocks of this many floats, one block per
  * iteration. */
 #define CTR__PARALLEL_BLOCK ((int64_t)16384)
@@ -80,6 +106,11 @@ static inline int64_t ctr__par_block_len(int64_t b, int64_t n)
  * (the message of a failure is the serial check's). ctr__par_copy,
  * ctr__par_zero: memcpy and memset of n floats. */
 int ctr__par_all_finite(const float *x, int64_t n);
+/* ctr__par_check_copy: dst = src (n floats) when every value is finite,
+ * else nothing written and ctr__check_finite's message; the check and the
+ * copy in one region, each thread copying the blocks it checked. */
+int ctr__par_check_copy(ctr__error *e, float *dst, const float *src, size_t n,
+                        const char *what);
 int ctr__par_check_finite(ctr__error *e, const float *x, size_t n, const char *what);
 void ctr__par_copy(float *dst, const float *src, int64_t n);
 void ctr__par_zero(float *x, int64_t n);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/comm.h"
-#include "common/parallel.h" /* the input's check and copy, zero_grad: split */
+#include "common/parallel.h" /* the checks and copies of x, y, dy; zero_grad: split */
 #include "common/vec.h"
 #include "encoder/encoder.h"
 
@@ -242,6 +242,24 @@ static int forward_checks(ctr_encoder *enc, float *y, const float *x,
     return CTR_OK;
 }
 
+/* The forward's last checks and its output: y = cur (count floats) when
+ * cur and (train) the running statistics are finite, else nothing
+ * written and the output's failure reported before the statistics'. The
+ * statistics (a few floats) go first, so that the output's check and copy
+ * run as one split pass. */
+static int output_out(ctr_encoder *enc, float *y, const float *cur, size_t count, int train)
+{
+    int stats_ok = !train || ctr__par_all_finite(enc->stats, enc->n_stats);
+    int rc;
+    if (stats_ok)
+        return ctr__par_check_copy(&enc->err, y, cur, count, "forward: output");
+    rc = ctr__check_finite(&enc->err, cur, count, "forward: output");
+    if (rc == CTR_OK)
+        rc = ctr__check_finite(&enc->err, enc->stats, (size_t)enc->n_stats,
+                               "forward: running statistics");
+    return rc;
+}
+
 /* The forward after its checks (workspace ensured); sync: the
  * communicator of synchronised batch norm, or NULL. */
 static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
@@ -292,11 +310,8 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
     rc = sync_rc != CTR_OK
              ? ctr__fail(&enc->err, sync_rc, "forward: synchronised batch norm: %s",
                          ctr_comm_last_error(sync))
-             : ctr__check_finite(&enc->err, cur, (size_t)(n * output_size(enc)),
-                                 "forward: output");
-    if (rc == CTR_OK && mode == CTR_ENCODER_TRAIN)
-        rc = ctr__check_finite(&enc->err, enc->stats, (size_t)enc->n_stats,
-                               "forward: running statistics");
+             : output_out(enc, y, cur, (size_t)(n * output_size(enc)),
+                          mode == CTR_ENCODER_TRAIN);
     if (rc != CTR_OK) {
         if (mode == CTR_ENCODER_TRAIN && enc->n_stats > 0)
             memcpy(enc->stats, enc->work + enc->stats_copy_offset,
@@ -305,7 +320,6 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
         enc->stage = CTR__STAGE_NONE;
         return rc;
     }
-    memcpy(y, cur, (size_t)(n * output_size(enc)) * sizeof(float));
     enc->stage = mode;
     enc->synced = sync != NULL;
     return CTR_OK;
@@ -398,7 +412,7 @@ static int backward_checks(ctr_encoder *enc, const float *dy, int synced)
     if (enc->stage != CTR_ENCODER_TRAIN)
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "backward after an eval-mode forward (nothing cached)");
-    return ctr__check_finite(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
+    return ctr__par_check_finite(&enc->err, dy, (size_t)(enc->batch * output_size(enc)), "dy");
 }
 
 /* The bias gradient of a linear layer summed by the

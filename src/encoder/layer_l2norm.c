@@ -7,6 +7,7 @@
  */
 #include <math.h>
 
+#include "common/kernels.h"
 #include "common/parallel.h"
 #include "common/vec.h"
 #include "encoder/encoder_build.h"
@@ -48,12 +49,8 @@ static void project_loop(float *restrict dx, const float *restrict dy,
 static void l2_row_forward(float *restrict y, float *restrict norm, const float *restrict x,
                            float eps, int64_t len)
 {
-    double sq = 0.0;
     float inv;
-    int64_t j;
-    for (j = 0; j < len; j++)
-        sq += (double)x[j] * x[j];
-    *norm = (float)sqrt(sq);
+    *norm = (float)sqrt(ctr__vdot_f64(x, x, len)); /* in lanes: not one chain of adds */
     inv = 1.0f / (*norm > eps ? *norm : eps);
     scale_loop(y, x, inv, len);
 }
@@ -76,15 +73,14 @@ static void l2_forward(const ctr__layer *l, const ctr__layer_run *r)
 static void l2_row_backward(float *restrict dx, const float *restrict dy,
                             const float *restrict y, float norm, float eps, int64_t len)
 {
-    float dot = 0.0f;
+    float dot;
     int64_t j;
     if (!(norm > eps)) {
         for (j = 0; j < len; j++)
             dx[j] = dy[j] / eps;
         return;
     }
-    for (j = 0; j < len; j++)
-        dot += y[j] * dy[j];
+    dot = ctr__dot(y, dy, len);
     project_loop(dx, dy, y, dot, norm, len);
 }
 

@@ -355,15 +355,20 @@ static void bn_apply_relu_plane(float *restrict z, float *restrict pool, const f
 
 /* y = x * scale + shift per channel; with mean and invstd (train mode),
  * y = xhat * scale + shift with xhat = (x - mean) * invstd, scale = gamma.
- * z (not NULL: a fused ReLU's output) = max(y, 0). y NULL (train mode,
- * image planes): z only (bn_fused_output recomputes y), or with pool (not
- * NULL, c values) the planes' means of max(y, 0) only. */
+ * z (not NULL: a fused ReLU's output) = max(y, 0). y NULL (train mode):
+ * z only (bn_fused_output recomputes y), or with pool (not NULL, image
+ * planes, c values) the planes' means of max(y, 0) only. */
 static void bn_apply(float *restrict y, float *restrict z, float *restrict pool,
                      const float *restrict x, const float *restrict mean,
                      const float *restrict invstd, const float *restrict scale,
                      const float *restrict shift, const bn_geom *g)
 {
     int64_t j, b;
+    if (g->inner == 1 && y == NULL) { /* train mode, fused: z only */
+        CTR__VEC_FOR(j, g->c, float v = ((x[j] - mean[j]) * invstd[j]) * scale[j] + shift[j];
+                     z[j] = v > 0.0f ? v : 0.0f);
+        return;
+    }
     if (g->inner == 1 && mean != NULL) {
         CTR__VEC_FOR(j, g->c, y[j] = ((x[j] - mean[j]) * invstd[j]) * scale[j] + shift[j]);
     } else if (g->inner == 1) {
@@ -602,8 +607,8 @@ static void bn_rows_forward_train(const ctr__layer *l, const ctr__layer_run *r,
         bn_rows_stats(l, r, g, k);
         CTR__FOR
         for (s = 0; s < g->rows; s++)
-            bn_apply(y + s * g->slice, z != NULL ? z + s * g->slice : NULL, NULL,
-                     x + s * g->slice, mean, is, scale, shift, g);
+            bn_apply(z != NULL ? NULL : y + s * g->slice, z != NULL ? z + s * g->slice : NULL,
+                     NULL, x + s * g->slice, mean, is, scale, shift, g);
     }
 }
 
@@ -628,7 +633,7 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
         bn_channel_stats(l, r, &g, k, 0, g.c);
         /* fused over image planes: the ReLU's output only, or the pool's
          * (layer.h) */
-        bn_apply_rows(r->relu_y != NULL && g.inner > 1 ? NULL : r->y + k * g.rows * g.slice,
+        bn_apply_rows(r->relu_y != NULL ? NULL : r->y + k * g.rows * g.slice,
                       r->relu_y != NULL && r->pool_y == NULL ? r->relu_y + k * g.rows * g.slice
                                                             : NULL,
                       r->pool_y != NULL ? r->pool_y + k * g.rows * g.c : NULL, x, mean, is,
@@ -636,17 +641,13 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
     }
 }
 
-/* ops->fused_output: image planes recomputed by groups with the train
- * forward's cached statistics, scale and shift (bn_apply's expression: the
- * bits the forward kept in registers); rows were written. */
+/* ops->fused_output: recomputed by groups with the train forward's cached
+ * statistics, scale and shift (bn_apply's expression: the bits the
+ * forward kept in registers; it wrote the ReLU's output only). */
 static void bn_fused_output(const ctr__layer *l, const ctr__layer_run *r, float *out, int relu)
 {
     bn_geom g = bn_geometry(l, r->n, r->groups);
     int64_t k;
-    if (g.inner == 1) {
-        memcpy(out, relu ? r->relu_y : r->y, (size_t)(r->n * g.size) * sizeof(float));
-        return;
-    }
     for (k = 0; k < g.groups; k++) {
         int64_t first = k * g.rows * g.slice;
         bn_apply_rows(relu ? NULL : out + first, relu ? out + first : NULL, NULL, r->x + first,
@@ -949,13 +950,13 @@ static void bn_rows_input_grad_colsum(const ctr__layer_run *r, const bn_geom *g,
     const float *mask = r->relu_mask; /* a flag (bn_input_grad) */
     CTR__FOR
     for (ch = 0; ch < bn_chunk_count(g); ch++) {
-        int64_t s0, s1, s, j;
-        float *restrict a = bn_chunk_start(part, g->c, g->c, g, ch, &s0, &s1);
+        int64_t s0, s1, s;
+        float *a = bn_chunk_start(part, g->c, g->c, g, ch, &s0, &s1);
         for (s = s0; s < s1; s++) {
-            float *restrict dx = r->dx + first + s * g->slice;
+            float *dx = r->dx + first + s * g->slice;
             bn_input_grad(dx, r->dy + first + s * g->slice, NULL, mask,
                           r->x + first + s * g->slice, c, g);
-            CTR__VEC_FOR(j, g->c, a[j] += dx[j]);
+            bn_add_partials(a, dx, 1, g->c, g->c); /* restrict arguments: vectorised */
         }
     }
     CTR__FOR
