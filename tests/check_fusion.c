@@ -47,6 +47,14 @@
  * with planes of 144 and of 36 values (ctr__sum's two paths), one and two
  * batch norm groups; the BN's and the ReLU's layer outputs recomputed.
  *
+ * A conv2d after a batch norm over image planes and its ReLU reads the
+ * ReLU's values through the batch norm's statistics from the batch norm's
+ * input in a train step (neither output written; both recomputed for
+ * ctr_encoder_layer_output), on the GEMM and on the direct path:
+ *   fused      [conv, BN, ReLU, conv, BN, ReLU, conv, flatten, linear]
+ *   reference  [conv, BN, ReLU] -> [conv, BN, ReLU] -> [conv, flatten, linear]
+ * with one and two batch norm groups, at two threads.
+ *
  * A flatten after the first layer is a view of its input in the workspace
  * (no copy either way); a flatten first in its handle still copies:
  *   view       [conv, BN, ReLU, flatten, linear]
@@ -545,6 +553,64 @@ START_TEST(test_bn_relu_pool_equals_unfused)
 }
 END_TEST
 
+/* net[0] [conv, BN, ReLU, conv 3x3/2, BN, ReLU, conv, flatten, linear],
+ * the parts net[1] [conv, BN, ReLU], net[2] [conv 3x3/2, BN, ReLU] and
+ * net[3] [conv, flatten, linear]: in the net both ReLUs are read through
+ * by the conv after them (the second's columns on the GEMM path, the
+ * third's, 3 x 3 x 3 values, on the direct path); BN groups. */
+static void build_read_through(ctr_encoder *net[4], int64_t groups)
+{
+    int64_t img[3] = {2, 12, 12}, c1[3] = {8, 12, 12}, c2[3] = {3, 6, 6};
+    int k;
+    net[0] = make(img, 3);
+    net[1] = make(img, 3);
+    net[2] = make(c1, 3);
+    net[3] = make(c2, 3);
+    for (k = 0; k < 2; k++) {
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, 1, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+    }
+    for (k = 0; k < 3; k += 2) {
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 3, 3, 2, 1, 0), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+    }
+    for (k = 0; k < 4; k += 3) {
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 4, 3, 1, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_flatten(net[k]), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_linear(net[k], OUT, 1), CTR_OK);
+    }
+    set_groups(net, groups);
+}
+
+START_TEST(test_bn_relu_read_through_equals_unfused)
+{
+    ctr_encoder *net[4];
+    bufs b = bufs_make(39);
+    int step, k, saved = test_set_threads(2);
+    build_read_through(net, 1 + _i);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (step = 0; step < 3; step++) { /* train twice (statistics move), then eval */
+        forward_both(net, &b, step < 2 ? CTR_ENCODER_TRAIN : CTR_ENCODER_EVAL);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 2), CTR_OK);
+        assert_same(b.got, b.h1, N * 8 * 144, "the first ReLU's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 5), CTR_OK);
+        assert_same(b.got, b.h2, N * 3 * 36, "the second ReLU's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 4), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[2], b.relu, 1), CTR_OK);
+        assert_same(b.got, b.relu, N * 3 * 36, "the second batch norm's output");
+        if (step < 2)
+            backward_both(net, b.dx, b.dxr, b.d1, b.d2, b.dy);
+    }
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    bufs_free(&b);
+    test_set_threads(saved);
+}
+END_TEST
+
 /* net[0] with the flatten as a view, net[1..3] the reference's parts. */
 static void build_view(ctr_encoder *net[4])
 {
@@ -592,6 +658,7 @@ Suite *ctr_test_fusion_suite(void)
     TCase *rows = tcase_create("bn-relu-rows-region");
     TCase *pool = tcase_create("bn-relu-pool");
     TCase *view = tcase_create("flatten-view");
+    TCase *through = tcase_create("bn-relu-read-through");
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
     tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
@@ -603,5 +670,7 @@ Suite *ctr_test_fusion_suite(void)
     suite_add_tcase(s, pool);
     tcase_add_test(view, test_flatten_view_equals_copy);
     suite_add_tcase(s, view);
+    tcase_add_loop_test(through, test_bn_relu_read_through_equals_unfused, 0, 2);
+    suite_add_tcase(s, through);
     return s;
 }

@@ -208,6 +208,26 @@ static int fused_with_pool(const ctr_encoder *enc, int64_t i)
     return 1;
 }
 
+/* 1 when, in a train step, the batch norm i over image planes and its
+ * ReLU i + 1 write no output and layer i + 2 (ops->reads_bn_relu: conv2d)
+ * reads the ReLU's values through the batch norm's statistics from the
+ * batch norm's input (layer.h's bn_in): one pass of reads and writes of
+ * the activation less. Not when the pool is fused instead, nor when a skip
+ * link reads the ReLU's output. */
+static int read_through(const ctr_encoder *enc, int64_t i)
+{
+    const ctr__layer *l = &enc->layers[i];
+    int64_t j;
+    if (!fused_with_relu(enc, i) || fused_with_pool(enc, i) || l->ops->relu_input == NULL ||
+        i + 2 >= enc->n_layers || !enc->layers[i + 2].ops->reads_bn_relu ||
+        l->out.ndims != 3 || l->out.d[1] * l->out.d[2] < 2)
+        return 0;
+    for (j = i + 3; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i + 1)
+            return 0;
+    return 1;
+}
+
 /* The input of layer i in the last train forward. */
 static const float *layer_input(const ctr_encoder *enc, int64_t i)
 {
@@ -249,6 +269,8 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
 {
     const float *cur;
     float *planes = NULL; /* the plane statistics of the last output */
+    ctr__bn_relu_in bn_in;
+    int through = 0; /* the last layers were read_through: cur is their input */
     ctr__prng gen;
     int64_t i;
     int rc, sync_rc = CTR_OK;
@@ -280,11 +302,16 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
             r.plane_stats = planes = enc->work + l->plane_stats_offset;
         if (mode == CTR_ENCODER_TRAIN && fused_with_pool(enc, i)) /* and the pool */
             r.pool_y = enc->work + enc->layers[i + 2].out_offset;
+        r.bn_in = through ? &bn_in : NULL;
+        through = mode == CTR_ENCODER_TRAIN && read_through(enc, i);
+        r.skip_output = through;
         if (fused_with_relu(enc, i))
             r.relu_y = enc->work + enc->layers[++i].out_offset; /* the ReLU is done too */
         i += r.pool_y != NULL;
         l->ops->forward(l, &r);
-        cur = r.pool_y != NULL ? r.pool_y : r.relu_y != NULL ? r.relu_y : r.y;
+        if (through)
+            l->ops->relu_input(l, &r, &bn_in);
+        cur = through ? r.x : r.pool_y != NULL ? r.pool_y : r.relu_y != NULL ? r.relu_y : r.y;
     }
     /* Finite inputs can still overflow (weights of 1e30, say): that is
      * reported, and the state the forward changed (running statistics,
@@ -515,7 +542,8 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
     if (enc->stage == CTR__STAGE_NOGRAD)
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "the last forward was no-grad: layer outputs are not kept");
-    relu = enc->stage == CTR_ENCODER_TRAIN && layer > 0 && fused_with_pool(enc, layer - 1);
+    relu = enc->stage == CTR_ENCODER_TRAIN && layer > 0 &&
+           (fused_with_pool(enc, layer - 1) || read_through(enc, layer - 1));
     layer -= relu; /* the ReLU's output (not written) from its batch norm's */
     l = &enc->layers[layer];
     if (enc->stage == CTR_ENCODER_TRAIN && fused_with_relu(enc, layer) &&

@@ -33,6 +33,17 @@ typedef struct ctr__shape {
 
 typedef struct ctr__layer_ops ctr__layer_ops;
 
+/* A train-mode batch norm over image planes and its ReLU, read through by
+ * the layer after them (ctr__layer_run.bn_in): the value of channel c of a
+ * sample of group k is max(((x - mean[c]) * invstd[c]) * scale[c] +
+ * shift[c], 0) (the fused forward's expression, the same bits) with the
+ * arrays advanced by k * group_stride floats, k = sample / group_samples,
+ * x the batch norm's input. */
+typedef struct ctr__bn_relu_in {
+    const float *mean, *invstd, *scale, *shift;
+    int64_t group_stride, group_samples;
+} ctr__bn_relu_in;
+
 typedef struct ctr__layer {
     const ctr__layer_ops *ops; /* its kind's table (ops->kind is saved) */
     ctr__shape in, out;
@@ -110,6 +121,14 @@ typedef struct ctr__layer_run {
      * each layer alone. */
     float *dx_colsum;
     int bias_grad_done;
+    /* A train-mode batch norm over image planes, its ReLU and a layer with
+     * ops->reads_bn_relu after them (encoder_run.c): forward, the batch
+     * norm, given skip_output = 1, writes neither its output nor the
+     * ReLU's (relu_y is not NULL; ops->fused_output recomputes both), and
+     * the next layer gets bn_in (not NULL) with x the batch norm's input,
+     * whose values it reads through bn_in instead of the ReLU's output. */
+    int skip_output;
+    const ctr__bn_relu_in *bn_in;
 } ctr__layer_run;
 
 typedef struct ctr__tensor_desc {
@@ -139,6 +158,8 @@ struct ctr__layer_ops {
     /* 1: a train forward can write plane_stats of its output (ctr__layer_run);
      * 1: a train forward can read them instead of computing its moments. */
     int makes_plane_stats, takes_plane_stats;
+    /* 1: a train forward can take bn_in (ctr__layer_run) for its input. */
+    int reads_bn_relu;
     /* Validates the hyper-parameters against l->in and fills l->out,
      * l->param_count and l->stat_count. CTR_E_INVALID_ARG / CTR_E_SHAPE /
      * CTR_E_OVERFLOW with a message. */
@@ -165,6 +186,10 @@ struct ctr__layer_ops {
      * forward computed it (the same bits); r as for that forward. relu 1:
      * the ReLU's output instead (after a forward with pool_y). */
     void (*fused_output)(const ctr__layer *l, const ctr__layer_run *r, float *out, int relu);
+    /* fuses_relu kinds over image planes: *in for the layer after the
+     * ReLU after the last train forward (ctr__bn_relu_in); r as for that
+     * forward. NULL: not offered. */
+    void (*relu_input)(const ctr__layer *l, const ctr__layer_run *r, ctr__bn_relu_in *in);
 };
 
 /* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */

@@ -626,6 +626,8 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
         else
             bn_moments_by_slice(mean, is, x, &g);
         bn_channel_stats(l, r, &g, k, 0, g.c);
+        if (r->skip_output && g.inner > 1) /* the next layer reads through */
+            continue;
         /* fused over image planes: the ReLU's output only, or the pool's
          * (layer.h) */
         bn_apply_rows(r->relu_y != NULL && g.inner > 1 ? NULL : r->y + k * g.rows * g.slice,
@@ -654,6 +656,19 @@ static void bn_fused_output(const ctr__layer *l, const ctr__layer_run *r, float 
                       bn_array(r, &g, BN_INVSTD, k), bn_array(r, &g, BN_SCALE, k),
                       bn_array(r, &g, BN_SHIFT, k), &g);
     }
+}
+
+/* ops->relu_input: the cached statistics, scale and shift of the last
+ * train forward, by groups. */
+static void bn_relu_input(const ctr__layer *l, const ctr__layer_run *r, ctr__bn_relu_in *in)
+{
+    bn_geom g = bn_geometry(l, r->n, r->groups);
+    in->mean = bn_array(r, &g, BN_MEAN, 0);
+    in->invstd = bn_array(r, &g, BN_INVSTD, 0);
+    in->scale = bn_array(r, &g, BN_SCALE, 0);
+    in->shift = bn_array(r, &g, BN_SHIFT, 0);
+    in->group_stride = BN_ARRAYS * g.c;
+    in->group_samples = r->n / r->groups;
 }
 
 static void bn_forward_eval(const ctr__layer *l, const ctr__layer_run *r)
@@ -1049,6 +1064,7 @@ const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .forward = bn_forward,
     .backward = bn_backward,
     .fused_output = bn_fused_output,
+    .relu_input = bn_relu_input,
 };
 
 /* ---- layer norm ---------------------------------------------------------- */
