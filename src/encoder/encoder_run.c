@@ -445,12 +445,33 @@ static float *bias_grad_of_previous(const ctr_encoder *enc, int64_t i)
     return enc->grads + prev->param_offset + prev->param_count - prev->hi[0];
 }
 
+/* 1 when the batch norm i over image planes leaves its dx unwritten in a
+ * backward and layer i - 1 (ops->takes_bn_dx: conv2d) makes its dy plane
+ * by plane from the batch norm (layer.h's bn_dx): one pass of writes and
+ * reads of the activation less. Not when a skip link adds to that dy,
+ * nor with synchronised batch norm. */
+static int dx_made_before(const ctr_encoder *enc, int64_t i, ctr_comm *sync)
+{
+    const ctr__layer *l = &enc->layers[i];
+    int64_t j;
+    if (sync != NULL || i < 1 || l->ops->plane_dx == NULL ||
+        !enc->layers[i - 1].ops->takes_bn_dx || l->out.ndims != 3 ||
+        l->out.d[1] * l->out.d[2] < 2)
+        return 0;
+    for (j = i + 1; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i - 1)
+            return 0;
+    return 1;
+}
+
 static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
                         ctr_comm *sync)
 {
     const float *g;
+    ctr__layer_run bn_run; /* the last batch norm's call, when skip_dx */
+    ctr__bn_dx bn_dx;
     int64_t i;
-    int k = 0, sync_rc = CTR_OK, bias_done = 0;
+    int k = 0, sync_rc = CTR_OK, bias_done = 0, made = 0;
     g = dy;
     for (i = enc->n_layers - 1; i >= 0; i--) {
         const float *pool_dy = i > 1 && fused_with_pool(enc, i - 2) ? g : NULL;
@@ -474,7 +495,19 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
         r.bias_grad_done = bias_done; /* summed by the layer after it */
         r.dx_colsum = bias_grad_of_previous(enc, i);
         bias_done = r.dx_colsum != NULL;
+        if (made) { /* dy from the batch norm after it */
+            r.dy = NULL;
+            r.bn_dx = &bn_dx;
+        }
+        made = r.dx != NULL && dx_made_before(enc, i, sync);
+        r.skip_dx = made;
         l->ops->backward(l, &r);
+        if (made) { /* its dx buffer is the next layer's: g is still read */
+            bn_run = r;
+            bn_dx.l = l;
+            bn_dx.r = &bn_run;
+            continue;
+        }
         if (r.dx != NULL)
             add_skip_grads(enc, r.dx, i);
         g = r.dx;

@@ -129,7 +129,20 @@ typedef struct ctr__layer_run {
      * whose values it reads through bn_in instead of the ReLU's output. */
     int skip_output;
     const ctr__bn_relu_in *bn_in;
+    /* A batch norm over image planes (ops->plane_dx) after a layer with
+     * ops->takes_bn_dx in a train step (encoder_run.c): backward, the
+     * batch norm, given skip_dx = 1, leaves dx unwritten, and the layer
+     * before it gets bn_dx (not NULL) and dy NULL: it makes the planes of
+     * its dy as it needs them, bn_dx->l->ops->plane_dx(bn_dx->l, bn_dx->r,
+     * ...), the values the batch norm would have written. */
+    int skip_dx;
+    const struct ctr__bn_dx *bn_dx;
 } ctr__layer_run;
+
+typedef struct ctr__bn_dx {
+    const ctr__layer *l;
+    const ctr__layer_run *r; /* the batch norm's backward call */
+} ctr__bn_dx;
 
 typedef struct ctr__tensor_desc {
     int32_t role; /* CTR_TENSOR_* */
@@ -158,8 +171,9 @@ struct ctr__layer_ops {
     /* 1: a train forward can write plane_stats of its output (ctr__layer_run);
      * 1: a train forward can read them instead of computing its moments. */
     int makes_plane_stats, takes_plane_stats;
-    /* 1: a train forward can take bn_in (ctr__layer_run) for its input. */
-    int reads_bn_relu;
+    /* 1: a train forward can take bn_in (ctr__layer_run) for its input;
+     * 1: a backward can take bn_dx for its dy. */
+    int reads_bn_relu, takes_bn_dx;
     /* Validates the hyper-parameters against l->in and fills l->out,
      * l->param_count and l->stat_count. CTR_E_INVALID_ARG / CTR_E_SHAPE /
      * CTR_E_OVERFLOW with a message. */
@@ -190,6 +204,12 @@ struct ctr__layer_ops {
      * ReLU after the last train forward (ctr__bn_relu_in); r as for that
      * forward. NULL: not offered. */
     void (*relu_input)(const ctr__layer *l, const ctr__layer_run *r, ctr__bn_relu_in *in);
+    /* Image planes, after a backward with skip_dx: the planes of dx of
+     * sample i and channels [c, c + count) that the backward would have
+     * written, to out + k * ld for channel c + k; r as for that backward.
+     * NULL: not offered. */
+    void (*plane_dx)(const ctr__layer *l, const ctr__layer_run *r, float *out, int64_t ld,
+                     int64_t i, int64_t c, int64_t count);
 };
 
 /* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */

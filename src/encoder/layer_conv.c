@@ -640,17 +640,34 @@ static void direct_forward(const ctr__layer *l, const ctr__layer_run *r, const c
         direct_sample(r, bias, g, i);
 }
 
+/* Planes [oc, oc + count) of sample i's dY: r->dy's, or with r->bn_dx
+ * made by the batch norm after the layer into the chunk region of the
+ * cache (free during the direct path's weight gradient; at least O
+ * planes), at planes [oc, oc + count) so that threads on other channels
+ * do not meet. */
+static const float *output_grad(const ctr__layer_run *r, int64_t i, int64_t oc, int64_t count,
+                                const conv_geom *g)
+{
+    const ctr__bn_dx *b = r->bn_dx;
+    float *out = r->cache + r->n * g->ckk * g->ohw + oc * g->ohw;
+    if (b == NULL)
+        return r->dy + (i * g->o + oc) * g->ohw;
+    b->l->ops->plane_dx(b->l, b->r, out, g->ohw, i, oc, count);
+    return out;
+}
+
 /* Output channels [o0, o0 + 8): gw[oc][j] += the sum over the samples
  * (in order) and positions of dY[i][oc] * cols_i[j], taken by
  * direct_grad8 in lanes totalled in lane order, then its tail; gb[oc]
  * (gb not NULL) += the planes' sums, sample after sample. */
-static void direct_grad_block(float *gw, float *gb, const float *dy, const float *cols,
-                              int64_t n, int64_t o0, const conv_geom *g)
+static void direct_grad_block(float *gw, float *gb, const ctr__layer_run *r, int64_t o0,
+                              const conv_geom *g)
 {
     float acc[DIRECT_CKK * 64] = {0}, tail[DIRECT_CKK * 8] = {0}, bsum[8] = {0};
-    int64_t i, j, k, lane;
+    const float *cols = r->cache;
+    int64_t i, j, k, lane, n = r->n;
     for (i = 0; i < n; i++) {
-        const float *d = dy + (i * g->o + o0) * g->ohw;
+        const float *d = output_grad(r, i, o0, 8, g);
         direct_grad8(acc, tail, d, cols + i * g->ckk * g->ohw, g->ckk, g->ohw);
         for (k = 0; k < 8 && gb != NULL; k++)
             bsum[k] += ctr__sum(d + k * g->ohw, g->ohw);
@@ -668,12 +685,13 @@ static void direct_grad_block(float *gw, float *gb, const float *dy, const float
 
 /* An output channel outside the blocks: the same sums, one dot at a
  * time (ctr__dot's lanes). */
-static void direct_grad_channel(float *gw, float *gb, const float *dy, const float *cols,
-                                int64_t n, int64_t oc, const conv_geom *g)
+static void direct_grad_channel(float *gw, float *gb, const ctr__layer_run *r, int64_t oc,
+                                const conv_geom *g)
 {
-    int64_t i, j;
+    const float *cols = r->cache;
+    int64_t i, j, n = r->n;
     for (i = 0; i < n; i++) {
-        const float *d = dy + (i * g->o + oc) * g->ohw;
+        const float *d = output_grad(r, i, oc, 1, g);
         for (j = 0; j < g->ckk; j++)
             gw[oc * g->ckk + j] += ctr__dot(d, cols + (i * g->ckk + j) * g->ohw, g->ohw);
         if (gb != NULL)
@@ -691,10 +709,9 @@ static void direct_weight_grad(const ctr__layer *l, const ctr__layer_run *r, con
     CTR__PARALLEL_FOR(r->n * (g->ckk + 1) * g->o * g->ohw)
     for (t = 0; t < blocks + rest; t++) {
         if (t < blocks)
-            direct_grad_block(r->gw, gb, r->dy, r->cache, r->n, t * DIRECT_OC_BLOCK, g);
+            direct_grad_block(r->gw, gb, r, t * DIRECT_OC_BLOCK, g);
         else
-            direct_grad_channel(r->gw, gb, r->dy, r->cache, r->n,
-                                blocks * DIRECT_OC_BLOCK + t - blocks, g);
+            direct_grad_channel(r->gw, gb, r, blocks * DIRECT_OC_BLOCK + t - blocks, g);
     }
 }
 
@@ -742,15 +759,43 @@ static void gather_output_grad(float *restrict block, const float *restrict dy, 
     }
 }
 
-/* dY of a chunk, channel-major like Y (split over threads by channel:
- * each bias gradient is summed by one thread, samples in order). */
-static void gather_chunk_grad(float *block, const float *dy, int64_t nb, const conv_geom *g,
-                              float *gb)
+/* The same with the planes made by the batch norm after the layer
+ * (r->bn_dx) for the chunk's samples from s0, split over threads by
+ * sample, then each bias gradient summed by one thread, samples in order
+ * (gather_output_grad's sums). */
+static void make_chunk_grad(float *block, const ctr__layer_run *r, int64_t s0, int64_t nb,
+                            const conv_geom *g, float *gb)
+{
+    const ctr__bn_dx *b = r->bn_dx;
+    int64_t ld = nb * g->ohw;
+    CTR__PARALLEL_REGION(2 * nb * g->o * g->ohw)
+    {
+        int64_t i, oc;
+        CTR__FOR
+        for (i = 0; i < nb; i++)
+            b->l->ops->plane_dx(b->l, b->r, block + i * g->ohw, ld, s0 + i, 0, g->o);
+        CTR__FOR
+        for (oc = 0; oc < g->o * (gb != NULL); oc++)
+            for (i = 0; i < nb; i++)
+                gb[oc] += ctr__sum(block + oc * ld + i * g->ohw, g->ohw);
+    }
+}
+
+/* dY of the chunk of samples [s0, s0 + nb), channel-major like Y (split
+ * over threads by channel: each bias gradient is summed by one thread,
+ * samples in order). */
+static void gather_chunk_grad(float *block, const ctr__layer_run *r, int64_t s0, int64_t nb,
+                              const conv_geom *g, float *gb)
 {
     int64_t oc;
+    if (r->bn_dx != NULL) {
+        make_chunk_grad(block, r, s0, nb, g, gb);
+        return;
+    }
     CTR__PARALLEL_FOR(2 * nb * g->o * g->ohw)
     for (oc = 0; oc < g->o; oc++)
-        gather_output_grad(block, dy, nb, oc, g, gb != NULL ? gb + oc : NULL);
+        gather_output_grad(block, r->dy + s0 * g->o * g->ohw, nb, oc, g,
+                           gb != NULL ? gb + oc : NULL);
 }
 
 /* dx of a chunk's samples from the columns' gradient (zeroed here). */
@@ -787,8 +832,7 @@ static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
     for (s0 = 0; s0 < r->n && (!direct || r->dx != NULL); s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
         const float *cols = r->cache + s0 * g.ckk * g.ohw; /* from forward */
-        gather_chunk_grad(block, r->dy + s0 * g.o * g.ohw, nb, &g,
-                          l->hi[4] && !direct ? r->gw + g.o * g.ckk : NULL);
+        gather_chunk_grad(block, r, s0, nb, &g, l->hi[4] && !direct ? r->gw + g.o * g.ckk : NULL);
         if (!direct)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
                         1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
@@ -802,6 +846,7 @@ const ctr__layer_ops ctr__layer_conv2d_ops = {
     .kind = CTR_LAYER_CONV2D,
     .makes_plane_stats = 1,
     .reads_bn_relu = 1,
+    .takes_bn_dx = 1,
     .configure = conv2d_configure,
     .init = conv2d_init,
     .cache_floats = conv2d_cache_floats,

@@ -869,6 +869,28 @@ static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *d
         bn_backward_sums_channel(sdy, sdh, dy, mask, x, c, g, j);
 }
 
+/* bn_input_grad over the plane of channel j (inner > 1): dxj, dyj, xj
+ * its values, pdy the row's pool_dy or NULL, masked: a fused ReLU. */
+static void bn_plane_input_grad(float *restrict dxj, const float *restrict dyj,
+                                const float *restrict pdy, int masked,
+                                const float *restrict xj, const bn_grad_coef *c,
+                                const bn_geom *g, int64_t j)
+{
+    float kj = c->k[j], a = c->sdy[j], e = c->sdh[j], m = c->mean[j], s = c->is[j];
+    float sc = c->scale[j], sh = c->shift[j], count = g->count;
+    int64_t b;
+    if (pdy != NULL) {
+        float d = pdy[j] / (float)g->inner;
+        CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
+                     dxj[b] = kj * (count * bn_masked_h(d, h, sc, sh) - a - h * e));
+    } else if (!masked) {
+        CTR__VEC_FOR(b, g->inner, dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
+    } else {
+        CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
+                     dxj[b] = kj * (count * bn_masked_h(dyj[b], h, sc, sh) - a - h * e));
+    }
+}
+
 /* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count,
  * over one row; dy masked by the fused ReLU when mask is not NULL (by the
  * batch norm's output recomputed from x, bn_masked_h: the mask's values
@@ -881,7 +903,7 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
     const float *restrict mean = c->mean, *restrict is = c->is, *restrict k = c->k;
     const float *restrict sdy = c->sdy, *restrict sdh = c->sdh;
     float count = g->count;
-    int64_t j, b;
+    int64_t j;
     if (g->inner == 1 && mask == NULL) {
         CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] -
                                                ((x[j] - mean[j]) * is[j]) * sdh[j]));
@@ -891,24 +913,9 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
                      dx[j] = k[j] * (count * bn_masked_h(dy[j], h, sc[j], sh[j]) - sdy[j] -
                                      h * sdh[j]));
     }
-    for (j = 0; j < g->c && g->inner > 1; j++) {
-        float kj = k[j], a = sdy[j], e = sdh[j], m = mean[j], s = is[j];
-        float sc = c->scale[j], sh = c->shift[j];
-        float *restrict dxj = dx + j * g->inner;
-        const float *restrict dyj = dy != NULL ? dy + j * g->inner : NULL;
-        const float *restrict xj = x + j * g->inner;
-        if (pdy != NULL) {
-            float d = pdy[j] / (float)g->inner;
-            CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
-                         dxj[b] = kj * (count * bn_masked_h(d, h, sc, sh) - a - h * e));
-        } else if (mask == NULL) {
-            CTR__VEC_FOR(b, g->inner,
-                         dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
-        } else {
-            CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
-                         dxj[b] = kj * (count * bn_masked_h(dyj[b], h, sc, sh) - a - h * e));
-        }
-    }
+    for (j = 0; j < g->c && g->inner > 1; j++)
+        bn_plane_input_grad(dx + j * g->inner, dy != NULL ? dy + j * g->inner : NULL, pdy,
+                            mask != NULL, x + j * g->inner, c, g, j);
 }
 
 /* bn_input_grad over the rows of a group (split over threads by rows). */
@@ -1016,23 +1023,46 @@ static void bn_rows_backward(const ctr__layer *l, const ctr__layer_run *r, const
     }
 }
 
+/* The backward's per-channel arrays of group k. */
+static bn_grad_coef bn_coef(const ctr__layer_run *r, const bn_geom *g, int64_t k)
+{
+    bn_grad_coef c;
+    c.mean = bn_array(r, g, BN_MEAN, k), c.is = bn_array(r, g, BN_INVSTD, k);
+    c.k = bn_array(r, g, BN_K, k);
+    c.sdy = bn_array(r, g, BN_SUM_DY, k), c.sdh = bn_array(r, g, BN_SUM_DYH, k);
+    c.scale = bn_array(r, g, BN_SCALE, k), c.shift = bn_array(r, g, BN_SHIFT, k);
+    c.pool_dy = r->pool_dy != NULL ? r->pool_dy + k * g->rows * g->c : NULL;
+    return c;
+}
+
+/* ops->plane_dx: image planes (outer 1, so sample i is row i). */
+static void bn_plane_dx(const ctr__layer *l, const ctr__layer_run *r, float *out, int64_t ld,
+                        int64_t i, int64_t j, int64_t count)
+{
+    bn_geom g = bn_run_geometry(l, r);
+    bn_grad_coef c = bn_coef(r, &g, i / g.rows);
+    const float *pdy = r->pool_dy != NULL ? r->pool_dy + i * g.c : NULL;
+    int64_t k;
+    for (k = j; k < j + count; k++) {
+        int64_t at = i * g.slice + k * g.inner;
+        bn_plane_input_grad(out + (k - j) * ld, r->dy != NULL ? r->dy + at : NULL, pdy,
+                            r->relu_mask != NULL, r->x + at, &c, &g, k);
+    }
+}
+
 static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     bn_geom g = bn_run_geometry(l, r);
     int64_t k;
     for (k = 0; k < g.groups; k++) {
         int64_t first = k * g.rows * g.slice;
+        bn_grad_coef c = bn_coef(r, &g, k);
         float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
-        float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
-        float *kk = bn_array(r, &g, BN_K, k);
+        float *is = bn_array(r, &g, BN_INVSTD, k), *kk = bn_array(r, &g, BN_K, k);
         const float *mask = r->relu_mask != NULL ? r->relu_mask + first : NULL;
         const float *dy = r->dy != NULL ? r->dy + first : NULL; /* NULL: pool_dy */
-        bn_grad_coef c;
         memset(sdy, 0, (size_t)g.c * sizeof(float));
         memset(sdh, 0, (size_t)g.c * sizeof(float));
-        c.mean = mean, c.is = is, c.k = kk, c.sdy = sdy, c.sdh = sdh;
-        c.scale = bn_array(r, &g, BN_SCALE, k), c.shift = bn_array(r, &g, BN_SHIFT, k);
-        c.pool_dy = r->pool_dy != NULL ? r->pool_dy + k * g.rows * g.c : NULL;
         if (g.inner == 1 && r->sync == NULL) {
             bn_rows_backward(l, r, &g, &c, k);
             continue;
@@ -1043,6 +1073,8 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
             continue;
         bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
         bn_input_coef(l, r, &g, is, kk, 0, g.c);
+        if (r->skip_dx && g.inner > 1) /* the layer before makes it (plane_dx) */
+            continue;
         bn_input_grad_rows(r->dx + first, dy, mask, r->x + first, &c, &g);
         if (r->dx_colsum != NULL) /* rows (after a linear layer): inner 1 */
             ctr__add_rows(r->dx_colsum, r->dx + first, g.rows, g.slice);
@@ -1065,6 +1097,7 @@ const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .backward = bn_backward,
     .fused_output = bn_fused_output,
     .relu_input = bn_relu_input,
+    .plane_dx = bn_plane_dx,
 };
 
 /* ---- layer norm ---------------------------------------------------------- */
