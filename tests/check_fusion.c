@@ -12,10 +12,14 @@
  *
  * A conv2d followed by a batch norm hands it each output plane's sum and
  * squared deviation in a train forward (the batch norm's moments without a
- * pass of their own); the reference cuts the net between them:
+ * pass of their own), and on its GEMM path makes its dy from the batch
+ * norm's planes in backward (the batch norm's dx not written); the
+ * reference cuts the net between them:
  *   fused      [conv, BN, ReLU, conv, BN, flatten, linear]
  *   reference  [conv] -> [BN, ReLU, conv] -> [BN, flatten, linear]
- * with one and two batch norm groups (CTR_ENCODER_P_BN_GROUPS).
+ * with one and two batch norm groups (CTR_ENCODER_P_BN_GROUPS), the first
+ * conv on its direct path (3 x 3) or its GEMM path (5 x 5: the ReLU's
+ * mask in the planes made for it).
  *
  * A batch norm over rows of features (inner 1) runs its train forward and
  * backward as one parallel region each (layer_norm.c's bn_rows_*), with
@@ -41,7 +45,9 @@
  *
  * A batch norm over image planes, its ReLU and a global average pool run
  * as one pass each way in a train step (neither the batch norm's nor the
- * ReLU's output written, the pool's gradient planes not made):
+ * ReLU's output written, the pool's gradient planes not made; the conv
+ * before on its GEMM path takes its dy planes from the batch norm in both
+ * nets):
  *   fused      [conv, BN, ReLU, GAP, linear]
  *   reference  [conv, BN] -> [ReLU, GAP] -> [linear]
  * with planes of 144 and of 36 values (ctr__sum's two paths), one and two
@@ -221,8 +227,9 @@ static void set_groups(ctr_encoder *net[4], int64_t groups)
         ck_assert_int_eq(ctr_encoder_set_i64(net[k], CTR_ENCODER_P_BN_GROUPS, groups), CTR_OK);
 }
 
-/* net[0] fused conv + BN; net[1..3] the reference's parts; BN groups. */
-static void build_conv_bn(ctr_encoder *net[4], int64_t groups)
+/* net[0] fused conv + BN; net[1..3] the reference's parts; BN groups;
+ * the first conv's kernel k1 (3: its direct path, 5: its GEMM path). */
+static void build_conv_bn(ctr_encoder *net[4], int64_t groups, int64_t k1)
 {
     int64_t img[3] = {2, 12, 12}, c1[3] = {8, 12, 12}, c2[3] = {6, 6, 6};
     int k;
@@ -231,7 +238,7 @@ static void build_conv_bn(ctr_encoder *net[4], int64_t groups)
     net[2] = make(c1, 3);
     net[3] = make(c2, 3);
     for (k = 0; k < 2; k++)
-        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, 1, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, k1, 1, k1 / 2, 1), CTR_OK);
     for (k = 0; k < 3; k += 2) {
         ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
         ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
@@ -256,7 +263,7 @@ START_TEST(test_conv_bn_plane_stats_equal_unfused)
     float *d2 = malloc(N * 6 * 36 * sizeof(float)), *d1 = malloc(N * 8 * 144 * sizeof(float));
     int k, step;
     ck_assert_ptr_nonnull(d1);
-    build_conv_bn(net, _i + 1);
+    build_conv_bn(net, 1 + _i % 2, _i < 2 ? 3 : 5);
     split_values(net, 0);
     split_values(net, 1);
     for (step = 0; step < 2; step++) { /* the second forward sees updated statistics */
@@ -511,8 +518,8 @@ static void build_bn_pool(ctr_encoder *net[4], int64_t groups, int64_t stride)
 {
     int k;
     make_four(net, 12 / stride, 8);
-    for (k = 0; k < 2; k++) {
-        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, stride, 1, 1), CTR_OK);
+    for (k = 0; k < 2; k++) { /* 2 x 5 x 5 values per window: the GEMM path */
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 5, stride, 2, 1), CTR_OK);
         ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
     }
     for (k = 0; k < 3; k += 2) {
@@ -661,7 +668,7 @@ Suite *ctr_test_fusion_suite(void)
     TCase *through = tcase_create("bn-relu-read-through");
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
-    tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
+    tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 4);
     suite_add_tcase(s, planes);
     tcase_add_loop_test(rows, test_bn_rows_region_equals_unfused, 0, 2);
     tcase_add_loop_test(rows, test_bias_grad_by_bn_equals_unfused, 0, 2);

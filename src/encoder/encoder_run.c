@@ -446,8 +446,8 @@ static float *bias_grad_of_previous(const ctr_encoder *enc, int64_t i)
 }
 
 /* 1 when the batch norm i over image planes leaves its dx unwritten in a
- * backward and layer i - 1 (ops->takes_bn_dx: conv2d) makes its dy plane
- * by plane from the batch norm (layer.h's bn_dx): one pass of writes and
+ * backward and layer i - 1 (ops->takes_bn_dx: conv2d on its GEMM path)
+ * makes its dy plane by plane from the batch norm (layer.h's bn_dx): one pass of writes and
  * reads of the activation less. Not when a skip link adds to that dy,
  * nor with synchronised batch norm. */
 static int dx_made_before(const ctr_encoder *enc, int64_t i, ctr_comm *sync)
@@ -455,7 +455,8 @@ static int dx_made_before(const ctr_encoder *enc, int64_t i, ctr_comm *sync)
     const ctr__layer *l = &enc->layers[i];
     int64_t j;
     if (sync != NULL || i < 1 || l->ops->plane_dx == NULL ||
-        !enc->layers[i - 1].ops->takes_bn_dx || l->out.ndims != 3 ||
+        enc->layers[i - 1].ops->takes_bn_dx == NULL ||
+        !enc->layers[i - 1].ops->takes_bn_dx(&enc->layers[i - 1]) || l->out.ndims != 3 ||
         l->out.d[1] * l->out.d[2] < 2)
         return 0;
     for (j = i + 1; j < enc->n_layers; j++)

@@ -129,8 +129,8 @@ typedef struct ctr__layer_run {
      * whose values it reads through bn_in instead of the ReLU's output. */
     int skip_output;
     const ctr__bn_relu_in *bn_in;
-    /* A batch norm over image planes (ops->plane_dx) after a layer with
-     * ops->takes_bn_dx in a train step (encoder_run.c): backward, the
+    /* A batch norm over image planes (ops->plane_dx) after a layer whose
+     * ops->takes_bn_dx says yes, in a train step (encoder_run.c): backward, the
      * batch norm, given skip_dx = 1, leaves dx unwritten, and the layer
      * before it gets bn_dx (not NULL) and dy NULL: it makes the planes of
      * its dy as it needs them, bn_dx->l->ops->plane_dx(bn_dx->l, bn_dx->r,
@@ -171,9 +171,8 @@ struct ctr__layer_ops {
     /* 1: a train forward can write plane_stats of its output (ctr__layer_run);
      * 1: a train forward can read them instead of computing its moments. */
     int makes_plane_stats, takes_plane_stats;
-    /* 1: a train forward can take bn_in (ctr__layer_run) for its input;
-     * 1: a backward can take bn_dx for its dy. */
-    int reads_bn_relu, takes_bn_dx;
+    /* 1: a train forward can take bn_in (ctr__layer_run) for its input. */
+    int reads_bn_relu;
     /* Validates the hyper-parameters against l->in and fills l->out,
      * l->param_count and l->stat_count. CTR_E_INVALID_ARG / CTR_E_SHAPE /
      * CTR_E_OVERFLOW with a message. */
@@ -210,6 +209,9 @@ struct ctr__layer_ops {
      * NULL: not offered. */
     void (*plane_dx)(const ctr__layer *l, const ctr__layer_run *r, float *out, int64_t ld,
                      int64_t i, int64_t c, int64_t count);
+    /* 1 when a backward of l can take bn_dx (ctr__layer_run) for its dy.
+     * NULL: never. */
+    int (*takes_bn_dx)(const ctr__layer *l);
 };
 
 /* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */

@@ -640,34 +640,17 @@ static void direct_forward(const ctr__layer *l, const ctr__layer_run *r, const c
         direct_sample(r, bias, g, i);
 }
 
-/* Planes [oc, oc + count) of sample i's dY: r->dy's, or with r->bn_dx
- * made by the batch norm after the layer into the chunk region of the
- * cache (free during the direct path's weight gradient; at least O
- * planes), at planes [oc, oc + count) so that threads on other channels
- * do not meet. */
-static const float *output_grad(const ctr__layer_run *r, int64_t i, int64_t oc, int64_t count,
-                                const conv_geom *g)
-{
-    const ctr__bn_dx *b = r->bn_dx;
-    float *out = r->cache + r->n * g->ckk * g->ohw + oc * g->ohw;
-    if (b == NULL)
-        return r->dy + (i * g->o + oc) * g->ohw;
-    b->l->ops->plane_dx(b->l, b->r, out, g->ohw, i, oc, count);
-    return out;
-}
-
 /* Output channels [o0, o0 + 8): gw[oc][j] += the sum over the samples
  * (in order) and positions of dY[i][oc] * cols_i[j], taken by
  * direct_grad8 in lanes totalled in lane order, then its tail; gb[oc]
  * (gb not NULL) += the planes' sums, sample after sample. */
-static void direct_grad_block(float *gw, float *gb, const ctr__layer_run *r, int64_t o0,
-                              const conv_geom *g)
+static void direct_grad_block(float *gw, float *gb, const float *dy, const float *cols,
+                              int64_t n, int64_t o0, const conv_geom *g)
 {
     float acc[DIRECT_CKK * 64] = {0}, tail[DIRECT_CKK * 8] = {0}, bsum[8] = {0};
-    const float *cols = r->cache;
-    int64_t i, j, k, lane, n = r->n;
+    int64_t i, j, k, lane;
     for (i = 0; i < n; i++) {
-        const float *d = output_grad(r, i, o0, 8, g);
+        const float *d = dy + (i * g->o + o0) * g->ohw;
         direct_grad8(acc, tail, d, cols + i * g->ckk * g->ohw, g->ckk, g->ohw);
         for (k = 0; k < 8 && gb != NULL; k++)
             bsum[k] += ctr__sum(d + k * g->ohw, g->ohw);
@@ -685,13 +668,12 @@ static void direct_grad_block(float *gw, float *gb, const ctr__layer_run *r, int
 
 /* An output channel outside the blocks: the same sums, one dot at a
  * time (ctr__dot's lanes). */
-static void direct_grad_channel(float *gw, float *gb, const ctr__layer_run *r, int64_t oc,
-                                const conv_geom *g)
+static void direct_grad_channel(float *gw, float *gb, const float *dy, const float *cols,
+                                int64_t n, int64_t oc, const conv_geom *g)
 {
-    const float *cols = r->cache;
-    int64_t i, j, n = r->n;
+    int64_t i, j;
     for (i = 0; i < n; i++) {
-        const float *d = output_grad(r, i, oc, 1, g);
+        const float *d = dy + (i * g->o + oc) * g->ohw;
         for (j = 0; j < g->ckk; j++)
             gw[oc * g->ckk + j] += ctr__dot(d, cols + (i * g->ckk + j) * g->ohw, g->ohw);
         if (gb != NULL)
@@ -709,9 +691,10 @@ static void direct_weight_grad(const ctr__layer *l, const ctr__layer_run *r, con
     CTR__PARALLEL_FOR(r->n * (g->ckk + 1) * g->o * g->ohw)
     for (t = 0; t < blocks + rest; t++) {
         if (t < blocks)
-            direct_grad_block(r->gw, gb, r, t * DIRECT_OC_BLOCK, g);
+            direct_grad_block(r->gw, gb, r->dy, r->cache, r->n, t * DIRECT_OC_BLOCK, g);
         else
-            direct_grad_channel(r->gw, gb, r, blocks * DIRECT_OC_BLOCK + t - blocks, g);
+            direct_grad_channel(r->gw, gb, r->dy, r->cache, r->n,
+                                blocks * DIRECT_OC_BLOCK + t - blocks, g);
     }
 }
 
@@ -820,6 +803,16 @@ static void chunk_dx(const ctr__layer_run *r, const conv_geom *g, const float *b
     chunk_input_grad(r->dx + s0 * g->c * g->h * g->w, dcols, nb, g);
 }
 
+/* ops->takes_bn_dx: the GEMM path, whose chunk block takes the planes
+ * made by the batch norm instead of copies of them. The direct path reads
+ * dY by blocks of channels over all samples: making its planes there was
+ * slower than the batch norm's own pass (1 thread, cnn_step). */
+static int conv2d_takes_bn_dx(const ctr__layer *l)
+{
+    conv_geom g = conv2d_geom(l);
+    return !direct_applies(&g);
+}
+
 static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     conv_geom g = conv2d_geom(l);
@@ -846,7 +839,7 @@ const ctr__layer_ops ctr__layer_conv2d_ops = {
     .kind = CTR_LAYER_CONV2D,
     .makes_plane_stats = 1,
     .reads_bn_relu = 1,
-    .takes_bn_dx = 1,
+    .takes_bn_dx = conv2d_takes_bn_dx,
     .configure = conv2d_configure,
     .init = conv2d_init,
     .cache_floats = conv2d_cache_floats,
