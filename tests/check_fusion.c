@@ -56,7 +56,9 @@
  * A conv2d after a batch norm over image planes and its ReLU reads the
  * ReLU's values through the batch norm's statistics from the batch norm's
  * input in a train step (neither output written; both recomputed for
- * ctr_encoder_layer_output), on the GEMM and on the direct path:
+ * ctr_encoder_layer_output), on the GEMM and on the direct path, and in
+ * backward the GEMM path's conv takes the batch norm's sums over each
+ * plane of its dx while writing it:
  *   fused      [conv, BN, ReLU, conv, BN, ReLU, conv, flatten, linear]
  *   reference  [conv, BN, ReLU] -> [conv, BN, ReLU] -> [conv, flatten, linear]
  * with one and two batch norm groups, at two threads.

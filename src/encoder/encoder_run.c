@@ -56,6 +56,8 @@ static int is_view(const ctr_encoder *enc, int64_t i)
     return 1;
 }
 
+static int read_through(const ctr_encoder *enc, int64_t i);
+
 /* Lays out the workspace for n samples: the input copy, each layer's output
  * and cache, two gradient buffers. Writes offsets into the layers only when
  * `commit` is set; returns the total in *total. */
@@ -72,7 +74,7 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
     for (i = 0; i < enc->n_layers; i++) {
         ctr__layer *l = &enc->layers[i];
         const ctr__layer_ops *ops = l->ops;
-        size_t out_off, cache_off, skip_off = 0, planes_off = 0, cache = 0;
+        size_t out_off, cache_off, skip_off = 0, planes_off = 0, grads_off = 0, cache = 0;
         int64_t size = ctr__shape_size(&l->out);
         if (size > widest)
             widest = size;
@@ -93,11 +95,16 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
             (ctr__matrix_bytes(&floats, n, 2 * l->out.d[0], 1) != CTR_OK ||
              reserve(&pos, &planes_off, floats) != CTR_OK))
             return CTR_E_OVERFLOW;
+        if (read_through(enc, i) && /* the sums of its dy's planes (backward_run) */
+            (ctr__matrix_bytes(&floats, n, 2 * l->out.d[0], 1) != CTR_OK ||
+             reserve(&pos, &grads_off, floats) != CTR_OK))
+            return CTR_E_OVERFLOW;
         if (commit) {
             l->out_offset = out_off;
             l->cache_offset = cache_off;
             l->skip_grad_offset = skip_off;
             l->plane_stats_offset = planes_off;
+            l->grad_stats_offset = grads_off;
         }
     }
     for (k = 0; k < 2; k++) {
@@ -465,12 +472,35 @@ static int dx_made_before(const ctr_encoder *enc, int64_t i, ctr_comm *sync)
     return 1;
 }
 
+/* With conv2d i reading the batch norm i - 2 and its ReLU through in the
+ * forward (read_through), its backward takes the batch norm's sums over
+ * the planes of its dx (layer.h's grad_sums; not synchronised): *sums and
+ * *bn_run are set up for it, and the batch norm's backward gets the same
+ * grad_stats. */
+static void sums_for_batch_norm(ctr_encoder *enc, int64_t i, ctr__layer_run *r,
+                                ctr__layer_run *bn_run, ctr__bn_dx *sums)
+{
+    const ctr__layer *bn;
+    if (i < 2 || r->dx == NULL || r->sync != NULL || !read_through(enc, i - 2) ||
+        enc->layers[i - 2].ops->plane_grad_sums == NULL)
+        return;
+    bn = &enc->layers[i - 2];
+    *bn_run = layer_run(enc, bn);
+    bn_run->x = layer_input(enc, i - 2);
+    bn_run->relu_mask = enc->work + enc->layers[i - 1].out_offset; /* a flag */
+    sums->l = bn;
+    sums->r = bn_run;
+    r->grad_sums = sums;
+    r->grad_stats = enc->work + bn->grad_stats_offset;
+}
+
 static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
                         ctr_comm *sync)
 {
     const float *g;
-    ctr__layer_run bn_run; /* the last batch norm's call, when skip_dx */
-    ctr__bn_dx bn_dx;
+    ctr__layer_run bn_run, sums_run; /* the batch norms' calls */
+    ctr__bn_dx bn_dx, sums;
+    float *grad_stats = NULL; /* for the next layer: a batch norm */
     int64_t i;
     int k = 0, sync_rc = CTR_OK, bias_done = 0, made = 0;
     g = dy;
@@ -502,6 +532,9 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
         }
         made = r.dx != NULL && dx_made_before(enc, i, sync);
         r.skip_dx = made;
+        r.grad_stats = grad_stats;
+        sums_for_batch_norm(enc, i, &r, &sums_run, &sums);
+        grad_stats = r.grad_sums != NULL ? r.grad_stats : NULL;
         l->ops->backward(l, &r);
         if (made) { /* its dx buffer is the next layer's: g is still read */
             bn_run = r;

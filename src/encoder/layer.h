@@ -56,6 +56,8 @@ typedef struct ctr__layer {
     size_t skip_grad_offset;           /* has_skip: dL/d(source), n x skip */
     size_t plane_stats_offset;         /* 0, or plane_stats (ctr__layer_run) of
                                         * its output, 2 x n x channels */
+    size_t grad_stats_offset;          /* 0, or grad_stats (ctr__layer_run) of
+                                        * its dy, 2 x n x channels */
     /* no-grad forward (encoder_infer.c): the buffer of its output (-1: y),
      * the last layer reading that output, and, for the layer whose index
      * is a buffer's, the last layer reading the buffer's current value */
@@ -137,12 +139,22 @@ typedef struct ctr__layer_run {
      * ...), the values the batch norm would have written. */
     int skip_dx;
     const struct ctr__bn_dx *bn_dx;
+    /* A layer that read its input through a batch norm and its ReLU in
+     * the train forward (bn_in): backward, with grad_sums (not NULL) it
+     * writes, for each sample i and channel c of its dx, the batch norm's
+     * sums over that plane (grad_sums->l->ops->plane_grad_sums) at
+     * grad_stats[2 * (i * C + c)] while the plane is in cache, and the
+     * batch norm, given the same grad_stats, adds them up instead of its
+     * own pass over dx. */
+    const struct ctr__bn_dx *grad_sums;
+    float *grad_stats;
 } ctr__layer_run;
 
 typedef struct ctr__bn_dx {
     const ctr__layer *l;
     const ctr__layer_run *r; /* the batch norm's backward call */
 } ctr__bn_dx;
+
 
 typedef struct ctr__tensor_desc {
     int32_t role; /* CTR_TENSOR_* */
@@ -212,6 +224,12 @@ struct ctr__layer_ops {
     /* 1 when a backward of l can take bn_dx (ctr__layer_run) for its dy.
      * NULL: never. */
     int (*takes_bn_dx)(const ctr__layer *l);
+    /* Image planes with a fused ReLU, before a backward given grad_stats:
+     * out[0], out[1] = the sums that backward takes over plane c of sample
+     * i of its dy, the plane's values dy; r as for that backward (its
+     * relu_mask not NULL). NULL: not offered. */
+    void (*plane_grad_sums)(const ctr__layer *l, const ctr__layer_run *r, const float *dy,
+                            int64_t i, int64_t c, float *out);
 };
 
 /* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */

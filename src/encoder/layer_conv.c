@@ -781,14 +781,23 @@ static void gather_chunk_grad(float *block, const ctr__layer_run *r, int64_t s0,
                            gb != NULL ? gb + oc : NULL);
 }
 
-/* dx of a chunk's samples from the columns' gradient (zeroed here). */
-static void chunk_input_grad(float *dx, const float *dcols, int64_t nb, const conv_geom *g)
+/* dx of the chunk's samples [s0, s0 + nb) from the columns' gradient
+ * (zeroed here), with r->grad_sums the batch norm's sums of each of its
+ * planes while the sample is in cache. */
+static void chunk_input_grad(const ctr__layer_run *r, const float *dcols, int64_t s0,
+                             int64_t nb, const conv_geom *g)
 {
-    int64_t i, in_size = g->c * g->h * g->w;
+    const ctr__bn_dx *b = r->grad_sums;
+    int64_t i, in_size = g->c * g->h * g->w, hw = g->h * g->w;
     CTR__PARALLEL_FOR(nb * g->ckk * g->ohw)
     for (i = 0; i < nb; i++) {
-        memset(dx + i * in_size, 0, (size_t)in_size * sizeof(float));
-        col2im(dx + i * in_size, dcols + i * g->ohw, nb * g->ohw, g);
+        float *dx = r->dx + (s0 + i) * in_size;
+        int64_t c;
+        memset(dx, 0, (size_t)in_size * sizeof(float));
+        col2im(dx, dcols + i * g->ohw, nb * g->ohw, g);
+        for (c = 0; b != NULL && c < g->c; c++)
+            b->l->ops->plane_grad_sums(b->l, b->r, dx + c * hw, s0 + i, c,
+                                       r->grad_stats + 2 * ((s0 + i) * g->c + c));
     }
 }
 
@@ -800,7 +809,7 @@ static void chunk_dx(const ctr__layer_run *r, const conv_geom *g, const float *b
     int64_t ld = nb * g->ohw;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->ckk, (int)ld, (int)g->o,
                 1.0f, r->w, (int)g->ckk, block, (int)ld, 0.0f, dcols, (int)ld);
-    chunk_input_grad(r->dx + s0 * g->c * g->h * g->w, dcols, nb, g);
+    chunk_input_grad(r, dcols, s0, nb, g);
 }
 
 /* ops->takes_bn_dx: the GEMM path, whose chunk block takes the planes

@@ -776,6 +776,18 @@ typedef struct bn_grad_coef {
     const float *pool_dy; /* the group's pool_dy (layer.h), or NULL */
 } bn_grad_coef;
 
+/* The backward's per-channel arrays of group k. */
+static bn_grad_coef bn_coef(const ctr__layer_run *r, const bn_geom *g, int64_t k)
+{
+    bn_grad_coef c;
+    c.mean = bn_array(r, g, BN_MEAN, k), c.is = bn_array(r, g, BN_INVSTD, k);
+    c.k = bn_array(r, g, BN_K, k);
+    c.sdy = bn_array(r, g, BN_SUM_DY, k), c.sdh = bn_array(r, g, BN_SUM_DYH, k);
+    c.scale = bn_array(r, g, BN_SCALE, k), c.shift = bn_array(r, g, BN_SHIFT, k);
+    c.pool_dy = r->pool_dy != NULL ? r->pool_dy + k * g->rows * g->c : NULL;
+    return c;
+}
+
 /* Rows of one value per channel (inner 1): sdy, sdh over the c channels
  * of one row; fused (the mask not NULL): dy masked by the fused ReLU,
  * found from the batch norm's output recomputed from x (bn_masked_h, as
@@ -853,6 +865,34 @@ static void bn_rows_backward_sums(float *sdy, float *sdh, float *part, const flo
         bn_rows_reduce(sdy, part, 2 * g->c, g);
         bn_rows_reduce(sdh, part + g->c, 2 * g->c, g);
     }
+}
+
+/* ops->plane_grad_sums, for the fused ReLU's gradient (the only use:
+ * encoder_run.c's read_through): bn_backward_sums_channel's masked sums
+ * of one plane from +0 (added to a running sum that starts at +0 they
+ * give its bits). */
+static void bn_plane_grad_sums(const ctr__layer *l, const ctr__layer_run *r, const float *dy,
+                               int64_t i, int64_t j, float *out)
+{
+    bn_geom g = bn_run_geometry(l, r);
+    bn_grad_coef c = bn_coef(r, &g, i / g.rows);
+    out[0] = out[1] = 0.0f;
+    masked_sums(dy, r->x + i * g.slice + j * g.inner, c.mean[j], c.is[j], c.scale[j],
+                c.shift[j], g.inner, &out[0], &out[1]);
+}
+
+/* sdy, sdh (zeroed by the caller) += the planes' sums of group k
+ * (ctr__layer_run.grad_stats), rows in order. */
+static void bn_sums_from_planes(float *sdy, float *sdh, const float *planes, const bn_geom *g,
+                                int64_t k)
+{
+    int64_t j, s;
+    planes += 2 * k * g->rows * g->c;
+    for (j = 0; j < g->c; j++)
+        for (s = 0; s < g->rows; s++) {
+            sdy[j] += planes[2 * (s * g->c + j)];
+            sdh[j] += planes[2 * (s * g->c + j) + 1];
+        }
 }
 
 static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *dy,
@@ -1023,18 +1063,6 @@ static void bn_rows_backward(const ctr__layer *l, const ctr__layer_run *r, const
     }
 }
 
-/* The backward's per-channel arrays of group k. */
-static bn_grad_coef bn_coef(const ctr__layer_run *r, const bn_geom *g, int64_t k)
-{
-    bn_grad_coef c;
-    c.mean = bn_array(r, g, BN_MEAN, k), c.is = bn_array(r, g, BN_INVSTD, k);
-    c.k = bn_array(r, g, BN_K, k);
-    c.sdy = bn_array(r, g, BN_SUM_DY, k), c.sdh = bn_array(r, g, BN_SUM_DYH, k);
-    c.scale = bn_array(r, g, BN_SCALE, k), c.shift = bn_array(r, g, BN_SHIFT, k);
-    c.pool_dy = r->pool_dy != NULL ? r->pool_dy + k * g->rows * g->c : NULL;
-    return c;
-}
-
 /* ops->plane_dx: image planes (outer 1, so sample i is row i). */
 static void bn_plane_dx(const ctr__layer *l, const ctr__layer_run *r, float *out, int64_t ld,
                         int64_t i, int64_t j, int64_t count)
@@ -1067,7 +1095,10 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
             bn_rows_backward(l, r, &g, &c, k);
             continue;
         }
-        bn_backward_sums(sdy, sdh, bn_partials(r, &g), dy, mask, r->x + first, &c, &g);
+        if (r->grad_stats != NULL && g.inner > 1) /* the layer after took them */
+            bn_sums_from_planes(sdy, sdh, r->grad_stats, &g, k);
+        else
+            bn_backward_sums(sdy, sdh, bn_partials(r, &g), dy, mask, r->x + first, &c, &g);
         bn_channel_grads(l, r, &g, &c, kk, 0, 0, g.c);
         if (r->dx == NULL)
             continue;
@@ -1098,6 +1129,7 @@ const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .fused_output = bn_fused_output,
     .relu_input = bn_relu_input,
     .plane_dx = bn_plane_dx,
+    .plane_grad_sums = bn_plane_grad_sums,
 };
 
 /* ---- layer norm ---------------------------------------------------------- */
