@@ -454,9 +454,9 @@ static float *bias_grad_of_previous(const ctr_encoder *enc, int64_t i)
 
 /* 1 when the batch norm i over image planes leaves its dx unwritten in a
  * backward and layer i - 1 (ops->takes_bn_dx: conv2d on its GEMM path)
- * makes its dy plane by plane from the batch norm (layer.h's bn_dx): one pass of writes and
- * reads of the activation less. Not when a skip link adds to that dy,
- * nor with synchronised batch norm. */
+ * makes its dy plane by plane from the batch norm (layer.h's bn_dx): one
+ * pass of writes and reads of the activation less. Not when a skip link
+ * adds to that dy, nor with synchronised batch norm. */
 static int dx_made_before(const ctr_encoder *enc, int64_t i, ctr_comm *sync)
 {
     const ctr__layer *l = &enc->layers[i];

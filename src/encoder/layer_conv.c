@@ -757,10 +757,12 @@ static void make_chunk_grad(float *block, const ctr__layer_run *r, int64_t s0, i
         CTR__FOR
         for (i = 0; i < nb; i++)
             b->l->ops->plane_dx(b->l, b->r, block + i * g->ohw, ld, s0 + i, 0, g->o);
-        CTR__FOR
-        for (oc = 0; oc < g->o * (gb != NULL); oc++)
-            for (i = 0; i < nb; i++)
-                gb[oc] += ctr__sum(block + oc * ld + i * g->ohw, g->ohw);
+        if (gb != NULL) { /* the same for every thread */
+            CTR__FOR
+            for (oc = 0; oc < g->o; oc++)
+                for (i = 0; i < nb; i++)
+                    gb[oc] += ctr__sum(block + oc * ld + i * g->ohw, g->ohw);
+        }
     }
 }
 
