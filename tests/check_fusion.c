@@ -12,10 +12,14 @@
  *
  * A conv2d followed by a batch norm hands it each output plane's sum and
  * squared deviation in a train forward (the batch norm's moments without a
- * pass of their own); the reference cuts the net between them:
+ * pass of their own), and on its GEMM path makes its dy from the batch
+ * norm's planes in backward (the batch norm's dx not written); the
+ * reference cuts the net between them:
  *   fused      [conv, BN, ReLU, conv, BN, flatten, linear]
  *   reference  [conv] -> [BN, ReLU, conv] -> [BN, flatten, linear]
- * with one and two batch norm groups (CTR_ENCODER_P_BN_GROUPS).
+ * with one and two batch norm groups (CTR_ENCODER_P_BN_GROUPS), the first
+ * conv on its direct path (3 x 3) or its GEMM path (5 x 5: the ReLU's
+ * mask in the planes made for it).
  *
  * A batch norm over rows of features (inner 1) runs its train forward and
  * backward as one parallel region each (layer_norm.c's bn_rows_*), with
@@ -42,11 +46,23 @@
  *
  * A batch norm over image planes, its ReLU and a global average pool run
  * as one pass each way in a train step (neither the batch norm's nor the
- * ReLU's output written, the pool's gradient planes not made):
+ * ReLU's output written, the pool's gradient planes not made; the conv
+ * before on its GEMM path takes its dy planes from the batch norm in both
+ * nets):
  *   fused      [conv, BN, ReLU, GAP, linear]
  *   reference  [conv, BN] -> [ReLU, GAP] -> [linear]
  * with planes of 144 and of 36 values (ctr__sum's two paths), one and two
  * batch norm groups; the BN's and the ReLU's layer outputs recomputed.
+ *
+ * A conv2d after a batch norm over image planes and its ReLU reads the
+ * ReLU's values through the batch norm's statistics from the batch norm's
+ * input in a train step (neither output written; both recomputed for
+ * ctr_encoder_layer_output), on the GEMM and on the direct path, and in
+ * backward the GEMM path's conv takes the batch norm's sums over each
+ * plane of its dx while writing it:
+ *   fused      [conv, BN, ReLU, conv, BN, ReLU, conv, flatten, linear]
+ *   reference  [conv, BN, ReLU] -> [conv, BN, ReLU] -> [conv, flatten, linear]
+ * with one and two batch norm groups, at two threads.
  *
  * A flatten after the first layer is a view of its input in the workspace
  * (no copy either way); a flatten first in its handle still copies:
@@ -214,8 +230,9 @@ static void set_groups(ctr_encoder *net[4], int64_t groups)
         ck_assert_int_eq(ctr_encoder_set_i64(net[k], CTR_ENCODER_P_BN_GROUPS, groups), CTR_OK);
 }
 
-/* net[0] fused conv + BN; net[1..3] the reference's parts; BN groups. */
-static void build_conv_bn(ctr_encoder *net[4], int64_t groups)
+/* net[0] fused conv + BN; net[1..3] the reference's parts; BN groups;
+ * the first conv's kernel k1 (3: its direct path, 5: its GEMM path). */
+static void build_conv_bn(ctr_encoder *net[4], int64_t groups, int64_t k1)
 {
     int64_t img[3] = {2, 12, 12}, c1[3] = {8, 12, 12}, c2[3] = {6, 6, 6};
     int k;
@@ -224,7 +241,7 @@ static void build_conv_bn(ctr_encoder *net[4], int64_t groups)
     net[2] = make(c1, 3);
     net[3] = make(c2, 3);
     for (k = 0; k < 2; k++)
-        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, 1, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, k1, 1, k1 / 2, 1), CTR_OK);
     for (k = 0; k < 3; k += 2) {
         ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
         ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
@@ -249,7 +266,7 @@ START_TEST(test_conv_bn_plane_stats_equal_unfused)
     float *d2 = malloc(N * 6 * 36 * sizeof(float)), *d1 = malloc(N * 8 * 144 * sizeof(float));
     int k, step;
     ck_assert_ptr_nonnull(d1);
-    build_conv_bn(net, _i + 1);
+    build_conv_bn(net, 1 + _i % 2, _i < 2 ? 3 : 5);
     split_values(net, 0);
     split_values(net, 1);
     for (step = 0; step < 2; step++) { /* the second forward sees updated statistics */
@@ -508,8 +525,8 @@ static void build_bn_pool(ctr_encoder *net[4], int64_t groups, int64_t stride)
 {
     int k;
     make_four(net, 12 / stride, 8);
-    for (k = 0; k < 2; k++) {
-        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, stride, 1, 1), CTR_OK);
+    for (k = 0; k < 2; k++) { /* 2 x 5 x 5 values per window: the GEMM path */
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 5, stride, 2, 1), CTR_OK);
         ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
     }
     for (k = 0; k < 3; k += 2) {
@@ -547,6 +564,64 @@ START_TEST(test_bn_relu_pool_equals_unfused)
     for (k = 0; k < 4; k++)
         ctr_encoder_destroy(net[k]);
     bufs_free(&b);
+}
+END_TEST
+
+/* net[0] [conv, BN, ReLU, conv 3x3/2, BN, ReLU, conv, flatten, linear],
+ * the parts net[1] [conv, BN, ReLU], net[2] [conv 3x3/2, BN, ReLU] and
+ * net[3] [conv, flatten, linear]: in the net both ReLUs are read through
+ * by the conv after them (the second's columns on the GEMM path, the
+ * third's, 3 x 3 x 3 values, on the direct path); BN groups. */
+static void build_read_through(ctr_encoder *net[4], int64_t groups)
+{
+    int64_t img[3] = {2, 12, 12}, c1[3] = {8, 12, 12}, c2[3] = {3, 6, 6};
+    int k;
+    net[0] = make(img, 3);
+    net[1] = make(img, 3);
+    net[2] = make(c1, 3);
+    net[3] = make(c2, 3);
+    for (k = 0; k < 2; k++) {
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 8, 3, 1, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+    }
+    for (k = 0; k < 3; k += 2) {
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 3, 3, 2, 1, 0), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_batchnorm(net[k], 1e-5, 0.1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_activation(net[k], CTR_LAYER_RELU), CTR_OK);
+    }
+    for (k = 0; k < 4; k += 3) {
+        ck_assert_int_eq(ctr_encoder_add_conv2d(net[k], 4, 3, 1, 1, 1), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_flatten(net[k]), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_add_linear(net[k], OUT, 1), CTR_OK);
+    }
+    set_groups(net, groups);
+}
+
+START_TEST(test_bn_relu_read_through_equals_unfused)
+{
+    ctr_encoder *net[4];
+    bufs b = bufs_make(39);
+    int step, k, saved = test_set_threads(2);
+    build_read_through(net, 1 + _i);
+    split_values(net, 0);
+    split_values(net, 1);
+    for (step = 0; step < 3; step++) { /* train twice (statistics move), then eval */
+        forward_both(net, &b, step < 2 ? CTR_ENCODER_TRAIN : CTR_ENCODER_EVAL);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 2), CTR_OK);
+        assert_same(b.got, b.h1, N * 8 * 144, "the first ReLU's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 5), CTR_OK);
+        assert_same(b.got, b.h2, N * 3 * 36, "the second ReLU's output");
+        ck_assert_int_eq(ctr_encoder_layer_output(net[0], b.got, 4), CTR_OK);
+        ck_assert_int_eq(ctr_encoder_layer_output(net[2], b.relu, 1), CTR_OK);
+        assert_same(b.got, b.relu, N * 3 * 36, "the second batch norm's output");
+        if (step < 2)
+            backward_both(net, b.dx, b.dxr, b.d1, b.d2, b.dy);
+    }
+    for (k = 0; k < 4; k++)
+        ctr_encoder_destroy(net[k]);
+    bufs_free(&b);
+    test_set_threads(saved);
 }
 END_TEST
 
@@ -641,9 +716,10 @@ Suite *ctr_test_fusion_suite(void)
     TCase *pool = tcase_create("bn-relu-pool");
     TCase *view = tcase_create("flatten-view");
     TCase *copy = tcase_create("output-check-copy");
+    TCase *through = tcase_create("bn-relu-read-through");
     tcase_add_test(tc, test_bn_relu_fused_equals_unfused);
     suite_add_tcase(s, tc);
-    tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 2);
+    tcase_add_loop_test(planes, test_conv_bn_plane_stats_equal_unfused, 0, 4);
     suite_add_tcase(s, planes);
     tcase_add_loop_test(rows, test_bn_rows_region_equals_unfused, 0, 2);
     tcase_add_loop_test(rows, test_bias_grad_by_bn_equals_unfused, 0, 2);
@@ -654,5 +730,7 @@ Suite *ctr_test_fusion_suite(void)
     suite_add_tcase(s, view);
     tcase_add_test(copy, test_output_check_copy_split);
     suite_add_tcase(s, copy);
+    tcase_add_loop_test(through, test_bn_relu_read_through_equals_unfused, 0, 2);
+    suite_add_tcase(s, through);
     return s;
 }

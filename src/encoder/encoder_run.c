@@ -56,6 +56,8 @@ static int is_view(const ctr_encoder *enc, int64_t i)
     return 1;
 }
 
+static int read_through(const ctr_encoder *enc, int64_t i);
+
 /* Lays out the workspace for n samples: the input copy, each layer's output
  * and cache, two gradient buffers. Writes offsets into the layers only when
  * `commit` is set; returns the total in *total. */
@@ -72,7 +74,7 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
     for (i = 0; i < enc->n_layers; i++) {
         ctr__layer *l = &enc->layers[i];
         const ctr__layer_ops *ops = l->ops;
-        size_t out_off, cache_off, skip_off = 0, planes_off = 0, cache = 0;
+        size_t out_off, cache_off, skip_off = 0, planes_off = 0, grads_off = 0, cache = 0;
         int64_t size = ctr__shape_size(&l->out);
         if (size > widest)
             widest = size;
@@ -93,11 +95,16 @@ static int plan_workspace(ctr_encoder *enc, int64_t n, int commit, size_t *total
             (ctr__matrix_bytes(&floats, n, 2 * l->out.d[0], 1) != CTR_OK ||
              reserve(&pos, &planes_off, floats) != CTR_OK))
             return CTR_E_OVERFLOW;
+        if (read_through(enc, i) && /* the sums of its dy's planes (backward_run) */
+            (ctr__matrix_bytes(&floats, n, 2 * l->out.d[0], 1) != CTR_OK ||
+             reserve(&pos, &grads_off, floats) != CTR_OK))
+            return CTR_E_OVERFLOW;
         if (commit) {
             l->out_offset = out_off;
             l->cache_offset = cache_off;
             l->skip_grad_offset = skip_off;
             l->plane_stats_offset = planes_off;
+            l->grad_stats_offset = grads_off;
         }
     }
     for (k = 0; k < 2; k++) {
@@ -208,6 +215,26 @@ static int fused_with_pool(const ctr_encoder *enc, int64_t i)
     return 1;
 }
 
+/* 1 when, in a train step, the batch norm i over image planes and its
+ * ReLU i + 1 write no output and layer i + 2 (ops->reads_bn_relu: conv2d)
+ * reads the ReLU's values through the batch norm's statistics from the
+ * batch norm's input (layer.h's bn_in): one pass of reads and writes of
+ * the activation less. Not when the pool is fused instead, nor when a skip
+ * link reads the ReLU's output. */
+static int read_through(const ctr_encoder *enc, int64_t i)
+{
+    const ctr__layer *l = &enc->layers[i];
+    int64_t j;
+    if (!fused_with_relu(enc, i) || fused_with_pool(enc, i) || l->ops->relu_input == NULL ||
+        i + 2 >= enc->n_layers || !enc->layers[i + 2].ops->reads_bn_relu ||
+        l->out.ndims != 3 || l->out.d[1] * l->out.d[2] < 2)
+        return 0;
+    for (j = i + 3; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i + 1)
+            return 0;
+    return 1;
+}
+
 /* The input of layer i in the last train forward. */
 static const float *layer_input(const ctr_encoder *enc, int64_t i)
 {
@@ -267,6 +294,8 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
 {
     const float *cur;
     float *planes = NULL; /* the plane statistics of the last output */
+    ctr__bn_relu_in bn_in;
+    int through = 0; /* the last layers were read_through: cur is their input */
     ctr__prng gen;
     int64_t i;
     int rc, sync_rc = CTR_OK;
@@ -298,11 +327,16 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
             r.plane_stats = planes = enc->work + l->plane_stats_offset;
         if (mode == CTR_ENCODER_TRAIN && fused_with_pool(enc, i)) /* and the pool */
             r.pool_y = enc->work + enc->layers[i + 2].out_offset;
+        r.bn_in = through ? &bn_in : NULL;
+        through = mode == CTR_ENCODER_TRAIN && read_through(enc, i);
+        r.skip_output = through;
         if (fused_with_relu(enc, i))
             r.relu_y = enc->work + enc->layers[++i].out_offset; /* the ReLU is done too */
         i += r.pool_y != NULL;
         l->ops->forward(l, &r);
-        cur = r.pool_y != NULL ? r.pool_y : r.relu_y != NULL ? r.relu_y : r.y;
+        if (through)
+            l->ops->relu_input(l, &r, &bn_in);
+        cur = through ? r.x : r.pool_y != NULL ? r.pool_y : r.relu_y != NULL ? r.relu_y : r.y;
     }
     /* Finite inputs can still overflow (weights of 1e30, say): that is
      * reported, and the state the forward changed (running statistics,
@@ -432,12 +466,57 @@ static float *bias_grad_of_previous(const ctr_encoder *enc, int64_t i)
     return enc->grads + prev->param_offset + prev->param_count - prev->hi[0];
 }
 
+/* 1 when the batch norm i over image planes leaves its dx unwritten in a
+ * backward and layer i - 1 (ops->takes_bn_dx: conv2d on its GEMM path)
+ * makes its dy plane by plane from the batch norm (layer.h's bn_dx): one
+ * pass of writes and reads of the activation less. Not when a skip link
+ * adds to that dy, nor with synchronised batch norm. */
+static int dx_made_before(const ctr_encoder *enc, int64_t i, ctr_comm *sync)
+{
+    const ctr__layer *l = &enc->layers[i];
+    int64_t j;
+    if (sync != NULL || i < 1 || l->ops->plane_dx == NULL ||
+        enc->layers[i - 1].ops->takes_bn_dx == NULL ||
+        !enc->layers[i - 1].ops->takes_bn_dx(&enc->layers[i - 1]) || l->out.ndims != 3 ||
+        l->out.d[1] * l->out.d[2] < 2)
+        return 0;
+    for (j = i + 1; j < enc->n_layers; j++)
+        if (enc->layers[j].ops->has_skip && enc->layers[j].hi[0] == i - 1)
+            return 0;
+    return 1;
+}
+
+/* With conv2d i reading the batch norm i - 2 and its ReLU through in the
+ * forward (read_through), its backward takes the batch norm's sums over
+ * the planes of its dx (layer.h's grad_sums; not synchronised): *sums and
+ * *bn_run are set up for it, and the batch norm's backward gets the same
+ * grad_stats. */
+static void sums_for_batch_norm(ctr_encoder *enc, int64_t i, ctr__layer_run *r,
+                                ctr__layer_run *bn_run, ctr__bn_dx *sums)
+{
+    const ctr__layer *bn;
+    if (i < 2 || r->dx == NULL || r->sync != NULL || !read_through(enc, i - 2) ||
+        enc->layers[i - 2].ops->plane_grad_sums == NULL)
+        return;
+    bn = &enc->layers[i - 2];
+    *bn_run = layer_run(enc, bn);
+    bn_run->x = layer_input(enc, i - 2);
+    bn_run->relu_mask = enc->work + enc->layers[i - 1].out_offset; /* a flag */
+    sums->l = bn;
+    sums->r = bn_run;
+    r->grad_sums = sums;
+    r->grad_stats = enc->work + bn->grad_stats_offset;
+}
+
 static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
                         ctr_comm *sync)
 {
     const float *g;
+    ctr__layer_run bn_run, sums_run; /* the batch norms' calls */
+    ctr__bn_dx bn_dx, sums;
+    float *grad_stats = NULL; /* for the next layer: a batch norm */
     int64_t i;
-    int k = 0, sync_rc = CTR_OK, bias_done = 0;
+    int k = 0, sync_rc = CTR_OK, bias_done = 0, made = 0;
     g = dy;
     for (i = enc->n_layers - 1; i >= 0; i--) {
         const float *pool_dy = i > 1 && fused_with_pool(enc, i - 2) ? g : NULL;
@@ -461,7 +540,22 @@ static int backward_run(ctr_encoder *enc, float *dx, const float *dy,
         r.bias_grad_done = bias_done; /* summed by the layer after it */
         r.dx_colsum = bias_grad_of_previous(enc, i);
         bias_done = r.dx_colsum != NULL;
+        if (made) { /* dy from the batch norm after it */
+            r.dy = NULL;
+            r.bn_dx = &bn_dx;
+        }
+        made = r.dx != NULL && dx_made_before(enc, i, sync);
+        r.skip_dx = made;
+        r.grad_stats = grad_stats;
+        sums_for_batch_norm(enc, i, &r, &sums_run, &sums);
+        grad_stats = r.grad_sums != NULL ? r.grad_stats : NULL;
         l->ops->backward(l, &r);
+        if (made) { /* its dx buffer is the next layer's: g is still read */
+            bn_run = r;
+            bn_dx.l = l;
+            bn_dx.r = &bn_run;
+            continue;
+        }
         if (r.dx != NULL)
             add_skip_grads(enc, r.dx, i);
         g = r.dx;
@@ -529,7 +623,8 @@ CTR_API int ctr_encoder_layer_output(ctr_encoder *enc, float *out, int64_t layer
     if (enc->stage == CTR__STAGE_NOGRAD)
         return ctr__fail(&enc->err, CTR_E_STAGE,
                          "the last forward was no-grad: layer outputs are not kept");
-    relu = enc->stage == CTR_ENCODER_TRAIN && layer > 0 && fused_with_pool(enc, layer - 1);
+    relu = enc->stage == CTR_ENCODER_TRAIN && layer > 0 &&
+           (fused_with_pool(enc, layer - 1) || read_through(enc, layer - 1));
     layer -= relu; /* the ReLU's output (not written) from its batch norm's */
     l = &enc->layers[layer];
     if (enc->stage == CTR_ENCODER_TRAIN && fused_with_relu(enc, layer) &&

@@ -33,6 +33,17 @@ typedef struct ctr__shape {
 
 typedef struct ctr__layer_ops ctr__layer_ops;
 
+/* A train-mode batch norm over image planes and its ReLU, read through by
+ * the layer after them (ctr__layer_run.bn_in): the value of channel c of a
+ * sample of group k is max(((x - mean[c]) * invstd[c]) * scale[c] +
+ * shift[c], 0) (the fused forward's expression, the same bits) with the
+ * arrays advanced by k * group_stride floats, k = sample / group_samples,
+ * x the batch norm's input. */
+typedef struct ctr__bn_relu_in {
+    const float *mean, *invstd, *scale, *shift;
+    int64_t group_stride, group_samples;
+} ctr__bn_relu_in;
+
 typedef struct ctr__layer {
     const ctr__layer_ops *ops; /* its kind's table (ops->kind is saved) */
     ctr__shape in, out;
@@ -45,6 +56,8 @@ typedef struct ctr__layer {
     size_t skip_grad_offset;           /* has_skip: dL/d(source), n x skip */
     size_t plane_stats_offset;         /* 0, or plane_stats (ctr__layer_run) of
                                         * its output, 2 x n x channels */
+    size_t grad_stats_offset;          /* 0, or grad_stats (ctr__layer_run) of
+                                        * its dy, 2 x n x channels */
     /* no-grad forward (encoder_infer.c): the buffer of its output (-1: y),
      * the last layer reading that output, and, for the layer whose index
      * is a buffer's, the last layer reading the buffer's current value */
@@ -110,7 +123,38 @@ typedef struct ctr__layer_run {
      * each layer alone. */
     float *dx_colsum;
     int bias_grad_done;
+    /* A train-mode batch norm over image planes, its ReLU and a layer with
+     * ops->reads_bn_relu after them (encoder_run.c): forward, the batch
+     * norm, given skip_output = 1, writes neither its output nor the
+     * ReLU's (relu_y is not NULL; ops->fused_output recomputes both), and
+     * the next layer gets bn_in (not NULL) with x the batch norm's input,
+     * whose values it reads through bn_in instead of the ReLU's output. */
+    int skip_output;
+    const ctr__bn_relu_in *bn_in;
+    /* A batch norm over image planes (ops->plane_dx) after a layer whose
+     * ops->takes_bn_dx says yes, in a train step (encoder_run.c): backward, the
+     * batch norm, given skip_dx = 1, leaves dx unwritten, and the layer
+     * before it gets bn_dx (not NULL) and dy NULL: it makes the planes of
+     * its dy as it needs them, bn_dx->l->ops->plane_dx(bn_dx->l, bn_dx->r,
+     * ...), the values the batch norm would have written. */
+    int skip_dx;
+    const struct ctr__bn_dx *bn_dx;
+    /* A layer that read its input through a batch norm and its ReLU in
+     * the train forward (bn_in): backward, with grad_sums (not NULL) it
+     * writes, for each sample i and channel c of its dx, the batch norm's
+     * sums over that plane (grad_sums->l->ops->plane_grad_sums) at
+     * grad_stats[2 * (i * C + c)] while the plane is in cache, and the
+     * batch norm, given the same grad_stats, adds them up instead of its
+     * own pass over dx. */
+    const struct ctr__bn_dx *grad_sums;
+    float *grad_stats;
 } ctr__layer_run;
+
+typedef struct ctr__bn_dx {
+    const ctr__layer *l;
+    const ctr__layer_run *r; /* the batch norm's backward call */
+} ctr__bn_dx;
+
 
 typedef struct ctr__tensor_desc {
     int32_t role; /* CTR_TENSOR_* */
@@ -139,6 +183,8 @@ struct ctr__layer_ops {
     /* 1: a train forward can write plane_stats of its output (ctr__layer_run);
      * 1: a train forward can read them instead of computing its moments. */
     int makes_plane_stats, takes_plane_stats;
+    /* 1: a train forward can take bn_in (ctr__layer_run) for its input. */
+    int reads_bn_relu;
     /* Validates the hyper-parameters against l->in and fills l->out,
      * l->param_count and l->stat_count. CTR_E_INVALID_ARG / CTR_E_SHAPE /
      * CTR_E_OVERFLOW with a message. */
@@ -165,6 +211,25 @@ struct ctr__layer_ops {
      * forward computed it (the same bits); r as for that forward. relu 1:
      * the ReLU's output instead (after a forward with pool_y). */
     void (*fused_output)(const ctr__layer *l, const ctr__layer_run *r, float *out, int relu);
+    /* fuses_relu kinds over image planes: *in for the layer after the
+     * ReLU after the last train forward (ctr__bn_relu_in); r as for that
+     * forward. NULL: not offered. */
+    void (*relu_input)(const ctr__layer *l, const ctr__layer_run *r, ctr__bn_relu_in *in);
+    /* Image planes, after a backward with skip_dx: the planes of dx of
+     * sample i and channels [c, c + count) that the backward would have
+     * written, to out + k * ld for channel c + k; r as for that backward.
+     * NULL: not offered. */
+    void (*plane_dx)(const ctr__layer *l, const ctr__layer_run *r, float *out, int64_t ld,
+                     int64_t i, int64_t c, int64_t count);
+    /* 1 when a backward of l can take bn_dx (ctr__layer_run) for its dy.
+     * NULL: never. */
+    int (*takes_bn_dx)(const ctr__layer *l);
+    /* Image planes with a fused ReLU, before a backward given grad_stats:
+     * out[0], out[1] = the sums that backward takes over plane c of sample
+     * i of its dy, the plane's values dy; r as for that backward (its
+     * relu_mask not NULL). NULL: not offered. */
+    void (*plane_grad_sums)(const ctr__layer *l, const ctr__layer_run *r, const float *dy,
+                            int64_t i, int64_t c, float *out);
 };
 
 /* A zeroed layer of the kind `ops`, for its hyper-parameters to be set. */

@@ -208,6 +208,47 @@ static int64_t gather_stride2(float *restrict dst, const float *restrict src, in
     return i;
 }
 
+/* A channel's batch norm + ReLU read through (ctr__bn_relu_in) as
+ * vectors: max(((x - m) * is) * sc + sh, 0), which is the scalar
+ * expression's v > 0 ? v : +0 (maxps returns its second operand unless
+ * the first is greater). */
+typedef struct map4 {
+    __m128 m, is, sc, sh;
+} map4;
+
+static __m128 map4_apply(__m128 x, const map4 *t)
+{
+    __m128 v = _mm_add_ps(_mm_mul_ps(_mm_mul_ps(_mm_sub_ps(x, t->m), t->is), t->sc), t->sh);
+    return _mm_max_ps(v, _mm_setzero_ps());
+}
+
+static map4 map4_of(const float *c)
+{
+    map4 t = {_mm_set1_ps(c[0]), _mm_set1_ps(c[1]), _mm_set1_ps(c[2]), _mm_set1_ps(c[3])};
+    return t;
+}
+
+/* dst[i] = the mapped src[i * stride]: stride 1 or 2 by vectors as the
+ * plain loops, then the last values one by one in a vector's first lane
+ * (the scalar test would be a branch, taken at random); returns n. */
+static int64_t mapped_copy_sse(float *restrict dst, const float *restrict src, int64_t n,
+                               int64_t stride, const float *c)
+{
+    map4 t = map4_of(c);
+    int64_t i = 0;
+    if (stride == 1)
+        for (; i + 4 <= n; i += 4)
+            _mm_storeu_ps(dst + i, map4_apply(_mm_loadu_ps(src + i), &t));
+    if (stride == 2)
+        for (; i + 4 < n; i += 4) {
+            __m128 a = _mm_loadu_ps(src + 2 * i), b = _mm_loadu_ps(src + 2 * i + 4);
+            _mm_storeu_ps(dst + i, map4_apply(_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), &t));
+        }
+    for (; i < n; i++)
+        dst[i] = _mm_cvtss_f32(map4_apply(_mm_set_ss(src[i * stride]), &t));
+    return i;
+}
+
 static int64_t scatter_add_stride2(float *restrict dst, const float *restrict src, int64_t n)
 {
     int64_t i;
@@ -233,6 +274,13 @@ static int64_t scatter_add_stride2(float *restrict dst, const float *restrict sr
     (void)dst, (void)src, (void)n;
     return 0;
 }
+
+static int64_t mapped_copy_sse(float *restrict dst, const float *restrict src, int64_t n,
+                               int64_t stride, const float *c)
+{
+    (void)dst, (void)src, (void)n, (void)stride, (void)c;
+    return 0;
+}
 #endif
 
 static void strided_copy(float *restrict dst, const float *restrict src, int64_t n,
@@ -249,6 +297,18 @@ static void strided_copy(float *restrict dst, const float *restrict src, int64_t
         dst[i] = src[i * stride];
 }
 
+/* strided_copy of max(((x - m) * is) * sc + sh, 0), c = {m, is, sc, sh}:
+ * the fused batch norm + ReLU's value of x (layer_norm.c's expression). */
+static void mapped_copy(float *restrict dst, const float *restrict src, int64_t n,
+                        int64_t stride, const float *c)
+{
+    int64_t i = mapped_copy_sse(dst, src, n, stride, c);
+    for (; i < n; i++) {
+        float v = ((src[i * stride] - c[0]) * c[1]) * c[2] + c[3];
+        dst[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
 static void strided_add(float *restrict dst, const float *restrict src, int64_t n,
                         int64_t stride)
 {
@@ -263,13 +323,28 @@ static void strided_add(float *restrict dst, const float *restrict src, int64_t 
         dst[i * stride] += src[i];
 }
 
+/* Channel c's {mean, invstd, scale, shift} of sample i read through a
+ * batch norm and its ReLU (layer.h) to map. */
+static void bn_map_of(float *map, const ctr__bn_relu_in *bn, int64_t i, int64_t c)
+{
+    int64_t at = i / bn->group_samples * bn->group_stride + c;
+    map[0] = bn->mean[at];
+    map[1] = bn->invstd[at];
+    map[2] = bn->scale[at];
+    map[3] = bn->shift[at];
+}
+
 /* cols[(c, ki, kj)][(oh, ow)] = x[c][oh*s - p + ki][ow*s - p + kj] (0 in
- * the padding); rows of cols are ld floats apart. */
+ * the padding); rows of cols are ld floats apart. bn not NULL: x is read
+ * through it (ctr__bn_relu_in) as sample i. */
 static void im2col(float *restrict cols, int64_t ld, const float *restrict x,
-                   const conv_geom *g)
+                   const conv_geom *g, const ctr__bn_relu_in *bn, int64_t i)
 {
     int64_t c, ki, kj, oh, lo, hi, j;
-    for (c = 0; c < g->c; c++)
+    float map[4] = {0};
+    for (c = 0; c < g->c; c++) {
+        if (bn != NULL)
+            bn_map_of(map, bn, i, c);
         for (ki = 0; ki < g->k; ki++)
             for (kj = 0; kj < g->k; kj++) {
                 float *row = cols + ((c * g->k + ki) * g->k + kj) * ld;
@@ -281,14 +356,18 @@ static void im2col(float *restrict cols, int64_t ld, const float *restrict x,
                         memset(dst, 0, (size_t)g->ow * sizeof(float));
                         continue;
                     }
+                    const float *src = x + (c * g->h + ih) * g->w + lo * g->s - g->p + kj;
                     for (j = 0; j < lo; j++) /* a few padding columns */
                         dst[j] = 0.0f;
-                    strided_copy(dst + lo, x + (c * g->h + ih) * g->w + lo * g->s - g->p + kj,
-                                 hi - lo, g->s);
+                    if (bn != NULL)
+                        mapped_copy(dst + lo, src, hi - lo, g->s, map);
+                    else
+                        strided_copy(dst + lo, src, hi - lo, g->s);
                     for (j = hi; j < g->ow; j++)
                         dst[j] = 0.0f;
                 }
             }
+    }
 }
 
 /* dx += the columns' gradient scattered back (dx zeroed by the caller);
@@ -314,12 +393,12 @@ static void col2im(float *restrict dx, const float *restrict dcols, int64_t ld,
 
 /* im2col of samples [s0, s0 + nb) side by side in cols (ld = nb * ohw). */
 static void chunk_columns(float *cols, const float *x, int64_t s0, int64_t nb,
-                          const conv_geom *g)
+                          const conv_geom *g, const ctr__bn_relu_in *bn)
 {
     int64_t i, in_size = g->c * g->h * g->w;
     CTR__PARALLEL_FOR(nb * g->ckk * g->ohw)
     for (i = 0; i < nb; i++)
-        im2col(cols + i * g->ohw, nb * g->ohw, x + (s0 + i) * in_size, g);
+        im2col(cols + i * g->ohw, nb * g->ohw, x + (s0 + i) * in_size, g, bn, s0 + i);
 }
 
 /* The output block of a chunk (O x nb*ohw) scattered to the samples' Y,
@@ -528,14 +607,17 @@ static void direct_plane(float *restrict y, const float *restrict cols, const fl
     }
 }
 
-/* One sample: its columns, its output planes and (stats not NULL) their
- * statistics, as scatter_output takes them. */
-static void direct_sample(float *y, float *cols, const float *x, const float *w,
-                          const float *bias, const conv_geom *g, float *stats)
+/* Sample i: its columns, its output planes and (plane_stats not NULL)
+ * their statistics, as scatter_output takes them. */
+static void direct_sample(const ctr__layer_run *r, const float *bias, const conv_geom *g,
+                          int64_t i)
 {
     static const float zero[DIRECT_OC_BLOCK] = {0};
+    float *y = r->y + i * g->o * g->ohw, *cols = r->cache + i * g->ckk * g->ohw;
+    float *stats = r->plane_stats != NULL ? r->plane_stats + 2 * i * g->o : NULL;
+    const float *w = r->w;
     int64_t oc;
-    im2col(cols, g->ohw, x, g);
+    im2col(cols, g->ohw, r->x + i * g->c * g->h * g->w, g, r->bn_in, i);
     for (oc = 0; oc + DIRECT_OC_BLOCK <= g->o; oc += DIRECT_OC_BLOCK)
         direct_out8(y + oc * g->ohw, cols, w + oc * g->ckk, bias != NULL ? bias + oc : zero,
                     g->ckk, g->ohw);
@@ -551,13 +633,11 @@ static void direct_sample(float *y, float *cols, const float *x, const float *w,
 
 static void direct_forward(const ctr__layer *l, const ctr__layer_run *r, const conv_geom *g)
 {
-    int64_t i, in_size = g->c * g->h * g->w;
+    int64_t i;
     const float *bias = l->hi[4] ? r->w + g->o * g->ckk : NULL;
     CTR__PARALLEL_FOR(r->n * (g->ckk + 2 * g->o) * g->ohw)
     for (i = 0; i < r->n; i++)
-        direct_sample(r->y + i * g->o * g->ohw, r->cache + i * g->ckk * g->ohw,
-                      r->x + i * in_size, r->w, bias, g,
-                      r->plane_stats != NULL ? r->plane_stats + 2 * i * g->o : NULL);
+        direct_sample(r, bias, g, i);
 }
 
 /* Output channels [o0, o0 + 8): gw[oc][j] += the sum over the samples
@@ -639,7 +719,7 @@ static void conv2d_forward(const ctr__layer *l, const ctr__layer_run *r)
     for (s0 = 0; s0 < r->n; s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
         float *cols = r->cache + (r->nograd ? 0 : s0 * g.ckk * g.ohw);
-        chunk_columns(cols, r->x, s0, nb, &g);
+        chunk_columns(cols, r->x, s0, nb, &g, r->nograd ? NULL : r->bn_in);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.o, (int)ld, (int)g.ckk,
                     1.0f, r->w, (int)g.ckk, cols, (int)ld, 0.0f, block, (int)ld);
         scatter_output(r->y + s0 * g.o * g.ohw, block, l->hi[4] ? r->w + g.o * g.ckk : NULL,
@@ -662,25 +742,64 @@ static void gather_output_grad(float *restrict block, const float *restrict dy, 
     }
 }
 
-/* dY of a chunk, channel-major like Y (split over threads by channel:
- * each bias gradient is summed by one thread, samples in order). */
-static void gather_chunk_grad(float *block, const float *dy, int64_t nb, const conv_geom *g,
-                              float *gb)
+/* The same with the planes made by the batch norm after the layer
+ * (r->bn_dx) for the chunk's samples from s0, split over threads by
+ * sample, then each bias gradient summed by one thread, samples in order
+ * (gather_output_grad's sums). */
+static void make_chunk_grad(float *block, const ctr__layer_run *r, int64_t s0, int64_t nb,
+                            const conv_geom *g, float *gb)
 {
-    int64_t oc;
-    CTR__PARALLEL_FOR(2 * nb * g->o * g->ohw)
-    for (oc = 0; oc < g->o; oc++)
-        gather_output_grad(block, dy, nb, oc, g, gb != NULL ? gb + oc : NULL);
+    const ctr__bn_dx *b = r->bn_dx;
+    int64_t ld = nb * g->ohw;
+    CTR__PARALLEL_REGION(2 * nb * g->o * g->ohw)
+    {
+        int64_t i, oc;
+        CTR__FOR
+        for (i = 0; i < nb; i++)
+            b->l->ops->plane_dx(b->l, b->r, block + i * g->ohw, ld, s0 + i, 0, g->o);
+        if (gb != NULL) { /* the same for every thread */
+            CTR__FOR
+            for (oc = 0; oc < g->o; oc++)
+                for (i = 0; i < nb; i++)
+                    gb[oc] += ctr__sum(block + oc * ld + i * g->ohw, g->ohw);
+        }
+    }
 }
 
-/* dx of a chunk's samples from the columns' gradient (zeroed here). */
-static void chunk_input_grad(float *dx, const float *dcols, int64_t nb, const conv_geom *g)
+/* dY of the chunk of samples [s0, s0 + nb), channel-major like Y (split
+ * over threads by channel: each bias gradient is summed by one thread,
+ * samples in order). */
+static void gather_chunk_grad(float *block, const ctr__layer_run *r, int64_t s0, int64_t nb,
+                              const conv_geom *g, float *gb)
 {
-    int64_t i, in_size = g->c * g->h * g->w;
+    int64_t oc;
+    if (r->bn_dx != NULL) {
+        make_chunk_grad(block, r, s0, nb, g, gb);
+        return;
+    }
+    CTR__PARALLEL_FOR(2 * nb * g->o * g->ohw)
+    for (oc = 0; oc < g->o; oc++)
+        gather_output_grad(block, r->dy + s0 * g->o * g->ohw, nb, oc, g,
+                           gb != NULL ? gb + oc : NULL);
+}
+
+/* dx of the chunk's samples [s0, s0 + nb) from the columns' gradient
+ * (zeroed here), with r->grad_sums the batch norm's sums of each of its
+ * planes while the sample is in cache. */
+static void chunk_input_grad(const ctr__layer_run *r, const float *dcols, int64_t s0,
+                             int64_t nb, const conv_geom *g)
+{
+    const ctr__bn_dx *b = r->grad_sums;
+    int64_t i, in_size = g->c * g->h * g->w, hw = g->h * g->w;
     CTR__PARALLEL_FOR(nb * g->ckk * g->ohw)
     for (i = 0; i < nb; i++) {
-        memset(dx + i * in_size, 0, (size_t)in_size * sizeof(float));
-        col2im(dx + i * in_size, dcols + i * g->ohw, nb * g->ohw, g);
+        float *dx = r->dx + (s0 + i) * in_size;
+        int64_t c;
+        memset(dx, 0, (size_t)in_size * sizeof(float));
+        col2im(dx, dcols + i * g->ohw, nb * g->ohw, g);
+        for (c = 0; b != NULL && c < g->c; c++)
+            b->l->ops->plane_grad_sums(b->l, b->r, dx + c * hw, s0 + i, c,
+                                       r->grad_stats + 2 * ((s0 + i) * g->c + c));
     }
 }
 
@@ -692,7 +811,17 @@ static void chunk_dx(const ctr__layer_run *r, const conv_geom *g, const float *b
     int64_t ld = nb * g->ohw;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->ckk, (int)ld, (int)g->o,
                 1.0f, r->w, (int)g->ckk, block, (int)ld, 0.0f, dcols, (int)ld);
-    chunk_input_grad(r->dx + s0 * g->c * g->h * g->w, dcols, nb, g);
+    chunk_input_grad(r, dcols, s0, nb, g);
+}
+
+/* ops->takes_bn_dx: the GEMM path, whose chunk block takes the planes
+ * made by the batch norm instead of copies of them. The direct path reads
+ * dY by blocks of channels over all samples: making its planes there was
+ * slower than the batch norm's own pass (1 thread, cnn_step). */
+static int conv2d_takes_bn_dx(const ctr__layer *l)
+{
+    conv_geom g = conv2d_geom(l);
+    return !direct_applies(&g);
 }
 
 static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
@@ -707,8 +836,7 @@ static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
     for (s0 = 0; s0 < r->n && (!direct || r->dx != NULL); s0 += chunk) {
         int64_t nb = r->n - s0 < chunk ? r->n - s0 : chunk, ld = nb * g.ohw;
         const float *cols = r->cache + s0 * g.ckk * g.ohw; /* from forward */
-        gather_chunk_grad(block, r->dy + s0 * g.o * g.ohw, nb, &g,
-                          l->hi[4] && !direct ? r->gw + g.o * g.ckk : NULL);
+        gather_chunk_grad(block, r, s0, nb, &g, l->hi[4] && !direct ? r->gw + g.o * g.ckk : NULL);
         if (!direct)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.o, (int)g.ckk, (int)ld,
                         1.0f, block, (int)ld, cols, (int)ld, 1.0f, r->gw, (int)g.ckk);
@@ -721,6 +849,8 @@ static void conv2d_backward(const ctr__layer *l, const ctr__layer_run *r)
 const ctr__layer_ops ctr__layer_conv2d_ops = {
     .kind = CTR_LAYER_CONV2D,
     .makes_plane_stats = 1,
+    .reads_bn_relu = 1,
+    .takes_bn_dx = conv2d_takes_bn_dx,
     .configure = conv2d_configure,
     .init = conv2d_init,
     .cache_floats = conv2d_cache_floats,

@@ -631,6 +631,8 @@ static void bn_forward_train(const ctr__layer *l, const ctr__layer_run *r)
         else
             bn_moments_by_slice(mean, is, x, &g);
         bn_channel_stats(l, r, &g, k, 0, g.c);
+        if (r->skip_output && g.inner > 1) /* the next layer reads through */
+            continue;
         /* fused over image planes: the ReLU's output only, or the pool's
          * (layer.h) */
         bn_apply_rows(r->relu_y != NULL ? NULL : r->y + k * g.rows * g.slice,
@@ -655,6 +657,19 @@ static void bn_fused_output(const ctr__layer *l, const ctr__layer_run *r, float 
                       bn_array(r, &g, BN_INVSTD, k), bn_array(r, &g, BN_SCALE, k),
                       bn_array(r, &g, BN_SHIFT, k), &g);
     }
+}
+
+/* ops->relu_input: the cached statistics, scale and shift of the last
+ * train forward, by groups. */
+static void bn_relu_input(const ctr__layer *l, const ctr__layer_run *r, ctr__bn_relu_in *in)
+{
+    bn_geom g = bn_geometry(l, r->n, r->groups);
+    in->mean = bn_array(r, &g, BN_MEAN, 0);
+    in->invstd = bn_array(r, &g, BN_INVSTD, 0);
+    in->scale = bn_array(r, &g, BN_SCALE, 0);
+    in->shift = bn_array(r, &g, BN_SHIFT, 0);
+    in->group_stride = BN_ARRAYS * g.c;
+    in->group_samples = r->n / r->groups;
 }
 
 static void bn_forward_eval(const ctr__layer *l, const ctr__layer_run *r)
@@ -762,6 +777,18 @@ typedef struct bn_grad_coef {
     const float *pool_dy; /* the group's pool_dy (layer.h), or NULL */
 } bn_grad_coef;
 
+/* The backward's per-channel arrays of group k. */
+static bn_grad_coef bn_coef(const ctr__layer_run *r, const bn_geom *g, int64_t k)
+{
+    bn_grad_coef c;
+    c.mean = bn_array(r, g, BN_MEAN, k), c.is = bn_array(r, g, BN_INVSTD, k);
+    c.k = bn_array(r, g, BN_K, k);
+    c.sdy = bn_array(r, g, BN_SUM_DY, k), c.sdh = bn_array(r, g, BN_SUM_DYH, k);
+    c.scale = bn_array(r, g, BN_SCALE, k), c.shift = bn_array(r, g, BN_SHIFT, k);
+    c.pool_dy = r->pool_dy != NULL ? r->pool_dy + k * g->rows * g->c : NULL;
+    return c;
+}
+
 /* Rows of one value per channel (inner 1): sdy, sdh over the c channels
  * of one row; fused (the mask not NULL): dy masked by the fused ReLU,
  * found from the batch norm's output recomputed from x (bn_masked_h, as
@@ -841,6 +868,34 @@ static void bn_rows_backward_sums(float *sdy, float *sdh, float *part, const flo
     }
 }
 
+/* ops->plane_grad_sums, for the fused ReLU's gradient (the only use:
+ * encoder_run.c's read_through): bn_backward_sums_channel's masked sums
+ * of one plane from +0 (added to a running sum that starts at +0 they
+ * give its bits). */
+static void bn_plane_grad_sums(const ctr__layer *l, const ctr__layer_run *r, const float *dy,
+                               int64_t i, int64_t j, float *out)
+{
+    bn_geom g = bn_run_geometry(l, r);
+    bn_grad_coef c = bn_coef(r, &g, i / g.rows);
+    out[0] = out[1] = 0.0f;
+    masked_sums(dy, r->x + i * g.slice + j * g.inner, c.mean[j], c.is[j], c.scale[j],
+                c.shift[j], g.inner, &out[0], &out[1]);
+}
+
+/* sdy, sdh (zeroed by the caller) += the planes' sums of group k
+ * (ctr__layer_run.grad_stats), rows in order. */
+static void bn_sums_from_planes(float *sdy, float *sdh, const float *planes, const bn_geom *g,
+                                int64_t k)
+{
+    int64_t j, s;
+    planes += 2 * k * g->rows * g->c;
+    for (j = 0; j < g->c; j++)
+        for (s = 0; s < g->rows; s++) {
+            sdy[j] += planes[2 * (s * g->c + j)];
+            sdh[j] += planes[2 * (s * g->c + j) + 1];
+        }
+}
+
 static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *dy,
                              const float *mask, const float *x, const bn_grad_coef *c,
                              const bn_geom *g)
@@ -855,6 +910,28 @@ static void bn_backward_sums(float *sdy, float *sdh, float *part, const float *d
         bn_backward_sums_channel(sdy, sdh, dy, mask, x, c, g, j);
 }
 
+/* bn_input_grad over the plane of channel j (inner > 1): dxj, dyj, xj
+ * its values, pdy the row's pool_dy or NULL, masked: a fused ReLU. */
+static void bn_plane_input_grad(float *restrict dxj, const float *restrict dyj,
+                                const float *restrict pdy, int masked,
+                                const float *restrict xj, const bn_grad_coef *c,
+                                const bn_geom *g, int64_t j)
+{
+    float kj = c->k[j], a = c->sdy[j], e = c->sdh[j], m = c->mean[j], s = c->is[j];
+    float sc = c->scale[j], sh = c->shift[j], count = g->count;
+    int64_t b;
+    if (pdy != NULL) {
+        float d = pdy[j] / (float)g->inner;
+        CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
+                     dxj[b] = kj * (count * bn_masked_h(d, h, sc, sh) - a - h * e));
+    } else if (!masked) {
+        CTR__VEC_FOR(b, g->inner, dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
+    } else {
+        CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
+                     dxj[b] = kj * (count * bn_masked_h(dyj[b], h, sc, sh) - a - h * e));
+    }
+}
+
 /* dx = k * (count * dy - sdy - xhat * sdh), k = gamma * invstd / count,
  * over one row; dy masked by the fused ReLU when mask is not NULL (by the
  * batch norm's output recomputed from x, bn_masked_h: the mask's values
@@ -867,7 +944,7 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
     const float *restrict mean = c->mean, *restrict is = c->is, *restrict k = c->k;
     const float *restrict sdy = c->sdy, *restrict sdh = c->sdh;
     float count = g->count;
-    int64_t j, b;
+    int64_t j;
     if (g->inner == 1 && mask == NULL) {
         CTR__VEC_FOR(j, g->c, dx[j] = k[j] * (count * dy[j] - sdy[j] -
                                                ((x[j] - mean[j]) * is[j]) * sdh[j]));
@@ -877,24 +954,9 @@ static void bn_input_grad(float *restrict dx, const float *restrict dy,
                      dx[j] = k[j] * (count * bn_masked_h(dy[j], h, sc[j], sh[j]) - sdy[j] -
                                      h * sdh[j]));
     }
-    for (j = 0; j < g->c && g->inner > 1; j++) {
-        float kj = k[j], a = sdy[j], e = sdh[j], m = mean[j], s = is[j];
-        float sc = c->scale[j], sh = c->shift[j];
-        float *restrict dxj = dx + j * g->inner;
-        const float *restrict dyj = dy != NULL ? dy + j * g->inner : NULL;
-        const float *restrict xj = x + j * g->inner;
-        if (pdy != NULL) {
-            float d = pdy[j] / (float)g->inner;
-            CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
-                         dxj[b] = kj * (count * bn_masked_h(d, h, sc, sh) - a - h * e));
-        } else if (mask == NULL) {
-            CTR__VEC_FOR(b, g->inner,
-                         dxj[b] = kj * (count * dyj[b] - a - ((xj[b] - m) * s) * e));
-        } else {
-            CTR__VEC_FOR(b, g->inner, float h = (xj[b] - m) * s;
-                         dxj[b] = kj * (count * bn_masked_h(dyj[b], h, sc, sh) - a - h * e));
-        }
-    }
+    for (j = 0; j < g->c && g->inner > 1; j++)
+        bn_plane_input_grad(dx + j * g->inner, dy != NULL ? dy + j * g->inner : NULL, pdy,
+                            mask != NULL, x + j * g->inner, c, g, j);
 }
 
 /* bn_input_grad over the rows of a group (split over threads by rows). */
@@ -1002,33 +1064,49 @@ static void bn_rows_backward(const ctr__layer *l, const ctr__layer_run *r, const
     }
 }
 
+/* ops->plane_dx: image planes (outer 1, so sample i is row i). */
+static void bn_plane_dx(const ctr__layer *l, const ctr__layer_run *r, float *out, int64_t ld,
+                        int64_t i, int64_t j, int64_t count)
+{
+    bn_geom g = bn_run_geometry(l, r);
+    bn_grad_coef c = bn_coef(r, &g, i / g.rows);
+    const float *pdy = r->pool_dy != NULL ? r->pool_dy + i * g.c : NULL;
+    int64_t k;
+    for (k = j; k < j + count; k++) {
+        int64_t at = i * g.slice + k * g.inner;
+        bn_plane_input_grad(out + (k - j) * ld, r->dy != NULL ? r->dy + at : NULL, pdy,
+                            r->relu_mask != NULL, r->x + at, &c, &g, k);
+    }
+}
+
 static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
 {
     bn_geom g = bn_run_geometry(l, r);
     int64_t k;
     for (k = 0; k < g.groups; k++) {
         int64_t first = k * g.rows * g.slice;
+        bn_grad_coef c = bn_coef(r, &g, k);
         float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
-        float *mean = bn_array(r, &g, BN_MEAN, k), *is = bn_array(r, &g, BN_INVSTD, k);
-        float *kk = bn_array(r, &g, BN_K, k);
+        float *is = bn_array(r, &g, BN_INVSTD, k), *kk = bn_array(r, &g, BN_K, k);
         const float *mask = r->relu_mask != NULL ? r->relu_mask + first : NULL;
         const float *dy = r->dy != NULL ? r->dy + first : NULL; /* NULL: pool_dy */
-        bn_grad_coef c;
         memset(sdy, 0, (size_t)g.c * sizeof(float));
         memset(sdh, 0, (size_t)g.c * sizeof(float));
-        c.mean = mean, c.is = is, c.k = kk, c.sdy = sdy, c.sdh = sdh;
-        c.scale = bn_array(r, &g, BN_SCALE, k), c.shift = bn_array(r, &g, BN_SHIFT, k);
-        c.pool_dy = r->pool_dy != NULL ? r->pool_dy + k * g.rows * g.c : NULL;
         if (g.inner == 1 && r->sync == NULL) {
             bn_rows_backward(l, r, &g, &c, k);
             continue;
         }
-        bn_backward_sums(sdy, sdh, bn_partials(r, &g), dy, mask, r->x + first, &c, &g);
+        if (r->grad_stats != NULL && g.inner > 1) /* the layer after took them */
+            bn_sums_from_planes(sdy, sdh, r->grad_stats, &g, k);
+        else
+            bn_backward_sums(sdy, sdh, bn_partials(r, &g), dy, mask, r->x + first, &c, &g);
         bn_channel_grads(l, r, &g, &c, kk, 0, 0, g.c);
         if (r->dx == NULL)
             continue;
         bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
         bn_input_coef(l, r, &g, is, kk, 0, g.c);
+        if (r->skip_dx && g.inner > 1) /* the layer before makes it (plane_dx) */
+            continue;
         bn_input_grad_rows(r->dx + first, dy, mask, r->x + first, &c, &g);
         if (r->dx_colsum != NULL) /* rows (after a linear layer): inner 1 */
             ctr__add_rows(r->dx_colsum, r->dx + first, g.rows, g.slice);
@@ -1050,6 +1128,9 @@ const ctr__layer_ops ctr__layer_batchnorm_ops = {
     .forward = bn_forward,
     .backward = bn_backward,
     .fused_output = bn_fused_output,
+    .relu_input = bn_relu_input,
+    .plane_dx = bn_plane_dx,
+    .plane_grad_sums = bn_plane_grad_sums,
 };
 
 /* ---- layer norm ---------------------------------------------------------- */
