@@ -17,9 +17,10 @@
  * voice gap, sixth pass"): two bands (`--front split`), each its own model
  * on a thread of its own, with the utterance-level term (`--utt-weight 0.3
  * --utt-proj 128`), trained for `--time-budget 270` seconds; `--front full
- * --utt-weight 0` is the single model of the first runs. `--pool meanstd` appends the standard deviation over the frames
- * to the mean, for all three feature sets alike (docs/results.md: it does
- * not close the voice gap). The options of the voice-gap study
+ * --utt-weight 0` is the single model of the first runs. `--pool meanstd`
+ * appends the standard deviation over the frames to the mean, for all
+ * three feature sets alike (docs/results.md: it does not close the voice
+ * gap). The options of the voice-gap study
  * (docs/results.md, "the voice gap, second pass"), none of which closes it:
  * `--negatives other-voice` (the critic's negatives drawn from windows of
  * other voices at the positive's time), `same-window` (from the anchor's
