@@ -48,20 +48,18 @@ void ctr__par_zero(float *x, int64_t n)
                (size_t)ctr__par_block_len(b, n) * sizeof(float));
 }
 
-int ctr__par_check_copy(ctr__error *e, float *dst, const float *src, size_t n,
+int ctr__par_check_copy(ctr__error *e, float *dst, const float *src, int64_t n,
                         const char *what)
 {
-    int64_t m = (int64_t)n, blocks = ctr__par_block_count(m);
+    int64_t blocks = ctr__par_block_count(n);
     int bad = 0;
-    if (n > (size_t)INT64_MAX)
-        return ctr__check_finite(e, src, n, what);
-    CTR__PARALLEL_REGION(2 * m)
+    CTR__PARALLEL_REGION(2 * n)
     {
         int64_t b, lo, hi;
         int mine = 0;
         ctr__par_share(blocks, &lo, &hi);
         for (b = lo; b < hi && !mine; b++)
-            mine = !ctr__vfinite(src + b * CTR__PARALLEL_BLOCK, ctr__par_block_len(b, m));
+            mine = !ctr__vfinite(src + b * CTR__PARALLEL_BLOCK, ctr__par_block_len(b, n));
         if (mine) {
             CTR__ATOMIC_WRITE
             bad = 1;
@@ -69,7 +67,7 @@ int ctr__par_check_copy(ctr__error *e, float *dst, const float *src, size_t n,
         CTR__BARRIER
         for (b = lo; b < hi && !bad; b++)
             memcpy(dst + b * CTR__PARALLEL_BLOCK, src + b * CTR__PARALLEL_BLOCK,
-                   (size_t)ctr__par_block_len(b, m) * sizeof(float));
+                   (size_t)ctr__par_block_len(b, n) * sizeof(float));
     }
-    return bad ? ctr__check_finite(e, src, n, what) : CTR_OK;
+    return bad ? ctr__check_finite(e, src, (size_t)n, what) : CTR_OK;
 }

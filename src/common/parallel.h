@@ -109,7 +109,7 @@ int ctr__par_all_finite(const float *x, int64_t n);
 /* ctr__par_check_copy: dst = src (n floats) when every value is finite,
  * else nothing written and ctr__check_finite's message; the check and the
  * copy in one region, each thread copying the blocks it checked. */
-int ctr__par_check_copy(ctr__error *e, float *dst, const float *src, size_t n,
+int ctr__par_check_copy(ctr__error *e, float *dst, const float *src, int64_t n,
                         const char *what);
 int ctr__par_check_finite(ctr__error *e, const float *x, size_t n, const char *what);
 void ctr__par_copy(float *dst, const float *src, int64_t n);

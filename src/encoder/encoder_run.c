@@ -274,13 +274,13 @@ static int forward_checks(ctr_encoder *enc, float *y, const float *x,
  * written and the output's failure reported before the statistics'. The
  * statistics (a few floats) go first, so that the output's check and copy
  * run as one split pass. */
-static int output_out(ctr_encoder *enc, float *y, const float *cur, size_t count, int train)
+static int output_out(ctr_encoder *enc, float *y, const float *cur, int64_t count, int train)
 {
     int stats_ok = !train || ctr__par_all_finite(enc->stats, enc->n_stats);
     int rc;
     if (stats_ok)
         return ctr__par_check_copy(&enc->err, y, cur, count, "forward: output");
-    rc = ctr__check_finite(&enc->err, cur, count, "forward: output");
+    rc = ctr__check_finite(&enc->err, cur, (size_t)count, "forward: output");
     if (rc == CTR_OK)
         rc = ctr__check_finite(&enc->err, enc->stats, (size_t)enc->n_stats,
                                "forward: running statistics");
@@ -344,7 +344,7 @@ static int forward_run(ctr_encoder *enc, float *y, const float *x, int64_t n,
     rc = sync_rc != CTR_OK
              ? ctr__fail(&enc->err, sync_rc, "forward: synchronised batch norm: %s",
                          ctr_comm_last_error(sync))
-             : output_out(enc, y, cur, (size_t)(n * output_size(enc)),
+             : output_out(enc, y, cur, n * output_size(enc),
                           mode == CTR_ENCODER_TRAIN);
     if (rc != CTR_OK) {
         if (mode == CTR_ENCODER_TRAIN && enc->n_stats > 0)

@@ -155,7 +155,6 @@ typedef struct ctr__bn_dx {
     const ctr__layer_run *r; /* the batch norm's backward call */
 } ctr__bn_dx;
 
-
 typedef struct ctr__tensor_desc {
     int32_t role; /* CTR_TENSOR_* */
     int32_t ndims;

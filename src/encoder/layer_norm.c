@@ -1087,7 +1087,7 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         int64_t first = k * g.rows * g.slice;
         bn_grad_coef c = bn_coef(r, &g, k);
         float *sdy = bn_array(r, &g, BN_SUM_DY, k), *sdh = bn_array(r, &g, BN_SUM_DYH, k);
-        float *is = bn_array(r, &g, BN_INVSTD, k), *kk = bn_array(r, &g, BN_K, k);
+        float *kk = bn_array(r, &g, BN_K, k);
         const float *mask = r->relu_mask != NULL ? r->relu_mask + first : NULL;
         const float *dy = r->dy != NULL ? r->dy + first : NULL; /* NULL: pool_dy */
         memset(sdy, 0, (size_t)g.c * sizeof(float));
@@ -1104,7 +1104,7 @@ static void bn_backward(const ctr__layer *l, const ctr__layer_run *r)
         if (r->dx == NULL)
             continue;
         bn_sync_sum(r, sdy, 2 * g.c); /* sdy, sdh: adjacent arrays */
-        bn_input_coef(l, r, &g, is, kk, 0, g.c);
+        bn_input_coef(l, r, &g, c.is, kk, 0, g.c);
         if (r->skip_dx && g.inner > 1) /* the layer before makes it (plane_dx) */
             continue;
         bn_input_grad_rows(r->dx + first, dy, mask, r->x + first, &c, &g);
